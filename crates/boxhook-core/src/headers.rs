@@ -1,0 +1,287 @@
+//! The six Box delivery headers (PROTOCOL §1), read case-insensitively from an
+//! [`http::HeaderMap`] or from any list of `(name, value)` pairs.
+
+use std::borrow::Cow;
+
+use http::HeaderMap;
+
+use crate::error::{HeaderProblem, VerifyError};
+
+/// `BOX-DELIVERY-ID`: unique per delivery attempt, changes on every retry.
+pub const DELIVERY_ID: &str = "box-delivery-id";
+/// `BOX-DELIVERY-TIMESTAMP`: RFC 3339, part of the signed bytes.
+pub const DELIVERY_TIMESTAMP: &str = "box-delivery-timestamp";
+/// `BOX-SIGNATURE-PRIMARY`: base64 HMAC under the primary key.
+pub const SIGNATURE_PRIMARY: &str = "box-signature-primary";
+/// `BOX-SIGNATURE-SECONDARY`: base64 HMAC under the secondary key.
+pub const SIGNATURE_SECONDARY: &str = "box-signature-secondary";
+/// `BOX-SIGNATURE-VERSION`: always `1`.
+pub const SIGNATURE_VERSION: &str = "box-signature-version";
+/// `BOX-SIGNATURE-ALGORITHM`: always `HmacSHA256`.
+pub const SIGNATURE_ALGORITHM: &str = "box-signature-algorithm";
+
+/// The longest Box header value accepted, in bytes. Box's longest value is a
+/// 44-character signature; anything far beyond that is not from Box.
+pub const MAX_HEADER_LEN: usize = 256;
+
+const NAMES: [&str; 6] = [
+    DELIVERY_ID,
+    DELIVERY_TIMESTAMP,
+    SIGNATURE_PRIMARY,
+    SIGNATURE_SECONDARY,
+    SIGNATURE_VERSION,
+    SIGNATURE_ALGORITHM,
+];
+
+/// The Box headers of one delivery, each checked for shape but not yet for
+/// meaning. Absent headers are `None`; the [`Verifier`](crate::Verifier)
+/// decides which absences matter.
+///
+/// Values borrow from a [`HeaderMap`] and are copied from other sources.
+/// Surrounding spaces and tabs are trimmed. A header repeated with the same
+/// value is accepted once; repeated with different values, or holding a
+/// non-ASCII byte, or longer than [`MAX_HEADER_LEN`], it is rejected with
+/// [`VerifyError::InvalidHeader`].
+///
+/// ```
+/// use boxhook_core::DeliveryHeaders;
+///
+/// let captured = [
+///     ("Box-Delivery-Id", "f96bb54b-ee16-4fc5-aa65-8c2d9e5b546f"),
+///     ("BOX-DELIVERY-TIMESTAMP", "2020-01-01T00:00:00-07:00"),
+///     ("box-signature-primary", "6TfeAW3A1PASkgboxxA5yqHNKOwFyMWuEXny/FPD5hI="),
+///     ("content-type", "application/json"),
+/// ];
+/// let headers = DeliveryHeaders::from_pairs(captured)?;
+/// assert_eq!(headers.timestamp(), Some("2020-01-01T00:00:00-07:00"));
+/// assert_eq!(headers.signature_secondary(), None);
+/// # Ok::<(), boxhook_core::VerifyError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryHeaders<'a> {
+    values: [Option<Cow<'a, str>>; 6],
+}
+
+impl<'a> DeliveryHeaders<'a> {
+    /// Reads the Box headers from a [`HeaderMap`], borrowing the values.
+    ///
+    /// ```
+    /// use boxhook_core::{DeliveryHeaders, ErrorKind};
+    /// use http::HeaderMap;
+    ///
+    /// let mut map = HeaderMap::new();
+    /// map.append("box-signature-version", "1".parse().unwrap());
+    /// map.append("box-signature-version", "2".parse().unwrap());
+    /// let err = DeliveryHeaders::from_header_map(&map).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidHeader);
+    /// assert_eq!(err.to_string(), "header box-signature-version appears more than once with different values");
+    /// ```
+    pub fn from_header_map(map: &'a HeaderMap) -> Result<Self, VerifyError> {
+        let mut headers = Self::default();
+        for (slot, name) in NAMES.into_iter().enumerate() {
+            for value in map.get_all(name) {
+                let text = check_value(name, value.as_bytes())?;
+                headers.set(slot, name, Cow::Borrowed(text))?;
+            }
+        }
+        Ok(headers)
+    }
+
+    /// Reads the Box headers from `(name, value)` pairs, matching names
+    /// case-insensitively and ignoring every other header.
+    pub fn from_pairs<I, N, V>(pairs: I) -> Result<DeliveryHeaders<'static>, VerifyError>
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let mut headers = DeliveryHeaders::default();
+        for (name, value) in pairs {
+            let name = name.as_ref().trim();
+            let Some(slot) = NAMES.iter().position(|n| n.eq_ignore_ascii_case(name)) else {
+                continue;
+            };
+            let text = check_value(NAMES[slot], value.as_ref())?;
+            headers.set(slot, NAMES[slot], Cow::Owned(text.to_owned()))?;
+        }
+        Ok(headers)
+    }
+
+    fn set(
+        &mut self,
+        slot: usize,
+        name: &'static str,
+        value: Cow<'a, str>,
+    ) -> Result<(), VerifyError> {
+        match &self.values[slot] {
+            Some(existing) if *existing != value => Err(VerifyError::InvalidHeader {
+                name,
+                problem: HeaderProblem::Conflicting,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.values[slot] = Some(value);
+                Ok(())
+            }
+        }
+    }
+
+    fn get(&self, slot: usize) -> Option<&str> {
+        self.values[slot].as_deref()
+    }
+
+    /// `BOX-DELIVERY-ID`.
+    #[must_use]
+    pub fn delivery_id(&self) -> Option<&str> {
+        self.get(0)
+    }
+    /// `BOX-DELIVERY-TIMESTAMP`, exactly as received (minus surrounding white space).
+    #[must_use]
+    pub fn timestamp(&self) -> Option<&str> {
+        self.get(1)
+    }
+    /// `BOX-SIGNATURE-PRIMARY`.
+    #[must_use]
+    pub fn signature_primary(&self) -> Option<&str> {
+        self.get(2)
+    }
+    /// `BOX-SIGNATURE-SECONDARY`.
+    #[must_use]
+    pub fn signature_secondary(&self) -> Option<&str> {
+        self.get(3)
+    }
+    /// `BOX-SIGNATURE-VERSION`.
+    #[must_use]
+    pub fn version(&self) -> Option<&str> {
+        self.get(4)
+    }
+    /// `BOX-SIGNATURE-ALGORITHM`.
+    #[must_use]
+    pub fn algorithm(&self) -> Option<&str> {
+        self.get(5)
+    }
+
+    /// The signature header for a key slot.
+    #[must_use]
+    pub fn signature(&self, slot: crate::KeySlot) -> Option<&str> {
+        match slot {
+            crate::KeySlot::Primary => self.signature_primary(),
+            crate::KeySlot::Secondary => self.signature_secondary(),
+        }
+    }
+}
+
+fn check_value<'v>(name: &'static str, value: &'v [u8]) -> Result<&'v str, VerifyError> {
+    let value = value.trim_ascii();
+    if value.len() > MAX_HEADER_LEN {
+        return Err(VerifyError::InvalidHeader {
+            name,
+            problem: HeaderProblem::TooLong { len: value.len() },
+        });
+    }
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        return Err(VerifyError::InvalidHeader {
+            name,
+            problem: HeaderProblem::NotAscii,
+        });
+    }
+    // Visible ASCII is always UTF-8.
+    std::str::from_utf8(value).map_err(|_| VerifyError::InvalidHeader {
+        name,
+        problem: HeaderProblem::NotAscii,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn names_match_case_insensitively() {
+        let h = DeliveryHeaders::from_pairs([
+            ("BOX-SIGNATURE-VERSION", "1"),
+            ("Box-Signature-Algorithm", " HmacSHA256 "),
+            ("bOx-DeLiVeRy-Id", "abc"),
+        ])
+        .expect("valid");
+        assert_eq!(h.version(), Some("1"));
+        assert_eq!(h.algorithm(), Some("HmacSHA256"));
+        assert_eq!(h.delivery_id(), Some("abc"));
+    }
+
+    type Pairs<'p> = Vec<(&'p str, &'p [u8])>;
+
+    #[test]
+    fn shape_errors() {
+        let long = "a".repeat(MAX_HEADER_LEN + 1);
+        let cases: Vec<(Pairs<'_>, VerifyError)> = vec![
+            (
+                vec![
+                    ("box-delivery-timestamp", b"a"),
+                    ("BOX-DELIVERY-TIMESTAMP", b"b"),
+                ],
+                VerifyError::InvalidHeader {
+                    name: DELIVERY_TIMESTAMP,
+                    problem: HeaderProblem::Conflicting,
+                },
+            ),
+            (
+                vec![("box-signature-primary", "é".as_bytes())],
+                VerifyError::InvalidHeader {
+                    name: SIGNATURE_PRIMARY,
+                    problem: HeaderProblem::NotAscii,
+                },
+            ),
+            (
+                vec![("box-signature-secondary", b"a\x00b")],
+                VerifyError::InvalidHeader {
+                    name: SIGNATURE_SECONDARY,
+                    problem: HeaderProblem::NotAscii,
+                },
+            ),
+            (
+                vec![("box-delivery-id", long.as_bytes())],
+                VerifyError::InvalidHeader {
+                    name: DELIVERY_ID,
+                    problem: HeaderProblem::TooLong {
+                        len: MAX_HEADER_LEN + 1,
+                    },
+                },
+            ),
+        ];
+        for (pairs, want) in cases {
+            let got = DeliveryHeaders::from_pairs(pairs.clone()).expect_err("must fail");
+            assert_eq!(got, want, "pairs {pairs:?}");
+            assert_eq!(got.kind(), ErrorKind::InvalidHeader);
+        }
+    }
+
+    #[test]
+    fn identical_repeats_are_accepted() {
+        let h = DeliveryHeaders::from_pairs([
+            ("box-signature-version", "1"),
+            ("box-signature-version", "1"),
+        ])
+        .expect("identical repeats");
+        assert_eq!(h.version(), Some("1"));
+    }
+
+    #[test]
+    fn header_map_borrows() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            "box-delivery-timestamp",
+            "2020-01-01T00:00:00Z".parse().expect("value"),
+        );
+        map.insert("x-other", "ignored".parse().expect("value"));
+        let h = DeliveryHeaders::from_header_map(&map).expect("valid");
+        assert!(matches!(
+            h.values[1],
+            Some(Cow::Borrowed("2020-01-01T00:00:00Z"))
+        ));
+    }
+}
