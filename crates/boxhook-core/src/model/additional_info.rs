@@ -17,10 +17,14 @@ use super::refs::ItemRef;
 /// ```
 /// use boxhook_core::model::WebhookEvent;
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.RENAMED","additional_info":{"old_name":"draft.docx"}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "FILE.RENAMED", "additional_info": {"old_name": "draft.docx"}
+/// }"#)?;
 /// assert_eq!(event.additional_info().old_name(), Some("draft.docx"));
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"2","trigger":"FILE.UPLOADED","additional_info":[]}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "2", "trigger": "FILE.UPLOADED", "additional_info": []
+/// }"#)?;
 /// assert!(event.additional_info().is_empty());
 /// # Ok::<(), boxhook_core::model::ParseError>(())
 /// ```
@@ -42,7 +46,9 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.UPLOADED","additional_info":{}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FILE.UPLOADED", "additional_info": {}
+    /// }"#)?;
     /// assert!(event.additional_info().is_empty());
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -56,7 +62,9 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.COPIED","additional_info":{"copied_from":"42"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FILE.COPIED", "additional_info": {"copied_from": "42"}
+    /// }"#)?;
     /// assert_eq!(event.additional_info().raw()["copied_from"], "42");
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -70,7 +78,9 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"X.Y","additional_info":{"n":3}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "X.Y", "additional_info": {"n": 3}
+    /// }"#)?;
     /// assert_eq!(event.additional_info().get("n").and_then(|n| n.as_u64()), Some(3));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -84,7 +94,9 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FOLDER.RENAMED","additional_info":{"old_name":"Drafts"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FOLDER.RENAMED", "additional_info": {"old_name": "Drafts"}
+    /// }"#)?;
     /// assert_eq!(event.additional_info().old_name(), Some("Drafts"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -98,7 +110,12 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FOLDER.MOVED","additional_info":{"before":{"id":"10","type":"folder"},"after":{"id":"20","type":"folder"}}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FOLDER.MOVED",
+    ///     "additional_info": {
+    ///         "before": {"id": "10", "type": "folder"}, "after": {"id": "20", "type": "folder"}
+    ///     }
+    /// }"#)?;
     /// assert_eq!(event.additional_info().before().map(|b| b.id), Some("10".to_owned()));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -112,7 +129,12 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FOLDER.MOVED","additional_info":{"before":{"id":"10","type":"folder"},"after":{"id":"20","type":"folder"}}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FOLDER.MOVED",
+    ///     "additional_info": {
+    ///         "before": {"id": "10", "type": "folder"}, "after": {"id": "20", "type": "folder"}
+    ///     }
+    /// }"#)?;
     /// assert_eq!(event.additional_info().after().map(|a| a.id), Some("20".to_owned()));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -126,7 +148,13 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"SIGN_REQUEST.COMPLETED","additional_info":{"sign_request_id":"sr-1","signer_emails":["a@example.com"],"external_id":"deal-7"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "SIGN_REQUEST.COMPLETED",
+    ///     "additional_info": {
+    ///         "sign_request_id": "sr-1", "signer_emails": ["a@example.com"],
+    ///         "external_id": "deal-7"
+    ///     }
+    /// }"#)?;
     /// assert_eq!(event.additional_info().sign_request_id(), Some("sr-1"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -141,7 +169,10 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"SIGN_REQUEST.COMPLETED","additional_info":{"signer_emails":["a@example.com","b@example.com"]}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "SIGN_REQUEST.COMPLETED",
+    ///     "additional_info": {"signer_emails": ["a@example.com", "b@example.com"]}
+    /// }"#)?;
     /// assert_eq!(event.additional_info().signer_emails(), ["a@example.com", "b@example.com"]);
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -158,7 +189,10 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"SIGN_REQUEST.DECLINED","additional_info":{"external_id":"deal-7"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "SIGN_REQUEST.DECLINED",
+    ///     "additional_info": {"external_id": "deal-7"}
+    /// }"#)?;
     /// assert_eq!(event.additional_info().external_id(), Some("deal-7"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -172,7 +206,9 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::{DeletionReason, WebhookEvent};
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"WEBHOOK.DELETED","additional_info":{"reason":"auto_cleanup"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "WEBHOOK.DELETED", "additional_info": {"reason": "auto_cleanup"}
+    /// }"#)?;
     /// assert_eq!(event.additional_info().deletion_reason(), Some(DeletionReason::AutoCleanup));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -190,7 +226,9 @@ impl AdditionalInfo {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"X.Y","additional_info":{"k":true}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "X.Y", "additional_info": {"k": true}
+    /// }"#)?;
     /// let map = event.additional_info().clone().into_raw();
     /// assert_eq!(map.len(), 1);
     /// # Ok::<(), boxhook_core::model::ParseError>(())

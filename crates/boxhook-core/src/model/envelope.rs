@@ -18,7 +18,11 @@ use super::trigger::Trigger;
 /// ```
 /// use boxhook_core::model::{Envelope, Trigger};
 ///
-/// let body = br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","webhook":{"id":"w-9","type":"webhook"},"source":{"id":"5","type":"file","name":"a.txt"}}"#;
+/// let body = br#"{
+///     "type": "webhook_event", "id": "e-1", "trigger": "FILE.UPLOADED",
+///     "webhook": {"id": "w-9", "type": "webhook"},
+///     "source": {"id": "5", "type": "file", "name": "a.txt"}
+/// }"#;
 /// let envelope = Envelope::parse(body)?;
 /// assert_eq!(envelope.trigger(), &Trigger::FileUploaded);
 /// assert_eq!((envelope.id(), envelope.webhook_id()), ("e-1", Some("w-9")));
@@ -134,7 +138,9 @@ impl<'a> Envelope<'a> {
     /// ```
     /// use boxhook_core::model::Envelope;
     ///
-    /// let envelope = Envelope::parse(br#"{"id":"e-1","trigger":"NO_ACTIVE_SESSION","source":{"id":"5","type":"folder"}}"#)?;
+    /// let envelope = Envelope::parse(br#"{
+    ///     "id": "e-1", "trigger": "NO_ACTIVE_SESSION", "source": {"id": "5", "type": "folder"}
+    /// }"#)?;
     /// assert_eq!(envelope.source_type(), Some("folder"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -148,7 +154,9 @@ impl<'a> Envelope<'a> {
     /// ```
     /// use boxhook_core::model::Envelope;
     ///
-    /// let envelope = Envelope::parse(br#"{"id":"e-1","trigger":"FILE.TRASHED","source":{"id":"5","type":"file"}}"#)?;
+    /// let envelope = Envelope::parse(br#"{
+    ///     "id": "e-1", "trigger": "FILE.TRASHED", "source": {"id": "5", "type": "file"}
+    /// }"#)?;
     /// assert_eq!(envelope.source_id(), Some("5"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```

@@ -22,7 +22,13 @@ use super::webhook::WebhookRef;
 /// ```
 /// use boxhook_core::model::{Source, Trigger, WebhookEvent};
 ///
-/// let body = br#"{"type":"webhook_event","id":"e-1","created_at":"2024-05-14T09:12:31-07:00","trigger":"FILE.RENAMED","webhook":{"id":"w-9","type":"webhook"},"created_by":{"type":"user","id":"33","name":"Ann Lee","login":"ann@example.com"},"source":{"id":"5","type":"file","name":"Q1 final.pdf"},"additional_info":{"old_name":"Q1 draft.pdf"}}"#;
+/// let body = br#"{
+///     "type": "webhook_event", "id": "e-1", "created_at": "2024-05-14T09:12:31-07:00",
+///     "trigger": "FILE.RENAMED", "webhook": {"id": "w-9", "type": "webhook"},
+///     "created_by": {"type": "user", "id": "33", "name": "Ann Lee", "login": "ann@example.com"},
+///     "source": {"id": "5", "type": "file", "name": "Q1 final.pdf"},
+///     "additional_info": {"old_name": "Q1 draft.pdf"}
+/// }"#;
 /// let event = WebhookEvent::parse(body)?;
 /// if let (Trigger::FileRenamed, Some(Source::File(file))) = (event.trigger(), event.source()) {
 ///     let old = event.additional_info().old_name().unwrap_or("?");
@@ -57,7 +63,10 @@ impl WebhookEvent {
     ///
     /// let err = WebhookEvent::parse(b"{\"id\":").unwrap_err();
     /// assert_eq!(err.kind(), ParseErrorKind::NotJson);
-    /// assert_eq!(err.to_string(), "body is not JSON: EOF while parsing a value at line 1 column 6");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "body is not JSON: EOF while parsing a value at line 1 column 6",
+    /// );
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
     pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
@@ -122,7 +131,9 @@ impl WebhookEvent {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"X","created_at":"2024-05-14T09:12:31-07:00"}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "X", "created_at": "2024-05-14T09:12:31-07:00"
+    /// }"#)?;
     /// let at = event.created_at().expect("sent");
     /// assert_eq!(at.offset().local_minus_utc(), -7 * 3600);
     /// # Ok::<(), boxhook_core::model::ParseError>(())
@@ -137,7 +148,9 @@ impl WebhookEvent {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"X","webhook":{"id":"w-9","type":"webhook"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "X", "webhook": {"id": "w-9", "type": "webhook"}
+    /// }"#)?;
     /// assert_eq!(event.webhook().map(|w| w.id.as_str()), Some("w-9"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -151,7 +164,9 @@ impl WebhookEvent {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"X","created_by":{"type":"user","id":"33"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "X", "created_by": {"type": "user", "id": "33"}
+    /// }"#)?;
     /// assert_eq!(event.created_by().map(|u| u.id.as_str()), Some("33"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -167,9 +182,11 @@ impl WebhookEvent {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"X","source":{"id":5,"type":"file"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "X", "source": {"id": 5, "type": "file"}
+    /// }"#)?;
     /// assert!(event.source().is_none());
-    /// assert!(event.raw().contains(r#""id":5"#));
+    /// assert!(event.raw().contains(r#""id": 5"#));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
     #[must_use]
@@ -182,7 +199,9 @@ impl WebhookEvent {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.UPLOADED","additional_info":[]}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FILE.UPLOADED", "additional_info": []
+    /// }"#)?;
     /// assert!(event.additional_info().is_empty());
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -230,7 +249,9 @@ impl WebhookEvent {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"X","source":{"id":"5","type":"file"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "X", "source": {"id": "5", "type": "file"}
+    /// }"#)?;
     /// assert_eq!(event.into_source().map(|s| s.id().to_owned()), Some("5".to_owned()));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```

@@ -13,7 +13,12 @@
 //! ```
 //! use boxhook_core::model::{Source, Trigger, TriggerFamily, WebhookEvent};
 //!
-//! let body = br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","webhook":{"id":"w-9","type":"webhook"},"source":{"id":"5","type":"file","name":"Q1.pdf","size":629644},"additional_info":[]}"#;
+//! let body = br#"{
+//!     "type": "webhook_event", "id": "e-1", "trigger": "FILE.UPLOADED",
+//!     "webhook": {"id": "w-9", "type": "webhook"},
+//!     "source": {"id": "5", "type": "file", "name": "Q1.pdf", "size": 629644},
+//!     "additional_info": []
+//! }"#;
 //! let event = WebhookEvent::parse(body)?;
 //!
 //! match (event.trigger(), event.source()) {
@@ -56,7 +61,7 @@
 //!             event.source().map(|s| s.id()),
 //!         )),
 //!         Trigger::WebhookDeleted => match event.additional_info().deletion_reason() {
-//!             Some(DeletionReason::AutoCleanup) => Some("webhook auto-deleted: recreate it".into()),
+//!             Some(DeletionReason::AutoCleanup) => Some("webhook auto-deleted".into()),
 //!             Some(DeletionReason::Other(why)) => Some(format!("webhook deleted: {why}")),
 //!             None => Some("webhook deleted".into()),
 //!         },
@@ -64,13 +69,21 @@
 //!     }
 //! }
 //!
-//! let thin = br#"{"type":"webhook_event","id":"e-2","trigger":"NO_ACTIVE_SESSION","webhook":{"id":"w-9","type":"webhook"},"source":{"id":"5","type":"file"},"additional_info":[]}"#;
+//! let thin = br#"{
+//!     "type": "webhook_event", "id": "e-2", "trigger": "NO_ACTIVE_SESSION",
+//!     "webhook": {"id": "w-9", "type": "webhook"}, "source": {"id": "5", "type": "file"},
+//!     "additional_info": []
+//! }"#;
 //! let event = WebhookEvent::parse(thin)?;
 //! assert!(event.source().is_some_and(|s| s.name().is_none()));
 //! assert!(alert(&event).is_some_and(|a| a.contains("re-authorize")));
 //!
-//! let gone = br#"{"type":"webhook_event","id":"e-3","trigger":"WEBHOOK.DELETED","webhook":{"id":"w-9","type":"webhook"},"additional_info":{"reason":"auto_cleanup"}}"#;
-//! assert_eq!(alert(&WebhookEvent::parse(gone)?).as_deref(), Some("webhook auto-deleted: recreate it"));
+//! let gone = br#"{
+//!     "type": "webhook_event", "id": "e-3", "trigger": "WEBHOOK.DELETED",
+//!     "webhook": {"id": "w-9", "type": "webhook"}, "additional_info": {"reason": "auto_cleanup"}
+//! }"#;
+//! let event = WebhookEvent::parse(gone)?;
+//! assert_eq!(alert(&event).as_deref(), Some("webhook auto-deleted"));
 //! # Ok::<(), boxhook_core::model::ParseError>(())
 //! ```
 //!
@@ -103,7 +116,11 @@
 //! ```
 //! use boxhook_core::model::{Trigger, WebhookEvent};
 //!
-//! let odd = br#"{"type":"webhook_event","id":"e-4","trigger":"FILE.UPLOADED","webhook":{"id":12345,"type":"webhook"},"source":{"id":"5","type":"file","size":"629644","etag":null,"color":"teal"}}"#;
+//! let odd = br#"{
+//!     "type": "webhook_event", "id": "e-4", "trigger": "FILE.UPLOADED",
+//!     "webhook": {"id": 12345, "type": "webhook"},
+//!     "source": {"id": "5", "type": "file", "size": "629644", "etag": null, "color": "teal"}
+//! }"#;
 //! let event = WebhookEvent::parse(odd)?;
 //! assert_eq!(event.trigger(), &Trigger::FileUploaded); // still routes
 //! assert!(event.webhook().is_none()); // id as a number: not a webhook id
@@ -112,7 +129,9 @@
 //! assert_eq!(file.raw["size"], "629644"); // ... but still there
 //! assert_eq!(file.raw["color"], "teal"); // unknown fields too
 //!
-//! let err = WebhookEvent::parse(br#"{"type":"webhook_event","trigger":"FILE.UPLOADED"}"#).unwrap_err();
+//! let err = WebhookEvent::parse(br#"{
+//!     "type": "webhook_event", "trigger": "FILE.UPLOADED"
+//! }"#).unwrap_err();
 //! assert_eq!(err.to_string(), "`id` is missing");
 //! # Ok::<(), boxhook_core::model::ParseError>(())
 //! ```

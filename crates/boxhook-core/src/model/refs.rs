@@ -14,7 +14,10 @@ use super::json::Obj;
 /// ```
 /// use boxhook_core::model::WebhookEvent;
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.UPLOADED","created_by":{"type":"user","id":"33","name":"Ann Lee","login":"ann@example.com"}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "FILE.UPLOADED",
+///     "created_by": {"type": "user", "id": "33", "name": "Ann Lee", "login": "ann@example.com"}
+/// }"#)?;
 /// let user = event.created_by().expect("sent");
 /// assert_eq!(user.id, "33");
 /// assert_eq!(user.login.as_deref(), Some("ann@example.com"));
@@ -48,7 +51,12 @@ impl UserMini {
 /// ```
 /// use boxhook_core::model::WebhookEvent;
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FOLDER.MOVED","additional_info":{"before":{"id":"10","type":"folder"},"after":{"id":"20","type":"folder"}}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "FOLDER.MOVED",
+///     "additional_info": {
+///         "before": {"id": "10", "type": "folder"}, "after": {"id": "20", "type": "folder"}
+///     }
+/// }"#)?;
 /// let after = event.additional_info().after().expect("sent");
 /// assert_eq!((after.id.as_str(), after.type_name.as_str()), ("20", "folder"));
 /// # Ok::<(), boxhook_core::model::ParseError>(())
@@ -80,7 +88,15 @@ impl ItemRef {
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.UPLOADED","source":{"id":"5","type":"file","parent":{"type":"folder","id":"0","sequence_id":null,"etag":null,"name":"All Files"}}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "FILE.UPLOADED",
+///     "source": {
+///         "id": "5", "type": "file",
+///         "parent": {
+///             "type": "folder", "id": "0", "sequence_id": null, "etag": null, "name": "All Files"
+///         }
+///     }
+/// }"#)?;
 /// let Some(Source::File(file)) = event.source() else { panic!("a file") };
 /// let parent = file.parent.as_ref().expect("sent");
 /// assert_eq!(parent.name.as_deref(), Some("All Files"));
@@ -123,7 +139,13 @@ impl FolderMini {
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.UPLOADED","source":{"id":"5","type":"file","file_version":{"type":"file_version","id":"77","sha1":"ab12"}}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "FILE.UPLOADED",
+///     "source": {
+///         "id": "5", "type": "file",
+///         "file_version": {"type": "file_version", "id": "77", "sha1": "ab12"}
+///     }
+/// }"#)?;
 /// let Some(Source::File(file)) = event.source() else { panic!("a file") };
 /// assert_eq!(file.file_version.as_ref().map(|v| v.id.as_str()), Some("77"));
 /// # Ok::<(), boxhook_core::model::ParseError>(())
@@ -153,7 +175,13 @@ impl FileVersion {
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"SHARED_LINK.CREATED","source":{"id":"5","type":"file","shared_link":{"url":"https:\/\/app.box.com\/s\/abc","access":"company"}}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "SHARED_LINK.CREATED",
+///     "source": {
+///         "id": "5", "type": "file",
+///         "shared_link": {"url": "https:\/\/app.box.com\/s\/abc", "access": "company"}
+///     }
+/// }"#)?;
 /// let Some(Source::File(file)) = event.source() else { panic!("a file") };
 /// let link = file.shared_link.as_ref().expect("sent");
 /// assert_eq!(link.url.as_deref(), Some("https://app.box.com/s/abc"));

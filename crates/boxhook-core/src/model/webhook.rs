@@ -14,7 +14,13 @@ use super::trigger::Trigger;
 /// ```
 /// use boxhook_core::model::{Trigger, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.UPLOADED","webhook":{"id":"w-9","type":"webhook","address":"https:\/\/example.com\/hooks","target":{"id":"123","type":"folder"},"triggers":["FILE.UPLOADED"]}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "FILE.UPLOADED",
+///     "webhook": {
+///         "id": "w-9", "type": "webhook", "address": "https:\/\/example.com\/hooks",
+///         "target": {"id": "123", "type": "folder"}, "triggers": ["FILE.UPLOADED"]
+///     }
+/// }"#)?;
 /// let webhook = event.webhook().expect("sent");
 /// assert_eq!(webhook.id, "w-9");
 /// assert_eq!(webhook.address.as_deref(), Some("https://example.com/hooks"));

@@ -16,7 +16,13 @@ use crate::model::refs::{ItemRef, UserMini};
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"COMMENT.CREATED","source":{"id":"4","type":"comment","is_reply_comment":false,"message":"Looks good","item":{"id":"5","type":"file"}}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "COMMENT.CREATED",
+///     "source": {
+///         "id": "4", "type": "comment", "is_reply_comment": false, "message": "Looks good",
+///         "item": {"id": "5", "type": "file"}
+///     }
+/// }"#)?;
 /// if let Some(Source::Comment(comment)) = event.source() {
 ///     assert_eq!(comment.message.as_deref(), Some("Looks good"));
 ///     assert_eq!(comment.item.as_ref().map(|i| i.id.as_str()), Some("5"));
@@ -68,7 +74,10 @@ impl Comment {
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"TASK_ASSIGNMENT.UPDATED","source":{"id":"6","type":"task_assignment","resolution_state":"completed"}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "TASK_ASSIGNMENT.UPDATED",
+///     "source": {"id": "6", "type": "task_assignment", "resolution_state": "completed"}
+/// }"#)?;
 /// if let Some(Source::TaskAssignment(task)) = event.source() {
 ///     assert_eq!(task.resolution_state.as_deref(), Some("completed"));
 /// }
@@ -125,7 +134,10 @@ impl TaskAssignment {
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"METADATA_INSTANCE.CREATED","source":{"id":"m1","type":"metadata_instance","$template":"contract"}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "METADATA_INSTANCE.CREATED",
+///     "source": {"id": "m1", "type": "metadata_instance", "$template": "contract"}
+/// }"#)?;
 /// if let Some(Source::MetadataInstance(instance)) = event.source() {
 ///     assert_eq!(instance.raw["$template"], "contract");
 /// }
@@ -152,7 +164,10 @@ impl MetadataInstance {
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"COLLABORATION.CREATED","source":{"id":"c1","type":"collaboration","role":"editor","status":"pending"}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "COLLABORATION.CREATED",
+///     "source": {"id": "c1", "type": "collaboration", "role": "editor", "status": "pending"}
+/// }"#)?;
 /// if let Some(Source::Collaboration(collab)) = event.source() {
 ///     assert_eq!(collab.role.as_deref(), Some("editor"));
 /// }

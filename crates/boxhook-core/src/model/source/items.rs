@@ -14,7 +14,10 @@ use crate::model::refs::{FileVersion, FolderMini, SharedLink, UserMini};
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.UPLOADED","source":{"type":"file","id":"5","sha1":"ab12","name":"Q1.pdf","size":629644}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "FILE.UPLOADED",
+///     "source": {"type": "file", "id": "5", "sha1": "ab12", "name": "Q1.pdf", "size": 629644}
+/// }"#)?;
 /// if let Some(Source::File(file)) = event.source() {
 ///     assert_eq!(file.name.as_deref(), Some("Q1.pdf"));
 ///     assert_eq!(file.size, Some(629_644));
@@ -106,7 +109,13 @@ impl File {
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FOLDER.CREATED","source":{"type":"folder","id":"8","name":"Invoices","parent":{"type":"folder","id":"0","name":"All Files"}}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "FOLDER.CREATED",
+///     "source": {
+///         "type": "folder", "id": "8", "name": "Invoices",
+///         "parent": {"type": "folder", "id": "0", "name": "All Files"}
+///     }
+/// }"#)?;
 /// if let Some(Source::Folder(folder)) = event.source() {
 ///     assert_eq!(folder.name.as_deref(), Some("Invoices"));
 ///     assert_eq!(folder.parent.as_ref().map(|p| p.id.as_str()), Some("0"));
@@ -191,7 +200,12 @@ impl Folder {
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"SHARED_LINK.CREATED","source":{"type":"web_link","id":"3","url":"https:\/\/example.com\/","name":"Example"}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "SHARED_LINK.CREATED",
+///     "source": {
+///         "type": "web_link", "id": "3", "url": "https:\/\/example.com\/", "name": "Example"
+///     }
+/// }"#)?;
 /// if let Some(Source::WebLink(link)) = event.source() {
 ///     assert_eq!(link.url.as_deref(), Some("https://example.com/"));
 /// }

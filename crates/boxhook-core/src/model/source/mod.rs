@@ -20,7 +20,10 @@ use super::json::Obj;
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};
 ///
-/// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.UPLOADED","source":{"id":"5","type":"file","name":"Q1.pdf","size":1024}}"#)?;
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "1", "trigger": "FILE.UPLOADED",
+///     "source": {"id": "5", "type": "file", "name": "Q1.pdf", "size": 1024}
+/// }"#)?;
 /// match event.source() {
 ///     Some(Source::File(file)) => assert_eq!(file.size, Some(1024)),
 ///     Some(Source::Folder(folder)) => println!("folder {}", folder.id),
@@ -86,7 +89,9 @@ impl Source {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"HUB.CREATED","source":{"id":"9","type":"hubs"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "HUB.CREATED", "source": {"id": "9", "type": "hubs"}
+    /// }"#)?;
     /// assert_eq!(event.source().map(|s| s.type_name()), Some("hubs"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -109,7 +114,9 @@ impl Source {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.TRASHED","source":{"id":"5","type":"file"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FILE.TRASHED", "source": {"id": "5", "type": "file"}
+    /// }"#)?;
     /// assert_eq!(event.source().map(|s| s.id()), Some("5"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -133,7 +140,10 @@ impl Source {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.UPLOADED","source":{"id":"5","type":"file","size":"12"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FILE.UPLOADED",
+    ///     "source": {"id": "5", "type": "file", "size": "12"}
+    /// }"#)?;
     /// let source = event.source().expect("sent");
     /// assert_eq!(source.as_file().and_then(|f| f.size), None);
     /// assert_eq!(source.raw()["size"], "12");
@@ -159,7 +169,10 @@ impl Source {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FOLDER.CREATED","source":{"id":"5","type":"folder","name":"Invoices"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FOLDER.CREATED",
+    ///     "source": {"id": "5", "type": "folder", "name": "Invoices"}
+    /// }"#)?;
     /// assert_eq!(event.source().and_then(|s| s.name()), Some("Invoices"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
@@ -178,7 +191,9 @@ impl Source {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FILE.LOCKED","source":{"id":"5","type":"file","sha1":"ab"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FILE.LOCKED", "source": {"id": "5", "type": "file", "sha1": "ab"}
+    /// }"#)?;
     /// let file = event.source().and_then(|s| s.as_file()).expect("a file");
     /// assert_eq!(file.sha1.as_deref(), Some("ab"));
     /// # Ok::<(), boxhook_core::model::ParseError>(())
@@ -196,7 +211,9 @@ impl Source {
     /// ```
     /// use boxhook_core::model::WebhookEvent;
     ///
-    /// let event = WebhookEvent::parse(br#"{"id":"1","trigger":"FOLDER.TRASHED","source":{"id":"5","type":"folder"}}"#)?;
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FOLDER.TRASHED", "source": {"id": "5", "type": "folder"}
+    /// }"#)?;
     /// assert!(event.source().and_then(|s| s.as_folder()).is_some());
     /// # Ok::<(), boxhook_core::model::ParseError>(())
     /// ```
