@@ -1,0 +1,98 @@
+//! [`DeliveryContext`]: what a handler knows about the delivery besides the event.
+
+use boxhook_core::{BodyForm, KeySlot, Verified};
+use bytes::Bytes;
+use chrono::{DateTime, FixedOffset};
+
+/// The delivery an event came in: ids, timing, which key and body form
+/// matched, and the raw body. Cheap to clone.
+///
+/// ```
+/// use boxhook::{DeliveryContext, HandlerError};
+/// use boxhook_core::model::WebhookEvent;
+///
+/// async fn audit(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
+///     println!(
+///         "event {} (delivery {:?}, key {}, {} bytes, {} s old)",
+///         ctx.event_id(),
+///         ctx.delivery_id(),
+///         ctx.key_slot(),
+///         ctx.raw_body().len(),
+///         ctx.verified().age().num_seconds(),
+///     );
+///     # let _ = event;
+///     Ok(())
+/// }
+/// # let _ = boxhook::Router::new().fallback(audit);
+/// ```
+#[derive(Debug, Clone)]
+pub struct DeliveryContext {
+    verified: Verified,
+    event_id: String,
+    webhook_id: Option<String>,
+    body: Bytes,
+}
+
+impl DeliveryContext {
+    pub(crate) fn new(
+        verified: Verified,
+        event_id: String,
+        webhook_id: Option<String>,
+        body: Bytes,
+    ) -> Self {
+        Self {
+            verified,
+            event_id,
+            webhook_id,
+            body,
+        }
+    }
+
+    /// The verification proof.
+    #[must_use]
+    pub fn verified(&self) -> &Verified {
+        &self.verified
+    }
+
+    /// `BOX-DELIVERY-ID`: changes on every retry; for logs, not deduplication.
+    #[must_use]
+    pub fn delivery_id(&self) -> Option<&str> {
+        self.verified.delivery_id()
+    }
+
+    /// The event's `id`: the same on every retry.
+    #[must_use]
+    pub fn event_id(&self) -> &str {
+        &self.event_id
+    }
+
+    /// `webhook.id`.
+    #[must_use]
+    pub fn webhook_id(&self) -> Option<&str> {
+        self.webhook_id.as_deref()
+    }
+
+    /// `BOX-DELIVERY-TIMESTAMP`.
+    #[must_use]
+    pub fn timestamp(&self) -> DateTime<FixedOffset> {
+        self.verified.timestamp()
+    }
+
+    /// Which key matched.
+    #[must_use]
+    pub fn key_slot(&self) -> KeySlot {
+        self.verified.key_slot()
+    }
+
+    /// Which body form matched.
+    #[must_use]
+    pub fn body_form(&self) -> BodyForm {
+        self.verified.body_form()
+    }
+
+    /// The body exactly as received.
+    #[must_use]
+    pub fn raw_body(&self) -> &Bytes {
+        &self.body
+    }
+}

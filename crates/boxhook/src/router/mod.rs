@@ -1,0 +1,248 @@
+//! The router: parses a verified body and hands the event, once, to the
+//! handler registered for its trigger.
+//!
+//! Handlers are chosen in this order: the dedicated `WEBHOOK.DELETED` /
+//! `NO_ACTIVE_SESSION` handler, the handler for the exact trigger, the handler
+//! for the trigger's family (`FILE.*`), the fallback. An event none of them
+//! takes is acknowledged with 200 and a log line ([`Outcome::Unhandled`]):
+//! never a non-2xx for an event the receiver does not care about (PROTOCOL
+//! §8.7). `WEBHOOK.DELETED` and `NO_ACTIVE_SESSION` are logged at `warn`
+//! whether or not a handler takes them.
+
+mod context;
+mod outcome;
+mod service;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxhook_core::model::{Trigger, TriggerFamily, WebhookEvent};
+use boxhook_core::{Clock, SystemClock};
+
+use crate::handler::{ErasedHandler, Handler, NoActiveSession, WebhookDeleted};
+use crate::idempotency::{ErasedStore, IdempotencyStore, MemoryStore};
+
+pub use context::DeliveryContext;
+pub use outcome::Outcome;
+pub use service::RouterFuture;
+
+/// How long a handler may run before it is cancelled: 25 s, under the 30 s
+/// Box waits for an answer (PROTOCOL §4).
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Dispatches verified deliveries to handlers by trigger; a tower
+/// [`Service`](tower_service::Service) meant to sit behind
+/// [`VerifyLayer`](crate::VerifyLayer).
+///
+/// ```
+/// use std::time::Duration;
+/// use boxhook::{DeliveryContext, HandlerError, Router, WebhookDeleted};
+/// use boxhook::idempotency::MemoryStore;
+/// use boxhook_core::model::{Trigger, TriggerFamily, WebhookEvent};
+///
+/// async fn on_upload(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
+///     println!("uploaded {:?} ({})", event.source().and_then(|s| s.name()), ctx.event_id());
+///     Ok(())
+/// }
+///
+/// let router = Router::new()
+///     .on(Trigger::FileUploaded, on_upload)
+///     .on_family(TriggerFamily::Folder, |event: WebhookEvent, _ctx: DeliveryContext| async move {
+///         println!("folder event {}", event.trigger());
+///         Ok(())
+///     })
+///     .on_webhook_deleted(|deleted: WebhookDeleted, _ctx: DeliveryContext| async move {
+///         eprintln!("webhook {:?} deleted: {:?}", deleted.webhook_id(), deleted.reason());
+///         Ok(())
+///     })
+///     .idempotency(MemoryStore::new(50_000, Duration::from_secs(24 * 3600)))
+///     .handler_timeout(Duration::from_secs(20));
+/// # let _ = router;
+/// ```
+#[derive(Clone)]
+pub struct Router {
+    routes: Arc<Routes>,
+}
+
+type EventHandler = Arc<dyn ErasedHandler<WebhookEvent>>;
+
+#[derive(Clone)]
+pub(crate) struct Routes {
+    exact: HashMap<Trigger, EventHandler>,
+    family: HashMap<TriggerFamily, EventHandler>,
+    webhook_deleted: Option<Arc<dyn ErasedHandler<WebhookDeleted>>>,
+    no_active_session: Option<Arc<dyn ErasedHandler<NoActiveSession>>>,
+    fallback: Option<EventHandler>,
+    store: Arc<dyn ErasedStore>,
+    clock: Arc<dyn Clock>,
+    handler_timeout: Duration,
+    claim_lease: Option<Duration>,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Router {
+    /// A router with no handlers, a default [`MemoryStore`], the system clock
+    /// and a 25 s handler deadline.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            routes: Arc::new(Routes {
+                exact: HashMap::new(),
+                family: HashMap::new(),
+                webhook_deleted: None,
+                no_active_session: None,
+                fallback: None,
+                store: Arc::new(MemoryStore::default()),
+                clock: Arc::new(SystemClock),
+                handler_timeout: DEFAULT_HANDLER_TIMEOUT,
+                claim_lease: None,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Routes)) -> Self {
+        f(Arc::make_mut(&mut self.routes));
+        self
+    }
+
+    /// Handles `trigger` with `handler`.
+    ///
+    /// # Panics
+    ///
+    /// When `trigger` already has a handler (including a dedicated
+    /// `WEBHOOK.DELETED` or `NO_ACTIVE_SESSION` one): a setup error.
+    #[must_use]
+    pub fn on(self, trigger: Trigger, handler: impl Handler) -> Self {
+        self.edit(|r| {
+            let taken = match trigger {
+                Trigger::WebhookDeleted => r.webhook_deleted.is_some(),
+                Trigger::NoActiveSession => r.no_active_session.is_some(),
+                _ => false,
+            };
+            assert!(
+                !taken && !r.exact.contains_key(&trigger),
+                "boxhook: {trigger} has a handler already"
+            );
+            r.exact.insert(trigger, Arc::new(handler));
+        })
+    }
+
+    /// Handles every trigger of `family` (`FILE.*`, `FOLDER.*`, ...) that has
+    /// no handler of its own.
+    ///
+    /// # Panics
+    ///
+    /// When `family` already has a handler.
+    #[must_use]
+    pub fn on_family(self, family: TriggerFamily, handler: impl Handler) -> Self {
+        self.edit(|r| {
+            assert!(
+                !r.family.contains_key(&family),
+                "boxhook: {family:?} has a handler already"
+            );
+            r.family.insert(family, Arc::new(handler));
+        })
+    }
+
+    /// Handles `WEBHOOK.DELETED` with its typed reason (`auto_cleanup`).
+    ///
+    /// # Panics
+    ///
+    /// When `WEBHOOK.DELETED` already has a handler.
+    #[must_use]
+    pub fn on_webhook_deleted(self, handler: impl Handler<WebhookDeleted>) -> Self {
+        self.edit(|r| {
+            assert!(
+                r.webhook_deleted.is_none() && !r.exact.contains_key(&Trigger::WebhookDeleted),
+                "boxhook: WEBHOOK.DELETED has a handler already"
+            );
+            r.webhook_deleted = Some(Arc::new(handler));
+        })
+    }
+
+    /// Handles `NO_ACTIVE_SESSION`, Box's sign that the webhook's
+    /// authorization has died.
+    ///
+    /// # Panics
+    ///
+    /// When `NO_ACTIVE_SESSION` already has a handler.
+    #[must_use]
+    pub fn on_no_active_session(self, handler: impl Handler<NoActiveSession>) -> Self {
+        self.edit(|r| {
+            assert!(
+                r.no_active_session.is_none() && !r.exact.contains_key(&Trigger::NoActiveSession),
+                "boxhook: NO_ACTIVE_SESSION has a handler already"
+            );
+            r.no_active_session = Some(Arc::new(handler));
+        })
+    }
+
+    /// Handles every event no other handler takes, including triggers boxhook
+    /// does not know yet.
+    ///
+    /// # Panics
+    ///
+    /// When a fallback is set already.
+    #[must_use]
+    pub fn fallback(self, handler: impl Handler) -> Self {
+        self.edit(|r| {
+            assert!(r.fallback.is_none(), "boxhook: the fallback is set already");
+            r.fallback = Some(Arc::new(handler));
+        })
+    }
+
+    /// The idempotency store (default: [`MemoryStore::default`]).
+    #[must_use]
+    pub fn idempotency(self, store: impl IdempotencyStore) -> Self {
+        self.edit(|r| r.store = Arc::new(store))
+    }
+
+    /// The idempotency store, shared with other code (for instance a
+    /// `Arc<MemoryStore>` a test inspects).
+    #[must_use]
+    pub fn idempotency_shared<S: IdempotencyStore>(self, store: Arc<S>) -> Self {
+        self.edit(|r| r.store = store)
+    }
+
+    /// How long a handler may run (default [`DEFAULT_HANDLER_TIMEOUT`]);
+    /// past it, the handler is cancelled and Box told to retry (503).
+    #[must_use]
+    pub fn handler_timeout(self, timeout: Duration) -> Self {
+        self.edit(|r| r.handler_timeout = timeout)
+    }
+
+    /// How long a claim on an event lasts before another attempt may take it
+    /// over (default: the handler timeout plus 5 s, so a running handler is
+    /// never doubled).
+    #[must_use]
+    pub fn claim_lease(self, lease: Duration) -> Self {
+        self.edit(|r| r.claim_lease = Some(lease))
+    }
+
+    /// The clock claims and their leases are measured with (default the
+    /// system clock).
+    #[must_use]
+    pub fn clock(self, clock: impl Clock) -> Self {
+        self.edit(|r| r.clock = Arc::new(clock))
+    }
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = &self.routes;
+        f.debug_struct("Router")
+            .field("triggers", &r.exact.keys().collect::<Vec<_>>())
+            .field("families", &r.family.keys().collect::<Vec<_>>())
+            .field("webhook_deleted", &r.webhook_deleted.is_some())
+            .field("no_active_session", &r.no_active_session.is_some())
+            .field("fallback", &r.fallback.is_some())
+            .field("handler_timeout", &r.handler_timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,101 @@
+//! [`Outcome`]: what the router did with a delivery, and the status it answers.
+
+use std::fmt;
+
+use http::StatusCode;
+
+/// What the router did with one verified delivery.
+///
+/// The status follows one rule: 2xx only when Box must not send the event
+/// again, so Box retries everything else (PROTOCOL §4), and never non-2xx for
+/// an event the receiver merely does not handle (PROTOCOL §8.7).
+///
+/// | outcome | status | why |
+/// |---|---|---|
+/// | [`Handled`](Outcome::Handled) | 200 | the handler returned `Ok` |
+/// | [`Duplicate`](Outcome::Duplicate) | 200 | handled before; not run again |
+/// | [`Unhandled`](Outcome::Unhandled) | 200 | no handler and no fallback: logged, acknowledged |
+/// | [`Failed`](Outcome::Failed) | 500 | the handler returned an error: Box retries |
+/// | [`RetryRequested`](Outcome::RetryRequested) | 503 | the handler asked for a retry |
+/// | [`Panicked`](Outcome::Panicked) | 500 | the handler panicked: caught, the server keeps serving |
+/// | [`TimedOut`](Outcome::TimedOut) | 503 | the handler passed its deadline (default 25 s) and was cancelled |
+/// | [`InProgress`](Outcome::InProgress) | 503 | a concurrent attempt of the same event holds the claim |
+/// | [`StoreFailed`](Outcome::StoreFailed) | 503 | the idempotency store could not answer |
+/// | [`NotAnEvent`](Outcome::NotAnEvent) | 400 | a verified body that is not a `webhook_event` |
+/// | [`Unverified`](Outcome::Unverified) | 500 | the router was reached without the verify layer: a setup error |
+///
+/// The router puts the outcome in the response's extensions.
+///
+/// ```
+/// use boxhook::Outcome;
+/// use http::StatusCode;
+///
+/// assert_eq!(Outcome::Unhandled.status(), StatusCode::OK);
+/// assert_eq!(Outcome::TimedOut.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(Outcome::Panicked.as_str(), "panicked");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The handler returned `Ok`.
+    Handled,
+    /// The event was handled before.
+    Duplicate,
+    /// No handler and no fallback.
+    Unhandled,
+    /// The handler returned an error.
+    Failed,
+    /// The handler asked for a retry.
+    RetryRequested,
+    /// The handler panicked.
+    Panicked,
+    /// The handler passed its deadline.
+    TimedOut,
+    /// A concurrent attempt holds the claim.
+    InProgress,
+    /// The idempotency store failed.
+    StoreFailed,
+    /// The verified body is not a `webhook_event`.
+    NotAnEvent,
+    /// No [`Verified`](boxhook_core::Verified) proof in the request.
+    Unverified,
+}
+
+impl Outcome {
+    /// The HTTP status for this outcome (see the table above).
+    #[must_use]
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::Handled | Self::Duplicate | Self::Unhandled => StatusCode::OK,
+            Self::Failed | Self::Panicked | Self::Unverified => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::RetryRequested | Self::TimedOut | Self::InProgress | Self::StoreFailed => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::NotAnEvent => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A stable snake-case name, for logs and metrics.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Handled => "handled",
+            Self::Duplicate => "duplicate",
+            Self::Unhandled => "unhandled",
+            Self::Failed => "failed",
+            Self::RetryRequested => "retry_requested",
+            Self::Panicked => "panicked",
+            Self::TimedOut => "timed_out",
+            Self::InProgress => "in_progress",
+            Self::StoreFailed => "store_failed",
+            Self::NotAnEvent => "not_an_event",
+            Self::Unverified => "unverified",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

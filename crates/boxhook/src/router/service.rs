@@ -1,0 +1,271 @@
+//! The router as a tower service: one verified delivery in, one [`Outcome`] out.
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use boxhook_core::model::{Envelope, Trigger, WebhookEvent};
+use boxhook_core::Verified;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt as _, Full};
+use tower_service::Service;
+
+use super::{DeliveryContext, EventHandler, Outcome, Router, Routes};
+use crate::handler::{BoxFuture, ErasedHandler, HandlerError, NoActiveSession, WebhookDeleted};
+use crate::idempotency::{Claim, EventKey};
+
+impl<B> Service<Request<B>> for Router
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: fmt::Display,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = RouterFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let routes = Arc::clone(&self.routes);
+        RouterFuture {
+            inner: Box::pin(async move {
+                let outcome = routes.dispatch(request).await;
+                let mut response = Response::new(Full::default());
+                *response.status_mut() = outcome.status();
+                response.extensions_mut().insert(outcome);
+                Ok(response)
+            }),
+        }
+    }
+}
+
+/// The future [`Router`] returns.
+pub struct RouterFuture {
+    inner: BoxFuture<'static, Result<Response<Full<Bytes>>, Infallible>>,
+}
+
+impl Future for RouterFuture {
+    type Output = Result<Response<Full<Bytes>>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for RouterFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouterFuture").finish_non_exhaustive()
+    }
+}
+
+/// The handler chosen for one event.
+enum Route {
+    Event(EventHandler),
+    Deleted(Arc<dyn ErasedHandler<WebhookDeleted>>),
+    NoSession(Arc<dyn ErasedHandler<NoActiveSession>>),
+}
+
+impl Routes {
+    fn route(&self, trigger: &Trigger) -> Option<Route> {
+        let dedicated = match trigger {
+            Trigger::WebhookDeleted => self.webhook_deleted.clone().map(Route::Deleted),
+            Trigger::NoActiveSession => self.no_active_session.clone().map(Route::NoSession),
+            _ => None,
+        };
+        dedicated.or_else(|| {
+            self.exact
+                .get(trigger)
+                .or_else(|| self.family.get(&trigger.family()))
+                .or(self.fallback.as_ref())
+                .cloned()
+                .map(Route::Event)
+        })
+    }
+
+    fn lease(&self) -> Duration {
+        self.claim_lease
+            .unwrap_or(self.handler_timeout + Duration::from_secs(5))
+    }
+
+    async fn dispatch<B>(&self, request: Request<B>) -> Outcome
+    where
+        B: Body,
+        B::Error: fmt::Display,
+    {
+        let (mut parts, body) = request.into_parts();
+        let Some(verified) = parts.extensions.remove::<Verified>() else {
+            tracing::error!(
+                "boxhook router reached without VerifyLayer: no Verified proof in the request"
+            );
+            return Outcome::Unverified;
+        };
+        let delivery_id = verified.delivery_id().map(str::to_owned);
+        let delivery_id = delivery_id.as_deref();
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                tracing::error!(delivery_id, %error, "verified body could not be read");
+                return Outcome::NotAnEvent;
+            }
+        };
+        let envelope = match Envelope::parse(&body) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::error!(delivery_id, %error, "verified body is not a webhook_event");
+                return Outcome::NotAnEvent;
+            }
+        };
+        let trigger = envelope.trigger().clone();
+        alert(&trigger, &envelope, delivery_id);
+        let Some(route) = self.route(&trigger) else {
+            tracing::info!(delivery_id, event_id = envelope.id(), %trigger, "no handler for this trigger; acknowledged");
+            return Outcome::Unhandled;
+        };
+        let webhook_id = envelope.webhook_id().map(str::to_owned);
+        let key = EventKey::new(webhook_id.clone().unwrap_or_default(), envelope.id());
+        drop(envelope);
+
+        match self.store.claim(&key, self.clock.now(), self.lease()).await {
+            Ok(Claim::Acquired) => {}
+            Ok(Claim::Done) => {
+                tracing::info!(delivery_id, event = %key, "event handled before; acknowledged");
+                return Outcome::Duplicate;
+            }
+            Ok(Claim::InProgress) => {
+                tracing::info!(delivery_id, event = %key, "event is being handled by another attempt");
+                return Outcome::InProgress;
+            }
+            Err(error) => {
+                tracing::error!(delivery_id, event = %key, %error, "cannot claim event");
+                return Outcome::StoreFailed;
+            }
+        }
+
+        let outcome = match WebhookEvent::parse(&body) {
+            Ok(event) => {
+                let ctx =
+                    DeliveryContext::new(verified, key.event_id().to_owned(), webhook_id, body);
+                run(&route, event, ctx, self.handler_timeout, delivery_id, &key).await
+            }
+            Err(error) => {
+                tracing::error!(delivery_id, event = %key, %error, "verified body is not a webhook_event");
+                Outcome::NotAnEvent
+            }
+        };
+        let settled = if outcome == Outcome::Handled {
+            self.store.complete(&key, self.clock.now()).await
+        } else {
+            self.store.release(&key).await
+        };
+        if let Err(error) = settled {
+            // The outcome stands; at worst a retry runs the handler again.
+            tracing::error!(delivery_id, event = %key, %outcome, %error, "cannot record the outcome");
+        }
+        outcome
+    }
+}
+
+/// Logs the two triggers that need an operator, handled or not.
+fn alert(trigger: &Trigger, envelope: &Envelope<'_>, delivery_id: Option<&str>) {
+    match trigger {
+        Trigger::WebhookDeleted => tracing::warn!(
+            delivery_id,
+            webhook_id = envelope.webhook_id(),
+            "Box deleted this webhook (WEBHOOK.DELETED); recreate it to keep receiving events"
+        ),
+        Trigger::NoActiveSession => tracing::warn!(
+            delivery_id,
+            webhook_id = envelope.webhook_id(),
+            source_type = envelope.source_type(),
+            source_id = envelope.source_id(),
+            "NO_ACTIVE_SESSION: the webhook's authorization has expired; re-authorize the Box app"
+        ),
+        _ => {}
+    }
+}
+
+/// Runs the handler with its deadline, catching a panic.
+async fn run(
+    route: &Route,
+    event: WebhookEvent,
+    ctx: DeliveryContext,
+    deadline: Duration,
+    delivery_id: Option<&str>,
+    key: &EventKey,
+) -> Outcome {
+    let trigger = event.trigger().clone();
+    // Building the future runs the start of a closure handler: guard it too.
+    let started = std::panic::catch_unwind(AssertUnwindSafe(|| match route {
+        Route::Event(h) => h.call_boxed(event, ctx),
+        Route::Deleted(h) => h.call_boxed(WebhookDeleted::new(event), ctx),
+        Route::NoSession(h) => h.call_boxed(NoActiveSession::new(event), ctx),
+    }));
+    let result = match started {
+        Ok(future) => tokio::time::timeout(deadline, CatchUnwind(future)).await,
+        Err(panic) => Ok(Err(panic)),
+    };
+    let outcome = match &result {
+        Ok(Ok(Ok(()))) => Outcome::Handled,
+        Ok(Ok(Err(e))) if e.is_retry() => Outcome::RetryRequested,
+        Ok(Ok(Err(_))) => Outcome::Failed,
+        Ok(Err(_)) => Outcome::Panicked,
+        Err(_) => Outcome::TimedOut,
+    };
+    match result {
+        Ok(Ok(Ok(()))) => tracing::info!(delivery_id, event = %key, %trigger, "event handled"),
+        Ok(Ok(Err(error))) if error.is_retry() => {
+            tracing::warn!(delivery_id, event = %key, %trigger, %error, "handler asked Box to retry");
+        }
+        Ok(Ok(Err(error))) => {
+            tracing::error!(delivery_id, event = %key, %trigger, %error, "handler failed")
+        }
+        Ok(Err(panic)) => tracing::error!(
+            delivery_id,
+            event = %key,
+            %trigger,
+            panic = panic_message(panic.as_ref()),
+            "handler panicked"
+        ),
+        Err(_) => {
+            tracing::warn!(delivery_id, event = %key, %trigger, ?deadline, "handler passed its deadline; cancelled")
+        }
+    }
+    outcome
+}
+
+type Panic = Box<dyn Any + Send>;
+
+/// Turns a panic while polling the inner future into an error.
+struct CatchUnwind<'a>(BoxFuture<'a, Result<(), HandlerError>>);
+
+impl Future for CatchUnwind<'_> {
+    type Output = Result<Result<(), HandlerError>, Panic>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}

@@ -1,0 +1,187 @@
+//! The verify layer: admits only authentic, fresh Box deliveries.
+//!
+//! [`VerifyLayer`] wraps any tower service. For each request it
+//!
+//! 1. answers 405 to anything but `POST`;
+//! 2. answers 413 when `Content-Length` is over the body limit, before reading
+//!    a byte;
+//! 3. collects the body with the limit enforced while streaming (413) and a
+//!    read deadline (408);
+//! 4. verifies the headers and the raw bytes with the core's
+//!    [`Verifier`](boxhook_core::Verifier), at the time its [`Clock`] gives (401
+//!    on any failure);
+//! 5. calls the inner service with the collected body and the
+//!    [`Verified`](boxhook_core::Verified) proof in the request's extensions.
+//!
+//! Every rejection has an empty body; the reason is a [`Rejection`] in the
+//! response's extensions and a `tracing` event at `warn` (with the delivery
+//! id, never a secret or the body).
+//!
+//! ```
+//! use std::time::Duration;
+//! use boxhook::verify::VerifyLayer;
+//! use boxhook_core::{KeyRing, Verifier};
+//! use tower_layer::Layer;
+//!
+//! let verifier = Verifier::new(KeyRing::from_strs(Some("primary-key"), Some("secondary-key"))?);
+//! let layer = VerifyLayer::new(verifier)
+//!     .body_limit(256 * 1024)
+//!     .read_timeout(Duration::from_secs(5));
+//! // Any service taking `http::Request<http_body_util::Full<bytes::Bytes>>`:
+//! let service = layer.layer(tower_service_fn());
+//! # fn tower_service_fn() -> boxhook::Router { boxhook::Router::new() }
+//! # let _ = service;
+//! # Ok::<(), boxhook_core::KeyError>(())
+//! ```
+
+mod body;
+mod rejection;
+mod service;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxhook_core::{Clock, SystemClock, Verifier};
+use bytes::Bytes;
+use http_body_util::Full;
+
+pub use rejection::Rejection;
+pub use service::{ResponseFuture, Verify};
+
+/// The default body limit: 1 MiB. Real payloads are 1–8 KB (PROTOCOL §4).
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// The default read deadline for the whole body: 10 s.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A [`Layer`](tower_layer::Layer) that puts [`Verify`] in front of a service.
+///
+/// `B` is the request body type the inner service receives; it is built from
+/// the collected bytes. The default, [`Full<Bytes>`], suits boxhook's
+/// [`Router`](crate::Router) and most services; use
+/// [`VerifyLayer::with_body`] for another (for instance axum's `Body`).
+pub struct VerifyLayer<B = Full<Bytes>> {
+    config: Arc<Config>,
+    _body: PhantomData<fn() -> B>,
+}
+
+pub(crate) struct Config {
+    pub(crate) verifier: Verifier,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) body_limit: usize,
+    pub(crate) read_timeout: Duration,
+}
+
+impl VerifyLayer {
+    /// A layer verifying with `verifier`, the system clock, a 1 MiB body
+    /// limit and a 10 s read deadline.
+    #[must_use]
+    pub fn new(verifier: Verifier) -> Self {
+        Self {
+            config: Arc::new(Config {
+                verifier,
+                clock: Arc::new(SystemClock),
+                body_limit: DEFAULT_BODY_LIMIT,
+                read_timeout: DEFAULT_READ_TIMEOUT,
+            }),
+            _body: PhantomData,
+        }
+    }
+}
+
+impl<B> VerifyLayer<B> {
+    fn map_config(self, f: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Arc::try_unwrap(self.config).unwrap_or_else(|shared| Config {
+            verifier: shared.verifier.clone(),
+            clock: Arc::clone(&shared.clock),
+            body_limit: shared.body_limit,
+            read_timeout: shared.read_timeout,
+        });
+        f(&mut config);
+        Self {
+            config: Arc::new(config),
+            _body: PhantomData,
+        }
+    }
+
+    /// The largest body accepted, in bytes (default [`DEFAULT_BODY_LIMIT`]).
+    #[must_use]
+    pub fn body_limit(self, bytes: usize) -> Self {
+        self.map_config(|c| c.body_limit = bytes)
+    }
+
+    /// How long the whole body may take to arrive (default [`DEFAULT_READ_TIMEOUT`]).
+    #[must_use]
+    pub fn read_timeout(self, timeout: Duration) -> Self {
+        self.map_config(|c| c.read_timeout = timeout)
+    }
+
+    /// The clock freshness is checked against (default [`SystemClock`]).
+    ///
+    /// ```
+    /// use boxhook::verify::VerifyLayer;
+    /// use boxhook_core::{FixedClock, KeyRing, Verifier};
+    ///
+    /// let clock = FixedClock::at("2020-01-01T07:00:00Z".parse().unwrap());
+    /// let layer = VerifyLayer::new(Verifier::new(KeyRing::from_strs(Some("k"), None)?)).clock(clock);
+    /// # let _ = layer;
+    /// # Ok::<(), boxhook_core::KeyError>(())
+    /// ```
+    #[must_use]
+    pub fn clock(self, clock: impl Clock) -> Self {
+        self.map_config(|c| c.clock = Arc::new(clock))
+    }
+
+    /// Hands the inner service a request body of type `B2`, built from the
+    /// collected bytes.
+    ///
+    /// ```
+    /// use boxhook::verify::VerifyLayer;
+    /// use boxhook_core::{KeyRing, Verifier};
+    ///
+    /// let layer = VerifyLayer::new(Verifier::new(KeyRing::from_strs(Some("k"), None)?))
+    ///     .with_body::<String>();
+    /// # let _ = layer;
+    /// # Ok::<(), boxhook_core::KeyError>(())
+    /// ```
+    #[must_use]
+    pub fn with_body<B2>(self) -> VerifyLayer<B2> {
+        VerifyLayer {
+            config: self.config,
+            _body: PhantomData,
+        }
+    }
+
+    /// The verifier, whose [`keys`](Verifier::keys) handle rotates keys live.
+    #[must_use]
+    pub fn verifier(&self) -> &Verifier {
+        &self.config.verifier
+    }
+}
+
+impl<B> Clone for VerifyLayer<B> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            _body: PhantomData,
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for VerifyLayer<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyLayer")
+            .field("verifier", &self.config.verifier)
+            .field("body_limit", &self.config.body_limit)
+            .field("read_timeout", &self.config.read_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> tower_layer::Layer<S> for VerifyLayer<B> {
+    type Service = Verify<S, B>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Verify::new(inner, Arc::clone(&self.config))
+    }
+}

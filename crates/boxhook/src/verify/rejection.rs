@@ -1,0 +1,97 @@
+//! [`Rejection`]: why the verify layer turned a request away, and the status
+//! it answered with.
+
+use std::fmt;
+
+use boxhook_core::VerifyError;
+use http::StatusCode;
+
+/// Why [`Verify`](super::Verify) rejected a request.
+///
+/// The HTTP response carries only the status and an empty body, so the
+/// receiver is no oracle for attackers; this value, placed in the response's
+/// extensions and logged through `tracing`, carries the detail.
+///
+/// ```
+/// use boxhook::verify::Rejection;
+/// use http::StatusCode;
+///
+/// # fn inspect(response: http::Response<()>) {
+/// if let Some(rejection) = response.extensions().get::<Rejection>() {
+///     eprintln!("{} ({}): {rejection}", rejection.status(), rejection.code());
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The method was not `POST`: 405.
+    MethodNotAllowed,
+    /// `Content-Length` or the bytes received passed the body limit: 413.
+    PayloadTooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// The body did not arrive within the read deadline: 408.
+    Timeout,
+    /// The body stream broke off: 400.
+    BodyRead {
+        /// The body's error, as text.
+        message: String,
+    },
+    /// The delivery failed verification: 401.
+    Unauthorized(VerifyError),
+}
+
+impl Rejection {
+    /// The status the layer answers with.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::BodyRead { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// A stable code: the core's [`VerifyError::code`] for verification
+    /// failures, else `method_not_allowed`, `payload_too_large`, `timeout`
+    /// or `body_read`.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Timeout => "timeout",
+            Self::BodyRead { .. } => "body_read",
+            Self::Unauthorized(e) => e.code(),
+        }
+    }
+
+    /// The verification error, when that is the reason.
+    #[must_use]
+    pub fn verify_error(&self) -> Option<&VerifyError> {
+        match self {
+            Self::Unauthorized(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MethodNotAllowed => f.write_str("method is not POST"),
+            Self::PayloadTooLarge { limit } => {
+                write!(f, "body is larger than the limit of {limit} bytes")
+            }
+            Self::Timeout => f.write_str("body did not arrive before the read deadline"),
+            Self::BodyRead { message } => write!(f, "body could not be read: {message}"),
+            Self::Unauthorized(e) => write!(f, "verification failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}

@@ -1,0 +1,198 @@
+//! [`Verify`], the service [`VerifyLayer`](super::VerifyLayer) makes.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response};
+use http_body::Body;
+use http_body_util::Full;
+use tower_service::Service;
+
+use super::body::{collect, CollectError};
+use super::{Config, Rejection};
+
+/// Verifies Box deliveries before they reach `S`; see [`VerifyLayer`](super::VerifyLayer).
+///
+/// `S` receives `Request<B>` with the whole body and the
+/// [`Verified`](boxhook_core::Verified) proof in the extensions. Rejections
+/// are responses (with an empty `ResBody::default()` body), never errors: the
+/// error type is `S::Error`.
+pub struct Verify<S, B = Full<Bytes>> {
+    inner: S,
+    config: Arc<Config>,
+    _body: PhantomData<fn() -> B>,
+}
+
+impl<S, B> Verify<S, B> {
+    pub(super) fn new(inner: S, config: Arc<Config>) -> Self {
+        Self {
+            inner,
+            config,
+            _body: PhantomData,
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Clone, B> Clone for Verify<S, B> {
+    fn clone(&self) -> Self {
+        Self::new(self.inner.clone(), Arc::clone(&self.config))
+    }
+}
+
+impl<S: fmt::Debug, B> fmt::Debug for Verify<S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verify")
+            .field("inner", &self.inner)
+            .field("body_limit", &self.config.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, ReqBody, ResBody> Service<Request<ReqBody>> for Verify<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: From<Bytes> + Send + 'static,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: fmt::Display,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The body is awaited before the inner service is called, so take the
+        // service that was driven to readiness and leave a clone in its place
+        // (tower's `Service` docs, "Be careful when cloning inner services").
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        ResponseFuture {
+            inner: Box::pin(verify_then_call(inner, config, request)),
+        }
+    }
+}
+
+async fn verify_then_call<S, B, ReqBody, ResBody>(
+    mut inner: S,
+    config: Arc<Config>,
+    request: Request<ReqBody>,
+) -> Result<Response<ResBody>, S::Error>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    B: From<Bytes>,
+    ReqBody: Body,
+    ReqBody::Error: fmt::Display,
+    ResBody: Default,
+{
+    let delivery_id = request
+        .headers()
+        .get(boxhook_core::headers::DELIVERY_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let reject = |rejection: Rejection| Ok(rejected(rejection, delivery_id.as_deref()));
+
+    if request.method() != Method::POST {
+        return reject(Rejection::MethodNotAllowed);
+    }
+    let limit = config.body_limit;
+    let declared = declared_length(&request);
+    if declared.is_some_and(|n| n > limit as u64)
+        || request.body().size_hint().lower() > limit as u64
+    {
+        return reject(Rejection::PayloadTooLarge { limit });
+    }
+
+    let (parts, body) = request.into_parts();
+    let bytes = match collect(body, limit, declared, config.read_timeout).await {
+        Ok(bytes) => bytes,
+        Err(CollectError::TooLarge) => return reject(Rejection::PayloadTooLarge { limit }),
+        Err(CollectError::TimedOut) => return reject(Rejection::Timeout),
+        Err(CollectError::Read(message)) => return reject(Rejection::BodyRead { message }),
+    };
+
+    let verified = match config
+        .verifier
+        .verify(&parts.headers, &bytes, config.clock.now())
+    {
+        Ok(verified) => verified,
+        Err(error) => return reject(Rejection::Unauthorized(error)),
+    };
+    tracing::debug!(
+        delivery_id = verified.delivery_id(),
+        key = verified.key_slot().as_str(),
+        form = verified.body_form().as_str(),
+        age_s = verified.age().num_seconds(),
+        "verified Box delivery"
+    );
+    let mut request = Request::from_parts(parts, B::from(bytes));
+    request.extensions_mut().insert(verified);
+    inner.call(request).await
+}
+
+fn declared_length<T>(request: &Request<T>) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn rejected<ResBody: Default>(
+    rejection: Rejection,
+    delivery_id: Option<&str>,
+) -> Response<ResBody> {
+    match &rejection {
+        Rejection::Unauthorized(error) => tracing::warn!(
+            delivery_id,
+            code = error.code(),
+            "rejected Box delivery: {error}"
+        ),
+        other => tracing::info!(
+            delivery_id,
+            code = other.code(),
+            "rejected request: {other}"
+        ),
+    }
+    let mut response = Response::new(ResBody::default());
+    *response.status_mut() = rejection.status();
+    response.extensions_mut().insert(rejection);
+    response
+}
+
+/// The future [`Verify`] returns.
+pub struct ResponseFuture<ResBody, E> {
+    inner: Pin<Box<dyn Future<Output = Result<Response<ResBody>, E>> + Send>>,
+}
+
+impl<ResBody, E> Future for ResponseFuture<ResBody, E> {
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<ResBody, E> fmt::Debug for ResponseFuture<ResBody, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
