@@ -1,0 +1,100 @@
+//! Test kit for boxhook: test a Box webhook receiver without Box.
+//!
+//! - [`Delivery`]: a request exactly as Box sends it, signed with the core's
+//!   [`Signer`](boxhook_core::Signer), and its negative variants (tampered,
+//!   stale, future, wrong key, missing or duplicated header, re-serialized
+//!   body), each with the verifier's [`Expected`] answer.
+//! - [`fixtures`]: Box's wire-form payloads, one or more per trigger.
+//! - A fixed clock: [`FixedClock`], [`Delivery::clock`], [`clock_at`].
+//! - [`Simulator`]: delivers over HTTP like Box — retries anything but a 2xx
+//!   on a [`RetrySchedule`], with a new delivery id, timestamp and signatures
+//!   on every attempt — in real, compressed or virtual time.
+//! - [`ScriptedServer`]: the far end for testing senders.
+//!
+//! # Testing a handler or service
+//!
+//! Build the request, and give the service under test the delivery's keys and
+//! clock:
+//!
+//! ```
+//! use boxhook_core::{BodyForm, Clock, Verifier};
+//! use boxhook_testkit::{fixtures, Delivery};
+//!
+//! let body = br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","source":{"id":"1","type":"file","name":"Report.pdf"}}"#;
+//! let delivery = Delivery::new(&body[..]);
+//! let request = delivery.to_request(); // http::Request<Full<Bytes>>, for tower/hyper services
+//!
+//! // What the server under test would do:
+//! let verifier = Verifier::new(delivery.key_ring().clone());
+//! let clock = delivery.clock();
+//! let verified = verifier.verify(request.headers(), body, clock.now())?;
+//! assert_eq!(verified.body_form(), BodyForm::Raw);
+//!
+//! // Every payload of the corpus, through the same path:
+//! for fixture in fixtures::all() {
+//!     let delivery = fixture.delivery();
+//!     assert!(verifier.verify(&delivery.headers(), &delivery.body(), delivery.now()).is_ok());
+//! }
+//! # Ok::<(), boxhook_core::VerifyError>(())
+//! ```
+//!
+//! # Delivering to a running receiver
+//!
+//! ```
+//! use boxhook_testkit::{sample_keys, RetrySchedule, ScriptedServer, Simulator};
+//!
+//! # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! # rt.block_on(async {
+//! let receiver = ScriptedServer::start([503]).await?; // stands in for yours
+//! let simulator = Simulator::builder(receiver.uri(), sample_keys())
+//!     .schedule(RetrySchedule::immediate(3))
+//!     .build();
+//! let report = simulator.send_body(r#"{"type":"webhook_event","id":"e-1"}"#).await;
+//! print!("{report}"); // one line per attempt, then the outcome
+//! assert_eq!(report.attempts().len(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod delivery;
+mod expected;
+pub mod fixtures;
+mod header;
+mod ids;
+mod reserialize;
+mod server;
+mod simulator;
+
+pub use boxhook_core::{Clock, FixedClock, SystemClock};
+pub use delivery::{
+    sample_keys, Delivery, BOX_CONTENT_TYPE, BOX_USER_AGENT, DEFAULT_TIMESTAMP, FUTURE_SKEW,
+    SAMPLE_PRIMARY_KEY, SAMPLE_SECONDARY_KEY, STALE_AGE,
+};
+pub use expected::Expected;
+pub use header::{BoxHeader, UnknownHeader};
+pub use ids::DeliveryIds;
+pub use server::{Received, ScriptedServer, ScriptedServerBuilder};
+pub use simulator::{
+    AdvanceClock, Attempt, AttemptError, AttemptErrorKind, CompressedSleep, DeliveryReport,
+    Outcome, RealSleep, RetrySchedule, Simulator, SimulatorBuilder, SleepFuture, Sleeper,
+    BOX_TIMEOUT,
+};
+
+use boxhook_core::DeliveryTimestamp;
+
+/// A [`FixedClock`] stopped at the instant `timestamp` names: a receiver's
+/// clock at the moment a delivery arrives.
+///
+/// ```
+/// use boxhook_core::{Clock, DeliveryTimestamp};
+///
+/// let ts = DeliveryTimestamp::parse("2016-07-11T10:10:33-07:00")?;
+/// let clock = boxhook_testkit::clock_at(&ts);
+/// assert_eq!(clock.now().to_rfc3339(), "2016-07-11T17:10:33+00:00");
+/// # Ok::<(), boxhook_core::VerifyError>(())
+/// ```
+#[must_use]
+pub fn clock_at(timestamp: &DeliveryTimestamp) -> FixedClock {
+    FixedClock::at(timestamp.datetime().to_utc())
+}

@@ -1,0 +1,361 @@
+//! The simulator against servers on 127.0.0.1: retries, fresh ids, timestamps
+//! and signatures, identical bodies, failures reported rather than panicked.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use boxhook_core::{BodyForm, FixedClock, SystemClock, Verifier};
+use boxhook_testkit::{
+    fixtures, sample_keys, AttemptErrorKind, CompressedSleep, Delivery, DeliveryIds, Expected,
+    Outcome, RetrySchedule, ScriptedServer, Simulator,
+};
+use http::StatusCode;
+
+const BODY: &str = r#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","source":{"id":"1","type":"file","name":"a\/b \u00e9.txt"}}"#;
+
+/// Every test is bounded in time, whatever goes wrong.
+async fn bounded<F: Future>(test: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("test took over 60 s")
+}
+
+fn start_clock() -> FixedClock {
+    FixedClock::at("2024-05-01T12:00:00Z".parse().expect("time"))
+}
+
+#[tokio::test]
+async fn retries_until_the_first_2xx_with_fresh_ids_timestamps_and_signatures() {
+    bounded(async {
+        let clock = start_clock();
+        // The fourth answer would be a 500: the simulator must not get there.
+        let server = ScriptedServer::builder()
+            .script([500, 503, 200, 500])
+            .verify_with(Verifier::new(sample_keys()), clock.clone())
+            .start()
+            .await
+            .expect("server");
+        let simulator = Simulator::builder(server.uri(), sample_keys())
+            .virtual_time(clock.clone())
+            .ids(DeliveryIds::seeded(3))
+            .build();
+        assert_eq!(simulator.schedule(), &RetrySchedule::box_like());
+
+        let report = simulator.send(Delivery::new(BODY)).await;
+
+        assert_eq!(
+            report.outcome(),
+            Outcome::Delivered {
+                status: StatusCode::OK
+            }
+        );
+        let statuses: Vec<_> = report
+            .attempts()
+            .iter()
+            .map(boxhook_testkit::Attempt::status)
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                Some(StatusCode::INTERNAL_SERVER_ERROR),
+                Some(StatusCode::SERVICE_UNAVAILABLE),
+                Some(StatusCode::OK)
+            ]
+        );
+        let received = server.received();
+        assert_eq!(received.len(), 3, "stops at the first 2xx");
+
+        let ids: HashSet<_> = received.iter().map(|r| r.delivery_id()).collect();
+        assert_eq!(ids.len(), 3, "a new delivery id on every attempt");
+        for (attempt, request) in report.attempts().iter().zip(&received) {
+            assert_eq!(Some(attempt.delivery_id()), request.delivery_id());
+            assert_eq!(&request.body()[..], BODY.as_bytes(), "body byte-identical");
+            assert_eq!(request.method(), http::Method::POST);
+            assert_eq!(request.headers()["user-agent"], "Box-WH-Client/0.1");
+            let verified = request
+                .verification()
+                .expect("server verifies")
+                .as_ref()
+                .expect("every attempt verifies on arrival");
+            assert_eq!(verified.body_form(), BodyForm::Raw);
+            assert_eq!(verified.delivery_id(), request.delivery_id());
+            assert_eq!(attempt.expected(), Expected::Accepted(BodyForm::Raw));
+        }
+        let waits: Vec<_> = report
+            .attempts()
+            .iter()
+            .map(boxhook_testkit::Attempt::waited)
+            .collect();
+        assert_eq!(waits, [0, 300, 600].map(Duration::from_secs));
+        let stamps: Vec<_> = report
+            .attempts()
+            .iter()
+            .map(|a| a.timestamp().as_str().to_owned())
+            .collect();
+        assert_eq!(
+            stamps,
+            [
+                "2024-05-01T12:00:00+00:00",
+                "2024-05-01T12:05:00+00:00",
+                "2024-05-01T12:15:00+00:00"
+            ]
+        );
+        let signatures: HashSet<_> = received
+            .iter()
+            .map(|r| r.headers()["box-signature-primary"].clone())
+            .collect();
+        assert_eq!(signatures.len(), 3, "fresh signatures");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn anything_but_2xx_is_retried_until_the_schedule_ends() {
+    bounded(async {
+        let server = ScriptedServer::builder()
+            .script([301, 400, 404, 429])
+            .then(500)
+            .start()
+            .await
+            .expect("server");
+        let simulator = Simulator::builder(server.uri(), sample_keys())
+            .schedule(RetrySchedule::immediate(6))
+            .build();
+        let report = simulator.send_body(BODY).await;
+        assert_eq!(report.outcome(), Outcome::GaveUp);
+        assert!(!report.delivered());
+        assert_eq!(report.attempts().len(), 7);
+        assert_eq!(server.received_count(), 7);
+        let codes: Vec<_> = report
+            .attempts()
+            .iter()
+            .map(|a| a.status().map(|s| s.as_u16()))
+            .collect();
+        assert_eq!(
+            codes,
+            [301, 400, 404, 429, 500, 500, 500].map(Some).to_vec()
+        );
+        assert!(report.to_string().ends_with("gave up after 7 attempt(s)"));
+
+        // Any 2xx ends it, not only 200.
+        let server = ScriptedServer::start([202]).await.expect("server");
+        let simulator = Simulator::builder(server.uri(), sample_keys())
+            .schedule(RetrySchedule::immediate(3))
+            .build();
+        let report = simulator.send_body(BODY).await;
+        assert_eq!(
+            report.outcome(),
+            Outcome::Delivered {
+                status: StatusCode::ACCEPTED
+            }
+        );
+        assert_eq!(report.attempts().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connection_refused_is_reported_and_retried() {
+    bounded(async {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let target = format!("http://127.0.0.1:{port}/hook")
+            .parse()
+            .expect("uri");
+        let simulator = Simulator::builder(target, sample_keys())
+            .schedule(RetrySchedule::immediate(2))
+            .timeout(Duration::from_secs(5))
+            .build();
+        let report = simulator.send_body(BODY).await;
+        assert_eq!(report.outcome(), Outcome::GaveUp);
+        assert_eq!(report.attempts().len(), 3);
+        for attempt in report.attempts() {
+            let err = attempt.result().expect_err("nothing listens");
+            assert_eq!(err.kind(), AttemptErrorKind::Connect, "{err}");
+            assert!(attempt.to_string().contains("could not connect"));
+        }
+        let ids: HashSet<_> = report
+            .attempts()
+            .iter()
+            .map(boxhook_testkit::Attempt::delivery_id)
+            .collect();
+        assert_eq!(ids.len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    bounded(async {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let simulator = Simulator::builder(
+            format!("http://{addr}/").parse().expect("uri"),
+            sample_keys(),
+        )
+        .schedule(RetrySchedule::immediate(1))
+        .timeout(Duration::from_millis(200))
+        .build();
+        let started = Instant::now();
+        let report = simulator.send_body(BODY).await;
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(report.attempts().len(), 2);
+        for attempt in report.attempts() {
+            let err = attempt.result().expect_err("no answer");
+            assert!(err.is_timeout(), "{err}");
+            assert!(attempt.elapsed() >= Duration::from_millis(200));
+        }
+        silent.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn negative_variants_reach_the_server_as_built() {
+    bounded(async {
+        let clock = start_clock();
+        let server = ScriptedServer::builder()
+            .verify_with(Verifier::new(sample_keys()), clock.clone())
+            .start()
+            .await
+            .expect("server");
+        let simulator = Simulator::builder(server.uri(), sample_keys())
+            .schedule(RetrySchedule::none())
+            .virtual_time(clock.clone())
+            .build();
+        let template = Delivery::new(BODY);
+        let variants = vec![
+            template.clone(),
+            template.clone().tampered(),
+            template.clone().stale(),
+            template.clone().future(),
+            template.clone().wrong_key(),
+            template
+                .clone()
+                .without_header(boxhook_testkit::BoxHeader::SignatureVersion),
+            template
+                .clone()
+                .duplicate_header(boxhook_testkit::BoxHeader::DeliveryTimestamp, "x"),
+            template.clone().reserialized(),
+        ];
+        let reports = simulator.send_many(variants, 1).await;
+        let received = server.received();
+        assert_eq!(received.len(), reports.len());
+        let answers: Vec<String> = reports
+            .iter()
+            .zip(&received)
+            .map(|(report, request)| {
+                let attempt = &report.attempts()[0];
+                let actual = Expected::from(request.verification().expect("verified"));
+                assert_eq!(attempt.expected(), actual, "{attempt}");
+                actual.to_string()
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                "accepted (raw body)",
+                "rejected: mismatch",
+                "rejected: expired",
+                "rejected: future",
+                "rejected: mismatch",
+                "rejected: missing_header",
+                "rejected: invalid_header",
+                "accepted (escaped body)",
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_deliveries_with_failures_all_arrive() {
+    bounded(async {
+        const N: usize = 600;
+        const FAILURES: usize = 150;
+        let server = ScriptedServer::builder()
+            .script(std::iter::repeat_n(503, FAILURES))
+            .verify_with(Verifier::new(sample_keys()), SystemClock)
+            .start()
+            .await
+            .expect("server");
+        let simulator = Simulator::builder(server.uri(), sample_keys())
+            .schedule(RetrySchedule::immediate(10))
+            .build();
+        let corpus = fixtures::all();
+        let deliveries = (0..N).map(|i| {
+            if corpus.is_empty() {
+                Delivery::new(format!(r#"{{"type":"webhook_event","id":"{i}"}}"#))
+            } else {
+                corpus[i % corpus.len()].delivery()
+            }
+        });
+        let reports = simulator.send_many(deliveries, 32).await;
+        assert_eq!(reports.len(), N);
+        assert!(reports
+            .iter()
+            .all(boxhook_testkit::DeliveryReport::delivered));
+        let attempts: usize = reports.iter().map(|r| r.attempts().len()).sum();
+        assert_eq!(attempts, N + FAILURES);
+        let received = server.received();
+        assert_eq!(received.len(), N + FAILURES);
+        let ids: HashSet<_> = received.iter().map(|r| r.delivery_id()).collect();
+        assert_eq!(ids.len(), received.len(), "delivery ids are unique");
+        assert!(received
+            .iter()
+            .all(|r| r.verification().is_some_and(Result::is_ok)));
+        // Reports come back in input order.
+        if !corpus.is_empty() {
+            for (i, report) in reports.iter().enumerate() {
+                let id = report.last().expect("attempted").delivery_id();
+                let request = received
+                    .iter()
+                    .find(|r| r.delivery_id() == Some(id))
+                    .expect("arrived");
+                assert_eq!(&request.body()[..], corpus[i % corpus.len()].body());
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn compressed_real_time_waits_a_fraction_of_the_schedule() {
+    bounded(async {
+        let server = ScriptedServer::builder()
+            .script([500, 500])
+            .verify_with(Verifier::new(sample_keys()), SystemClock)
+            .start()
+            .await
+            .expect("server");
+        let simulator = Simulator::builder(server.uri(), sample_keys())
+            .schedule(RetrySchedule::fixed(2, Duration::from_secs(20)))
+            .sleeper(CompressedSleep::new(1000))
+            .build();
+        let started = Instant::now();
+        let report = simulator.send_body(BODY).await;
+        let elapsed = started.elapsed();
+        assert!(report.delivered());
+        assert_eq!(report.attempts().len(), 3);
+        assert!(elapsed >= Duration::from_millis(40), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+        assert!(server
+            .received()
+            .iter()
+            .all(|r| r.verification().is_some_and(Result::is_ok)));
+    })
+    .await;
+}
