@@ -228,7 +228,7 @@ async fn run(
             tracing::warn!(delivery_id, event = %key, %trigger, %error, "handler asked Box to retry");
         }
         Ok(Ok(Err(error))) => {
-            tracing::error!(delivery_id, event = %key, %trigger, %error, "handler failed")
+            tracing::error!(delivery_id, event = %key, %trigger, %error, "handler failed");
         }
         Ok(Err(panic)) => tracing::error!(
             delivery_id,
@@ -238,7 +238,7 @@ async fn run(
             "handler panicked"
         ),
         Err(_) => {
-            tracing::warn!(delivery_id, event = %key, %trigger, ?deadline, "handler passed its deadline; cancelled")
+            tracing::warn!(delivery_id, event = %key, %trigger, ?deadline, "handler passed its deadline; cancelled");
         }
     }
     outcome

@@ -1,0 +1,132 @@
+//! Shared test harness: a real hyper server on 127.0.0.1 and a hyper client.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a different subset"
+)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use boxhook::{Router, VerifyLayer};
+use boxhook_core::{FixedClock, KeyRing, Verifier};
+use boxhook_testkit::Delivery;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower_layer::Layer as _;
+use tower_service::Service;
+
+/// The instant every test delivery is sent at (the test kit's default
+/// timestamp, 2020-01-01T00:00:00-07:00).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    "2020-01-01T07:00:00Z".parse().expect("valid")
+}
+
+pub fn clock() -> FixedClock {
+    FixedClock::at(now())
+}
+
+pub fn keys() -> KeyRing {
+    boxhook_testkit::sample_keys()
+}
+
+/// A compact `webhook_event` body in Box's wire form.
+pub fn event(id: &str, trigger: &str) -> String {
+    format!(
+        r#"{{"type":"webhook_event","id":"{id}","created_at":"2019-12-31T23:59:58-07:00","trigger":"{trigger}","webhook":{{"id":"4133","type":"webhook"}},"created_by":{{"type":"user","id":"22","name":"Ann","login":"ann@example.com"}},"source":{{"id":"1234567890","type":"file","name":"Q1\/report.pdf"}},"additional_info":[]}}"#
+    )
+}
+
+/// The layer + router stack every HTTP test serves, on the fixed clock.
+pub fn stack(router: Router) -> boxhook::verify::Verify<Router> {
+    VerifyLayer::new(Verifier::new(keys()))
+        .clock(clock())
+        .layer(router.clock(clock()))
+}
+
+/// A server that stops when dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn serve<S>(service: S) -> Server
+where
+    S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Server { addr, task }
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends `request` to `addr`, keeping its path.
+pub async fn send(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    addr: SocketAddr,
+    mut request: Request<Full<Bytes>>,
+) -> StatusCode {
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    *request.uri_mut() = Uri::try_from(format!("http://{addr}{path}")).expect("uri");
+    client.request(request).await.expect("response").status()
+}
+
+pub async fn deliver(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    addr: SocketAddr,
+    delivery: &Delivery,
+) -> StatusCode {
+    send(client, addr, delivery.to_request()).await
+}
+
+/// A counter handlers bump, shared with the test.
+#[derive(Clone, Default)]
+pub struct Count(pub Arc<AtomicUsize>);
+
+impl Count {
+    pub fn bump(&self) -> usize {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
