@@ -119,8 +119,11 @@ async fn anything_but_2xx_is_retried_until_the_schedule_ends() {
             .start()
             .await
             .expect("server");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&lines);
         let simulator = Simulator::builder(server.uri(), sample_keys())
             .schedule(RetrySchedule::immediate(6))
+            .on_attempt(move |attempt| log.lock().expect("lock").push(attempt.to_string()))
             .build();
         let report = simulator.send_body(BODY).await;
         assert_eq!(report.outcome(), Outcome::GaveUp);
@@ -137,6 +140,10 @@ async fn anything_but_2xx_is_retried_until_the_schedule_ends() {
             [301, 400, 404, 429, 500, 500, 500].map(Some).to_vec()
         );
         assert!(report.to_string().ends_with("gave up after 7 attempt(s)"));
+        let lines = lines.lock().expect("lock").clone();
+        assert_eq!(lines.len(), 7, "one observer call per attempt");
+        assert!(lines[0].starts_with("attempt 1: 301 Moved Permanently (delivery id "));
+        assert!(lines[6].starts_with("attempt 7: 500 Internal Server Error"));
 
         // Any 2xx ends it, not only 200.
         let server = ScriptedServer::start([202]).await.expect("server");

@@ -100,8 +100,11 @@ struct Inner {
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
     ids: DeliveryIds,
+    on_attempt: Option<AttemptObserver>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
+
+type AttemptObserver = Arc<dyn Fn(&Attempt) + Send + Sync>;
 
 impl fmt::Debug for Simulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -140,6 +143,7 @@ impl Simulator {
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(RealSleep),
             ids: None,
+            on_attempt: None,
         }
     }
 
@@ -209,11 +213,11 @@ impl Simulator {
             if number > 1 {
                 inner.sleeper.sleep(waited).await;
             }
-            let attempt = template
+            let prepared = template
                 .clone()
                 .sent_at(inner.clock.now())
-                .delivery_id(inner.ids.next_id());
-            let prepared = attempt.prepare();
+                .delivery_id(inner.ids.next_id())
+                .prepare();
             let mut request = Request::new(Full::new(prepared.body));
             *request.method_mut() = Method::POST;
             *request.uri_mut() = inner.target.clone();
@@ -222,7 +226,7 @@ impl Simulator {
             let started = Instant::now();
             let result = inner.attempt(request).await;
             let done = result.as_ref().is_ok_and(StatusCode::is_success);
-            attempts.push(Attempt {
+            let attempt = Attempt {
                 number,
                 delivery_id: prepared.delivery_id,
                 timestamp: prepared.timestamp,
@@ -230,7 +234,11 @@ impl Simulator {
                 elapsed: started.elapsed(),
                 expected: prepared.expected,
                 result,
-            });
+            };
+            if let Some(observe) = &inner.on_attempt {
+                observe(&attempt);
+            }
+            attempts.push(attempt);
             if done {
                 break;
             }
@@ -364,6 +372,7 @@ pub struct SimulatorBuilder {
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
     ids: Option<DeliveryIds>,
+    on_attempt: Option<AttemptObserver>,
 }
 
 impl fmt::Debug for SimulatorBuilder {
@@ -417,6 +426,28 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Calls `observer` after every attempt, as it happens: for progress
+    /// output while a real-time schedule runs for hours.
+    ///
+    /// ```
+    /// # use boxhook_testkit::*;
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// # rt.block_on(async {
+    /// let server = ScriptedServer::start([500]).await?;
+    /// let simulator = Simulator::builder(server.uri(), sample_keys())
+    ///     .schedule(RetrySchedule::immediate(1))
+    ///     .on_attempt(|attempt| eprintln!("{attempt}"))
+    ///     .build();
+    /// simulator.send_body("{}").await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_attempt(mut self, observer: impl Fn(&Attempt) + Send + Sync + 'static) -> Self {
+        self.on_attempt = Some(Arc::new(observer));
+        self
+    }
+
     /// The simulator, with a fresh connection pool.
     pub fn build(self) -> Simulator {
         let mut connector = HttpConnector::new();
@@ -435,6 +466,7 @@ impl SimulatorBuilder {
                 clock: self.clock,
                 sleeper: self.sleeper,
                 ids: self.ids.unwrap_or_else(DeliveryIds::random),
+                on_attempt: self.on_attempt,
                 client,
             }),
         }
