@@ -79,6 +79,7 @@
 
 mod handler;
 pub mod idempotency;
+pub mod inbox;
 mod router;
 pub mod verify;
 

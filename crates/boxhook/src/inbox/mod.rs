@@ -1,0 +1,204 @@
+//! The durable inbox: store now, process later.
+//!
+//! A receiver whose handlers are slow should not make Box wait (it gives up
+//! after 30 s, PROTOCOL §4). With an inbox, the receiver only *stores* each
+//! accepted event, durably, before answering 2xx; workers then claim events,
+//! process them and acknowledge them, at their own pace.
+//!
+//! - [`Inbox`]: the storage trait. Backends: the SQLite inbox is the
+//!   `boxhook-sqlite` crate (`boxhook_sqlite::SqliteInbox`), kept out of
+//!   this crate so the framework does not pull in SQLite.
+//! - [`StoreInInbox`]: the router handler that stores every event it gets.
+//! - [`Worker`]: the loop that claims, runs an [`InboxHandler`], and
+//!   acknowledges or releases.
+//!
+//! # Guarantees
+//!
+//! - An event is stored once per `webhook.id` + event `id`; every further
+//!   delivery of it only increments its `deliveries` count.
+//! - `store` returns only once the event is durable, so a 2xx always means
+//!   "in the inbox".
+//! - Processing is at least once: a claim that is neither acknowledged nor
+//!   released before its lease ends returns to the queue. Make processing
+//!   idempotent, or check the attempt count.
+//!
+//! # Wiring
+//!
+//! Route every event to [`StoreInInbox`], and let the inbox answer the
+//! router's duplicate check too (`SqliteInbox` implements
+//! [`IdempotencyStore`](crate::idempotency::IdempotencyStore)), so a
+//! retried delivery is acknowledged *and counted*:
+//!
+//! ```ignore
+//! let inbox = boxhook_sqlite::SqliteInbox::open("inbox.sqlite")?;
+//! let router = Router::new()
+//!     .idempotency(inbox.clone())
+//!     .fallback(StoreInInbox::new(inbox.clone()));
+//! // elsewhere, in the same or another process:
+//! Worker::new(inbox, my_slow_handler).run_until(shutdown).await;
+//! ```
+//!
+//! The trait in action, with a toy in-memory inbox (a real one is durable):
+//!
+//! ```
+//! # use std::collections::BTreeMap;
+//! # use std::sync::Mutex;
+//! # use std::time::Duration;
+//! # use chrono::{DateTime, Utc};
+//! use boxhook::inbox::*;
+//!
+//! # #[derive(Default)]
+//! # struct Toy(Mutex<BTreeMap<(String, String), (NewRecord, u64, EntryState, u32)>>);
+//! # impl Inbox for Toy {
+//! #     async fn store(&self, r: NewRecord) -> Result<Stored, InboxError> {
+//! #         let mut m = self.0.lock().unwrap();
+//! #         let k = (r.webhook_id.clone(), r.event_id.clone());
+//! #         if let Some(e) = m.get_mut(&k) { e.1 += 1; return Ok(Stored::Duplicate { deliveries: e.1 }); }
+//! #         m.insert(k, (r, 1, EntryState::Pending, 0));
+//! #         Ok(Stored::New)
+//! #     }
+//! #     async fn claim(&self, worker_id: &str, lease: Duration, now: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> {
+//! #         let mut m = self.0.lock().unwrap();
+//! #         Ok(m.values_mut().find(|e| e.2 == EntryState::Pending).map(|e| {
+//! #             e.2 = EntryState::Claimed; e.3 += 1;
+//! #             Claimed { entry: InboxEntry::new(&e.0, e.1, e.3, e.2), body: e.0.body.clone(),
+//! #                       worker_id: worker_id.into(), lease_until: now + lease }
+//! #         }))
+//! #     }
+//! #     async fn ack(&self, c: &Claimed) -> Result<(), InboxError> { self.set(c, EntryState::Done) }
+//! #     async fn release(&self, c: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { self.set(c, EntryState::Pending) }
+//! #     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
+//! #         Ok(self.0.lock().unwrap().values().map(|e| InboxEntry::new(&e.0, e.1, e.3, e.2)).collect())
+//! #     }
+//! #     async fn get(&self, id: &str) -> Result<Option<StoredEvent>, InboxError> {
+//! #         Ok(self.0.lock().unwrap().values().find(|e| e.0.event_id == id)
+//! #             .map(|e| StoredEvent { entry: InboxEntry::new(&e.0, e.1, e.3, e.2), body: e.0.body.clone() }))
+//! #     }
+//! # }
+//! # impl Toy { fn set(&self, c: &Claimed, s: EntryState) -> Result<(), InboxError> {
+//! #     self.0.lock().unwrap().get_mut(&(c.entry.webhook_id.clone(), c.entry.event_id.clone())).unwrap().2 = s; Ok(()) } }
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let inbox = Toy::default();
+//! let now = Utc::now();
+//! let body = &br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","webhook":{"id":"4133"}}"#[..];
+//! assert_eq!(inbox.store(NewRecord::parse(body, Some("d-1"), now)?).await?, Stored::New);
+//! assert_eq!(inbox.store(NewRecord::parse(body, Some("d-2"), now)?).await?.deliveries(), 2);
+//!
+//! let claimed = inbox.claim("worker-1", Duration::from_secs(60), now).await?.expect("one pending");
+//! assert_eq!(&claimed.body[..], body);
+//! inbox.ack(&claimed).await?;
+//! assert_eq!(inbox.list(ListFilter::new()).await?[0].state, EntryState::Done);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+#![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
+
+mod error;
+mod handler;
+mod record;
+mod worker;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use error::{ErrorKind, InboxError};
+pub use handler::StoreInInbox;
+pub use record::{Claimed, EntryState, InboxEntry, ListFilter, NewRecord, Stored, StoredEvent};
+pub use worker::{
+    InboxHandler, Ran, Worker, DEFAULT_LEASE, DEFAULT_POLL_INTERVAL, DEFAULT_RETRY_DELAY,
+};
+
+/// A durable queue of accepted events (see the [module docs](self)).
+///
+/// Implementations must make `store` durable before it returns, make it
+/// atomic per event key (of concurrent stores of one event, exactly one
+/// answers [`Stored::New`]), and make `claim` atomic (an event is held by
+/// one unexpired claim at a time). `now` always comes from the caller's
+/// clock.
+pub trait Inbox: Send + Sync + 'static {
+    /// Stores an accepted event, or counts one more delivery of an event
+    /// stored before. Returns once the change is durable.
+    fn store(&self, record: NewRecord) -> impl Future<Output = Result<Stored, InboxError>> + Send;
+
+    /// Claims the oldest event that is pending, or whose claim's lease ended
+    /// by `now`, for `lease`; `None` when there is none.
+    fn claim(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send;
+
+    /// Marks a claimed event done.
+    ///
+    /// Fails with [`ErrorKind::LeaseLost`] when the claim is no longer held
+    /// (another worker claimed the event after the lease ended): the event
+    /// will be processed again by that worker.
+    fn ack(&self, claimed: &Claimed) -> impl Future<Output = Result<(), InboxError>> + Send;
+
+    /// Returns a claimed event to the queue, to be claimed again from
+    /// `retry_at` on (pass `now` to retry at once). Same
+    /// [`ErrorKind::LeaseLost`] rule as [`ack`](Self::ack).
+    fn release(
+        &self,
+        claimed: &Claimed,
+        retry_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), InboxError>> + Send;
+
+    /// Lists stored events, oldest first.
+    fn list(
+        &self,
+        filter: ListFilter,
+    ) -> impl Future<Output = Result<Vec<InboxEntry>, InboxError>> + Send;
+
+    /// The oldest stored event with this event `id`, with its raw body.
+    fn get(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<StoredEvent>, InboxError>> + Send;
+}
+
+impl<I: Inbox> Inbox for Arc<I> {
+    fn store(&self, record: NewRecord) -> impl Future<Output = Result<Stored, InboxError>> + Send {
+        (**self).store(record)
+    }
+
+    fn claim(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send {
+        (**self).claim(worker_id, lease, now)
+    }
+
+    fn ack(&self, claimed: &Claimed) -> impl Future<Output = Result<(), InboxError>> + Send {
+        (**self).ack(claimed)
+    }
+
+    fn release(
+        &self,
+        claimed: &Claimed,
+        retry_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), InboxError>> + Send {
+        (**self).release(claimed, retry_at)
+    }
+
+    fn list(
+        &self,
+        filter: ListFilter,
+    ) -> impl Future<Output = Result<Vec<InboxEntry>, InboxError>> + Send {
+        (**self).list(filter)
+    }
+
+    fn get(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<StoredEvent>, InboxError>> + Send {
+        (**self).get(event_id)
+    }
+}

@@ -1,0 +1,337 @@
+//! [`Worker`]: claims stored events, runs a handler, acknowledges.
+
+use std::any::Any;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use boxhook_core::model::WebhookEvent;
+use boxhook_core::{Clock, SystemClock};
+use chrono::TimeDelta;
+
+use super::{Claimed, Inbox};
+use crate::handler::{BoxFuture, HandlerError};
+
+/// How long a claim lasts unless set: 5 minutes.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
+/// How long an idle worker waits before looking again: 1 s.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a failed event waits before it can be claimed again: 30 s.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// What a [`Worker`] runs for each claimed event.
+///
+/// The framework's [`Handler`](crate::Handler) takes a
+/// [`DeliveryContext`](crate::DeliveryContext), which holds the proof that a
+/// delivery was verified just now; a stored event is no longer a delivery,
+/// so worker handlers get the [`Claimed`] event instead (ids, counters,
+/// raw body). Every
+/// `Fn(WebhookEvent, Claimed) -> impl Future<Output = Result<(), HandlerError>>`
+/// is one.
+///
+/// ```
+/// use boxhook::inbox::{Claimed, InboxHandler};
+/// use boxhook::HandlerError;
+/// use boxhook_core::model::WebhookEvent;
+///
+/// struct Thumbnailer;
+///
+/// impl InboxHandler for Thumbnailer {
+///     async fn call(&self, event: WebhookEvent, claimed: Claimed) -> Result<(), HandlerError> {
+///         println!("attempt {} at {}", claimed.attempt(), event.trigger());
+///         Ok(())
+///     }
+/// }
+///
+/// fn takes(_: impl InboxHandler) {}
+/// takes(Thumbnailer);
+/// takes(|event: WebhookEvent, _claimed: Claimed| async move {
+///     println!("{}", event.id());
+///     Ok(())
+/// });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a boxhook inbox handler",
+    label = "not an `InboxHandler`",
+    note = "implement `boxhook::inbox::InboxHandler`, or pass an async closure `|event: WebhookEvent, claimed: Claimed| async move {{ Ok(()) }}` returning `Result<(), HandlerError>`"
+)]
+pub trait InboxHandler: Send + Sync + 'static {
+    /// Processes one event. `Ok(())` acknowledges it; an error (or a panic,
+    /// or passing the lease) releases it for a later retry.
+    fn call(
+        &self,
+        event: WebhookEvent,
+        claimed: Claimed,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+impl<F, Fut> InboxHandler for F
+where
+    F: Fn(WebhookEvent, Claimed) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send,
+{
+    fn call(
+        &self,
+        event: WebhookEvent,
+        claimed: Claimed,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        self(event, claimed)
+    }
+}
+
+/// What one [`Worker::run_once`] did.
+///
+/// ```
+/// use boxhook::inbox::Ran;
+/// assert_ne!(Ran::Idle, Ran::Acked);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ran {
+    /// Nothing was claimable.
+    Idle,
+    /// An event was processed and acknowledged.
+    Acked,
+    /// An event failed (error, panic, deadline, unparsable body) and was
+    /// released for a retry after the retry delay.
+    Released,
+    /// An event was processed, but its lease had ended and another worker
+    /// claimed it meanwhile: it will be processed again there.
+    LeaseLost,
+}
+
+/// Claims events from an [`Inbox`] one at a time, runs an [`InboxHandler`]
+/// on each, and acknowledges it (success) or releases it for a retry after
+/// [`retry_delay`](Self::retry_delay) (error, panic, or running past the
+/// lease). Run several for parallelism; each claims on its own.
+///
+/// ```
+/// # use boxhook::inbox::*;
+/// # use std::sync::Mutex;
+/// # use std::time::Duration;
+/// # use chrono::{DateTime, Utc};
+/// # #[derive(Default)] struct One(Mutex<Option<NewRecord>>, Mutex<Vec<&'static str>>);
+/// # impl Inbox for One {
+/// #   async fn store(&self, r: NewRecord) -> Result<Stored, InboxError> { *self.0.lock().unwrap() = Some(r); Ok(Stored::New) }
+/// #   async fn claim(&self, w: &str, l: Duration, now: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> {
+/// #     Ok(self.0.lock().unwrap().take().map(|r| Claimed { entry: InboxEntry::new(&r, 1, 1, EntryState::Claimed),
+/// #        body: r.body.clone(), worker_id: w.into(), lease_until: now + l })) }
+/// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { self.1.lock().unwrap().push("ack"); Ok(()) }
+/// #   async fn release(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { self.1.lock().unwrap().push("release"); Ok(()) }
+/// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+/// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+/// # }
+/// use boxhook::HandlerError;
+/// use boxhook_core::model::WebhookEvent;
+/// use std::sync::Arc;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let inbox = Arc::new(One::default()); // boxhook_sqlite::SqliteInbox in real life
+/// # inbox.store(NewRecord::parse(&br#"{"id":"e-1","trigger":"FILE.UPLOADED"}"#[..], None, Utc::now()).unwrap()).await.unwrap();
+/// let worker = Worker::new(Arc::clone(&inbox), |event: WebhookEvent, _claimed: Claimed| async move {
+///     println!("slow work for {}", event.id());
+///     Ok::<_, HandlerError>(())
+/// })
+/// .worker_id("thumbnailer-1")
+/// .lease(Duration::from_secs(120))
+/// .poll_interval(Duration::from_millis(200));
+///
+/// // One step at a time (tests) ...
+/// assert_eq!(worker.run_once().await?, Ran::Acked);
+/// assert_eq!(worker.run_once().await?, Ran::Idle);
+/// // ... or until shutdown: `worker.run_until(ctrl_c_future).await`.
+/// worker.run_until(async {}).await;
+/// # assert_eq!(*inbox.1.lock().unwrap(), ["ack"]);
+/// # Ok::<(), InboxError>(())
+/// # }).unwrap();
+/// ```
+pub struct Worker<I, H> {
+    inbox: I,
+    handler: H,
+    id: String,
+    lease: Duration,
+    poll_interval: Duration,
+    retry_delay: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl<I: Inbox, H: InboxHandler> Worker<I, H> {
+    /// A worker on `inbox` running `handler`, with the defaults
+    /// [`DEFAULT_LEASE`], [`DEFAULT_POLL_INTERVAL`], [`DEFAULT_RETRY_DELAY`],
+    /// the system clock and the worker id `worker-<pid>`.
+    #[must_use]
+    pub fn new(inbox: I, handler: H) -> Self {
+        Self {
+            inbox,
+            handler,
+            id: format!("worker-{}", std::process::id()),
+            lease: DEFAULT_LEASE,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            retry_delay: DEFAULT_RETRY_DELAY,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The id claims are recorded under (for logs and the CLI).
+    #[must_use]
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// How long a claim lasts. The handler is cancelled when it runs past
+    /// it, since another worker may take the event over from then on.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How long to wait when there is nothing to do, or the inbox failed.
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// How long a failed event waits before it may be claimed again.
+    #[must_use]
+    pub fn retry_delay(mut self, delay: Duration) -> Self {
+        self.retry_delay = delay;
+        self
+    }
+
+    /// The clock claims and retries are timed with.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Claims one event, if any, processes it and settles it.
+    ///
+    /// # Errors
+    ///
+    /// When the inbox fails to claim, acknowledge or release. An event
+    /// claimed but not settled returns to the queue when its lease ends.
+    pub async fn run_once(&self) -> Result<Ran, super::InboxError> {
+        let Some(claimed) = self
+            .inbox
+            .claim(&self.id, self.lease, self.clock.now())
+            .await?
+        else {
+            return Ok(Ran::Idle);
+        };
+        let key = claimed.entry.key();
+        let attempt = claimed.attempt();
+        let failure = match claimed.event() {
+            Ok(event) => {
+                let run = catch_unwind(Box::pin(self.handler.call(event, claimed.clone())));
+                match tokio::time::timeout(self.lease, run).await {
+                    Ok(Ok(Ok(()))) => None,
+                    Ok(Ok(Err(error))) => Some(error.to_string()),
+                    Ok(Err(panic)) => Some(format!("handler panicked: {}", panic_message(&*panic))),
+                    Err(_) => Some(format!("handler ran past its {:?} lease", self.lease)),
+                }
+            }
+            Err(error) => Some(format!("stored body is not a webhook_event: {error}")),
+        };
+        let settled = if failure.is_none() {
+            self.inbox.ack(&claimed).await
+        } else {
+            let delay = TimeDelta::from_std(self.retry_delay).unwrap_or(TimeDelta::MAX / 2);
+            self.inbox.release(&claimed, self.clock.now() + delay).await
+        };
+        match (settled, failure) {
+            (Ok(()), None) => {
+                tracing::info!(event = %key, attempt, "inbox event processed");
+                Ok(Ran::Acked)
+            }
+            (Ok(()), Some(error)) => {
+                tracing::warn!(event = %key, attempt, %error, "inbox event failed; released for a retry");
+                Ok(Ran::Released)
+            }
+            (Err(error), _) if error.is_lease_lost() => {
+                tracing::warn!(event = %key, attempt, "inbox claim expired before it was settled; another attempt owns the event");
+                Ok(Ran::LeaseLost)
+            }
+            (Err(error), _) => Err(error),
+        }
+    }
+
+    /// Processes events until `shutdown` completes. The event in progress
+    /// is finished and settled first; inbox failures are logged and retried
+    /// after the poll interval.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = pin!(shutdown);
+        loop {
+            if poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await {
+                return;
+            }
+            let wait = match self.run_once().await {
+                Ok(Ran::Idle) => true,
+                Ok(_) => false,
+                Err(error) => {
+                    tracing::error!(%error, worker_id = %self.id, "inbox worker cannot reach the inbox");
+                    true
+                }
+            };
+            if wait {
+                let mut sleep = pin!(tokio::time::sleep(self.poll_interval));
+                let stopped = poll_fn(|cx| {
+                    if shutdown.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(true)
+                    } else if sleep.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(false)
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await;
+                if stopped {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl<I, H> fmt::Debug for Worker<I, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("worker_id", &self.id)
+            .field("lease", &self.lease)
+            .field("poll_interval", &self.poll_interval)
+            .field("retry_delay", &self.retry_delay)
+            .finish_non_exhaustive()
+    }
+}
+
+type Panic = Box<dyn Any + Send>;
+
+/// Turns a panic while polling `future` into an error, so one bad event
+/// does not stop the worker.
+async fn catch_unwind(
+    mut future: BoxFuture<'_, Result<(), HandlerError>>,
+) -> Result<Result<(), HandlerError>, Panic> {
+    poll_fn(move |cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    })
+    .await
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}
