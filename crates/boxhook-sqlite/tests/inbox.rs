@@ -1,0 +1,568 @@
+//! `SqliteInbox`: storing, counting, claiming, listing, reopening.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxhook::idempotency::{Claim, EventKey};
+use boxhook::inbox::{
+    Claimed, EntryState, ErrorKind, Inbox, ListFilter, NewRecord, Ran, Stored, Worker,
+};
+use boxhook::HandlerError;
+use boxhook_core::model::WebhookEvent;
+use boxhook_sqlite::SqliteInbox;
+use bytes::Bytes;
+use common::{event, t, TempDir};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn record(webhook_id: &str, id: &str, trigger: &str, delivery: &str) -> NewRecord {
+    NewRecord::parse(event(webhook_id, id, trigger), Some(delivery), t(0)).expect("valid event")
+}
+
+#[tokio::test]
+async fn store_counts_duplicates_per_webhook_and_event() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    assert_eq!(
+        inbox
+            .store(record("w1", "e1", "FILE.UPLOADED", "d1"))
+            .await
+            .expect("store"),
+        Stored::New
+    );
+    assert_eq!(
+        inbox
+            .store(record("w1", "e1", "FILE.UPLOADED", "d2"))
+            .await
+            .expect("store"),
+        Stored::Duplicate { deliveries: 2 }
+    );
+    assert_eq!(
+        inbox
+            .store(record("w1", "e1", "FILE.UPLOADED", "d3"))
+            .await
+            .expect("store"),
+        Stored::Duplicate { deliveries: 3 }
+    );
+    // Same event id under another webhook is another event.
+    assert_eq!(
+        inbox
+            .store(record("w2", "e1", "FILE.UPLOADED", "d4"))
+            .await
+            .expect("store"),
+        Stored::New
+    );
+
+    let listed = inbox.list(ListFilter::new()).await.expect("list");
+    let summary: Vec<_> = listed
+        .iter()
+        .map(|e| {
+            (
+                e.webhook_id.as_str(),
+                e.event_id.as_str(),
+                e.deliveries,
+                e.delivery_id.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("w1", "e1", 3, Some("d1")), ("w2", "e1", 1, Some("d4"))]
+    );
+    let first = &listed[0];
+    assert_eq!(first.trigger, "FILE.UPLOADED");
+    assert_eq!(
+        (first.source_type.as_deref(), first.source_id.as_deref()),
+        (Some("file"), Some("1234567890"))
+    );
+    assert_eq!(first.received_at, t(0));
+    assert_eq!((first.state, first.attempts), (EntryState::Pending, 0));
+}
+
+#[tokio::test]
+async fn claim_ack_release_count_attempts() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    inbox
+        .store(record("w", "a", "FILE.UPLOADED", "d1"))
+        .await
+        .expect("store");
+    inbox
+        .store(record("w", "b", "FILE.UPLOADED", "d2"))
+        .await
+        .expect("store");
+
+    // Oldest first.
+    let a = inbox
+        .claim("w1", LEASE, t(1))
+        .await
+        .expect("claim")
+        .expect("a");
+    assert_eq!(
+        (a.entry.event_id.as_str(), a.attempt(), a.entry.state),
+        ("a", 1, EntryState::Claimed)
+    );
+    assert_eq!(a.lease_until, t(61));
+    let b = inbox
+        .claim("w2", LEASE, t(1))
+        .await
+        .expect("claim")
+        .expect("b");
+    assert_eq!(b.entry.event_id, "b");
+    assert!(
+        inbox
+            .claim("w3", LEASE, t(2))
+            .await
+            .expect("claim")
+            .is_none(),
+        "both held"
+    );
+
+    inbox.ack(&a).await.expect("ack");
+    // Released to retry at once: claimable again, second attempt.
+    Inbox::release(&inbox, &b, t(2)).await.expect("release");
+    let b2 = inbox
+        .claim("w3", LEASE, t(2))
+        .await
+        .expect("claim")
+        .expect("b again");
+    assert_eq!((b2.entry.event_id.as_str(), b2.attempt()), ("b", 2));
+    // The old claim is no longer the one held.
+    let err = inbox.ack(&b).await.expect_err("stale claim");
+    assert_eq!(err.kind(), ErrorKind::LeaseLost);
+    inbox.ack(&b2).await.expect("ack");
+    // Acking twice is a lost claim too: nothing to settle.
+    assert!(inbox.ack(&b2).await.expect_err("settled").is_lease_lost());
+
+    assert!(
+        inbox
+            .claim("w1", LEASE, t(1000))
+            .await
+            .expect("claim")
+            .is_none(),
+        "all done"
+    );
+    let states: Vec<_> = inbox
+        .list(ListFilter::new())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| (e.event_id, e.state, e.attempts))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("a".to_owned(), EntryState::Done, 1),
+            ("b".to_owned(), EntryState::Done, 2)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_expired_lease_returns_the_event_to_the_queue() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    inbox
+        .store(record("w", "a", "FILE.UPLOADED", "d1"))
+        .await
+        .expect("store");
+    let first = inbox
+        .claim("crashed", LEASE, t(0))
+        .await
+        .expect("claim")
+        .expect("a");
+    assert!(
+        inbox
+            .claim("w2", LEASE, t(59))
+            .await
+            .expect("claim")
+            .is_none(),
+        "lease holds"
+    );
+    let second = inbox
+        .claim("w2", LEASE, t(60))
+        .await
+        .expect("claim")
+        .expect("lease ended");
+    assert_eq!((second.attempt(), second.worker_id.as_str()), (2, "w2"));
+    assert!(inbox
+        .ack(&first)
+        .await
+        .expect_err("taken over")
+        .is_lease_lost());
+    inbox.ack(&second).await.expect("ack");
+}
+
+#[tokio::test]
+async fn an_expired_but_untaken_claim_can_still_be_acked() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    inbox
+        .store(record("w", "a", "X.Y", "d1"))
+        .await
+        .expect("store");
+    let claimed = inbox
+        .claim("slow", LEASE, t(0))
+        .await
+        .expect("claim")
+        .expect("a");
+    inbox.ack(&claimed).await.expect("nobody took it over");
+}
+
+#[tokio::test]
+async fn release_with_a_retry_time_delays_the_event() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    inbox
+        .store(record("w", "a", "FILE.UPLOADED", "d1"))
+        .await
+        .expect("store");
+    inbox
+        .store(record("w", "b", "FILE.UPLOADED", "d2"))
+        .await
+        .expect("store");
+    let a = inbox
+        .claim("w1", LEASE, t(0))
+        .await
+        .expect("claim")
+        .expect("a");
+    Inbox::release(&inbox, &a, t(30)).await.expect("release");
+    let next = inbox
+        .claim("w1", LEASE, t(1))
+        .await
+        .expect("claim")
+        .expect("b");
+    assert_eq!(next.entry.event_id, "b", "a waits until t(30)");
+    let again = inbox
+        .claim("w1", LEASE, t(30))
+        .await
+        .expect("claim")
+        .expect("a");
+    assert_eq!(again.entry.event_id, "a");
+}
+
+#[tokio::test]
+async fn list_filters_by_exact_trigger_and_limits() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    for (i, trigger) in [
+        "FILE.UPLOADED",
+        "FOLDER.CREATED",
+        "FILE.UPLOADED",
+        "HUB.SOMETHING_NEW",
+        "FILE.UPLOADED",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        inbox
+            .store(record("w", &format!("e{i}"), trigger, "d"))
+            .await
+            .expect("store");
+    }
+    let ids = |entries: Vec<boxhook::inbox::InboxEntry>| -> Vec<String> {
+        entries.into_iter().map(|e| e.event_id).collect()
+    };
+    assert_eq!(
+        ids(inbox
+            .list(ListFilter::new().trigger("FILE.UPLOADED"))
+            .await
+            .expect("list")),
+        ["e0", "e2", "e4"]
+    );
+    assert_eq!(
+        ids(inbox
+            .list(ListFilter::new().trigger("FILE.UPLOADED").limit(2))
+            .await
+            .expect("list")),
+        ["e0", "e2"]
+    );
+    assert_eq!(
+        ids(inbox
+            .list(ListFilter::new().trigger("HUB.SOMETHING_NEW"))
+            .await
+            .expect("list")),
+        ["e3"]
+    );
+    assert_eq!(
+        ids(inbox
+            .list(ListFilter::new().trigger("file.uploaded"))
+            .await
+            .expect("list")),
+        Vec::<String>::new()
+    );
+    assert_eq!(inbox.list(ListFilter::new()).await.expect("list").len(), 5);
+    assert_eq!(
+        inbox
+            .list(ListFilter::new().limit(0))
+            .await
+            .expect("list")
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn get_returns_the_raw_body_byte_for_byte() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    let body = event("w", "e1", "FILE.UPLOADED");
+    inbox
+        .store(NewRecord::parse(body.clone(), Some("d1"), t(0)).expect("valid"))
+        .await
+        .expect("store");
+    let stored = inbox.get("e1").await.expect("get").expect("stored");
+    assert_eq!(stored.body, Bytes::from(body.clone()));
+    assert!(
+        body.contains(r"Q1\/r\u00e9port.pdf"),
+        "escapes kept as sent"
+    );
+    assert_eq!(stored.entry.delivery_id.as_deref(), Some("d1"));
+    assert!(inbox.get("nope").await.expect("get").is_none());
+
+    // Any bytes, not only UTF-8, round-trip.
+    let mut odd = record("w", "bin", "X", "d2");
+    odd.body = Bytes::from_static(b"\x00\xff{\"not\": utf8}\xfe");
+    inbox.store(odd).await.expect("store");
+    let stored = inbox.get("bin").await.expect("get").expect("stored");
+    assert_eq!(&stored.body[..], b"\x00\xff{\"not\": utf8}\xfe");
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_file() {
+    let dir = TempDir::new("reopen");
+    let path = dir.file("inbox.sqlite");
+    {
+        let inbox = SqliteInbox::open(&path).expect("open");
+        inbox
+            .store(record("w", "e1", "FILE.UPLOADED", "d1"))
+            .await
+            .expect("store");
+        inbox
+            .store(record("w", "e1", "FILE.UPLOADED", "d2"))
+            .await
+            .expect("store");
+        let claimed = inbox
+            .claim("w1", LEASE, t(0))
+            .await
+            .expect("claim")
+            .expect("e1");
+        inbox.ack(&claimed).await.expect("ack");
+        inbox
+            .store(record("w", "e2", "FOLDER.CREATED", "d3"))
+            .await
+            .expect("store");
+    }
+    let inbox = SqliteInbox::open(&path).expect("reopen");
+    let listed = inbox.list(ListFilter::new()).await.expect("list");
+    let summary: Vec<_> = listed
+        .iter()
+        .map(|e| (e.event_id.as_str(), e.deliveries, e.state))
+        .collect();
+    assert_eq!(
+        summary,
+        [("e1", 2, EntryState::Done), ("e2", 1, EntryState::Pending)]
+    );
+    assert_eq!(
+        inbox
+            .store(record("w", "e2", "FOLDER.CREATED", "d4"))
+            .await
+            .expect("store"),
+        Stored::Duplicate { deliveries: 2 }
+    );
+    // The CLI may read while a receiver holds the file open.
+    let reader = SqliteInbox::open(&path).expect("second connection");
+    assert_eq!(reader.list(ListFilter::new()).await.expect("list").len(), 2);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = TempDir::new("schema");
+    let path = dir.file("inbox.sqlite");
+    drop(SqliteInbox::open(&path).expect("create"));
+    rusqlite::Connection::open(&path)
+        .and_then(|conn| conn.pragma_update(None, "user_version", 99))
+        .expect("set version");
+    let err = SqliteInbox::open(&path).expect_err("too new");
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
+    assert_eq!(
+        err.to_string(),
+        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (1)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stores_of_one_event_store_it_once() {
+    let dir = TempDir::new("concurrent");
+    let inbox = SqliteInbox::open(dir.file("inbox.sqlite")).expect("open");
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let inbox = inbox.clone();
+            tokio::spawn(async move {
+                inbox
+                    .store(record("w", "same", "FILE.UPLOADED", &format!("d{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut new = 0;
+    for task in tasks {
+        if task.await.expect("join").expect("store") == Stored::New {
+            new += 1;
+        }
+    }
+    assert_eq!(new, 1);
+    let listed = inbox.list(ListFilter::new()).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].deliveries, 64);
+}
+
+#[tokio::test]
+/// `IdempotencyStore` is not imported: its `claim` and `release` would
+/// clash with the inbox's.
+async fn the_idempotency_check_counts_stored_events_only() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    let key = EventKey::new("w", "e1");
+    assert_eq!(
+        boxhook::idempotency::IdempotencyStore::claim(&inbox, &key, t(0), LEASE)
+            .await
+            .expect("claim"),
+        Claim::Acquired
+    );
+    // Not stored yet (the handler failed): still Acquired, nothing counted.
+    boxhook::idempotency::IdempotencyStore::release(&inbox, &key)
+        .await
+        .expect("release");
+    assert_eq!(
+        boxhook::idempotency::IdempotencyStore::claim(&inbox, &key, t(0), LEASE)
+            .await
+            .expect("claim"),
+        Claim::Acquired
+    );
+    inbox
+        .store(record("w", "e1", "FILE.UPLOADED", "d1"))
+        .await
+        .expect("store");
+    boxhook::idempotency::IdempotencyStore::complete(&inbox, &key, t(0))
+        .await
+        .expect("complete");
+    assert_eq!(
+        boxhook::idempotency::IdempotencyStore::claim(&inbox, &key, t(0), LEASE)
+            .await
+            .expect("claim"),
+        Claim::Done
+    );
+    assert_eq!(
+        inbox.list(ListFilter::new()).await.expect("list")[0].deliveries,
+        2
+    );
+}
+
+#[tokio::test]
+async fn the_worker_acks_success_and_releases_failures() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    inbox
+        .store(record("w", "ok", "FILE.UPLOADED", "d1"))
+        .await
+        .expect("store");
+    inbox
+        .store(record("w", "fails", "FILE.UPLOADED", "d2"))
+        .await
+        .expect("store");
+    inbox
+        .store(record("w", "panics", "FILE.UPLOADED", "d3"))
+        .await
+        .expect("store");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let clock = boxhook_core::FixedClock::at(t(0));
+    let worker = Worker::new(
+        inbox.clone(),
+        move |event: WebhookEvent, claimed: Claimed| {
+            let log = Arc::clone(&log);
+            async move {
+                log.lock()
+                    .expect("lock")
+                    .push((event.id().to_owned(), claimed.attempt()));
+                match event.id() {
+                    "fails" => Err(HandlerError::new("thumbnail service down")),
+                    "panics" => panic!("bug in handler"),
+                    _ => Ok(()),
+                }
+            }
+        },
+    )
+    .worker_id("test-worker")
+    .retry_delay(Duration::from_secs(30))
+    .clock(clock.clone());
+
+    assert_eq!(worker.run_once().await.expect("run"), Ran::Acked);
+    assert_eq!(worker.run_once().await.expect("run"), Ran::Released);
+    assert_eq!(
+        worker.run_once().await.expect("run"),
+        Ran::Released,
+        "a panic is a failure"
+    );
+    assert_eq!(
+        worker.run_once().await.expect("run"),
+        Ran::Idle,
+        "failures wait 30 s"
+    );
+    clock.set(t(30));
+    assert_eq!(worker.run_once().await.expect("run"), Ran::Released);
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [
+            ("ok".to_owned(), 1),
+            ("fails".to_owned(), 1),
+            ("panics".to_owned(), 1),
+            ("fails".to_owned(), 2)
+        ]
+    );
+    let states: Vec<_> = inbox
+        .list(ListFilter::new())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| (e.event_id, e.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("ok".to_owned(), EntryState::Done),
+            ("fails".to_owned(), EntryState::Pending),
+            ("panics".to_owned(), EntryState::Pending)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn run_until_drains_then_stops() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    for i in 0..5 {
+        inbox
+            .store(record("w", &format!("e{i}"), "FILE.UPLOADED", "d"))
+            .await
+            .expect("store");
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watcher = inbox.clone();
+    let worker = Worker::new(inbox.clone(), |_: WebhookEvent, _: Claimed| async {
+        Ok(())
+    })
+    .poll_interval(Duration::from_millis(10));
+    let running = tokio::spawn(worker.run_until(async {
+        let _ = stopped.await;
+    }));
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let listed = watcher.list(ListFilter::new()).await.expect("list");
+            if listed.iter().all(|e| e.state == EntryState::Done) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("all processed");
+    stop.send(()).expect("worker running");
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("stops")
+        .expect("join");
+}
