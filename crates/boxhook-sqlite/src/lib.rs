@@ -66,7 +66,7 @@
 //! -9`, tested) and, as far as the disk honours fsync, a power loss. WAL
 //! also lets the CLI read (`list`, `get`) while a receiver writes; a
 //! writer waits up to 5 s for a lock before failing with
-//! [`ErrorKind::Storage`](boxhook::inbox::ErrorKind::Storage).
+//! [`ErrorKind::Storage`].
 //!
 //! # Threads
 //!
