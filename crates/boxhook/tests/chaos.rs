@@ -127,8 +127,11 @@ async fn run() {
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for ((kind, _, event_id), report) in plan.iter().zip(&reports) {
-        let attempts: Vec<Option<StatusCode>> =
-            report.attempts().iter().map(|a| a.status()).collect();
+        let attempts: Vec<Option<StatusCode>> = report
+            .attempts()
+            .iter()
+            .map(boxhook_testkit::Attempt::status)
+            .collect();
         for status in &attempts {
             *statuses
                 .entry(status.map_or(0, |s| s.as_u16()))

@@ -8,7 +8,7 @@
 //! 3. collects the body with the limit enforced while streaming (413) and a
 //!    read deadline (408);
 //! 4. verifies the headers and the raw bytes with the core's
-//!    [`Verifier`](boxhook_core::Verifier), at the time its [`Clock`] gives (401
+//!    [`Verifier`], at the time its [`Clock`] gives (401
 //!    on any failure);
 //! 5. calls the inner service with the collected body and the
 //!    [`Verified`](boxhook_core::Verified) proof in the request's extensions.
