@@ -147,11 +147,11 @@ mod tests {
     #[test]
     fn fresh_event_id_changes_only_the_id() {
         let body =
-            br#"{"type":"webhook_event","id":"e-1","webhook":{"id":"w"},"source":{"id":"e-1"}}"#;
+            br#"{"type":"webhook_event","id":"e-1","trigger":"X.Y","webhook":{"id":"w"},"source":{"id":"e-1"}}"#;
         let out = with_event_id(body, "e-2").expect("has an id");
         assert_eq!(
             out,
-            br#"{"type":"webhook_event","id":"e-2","webhook":{"id":"w"},"source":{"id":"e-1"}}"#
+            br#"{"type":"webhook_event","id":"e-2","trigger":"X.Y","webhook":{"id":"w"},"source":{"id":"e-1"}}"#
         );
     }
 
