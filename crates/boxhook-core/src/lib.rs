@@ -108,6 +108,26 @@
 //! # Ok::<(), boxhook_core::KeyError>(())
 //! ```
 //!
+//! # Where boxhook differs from Box's SDKs
+//!
+//! The interop suite (`tests/interop.rs`) checks boxhook against Box's
+//! official Python (`box-sdk-gen` 1.17.0) and Node (`box-node-sdk` 10.12.0)
+//! SDKs over 243 bodies: every signature either side makes verifies on the
+//! other. Where they deliberately differ, a test pins the SDKs' behaviour:
+//!
+//! | case | Python SDK | Node SDK | boxhook |
+//! |---|---|---|---|
+//! | timestamp 15–60 s ahead of the receiver's clock | rejected | rejected | accepted (60 s skew) |
+//! | header names in upper case | raises `AttributeError` | rejected | accepted (names are case-insensitive) |
+//! | unpadded base64 signature | rejected | accepted | `malformed_signature` |
+//! | unparseable timestamp | raises `ValueError` | **accepted** (`NaN` comparison) | `malformed_timestamp` |
+//! | re-encoded body with a bare `/` or a backslash escape | escaped form wrong: rejected | accepted | accepted as escaped |
+//! | re-encoded body with `\/` or DEL (U+007F) | rejected | escaped form wrong: rejected | accepted as escaped |
+//!
+//! boxhook's escaped form is PHP's `json_encode` (PROTOCOL §2.1): `/` inside
+//! strings unless already escaped — including right after an escaped
+//! backslash — and every non-ASCII character. DEL is ASCII and left alone.
+//!
 //! # Security properties
 //!
 //! - Signatures are compared in constant time ([`subtle`]); base64 is decoded
