@@ -237,6 +237,10 @@ fn acknowledged_deliveries_survive_kill_9() {
         .filter(|(_, r)| r.delivered())
         .map(|(id, _)| id.as_str())
         .collect();
+    eprintln!(
+        "{} of {total} deliveries acknowledged before kill -9",
+        acknowledged.len()
+    );
     assert!(
         acknowledged.len() >= 40,
         "{} acknowledged",
