@@ -14,7 +14,7 @@ use boxhook_benches::{
     file_uploaded, keys, now, signed_escaped_headers, signed_headers, size_label, Encoding,
     PRIMARY_KEY, SIZES, TIMESTAMP,
 };
-use boxhook_core::{escaped_form, BodyForm, KeySlot, Verifier};
+use boxhook_core::{escaped_form, BodyForm, DeliveryHeaders, DeliveryTimestamp, KeySlot, Verifier};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -26,12 +26,13 @@ use sha2::Sha256;
 /// outside the loop, as the core's is, so the difference is all overhead.
 fn verify_vs_bare_hmac(c: &mut Criterion) {
     let verifier = Verifier::new(keys());
+    let now = now();
     let keyed = Hmac::<Sha256>::new_from_slice(PRIMARY_KEY.as_bytes()).expect("any key length");
     let mut group = c.benchmark_group("verify");
     for size in SIZES {
         let body = file_uploaded(size, Encoding::Wire);
         let headers = signed_headers(&body);
-        let outcome = verifier.verify(&headers, &body, now()).expect("valid");
+        let outcome = verifier.verify(&headers, &body, now).expect("valid");
         assert_eq!(
             (outcome.key_slot(), outcome.body_form()),
             (KeySlot::Primary, BodyForm::Raw)
@@ -44,7 +45,7 @@ fn verify_vs_bare_hmac(c: &mut Criterion) {
             |b, body| {
                 b.iter(|| {
                     verifier
-                        .verify(black_box(&headers), black_box(body), black_box(now()))
+                        .verify(black_box(&headers), black_box(body), black_box(now))
                         .expect("valid")
                 });
             },
@@ -69,11 +70,12 @@ fn verify_vs_bare_hmac(c: &mut Criterion) {
 /// body is escaped, and the second HMAC matches (PROTOCOL §2.1).
 fn verify_escaped_fallback(c: &mut Criterion) {
     let verifier = Verifier::new(keys());
+    let now = now();
     let mut group = c.benchmark_group("verify_escaped");
     for size in SIZES {
         let body = file_uploaded(size, Encoding::RawUtf8);
         let headers = signed_escaped_headers(&body);
-        let outcome = verifier.verify(&headers, &body, now()).expect("valid");
+        let outcome = verifier.verify(&headers, &body, now).expect("valid");
         assert_eq!(outcome.body_form(), BodyForm::Escaped);
 
         group.throughput(Throughput::Bytes(size as u64));
@@ -83,7 +85,7 @@ fn verify_escaped_fallback(c: &mut Criterion) {
             |b, body| {
                 b.iter(|| {
                     verifier
-                        .verify(black_box(&headers), black_box(body), black_box(now()))
+                        .verify(black_box(&headers), black_box(body), black_box(now))
                         .expect("valid")
                 });
             },
@@ -117,9 +119,36 @@ fn escaped_form_alone(c: &mut Criterion) {
     group.finish();
 }
 
+/// Where the raw path's fixed cost goes: reading the Box headers out of an
+/// `HeaderMap`, parsing the timestamp, and verifying headers already read.
+fn fixed_costs(c: &mut Criterion) {
+    let verifier = Verifier::new(keys());
+    let now = now();
+    let body = file_uploaded(8 * 1024, Encoding::Wire);
+    let map = signed_headers(&body);
+    let read = DeliveryHeaders::from_header_map(&map).expect("well-formed");
+    let mut group = c.benchmark_group("verify_parts");
+    group.bench_function("read_header_map", |b| {
+        b.iter(|| DeliveryHeaders::from_header_map(black_box(&map)).expect("well-formed"));
+    });
+    group.bench_function("parse_timestamp", |b| {
+        b.iter(|| DeliveryTimestamp::parse(black_box(TIMESTAMP)).expect("valid"));
+    });
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("verify_headers/8KiB", |b| {
+        b.iter(|| {
+            verifier
+                .verify_headers(black_box(&read), black_box(&body), black_box(now))
+                .expect("valid")
+        });
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     verify_vs_bare_hmac,
+    fixed_costs,
     verify_escaped_fallback,
     escaped_form_alone
 );
