@@ -8,21 +8,18 @@ use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use boxhook::inbox::StoreInInbox;
 use boxhook::verify::{Rejection, Verify, DEFAULT_BODY_LIMIT};
-use boxhook::{Outcome, Router, VerifyLayer};
-use boxhook_core::model::Envelope;
+use boxhook::{Outcome, RoutedEvent, Router, VerifyLayer};
 use boxhook_core::{KeyRing, Verifier};
 use boxhook_sqlite::SqliteInbox;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -177,7 +174,7 @@ type Observer = Arc<dyn Fn(&DeliveryLog) + Send + Sync>;
 #[derive(Clone)]
 pub(crate) struct App {
     path: Arc<str>,
-    service: Verify<PeekEvent, Full<Bytes>>,
+    service: Verify<Router, Full<Bytes>>,
     observers: Vec<Observer>,
 }
 
@@ -191,7 +188,7 @@ impl App {
             .fallback(StoreInInbox::new(inbox));
         let service = VerifyLayer::new(Verifier::new(ring))
             .body_limit(max_body)
-            .layer(PeekEvent(router));
+            .layer(router);
         Self {
             path: path.into(),
             service,
@@ -260,7 +257,7 @@ pub(crate) struct DeliveryLog {
     /// The rejection's detail, e.g. "timestamp is 601 s old, limit 600 s".
     pub(crate) detail: Option<String>,
     pub(crate) delivery_id: Option<String>,
-    pub(crate) event: Option<EventInfo>,
+    pub(crate) event: Option<RoutedEvent>,
     pub(crate) latency: Duration,
 }
 
@@ -293,7 +290,7 @@ impl DeliveryLog {
                 None => r.to_string(),
             }),
             delivery_id,
-            event: extensions.get::<EventInfo>().cloned(),
+            event: extensions.get::<RoutedEvent>().cloned(),
             latency,
         }
     }
@@ -312,14 +309,14 @@ impl fmt::Display for DeliveryLog {
             self.status.as_u16(),
             self.outcome,
             self.delivery_id.as_deref().unwrap_or("-"),
-            event.map_or("-", |e| e.event_id.as_str()),
-            event.map_or("-", |e| e.trigger.as_str()),
+            event.map_or("-", RoutedEvent::event_id),
+            event.map_or("-", |e| e.trigger().as_str()),
             self.latency.as_millis(),
         )?;
         if let Some(detail) = &self.detail {
             write!(f, " ({detail})")?;
         }
-        match event.map(|e| e.trigger.as_str()) {
+        match event.map(|e| e.trigger().as_str()) {
             Some("WEBHOOK.DELETED") => f.write_str(
                 " ALERT: Box deleted this webhook; recreate it to keep receiving events",
             ),
@@ -328,49 +325,5 @@ impl fmt::Display for DeliveryLog {
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// The verified event's id and trigger, for the log line.
-#[derive(Debug, Clone)]
-pub(crate) struct EventInfo {
-    pub(crate) event_id: String,
-    pub(crate) trigger: String,
-}
-
-/// Sits between the verify layer and the router: reads the verified body's
-/// envelope (id and trigger only, borrowed) and puts it in the response's
-/// extensions for the log line. Only verified bodies reach it.
-#[derive(Clone)]
-pub(crate) struct PeekEvent(Router);
-
-impl Service<Request<Full<Bytes>>> for PeekEvent {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Service::<Request<Full<Bytes>>>::poll_ready(&mut self.0, cx)
-    }
-
-    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
-        let clone = self.0.clone();
-        let mut router = std::mem::replace(&mut self.0, clone);
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let Ok(collected) = body.collect().await;
-            let bytes = collected.to_bytes();
-            let info = Envelope::parse(&bytes).ok().map(|e| EventInfo {
-                event_id: e.id().to_owned(),
-                trigger: e.trigger().as_str().to_owned(),
-            });
-            let mut response = router
-                .call(Request::from_parts(parts, Full::new(bytes)))
-                .await?;
-            if let Some(info) = info {
-                response.extensions_mut().insert(info);
-            }
-            Ok(response)
-        })
     }
 }

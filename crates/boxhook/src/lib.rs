@@ -88,5 +88,7 @@ pub mod axum;
 
 pub use boxhook_core as core;
 pub use handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
-pub use router::{DeliveryContext, Outcome, Router, RouterFuture, DEFAULT_HANDLER_TIMEOUT};
+pub use router::{
+    DeliveryContext, Outcome, RoutedEvent, Router, RouterFuture, DEFAULT_HANDLER_TIMEOUT,
+};
 pub use verify::VerifyLayer;

@@ -24,7 +24,7 @@ use crate::handler::{ErasedHandler, Handler, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{ErasedStore, IdempotencyStore, MemoryStore};
 
 pub use context::DeliveryContext;
-pub use outcome::Outcome;
+pub use outcome::{Outcome, RoutedEvent};
 pub use service::RouterFuture;
 
 /// How long a handler may run before it is cancelled: 25 s, under the 30 s

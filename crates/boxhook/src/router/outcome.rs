@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use boxhook_core::model::Trigger;
 use http::StatusCode;
 
 /// What the router did with one verified delivery.
@@ -97,5 +98,53 @@ impl Outcome {
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Which event a delivery carried: put in the response's extensions beside
+/// the [`Outcome`] whenever the verified body was a `webhook_event`, so a
+/// logging or metrics layer around the router needs no second parse.
+///
+/// ```
+/// use boxhook::RoutedEvent;
+///
+/// # fn log(response: &http::Response<()>) {
+/// if let Some(event) = response.extensions().get::<RoutedEvent>() {
+///     println!("event {} ({})", event.event_id(), event.trigger());
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedEvent {
+    event_id: String,
+    webhook_id: Option<String>,
+    trigger: Trigger,
+}
+
+impl RoutedEvent {
+    pub(crate) fn new(event_id: String, webhook_id: Option<String>, trigger: Trigger) -> Self {
+        Self {
+            event_id,
+            webhook_id,
+            trigger,
+        }
+    }
+
+    /// The event's `id`.
+    #[must_use]
+    pub fn event_id(&self) -> &str {
+        &self.event_id
+    }
+
+    /// `webhook.id`, when sent.
+    #[must_use]
+    pub fn webhook_id(&self) -> Option<&str> {
+        self.webhook_id.as_deref()
+    }
+
+    /// The trigger, exactly as sent.
+    #[must_use]
+    pub fn trigger(&self) -> &Trigger {
+        &self.trigger
     }
 }

@@ -18,7 +18,7 @@ use http_body::Body;
 use http_body_util::{BodyExt as _, Full};
 use tower_service::Service;
 
-use super::{DeliveryContext, EventHandler, Outcome, Router, Routes};
+use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes};
 use crate::handler::{BoxFuture, ErasedHandler, HandlerError, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{Claim, EventKey};
 
@@ -40,10 +40,14 @@ where
         let routes = Arc::clone(&self.routes);
         RouterFuture {
             inner: Box::pin(async move {
-                let outcome = routes.dispatch(request).await;
+                let mut event = None;
+                let outcome = routes.dispatch(request, &mut event).await;
                 let mut response = Response::new(Full::default());
                 *response.status_mut() = outcome.status();
                 response.extensions_mut().insert(outcome);
+                if let Some(event) = event {
+                    response.extensions_mut().insert(event);
+                }
                 Ok(response)
             }),
         }
@@ -98,7 +102,9 @@ impl Routes {
             .unwrap_or(self.handler_timeout + Duration::from_secs(5))
     }
 
-    async fn dispatch<B>(&self, request: Request<B>) -> Outcome
+    /// Handles one request; `routed` is filled in once the body is known to
+    /// be a `webhook_event`, so the caller can report which event it was.
+    async fn dispatch<B>(&self, request: Request<B>, routed: &mut Option<RoutedEvent>) -> Outcome
     where
         B: Body,
         B::Error: fmt::Display,
@@ -127,6 +133,11 @@ impl Routes {
             }
         };
         let trigger = envelope.trigger().clone();
+        *routed = Some(RoutedEvent::new(
+            envelope.id().to_owned(),
+            envelope.webhook_id().map(str::to_owned),
+            trigger.clone(),
+        ));
         alert(&trigger, &envelope, delivery_id);
         let Some(route) = self.route(&trigger) else {
             tracing::info!(delivery_id, event_id = envelope.id(), %trigger, "no handler for this trigger; acknowledged");
