@@ -156,12 +156,18 @@ fn delivery(
 fn signed(case: Case, timestamp: &str, body: &[u8], escaped: bool) -> VerifyInput {
     let ts = DeliveryTimestamp::parse(timestamp).expect("valid timestamp");
     let signer = Signer::new(keys());
-    let signed = if escaped {
+    let headers = if escaped {
         signer.sign_escaped(body, &ts, "d").expect("UTF-8")
     } else {
         signer.sign(body, &ts, "d")
     };
-    delivery(case, timestamp, signed.primary(), signed.secondary(), body)
+    delivery(
+        case,
+        timestamp,
+        headers.primary(),
+        headers.secondary(),
+        body,
+    )
 }
 
 fn verify_inputs(fixtures: &[(String, Vec<u8>)]) -> Vec<(String, VerifyInput)> {
@@ -218,7 +224,24 @@ fn verify_inputs(fixtures: &[(String, Vec<u8>)]) -> Vec<(String, VerifyInput)> {
             signed(Case::Title, TIMESTAMP, EDGES[2].1, true),
         ),
     ];
-    // Negative cases, one per kind of refusal.
+    out.extend(refusals());
+    for (name, body) in fixtures {
+        out.push((name.clone(), signed(Case::Title, TIMESTAMP, body, false)));
+        // Fixtures are in Box's wire form; one that is not (raw UTF-8) also
+        // gets a delivery signed over its escaped form, the fallback path.
+        if escaped_form(body).is_ok_and(|e| e.as_ref() != body.as_slice()) {
+            out.push((
+                format!("{name}-escaped"),
+                signed(Case::Lower, TIMESTAMP, body, true),
+            ));
+        }
+    }
+    out
+}
+
+/// One delivery per kind of refusal.
+fn refusals() -> Vec<(String, VerifyInput)> {
+    let kat1 = KAT_1.as_bytes();
     let mut version = delivery(Case::Lower, TIMESTAMP, Some(KAT_1_PRIMARY), None, kat1);
     version.headers[3].1 = b"2".to_vec();
     let mut algorithm = version.clone();
@@ -240,7 +263,7 @@ fn verify_inputs(fixtures: &[(String, Vec<u8>)]) -> Vec<(String, VerifyInput)> {
     );
     let mut long = delivery(Case::Lower, TIMESTAMP, Some(KAT_1_PRIMARY), None, kat1);
     long.headers[0].1 = vec![b'a'; 300];
-    out.extend([
+    vec![
         ("bad-version".to_owned(), version),
         ("bad-algorithm".to_owned(), algorithm),
         ("missing-timestamp".to_owned(), missing_ts),
@@ -261,17 +284,5 @@ fn verify_inputs(fixtures: &[(String, Vec<u8>)]) -> Vec<(String, VerifyInput)> {
                 kat1,
             ),
         ),
-    ]);
-    for (name, body) in fixtures {
-        out.push((name.clone(), signed(Case::Title, TIMESTAMP, body, false)));
-        // Fixtures are in Box's wire form; one that is not (raw UTF-8) also
-        // gets a delivery signed over its escaped form, the fallback path.
-        if escaped_form(body).is_ok_and(|e| e.as_ref() != body.as_slice()) {
-            out.push((
-                format!("{name}-escaped"),
-                signed(Case::Lower, TIMESTAMP, body, true),
-            ));
-        }
-    }
-    out
+    ]
 }
