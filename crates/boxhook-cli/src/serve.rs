@@ -24,6 +24,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_layer::Layer as _;
 use tower_service::Service;
 
@@ -35,6 +36,10 @@ pub(crate) const DEFAULT_INBOX: &str = "./boxhook-inbox.sqlite";
 
 /// How long in-flight deliveries may take to finish after a stop signal.
 const DEFAULT_GRACE_SECS: u64 = 30;
+
+/// How many connections are served at once unless told otherwise. With the
+/// 1 MiB default body limit, this bounds buffered bodies to about 1 GiB.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Arguments of `boxhook serve`.
 #[derive(clap::Args)]
@@ -64,6 +69,12 @@ pub(crate) struct Args {
     /// After SIGINT/SIGTERM, how long in-flight deliveries may take, in seconds.
     #[arg(long, value_name = "S", default_value_t = DEFAULT_GRACE_SECS)]
     grace: u64,
+    /// The most connections served at once; further ones wait, unaccepted,
+    /// in the listen backlog. Memory for bodies stays under about
+    /// --max-body × --max-connections.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
 }
 
 /// Serves until SIGINT or SIGTERM, then stops gracefully and exits 0.
@@ -82,7 +93,9 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
         let addr = listener.local_addr()?;
-        let app = App::new(ring, inbox, &args.path, args.max_body).log_to_stderr();
+        let app = App::new(ring, inbox, &args.path, args.max_body)
+            .max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
+            .log_to_stderr();
         println!("listening on http://{addr}{}", args.path);
         eprintln!("inbox: {}", args.inbox.display());
         std::io::stdout().flush()?;
@@ -121,6 +134,10 @@ async fn stop_signal() {
 
 /// Accepts connections until `stop` resolves, then stops accepting and lets
 /// in-flight deliveries finish, for at most `grace`.
+///
+/// At most `app`'s connection limit are served at once: a connection is only
+/// accepted once a permit is free, and holds it until it closes, so a flood
+/// of slow clients costs at most that many body buffers.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: App,
@@ -128,8 +145,15 @@ pub(crate) async fn serve(
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(app.max_connections));
     let mut stop = std::pin::pin!(stop);
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => {
+                permit.expect("the semaphore is never closed")
+            }
+            () = &mut stop => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
@@ -153,6 +177,7 @@ pub(crate) async fn serve(
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     let _ = connection.await;
+                    drop(permit);
                 });
             }
             () = &mut stop => break,
@@ -176,6 +201,7 @@ pub(crate) struct App {
     path: Arc<str>,
     service: Verify<Router, Full<Bytes>>,
     observers: Vec<Observer>,
+    max_connections: usize,
 }
 
 impl App {
@@ -193,7 +219,15 @@ impl App {
             path: path.into(),
             service,
             observers: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
+    }
+
+    /// Serves at most `n` connections at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]); `serve` accepts no more until one closes.
+    pub(crate) fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.clamp(1, Semaphore::MAX_PERMITS);
+        self
     }
 
     /// Also prints each delivery's log line on stderr.
