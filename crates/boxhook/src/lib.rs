@@ -80,6 +80,7 @@
 mod handler;
 pub mod idempotency;
 pub mod inbox;
+mod panic;
 mod router;
 pub mod verify;
 

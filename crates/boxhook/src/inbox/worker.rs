@@ -1,9 +1,7 @@
 //! [`Worker`]: claims stored events, runs a handler, acknowledges.
 
-use std::any::Any;
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -14,7 +12,7 @@ use boxhook_core::{Clock, SystemClock};
 use chrono::TimeDelta;
 
 use super::{Claimed, Inbox};
-use crate::handler::{BoxFuture, HandlerError};
+use crate::handler::HandlerError;
 
 /// How long a claim lasts unless set: 5 minutes.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
@@ -230,11 +228,14 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         let attempt = claimed.attempt();
         let failure = match claimed.event() {
             Ok(event) => {
-                let run = catch_unwind(Box::pin(self.handler.call(event, claimed.clone())));
+                let run = crate::panic::catch_unwind(|| self.handler.call(event, claimed.clone()));
                 match tokio::time::timeout(self.lease, run).await {
                     Ok(Ok(Ok(()))) => None,
                     Ok(Ok(Err(error))) => Some(error.to_string()),
-                    Ok(Err(panic)) => Some(format!("handler panicked: {}", panic_message(&*panic))),
+                    Ok(Err(panic)) => Some(format!(
+                        "handler panicked: {}",
+                        crate::panic::panic_message(&*panic)
+                    )),
                     Err(_) => Some(format!("handler ran past its {:?} lease", self.lease)),
                 }
             }
@@ -309,29 +310,4 @@ impl<I, H> fmt::Debug for Worker<I, H> {
             .field("retry_delay", &self.retry_delay)
             .finish_non_exhaustive()
     }
-}
-
-type Panic = Box<dyn Any + Send>;
-
-/// Turns a panic while polling `future` into an error, so one bad event
-/// does not stop the worker.
-async fn catch_unwind(
-    mut future: BoxFuture<'_, Result<(), HandlerError>>,
-) -> Result<Result<(), HandlerError>, Panic> {
-    poll_fn(move |cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
-    })
-    .await
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload")
 }

@@ -1,10 +1,8 @@
 //! The router as a tower service: one verified delivery in, one [`Outcome`] out.
 
-use std::any::Any;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,7 +17,7 @@ use http_body_util::{BodyExt as _, Full};
 use tower_service::Service;
 
 use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes};
-use crate::handler::{BoxFuture, ErasedHandler, HandlerError, NoActiveSession, WebhookDeleted};
+use crate::handler::{BoxFuture, ErasedHandler, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{Claim, EventKey};
 
 impl<B> Service<Request<B>> for Router
@@ -216,16 +214,12 @@ async fn run(
     key: &EventKey,
 ) -> Outcome {
     let trigger = event.trigger().clone();
-    // Building the future runs the start of a closure handler: guard it too.
-    let started = std::panic::catch_unwind(AssertUnwindSafe(|| match route {
+    let handled = crate::panic::catch_unwind(|| match route {
         Route::Event(h) => h.call_boxed(event, ctx),
         Route::Deleted(h) => h.call_boxed(WebhookDeleted::new(event), ctx),
         Route::NoSession(h) => h.call_boxed(NoActiveSession::new(event), ctx),
-    }));
-    let result = match started {
-        Ok(future) => tokio::time::timeout(deadline, CatchUnwind(future)).await,
-        Err(panic) => Ok(Err(panic)),
-    };
+    });
+    let result = tokio::time::timeout(deadline, handled).await;
     let outcome = match &result {
         Ok(Ok(Ok(()))) => Outcome::Handled,
         Ok(Ok(Err(e))) if e.is_retry() => Outcome::RetryRequested,
@@ -245,7 +239,7 @@ async fn run(
             delivery_id,
             event = %key,
             %trigger,
-            panic = panic_message(panic.as_ref()),
+            panic = crate::panic::panic_message(panic.as_ref()),
             "handler panicked"
         ),
         Err(_) => {
@@ -253,30 +247,4 @@ async fn run(
         }
     }
     outcome
-}
-
-type Panic = Box<dyn Any + Send>;
-
-/// Turns a panic while polling the inner future into an error.
-struct CatchUnwind<'a>(BoxFuture<'a, Result<(), HandlerError>>);
-
-impl Future for CatchUnwind<'_> {
-    type Output = Result<Result<(), HandlerError>, Panic>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
-    }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload")
 }
