@@ -9,15 +9,19 @@
 //!     --body-bytes 1048576 --chunk 65536 --interval-ms 500 --for-seconds 30
 //! ```
 //!
-//! The body is the same bytes for every client and unsigned: the verify
-//! layer must buffer it whole before it can check the signature, which is
-//! exactly the cost measured. Prints how the connections ended.
+//! Each request looks like a fresh Box delivery (current timestamp, version,
+//! algorithm, a well-formed signature) whose signature matches nothing: no
+//! header check can turn it away early, the verify layer must buffer the
+//! whole body before it can check the signature, which is exactly the cost
+//! measured. Prints how the connections ended.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use boxhook_core::DeliveryTimestamp;
+use chrono::Utc;
 use clap::Parser;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -45,17 +49,24 @@ struct Cli {
     for_seconds: u64,
 }
 
+/// A well-formed signature that matches nothing: the server can only find
+/// out after buffering the whole body.
+const SIGNATURE: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
 /// How one connection ended.
-async fn one(cli: Arc<Cli>, body: Arc<Vec<u8>>) -> String {
+async fn one(cli: Arc<Cli>, body: Arc<Vec<u8>>, timestamp: Arc<DeliveryTimestamp>) -> String {
     let mut stream = match TcpStream::connect(cli.connect).await {
         Ok(stream) => stream,
         Err(err) => return format!("connect failed: {}", err.kind()),
     };
     let head = format!(
         "POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json; charset=UTF-8\r\n\
+         box-delivery-id: slow-client\r\nbox-delivery-timestamp: {}\r\n\
+         box-signature-primary: {SIGNATURE}\r\n\
          box-signature-version: 1\r\nbox-signature-algorithm: HmacSHA256\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
         cli.connect,
+        timestamp.as_str(),
         body.len()
     );
     if let Err(err) = stream.write_all(head.as_bytes()).await {
@@ -83,9 +94,16 @@ fn main() -> std::io::Result<()> {
         .enable_all()
         .build()?;
     let body = Arc::new(vec![b'x'; cli.body_bytes]);
+    let timestamp = Arc::new(DeliveryTimestamp::from_utc(Utc::now()));
     let ended = runtime.block_on(async {
         let tasks: Vec<_> = (0..cli.connections)
-            .map(|_| tokio::spawn(one(Arc::clone(&cli), Arc::clone(&body))))
+            .map(|_| {
+                tokio::spawn(one(
+                    Arc::clone(&cli),
+                    Arc::clone(&body),
+                    Arc::clone(&timestamp),
+                ))
+            })
             .collect();
         let mut ended = BTreeMap::<String, usize>::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(cli.for_seconds);
