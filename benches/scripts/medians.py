@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Prints criterion's medians as a Markdown table, with verify/bare-HMAC ratios.
 
-    python3 benches/scripts/medians.py [TARGET_DIR]   # default: target
+    python3 benches/scripts/medians.py [DIR]   # default: target
 
-Reads TARGET_DIR/criterion/<group>/<function>/<param>/new/{estimates,benchmark}.json,
-as written by the last `cargo bench -p boxhook-benches` run.
+Reads DIR/criterion/<group>/<function>/<param>/new/{estimates,benchmark}.json (or
+DIR/<group>/... when DIR is itself a CRITERION_HOME), as written by the last
+`cargo bench -p boxhook-benches` run.
 """
 
 import json
@@ -28,7 +29,9 @@ def fmt_rate(bytes_per_s):
 
 
 def main():
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "target") / "criterion"
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "target")
+    if (root / "criterion").is_dir():
+        root = root / "criterion"
     rows = {}
     def order(path):
         # 1KiB before 8KiB before 64KiB.
