@@ -21,7 +21,7 @@ cd "$root"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
-COUNT="${COUNT:-250000}"
+COUNT="${COUNT:-600000}"
 SIZE="${SIZE:-3072}"
 SERVERS="${SERVERS:-bare boxhook serve}"
 out="$root/target/load"
@@ -44,7 +44,7 @@ trap cleanup EXIT
 # sets $url from its "listening on http://..." line.
 start() {
   local name="$1"; shift
-  timeout --signal=TERM "$((DURATION + 60))" "$@" >"$out/$name.stdout" 2>"$out/$name.stderr" &
+  timeout --signal=TERM "$((DURATION + 180))" "$@" >"$out/$name.stdout" 2>"$out/$name.stderr" &
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 1 200); do
@@ -70,8 +70,8 @@ echo "each server: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $SIZE-byte FILE
 declare -A rps
 for server in $SERVERS; do
   case "$server" in
-    bare) start bare "$bin/bare_server" --listen 127.0.0.1:0 --for-seconds "$((DURATION + 30))" ;;
-    boxhook) start boxhook "$bin/boxhook_server" --listen 127.0.0.1:0 --for-seconds "$((DURATION + 30))" ;;
+    bare) start bare "$bin/bare_server" --listen 127.0.0.1:0 --for-seconds "$((DURATION + 120))" ;;
+    boxhook) start boxhook "$bin/boxhook_server" --listen 127.0.0.1:0 --for-seconds "$((DURATION + 120))" ;;
     serve)
       rm -f "$out/inbox.sqlite" "$out/inbox.sqlite-wal" "$out/inbox.sqlite-shm"
       start serve "$bin/boxhook" --primary-key SamplePrimaryKey --secondary-key SampleSecondaryKey \
