@@ -76,6 +76,22 @@
 //! failed attempt releases its claim so Box's retry is processed; a duplicate
 //! of a handled event is acknowledged without running the handler. See
 //! [`idempotency`].
+//!
+//! # Slow handlers: store now, process later
+//!
+//! Box waits 30 s for an answer. When handling takes longer, route every
+//! event to an [`inbox::StoreInInbox`] (durable storage, e.g. the
+//! `boxhook-sqlite` crate) and process it with an [`inbox::Worker`] at your
+//! own pace; see [`inbox`].
+//!
+//! # Testing handlers
+//!
+//! The `boxhook-testkit` crate builds requests exactly as Box sends them,
+//! signed with the same `Signer` this crate verifies against, plus tampered,
+//! stale, future, wrong-key, missing-header and re-serialized variants, the
+//! fixture corpus, and a Box-like retrying simulator. Drive this crate's
+//! service with them through `tower::ServiceExt::oneshot`; the router puts
+//! the [`Outcome`] and the [`RoutedEvent`] in every response's extensions.
 
 mod handler;
 pub mod idempotency;
