@@ -11,7 +11,7 @@
 set -euo pipefail
 
 secs="${1:-30}"
-targets="${FUZZ_TARGETS:-verify escaped_form parse}"
+targets="${FUZZ_TARGETS:-verify escaped_form parse stack}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export RUSTC_BOOTSTRAP=1
