@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 
 use crate::error::{HeaderProblem, VerifyError};
 
@@ -31,16 +31,6 @@ const NAMES: [&str; 6] = [
     SIGNATURE_SECONDARY,
     SIGNATURE_VERSION,
     SIGNATURE_ALGORITHM,
-];
-
-// Prebuilt `HeaderName`s skip re-validating each name on lookup.
-const HEADER_NAMES: [HeaderName; 6] = [
-    HeaderName::from_static(DELIVERY_ID),
-    HeaderName::from_static(DELIVERY_TIMESTAMP),
-    HeaderName::from_static(SIGNATURE_PRIMARY),
-    HeaderName::from_static(SIGNATURE_SECONDARY),
-    HeaderName::from_static(SIGNATURE_VERSION),
-    HeaderName::from_static(SIGNATURE_ALGORITHM),
 ];
 
 /// The Box headers of one delivery, each checked for shape but not yet for
@@ -77,7 +67,7 @@ impl<'a> DeliveryHeaders<'a> {
     ///
     /// ```
     /// use boxhook_core::{DeliveryHeaders, ErrorKind};
-    /// use http::{HeaderMap, HeaderName};
+    /// use http::HeaderMap;
     ///
     /// let mut map = HeaderMap::new();
     /// map.append("box-signature-version", "1".parse().unwrap());
@@ -88,11 +78,14 @@ impl<'a> DeliveryHeaders<'a> {
     /// ```
     pub fn from_header_map(map: &'a HeaderMap) -> Result<Self, VerifyError> {
         let mut headers = Self::default();
-        for (slot, (name, key)) in NAMES.into_iter().zip(&HEADER_NAMES).enumerate() {
-            for value in map.get_all(key) {
-                let text = check_value(name, value.as_bytes())?;
-                headers.set(slot, name, Cow::Borrowed(text))?;
-            }
+        // One pass over the map: comparing each name (already lower case)
+        // with the six is cheaper than six hashed look-ups.
+        for (name, value) in map {
+            let Some(slot) = NAMES.iter().position(|n| *n == name.as_str()) else {
+                continue;
+            };
+            let text = check_value(NAMES[slot], value.as_bytes())?;
+            headers.set(slot, NAMES[slot], Cow::Borrowed(text))?;
         }
         Ok(headers)
     }
