@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{header, Method, Request, Response};
+use http::{header, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use http_body_util::Full;
 use tower_service::Service;
@@ -101,12 +101,13 @@ where
     ReqBody::Error: fmt::Display,
     ResBody: Default,
 {
+    // Only rejections log it (a verified delivery carries it in `Verified`):
+    // keep the header value, a reference-counted handle, not a copy.
     let delivery_id = request
         .headers()
         .get(boxhook_core::headers::DELIVERY_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let reject = |rejection: Rejection| Ok(rejected(rejection, delivery_id.as_deref()));
+        .cloned();
+    let reject = |rejection: Rejection| Ok(rejected(rejection, delivery_id.as_ref()));
 
     if request.method() != Method::POST {
         return reject(Rejection::MethodNotAllowed);
@@ -158,8 +159,9 @@ fn declared_length<T>(request: &Request<T>) -> Option<u64> {
 
 fn rejected<ResBody: Default>(
     rejection: Rejection,
-    delivery_id: Option<&str>,
+    delivery_id: Option<&HeaderValue>,
 ) -> Response<ResBody> {
+    let delivery_id = delivery_id.and_then(|v| v.to_str().ok());
     match &rejection {
         Rejection::Unauthorized(error) => tracing::warn!(
             delivery_id,
