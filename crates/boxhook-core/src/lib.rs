@@ -156,6 +156,7 @@ mod escape;
 pub mod headers;
 mod key;
 pub mod model;
+mod printable;
 mod sign;
 mod signature;
 mod time;
@@ -165,6 +166,7 @@ pub use error::{ErrorKind, HeaderProblem, SignatureProblem, VerifyError};
 pub use escape::{escaped_form, EscapeError};
 pub use headers::DeliveryHeaders;
 pub use key::{KeyError, KeyRing, KeySlot, SharedKeyRing, SigningKey};
+pub use printable::{printable_bytes, Printable};
 pub use sign::{SignedHeaders, Signer};
 pub use time::{Clock, DeliveryTimestamp, FixedClock, Freshness, SystemClock};
 pub use verify::{
