@@ -1,10 +1,11 @@
 //! `boxhook serve`: a standalone receiver built on the framework — the
 //! verify layer, the router, and the SQLite inbox as its only handler — with
-//! one log line per delivery and a graceful stop on SIGINT/SIGTERM.
+//! one log line per delivery, the framework's warnings and errors on stderr,
+//! bounded connections, and a graceful stop on SIGINT/SIGTERM.
 
-use std::convert::Infallible;
-use std::fmt;
-use std::future::Future;
+mod connections;
+mod log;
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,20 +14,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boxhook::inbox::StoreInInbox;
-use boxhook::verify::{Rejection, Verify, DEFAULT_BODY_LIMIT};
-use boxhook::{Outcome, RoutedEvent, Router, VerifyLayer};
-use boxhook_core::{KeyRing, Verifier};
+use boxhook::verify::{Verify, DEFAULT_BODY_LIMIT};
+use boxhook::{Router, VerifyLayer};
+use boxhook_core::{KeyRing, Printable, Verifier};
 use boxhook_sqlite::SqliteInbox;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpSocket};
 use tower_layer::Layer as _;
 use tower_service::Service;
+
+pub(crate) use connections::{serve, Limits};
+pub(crate) use log::DeliveryLog;
 
 use crate::keys::KeyArgs;
 use crate::usage;
@@ -37,16 +38,57 @@ pub(crate) const DEFAULT_INBOX: &str = "./boxhook-inbox.sqlite";
 /// How long in-flight deliveries may take to finish after a stop signal.
 const DEFAULT_GRACE_SECS: u64 = 30;
 
-/// How many connections are served at once unless told otherwise. With the
-/// 1 MiB default body limit, this bounds buffered bodies to about 1 GiB.
+/// How many connections are held at once unless told otherwise.
 pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// How long a request head may take to arrive, unless told otherwise: well
+/// under the 30 s Box waits for an answer.
+pub(crate) const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 5;
+
+/// How long a connection may go with no request in flight.
+pub(crate) const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 5;
+
+/// How long a connection may stay open in all.
+pub(crate) const DEFAULT_MAX_AGE_SECS: u64 = 300;
+
+/// How many requests one connection may make.
+pub(crate) const DEFAULT_MAX_REQUESTS: u64 = 1000;
+
+/// How many connections may wait to be accepted (capped by the system,
+/// `net.core.somaxconn` on Linux).
+const DEFAULT_BACKLOG: u32 = 1024;
+
+/// The largest `--max-body`: far above any real payload, low enough that
+/// `--max-connections` bodies stay a number a machine can hold.
+const MAX_BODY_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// Arguments of `boxhook serve`.
 #[derive(clap::Args)]
 #[command(after_help = "\
 Answers: 200 stored or duplicate (counted), 401 any verification failure, \
 413 body over --max-body, 405 not POST, 400 a verified body that is not a \
-webhook_event, 404 any other path, 500/503 the inbox failed (Box retries).
+webhook_event, 404 any other path, 500/503 the inbox failed (Box retries). \
+Every answer other than a 2xx closes its connection.
+
+Connections: a connection is busy while a request is being answered, idle \
+otherwise (before its first request, between requests, while a request head \
+is still arriving). At --max-connections a new connection is still accepted \
+and the oldest idle one is closed to make room; only when every connection \
+is busy do new ones wait in the listen backlog (--backlog), and busy ones \
+finish within the 10 s body read deadline and the handler deadline. \
+On SIGINT/SIGTERM idle connections close at once and busy ones get --grace.
+
+Memory: each connection holds at most 16 KiB of HTTP read buffer (a request \
+head must fit in it) plus, while its body is read, one body of at most \
+--max-body (a body sent without Content-Length may briefly take up to twice \
+that as its buffer grows); so with bodies that declare their length, memory \
+for connections stays under about --max-connections × (--max-body + 16 KiB), \
+1 GiB + 16 MiB with the defaults.
+
+Log: one line per request on stderr, with text from the request escaped, \
+and the framework's warnings and errors (e.g. why the inbox failed to store \
+an event). RUST_LOG overrides the filter (default \"warn\"), e.g. \
+RUST_LOG=boxhook=info for a line per handled event.
 
 Box only delivers to HTTPS on port 443: run this behind a TLS-terminating \
 proxy or tunnel that forwards the body untouched, e.g. with Caddy:
@@ -63,38 +105,93 @@ pub(crate) struct Args {
     /// The SQLite inbox file (created if missing).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
     inbox: PathBuf,
-    /// The largest body accepted, in bytes (real payloads are 1–8 KB).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
-    max_body: usize,
-    /// After SIGINT/SIGTERM, how long in-flight deliveries may take, in seconds.
-    #[arg(long, value_name = "S", default_value_t = DEFAULT_GRACE_SECS)]
+    /// The largest body accepted, in bytes, 1 to 67108864 (real payloads are
+    /// 1–8 KB).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT as u64,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BODY_LIMIT))]
+    max_body: u64,
+    /// After SIGINT/SIGTERM, how long in-flight deliveries may take, in
+    /// seconds, 0 to 3600; idle connections close at once.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_GRACE_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     grace: u64,
-    /// The most connections served at once; further ones wait, unaccepted,
-    /// in the listen backlog. Memory for bodies stays under about
-    /// --max-body × --max-connections.
+    /// The most connections held at once, 1 to 1000000. At the limit a new
+    /// connection still gets in and the oldest idle one is closed; only when
+    /// all are busy do new ones wait in the listen backlog.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS as u64,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
+    /// How long a request head may take to arrive, in seconds, 1 to 300,
+    /// counted from when the connection opens or its last answer was sent.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    header_timeout: u64,
+    /// How long a connection may go without a request being answered
+    /// (keep-alive idle time), in seconds, 1 to 3600.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout: u64,
+    /// How long a connection may stay open in all, in seconds, 1 to 86400; it
+    /// closes after its request in flight, if any, is answered.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_AGE_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    max_connection_age: u64,
+    /// How many requests one connection may make, 1 to 1000000; the answer
+    /// to the last one closes it.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REQUESTS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_requests_per_connection: u64,
+    /// How many connections may wait to be accepted, 1 to 65535 (the system
+    /// may cap it lower: net.core.somaxconn on Linux).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG,
+          value_parser = clap::value_parser!(u32).range(1..=65_535))]
+    backlog: u32,
+}
+
+impl Args {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_secs(self.header_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_age: Duration::from_secs(self.max_connection_age),
+            max_requests: self.max_requests_per_connection,
+        }
+    }
 }
 
 /// Serves until SIGINT or SIGTERM, then stops gracefully and exits 0.
 pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let ring = keys.ring()?;
     if !args.path.starts_with('/') {
-        return Err(usage(format!("--path {:?} must start with /", args.path)));
+        return Err(usage(format!(
+            "--path {} must start with /, e.g. --path /box-webhooks",
+            Printable(&args.path)
+        )));
     }
-    let inbox = SqliteInbox::open(&args.inbox)
-        .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", args.inbox.display()))?;
+    log::init_tracing()?;
+    let max_body = usize::try_from(args.max_body).unwrap_or(usize::MAX);
+    let inbox = SqliteInbox::open(&args.inbox).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot open inbox {}: {err}; check the path and its permissions, or pass \
+             another --inbox",
+            args.inbox.display()
+        )
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let listener = TcpListener::bind(args.listen)
-            .await
-            .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
+        let listener = listen(args.listen, args.backlog).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {err}; is another process using it? pick another \
+                 --listen address",
+                args.listen
+            )
+        })?;
         let addr = listener.local_addr()?;
-        let app = App::new(ring, inbox, &args.path, args.max_body)
-            .max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
+        let app = App::new(ring, inbox, &args.path, max_body)
+            .limits(args.limits())
             .log_to_stderr();
         println!("listening on http://{addr}{}", args.path);
         eprintln!("inbox: {}", args.inbox.display());
@@ -107,6 +204,22 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         eprintln!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A listener on `addr` with room for `backlog` connections waiting to be
+/// accepted.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std's and tokio's `bind` do on Unix: a restart can reuse the port
+    // while old connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
@@ -132,66 +245,6 @@ async fn stop_signal() {
     }
 }
 
-/// Accepts connections until `stop` resolves, then stops accepting and lets
-/// in-flight deliveries finish, for at most `grace`.
-///
-/// At most `app`'s connection limit are served at once: a connection is only
-/// accepted once a permit is free, and holds it until it closes, so a flood
-/// of slow clients costs at most that many body buffers.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    app: App,
-    stop: impl Future<Output = ()>,
-    grace: Duration,
-) {
-    let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(app.max_connections));
-    let mut stop = std::pin::pin!(stop);
-    loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&permits).acquire_owned() => {
-                permit.expect("the semaphore is never closed")
-            }
-            () = &mut stop => break,
-        };
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(err) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        eprintln!("accept failed: {err}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let app = app.clone();
-                let service = hyper::service::service_fn(move |request| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(app.handle(request).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                    drop(permit);
-                });
-            }
-            () = &mut stop => break,
-        }
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(grace) => {
-            eprintln!("in-flight deliveries still running after {} s; stopping anyway", grace.as_secs());
-        }
-    }
-}
-
 type Observer = Arc<dyn Fn(&DeliveryLog) + Send + Sync>;
 
 /// The receiver: path check, then the framework's verify layer and router,
@@ -201,7 +254,7 @@ pub(crate) struct App {
     path: Arc<str>,
     service: Verify<Router, Full<Bytes>>,
     observers: Vec<Observer>,
-    max_connections: usize,
+    limits: Limits,
 }
 
 impl App {
@@ -219,14 +272,17 @@ impl App {
             path: path.into(),
             service,
             observers: Vec::new(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            limits: Limits::default(),
         }
     }
 
-    /// Serves at most `n` connections at once (default
-    /// [`DEFAULT_MAX_CONNECTIONS`]); `serve` accepts no more until one closes.
-    pub(crate) fn max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n.clamp(1, Semaphore::MAX_PERMITS);
+    /// Holds connections within `limits` (default [`Limits::default`]).
+    pub(crate) fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Limits {
+            max_connections: limits.max_connections.max(1),
+            max_requests: limits.max_requests.max(1),
+            ..limits
+        };
         self
     }
 
@@ -276,88 +332,5 @@ impl App {
             observe(&log);
         }
         response
-    }
-}
-
-/// What happened to one request, for the log line and the demo.
-#[derive(Debug, Clone)]
-pub(crate) struct DeliveryLog {
-    pub(crate) method: Method,
-    pub(crate) path: String,
-    pub(crate) status: StatusCode,
-    /// The router's outcome (`handled`, `duplicate`, ...), the verify
-    /// layer's rejection code (`expired`, `mismatch`, ...), or `not_found`.
-    pub(crate) outcome: &'static str,
-    /// The rejection's detail, e.g. "timestamp is 601 s old, limit 600 s".
-    pub(crate) detail: Option<String>,
-    pub(crate) delivery_id: Option<String>,
-    pub(crate) event: Option<RoutedEvent>,
-    pub(crate) latency: Duration,
-}
-
-impl DeliveryLog {
-    fn new(
-        method: Method,
-        path: String,
-        delivery_id: Option<String>,
-        response: &Response<Full<Bytes>>,
-        latency: Duration,
-    ) -> Self {
-        let extensions = response.extensions();
-        let rejection = extensions.get::<Rejection>();
-        let outcome = if let Some(outcome) = extensions.get::<Outcome>() {
-            outcome.as_str()
-        } else if let Some(rejection) = rejection {
-            rejection.code()
-        } else if response.status() == StatusCode::NOT_FOUND {
-            "not_found"
-        } else {
-            "unknown"
-        };
-        Self {
-            method,
-            path,
-            status: response.status(),
-            outcome,
-            detail: rejection.map(|r| match r.verify_error() {
-                Some(err) => err.to_string(),
-                None => r.to_string(),
-            }),
-            delivery_id,
-            event: extensions.get::<RoutedEvent>().cloned(),
-            latency,
-        }
-    }
-}
-
-impl fmt::Display for DeliveryLog {
-    /// `method path status outcome delivery_id event_id trigger latency`,
-    /// `-` for what is unknown, then the rejection's detail or an alert.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let event = self.event.as_ref();
-        write!(
-            f,
-            "{} {} {} {} delivery={} event={} trigger={} {}ms",
-            self.method,
-            self.path,
-            self.status.as_u16(),
-            self.outcome,
-            self.delivery_id.as_deref().unwrap_or("-"),
-            event.map_or("-", RoutedEvent::event_id),
-            event.map_or("-", |e| e.trigger().as_str()),
-            self.latency.as_millis(),
-        )?;
-        if let Some(detail) = &self.detail {
-            write!(f, " ({detail})")?;
-        }
-        match event.map(|e| e.trigger().as_str()) {
-            Some("WEBHOOK.DELETED") => f.write_str(
-                " ALERT: Box deleted this webhook; recreate it to keep receiving events",
-            ),
-            Some("NO_ACTIVE_SESSION") => {
-                f.write_str(" ALERT: the webhook's authorization expired; re-authorize the Box app")
-            }
-            _ => Ok(()),
-        }
     }
 }
