@@ -179,12 +179,23 @@ impl Drop for InFlight {
     }
 }
 
+/// Whether a new connection can be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// Below the limit.
+    Free,
+    /// At the limit, with an idle connection to close to make room.
+    Shed,
+    /// At the limit, every connection busy: new ones wait.
+    Full,
+}
+
 /// Every open connection, in the order they were accepted.
 #[derive(Debug, Default)]
 struct Tracker {
     conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
-    /// A connection closed or went idle: room for a new one, maybe.
+    /// A connection closed, or a request began or ended: the room changed.
     changed: Notify,
 }
 
@@ -200,18 +211,24 @@ impl Tracker {
         self.changed.notify_one();
     }
 
-    /// Whether a new connection can be taken: fewer than `max` are held
-    /// (not counting those already closing), or one of them is idle.
-    fn has_room(&self, max: usize) -> bool {
+    /// Whether a new connection can be taken: fewer than `max` are held (not
+    /// counting those already closing), or one of them is idle and can be
+    /// shed, or neither.
+    fn room(&self, max: usize) -> Room {
         let conns = lock(&self.conns);
         let mut held = 0usize;
+        let mut idle = false;
         for conn in conns.values().filter(|c| !c.asked_to_close()) {
-            if conn.is_idle() {
-                return true;
-            }
             held += 1;
+            idle = idle || conn.is_idle();
         }
-        held < max
+        if held < max {
+            Room::Free
+        } else if idle {
+            Room::Shed
+        } else {
+            Room::Full
+        }
     }
 
     /// While more than `max` connections are held, asks the oldest idle one
@@ -256,11 +273,12 @@ pub(crate) async fn serve(
     let limits = app.limits;
     let tracker = Arc::new(Tracker::default());
     let mut stop = std::pin::pin!(stop);
-    'accept: loop {
-        while !tracker.has_room(limits.max_connections) {
+    loop {
+        let room = tracker.room(limits.max_connections);
+        if room == Room::Full {
             tokio::select! {
-                () = tracker.changed.notified() => {}
-                () = &mut stop => break 'accept,
+                () = tracker.changed.notified() => continue,
+                () = &mut stop => break,
             }
         }
         let stream = tokio::select! {
@@ -276,6 +294,9 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
+            // At the limit, the idle connection that would give way may have
+            // become busy meanwhile: look again (accepting is cancel-safe).
+            () = tracker.changed.notified(), if room == Room::Shed => continue,
             () = &mut stop => break,
         };
         let conn = Arc::new(Conn::new(Instant::now()));
@@ -307,6 +328,7 @@ async fn drive(stream: TcpStream, app: App, conn: Arc<Conn>, id: u64, tracker: A
         let tracker = Arc::clone(&tracker);
         hyper::service::service_fn(move |request| {
             let number = conn.begin();
+            tracker.changed.notify_one();
             let in_flight = InFlight {
                 conn: Arc::clone(&conn),
                 tracker: Arc::clone(&tracker),
@@ -422,17 +444,22 @@ mod tests {
     #[test]
     fn shedding_picks_the_oldest_idle_connection() {
         let tracker = Tracker::default();
+        assert_eq!(tracker.room(2), Room::Free);
         let now = Instant::now();
         let conns: Vec<Arc<Conn>> = (0..3).map(|_| Arc::new(Conn::new(now))).collect();
         let ids: Vec<u64> = conns.iter().map(|c| tracker.add(Arc::clone(c))).collect();
         conns[0].begin(); // the oldest is busy
-        assert!(tracker.has_room(2), "an idle connection can give way");
+        assert_eq!(
+            tracker.room(2),
+            Room::Shed,
+            "an idle connection can give way"
+        );
         assert_eq!(tracker.shed(2, ids[2]), 1);
         assert!(!conns[0].asked_to_close(), "busy: kept");
         assert!(conns[1].asked_to_close(), "the oldest idle one");
         assert!(!conns[2].asked_to_close(), "the new one");
         conns[2].begin();
-        assert!(!tracker.has_room(2), "every held connection is busy");
+        assert_eq!(tracker.room(2), Room::Full, "every held connection is busy");
         assert_eq!(tracker.shed(2, ids[2]), 0);
     }
 }
