@@ -46,7 +46,7 @@ fn squatters_sending_junk_cannot_delay_a_delivery() {
         .map(|_| {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
-                let mut junk = 0u32;
+                let mut junk = 0usize;
                 while !stop.load(Ordering::Relaxed) {
                     let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
                         continue;
@@ -77,9 +77,9 @@ fn squatters_sending_junk_cannot_delay_a_delivery() {
         std::thread::sleep(Duration::from_millis(100));
     }
     stop.store(true, Ordering::Relaxed);
-    let junk: u32 = squatters.into_iter().map(|t| t.join().unwrap()).sum();
+    let junk: usize = squatters.into_iter().map(|t| t.join().unwrap()).sum();
     eprintln!("{SQUAT_N} junk squatters ({junk} junk requests): slowest real delivery {slowest:?}");
-    assert!(junk >= SQUAT_N as u32, "the squatters did run: {junk}");
+    assert!(junk >= SQUAT_N, "the squatters did run: {junk}");
     assert!(
         slowest < Duration::from_secs(3),
         "a real delivery took {slowest:?}"

@@ -227,7 +227,7 @@ pub fn raw_request(delivery: &boxhook_testkit::Delivery) -> Vec<u8> {
     request
 }
 
-/// A webhook_event body with event id `id`.
+/// A `webhook_event` body with event id `id`.
 pub fn event(id: &str) -> String {
     serde_json::json!({
         "type": "webhook_event",
