@@ -1,82 +1,216 @@
-//! `boxhook serve --max-connections`: connections past the limit wait,
-//! unaccepted, until one of the served ones closes.
+//! `boxhook serve` limits: at `--max-connections` an idle connection gives
+//! way to a new one, new ones wait only while every connection is busy, and
+//! every limit is documented with its default and validated.
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 mod common;
 
-use std::io::{ErrorKind, Read as _, Write as _};
+use std::io::{BufReader, ErrorKind, Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{boxhook, run, temp_dir, Server};
+use common::{boxhook, closed_within, event, exchange, run, signed_request, temp_dir, Server};
 
-/// Opens a connection that declares a 100-byte body and sends only part of
-/// it, so the server holds the connection (and its permit) waiting for the rest.
-fn stalled(port: u16) -> TcpStream {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+/// Opens a connection that sends a signed delivery's head and only part of
+/// its body, so the server holds a request in flight, waiting for the rest.
+fn stalled(server: &Server, id: &str) -> TcpStream {
+    let request = signed_request(&event(id));
+    let mut stream = server.connect();
     stream
-        .write_all(b"POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 100\r\n\r\n{\"type\":")
+        .write_all(&request[..request.len() - 10])
         .expect("send a partial request");
     stream
 }
 
+const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n";
+
 #[test]
-fn connections_past_the_limit_wait_for_a_free_slot() {
-    let dir = temp_dir("limits");
+fn new_connections_wait_only_while_every_connection_is_busy() {
+    let dir = temp_dir("limits-busy");
     let server = Server::start(&dir.join("inbox.sqlite"), &["--max-connections", "2"]);
-    let first = stalled(server.port);
-    let _second = stalled(server.port);
-    // Let the server accept both before the third arrives (the backlog is FIFO anyway).
+    let first = stalled(&server, "busy-1");
+    let _second = stalled(&server, "busy-2");
+    // Let the server take both requests in before the third arrives.
     std::thread::sleep(Duration::from_millis(300));
 
-    let mut third = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-    third
-        .write_all(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
-        .expect("send a complete request");
+    let mut third = server.connect();
+    third.write_all(GET).expect("send a complete request");
     third
         .set_read_timeout(Some(Duration::from_millis(800)))
-        .expect("set timeout");
+        .unwrap();
     let mut buf = [0u8; 64];
     match third.read(&mut buf) {
         Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        other => panic!("a third connection was served past a limit of 2: {other:?}"),
+        other => panic!("a third connection was served while 2 of 2 were busy: {other:?}"),
     }
 
-    // Closing a served connection frees its slot; the waiting one is served.
+    // Closing a busy connection frees its slot; the waiting one is served.
     drop(first);
     third
         .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("set timeout");
-    let mut response = Vec::new();
-    third
-        .read_to_end(&mut response)
-        .expect("the waiting connection is answered");
-    let response = String::from_utf8_lossy(&response);
+        .unwrap();
+    let mut reader = BufReader::new(third);
+    let head = common::read_response(&mut reader).expect("the waiting connection is answered");
     assert!(
-        response.starts_with("HTTP/1.1 405"),
-        "GET is answered 405: {response:?}"
+        head.starts_with("http/1.1 405"),
+        "GET is answered 405: {head}"
     );
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
-fn the_limit_is_documented_and_must_be_positive() {
-    let help = run(boxhook().args(["serve", "--help"]), Duration::from_secs(20));
-    let text = String::from_utf8_lossy(&help.stdout);
-    assert!(text.contains("--max-connections <N>"), "{text}");
-    assert!(text.contains("[default: 1024]"), "{text}");
-
-    let zero = run(
-        boxhook().args([
-            "--primary-key",
-            "k",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
+fn at_the_limit_the_oldest_idle_connection_gives_way() {
+    let dir = temp_dir("limits-idle");
+    let server = Server::start(
+        &dir.join("inbox.sqlite"),
+        &[
             "--max-connections",
-            "0",
-        ]),
+            "2",
+            "--idle-timeout",
+            "60",
+            "--header-timeout",
+            "60",
+        ],
+    );
+    let mut oldest = server.connect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut younger = server.connect();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let third = server.connect();
+    third
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut reader = BufReader::new(third);
+    let head = exchange(&mut reader, GET).expect("the new connection is served at once");
+    assert!(head.starts_with("http/1.1 405"), "{head}");
+    assert!(
+        closed_within(&mut oldest, Duration::from_secs(2)).is_some(),
+        "the oldest idle connection was closed"
+    );
+    assert_eq!(
+        closed_within(&mut younger, Duration::from_millis(200)),
+        None,
+        "the younger one is kept"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The `[default: ...]` shown for `flag` in `serve --help`.
+fn default_of<'a>(help: &'a str, flag: &str) -> Option<&'a str> {
+    let mut lines = help.lines();
+    lines.find(|l| l.trim_start().starts_with(flag))?;
+    let doc = lines.next()?;
+    let start = doc.rfind("[default: ")? + "[default: ".len();
+    doc[start..].strip_suffix(']')
+}
+
+#[test]
+fn every_limit_is_documented_with_its_default() {
+    let help = run(boxhook().args(["serve", "--help"]), Duration::from_secs(20));
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    for (flag, default) in [
+        ("--max-connections <N>", "1024"),
+        ("--max-body <BYTES>", "1048576"),
+        ("--grace <S>", "30"),
+        ("--header-timeout <S>", "5"),
+        ("--idle-timeout <S>", "5"),
+        ("--max-connection-age <S>", "300"),
+        ("--max-requests-per-connection <N>", "1000"),
+        ("--backlog <N>", "1024"),
+    ] {
+        assert_eq!(default_of(&text, flag), Some(default), "{flag} in:\n{text}");
+    }
+    for phrase in [
+        "Every answer other than a 2xx closes its connection.",
+        "the oldest idle one is closed to make room",
+        "at most 16 KiB of HTTP read buffer",
+        "--max-connections × (--max-body + 16 KiB), 1 GiB + 16 MiB with the defaults",
+        "RUST_LOG overrides the filter (default \"warn\")",
+    ] {
+        assert!(text.contains(phrase), "{phrase:?} in:\n{text}");
+    }
+}
+
+fn serve_with(extra: &[&str]) -> std::process::Output {
+    let dir = temp_dir("limits-usage");
+    let out = run(
+        boxhook()
+            .args([
+                "--primary-key",
+                "k",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--inbox",
+            ])
+            .arg(dir.join("i.sqlite"))
+            .args(extra),
         Duration::from_secs(20),
     );
-    assert_eq!(zero.status.code(), Some(2), "a usage error");
+    let _ = std::fs::remove_dir_all(dir);
+    out
+}
+
+#[test]
+fn out_of_range_limits_are_usage_errors() {
+    for (flag, value, range) in [
+        ("--max-connections", "0", "1..=1000000"),
+        ("--idle-timeout", "0", "1..=3600"),
+        ("--header-timeout", "0", "1..=300"),
+        ("--header-timeout", "18446744073709551615", "1..=300"),
+        ("--max-connection-age", "86401", "1..=86400"),
+        ("--max-requests-per-connection", "0", "1..=1000000"),
+        ("--backlog", "0", "1..=65535"),
+        ("--backlog", "4294967296", ""),
+        ("--grace", "3601", "0..=3600"),
+        ("--max-body", "0", "1..=67108864"),
+        ("--idle-timeout", "99999999999999999999999", ""),
+    ] {
+        let out = serve_with(&[flag, value]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for '{flag}")),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(stderr.contains(range), "{flag} {value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_largest_allowed_limits_serve_and_stop() {
+    let dir = temp_dir("limits-max");
+    let server = Server::start(
+        &dir.join("inbox.sqlite"),
+        &[
+            "--max-connections",
+            "1000000",
+            "--header-timeout",
+            "300",
+            "--idle-timeout",
+            "3600",
+            "--max-connection-age",
+            "86400",
+            "--max-requests-per-connection",
+            "1000000",
+            "--backlog",
+            "65535",
+            "--grace",
+            "3600",
+            "--max-body",
+            "67108864",
+        ],
+    );
+    let mut reader = BufReader::new(server.connect());
+    let head = exchange(&mut reader, GET).expect("an answer");
+    assert!(head.starts_with("http/1.1 405"), "{head}");
+    let stderr_so_far = server.stderr();
+    assert_eq!(server.terminate(Duration::from_secs(10)).code(), Some(0));
+    assert!(!stderr_so_far.contains("panicked"), "{stderr_so_far}");
+    let _ = std::fs::remove_dir_all(dir);
 }

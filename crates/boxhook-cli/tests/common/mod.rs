@@ -2,10 +2,12 @@
 
 #![allow(dead_code, unreachable_pub)] // Reason: each test file uses a subset.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader, ErrorKind, Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The binary, with no key in its environment.
@@ -70,22 +72,45 @@ pub struct Server {
     pub child: Child,
     pub url: String,
     pub port: u16,
+    /// Everything it wrote to stderr so far.
+    stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
     /// Starts `serve` on a free port with the kit's sample keys, and waits
     /// for its `listening on` line.
     pub fn start(inbox: &Path, extra: &[&str]) -> Self {
-        let mut child = boxhook()
+        Self::start_with_env(inbox, extra, &[])
+    }
+
+    /// [`Server::start`] with `env` set (and `RUST_LOG` unset unless given).
+    pub fn start_with_env(inbox: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = boxhook();
+        command.env_remove("RUST_LOG");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
             .args(["--primary-key", boxhook_testkit::SAMPLE_PRIMARY_KEY])
             .args(["--secondary-key", boxhook_testkit::SAMPLE_SECONDARY_KEY])
             .args(["serve", "--listen", "127.0.0.1:0", "--inbox"])
             .arg(inbox)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn boxhook serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                sink.lock()
+                    .expect("stderr lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -107,7 +132,34 @@ impl Server {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("a port in the url");
-        Self { child, url, port }
+        Self {
+            child,
+            url,
+            port,
+            stderr,
+        }
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// Waits up to `limit` for stderr to contain `needle`; returns all of it.
+    pub fn wait_for_stderr(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.stderr();
+            if text.contains(needle) || Instant::now() >= deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A new connection to the server.
+    pub fn connect(&self) -> TcpStream {
+        TcpStream::connect(("127.0.0.1", self.port)).expect("connect")
     }
 
     /// Sends SIGTERM (through `kill`, no unsafe code) and waits for the exit.
@@ -150,4 +202,92 @@ pub fn inbox_list(inbox: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
         .collect()
+}
+
+/// A delivery of `body` signed with the kit's sample keys at the current
+/// time, as raw HTTP/1.1 bytes for `/` (keep-alive).
+pub fn signed_request(body: &str) -> Vec<u8> {
+    raw_request(&boxhook_testkit::Delivery::new(body.to_owned()).sent_at(chrono::Utc::now()))
+}
+
+/// `delivery` as raw HTTP/1.1 bytes for `/` (keep-alive).
+pub fn raw_request(delivery: &boxhook_testkit::Delivery) -> Vec<u8> {
+    let body = delivery.body();
+    let mut request = b"POST / HTTP/1.1\r\nhost: 127.0.0.1\r\n".to_vec();
+    for (name, value) in &delivery.headers() {
+        if name != http::header::CONTENT_LENGTH {
+            request.extend_from_slice(name.as_str().as_bytes());
+            request.extend_from_slice(b": ");
+            request.extend_from_slice(value.as_bytes());
+            request.extend_from_slice(b"\r\n");
+        }
+    }
+    request.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    request.extend_from_slice(&body);
+    request
+}
+
+/// A `webhook_event` body with event id `id`.
+pub fn event(id: &str) -> String {
+    serde_json::json!({
+        "type": "webhook_event",
+        "id": id,
+        "created_at": "2024-05-14T08:02:14-07:00",
+        "trigger": "FILE.UPLOADED",
+        "webhook": {"id": "4133", "type": "webhook"},
+        "source": {"id": "f-1", "type": "file", "name": "a.txt"},
+        "additional_info": []
+    })
+    .to_string()
+}
+
+/// Reads one response (head and Content-Length body) from `reader`; returns
+/// its head, lowercased, or `None` if the connection closed first.
+pub fn read_response(reader: &mut BufReader<TcpStream>) -> Option<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => head.push_str(&line.to_ascii_lowercase()),
+        }
+    }
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(head)
+}
+
+/// Sends `request` on `stream` and reads the response head (see [`read_response`]).
+pub fn exchange(reader: &mut BufReader<TcpStream>, request: &[u8]) -> Option<String> {
+    reader.get_mut().write_all(request).ok()?;
+    read_response(reader)
+}
+
+/// Waits up to `limit` for the server to close `stream` (end of stream or a
+/// reset), reading and discarding whatever comes first; returns how long it
+/// took, or `None` if it is still open.
+pub fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = limit.checked_sub(started.elapsed())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .expect("set read timeout");
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None
+            }
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
 }

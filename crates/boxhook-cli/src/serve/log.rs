@@ -1,0 +1,130 @@
+//! What `serve` tells its operator: one line per request ([`DeliveryLog`]),
+//! with every field that came from the network escaped, and the framework's
+//! own warnings and errors through a `tracing` subscriber on stderr.
+
+use std::fmt;
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use boxhook::verify::Rejection;
+use boxhook::{Outcome, RoutedEvent};
+use boxhook_core::Printable;
+use bytes::Bytes;
+use http::{Method, Response, StatusCode};
+use http_body_util::Full;
+use tracing_subscriber::EnvFilter;
+
+use crate::usage;
+
+/// The filter used when `RUST_LOG` is unset: the framework's warnings and
+/// errors (why a delivery could not be stored, rejected signatures), not
+/// its per-event info lines, since `serve` already logs each request.
+pub(crate) const DEFAULT_LOG_FILTER: &str = "warn";
+
+/// Sends `tracing` events to stderr, filtered by `RUST_LOG` or else by
+/// [`DEFAULT_LOG_FILTER`]. An invalid `RUST_LOG` is a usage error.
+pub(crate) fn init_tracing() -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec).map_err(|err| {
+            usage(format!(
+                "RUST_LOG={} is not a valid log filter ({err}); unset it, or use e.g. \
+                 RUST_LOG=warn or RUST_LOG=boxhook=info",
+                Printable(&spec)
+            ))
+        })?,
+        _ => EnvFilter::new(DEFAULT_LOG_FILTER),
+    };
+    // Another subscriber already installed (in a test harness) is fine.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+    Ok(())
+}
+
+/// What happened to one request, for the log line and the demo.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryLog {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) status: StatusCode,
+    /// The router's outcome (`handled`, `duplicate`, ...), the verify
+    /// layer's rejection code (`expired`, `mismatch`, ...), or `not_found`.
+    pub(crate) outcome: &'static str,
+    /// The rejection's detail, e.g. "timestamp is 601 s old, limit 600 s".
+    pub(crate) detail: Option<String>,
+    pub(crate) delivery_id: Option<String>,
+    pub(crate) event: Option<RoutedEvent>,
+    pub(crate) latency: Duration,
+}
+
+impl DeliveryLog {
+    pub(crate) fn new(
+        method: Method,
+        path: String,
+        delivery_id: Option<String>,
+        response: &Response<Full<Bytes>>,
+        latency: Duration,
+    ) -> Self {
+        let extensions = response.extensions();
+        let rejection = extensions.get::<Rejection>();
+        let outcome = if let Some(outcome) = extensions.get::<Outcome>() {
+            outcome.as_str()
+        } else if let Some(rejection) = rejection {
+            rejection.code()
+        } else if response.status() == StatusCode::NOT_FOUND {
+            "not_found"
+        } else {
+            "unknown"
+        };
+        Self {
+            method,
+            path,
+            status: response.status(),
+            outcome,
+            detail: rejection.map(|r| match r.verify_error() {
+                Some(err) => err.to_string(),
+                None => r.to_string(),
+            }),
+            delivery_id,
+            event: extensions.get::<RoutedEvent>().cloned(),
+            latency,
+        }
+    }
+}
+
+impl fmt::Display for DeliveryLog {
+    /// `method path status outcome delivery_id event_id trigger latency`,
+    /// `-` for what is unknown, then the rejection's detail or an alert.
+    /// Every field but the status and latency is written through
+    /// [`Printable`], so a line break or terminal escape sent by a client
+    /// shows as an escape and one request is always one line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let event = self.event.as_ref();
+        write!(
+            f,
+            "{} {} {} {} delivery={} event={} trigger={} {}ms",
+            Printable(self.method.as_str()),
+            Printable(&self.path),
+            self.status.as_u16(),
+            Printable(self.outcome),
+            Printable(self.delivery_id.as_deref().unwrap_or("-")),
+            Printable(event.map_or("-", RoutedEvent::event_id)),
+            Printable(event.map_or("-", |e| e.trigger().as_str())),
+            self.latency.as_millis(),
+        )?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({})", Printable(detail))?;
+        }
+        match event.map(|e| e.trigger().as_str()) {
+            Some("WEBHOOK.DELETED") => f.write_str(
+                " ALERT: Box deleted this webhook; recreate it to keep receiving events",
+            ),
+            Some("NO_ACTIVE_SESSION") => {
+                f.write_str(" ALERT: the webhook's authorization expired; re-authorize the Box app")
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! `boxhook serve`: a standalone receiver built on the framework — the
+//! verify layer, the router, and the SQLite inbox as its only handler — with
+//! one log line per delivery, the framework's warnings and errors on stderr,
+//! bounded connections, and a graceful stop on SIGINT/SIGTERM.
+
+mod connections;
+mod log;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use boxhook::inbox::StoreInInbox;
+use boxhook::verify::{Verify, DEFAULT_BODY_LIMIT};
+use boxhook::{Router, VerifyLayer};
+use boxhook_core::{KeyRing, Printable, Verifier};
+use boxhook_sqlite::SqliteInbox;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::net::{TcpListener, TcpSocket};
+use tower_layer::Layer as _;
+use tower_service::Service;
+
+pub(crate) use connections::{serve, Limits};
+pub(crate) use log::DeliveryLog;
+
+use crate::keys::KeyArgs;
+use crate::usage;
+
+/// Where `serve` and `inbox` keep events unless told otherwise.
+pub(crate) const DEFAULT_INBOX: &str = "./boxhook-inbox.sqlite";
+
+/// How long in-flight deliveries may take to finish after a stop signal.
+const DEFAULT_GRACE_SECS: u64 = 30;
+
+/// How many connections are held at once unless told otherwise.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// How long a request head may take to arrive, unless told otherwise: well
+/// under the 30 s Box waits for an answer.
+pub(crate) const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 5;
+
+/// How long a connection may go with no request in flight.
+pub(crate) const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 5;
+
+/// How long a connection may stay open in all.
+pub(crate) const DEFAULT_MAX_AGE_SECS: u64 = 300;
+
+/// How many requests one connection may make.
+pub(crate) const DEFAULT_MAX_REQUESTS: u64 = 1000;
+
+/// How many connections may wait to be accepted (capped by the system,
+/// `net.core.somaxconn` on Linux).
+const DEFAULT_BACKLOG: u32 = 1024;
+
+/// The largest `--max-body`: far above any real payload, low enough that
+/// `--max-connections` bodies stay a number a machine can hold.
+const MAX_BODY_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Arguments of `boxhook serve`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+Answers: 200 stored or duplicate (counted), 401 any verification failure, \
+413 body over --max-body, 405 not POST, 400 a verified body that is not a \
+webhook_event, 404 any other path, 500/503 the inbox failed (Box retries). \
+Every answer other than a 2xx closes its connection.
+
+Connections: a connection is busy while a request is being answered, idle \
+otherwise (before its first request, between requests, while a request head \
+is still arriving). At --max-connections a new connection is still accepted \
+and the oldest idle one is closed to make room; only when every connection \
+is busy do new ones wait in the listen backlog (--backlog), and busy ones \
+finish within the 10 s body read deadline and the handler deadline. \
+On SIGINT/SIGTERM idle connections close at once and busy ones get --grace.
+
+Memory: each connection holds at most 16 KiB of HTTP read buffer (a request \
+head must fit in it) plus, while its body is read, one body of at most \
+--max-body (a body sent without Content-Length may briefly take up to twice \
+that as its buffer grows); so with bodies that declare their length, memory \
+for connections stays under about --max-connections × (--max-body + 16 KiB), \
+1 GiB + 16 MiB with the defaults.
+
+Log: one line per request on stderr, with text from the request escaped, \
+and the framework's warnings and errors (e.g. why the inbox failed to store \
+an event). RUST_LOG overrides the filter (default \"warn\"), e.g. \
+RUST_LOG=boxhook=info for a line per handled event.
+
+Box only delivers to HTTPS on port 443: run this behind a TLS-terminating \
+proxy or tunnel that forwards the body untouched, e.g. with Caddy:
+  webhooks.example.com {
+      reverse_proxy 127.0.0.1:8080
+  }")]
+pub(crate) struct Args {
+    /// Address to listen on (port 0 picks a free one; the address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The one path deliveries are accepted on.
+    #[arg(long, value_name = "P", default_value = "/")]
+    path: String,
+    /// The SQLite inbox file (created if missing).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
+    inbox: PathBuf,
+    /// The largest body accepted, in bytes, 1 to 67108864 (real payloads are
+    /// 1–8 KB).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT as u64,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BODY_LIMIT))]
+    max_body: u64,
+    /// After SIGINT/SIGTERM, how long in-flight deliveries may take, in
+    /// seconds, 0 to 3600; idle connections close at once.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_GRACE_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    grace: u64,
+    /// The most connections held at once, 1 to 1000000. At the limit a new
+    /// connection still gets in and the oldest idle one is closed; only when
+    /// all are busy do new ones wait in the listen backlog.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// How long a request head may take to arrive, in seconds, 1 to 300,
+    /// counted from when the connection opens or its last answer was sent.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    header_timeout: u64,
+    /// How long a connection may go without a request being answered
+    /// (keep-alive idle time), in seconds, 1 to 3600.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout: u64,
+    /// How long a connection may stay open in all, in seconds, 1 to 86400; it
+    /// closes after its request in flight, if any, is answered.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_AGE_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    max_connection_age: u64,
+    /// How many requests one connection may make, 1 to 1000000; the answer
+    /// to the last one closes it.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REQUESTS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_requests_per_connection: u64,
+    /// How many connections may wait to be accepted, 1 to 65535 (the system
+    /// may cap it lower: net.core.somaxconn on Linux).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG,
+          value_parser = clap::value_parser!(u32).range(1..=65_535))]
+    backlog: u32,
+}
+
+impl Args {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_secs(self.header_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_age: Duration::from_secs(self.max_connection_age),
+            max_requests: self.max_requests_per_connection,
+        }
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then stops gracefully and exits 0.
+pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
+    let ring = keys.ring()?;
+    if !args.path.starts_with('/') {
+        return Err(usage(format!(
+            "--path {} must start with /, e.g. --path /box-webhooks",
+            Printable(&args.path)
+        )));
+    }
+    log::init_tracing()?;
+    let max_body = usize::try_from(args.max_body).unwrap_or(usize::MAX);
+    let inbox = SqliteInbox::open(&args.inbox).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot open inbox {}: {err}; check the path and its permissions, or pass \
+             another --inbox",
+            args.inbox.display()
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = listen(args.listen, args.backlog).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {err}; is another process using it? pick another \
+                 --listen address",
+                args.listen
+            )
+        })?;
+        let addr = listener.local_addr()?;
+        let app = App::new(ring, inbox, &args.path, max_body)
+            .limits(args.limits())
+            .log_to_stderr();
+        println!("listening on http://{addr}{}", args.path);
+        eprintln!("inbox: {}", args.inbox.display());
+        std::io::stdout().flush()?;
+        let stop = async {
+            stop_signal().await;
+            eprintln!("stopping: no new connections; finishing in-flight deliveries");
+        };
+        serve(listener, app, stop, Duration::from_secs(args.grace)).await;
+        eprintln!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A listener on `addr` with room for `backlog` connections waiting to be
+/// accepted.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std's and tokio's `bind` do on Unix: a restart can reuse the port
+    // while old connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+type Observer = Arc<dyn Fn(&DeliveryLog) + Send + Sync>;
+
+/// The receiver: path check, then the framework's verify layer and router,
+/// with every event stored in the inbox.
+#[derive(Clone)]
+pub(crate) struct App {
+    path: Arc<str>,
+    service: Verify<Router, Full<Bytes>>,
+    observers: Vec<Observer>,
+    limits: Limits,
+}
+
+impl App {
+    /// A receiver for `path`, verifying with `ring`, storing into `inbox`.
+    pub(crate) fn new(ring: KeyRing, inbox: SqliteInbox, path: &str, max_body: usize) -> Self {
+        // The inbox answers the router's duplicate check, so a retried
+        // delivery is acknowledged and counted, never stored twice.
+        let router = Router::new()
+            .idempotency(inbox.clone())
+            .fallback(StoreInInbox::new(inbox));
+        let service = VerifyLayer::new(Verifier::new(ring))
+            .body_limit(max_body)
+            .layer(router);
+        Self {
+            path: path.into(),
+            service,
+            observers: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Holds connections within `limits` (default [`Limits::default`]).
+    pub(crate) fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Limits {
+            max_connections: limits.max_connections.max(1),
+            max_requests: limits.max_requests.max(1),
+            ..limits
+        };
+        self
+    }
+
+    /// Also prints each delivery's log line on stderr.
+    pub(crate) fn log_to_stderr(self) -> Self {
+        self.observe(|log| eprintln!("{log}"))
+    }
+
+    /// Calls `observer` with each delivery's log, before the response goes out.
+    pub(crate) fn observe(
+        mut self,
+        observer: impl Fn(&DeliveryLog) + Send + Sync + 'static,
+    ) -> Self {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let delivery_id = request
+            .headers()
+            .get(boxhook_core::headers::DELIVERY_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let response = if path == *self.path {
+            let mut service = self.service.clone();
+            match std::future::poll_fn(|cx| {
+                Service::<Request<Incoming>>::poll_ready(&mut service, cx)
+            })
+            .await
+            {
+                Ok(()) => match service.call(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                Err(never) => match never {},
+            }
+        } else {
+            let mut response = Response::new(Full::default());
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response
+        };
+        let log = DeliveryLog::new(method, path, delivery_id, &response, started.elapsed());
+        for observe in &self.observers {
+            observe(&log);
+        }
+        response
+    }
+}

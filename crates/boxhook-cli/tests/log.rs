@@ -1,0 +1,124 @@
+//! `boxhook serve`'s stderr: one escaped line per request, and the
+//! framework's warnings and errors through the tracing subscriber.
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+mod common;
+
+use std::io::BufReader;
+use std::time::Duration;
+
+use boxhook_testkit::Delivery;
+use common::{boxhook, event, exchange, raw_request, run, signed_request, temp_dir, Server};
+
+fn answer(server: &Server, request: &[u8]) -> String {
+    let mut reader = BufReader::new(server.connect());
+    exchange(&mut reader, request).expect("an answer")
+}
+
+#[test]
+fn text_from_a_delivery_cannot_forge_log_lines_or_reach_the_terminal() {
+    let dir = temp_dir("log-injection");
+    let server = Server::start(&dir.join("inbox.sqlite"), &[]);
+    let id = "e1\n2026-11-30 INFO forged\u{1b}]0;x\u{7}";
+    let head = answer(&server, &signed_request(&event(id)));
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+
+    let stderr = server.wait_for_stderr("forged", Duration::from_secs(5));
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("forged")).collect();
+    assert_eq!(lines.len(), 1, "one line for the delivery: {stderr:?}");
+    assert!(
+        lines[0].starts_with("POST / 200 handled delivery="),
+        "{:?}",
+        lines[0]
+    );
+    assert!(
+        lines[0]
+            .contains(r" event=e1\n2026-11-30 INFO forged\u{1b}]0;x\u{7} trigger=FILE.UPLOADED "),
+        "{:?}",
+        lines[0]
+    );
+    assert!(
+        !stderr.contains(['\u{1b}', '\u{7}']),
+        "no raw escape reaches stderr: {stderr:?}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn framework_warnings_reach_stderr_and_info_lines_do_not() {
+    let dir = temp_dir("log-warn");
+    let server = Server::start(&dir.join("inbox.sqlite"), &[]);
+    let head = answer(&server, &signed_request(&event("log-ok")));
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let wrong = raw_request(
+        &Delivery::new(event("log-wrong"))
+            .sent_at(chrono::Utc::now())
+            .wrong_key(),
+    );
+    let head = answer(&server, &wrong);
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+
+    let stderr = server.wait_for_stderr("rejected Box delivery", Duration::from_secs(5));
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("rejected Box delivery"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        !stderr.contains(" INFO "),
+        "no per-event info lines: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colours when not a terminal: {stderr:?}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn rust_log_overrides_the_filter() {
+    let dir = temp_dir("log-rust-log");
+    let server = Server::start_with_env(
+        &dir.join("inbox.sqlite"),
+        &[],
+        &[("RUST_LOG", "boxhook=info")],
+    );
+    let head = answer(&server, &signed_request(&event("log-info")));
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let stderr = server.wait_for_stderr(" INFO ", Duration::from_secs(5));
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains(" INFO ") && l.contains("event handled") && l.contains("log-info")),
+        "{stderr}"
+    );
+    drop(server);
+
+    let out = run(
+        boxhook()
+            .env("RUST_LOG", "boxhook=loudest")
+            .args([
+                "--primary-key",
+                "k",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--inbox",
+            ])
+            .arg(dir.join("other.sqlite")),
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("RUST_LOG=boxhook=loudest is not a valid log filter"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("unset it, or use e.g. RUST_LOG=warn"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
