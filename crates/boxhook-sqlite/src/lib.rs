@@ -78,6 +78,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
 
+mod file;
 mod idempotency;
 mod inbox;
 mod schema;
