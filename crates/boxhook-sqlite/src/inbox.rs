@@ -13,9 +13,7 @@ use boxhook::inbox::{
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension as _, Row, TransactionBehavior,
-};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension as _, Row, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use crate::file::{self, sibling, Identity};

@@ -4,6 +4,8 @@
 //! store failed with `ErrorKind::Storage` and SQLite's reason; and once
 //! space is freed the same inbox stores again.
 
+#![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
+
 mod common;
 
 use boxhook::inbox::{ErrorKind, Inbox, ListFilter, NewRecord, Stored};
@@ -69,7 +71,10 @@ async fn fill(dir: &std::path::Path) {
     // Reopened (read-only: a receiver's open writes, and the disk is still
     // full), every stored event is there, byte for byte.
     let reader = SqliteInbox::open_read_only(&path).expect("reopen read-only");
-    assert_eq!(reader.list(ListFilter::new()).await.expect("list").len(), stored.len());
+    assert_eq!(
+        reader.list(ListFilter::new()).await.expect("list").len(),
+        stored.len()
+    );
     for (id, body) in &stored {
         let event = reader.get(id).await.expect("get").expect("stored event");
         assert_eq!(event.body, body.as_bytes(), "{id}");

@@ -94,7 +94,16 @@ pub fn on_small_fs(test: &str, size: &str, body: impl FnOnce(&Path)) {
     // of the re-run is a test failure.
     let script = r#"mount -t tmpfs -o size="$1" tmpfs "$2" || exit 97; shift 2; [ "$#" -eq 0 ] || exec "$@""#;
     let probe = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", size])
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            size,
+        ])
         .arg(dir.path())
         .stderr(std::process::Stdio::piped())
         .output();
@@ -111,7 +120,16 @@ pub fn on_small_fs(test: &str, size: &str, body: impl FnOnce(&Path)) {
     }
     let exe = std::env::current_exe().expect("the test binary's path");
     let status = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", size])
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            size,
+        ])
         .arg(dir.path())
         .arg(exe)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
@@ -152,7 +170,9 @@ impl Drop for Unmount {
 /// [`on_small_fs`]).
 pub fn remount_read_only(dir: &Path) {
     let status = std::process::Command::new("mount")
-        .args(["-o", "remount,ro"])
+        // `-t tmpfs ... tmpfs`: inside a user namespace, mount(8) refuses
+        // the shorter `mount -o remount,ro DIR`.
+        .args(["-t", "tmpfs", "-o", "remount,ro", "tmpfs"])
         .arg(dir)
         .status()
         .expect("run mount");
