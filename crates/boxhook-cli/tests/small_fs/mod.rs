@@ -73,12 +73,20 @@ pub fn on_small_fs(test: &str, size: &str, body: impl FnOnce(&Path)) {
         Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         Err(err) => format!("cannot run mount: {err}"),
     };
-    let script =
-        r#"mount -t tmpfs -o size="$1" tmpfs "$2" || exit 97; shift 2; [ "$#" -eq 0 ] || exec "$@""#;
+    let script = r#"mount -t tmpfs -o size="$1" tmpfs "$2" || exit 97; shift 2; [ "$#" -eq 0 ] || exec "$@""#;
     let unshare = || {
         let mut command = Command::new("unshare");
         command
-            .args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", size])
+            .args([
+                "--user",
+                "--map-root-user",
+                "--mount",
+                "sh",
+                "-c",
+                script,
+                "sh",
+                size,
+            ])
             .arg(dir.path());
         command
     };
