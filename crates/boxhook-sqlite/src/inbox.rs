@@ -575,6 +575,8 @@ impl Inbox for SqliteInbox {
                 "SELECT {ENTRY_COLUMNS} FROM events \
                  WHERE ?1 IS NULL OR trigger_name = ?1 ORDER BY seq LIMIT ?2"
             );
+            // A read: collecting steps the rows to the end, and stops at
+            // (and returns) the first error.
             let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
             let rows = stmt
                 .query_map(params![filter.trigger, limit], entry)
@@ -590,6 +592,8 @@ impl Inbox for SqliteInbox {
             let sql = format!(
                 "SELECT {ENTRY_COLUMNS}, body FROM events WHERE event_id = ?1 ORDER BY seq LIMIT 1"
             );
+            // A read: `query_row` not stepping past the first row loses
+            // nothing (there is no commit to report).
             let row = conn
                 .prepare_cached(&sql)
                 .and_then(|mut stmt| {

@@ -54,6 +54,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     let version: i64 = tx
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(storage)?;
+    // `execute_batch`, `pragma_update` and `commit` step each statement
+    // once, which for statements that return no rows is the last step: its
+    // error is returned.
     match version {
         0 => tx.execute_batch(V1).map_err(storage)?,
         VERSION => {}
