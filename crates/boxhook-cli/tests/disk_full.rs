@@ -4,6 +4,7 @@
 //! delivery got a 5xx, so Box retries it; and once space is freed, a
 //! restarted serve stores those retries.
 
+#![cfg(unix)] // Reason: tmpfs mounts, permission bits, inodes and `kill`.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 mod common;

@@ -3,6 +3,7 @@
 //! change nothing on disk, whatever file they are pointed at; and what a
 //! sender chose reaches the terminal escaped.
 
+#![cfg(unix)] // Reason: tmpfs mounts, permission bits, inodes and `kill`.
 #![allow(
     clippy::too_many_lines,
     clippy::unwrap_used,

@@ -4,6 +4,7 @@
 //! store failed with `ErrorKind::Storage` and SQLite's reason; and once
 //! space is freed the same inbox stores again.
 
+#![cfg(unix)] // Reason: tmpfs mounts, permission bits, inodes and `kill`.
 #![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
 
 mod common;

@@ -2,6 +2,7 @@
 //! `open_read_only` changing nothing on disk, and a file deleted or
 //! replaced under an open inbox turning stores into errors.
 
+#![cfg(unix)] // Reason: tmpfs mounts, permission bits, inodes and `kill`.
 #![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
 
 mod common;
@@ -124,8 +125,9 @@ fn open_refuses_read_only_permissions() {
     // writes through it, and the inbox is writable indeed.
     wait_until_closed(&path);
     set_mode(dir.path(), 0o555);
-    let err = SqliteInbox::open(&path).expect_err("read-only directory");
-    set_mode(dir.path(), 0o755);
+    let result = SqliteInbox::open(&path);
+    set_mode(dir.path(), 0o755); // before any assertion, so TempDir can clean up
+    let err = result.expect_err("read-only directory");
     assert_eq!(err.kind(), ErrorKind::Storage);
     assert!(
         err.to_string().starts_with(&format!(

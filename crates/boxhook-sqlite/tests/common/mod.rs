@@ -180,6 +180,7 @@ pub fn remount_read_only(dir: &Path) {
 }
 
 /// Whether this process runs as root (file permission bits do not bind it).
+#[cfg(unix)]
 pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt as _;
     std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
