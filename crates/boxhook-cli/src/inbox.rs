@@ -1,11 +1,21 @@
 //! `boxhook inbox list|show`: read what a receiver stored. Reading is safe
-//! while `serve` is writing (the inbox runs in WAL mode).
+//! while `serve` is writing (the inbox runs in WAL mode), and changes
+//! nothing on disk: the inbox is opened read-only, so pointing `--inbox` at
+//! the wrong file neither creates a schema in it nor leaves `-wal`/`-shm`
+//! files next to it.
+//!
+//! Everything an event's sender chose (ids, triggers, source names) is
+//! written through [`Printable`] in the table and in messages, so a control
+//! sequence in it cannot act on the terminal. `--json` is escaped by JSON.
+//! `show` writes the stored body byte for byte, unescaped: it is the
+//! evidence of what Box sent.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use boxhook::inbox::{Inbox as _, InboxEntry, ListFilter};
+use boxhook_core::Printable;
 use boxhook_sqlite::SqliteInbox;
 use chrono::SecondsFormat;
 
@@ -17,7 +27,9 @@ use crate::usage;
 pub(crate) enum Command {
     /// List stored events, oldest first.
     List(ListArgs),
-    /// Print a stored event's raw body, byte for byte as Box sent it.
+    /// Print a stored event's raw body, byte for byte as Box sent it
+    /// (unescaped: redirect it to a file or a JSON tool rather than reading
+    /// it on a terminal).
     Show(ShowArgs),
 }
 
@@ -77,7 +89,11 @@ pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Show(args) => {
             let inbox = open_existing(&args.inbox)?;
             let Some(stored) = runtime.block_on(inbox.get(&args.event_id))? else {
-                eprintln!("no event {:?} in {}", args.event_id, args.inbox.display());
+                eprintln!(
+                    "no event \"{}\" in {}",
+                    Printable(&args.event_id),
+                    args.inbox.display()
+                );
                 return Ok(ExitCode::FAILURE);
             };
             let mut out = std::io::stdout().lock();
@@ -88,7 +104,8 @@ pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens an inbox that must exist already (reading must not create one).
+/// Opens an inbox that must exist already, read-only: reading must not
+/// create, migrate or write anything.
 fn open_existing(path: &Path) -> anyhow::Result<SqliteInbox> {
     if !path.is_file() {
         return Err(usage(format!(
@@ -97,7 +114,7 @@ fn open_existing(path: &Path) -> anyhow::Result<SqliteInbox> {
             path.display()
         )));
     }
-    SqliteInbox::open(path)
+    SqliteInbox::open_read_only(path)
         .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", path.display()))
 }
 
@@ -117,7 +134,8 @@ pub(crate) fn entry_json(entry: &InboxEntry) -> serde_json::Value {
     })
 }
 
-/// The entries as an aligned text table.
+/// The entries as an aligned text table, every field a sender chose
+/// written through [`Printable`].
 pub(crate) fn table(entries: &[InboxEntry]) -> String {
     use std::fmt::Write as _;
     let rows: Vec<[String; 6]> = entries
@@ -125,12 +143,12 @@ pub(crate) fn table(entries: &[InboxEntry]) -> String {
         .map(|e| {
             [
                 e.received_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                e.event_id.clone(),
-                e.trigger.clone(),
+                Printable(&e.event_id).to_string(),
+                Printable(&e.trigger).to_string(),
                 format!(
                     "{}:{}",
-                    e.source_type.as_deref().unwrap_or("-"),
-                    e.source_id.as_deref().unwrap_or("-")
+                    Printable(e.source_type.as_deref().unwrap_or("-")),
+                    Printable(e.source_id.as_deref().unwrap_or("-"))
                 ),
                 e.deliveries.to_string(),
                 e.state.as_str().to_owned(),

@@ -52,8 +52,12 @@ impl IdempotencyStore for SqliteInbox {
         _now: DateTime<Utc>,
         _lease: Duration,
     ) -> Result<Claim, StoreError> {
+        self.writable("count a delivery").map_err(StoreError::new)?;
         let key = key.clone();
         self.call(move |conn| {
+            // `execute` steps the UPDATE to its end, autocommit included,
+            // and returns that step's error: a count that did not reach the
+            // disk is an error, not a `Claim::Done`.
             let counted = conn
                 .prepare_cached(
                     "UPDATE events SET deliveries = deliveries + 1 \

@@ -9,8 +9,11 @@
 //! # API at a glance
 //!
 //! - [`SqliteInbox::open`]`(path)` / [`SqliteInbox::in_memory`]`()`: open or
-//!   create (schema migrated on open). Cheap to clone; all clones share one
-//!   connection on one background thread.
+//!   create (schema migrated on open; an inbox that cannot be written is
+//!   refused here). Cheap to clone; all clones share one connection on one
+//!   background thread.
+//! - [`SqliteInbox::open_read_only`]`(path)`: read an existing inbox
+//!   (`list`, `get`) without creating, migrating or writing anything.
 //! - [`Inbox`](boxhook::inbox::Inbox) (the framework's trait):
 //!   `store(NewRecord) -> Stored::{New, Duplicate { deliveries }}`,
 //!   `claim(worker_id, lease, now) -> Option<Claimed>`, `ack(&Claimed)`,
@@ -68,6 +71,33 @@
 //! writer waits up to 5 s for a lock before failing with
 //! [`ErrorKind::Storage`].
 //!
+//! # When the disk or the file fails
+//!
+//! - **Disk full**: every write runs in a transaction whose COMMIT error is
+//!   returned, and every statement is stepped to its end, so a store that
+//!   did not reach the disk fails with [`ErrorKind::Storage`] ("database or
+//!   disk is full") and the receiver answers 5xx: Box retries it later. The
+//!   events stored before are intact, and stores succeed again once space
+//!   is freed (tested on a full 2 MiB tmpfs).
+//! - **Read-only file, directory or mount**: SQLite would open such a file
+//!   read-only without a word, and every store would fail. Opening writes
+//!   (the schema version, committed) so [`SqliteInbox::open`] fails at once
+//!   with a message naming the file and what to check.
+//! - **File deleted or replaced while open**: SQLite keeps writing through
+//!   its open descriptors, into a file nobody will open again. On Unix the
+//!   inbox remembers the device and inode of the file and of its `-wal` at
+//!   open, and checks them after each committed `store` (one `stat` each,
+//!   next to an fsync: measured at about 0.7 µs for both, against about
+//!   560 µs per store, on ext4 in a virtual machine, release build); when either path names another file or nothing,
+//!   the store fails with [`ErrorKind::Storage`], so the delivery gets a
+//!   5xx and Box retries, until the receiver is restarted and opens the
+//!   file again.
+//! - **Reading without writing**: [`SqliteInbox::open_read_only`] never
+//!   creates a file. A WAL-mode database is read through its `-wal` and
+//!   `-shm`, which SQLite creates (and leaves) even for a read-only
+//!   connection; so they are used when a writer has them, and when there
+//!   is no `-wal` the file holds every commit and is opened `immutable`.
+//!
 //! # Threads
 //!
 //! rusqlite blocks, so the connection lives on a dedicated thread and the
@@ -78,6 +108,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
 
+mod file;
 mod idempotency;
 mod inbox;
 mod schema;

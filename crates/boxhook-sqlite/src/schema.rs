@@ -1,6 +1,8 @@
 //! The schema, created and migrated on open (`PRAGMA user_version`).
 
-use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use boxhook::inbox::{ErrorKind, InboxError};
 
@@ -39,26 +41,65 @@ CREATE INDEX events_event_id ON events (event_id);
 
 /// Brings the database to [`VERSION`]. Runs in an immediate transaction so
 /// two processes opening a new file at once do not both create the tables.
+///
+/// It always writes (`user_version`, even when unchanged) and returns the
+/// COMMIT's error: opening an inbox is a write probe, so a file, directory
+/// or mount that cannot be written fails at open, not on the first event.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(storage)?;
+    // `query_row` is enough for a read: nothing is lost when its statement
+    // is not stepped to the end.
     let version: i64 = tx
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(storage)?;
+    // `execute_batch`, `pragma_update` and `commit` step each statement
+    // once, which for statements that return no rows is the last step: its
+    // error is returned.
     match version {
-        0 => {
-            tx.execute_batch(V1).map_err(storage)?;
-            tx.pragma_update(None, "user_version", VERSION)
-                .map_err(storage)?;
-        }
+        0 => tx.execute_batch(V1).map_err(storage)?,
         VERSION => {}
-        newer => {
-            return Err(InboxError::new(
-                ErrorKind::Corrupt,
-                format!("inbox schema version {newer} is newer than this build reads ({VERSION})"),
-            ))
-        }
+        newer => return Err(newer_schema(newer)),
     }
+    tx.pragma_update(None, "user_version", VERSION)
+        .map_err(storage)?;
     tx.commit().map_err(storage)
+}
+
+/// Checks, without writing, that `conn` holds a boxhook inbox this build
+/// reads: the reader's half of [`migrate`].
+pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), InboxError> {
+    let corrupt = |what: String| InboxError::new(ErrorKind::Corrupt, what);
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|error| match error.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => corrupt(format!(
+                "{} is not an SQLite database, so not a boxhook inbox ({error})",
+                path.display()
+            )),
+            _ => storage(error),
+        })?;
+    let has_events: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'events')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(storage)?;
+    match version {
+        VERSION if has_events => Ok(()),
+        newer if newer > VERSION => Err(newer_schema(newer)),
+        _ => Err(corrupt(format!(
+            "{} is not a boxhook inbox (an SQLite database without its events table)",
+            path.display()
+        ))),
+    }
+}
+
+fn newer_schema(newer: i64) -> InboxError {
+    InboxError::new(
+        ErrorKind::Corrupt,
+        format!("inbox schema version {newer} is newer than this build reads ({VERSION})"),
+    )
 }
