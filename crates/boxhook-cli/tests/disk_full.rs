@@ -157,6 +157,11 @@ fn fill(dir: &Path) {
     );
     assert!(acknowledged.len() >= 10, "{statuses:?}\n{stderr}");
     assert!(refused.len() >= 5, "2 MiB never filled up: {statuses:?}");
+    // The operator's log says why, not only "500 failed".
+    assert!(
+        stderr.contains("database or disk is full"),
+        "the reason for the failed stores is not in the log:\n{stderr}"
+    );
     for &n in &refused {
         assert!(
             (500..600).contains(&statuses[n]),
