@@ -79,8 +79,8 @@
 //!
 //! # Slow handlers: store now, process later
 //!
-//! Box waits 30 s for an answer. When handling takes longer, route every
-//! event to an [`inbox::StoreInInbox`] (durable storage, e.g. the
+//! Box waits 30 s for an answer. When handling takes longer, store every
+//! event in an inbox with [`Router::store_in`] (durable storage, e.g. the
 //! `boxhook-sqlite` crate) and process it with an [`inbox::Worker`] at your
 //! own pace; see [`inbox`].
 //!
@@ -96,6 +96,7 @@
 mod handler;
 pub mod idempotency;
 pub mod inbox;
+mod log;
 mod panic;
 mod router;
 pub mod verify;

@@ -89,7 +89,21 @@ impl NewRecord {
     ) -> Result<Self, boxhook_core::model::ParseError> {
         let body = body.into();
         let envelope = boxhook_core::model::Envelope::parse(&body)?;
-        let record = Self {
+        let record = Self::from_envelope(&envelope, delivery_id, received_at, Bytes::new());
+        drop(envelope);
+        Ok(Self { body, ..record })
+    }
+
+    /// The record of a body whose envelope is read already: the same fields
+    /// [`from_delivery`](Self::from_delivery) takes from the typed event
+    /// (`source` needs a string `type` and `id` in both).
+    pub(crate) fn from_envelope(
+        envelope: &boxhook_core::model::Envelope<'_>,
+        delivery_id: Option<&str>,
+        received_at: DateTime<Utc>,
+        body: Bytes,
+    ) -> Self {
+        Self {
             webhook_id: envelope.webhook_id().unwrap_or_default().to_owned(),
             event_id: envelope.id().to_owned(),
             trigger: envelope.trigger().as_str().to_owned(),
@@ -97,10 +111,8 @@ impl NewRecord {
             source_id: envelope.source_id().map(str::to_owned),
             delivery_id: delivery_id.map(str::to_owned),
             received_at,
-            body: Bytes::new(),
-        };
-        drop(envelope);
-        Ok(Self { body, ..record })
+            body,
+        }
     }
 
     /// The key the record is deduplicated on.
