@@ -82,12 +82,15 @@ impl<I: Inbox> StoreInInbox<I> {
         let record = NewRecord::from_delivery(event, ctx, self.clock.now());
         match self.inbox.store(record).await {
             Ok(Stored::New) => {
-                tracing::debug!(event_id = ctx.event_id(), "event stored in the inbox");
+                tracing::debug!(
+                    event_id = crate::log::text(ctx.event_id()),
+                    "event stored in the inbox"
+                );
                 Ok(())
             }
             Ok(Stored::Duplicate { deliveries }) => {
                 tracing::debug!(
-                    event_id = ctx.event_id(),
+                    event_id = crate::log::text(ctx.event_id()),
                     deliveries,
                     "event was in the inbox already; delivery counted"
                 );
