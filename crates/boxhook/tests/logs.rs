@@ -89,8 +89,8 @@ impl Inbox for Refusing {
     }
 }
 
-#[tokio::test]
-async fn untrusted_values_are_escaped_in_every_log_line() {
+/// Formats every event of this thread, at every level, into a buffer.
+fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -98,7 +98,12 @@ async fn untrusted_values_are_escaped_in_every_log_line() {
         .with_ansi(false)
         .with_max_level(tracing::Level::TRACE)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn untrusted_values_are_escaped_in_every_log_line() {
+    let (captured, _guard) = capture();
 
     // A handler whose error quotes the event id, as handlers' errors do.
     let failing = |event: WebhookEvent, _: DeliveryContext| async move {
@@ -180,7 +185,10 @@ async fn untrusted_values_are_escaped_in_every_log_line() {
         );
     }
 
-    let logs = captured.text();
+    assert_escaped(&captured.text());
+}
+
+fn assert_escaped(logs: &str) {
     for line in logs.lines() {
         assert!(
             !line.chars().any(Printable::escapes),
