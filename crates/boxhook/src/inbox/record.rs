@@ -376,3 +376,45 @@ impl ListFilter {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxhook_core::model::Envelope;
+    use boxhook_core::Verifier;
+    use boxhook_testkit::Delivery;
+
+    /// `Router::store_in` builds its record from the envelope it read; it
+    /// must be the record `from_delivery` builds from the typed event.
+    #[test]
+    fn the_envelope_record_is_the_delivery_record() {
+        let bodies = [
+            r#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","webhook":{"id":"4133"},"source":{"id":"5","type":"file"}}"#,
+            r#"{"id":"e-2","trigger":"NO_ACTIVE_SESSION","source":{"id":"5","type":"folder"}}"#,
+            r#"{"id":"e\u002d3","trigger":"SOMETHING.NEW","webhook":{"id":7},"source":{"id":5,"type":"file"}}"#,
+            r#"{"id":"e-4","trigger":"WEBHOOK.DELETED","webhook":{"id":"w"},"source":{"type":"file"}}"#,
+        ];
+        let at = "2020-01-01T07:00:00Z".parse().expect("time");
+        for body in bodies {
+            let delivery = Delivery::new(body).delivery_id("d-1");
+            let request = delivery.to_bytes_request();
+            let verified = Verifier::new(boxhook_testkit::sample_keys())
+                .verify(request.headers(), request.body(), delivery.now())
+                .expect("signed");
+            let bytes = request.body().clone();
+            let event = WebhookEvent::parse(&bytes).expect("event");
+            let envelope = Envelope::parse(&bytes).expect("envelope");
+            let ctx = DeliveryContext::new(
+                verified,
+                event.id().to_owned(),
+                envelope.webhook_id().map(str::to_owned),
+                bytes.clone(),
+            );
+            assert_eq!(
+                NewRecord::from_envelope(&envelope, Some("d-1"), at, bytes.clone()),
+                NewRecord::from_delivery(&event, &ctx, at),
+                "{body}"
+            );
+        }
+    }
+}
