@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use boxhook_core::{Clock as _, Freshness, SystemClock};
+use boxhook_core::{Clock as _, Freshness, Printable, SystemClock};
 use chrono::{DateTime, Utc};
 
 use crate::diagnose::{diagnose, Report};
@@ -124,17 +124,21 @@ fn is_token_byte(b: u8) -> bool {
 }
 
 impl Report {
+    /// The human report. Messages and hints can quote the capture (header
+    /// values, names): written through `Printable`, so no control character
+    /// of it reaches the terminal. (`--json` is escaped by JSON itself.)
     fn to_text(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
+        let message = Printable(&self.message);
         if self.valid {
-            let _ = writeln!(out, "valid: {}", self.message);
+            let _ = writeln!(out, "valid: {message}");
         } else {
-            let reason = self.reason.unwrap_or("invalid");
-            let _ = writeln!(out, "invalid ({reason}): {}", self.message);
+            let reason = Printable(self.reason.unwrap_or("invalid"));
+            let _ = writeln!(out, "invalid ({reason}): {message}");
         }
         for hint in &self.hints {
-            let _ = writeln!(out, "  - {hint}");
+            let _ = writeln!(out, "  - {}", Printable(hint));
         }
         out
     }
@@ -142,7 +146,29 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_headers;
+    use super::{parse_headers, Report};
+
+    #[test]
+    fn the_text_report_escapes_what_the_capture_put_in_it() {
+        let report = Report {
+            valid: false,
+            key: None,
+            form: None,
+            reason: Some("malformed_timestamp"),
+            message: "timestamp \"x\u{1b}]0;t\u{7}\" is not an RFC 3339 date-time".to_owned(),
+            hints: vec!["line\nforged: ok \u{202e}".to_owned()],
+            delivery_id: Some("d\n1".to_owned()),
+        };
+        let text = report.to_text();
+        assert_eq!(
+            text,
+            "invalid (malformed_timestamp): timestamp \"x\\u{1b}]0;t\\u{7}\" is not an RFC 3339 date-time\n  - line\\nforged: ok \\u{202e}\n"
+        );
+        assert_eq!(text.lines().count(), 2, "no forged line");
+        assert!(text
+            .lines()
+            .all(|line| !line.chars().any(|c| c.is_control() || c == '\u{202e}')));
+    }
 
     #[test]
     fn parses_captures_in_their_usual_shapes() {

@@ -108,7 +108,10 @@ impl IntoResponse for BoxEventRejection {
             }
             Self::Body => StatusCode::BAD_REQUEST,
             Self::NotAnEvent(error) => {
-                tracing::error!(%error, "verified body is not a webhook_event");
+                tracing::error!(
+                    error = crate::log::shown(&error),
+                    "verified body is not a webhook_event"
+                );
                 StatusCode::BAD_REQUEST
             }
         };

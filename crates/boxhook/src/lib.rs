@@ -62,8 +62,9 @@
 //! # What answers Box gets
 //!
 //! The verify layer answers 405 (not `POST`), 413 (body over the limit), 408
-//! (body too slow) and 401 (any verification failure), each with an empty
-//! body; the reason goes to `tracing` and into the response extensions as a
+//! (body too slow), 503 (the shared [`BodyBudget`](verify::BodyBudget), when
+//! set, cannot hold the body) and 401 (any verification failure), each with
+//! an empty body; the reason goes to `tracing` and into the response extensions as a
 //! [`Rejection`](verify::Rejection). The router's answers are listed in
 //! [`Outcome`]: 200 for handled, duplicate and unhandled events; 500 and 503
 //! make Box retry.
@@ -79,8 +80,8 @@
 //!
 //! # Slow handlers: store now, process later
 //!
-//! Box waits 30 s for an answer. When handling takes longer, route every
-//! event to an [`inbox::StoreInInbox`] (durable storage, e.g. the
+//! Box waits 30 s for an answer. When handling takes longer, store every
+//! event in an inbox with [`Router::store_in`] (durable storage, e.g. the
 //! `boxhook-sqlite` crate) and process it with an [`inbox::Worker`] at your
 //! own pace; see [`inbox`].
 //!
@@ -96,6 +97,7 @@
 mod handler;
 pub mod idempotency;
 pub mod inbox;
+mod log;
 mod panic;
 mod router;
 pub mod verify;

@@ -254,3 +254,35 @@ async fn router_without_the_layer_is_a_setup_error() {
         Some(&Outcome::Unverified)
     );
 }
+
+#[tokio::test]
+async fn a_body_repeating_a_key_is_not_an_event() {
+    let ran = Arc::new(Mutex::new(0usize));
+    let count = ran.clone();
+    let router = Router::new().fallback(move |_: WebhookEvent, _: DeliveryContext| {
+        let count = count.clone();
+        async move {
+            *count.lock().expect("lock") += 1;
+            Ok::<_, HandlerError>(())
+        }
+    });
+    let bodies = [
+        r#"{"type":"webhook_event","id":"e1","trigger":"FILE.UPLOADED","id":"e2"}"#,
+        r#"{"type":"webhook_event","id":"e1","trigger":"FILE.UPLOADED","source":{"id":"5","type":"file","id":"6"}}"#,
+        r#"{"type":"webhook_event","id":"e1","trigger":"FILE.UPLOADED","\u0069d":"e2"}"#,
+    ];
+    for body in bodies {
+        let response = call(router.clone(), &Delivery::new(body)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            response.extensions().get::<Outcome>(),
+            Some(&Outcome::NotAnEvent),
+            "{body}"
+        );
+        assert!(response
+            .extensions()
+            .get::<boxhook::RoutedEvent>()
+            .is_none());
+    }
+    assert_eq!(*ran.lock().expect("lock"), 0, "no handler ran");
+}

@@ -11,9 +11,11 @@ use super::trigger::Trigger;
 /// source's `type` and `id`, read without building the typed event.
 ///
 /// Strings borrow from the body unless they contain escapes. Everything else
-/// is skipped without allocating, yet checked: `Envelope::parse` accepts
-/// exactly the bodies [`WebhookEvent::parse`](super::WebhookEvent::parse)
-/// accepts, with the same errors, and reads the same values.
+/// is skipped, yet checked: `Envelope::parse` accepts exactly the bodies
+/// [`WebhookEvent::parse`](super::WebhookEvent::parse) accepts, with the same
+/// errors, and reads the same values. That includes refusing a key repeated
+/// within any object ([`ParseErrorKind::DuplicateKey`](super::ParseErrorKind::DuplicateKey));
+/// the check allocates nothing for objects of up to 16 keys without escapes.
 ///
 /// ```
 /// use boxhook_core::model::{Envelope, Trigger};

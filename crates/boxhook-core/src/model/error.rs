@@ -25,6 +25,21 @@ pub enum ParseErrorKind {
     MissingField,
     /// A required envelope field is present with a type other than string.
     InvalidField,
+    /// An object of the body, at any depth, has the same key twice (compared
+    /// after unescaping). Box never sends one, and parsers disagree on which
+    /// value counts, so the body is refused rather than read one way here
+    /// and another way downstream.
+    ///
+    /// ```
+    /// use boxhook_core::model::{Envelope, ParseErrorKind, WebhookEvent};
+    ///
+    /// let body = br#"{"id":"e-1","trigger":"FILE.UPLOADED","source":{"id":"5","type":"file","id":"6"}}"#;
+    /// let err = Envelope::parse(body).unwrap_err();
+    /// assert_eq!(err.kind(), ParseErrorKind::DuplicateKey);
+    /// assert_eq!(err.to_string(), r#"duplicate key "id" in an object at line 1 column 75"#);
+    /// assert_eq!(WebhookEvent::parse(body).unwrap_err(), err);
+    /// ```
+    DuplicateKey,
 }
 
 /// Why a body could not be parsed as a `webhook_event`.
@@ -107,10 +122,17 @@ impl ParseError {
     }
 
     pub(crate) fn not_json(err: &serde_json::Error) -> Self {
+        let message = err.to_string();
+        // The scanners' own error: see `scan::duplicate_key`.
+        if err.classify() == serde_json::error::Category::Data
+            && message.starts_with(super::scan::DUPLICATE_KEY_PREFIX)
+        {
+            return Self::new(ParseErrorKind::DuplicateKey, None, message);
+        }
         Self::new(
             ParseErrorKind::NotJson,
             None,
-            format!("body is not JSON: {err}"),
+            format!("body is not JSON: {message}"),
         )
     }
 
@@ -133,7 +155,9 @@ impl ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        // Quoted input is escaped already; this keeps any control character
+        // that could slip into a message out of logs and terminals too.
+        fmt::Display::fmt(&crate::Printable(&self.message), f)
     }
 }
 
@@ -210,12 +234,19 @@ fn required<S>(field: &'static str, found: Option<Found<S>>) -> Result<S, ParseE
 /// `"file"` for a string (escaped, at most [`QUOTE_LIMIT`] chars), else the kind.
 fn quote<S: AsRef<str>>(found: &Found<S>) -> String {
     match found {
-        Found::Str(s) if s.as_ref().chars().count() > QUOTE_LIMIT => {
-            let head: String = s.as_ref().chars().take(QUOTE_LIMIT).collect();
-            format!("{head:?}...")
-        }
-        Found::Str(s) => format!("{:?}", s.as_ref()),
+        Found::Str(s) => quote_str(s.as_ref()),
         Found::Other(kind) => kind.describe().to_owned(),
+    }
+}
+
+/// `"file"`: a foreign string quoted and escaped, at most [`QUOTE_LIMIT`]
+/// chars of it.
+pub(crate) fn quote_str(s: &str) -> String {
+    if s.chars().count() > QUOTE_LIMIT {
+        let head: String = s.chars().take(QUOTE_LIMIT).collect();
+        format!("{head:?}...")
+    } else {
+        format!("{s:?}")
     }
 }
 

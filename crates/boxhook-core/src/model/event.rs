@@ -10,6 +10,7 @@ use super::envelope::Envelope;
 use super::error::{check_envelope, Found, ParseError};
 use super::json::{JsonKind, Obj};
 use super::refs::UserMini;
+use super::scan::Strict;
 use super::source::Source;
 use super::trigger::Trigger;
 use super::webhook::WebhookRef;
@@ -71,7 +72,7 @@ impl WebhookEvent {
     /// ```
     pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
         let text = std::str::from_utf8(body).map_err(ParseError::not_utf8)?;
-        let value: Value = serde_json::from_str(text).map_err(|err| ParseError::not_json(&err))?;
+        let Strict(value) = serde_json::from_str(text).map_err(|err| ParseError::not_json(&err))?;
         let mut map = match value {
             Value::Object(map) => map,
             other => return Err(ParseError::not_an_object(JsonKind::of(&other))),

@@ -95,9 +95,11 @@
 //!    that are not UTF-8), is JSON but not an object, has a `type` other
 //!    than `"webhook_event"` ([`ParseErrorKind::NotAWebhookEvent`]: some
 //!    other document, not a malformed event), or lacks a string `id` or
-//!    `trigger`. The [`ParseError`] names the field and what was found:
-//!    ``"`trigger` is missing"``, ``"`id` is a number, expected a string"``.
-//!    A missing `type` is tolerated (Box's own SDK test vectors omit it).
+//!    `trigger`, or repeats a key within one object
+//!    ([`ParseErrorKind::DuplicateKey`], rule 6). The [`ParseError`] names
+//!    the field and what was found: ``"`trigger` is missing"``,
+//!    ``"`id` is a number, expected a string"``. A missing `type` is
+//!    tolerated (Box's own SDK test vectors omit it).
 //! 2. **Unknown fields never fail a parse**; they stay in the raw JSON.
 //! 3. **A known field with an unexpected type reads as `None`**, and nothing
 //!    else is affected: the event still parses and routes by its trigger.
@@ -111,10 +113,17 @@
 //!    be thin.
 //! 5. `additional_info` of `[]`, `{}`, `null`, absent, or any other
 //!    non-object reads as empty.
-//! 6. A repeated key counts once, with its last value.
+//! 6. **A key repeated within one object fails the parse**, at any depth
+//!    (the top level, `webhook`, `source`, deep inside `additional_info`),
+//!    keys compared after unescaping (`"id"` and `"\u0069d"` are one key).
+//!    Box never sends one, and JSON parsers disagree on which value counts
+//!    (first or last), so reading one would let boxhook deduplicate and
+//!    route on a different `id` than a downstream consumer of the raw body
+//!    sees. The same key in *different* objects is of course fine. The
+//!    check runs in the same pass as the parse, in both parsers.
 //!
 //! ```
-//! use boxhook_core::model::{Trigger, WebhookEvent};
+//! use boxhook_core::model::{ParseErrorKind, Trigger, WebhookEvent};
 //!
 //! let odd = br#"{
 //!     "type": "webhook_event", "id": "e-4", "trigger": "FILE.UPLOADED",
@@ -133,6 +142,11 @@
 //!     "type": "webhook_event", "trigger": "FILE.UPLOADED"
 //! }"#).unwrap_err();
 //! assert_eq!(err.to_string(), "`id` is missing");
+//!
+//! let twice = br#"{"id": "e-5", "trigger": "FILE.UPLOADED", "id": "e-6"}"#;
+//! let err = WebhookEvent::parse(twice).unwrap_err();
+//! assert_eq!(err.kind(), ParseErrorKind::DuplicateKey);
+//! assert_eq!(err.to_string(), r#"duplicate key "id" in an object at line 1 column 46"#);
 //! # Ok::<(), boxhook_core::model::ParseError>(())
 //! ```
 //!

@@ -15,6 +15,14 @@ use crate::router::DeliveryContext;
 /// is durable, so the 2xx Box gets means "stored". An inbox failure is a
 /// handler failure: 500, and Box retries (PROTOCOL §4).
 ///
+/// **To store every event, use [`Router::store_in`](crate::Router::store_in)
+/// instead.** As a handler, `StoreInInbox` can only answer `Ok(())`, so the
+/// router reports a delivery the inbox counted as a duplicate as `handled`,
+/// and runs it under an idempotency claim besides. `store_in` takes the
+/// outcome from the inbox's own answer and needs no claim. `StoreInInbox`
+/// remains for storing only some triggers (with [`Router::on`](crate::Router::on)
+/// or [`Router::on_family`](crate::Router::on_family)).
+///
 /// It handles plain events as well as `WEBHOOK.DELETED` and
 /// `NO_ACTIVE_SESSION`, so it can be the router's fallback and the
 /// dedicated handlers at once. `received_at` comes from its clock (default
@@ -74,12 +82,15 @@ impl<I: Inbox> StoreInInbox<I> {
         let record = NewRecord::from_delivery(event, ctx, self.clock.now());
         match self.inbox.store(record).await {
             Ok(Stored::New) => {
-                tracing::debug!(event_id = ctx.event_id(), "event stored in the inbox");
+                tracing::debug!(
+                    event_id = crate::log::text(ctx.event_id()),
+                    "event stored in the inbox"
+                );
                 Ok(())
             }
             Ok(Stored::Duplicate { deliveries }) => {
                 tracing::debug!(
-                    event_id = ctx.event_id(),
+                    event_id = crate::log::text(ctx.event_id()),
                     deliveries,
                     "event was in the inbox already; delivery counted"
                 );

@@ -8,7 +8,12 @@
 //! - [`Inbox`]: the storage trait. Backends: the SQLite inbox is the
 //!   `boxhook-sqlite` crate (`boxhook_sqlite::SqliteInbox`), kept out of
 //!   this crate so the framework does not pull in SQLite.
-//! - [`StoreInInbox`]: the router handler that stores every event it gets.
+//! - [`Router::store_in`](crate::Router::store_in): the router stores every
+//!   event no other handler takes, and answers Box from the inbox's own
+//!   answer ([`Stored::New`] is `handled`, [`Stored::Duplicate`] is
+//!   `duplicate`).
+//! - [`StoreInInbox`]: the same storing as a [`Handler`](crate::Handler), for
+//!   one trigger or family; prefer `store_in` for "store everything".
 //! - [`Worker`]: the loop that claims, runs an [`InboxHandler`], and
 //!   acknowledges or releases.
 //!
@@ -24,16 +29,15 @@
 //!
 //! # Wiring
 //!
-//! Route every event to [`StoreInInbox`], and let the inbox answer the
-//! router's duplicate check too (`SqliteInbox` implements
-//! [`IdempotencyStore`](crate::idempotency::IdempotencyStore)), so a
-//! retried delivery is acknowledged *and counted*:
+//! Hand the inbox to [`Router::store_in`](crate::Router::store_in). The
+//! inbox's unique key is the deduplication: the router does not claim these
+//! events in its idempotency store, and concurrent deliveries of one event
+//! are told apart by the inbox itself (exactly one is `handled`, the others
+//! `duplicate`, and every one is counted):
 //!
 //! ```ignore
 //! let inbox = boxhook_sqlite::SqliteInbox::open("inbox.sqlite")?;
-//! let router = Router::new()
-//!     .idempotency(inbox.clone())
-//!     .fallback(StoreInInbox::new(inbox.clone()));
+//! let router = Router::new().store_in(inbox.clone());
 //! // elsewhere, in the same or another process:
 //! Worker::new(inbox, my_slow_handler).run_until(shutdown).await;
 //! ```
@@ -105,6 +109,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::handler::BoxFuture;
+
 pub use error::{ErrorKind, InboxError};
 pub use handler::StoreInInbox;
 pub use record::{Claimed, EntryState, InboxEntry, ListFilter, NewRecord, Stored, StoredEvent};
@@ -160,6 +166,18 @@ pub trait Inbox: Send + Sync + 'static {
         &self,
         event_id: &str,
     ) -> impl Future<Output = Result<Option<StoredEvent>, InboxError>> + Send;
+}
+
+/// An [`Inbox`] behind a pointer, for what the router needs of it:
+/// [`Router::store_in`](crate::Router::store_in) keeps one.
+pub(crate) trait ErasedInbox: Send + Sync {
+    fn store_boxed(&self, record: NewRecord) -> BoxFuture<'_, Result<Stored, InboxError>>;
+}
+
+impl<I: Inbox> ErasedInbox for I {
+    fn store_boxed(&self, record: NewRecord) -> BoxFuture<'_, Result<Stored, InboxError>> {
+        Box::pin(self.store(record))
+    }
 }
 
 impl<I: Inbox> Inbox for Arc<I> {

@@ -89,7 +89,21 @@ impl NewRecord {
     ) -> Result<Self, boxhook_core::model::ParseError> {
         let body = body.into();
         let envelope = boxhook_core::model::Envelope::parse(&body)?;
-        let record = Self {
+        let record = Self::from_envelope(&envelope, delivery_id, received_at, Bytes::new());
+        drop(envelope);
+        Ok(Self { body, ..record })
+    }
+
+    /// The record of a body whose envelope is read already: the same fields
+    /// [`from_delivery`](Self::from_delivery) takes from the typed event
+    /// (`source` needs a string `type` and `id` in both).
+    pub(crate) fn from_envelope(
+        envelope: &boxhook_core::model::Envelope<'_>,
+        delivery_id: Option<&str>,
+        received_at: DateTime<Utc>,
+        body: Bytes,
+    ) -> Self {
+        Self {
             webhook_id: envelope.webhook_id().unwrap_or_default().to_owned(),
             event_id: envelope.id().to_owned(),
             trigger: envelope.trigger().as_str().to_owned(),
@@ -97,10 +111,8 @@ impl NewRecord {
             source_id: envelope.source_id().map(str::to_owned),
             delivery_id: delivery_id.map(str::to_owned),
             received_at,
-            body: Bytes::new(),
-        };
-        drop(envelope);
-        Ok(Self { body, ..record })
+            body,
+        }
     }
 
     /// The key the record is deduplicated on.
@@ -362,5 +374,47 @@ impl ListFilter {
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxhook_core::model::Envelope;
+    use boxhook_core::Verifier;
+    use boxhook_testkit::Delivery;
+
+    /// `Router::store_in` builds its record from the envelope it read; it
+    /// must be the record `from_delivery` builds from the typed event.
+    #[test]
+    fn the_envelope_record_is_the_delivery_record() {
+        let bodies = [
+            r#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","webhook":{"id":"4133"},"source":{"id":"5","type":"file"}}"#,
+            r#"{"id":"e-2","trigger":"NO_ACTIVE_SESSION","source":{"id":"5","type":"folder"}}"#,
+            r#"{"id":"e\u002d3","trigger":"SOMETHING.NEW","webhook":{"id":7},"source":{"id":5,"type":"file"}}"#,
+            r#"{"id":"e-4","trigger":"WEBHOOK.DELETED","webhook":{"id":"w"},"source":{"type":"file"}}"#,
+        ];
+        let at = "2020-01-01T07:00:00Z".parse().expect("time");
+        for body in bodies {
+            let delivery = Delivery::new(body).delivery_id("d-1");
+            let request = delivery.to_bytes_request();
+            let verified = Verifier::new(boxhook_testkit::sample_keys())
+                .verify(request.headers(), request.body(), delivery.now())
+                .expect("signed");
+            let bytes = request.body().clone();
+            let event = WebhookEvent::parse(&bytes).expect("event");
+            let envelope = Envelope::parse(&bytes).expect("envelope");
+            let ctx = DeliveryContext::new(
+                verified,
+                event.id().to_owned(),
+                envelope.webhook_id().map(str::to_owned),
+                bytes.clone(),
+            );
+            assert_eq!(
+                NewRecord::from_envelope(&envelope, Some("d-1"), at, bytes.clone()),
+                NewRecord::from_delivery(&event, &ctx, at),
+                "{body}"
+            );
+        }
     }
 }

@@ -253,7 +253,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Ok(Ran::Acked)
             }
             (Ok(()), Some(error)) => {
-                tracing::warn!(event = %key, attempt, %error, "inbox event failed; released for a retry");
+                tracing::warn!(event = %key, attempt, error = crate::log::shown(&error), "inbox event failed; released for a retry");
                 Ok(Ran::Released)
             }
             (Err(error), _) if error.is_lease_lost() => {
@@ -277,7 +277,11 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Ok(Ran::Idle) => true,
                 Ok(_) => false,
                 Err(error) => {
-                    tracing::error!(%error, worker_id = %self.id, "inbox worker cannot reach the inbox");
+                    tracing::error!(
+                        error = crate::log::shown(&error),
+                        worker_id = crate::log::text(&self.id),
+                        "inbox worker cannot reach the inbox"
+                    );
                     true
                 }
             };

@@ -3,7 +3,8 @@
 //!
 //! Handlers are chosen in this order: the dedicated `WEBHOOK.DELETED` /
 //! `NO_ACTIVE_SESSION` handler, the handler for the exact trigger, the handler
-//! for the trigger's family (`FILE.*`), the fallback. An event none of them
+//! for the trigger's family (`FILE.*`), the fallback or the inbox given to
+//! [`Router::store_in`] (one or the other, never both). An event none of them
 //! takes is acknowledged with 200 and a log line ([`Outcome::Unhandled`]):
 //! never a non-2xx for an event the receiver does not care about (PROTOCOL
 //! §8.7). `WEBHOOK.DELETED` and `NO_ACTIVE_SESSION` are logged at `warn`
@@ -22,6 +23,7 @@ use boxhook_core::{Clock, SystemClock};
 
 use crate::handler::{ErasedHandler, Handler, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{ErasedStore, IdempotencyStore, MemoryStore};
+use crate::inbox::{ErasedInbox, Inbox};
 
 pub use context::DeliveryContext;
 pub use outcome::{Outcome, RoutedEvent};
@@ -65,6 +67,11 @@ pub struct Router {
     routes: Arc<Routes>,
 }
 
+const FALLBACK_AND_INBOX: &str =
+    "boxhook: a router takes either a fallback or store_in, not both: \
+    both take every event no other handler takes; route what the fallback should see \
+    with .on(..) or .on_family(..), and let store_in take the rest";
+
 type EventHandler = Arc<dyn ErasedHandler<WebhookEvent>>;
 
 #[derive(Clone)]
@@ -74,6 +81,7 @@ pub(crate) struct Routes {
     webhook_deleted: Option<Arc<dyn ErasedHandler<WebhookDeleted>>>,
     no_active_session: Option<Arc<dyn ErasedHandler<NoActiveSession>>>,
     fallback: Option<EventHandler>,
+    inbox: Option<Arc<dyn ErasedInbox>>,
     store: Arc<dyn ErasedStore>,
     clock: Arc<dyn Clock>,
     handler_timeout: Duration,
@@ -98,6 +106,7 @@ impl Router {
                 webhook_deleted: None,
                 no_active_session: None,
                 fallback: None,
+                inbox: None,
                 store: Arc::new(MemoryStore::default()),
                 clock: Arc::new(SystemClock),
                 handler_timeout: DEFAULT_HANDLER_TIMEOUT,
@@ -186,14 +195,84 @@ impl Router {
     /// Handles every event no other handler takes, including triggers boxhook
     /// does not know yet.
     ///
+    /// To store every such event in an inbox, use [`Router::store_in`]
+    /// instead.
+    ///
     /// # Panics
     ///
-    /// When a fallback is set already.
+    /// When a fallback is set already, or [`Router::store_in`] is: both would
+    /// take the same events.
     #[must_use]
     pub fn fallback(self, handler: impl Handler) -> Self {
         self.edit(|r| {
             assert!(r.fallback.is_none(), "boxhook: the fallback is set already");
+            assert!(r.inbox.is_none(), "{FALLBACK_AND_INBOX}");
             r.fallback = Some(Arc::new(handler));
+        })
+    }
+
+    /// Stores every event no other handler takes in `inbox`, to be processed
+    /// later by a [`Worker`](crate::inbox::Worker): the one call for "store
+    /// everything, answer Box at once".
+    ///
+    /// It takes the events a fallback would, `WEBHOOK.DELETED` and
+    /// `NO_ACTIVE_SESSION` included unless they have dedicated handlers
+    /// (both are still logged at `warn`). For each one the router builds the
+    /// [`NewRecord`](crate::inbox::NewRecord) itself (`received_at` from the
+    /// router's [`clock`](Router::clock)), calls
+    /// [`Inbox::store`], and answers from the inbox's own answer:
+    ///
+    /// | `store` returned | outcome | status |
+    /// |---|---|---|
+    /// | [`Stored::New`](crate::inbox::Stored::New) | [`Outcome::Handled`] | 200 |
+    /// | [`Stored::Duplicate`](crate::inbox::Stored::Duplicate) | [`Outcome::Duplicate`] | 200 |
+    /// | an error | [`Outcome::InboxFailed`] (logged at `error` with the reason) | 503 |
+    /// | nothing before the [handler timeout](Router::handler_timeout) | [`Outcome::TimedOut`] | 503 |
+    ///
+    /// These events do not go through the [idempotency store](Router::idempotency):
+    /// the inbox's unique key (`webhook.id` + event `id`) is the
+    /// deduplication, so of concurrent deliveries of one event exactly one
+    /// is `handled` and each is counted once. Events taken by other handlers
+    /// are deduplicated by the idempotency store as usual.
+    ///
+    /// ```
+    /// use boxhook::inbox::{Inbox, ListFilter};
+    /// # use boxhook::inbox::*;
+    /// # use std::sync::Mutex;
+    /// # #[derive(Default)] struct Vec1(Mutex<Vec<NewRecord>>);
+    /// # impl Inbox for Vec1 {
+    /// #   async fn store(&self, r: NewRecord) -> Result<Stored, InboxError> { self.0.lock().unwrap().push(r); Ok(Stored::New) }
+    /// #   async fn claim(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+    /// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn release(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+    /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+    /// # }
+    /// use boxhook::{DeliveryContext, Router};
+    /// use boxhook_core::model::{Trigger, WebhookEvent};
+    /// use std::sync::Arc;
+    ///
+    /// let inbox = Arc::new(Vec1::default()); // boxhook_sqlite::SqliteInbox in real life
+    /// let router = Router::new()
+    ///     // handled at once, deduplicated by the idempotency store:
+    ///     .on(Trigger::FileDeleted, |_e: WebhookEvent, _c: DeliveryContext| async { Ok(()) })
+    ///     // everything else: stored, deduplicated by the inbox
+    ///     .store_in(Arc::clone(&inbox));
+    /// # let _ = router;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When an inbox or a [`fallback`](Router::fallback) is set already: the
+    /// fallback and the inbox would take the same events. Route the events
+    /// the fallback should see with [`on`](Router::on) or
+    /// [`on_family`](Router::on_family) instead.
+    #[must_use]
+    pub fn store_in(self, inbox: impl Inbox) -> Self {
+        self.edit(|r| {
+            assert!(r.inbox.is_none(), "boxhook: store_in is set already");
+            assert!(r.fallback.is_none(), "{FALLBACK_AND_INBOX}");
+            r.inbox = Some(Arc::new(inbox));
         })
     }
 
@@ -242,6 +321,7 @@ impl std::fmt::Debug for Router {
             .field("webhook_deleted", &r.webhook_deleted.is_some())
             .field("no_active_session", &r.no_active_session.is_some())
             .field("fallback", &r.fallback.is_some())
+            .field("store_in", &r.inbox.is_some())
             .field("handler_timeout", &r.handler_timeout)
             .finish_non_exhaustive()
     }

@@ -13,8 +13,8 @@ use http::StatusCode;
 ///
 /// | outcome | status | why |
 /// |---|---|---|
-/// | [`Handled`](Outcome::Handled) | 200 | the handler returned `Ok` |
-/// | [`Duplicate`](Outcome::Duplicate) | 200 | handled before; not run again |
+/// | [`Handled`](Outcome::Handled) | 200 | the handler returned `Ok`; with [`Router::store_in`](crate::Router::store_in), the inbox stored the event for the first time ([`Stored::New`](crate::inbox::Stored::New)) |
+/// | [`Duplicate`](Outcome::Duplicate) | 200 | handled before, not run again; with `store_in`, the inbox had the event already and counted this delivery ([`Stored::Duplicate`](crate::inbox::Stored::Duplicate)) |
 /// | [`Unhandled`](Outcome::Unhandled) | 200 | no handler and no fallback: logged, acknowledged |
 /// | [`Failed`](Outcome::Failed) | 500 | the handler returned an error: Box retries |
 /// | [`RetryRequested`](Outcome::RetryRequested) | 503 | the handler asked for a retry |
@@ -22,6 +22,7 @@ use http::StatusCode;
 /// | [`TimedOut`](Outcome::TimedOut) | 503 | the handler passed its deadline (default 25 s) and was cancelled |
 /// | [`InProgress`](Outcome::InProgress) | 503 | a concurrent attempt of the same event holds the claim |
 /// | [`StoreFailed`](Outcome::StoreFailed) | 503 | the idempotency store could not answer |
+/// | [`InboxFailed`](Outcome::InboxFailed) | 503 | with `store_in`, the inbox could not store the event |
 /// | [`NotAnEvent`](Outcome::NotAnEvent) | 400 | a verified body that is not a `webhook_event` |
 /// | [`Unverified`](Outcome::Unverified) | 500 | the router was reached without the verify layer: a setup error |
 ///
@@ -38,9 +39,10 @@ use http::StatusCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Outcome {
-    /// The handler returned `Ok`.
+    /// The handler returned `Ok`, or the inbox of
+    /// [`Router::store_in`](crate::Router::store_in) stored the event anew.
     Handled,
-    /// The event was handled before.
+    /// The event was handled before, or the inbox had it already.
     Duplicate,
     /// No handler and no fallback.
     Unhandled,
@@ -56,6 +58,9 @@ pub enum Outcome {
     InProgress,
     /// The idempotency store failed.
     StoreFailed,
+    /// The inbox of [`Router::store_in`](crate::Router::store_in) failed to
+    /// store the event.
+    InboxFailed,
     /// The verified body is not a `webhook_event`.
     NotAnEvent,
     /// No [`Verified`](boxhook_core::Verified) proof in the request.
@@ -69,9 +74,11 @@ impl Outcome {
         match self {
             Self::Handled | Self::Duplicate | Self::Unhandled => StatusCode::OK,
             Self::Failed | Self::Panicked | Self::Unverified => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::RetryRequested | Self::TimedOut | Self::InProgress | Self::StoreFailed => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::RetryRequested
+            | Self::TimedOut
+            | Self::InProgress
+            | Self::StoreFailed
+            | Self::InboxFailed => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotAnEvent => StatusCode::BAD_REQUEST,
         }
     }
@@ -89,6 +96,7 @@ impl Outcome {
             Self::TimedOut => "timed_out",
             Self::InProgress => "in_progress",
             Self::StoreFailed => "store_failed",
+            Self::InboxFailed => "inbox_failed",
             Self::NotAnEvent => "not_an_event",
             Self::Unverified => "unverified",
         }

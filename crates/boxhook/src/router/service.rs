@@ -19,6 +19,8 @@ use tower_service::Service;
 use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes};
 use crate::handler::{BoxFuture, ErasedHandler, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{Claim, EventKey};
+use crate::inbox::{ErasedInbox, NewRecord, Stored};
+use crate::log;
 
 impl<B> Service<Request<B>> for Router
 where
@@ -78,21 +80,31 @@ enum Route {
     NoSession(Arc<dyn ErasedHandler<NoActiveSession>>),
 }
 
+/// Where one event goes: a handler, run under a claim, or the inbox of
+/// [`Router::store_in`](super::Router::store_in), deduplicated by the inbox.
+enum Target {
+    Handler(Route),
+    Inbox(Arc<dyn ErasedInbox>),
+}
+
 impl Routes {
-    fn route(&self, trigger: &Trigger) -> Option<Route> {
+    fn route(&self, trigger: &Trigger) -> Option<Target> {
         let dedicated = match trigger {
             Trigger::WebhookDeleted => self.webhook_deleted.clone().map(Route::Deleted),
             Trigger::NoActiveSession => self.no_active_session.clone().map(Route::NoSession),
             _ => None,
         };
-        dedicated.or_else(|| {
-            self.exact
-                .get(trigger)
-                .or_else(|| self.family.get(&trigger.family()))
-                .or(self.fallback.as_ref())
-                .cloned()
-                .map(Route::Event)
-        })
+        dedicated
+            .or_else(|| {
+                self.exact
+                    .get(trigger)
+                    .or_else(|| self.family.get(&trigger.family()))
+                    .or(self.fallback.as_ref())
+                    .cloned()
+                    .map(Route::Event)
+            })
+            .map(Target::Handler)
+            .or_else(|| self.inbox.clone().map(Target::Inbox))
     }
 
     fn lease(&self) -> Duration {
@@ -119,14 +131,22 @@ impl Routes {
         let body = match body.collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) => {
-                tracing::error!(delivery_id, %error, "verified body could not be read");
+                tracing::error!(
+                    delivery_id = log::opt(delivery_id),
+                    error = log::shown(&error),
+                    "verified body could not be read"
+                );
                 return Outcome::NotAnEvent;
             }
         };
         let envelope = match Envelope::parse(&body) {
             Ok(envelope) => envelope,
             Err(error) => {
-                tracing::error!(delivery_id, %error, "verified body is not a webhook_event");
+                tracing::error!(
+                    delivery_id = log::opt(delivery_id),
+                    error = log::shown(&error),
+                    "verified body is not a webhook_event"
+                );
                 return Outcome::NotAnEvent;
             }
         };
@@ -137,9 +157,27 @@ impl Routes {
             trigger.clone(),
         ));
         alert(&trigger, &envelope, delivery_id);
-        let Some(route) = self.route(&trigger) else {
-            tracing::info!(delivery_id, event_id = envelope.id(), %trigger, "no handler for this trigger; acknowledged");
+        let Some(target) = self.route(&trigger) else {
+            tracing::info!(
+                delivery_id = log::opt(delivery_id),
+                event_id = log::text(envelope.id()),
+                trigger = log::text(trigger.as_str()),
+                "no handler for this trigger; acknowledged"
+            );
             return Outcome::Unhandled;
+        };
+        let route = match target {
+            Target::Handler(route) => route,
+            Target::Inbox(inbox) => {
+                let record = NewRecord::from_envelope(
+                    &envelope,
+                    delivery_id,
+                    self.clock.now(),
+                    body.clone(),
+                );
+                drop(envelope);
+                return self.store(inbox.as_ref(), record).await;
+            }
         };
         let webhook_id = envelope.webhook_id().map(str::to_owned);
         let key = EventKey::new(webhook_id.clone().unwrap_or_default(), envelope.id());
@@ -148,15 +186,15 @@ impl Routes {
         match self.store.claim(&key, self.clock.now(), self.lease()).await {
             Ok(Claim::Acquired) => {}
             Ok(Claim::Done) => {
-                tracing::info!(delivery_id, event = %key, "event handled before; acknowledged");
+                tracing::info!(delivery_id = log::opt(delivery_id), event = %key, "event handled before; acknowledged");
                 return Outcome::Duplicate;
             }
             Ok(Claim::InProgress) => {
-                tracing::info!(delivery_id, event = %key, "event is being handled by another attempt");
+                tracing::info!(delivery_id = log::opt(delivery_id), event = %key, "event is being handled by another attempt");
                 return Outcome::InProgress;
             }
             Err(error) => {
-                tracing::error!(delivery_id, event = %key, %error, "cannot claim event");
+                tracing::error!(delivery_id = log::opt(delivery_id), event = %key, error = log::shown(&error), "cannot claim event");
                 return Outcome::StoreFailed;
             }
         }
@@ -168,7 +206,7 @@ impl Routes {
                 run(&route, event, ctx, self.handler_timeout, delivery_id, &key).await
             }
             Err(error) => {
-                tracing::error!(delivery_id, event = %key, %error, "verified body is not a webhook_event");
+                tracing::error!(delivery_id = log::opt(delivery_id), event = %key, error = log::shown(&error), "verified body is not a webhook_event");
                 Outcome::NotAnEvent
             }
         };
@@ -179,9 +217,57 @@ impl Routes {
         };
         if let Err(error) = settled {
             // The outcome stands; at worst a retry runs the handler again.
-            tracing::error!(delivery_id, event = %key, %outcome, %error, "cannot record the outcome");
+            tracing::error!(delivery_id = log::opt(delivery_id), event = %key, %outcome, error = log::shown(&error), "cannot record the outcome");
         }
         outcome
+    }
+
+    /// Stores an event for [`Router::store_in`](super::Router::store_in): the
+    /// inbox's answer is the outcome, within the handler deadline, a panic
+    /// caught.
+    async fn store(&self, inbox: &dyn ErasedInbox, record: NewRecord) -> Outcome {
+        let key = record.key();
+        let delivery_id = record.delivery_id.clone();
+        let delivery_id = log::opt(delivery_id.as_deref());
+        let trigger = record.trigger.clone();
+        let trigger = log::text(&trigger);
+        let deadline = self.handler_timeout;
+        let stored = crate::panic::catch_unwind(|| inbox.store_boxed(record));
+        match tokio::time::timeout(deadline, stored).await {
+            Ok(Ok(Ok(Stored::New))) => {
+                tracing::info!(delivery_id, event = %key, trigger, "event stored in the inbox");
+                Outcome::Handled
+            }
+            Ok(Ok(Ok(Stored::Duplicate { deliveries }))) => {
+                tracing::info!(delivery_id, event = %key, trigger, deliveries, "event was in the inbox already; delivery counted");
+                Outcome::Duplicate
+            }
+            Ok(Ok(Err(error))) => {
+                tracing::error!(
+                    delivery_id,
+                    event = %key,
+                    trigger,
+                    kind = error.kind().as_str(),
+                    error = log::shown(&error),
+                    "cannot store the event in the inbox"
+                );
+                Outcome::InboxFailed
+            }
+            Ok(Err(panic)) => {
+                tracing::error!(
+                    delivery_id,
+                    event = %key,
+                    trigger,
+                    panic = log::text(crate::panic::panic_message(panic.as_ref())),
+                    "the inbox panicked storing the event"
+                );
+                Outcome::Panicked
+            }
+            Err(_) => {
+                tracing::warn!(delivery_id, event = %key, trigger, ?deadline, "the inbox did not store the event before the handler deadline; cancelled");
+                Outcome::TimedOut
+            }
+        }
     }
 }
 
@@ -189,15 +275,15 @@ impl Routes {
 fn alert(trigger: &Trigger, envelope: &Envelope<'_>, delivery_id: Option<&str>) {
     match trigger {
         Trigger::WebhookDeleted => tracing::warn!(
-            delivery_id,
-            webhook_id = envelope.webhook_id(),
+            delivery_id = log::opt(delivery_id),
+            webhook_id = log::opt(envelope.webhook_id()),
             "Box deleted this webhook (WEBHOOK.DELETED); recreate it to keep receiving events"
         ),
         Trigger::NoActiveSession => tracing::warn!(
-            delivery_id,
-            webhook_id = envelope.webhook_id(),
-            source_type = envelope.source_type(),
-            source_id = envelope.source_id(),
+            delivery_id = log::opt(delivery_id),
+            webhook_id = log::opt(envelope.webhook_id()),
+            source_type = log::opt(envelope.source_type()),
+            source_id = log::opt(envelope.source_id()),
             "NO_ACTIVE_SESSION: the webhook's authorization has expired; re-authorize the Box app"
         ),
         _ => {}
@@ -227,23 +313,25 @@ async fn run(
         Ok(Err(_)) => Outcome::Panicked,
         Err(_) => Outcome::TimedOut,
     };
+    let delivery_id = log::opt(delivery_id);
+    let trigger = log::text(trigger.as_str());
     match result {
-        Ok(Ok(Ok(()))) => tracing::info!(delivery_id, event = %key, %trigger, "event handled"),
+        Ok(Ok(Ok(()))) => tracing::info!(delivery_id, event = %key, trigger, "event handled"),
         Ok(Ok(Err(error))) if error.is_retry() => {
-            tracing::warn!(delivery_id, event = %key, %trigger, %error, "handler asked Box to retry");
+            tracing::warn!(delivery_id, event = %key, trigger, error = log::shown(&error), "handler asked Box to retry");
         }
         Ok(Ok(Err(error))) => {
-            tracing::error!(delivery_id, event = %key, %trigger, %error, "handler failed");
+            tracing::error!(delivery_id, event = %key, trigger, error = log::shown(&error), "handler failed");
         }
         Ok(Err(panic)) => tracing::error!(
             delivery_id,
             event = %key,
-            %trigger,
-            panic = crate::panic::panic_message(panic.as_ref()),
+            trigger,
+            panic = log::text(crate::panic::panic_message(panic.as_ref())),
             "handler panicked"
         ),
         Err(_) => {
-            tracing::warn!(delivery_id, event = %key, %trigger, ?deadline, "handler passed its deadline; cancelled");
+            tracing::warn!(delivery_id, event = %key, trigger, ?deadline, "handler passed its deadline; cancelled");
         }
     }
     outcome

@@ -5,6 +5,8 @@ use http_body::Body;
 use http_body_util::BodyExt as _;
 use std::time::Duration;
 
+use super::budget::Reservation;
+
 /// Why a body could not be collected.
 #[derive(Debug)]
 pub(crate) enum CollectError {
@@ -14,21 +16,26 @@ pub(crate) enum CollectError {
     TimedOut,
     /// The body stream failed.
     Read(String),
+    /// The shared body budget could not cover the bytes received.
+    Overloaded,
 }
 
 /// Reads `body` to the end, stopping as soon as it passes `limit` bytes or
 /// `deadline` passes, so a slow or huge request costs bounded memory and time.
+/// With a `reservation`, every byte is covered by it before it is kept.
 pub(crate) async fn collect<B>(
     body: B,
     limit: usize,
     size_hint: Option<u64>,
     deadline: Duration,
+    reservation: Option<&mut Reservation>,
 ) -> Result<Bytes, CollectError>
 where
     B: Body,
     B::Error: std::fmt::Display,
 {
-    match tokio::time::timeout(deadline, collect_limited(body, limit, size_hint)).await {
+    let collecting = collect_limited(body, limit, size_hint, reservation);
+    match tokio::time::timeout(deadline, collecting).await {
         Ok(result) => result,
         Err(_) => Err(CollectError::TimedOut),
     }
@@ -38,6 +45,7 @@ async fn collect_limited<B>(
     body: B,
     limit: usize,
     size_hint: Option<u64>,
+    mut reservation: Option<&mut Reservation>,
 ) -> Result<Bytes, CollectError>
 where
     B: Body,
@@ -58,6 +66,9 @@ where
         len += data.len();
         if len > limit {
             return Err(CollectError::TooLarge);
+        }
+        if reservation.as_deref_mut().is_some_and(|r| !r.cover(len)) {
+            return Err(CollectError::Overloaded);
         }
         if let Some(buf) = rest.as_mut() {
             buf.extend_from_slice(&data);
@@ -107,6 +118,7 @@ mod tests {
             limit,
             None,
             Duration::from_secs(1),
+            None,
         )
         .await
     }

@@ -5,13 +5,41 @@
 //! 1. answers 405 to anything but `POST`;
 //! 2. answers 413 when `Content-Length` is over the body limit, before reading
 //!    a byte;
-//! 3. collects the body with the limit enforced while streaming (413) and a
-//!    read deadline (408);
-//! 4. verifies the headers and the raw bytes with the core's
+//! 3. with a [`BodyBudget`], reserves the declared `Content-Length` from it,
+//!    answering 503 when the budget cannot cover it;
+//! 4. collects the body with the limit enforced while streaming (413), a
+//!    read deadline (408), and each frame covered by the budget (503);
+//! 5. verifies the headers and the raw bytes with the core's
 //!    [`Verifier`], at the time its [`Clock`] gives (401
 //!    on any failure);
-//! 5. calls the inner service with the collected body and the
+//! 6. calls the inner service with the collected body and the
 //!    [`Verified`](boxhook_core::Verified) proof in the request's extensions.
+//!
+//! # Memory: one budget for all bodies
+//!
+//! The body limit bounds one request; the memory held by bodies is the limit
+//! times the requests in flight, and a crowd of slow clients can make that
+//! large. A [`BodyBudget`] bounds the total: every clone of the layer shares
+//! it, each request holds its body's bytes in it from the first byte read
+//! until the inner service's response is ready, and a request it cannot
+//! cover gets an immediate 503 ([`Rejection::Overloaded`], code
+//! `overloaded`), which Box retries; nothing waits for the budget. Without a
+//! budget, only the per-request limit applies.
+//!
+//! ```
+//! use boxhook::verify::{BodyBudget, VerifyLayer};
+//! use boxhook_core::{KeyRing, Verifier};
+//! use tower_layer::Layer;
+//!
+//! let verifier = Verifier::new(KeyRing::from_strs(Some("primary-key"), None)?);
+//! // At most 64 MiB of bodies at once, each at most 1 MiB.
+//! let layer = VerifyLayer::new(verifier)
+//!     .body_limit(1024 * 1024)
+//!     .body_budget(BodyBudget::new(64 * 1024 * 1024));
+//! let service = layer.layer(boxhook::Router::new());
+//! # let _ = service;
+//! # Ok::<(), boxhook_core::KeyError>(())
+//! ```
 //!
 //! Every rejection has an empty body; the reason is a [`Rejection`] in the
 //! response's extensions and a `tracing` event at `warn` (with the delivery
@@ -35,6 +63,7 @@
 //! ```
 
 mod body;
+mod budget;
 mod rejection;
 mod service;
 
@@ -46,6 +75,7 @@ use boxhook_core::{Clock, SystemClock, Verifier};
 use bytes::Bytes;
 use http_body_util::Full;
 
+pub use budget::BodyBudget;
 pub use rejection::Rejection;
 pub use service::{ResponseFuture, Verify};
 
@@ -70,6 +100,7 @@ pub(crate) struct Config {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) body_limit: usize,
     pub(crate) read_timeout: Duration,
+    pub(crate) budget: Option<BodyBudget>,
 }
 
 impl VerifyLayer {
@@ -83,6 +114,7 @@ impl VerifyLayer {
                 clock: Arc::new(SystemClock),
                 body_limit: DEFAULT_BODY_LIMIT,
                 read_timeout: DEFAULT_READ_TIMEOUT,
+                budget: None,
             }),
             _body: PhantomData,
         }
@@ -96,6 +128,7 @@ impl<B> VerifyLayer<B> {
             clock: Arc::clone(&shared.clock),
             body_limit: shared.body_limit,
             read_timeout: shared.read_timeout,
+            budget: shared.budget.clone(),
         });
         f(&mut config);
         Self {
@@ -114,6 +147,33 @@ impl<B> VerifyLayer<B> {
     #[must_use]
     pub fn read_timeout(self, timeout: Duration) -> Self {
         self.map_config(|c| c.read_timeout = timeout)
+    }
+
+    /// Bounds the bytes of all bodies held at once, across every request this
+    /// layer and its clones serve (default: no bound beyond
+    /// [`body_limit`](Self::body_limit) per request). See the
+    /// [module docs](self#memory-one-budget-for-all-bodies).
+    ///
+    /// A request reserves its `Content-Length` before reading (or, without
+    /// one, each frame as it arrives) and keeps the reservation until the
+    /// inner service's response is ready; when the budget cannot cover it,
+    /// the answer is 503 with [`Rejection::Overloaded`] at once. Pass a clone
+    /// of one budget to several layers to bound them together.
+    ///
+    /// ```
+    /// use boxhook::verify::{BodyBudget, VerifyLayer};
+    /// use boxhook_core::{KeyRing, Verifier};
+    ///
+    /// let budget = BodyBudget::new(32 * 1024 * 1024);
+    /// let layer = VerifyLayer::new(Verifier::new(KeyRing::from_strs(Some("k"), None)?))
+    ///     .body_budget(budget.clone());
+    /// assert_eq!(budget.in_use(), 0); // nothing in flight yet
+    /// # let _ = layer;
+    /// # Ok::<(), boxhook_core::KeyError>(())
+    /// ```
+    #[must_use]
+    pub fn body_budget(self, budget: BodyBudget) -> Self {
+        self.map_config(|c| c.budget = Some(budget))
     }
 
     /// The clock freshness is checked against (default [`SystemClock`]).
@@ -174,6 +234,7 @@ impl<B> std::fmt::Debug for VerifyLayer<B> {
             .field("verifier", &self.config.verifier)
             .field("body_limit", &self.config.body_limit)
             .field("read_timeout", &self.config.read_timeout)
+            .field("body_budget", &self.config.budget)
             .finish_non_exhaustive()
     }
 }

@@ -8,6 +8,15 @@ use http::StatusCode;
 
 /// Why [`Verify`](super::Verify) rejected a request.
 ///
+/// | rejection | status | code |
+/// |---|---|---|
+/// | [`MethodNotAllowed`](Rejection::MethodNotAllowed) | 405 | `method_not_allowed` |
+/// | [`PayloadTooLarge`](Rejection::PayloadTooLarge) | 413 | `payload_too_large` |
+/// | [`Timeout`](Rejection::Timeout) | 408 | `timeout` |
+/// | [`BodyRead`](Rejection::BodyRead) | 400 | `body_read` |
+/// | [`Overloaded`](Rejection::Overloaded) | 503 | `overloaded`: the shared [`BodyBudget`](super::BodyBudget) is taken; Box retries |
+/// | [`Unauthorized`](Rejection::Unauthorized) | 401 | the core's [`VerifyError::code`] (`mismatch`, `expired`, ...) |
+///
 /// The HTTP response carries only the status and an empty body, so the
 /// receiver is no oracle for attackers; this value, placed in the response's
 /// extensions and logged through `tracing`, carries the detail.
@@ -39,6 +48,13 @@ pub enum Rejection {
         /// The body's error, as text.
         message: String,
     },
+    /// The shared [`BodyBudget`](super::BodyBudget) could not cover the
+    /// body, up front from `Content-Length` or as it arrived: 503, which Box
+    /// retries.
+    Overloaded {
+        /// The configured budget in bytes.
+        budget: usize,
+    },
     /// The delivery failed verification: 401.
     Unauthorized(VerifyError),
 }
@@ -52,13 +68,14 @@ impl Rejection {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::BodyRead { .. } => StatusCode::BAD_REQUEST,
+            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
     /// A stable code: the core's [`VerifyError::code`] for verification
-    /// failures, else `method_not_allowed`, `payload_too_large`, `timeout`
-    /// or `body_read`.
+    /// failures, else `method_not_allowed`, `payload_too_large`, `timeout`,
+    /// `body_read` or `overloaded`.
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
@@ -66,6 +83,7 @@ impl Rejection {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Timeout => "timeout",
             Self::BodyRead { .. } => "body_read",
+            Self::Overloaded { .. } => "overloaded",
             Self::Unauthorized(e) => e.code(),
         }
     }
@@ -89,6 +107,10 @@ impl fmt::Display for Rejection {
             }
             Self::Timeout => f.write_str("body did not arrive before the read deadline"),
             Self::BodyRead { message } => write!(f, "body could not be read: {message}"),
+            Self::Overloaded { budget } => write!(
+                f,
+                "the body budget of {budget} bytes is taken by requests in flight"
+            ),
             Self::Unauthorized(e) => write!(f, "verification failed: {e}"),
         }
     }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use boxhook_core::printable_bytes;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response};
 use http_body::Body;
@@ -14,7 +15,7 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use super::body::{collect, CollectError};
-use super::{Config, Rejection};
+use super::{BodyBudget, Config, Rejection};
 
 /// Verifies Box deliveries before they reach `S`; see [`VerifyLayer`](super::VerifyLayer).
 ///
@@ -120,12 +121,31 @@ where
         return reject(Rejection::PayloadTooLarge { limit });
     }
 
+    // Held until the inner service's response is ready: the body's bytes
+    // live until then. Given back on every return (and on cancellation).
+    let mut reservation = config.budget.as_ref().map(BodyBudget::reservation);
+    if let Some(reservation) = reservation.as_mut() {
+        // At most `limit` here: over it was answered 413 above.
+        let upfront = declared.unwrap_or_else(|| request.body().size_hint().lower());
+        if !reservation.cover(usize::try_from(upfront).unwrap_or(usize::MAX)) {
+            return reject(overloaded(&config));
+        }
+    }
+
     let (parts, body) = request.into_parts();
-    let bytes = match collect(body, limit, declared, config.read_timeout).await {
+    let collected = collect(
+        body,
+        limit,
+        declared,
+        config.read_timeout,
+        reservation.as_mut(),
+    );
+    let bytes = match collected.await {
         Ok(bytes) => bytes,
         Err(CollectError::TooLarge) => return reject(Rejection::PayloadTooLarge { limit }),
         Err(CollectError::TimedOut) => return reject(Rejection::Timeout),
         Err(CollectError::Read(message)) => return reject(Rejection::BodyRead { message }),
+        Err(CollectError::Overloaded) => return reject(overloaded(&config)),
     };
 
     let verified = match config
@@ -136,7 +156,7 @@ where
         Err(error) => return reject(Rejection::Unauthorized(error)),
     };
     tracing::debug!(
-        delivery_id = verified.delivery_id(),
+        delivery_id = crate::log::opt(verified.delivery_id()),
         key = verified.key_slot().as_str(),
         form = verified.body_form().as_str(),
         age_s = verified.age().num_seconds(),
@@ -144,7 +164,15 @@ where
     );
     let mut request = Request::from_parts(parts, B::from(bytes));
     request.extensions_mut().insert(verified);
-    inner.call(request).await
+    let response = inner.call(request).await;
+    drop(reservation);
+    response
+}
+
+fn overloaded(config: &Config) -> Rejection {
+    Rejection::Overloaded {
+        budget: config.budget.as_ref().map_or(0, BodyBudget::capacity),
+    }
 }
 
 fn declared_length<T>(request: &Request<T>) -> Option<u64> {
@@ -161,17 +189,24 @@ fn rejected<ResBody: Default>(
     rejection: Rejection,
     delivery_id: Option<&HeaderValue>,
 ) -> Response<ResBody> {
-    let delivery_id = delivery_id.and_then(|v| v.to_str().ok());
+    let delivery_id = delivery_id.map(|v| tracing::field::display(printable_bytes(v.as_bytes())));
     match &rejection {
         Rejection::Unauthorized(error) => tracing::warn!(
             delivery_id,
             code = error.code(),
-            "rejected Box delivery: {error}"
+            "rejected Box delivery: {}",
+            crate::log::shown(error)
+        ),
+        Rejection::Overloaded { .. } => tracing::warn!(
+            delivery_id,
+            code = rejection.code(),
+            "rejected request: {rejection}"
         ),
         other => tracing::info!(
             delivery_id,
             code = other.code(),
-            "rejected request: {other}"
+            "rejected request: {}",
+            crate::log::shown(other)
         ),
     }
     let mut response = Response::new(ResBody::default());
