@@ -77,7 +77,13 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let seen: Arc<Mutex<HashMap<String, DeliveryLog>>> = Arc::default();
-    let app = App::new(ring.clone(), inbox.clone(), "/", DEFAULT_BODY_LIMIT).observe({
+    let app = App::new(
+        ring.clone(),
+        inbox.clone(),
+        "/",
+        DEFAULT_BODY_LIMIT,
+        crate::serve::DEFAULT_BODY_BUDGET,
+    ).observe({
         let seen = Arc::clone(&seen);
         move |log| {
             if let Some(id) = &log.delivery_id {

@@ -115,6 +115,7 @@ fn every_limit_is_documented_with_its_default() {
     for (flag, default) in [
         ("--max-connections <N>", "1024"),
         ("--max-body <BYTES>", "1048576"),
+        ("--body-budget <BYTES>", "67108864"),
         ("--grace <S>", "30"),
         ("--header-timeout <S>", "5"),
         ("--idle-timeout <S>", "5"),
@@ -128,7 +129,8 @@ fn every_limit_is_documented_with_its_default() {
         "Every answer other than a 2xx closes its connection.",
         "the oldest idle one is closed to make room",
         "at most 16 KiB of HTTP read buffer",
-        "--max-connections × (--max-body + 16 KiB), 1 GiB + 16 MiB with the defaults",
+        "--body-budget + --max-connections × 16 KiB, 80 MiB with the defaults",
+        "is answered 503 at once, and Box retries it",
         "RUST_LOG overrides the filter (default \"warn\")",
     ] {
         assert!(text.contains(phrase), "{phrase:?} in:\n{text}");
@@ -168,6 +170,8 @@ fn out_of_range_limits_are_usage_errors() {
         ("--backlog", "4294967296", ""),
         ("--grace", "3601", "0..=3600"),
         ("--max-body", "0", "1..=67108864"),
+        ("--body-budget", "17179869185", "0..=17179869184"),
+        ("--body-budget", "lots", ""),
         ("--idle-timeout", "99999999999999999999999", ""),
     ] {
         let out = serve_with(&[flag, value]);
@@ -204,6 +208,8 @@ fn the_largest_allowed_limits_serve_and_stop() {
             "3600",
             "--max-body",
             "67108864",
+            "--body-budget",
+            "17179869184",
         ],
     );
     let mut reader = BufReader::new(server.connect());
@@ -212,5 +218,40 @@ fn the_largest_allowed_limits_serve_and_stop() {
     let stderr_so_far = server.stderr();
     assert_eq!(server.terminate(Duration::from_secs(10)).code(), Some(0));
     assert!(!stderr_so_far.contains("panicked"), "{stderr_so_far}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Reads one answer's status line from a fresh connection that sent `request`.
+fn answer(server: &Server, request: &[u8]) -> String {
+    let mut reader = BufReader::new(server.connect());
+    exchange(&mut reader, request).expect("an answer")
+}
+
+#[test]
+fn bodies_past_the_body_budget_get_503_and_those_within_it_are_stored() {
+    let dir = temp_dir("limits-budget");
+    let small = signed_request(&event("fits"));
+    let body_len = small.len() - small.windows(4).position(|w| w == b"\r\n\r\n").unwrap() - 4;
+    // Room for one body, not for two: a stalled delivery holds its share
+    // until it is answered, and the next one does not fit beside it.
+    let budget = (body_len + body_len / 2).to_string();
+    let server = Server::start(&dir.join("inbox.sqlite"), &["--body-budget", &budget]);
+
+    let head = answer(&server, &small);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+
+    let held = stalled(&server, "held");
+    std::thread::sleep(Duration::from_millis(300));
+    let head = answer(&server, &signed_request(&event("crowded-out")));
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let head = answer(&server, &signed_request(&event("after")));
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+
+    let stderr = server.stderr();
+    assert!(stderr.contains(" 503 overloaded "), "{stderr}");
+    assert_eq!(server.terminate(Duration::from_secs(10)).code(), Some(0));
     let _ = std::fs::remove_dir_all(dir);
 }

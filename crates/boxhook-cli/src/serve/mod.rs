@@ -13,8 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boxhook::inbox::StoreInInbox;
-use boxhook::verify::{Verify, DEFAULT_BODY_LIMIT};
+use boxhook::verify::{BodyBudget, Verify, DEFAULT_BODY_LIMIT};
 use boxhook::{Router, VerifyLayer};
 use boxhook_core::{KeyRing, Printable, Verifier};
 use boxhook_sqlite::SqliteInbox;
@@ -58,6 +57,14 @@ pub(crate) const DEFAULT_MAX_REQUESTS: u64 = 1000;
 /// `net.core.somaxconn` on Linux).
 const DEFAULT_BACKLOG: u32 = 1024;
 
+/// How many body bytes may be buffered at once, across all connections,
+/// unless told otherwise: 64 MiB, 64 bodies at the 1 MiB limit, thousands of
+/// real 1–8 KB deliveries.
+pub(crate) const DEFAULT_BODY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// The largest `--body-budget`: 16 GiB.
+const MAX_BODY_BUDGET: u64 = 16 * 1024 * 1024 * 1024;
+
 /// The largest `--max-body`: far above any real payload, low enough that
 /// `--max-connections` bodies stay a number a machine can hold.
 const MAX_BODY_LIMIT: u64 = 64 * 1024 * 1024;
@@ -78,12 +85,12 @@ is busy do new ones wait in the listen backlog (--backlog), and busy ones \
 finish within the 10 s body read deadline and the handler deadline. \
 On SIGINT/SIGTERM idle connections close at once and busy ones get --grace.
 
-Memory: each connection holds at most 16 KiB of HTTP read buffer (a request \
-head must fit in it) plus, while its body is read, one body of at most \
---max-body (a body sent without Content-Length may briefly take up to twice \
-that as its buffer grows); so with bodies that declare their length, memory \
-for connections stays under about --max-connections × (--max-body + 16 KiB), \
-1 GiB + 16 MiB with the defaults.
+Memory: bodies being read share one budget (--body-budget, 64 MiB by \
+default) whatever the number of connections: a delivery whose body does not \
+fit in what is left is answered 503 at once, and Box retries it. On top of \
+that each connection holds at most 16 KiB of HTTP read buffer (a request \
+head must fit in it): about --body-budget + --max-connections × 16 KiB, \
+80 MiB with the defaults.
 
 Log: one line per request on stderr, with text from the request escaped, \
 and the framework's warnings and errors (e.g. why the inbox failed to store \
@@ -110,6 +117,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT as u64,
           value_parser = clap::value_parser!(u64).range(1..=MAX_BODY_LIMIT))]
     max_body: u64,
+    /// How many body bytes may be buffered at once across all connections,
+    /// 0 to 17179869184 (16 GiB); a delivery that does not fit is answered
+    /// 503 at once (Box retries). Memory for bodies stays under this,
+    /// whatever the number of connections.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_BUDGET as u64,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_BODY_BUDGET))]
+    body_budget: u64,
     /// After SIGINT/SIGTERM, how long in-flight deliveries may take, in
     /// seconds, 0 to 3600; idle connections close at once.
     #[arg(long, value_name = "S", default_value_t = DEFAULT_GRACE_SECS,
@@ -190,7 +204,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             )
         })?;
         let addr = listener.local_addr()?;
-        let app = App::new(ring, inbox, &args.path, max_body)
+        let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
+        let app = App::new(ring, inbox, &args.path, max_body, budget)
             .limits(args.limits())
             .log_to_stderr();
         println!("listening on http://{addr}{}", args.path);
@@ -258,16 +273,24 @@ pub(crate) struct App {
 }
 
 impl App {
-    /// A receiver for `path`, verifying with `ring`, storing into `inbox`.
-    pub(crate) fn new(ring: KeyRing, inbox: SqliteInbox, path: &str, max_body: usize) -> Self {
-        // The inbox answers the router's duplicate check, so a retried
-        // delivery is acknowledged and counted, never stored twice.
-        let router = Router::new()
-            .idempotency(inbox.clone())
-            .fallback(StoreInInbox::new(inbox));
+    /// A receiver for `path`, verifying with `ring`, storing into `inbox`,
+    /// taking bodies of at most `max_body` bytes and buffering at most
+    /// `body_budget` bytes of bodies at once across all connections.
+    ///
+    /// The inbox's own answer tells a new event from a duplicate, so a
+    /// retried delivery is acknowledged and counted, never stored twice, and
+    /// logged as `duplicate` even when two attempts race.
+    pub(crate) fn new(
+        ring: KeyRing,
+        inbox: SqliteInbox,
+        path: &str,
+        max_body: usize,
+        body_budget: usize,
+    ) -> Self {
         let service = VerifyLayer::new(Verifier::new(ring))
             .body_limit(max_body)
-            .layer(router);
+            .body_budget(BodyBudget::new(body_budget))
+            .layer(Router::new().store_in(inbox));
         Self {
             path: path.into(),
             service,
