@@ -83,7 +83,8 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
         "/",
         DEFAULT_BODY_LIMIT,
         crate::serve::DEFAULT_BODY_BUDGET,
-    ).observe({
+    )
+    .observe({
         let seen = Arc::clone(&seen);
         move |log| {
             if let Some(id) = &log.delivery_id {

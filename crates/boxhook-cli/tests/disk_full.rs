@@ -115,6 +115,10 @@ fn serve_on_a_full_disk_answers_5xx_and_loses_no_acknowledged_event() {
     );
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario, read top to bottom: fill, stop, reopen, free, retry"
+)]
 fn fill(dir: &Path) {
     let inbox = dir.join("inbox.sqlite");
     // Room to free later, for Box's retries.
@@ -157,10 +161,9 @@ fn fill(dir: &Path) {
     );
     assert!(acknowledged.len() >= 10, "{statuses:?}\n{stderr}");
     assert!(refused.len() >= 5, "2 MiB never filled up: {statuses:?}");
-    // The operator's log says why, not only "500 failed".
     assert!(
         stderr.contains("database or disk is full"),
-        "the reason for the failed stores is not in the log:\n{stderr}"
+        "no reason logged:\n{stderr}"
     );
     for &n in &refused {
         assert!(

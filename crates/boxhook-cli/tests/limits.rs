@@ -240,12 +240,12 @@ fn bodies_past_the_body_budget_get_503_and_those_within_it_are_stored() {
     let head = answer(&server, &small);
     assert!(head.starts_with("http/1.1 200"), "{head}");
 
-    let held = stalled(&server, "held");
+    let stalled_delivery = stalled(&server, "held");
     std::thread::sleep(Duration::from_millis(300));
     let head = answer(&server, &signed_request(&event("crowded-out")));
     assert!(head.starts_with("http/1.1 503"), "{head}");
     assert!(head.contains("connection: close"), "{head}");
-    drop(held);
+    drop(stalled_delivery);
     std::thread::sleep(Duration::from_millis(300));
     let head = answer(&server, &signed_request(&event("after")));
     assert!(head.starts_with("http/1.1 200"), "{head}");

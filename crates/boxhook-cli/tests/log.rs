@@ -122,3 +122,77 @@ fn rust_log_overrides_the_filter() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn concurrent_deliveries_of_one_event_are_labelled_by_the_inbox_answer() {
+    const ATTEMPTS: usize = 50;
+    let dir = temp_dir("log-labels");
+    let inbox = dir.join("inbox.sqlite");
+    let server = Server::start(&inbox, &[]);
+    // Box's retries of one event: each with its own delivery id and
+    // signature, all sent at once so that none sees another stored.
+    let requests: Vec<Vec<u8>> = (0..ATTEMPTS)
+        .map(|n| {
+            raw_request(
+                &Delivery::new(event("raced"))
+                    .sent_at(chrono::Utc::now())
+                    .delivery_id(format!("attempt-{n}")),
+            )
+        })
+        .collect();
+    let start = std::sync::Barrier::new(ATTEMPTS);
+    let heads: Vec<String> = std::thread::scope(|scope| {
+        let threads: Vec<_> = requests
+            .iter()
+            .map(|request| {
+                let (server, start) = (&server, &start);
+                scope.spawn(move || {
+                    let mut reader = BufReader::new(server.connect());
+                    start.wait();
+                    exchange(&mut reader, request).expect("an answer")
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(
+        heads.iter().all(|h| h.starts_with("http/1.1 200")),
+        "{heads:?}"
+    );
+
+    // Each line is written before its answer goes out; give the pipe a moment.
+    let mut stderr = server.stderr();
+    for _ in 0..100 {
+        if stderr.matches("event=raced").count() >= ATTEMPTS {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        stderr = server.stderr();
+    }
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("event=raced"))
+        .collect();
+    assert_eq!(lines.len(), ATTEMPTS, "{stderr}");
+    let handled = lines.iter().filter(|l| l.contains(" 200 handled ")).count();
+    let duplicate = lines
+        .iter()
+        .filter(|l| l.contains(" 200 duplicate "))
+        .count();
+    assert_eq!((handled, duplicate), (1, ATTEMPTS - 1), "{stderr}");
+    assert_eq!(server.terminate(Duration::from_secs(10)).code(), Some(0));
+
+    let listed = run(
+        boxhook()
+            .args(["inbox", "list", "--json", "--inbox"])
+            .arg(&inbox),
+        Duration::from_secs(20),
+    );
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(
+        listed.contains(&format!("\"deliveries\":{ATTEMPTS}")),
+        "{listed}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
