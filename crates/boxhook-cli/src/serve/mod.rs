@@ -185,13 +185,9 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     }
     log::init_tracing()?;
     let max_body = usize::try_from(args.max_body).unwrap_or(usize::MAX);
-    let inbox = SqliteInbox::open(&args.inbox).map_err(|err| {
-        anyhow::anyhow!(
-            "cannot open inbox {}: {err}; check the path and its permissions, or pass \
-             another --inbox",
-            args.inbox.display()
-        )
-    })?;
+    // The inbox's errors say what to check (permissions, mount, schema).
+    let inbox = SqliteInbox::open(&args.inbox)
+        .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", args.inbox.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
