@@ -89,9 +89,9 @@ fn rust_log_overrides_the_filter() {
     assert!(head.starts_with("http/1.1 200"), "{head}");
     let stderr = server.wait_for_stderr(" INFO ", Duration::from_secs(5));
     assert!(
-        stderr
-            .lines()
-            .any(|l| l.contains(" INFO ") && l.contains("event handled") && l.contains("log-info")),
+        stderr.lines().any(|l| l.contains(" INFO ")
+            && l.contains("event stored in the inbox")
+            && l.contains("log-info")),
         "{stderr}"
     );
     drop(server);
