@@ -6,10 +6,12 @@
 # while /proc/<pid>/status is sampled every 100 ms.
 #
 #   bash benches/load/memory.sh                   # limits 1024 (default) and 250
-#   LIMITS="1024" CLIENTS=1000 bash benches/load/memory.sh
+#   LIMITS="1024" CLIENTS=1000 BUDGET=67108864 bash benches/load/memory.sh
 #
-# Reports peak RSS (VmHWM) against body limit x connections served + the idle
-# RSS. Bounded: each run stops after FOR_SECONDS; the script kills what it started.
+# BUDGET is serve's --body-budget (default 64 MiB, serve's own default; 16 GiB
+# turns it off in effect). Reports peak RSS (VmHWM) against the bound
+# min(body limit x connections served, budget) + 16 KiB read buffer per
+# connection + the idle RSS. Bounded: each run stops after FOR_SECONDS; the script kills what it started.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -17,6 +19,7 @@ cd "$root"
 CLIENTS="${CLIENTS:-1000}"
 LIMITS="${LIMITS:-1024 250}"
 BODY="${BODY:-1048576}"
+BUDGET="${BUDGET:-67108864}"
 CHUNK="${CHUNK:-65536}"
 INTERVAL_MS="${INTERVAL_MS:-500}"
 FOR_SECONDS="${FOR_SECONDS:-45}"
@@ -46,7 +49,7 @@ rows=()
 for limit in $LIMITS; do
   rm -f "$out/memory.sqlite" "$out/memory.sqlite-wal" "$out/memory.sqlite-shm"
   "$bin/boxhook" --primary-key SamplePrimaryKey serve --listen 127.0.0.1:0 \
-    --inbox "$out/memory.sqlite" --max-body "$BODY" --max-connections "$limit" \
+    --inbox "$out/memory.sqlite" --max-body "$BODY" --max-connections "$limit" --body-budget "$BUDGET" \
     >"$out/memory-$limit.stdout" 2>/dev/null &
   server=$!
   for _ in $(seq 1 200); do
@@ -73,14 +76,15 @@ for limit in $LIMITS; do
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 
   served=$(( CLIENTS < limit ? CLIENTS : limit ))
-  bound=$(( served * BODY / 1024 + idle ))
-  echo "--max-connections $limit: idle $(mib "$idle") MiB, peak VmHWM $(mib "$hwm") MiB" \
-    "(sampled VmRSS max $(mib "$peak_rss") MiB), bound $served x $(( BODY / 1024 )) KiB + idle = $(mib "$bound") MiB"
+  bodies=$(( served * BODY < BUDGET ? served * BODY : BUDGET ))
+  bound=$(( bodies / 1024 + served * 16 + idle ))
+  echo "--max-connections $limit --body-budget $BUDGET: idle $(mib "$idle") MiB, peak VmHWM $(mib "$hwm") MiB" \
+    "(sampled VmRSS max $(mib "$peak_rss") MiB), bound min($served x $(( BODY / 1024 )) KiB, budget) + $served x 16 KiB + idle = $(mib "$bound") MiB"
   sed 's/^/    /' "$out/memory-$limit.clients"
-  rows+=("| $limit | $CLIENTS | $(mib "$idle") MiB | $(mib "$hwm") MiB | $(mib "$bound") MiB | $(awk -v h="$hwm" -v b="$bound" 'BEGIN { printf "%.2f", h / b }') |")
+  rows+=("| $limit | $(mib $(( BUDGET / 1024 ))) MiB | $CLIENTS | $(mib "$idle") MiB | $(mib "$hwm") MiB | $(mib "$bound") MiB | $(awk -v h="$hwm" -v b="$bound" 'BEGIN { printf "%.2f", h / b }') |")
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| --max-connections | clients | idle RSS | peak RSS (VmHWM) | body limit x served + idle | peak / bound |"
-echo "|---:|---:|---:|---:|---:|---:|"
+echo "| --max-connections | --body-budget | clients | idle RSS | peak RSS (VmHWM) | bound | peak / bound |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
