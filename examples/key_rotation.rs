@@ -1,7 +1,7 @@
 //! Hot key rotation: the server re-reads its keys on SIGHUP-like demand
 //! (here: every time the file `boxhook-keys.txt` changes) without a restart
 //! or a lost request, and logs which key deliveries match so you know when
-//! the old key is unused (PROTOCOL §2).
+//! the old key is unused (see "The signed bytes" in docs/PROTOCOL.md).
 //!
 //! `boxhook-keys.txt` holds two lines: the primary key, then the secondary
 //! key (an empty line for an empty slot).

@@ -1,5 +1,5 @@
 //! Envelope-only against full typed parse of a realistic `FILE.UPLOADED`
-//! (issue 3, issue 6).
+//! delivery.
 //!
 //! `cargo bench -p boxhook-benches --bench parse`
 #![allow(

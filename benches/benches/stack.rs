@@ -1,6 +1,6 @@
 //! Cost per request of boxhook's tower stack in process, with no network:
 //! a 3 KiB `FILE.UPLOADED` delivery through `VerifyLayer` + `Router` with a
-//! handler that does nothing, on a fixed clock (issue 4, issue 6).
+//! handler that does nothing, on a fixed clock.
 //!
 //! - `stack/new_event`: a new event each iteration (its own event id and
 //!   signature), so it is claimed, parsed, handled and completed;

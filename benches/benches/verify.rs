@@ -1,5 +1,5 @@
 //! Verification cost against a bare HMAC-SHA256 of the same bytes, the
-//! escaped-form fallback, and `escaped_form` alone (issue 2, issue 6).
+//! escaped-form fallback, and `escaped_form` alone.
 //!
 //! `cargo bench -p boxhook-benches --bench verify`
 #![allow(
@@ -67,7 +67,7 @@ fn verify_vs_bare_hmac(c: &mut Criterion) {
 }
 
 /// A raw-UTF-8 body signed over its escaped form: the raw HMAC fails, the
-/// body is escaped, and the second HMAC matches (PROTOCOL §2.1).
+/// body is escaped, and the second HMAC matches (see "The escaped form" in docs/PROTOCOL.md).
 fn verify_escaped_fallback(c: &mut Criterion) {
     let verifier = Verifier::new(keys());
     let now = now();

@@ -1,7 +1,7 @@
 //! Inputs shared by boxhook's benchmarks and allocation tests.
 //!
 //! Realistic `FILE.UPLOADED` deliveries padded to an exact size, in Box's
-//! wire form (PHP-style `\/` and `\uXXXX`, PROTOCOL §2.1) or as a
+//! wire form (PHP-style `\/` and `\uXXXX`) or as a
 //! re-encoding proxy would forward them (raw UTF-8), signed with the core's
 //! [`Signer`] — never with a copy of it.
 
@@ -9,9 +9,9 @@ use boxhook_core::{DeliveryTimestamp, KeyRing, Signer};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
-/// The primary key of Box's SDK test vectors (PROTOCOL §2.2).
+/// The primary key of Box's SDK test vectors (see "Known-answer vectors" in docs/PROTOCOL.md).
 pub const PRIMARY_KEY: &str = "SamplePrimaryKey";
-/// The secondary key of Box's SDK test vectors (PROTOCOL §2.2).
+/// The secondary key of Box's SDK test vectors (see "Known-answer vectors" in docs/PROTOCOL.md).
 pub const SECONDARY_KEY: &str = "SampleSecondaryKey";
 /// The `BOX-DELIVERY-TIMESTAMP` every benchmark delivery carries.
 pub const TIMESTAMP: &str = "2020-01-01T00:00:00-07:00";
@@ -99,7 +99,8 @@ const FOLDERS: [(&str, &str); 6] = [
 const FILLER: &str = "Quarterly forecast for the EMEA region, revised after the review. ";
 
 /// A `FILE.UPLOADED` delivery of exactly `size` bytes, shaped like Box's
-/// (PROTOCOL §5): compact, keys in wire order, a full file object whose
+/// (see "Payload shapes" in docs/PROTOCOL.md): compact, keys in wire order, a full file object
+/// whose
 /// `path_collection` grows with the size, the last bytes in `description`.
 ///
 /// # Panics

@@ -1,5 +1,5 @@
-//! The raw verification path allocates nothing proportional to the body
-//! (issue 2): bytes allocated while verifying a 64 KiB delivery must not
+//! The raw verification path allocates nothing proportional to the body:
+//! bytes allocated while verifying a 64 KiB delivery must not
 //! exceed those of a 1 KiB one.
 //!
 //! A counting global allocator records, per thread, every byte requested, so

@@ -1,4 +1,4 @@
-//! The escaped form (issue 6, target 2): never panics; output is ASCII and
+//! The escaped form: never panics; output is ASCII and
 //! idempotent (a second application borrows); a body that needed no change
 //! comes back as it was; and valid JSON keeps its meaning.
 #![no_main]

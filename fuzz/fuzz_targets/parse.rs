@@ -1,4 +1,4 @@
-//! Payload parsing into the model (issue 6, target 3). Neither parser
+//! Payload parsing into the model. Neither parser
 //! panics; `Envelope::parse` accepts exactly what `WebhookEvent::parse`
 //! accepts (as its docs promise), and when both succeed they read the same
 //! id, trigger, webhook id and source; the raw body is kept byte for byte.
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(event.trigger(), envelope.trigger());
             assert_eq!(&event.envelope(), envelope);
             assert_eq!(event.raw().as_bytes(), data);
-            // The trigger's text round-trips exactly (PROTOCOL §5.1).
+            // The trigger's text round-trips exactly (see "Payload shapes" in docs/PROTOCOL.md).
             let text = event.trigger().to_string();
             assert_eq!(
                 text.parse::<boxhook_core::model::Trigger>().ok().as_ref(),

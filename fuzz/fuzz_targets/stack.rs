@@ -1,5 +1,5 @@
 //! The whole tower stack, `VerifyLayer` + `Router`, driven with arbitrary
-//! method, headers and body chunks (issue 6, target 4).
+//! method, headers and body chunks.
 //!
 //! Half the inputs are signed by the harness with the core's `Signer` (the
 //! fuzzer cannot forge an HMAC), so arbitrary bodies reach the router; the

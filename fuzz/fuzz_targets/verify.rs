@@ -1,5 +1,5 @@
-//! Header reading plus verification with arbitrary headers and body
-//! (issue 6, target 1). Never panics; and when a delivery verifies, the
+//! Header reading plus verification with arbitrary headers and body.
+//! Never panics; and when a delivery verifies, the
 //! core's `Signer` reproduces the exact signature header that matched.
 #![no_main]
 

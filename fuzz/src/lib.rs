@@ -5,16 +5,16 @@
 use arbitrary::{Arbitrary, Unstructured};
 use boxhook_core::{KeyRing, Verifier};
 
-/// The keys of Box's SDK test vectors (PROTOCOL §2.2).
+/// The keys of Box's SDK test vectors (see "Known-answer vectors" in docs/PROTOCOL.md).
 pub const PRIMARY_KEY: &str = "SamplePrimaryKey";
 /// The secondary key of the same vectors.
 pub const SECONDARY_KEY: &str = "SampleSecondaryKey";
-/// The timestamp of the PROTOCOL §2.2 vectors; seeds are signed with it.
+/// The timestamp of those vectors; seeds are signed with it.
 pub const TIMESTAMP: &str = "2020-01-01T00:00:00-07:00";
 /// The fuzzed verifier's clock: 30 s after [`TIMESTAMP`].
 pub const NOW: &str = "2020-01-01T07:00:30Z";
 
-/// The six Box header names (PROTOCOL §1), in the order the selector uses.
+/// The six Box header names, in the order the selector uses.
 pub const BOX_HEADERS: [&str; 6] = [
     "box-delivery-id",
     "box-delivery-timestamp",
@@ -49,7 +49,8 @@ pub enum Name {
     Other(String),
 }
 
-/// How a Box header name is spelled: names are case-insensitive (PROTOCOL §1).
+/// How a Box header name is spelled: names are case-insensitive (see "A delivery on the wire" in
+/// docs/PROTOCOL.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Case {
     /// `box-delivery-id`

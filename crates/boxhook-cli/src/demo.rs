@@ -263,7 +263,8 @@ async fn run_step(
     }
 }
 
-/// What an operator should know about these triggers (PROTOCOL §4, §5.3).
+/// What an operator should know about these triggers (see "`WEBHOOK.DELETED` and
+/// `NO_ACTIVE_SESSION`" in docs/PROTOCOL.md).
 fn note(trigger: &str) -> Option<&'static str> {
     match trigger {
         "WEBHOOK.DELETED" => {
@@ -273,7 +274,7 @@ fn note(trigger: &str) -> Option<&'static str> {
             Some("stored and acknowledged; re-authorize the Box app (the original trigger is lost)")
         }
         "FILE.ARCHIVED" => {
-            Some("unknown triggers are acknowledged with 200, never refused (PROTOCOL §8.7)")
+            Some("unknown triggers are acknowledged with 200: Box retries any non-2xx")
         }
         _ => None,
     }

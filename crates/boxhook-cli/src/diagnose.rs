@@ -130,7 +130,7 @@ impl Check<'_> {
             hints.push(
                 "the body as captured does not match; its escaped form (`\\/`, `\\uXXXX`, \
                  as Box writes JSON) does: something between Box and here re-serialized \
-                 the JSON (PROTOCOL §2.1). Accepted, as Box's SDKs accept it; fix the hop \
+                 the JSON. Accepted, as Box's SDKs accept it; fix the hop \
                  that re-encodes the body"
                     .to_owned(),
             );
@@ -201,8 +201,8 @@ impl Check<'_> {
             VerifyError::UnsupportedVersion { .. } | VerifyError::UnsupportedAlgorithm { .. } => {
                 vec![
                     "Box sends BOX-SIGNATURE-VERSION: 1 and BOX-SIGNATURE-ALGORITHM: HmacSHA256 \
-                      on every V2 delivery; this is not one (V1 webhooks are not signed at all, \
-                      PROTOCOL §7)"
+                      on every V2 delivery; this is not one (V1 webhooks are not signed at all: \
+                      https://developer.box.com/guides/webhooks/)"
                         .to_owned(),
                 ]
             }
@@ -351,7 +351,7 @@ impl Check<'_> {
         Some(match self.verify(&repaired_pairs, self.body, freshness) {
             Ok(v) if v.key_slot() == slot => format!(
                 "{upper} read {how} is the right HMAC: something re-encoded the header; \
-                     Box sends 44 characters of standard base64 (PROTOCOL §8.2)"
+                     Box sends 44 characters of standard base64"
             ),
             _ => format!(
                 "{upper} read {how} still does not match: it is mangled and signed \
@@ -369,7 +369,7 @@ fn freshness_hint(err: &VerifyError, headers: &DeliveryHeaders<'_>) -> String {
              clock is synchronised (NTP), or allow more with --max-future-skew"
         ),
         _ => format!(
-            "BOX-DELIVERY-TIMESTAMP is {sent}; Box's limit is 600 s (PROTOCOL §3). To check a \
+            "BOX-DELIVERY-TIMESTAMP is {sent}; Box's limit is 600 s. To check a \
              capture as of when it arrived, pass --now {sent}"
         ),
     }

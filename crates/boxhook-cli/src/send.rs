@@ -126,7 +126,7 @@ pub(crate) fn body_for_trigger(trigger: &str) -> anyhow::Result<Vec<u8>> {
 
 /// `body` with its event `id` replaced, every other byte kept: Box's compact
 /// form puts `"id":"..."` right after `"type"`, so the first occurrence is
-/// the event's (PROTOCOL §5).
+/// the event's.
 pub(crate) fn with_event_id(body: &[u8], new_id: &str) -> Option<Vec<u8>> {
     let old_id = Envelope::parse(body).ok()?.id().to_owned();
     let needle = format!("\"id\":\"{old_id}\"");

@@ -450,7 +450,8 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// PROTOCOL §2.2, checked as of the vector's own time.
+/// Box's published test vectors (see "Known-answer vectors" in docs/PROTOCOL.md), checked as of the
+/// vector's own time.
 #[test]
 fn protocol_vectors() {
     let dir = temp_dir("vectors");

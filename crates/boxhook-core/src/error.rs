@@ -74,7 +74,7 @@ pub enum VerifyError {
     },
     /// Well-formed signatures, but none matches the body under any key.
     Mismatch {
-        /// Whether the escaped form (PROTOCOL §2.1) was tried as well.
+        /// Whether the escaped form (see "The escaped form" in docs/PROTOCOL.md) was tried as well.
         escaped_form_tried: bool,
     },
 }
@@ -257,8 +257,9 @@ impl fmt::Display for HeaderProblem {
 
 /// What is wrong with a signature header, for [`VerifyError::MalformedSignature`].
 ///
-/// Box sends 44 characters of standard, padded base64 (PROTOCOL §2); the
-/// variants name the usual ways a copied signature goes wrong (PROTOCOL §8).
+/// Box sends 44 characters of standard, padded base64; the
+/// variants name the usual ways a copied signature goes wrong (see "Pitfalls seen in the wild" in
+/// docs/PROTOCOL.md).
 ///
 /// ```
 /// use boxhook_core::SignatureProblem;

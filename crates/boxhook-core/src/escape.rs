@@ -1,5 +1,5 @@
 //! The escaped form of a body: what PHP's `json_encode` would have written
-//! (PROTOCOL §2.1).
+//! (see "The escaped form" in docs/PROTOCOL.md).
 //!
 //! Box signs JSON that escapes every `/` inside strings as `\/` and every
 //! non-ASCII character as lower-case `\uXXXX` (a UTF-16 surrogate pair above

@@ -1,4 +1,5 @@
-//! The six Box delivery headers (PROTOCOL §1), read case-insensitively from an
+//! The six Box delivery headers (see "A delivery on the wire" in docs/PROTOCOL.md), read
+//! case-insensitively from an
 //! [`http::HeaderMap`] or from any list of `(name, value)` pairs.
 
 use std::borrow::Cow;

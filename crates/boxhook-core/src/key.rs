@@ -1,7 +1,8 @@
 //! Signature keys: [`SigningKey`], the two-slot [`KeyRing`] and the
 //! [`SharedKeyRing`] handle that lets a running server rotate keys.
 //!
-//! Box gives every application two signature keys (PROTOCOL §2): the primary
+//! Box gives every application two signature keys (see "The signed bytes" in docs/PROTOCOL.md): the
+//! primary
 //! key signs `BOX-SIGNATURE-PRIMARY`, the secondary key signs
 //! `BOX-SIGNATURE-SECONDARY`, and a delivery is authentic when either matches.
 //! Rotation resets one key at a time, so both must be live at once.
@@ -17,7 +18,7 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 /// One Box signature key.
 ///
 /// The key is the key string's UTF-8 bytes used as-is: Box does not base64- or
-/// hex-decode it (PROTOCOL §2). The HMAC key schedule is computed once here, so
+/// hex-decode it. The HMAC key schedule is computed once here, so
 /// each verification only hashes the message.
 ///
 /// `Debug` and `Display` never show the secret:
@@ -149,7 +150,7 @@ impl fmt::Display for KeySlot {
 /// The primary and secondary keys of one Box application.
 ///
 /// Either slot may be empty, not both. During a rotation keep both filled
-/// (PROTOCOL §2).
+/// (see "The signed bytes" in docs/PROTOCOL.md).
 ///
 /// ```
 /// use boxhook_core::{KeyRing, KeySlot, SigningKey};

@@ -32,7 +32,7 @@
 //! ```
 //!
 //! Verify the bytes as received. Parsing the JSON and serialising it again
-//! (PROTOCOL §8.1) changes the bytes Box signed.
+//! changes the bytes Box signed (see "The escaped form" in docs/PROTOCOL.md).
 //!
 //! # The escaped form
 //!
@@ -64,7 +64,7 @@
 //! # Freshness
 //!
 //! A delivery older than 600 s is [`VerifyError::Expired`]; one more than 60 s
-//! ahead of the receiver's clock is [`VerifyError::Future`] (PROTOCOL §3).
+//! ahead of the receiver's clock is [`VerifyError::Future`] (see "Freshness" in docs/PROTOCOL.md).
 //! Both are configurable; time always comes from the caller (a [`Clock`] in
 //! servers), never from a hidden global.
 //!
@@ -90,7 +90,7 @@
 //! # Rotating keys
 //!
 //! Keys belong to the Box application; rotation resets one at a time, so both
-//! stay live (PROTOCOL §2). A [`SharedKeyRing`] lets a running server swap
+//! stay live. A [`SharedKeyRing`] lets a running server swap
 //! keys without a restart; [`Verified::key_slot`] tells when the old key has
 //! stopped matching.
 //!
@@ -124,7 +124,7 @@
 //! | re-encoded body with a bare `/` or a backslash escape | escaped form wrong: rejected | accepted | accepted as escaped |
 //! | re-encoded body with `\/` or DEL (U+007F) | rejected | escaped form wrong: rejected | accepted as escaped |
 //!
-//! boxhook's escaped form is PHP's `json_encode` (PROTOCOL §2.1): `/` inside
+//! boxhook's escaped form is PHP's `json_encode`: `/` inside
 //! strings unless already escaped — including right after an escaped
 //! backslash — and every non-ASCII character. DEL is ASCII and left alone.
 //!
@@ -140,7 +140,7 @@
 //!   headers built by the [`Signer`] are marked sensitive.
 //! - [`Verified`] can only be made by [`Verifier`]: code that takes it cannot
 //!   receive an unverified body by mistake. Errors are values, not `bool`s
-//!   to forget (PROTOCOL §8.9).
+//!   to forget.
 //! - Nothing here panics on input: every header, body and timestamp is either
 //!   accepted or turned into a [`VerifyError`].
 //!

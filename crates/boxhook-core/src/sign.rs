@@ -10,7 +10,8 @@ use crate::signature;
 use crate::time::DeliveryTimestamp;
 use crate::verify::{SIGNATURE_ALGORITHM, SIGNATURE_VERSION};
 
-/// Signs bodies as Box does (PROTOCOL §2), with the keys of a [`KeyRing`].
+/// Signs bodies as Box does (see "The signed bytes" in docs/PROTOCOL.md), with the keys of a
+/// [`KeyRing`].
 ///
 /// ```
 /// use boxhook_core::{DeliveryTimestamp, KeyRing, Signer};

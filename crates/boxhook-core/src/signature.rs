@@ -1,4 +1,4 @@
-//! The signature itself (PROTOCOL §2): `base64(HMAC-SHA256(key, body ‖ timestamp))`.
+//! The signature itself: `base64(HMAC-SHA256(key, body ‖ timestamp))`.
 //! The one place it is computed, for the verifier and the signer alike.
 
 use base64::engine::general_purpose::STANDARD;

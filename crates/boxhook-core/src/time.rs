@@ -1,5 +1,5 @@
 //! Time: the injectable [`Clock`], the [`Freshness`] policy, and
-//! [`DeliveryTimestamp`], the `BOX-DELIVERY-TIMESTAMP` value (PROTOCOL §3).
+//! [`DeliveryTimestamp`], the `BOX-DELIVERY-TIMESTAMP` value (see "Freshness" in docs/PROTOCOL.md).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -88,7 +88,7 @@ impl Clock for FixedClock {
 /// How old, and how far in the future, a delivery timestamp may be.
 ///
 /// Box asks receivers to reject deliveries older than 10 minutes and says
-/// nothing about the future (PROTOCOL §3). boxhook defaults to a maximum age of
+/// nothing about the future. boxhook defaults to a maximum age of
 /// 600 s and allows 60 s of future skew, so a receiver whose clock lags Box's a
 /// little keeps working (the generated SDKs allow none). Both bounds are
 /// inclusive.

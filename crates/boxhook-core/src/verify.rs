@@ -15,12 +15,12 @@ use crate::key::{KeyRing, KeySlot, SharedKeyRing};
 use crate::signature::{self, Digest};
 use crate::time::{parse_rfc3339, Freshness};
 
-/// The only signature version Box sends (PROTOCOL §2).
+/// The only signature version Box sends.
 pub const SIGNATURE_VERSION: &str = "1";
-/// The only signature algorithm Box sends (PROTOCOL §2).
+/// The only signature algorithm Box sends.
 pub const SIGNATURE_ALGORITHM: &str = "HmacSHA256";
 
-/// Which bytes a signature matched (PROTOCOL §2.1).
+/// Which bytes a signature matched (see "The escaped form" in docs/PROTOCOL.md).
 ///
 /// ```
 /// use boxhook_core::BodyForm;
@@ -55,7 +55,7 @@ impl fmt::Display for BodyForm {
 /// Proof that a delivery's body was signed by Box and is fresh.
 ///
 /// Only [`Verifier`] can make one, so a function that takes `&Verified` cannot
-/// be handed an unchecked body by mistake (PROTOCOL §8.9).
+/// be handed an unchecked body by mistake.
 ///
 /// ```
 /// # use boxhook_core::*;
@@ -81,7 +81,8 @@ pub struct Verified {
 
 impl Verified {
     /// `BOX-DELIVERY-ID`, if sent. It is not signed and changes on every
-    /// retry: use it for logs, never for deduplication (PROTOCOL §4).
+    /// retry: use it for logs, never for deduplication (see "Retries and deduplication" in
+    /// docs/PROTOCOL.md).
     #[must_use]
     pub fn delivery_id(&self) -> Option<&str> {
         self.delivery_id.as_deref()
@@ -113,7 +114,8 @@ impl Verified {
     }
 }
 
-/// Decides whether a delivery really came from Box (PROTOCOL §1–3).
+/// Decides whether a delivery really came from Box (see "The signed bytes" and
+/// "Freshness" in docs/PROTOCOL.md).
 ///
 /// The checks, in order: the signature version is `1` and the algorithm
 /// `HmacSHA256`; the timestamp parses and is fresh; then each configured key is
@@ -342,7 +344,7 @@ pub struct VerifierBuilder {
 }
 
 impl VerifierBuilder {
-    /// The maximum age of a delivery (default 600 s, PROTOCOL §3).
+    /// The maximum age of a delivery (default 600 s; see "Freshness" in docs/PROTOCOL.md).
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.verifier.freshness =
             Freshness::new(max_age, self.verifier.freshness.max_future_skew());
@@ -362,7 +364,8 @@ impl VerifierBuilder {
     }
 
     /// Whether to try the escaped form when the raw body does not match
-    /// (default on, as Box's newer SDKs do; PROTOCOL §2.1). Switch it off when
+    /// (default on, as Box's newer SDKs do; see "The escaped form" in docs/PROTOCOL.md). Switch it
+    /// off when
     /// nothing between Box and the receiver can re-encode the body and the
     /// second HMAC on a failing request is unwanted.
     pub fn escaped_fallback(mut self, enabled: bool) -> Self {

@@ -1,4 +1,4 @@
-//! Interop against Box's official SDKs (issue 2; PROTOCOL §2–3).
+//! Interop against Box's official SDKs (see "Where Box's SDKs differ" in docs/PROTOCOL.md).
 //!
 //! The oracles are Python `box-sdk-gen` and Node `box-node-sdk`, driven by the
 //! JSON Lines scripts in `tests/oracles/` (their headers describe the
@@ -357,7 +357,8 @@ fn s(text: impl Into<String>) -> J {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Style {
-    /// Box's wire form, as PHP's `json_encode` writes it (PROTOCOL §2.1).
+    /// Box's wire form, as PHP's `json_encode` writes it (see "The escaped form" in
+    /// docs/PROTOCOL.md).
     Php,
     /// Re-serialized as raw UTF-8 without `\/` (`serde_json`, `JSON.stringify`).
     Raw,
@@ -588,7 +589,8 @@ struct Case {
 /// How many bodies `corpus()` generates (plus the public vectors).
 const GENERATED: usize = 240;
 
-/// The deterministic corpus: 240 generated bodies and PROTOCOL §2.2's bodies.
+/// The deterministic corpus: 240 generated bodies and the bodies of Box's
+/// published test vectors.
 fn corpus() -> Vec<Case> {
     let mut rng = Rng(0x0b0c_4f00_2024_0001);
     let mut cases: Vec<Case> = (0..GENERATED)

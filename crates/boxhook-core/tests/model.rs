@@ -1,6 +1,6 @@
 //! The fixture corpus parsed end to end: every fixture to the values it
 //! should have, byte-for-byte raw bodies, envelope/event agreement, and the
-//! corpus itself in Box's wire form (PROTOCOL §5, §2.1).
+//! corpus itself in Box's wire form (see "The escaped form" in docs/PROTOCOL.md).
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -313,7 +313,7 @@ fn cases() -> Vec<Case> {
             trigger: "FILE.TRASHED",
             source: Some(Q2),
             check: |e| {
-                // PROTOCOL §5.2: a minimal source, `{"id", "type"}` only.
+                // A minimal source, `{"id", "type"}` only.
                 let f = file(e);
                 assert_eq!(
                     (f.name.as_deref(), f.size, f.parent.as_ref()),
@@ -385,7 +385,7 @@ fn cases() -> Vec<Case> {
                 );
                 let path = f.path_collection.as_ref().expect("path");
                 assert_eq!(path.len(), 3);
-                // PROTOCOL §5: the root folder's etag and sequence_id are null.
+                // The root folder's etag and sequence_id are null.
                 assert_eq!((path[0].id.as_str(), path[0].etag.as_deref()), ("0", None));
                 assert_eq!(path[0].sequence_id, None);
                 assert_eq!(
@@ -519,7 +519,7 @@ fn cases() -> Vec<Case> {
             trigger: "NO_ACTIVE_SESSION",
             source: Some(Q2),
             check: |e| {
-                // PROTOCOL §5.3: the source keeps type and id, not the name.
+                // NO_ACTIVE_SESSION: the source keeps type and id, not the name.
                 assert_eq!(e.trigger().family(), TriggerFamily::Session);
                 assert_eq!(e.source().and_then(Source::name), None);
             },
@@ -851,7 +851,7 @@ fn every_trigger_of_protocol_5_1_has_a_fixture() {
     }
 }
 
-/// The corpus is what Box puts on the wire (PROTOCOL §2.1, §5): ASCII with
+/// The corpus is what Box puts on the wire (see "The escaped form" in docs/PROTOCOL.md): ASCII with
 /// `\/` and lowercase `\uXXXX`, compact, envelope keys in Box's order.
 #[test]
 fn fixtures_are_in_box_wire_form() {

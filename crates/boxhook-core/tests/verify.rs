@@ -1,4 +1,5 @@
-//! Known-answer vectors (PROTOCOL §2.2) and one negative case per error kind.
+//! Known-answer vectors (see "Known-answer vectors" in docs/PROTOCOL.md) and one negative case per
+//! error kind.
 #![allow(
     clippy::too_many_lines,
     clippy::similar_names,

@@ -18,26 +18,26 @@ use crate::ids::{mix, DeliveryIds};
 use crate::reserialize::reserialize;
 
 /// The timestamp a [`Delivery`] carries unless told otherwise: the one of
-/// Box's published test vectors (PROTOCOL §2.2).
+/// Box's published test vectors (see "Known-answer vectors" in docs/PROTOCOL.md).
 pub const DEFAULT_TIMESTAMP: &str = "2020-01-01T00:00:00-07:00";
 /// The primary key of Box's published test vectors, the kit's default.
 pub const SAMPLE_PRIMARY_KEY: &str = "SamplePrimaryKey";
 /// The secondary key of Box's published test vectors, the kit's default.
 pub const SAMPLE_SECONDARY_KEY: &str = "SampleSecondaryKey";
-/// The `User-Agent` of Box's example delivery (PROTOCOL §1).
+/// The `User-Agent` of Box's example delivery.
 pub const BOX_USER_AGENT: &str = "Box-WH-Client/0.1";
 /// The `Content-Type` the kit sends. Box does not document one, and receivers
-/// must not require it (PROTOCOL §1).
+/// must not require it (see "A delivery on the wire" in docs/PROTOCOL.md).
 pub const BOX_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 /// How old [`Delivery::stale`] makes a delivery: one second past the default
-/// maximum age of 600 s (PROTOCOL §3).
+/// maximum age of 600 s (see "Freshness" in docs/PROTOCOL.md).
 pub const STALE_AGE: Duration = Duration::from_secs(601);
 /// How far ahead [`Delivery::future`] puts a delivery: one second past the
-/// default future skew of 60 s (PROTOCOL §3).
+/// default future skew of 60 s.
 pub const FUTURE_SKEW: Duration = Duration::from_secs(61);
 
 /// Box's sample key ring: primary `SamplePrimaryKey`, secondary
-/// `SampleSecondaryKey` (PROTOCOL §2.2). Every [`Delivery`] signs with it
+/// `SampleSecondaryKey`. Every [`Delivery`] signs with it
 /// unless given [`keys`](Delivery::keys).
 ///
 /// ```
@@ -339,7 +339,7 @@ impl Delivery {
     /// Leaves a Box header out. The verifier answers `missing_header` for the
     /// timestamp, version and algorithm headers; for a signature header only
     /// when no other configured key's signature is left (Box may not send the
-    /// secondary, PROTOCOL §1); and nothing for the delivery id, which is not
+    /// secondary); and nothing for the delivery id, which is not
     /// signed or needed.
     ///
     /// ```
@@ -386,7 +386,8 @@ impl Delivery {
 
     /// Sends the body parsed and re-serialized, as a framework or proxy
     /// between Box and the receiver might: compact, raw UTF-8, `/` unescaped
-    /// (PROTOCOL §2.1, §8.1). Key order is kept. The signature still covers the
+    /// (see "The escaped form" in docs/PROTOCOL.md). Key order is kept. The signature still covers
+    /// the
     /// original body.
     ///
     /// The verifier **accepts** it through the escaped form
@@ -611,7 +612,7 @@ impl Delivery {
         }
     }
 
-    /// The verifier's answer, step by step in its order (PROTOCOL §1–3).
+    /// The verifier's answer, step by step in its order.
     fn predict(&self, headers: &HeaderMap, body: &[u8]) -> Expected {
         let missing = Expected::Rejected(ErrorKind::MissingHeader);
         let parsed = match DeliveryHeaders::from_header_map(headers) {

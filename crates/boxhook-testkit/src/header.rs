@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use boxhook_core::headers;
 
-/// One of the six headers Box sends with every delivery (PROTOCOL §1).
+/// One of the six headers Box sends with every delivery (see "A delivery on the wire" in
+/// docs/PROTOCOL.md).
 ///
 /// ```
 /// use boxhook_testkit::BoxHeader;

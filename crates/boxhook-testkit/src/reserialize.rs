@@ -2,7 +2,7 @@
 //! it again with `serde_json`. Key order and duplicate keys are kept (as most
 //! order-preserving JSON libraries do), so the only change is the encoding:
 //! compact, raw UTF-8, bare `/` — Box's `\/` and `\uXXXX` escapes are lost
-//! (PROTOCOL §2.1, §8.1).
+//! (see "The escaped form" in docs/PROTOCOL.md).
 
 use std::fmt;
 

@@ -285,7 +285,7 @@ fn requests_look_like_box() {
     assert_eq!(request.uri(), "/");
     let h = request.headers();
     let header = |name: &str| h.get(name).map(|v| v.to_str().expect("ascii"));
-    // Box's published vector, PROTOCOL §2.2: signed by the core's Signer.
+    // Box's published vector, signed by the core's Signer.
     assert_eq!(
         header("BOX-SIGNATURE-PRIMARY"),
         Some("6TfeAW3A1PASkgboxxA5yqHNKOwFyMWuEXny/FPD5hI=")

@@ -86,7 +86,8 @@ impl<H: Handler<T>, T: Send + 'static> ErasedHandler<T> for H {
     }
 }
 
-/// A handler's failure. Box retries the event either way (PROTOCOL §4); the
+/// A handler's failure. Box retries the event either way (see "Retries and deduplication" in
+/// docs/PROTOCOL.md); the
 /// difference is the status and the log line.
 ///
 /// - [`HandlerError::new`], or `?` on any error: the handler failed, 500.
@@ -163,7 +164,8 @@ impl fmt::Display for HandlerError {
 ///
 /// Box deletes a webhook on its own when its app is deleted, its tokens are
 /// all gone, or deliveries kept failing for 30 days, and then says
-/// `auto_cleanup` (PROTOCOL §4). The webhook must be recreated to receive
+/// `auto_cleanup` (see "`WEBHOOK.DELETED` and `NO_ACTIVE_SESSION`" in docs/PROTOCOL.md). The
+/// webhook must be recreated to receive
 /// anything again.
 ///
 /// ```
@@ -217,7 +219,8 @@ impl WebhookDeleted {
 /// The authorization that created the webhook has died (an expired developer
 /// token, a removed JWT authorization, expired OAuth tokens). Box still sends
 /// events, but the original trigger and most of the source are gone
-/// (PROTOCOL §5.3). Treat it as an operational alert: the owner must
+/// (see "`WEBHOOK.DELETED` and `NO_ACTIVE_SESSION`" in docs/PROTOCOL.md). Treat it as an
+/// operational alert: the owner must
 /// re-authorize the application; the webhook itself need not be recreated.
 ///
 /// ```

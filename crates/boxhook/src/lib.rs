@@ -54,7 +54,8 @@
 //! ```
 //!
 //! Box only delivers to HTTPS on port 443 with a public certificate
-//! (PROTOCOL §6): run the receiver behind a TLS-terminating proxy. The proxy
+//! (see "Limits that shape a deployment" in docs/PROTOCOL.md): run the receiver behind a
+//! TLS-terminating proxy. The proxy
 //! must pass the body through untouched; if it re-encodes JSON, verification
 //! still succeeds through the escaped form and
 //! [`Verified::body_form`](boxhook_core::Verified::body_form) tells you so.

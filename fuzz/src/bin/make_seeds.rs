@@ -1,5 +1,6 @@
-//! Writes `fuzz/seeds/<target>/` from the known-answer vectors of PROTOCOL
-//! §2.2, edge cases, and (for `verify` only) the fixture corpus
+//! Writes `fuzz/seeds/<target>/` from Box's known-answer vectors (see
+//! "Known-answer vectors" in docs/PROTOCOL.md), edge cases, and (for `verify` only) the fixture
+//! corpus
 //! `crates/boxhook-core/fixtures/*.json` signed with the core's `Signer`.
 //!
 //! The `escaped_form` and `parse` targets take raw bodies, so they read the
@@ -22,7 +23,7 @@ const KAT_2_UTF8: &str = r#"{"webhook":{"id":"1234567890"},"trigger":"FILE.UPLOA
 const KAT_2_PRIMARY: &str = "LV2uCu+5NJtIHrCXDYgZ0v/PP5THGRuegw3RtdnEyuE=";
 const KAT_JAVA: &str = r#"{ "payload" : "test" }"#;
 
-/// Bodies that probe the escaped form's edges (PROTOCOL §2.1).
+/// Bodies that probe the escaped form's edges (see "The escaped form" in docs/PROTOCOL.md).
 const EDGES: [(&str, &[u8]); 9] = [
     (
         "slash-after-escaped-backslash",
@@ -128,7 +129,7 @@ fn boxh(index: usize, case: Case) -> Name {
     Name::Box { index, case }
 }
 
-/// Box's headers in `case`, with the given signatures (PROTOCOL §1).
+/// Box's headers in `case`, with the given signatures.
 fn delivery(
     case: Case,
     timestamp: &str,

@@ -1,5 +1,5 @@
 //! [`AdditionalInfo`]: the trigger-specific extras, `[]` when there are none
-//! (PROTOCOL §5, §5.2).
+//! (see "Payload shapes" in docs/PROTOCOL.md).
 
 use serde_json::{Map, Value};
 
@@ -8,7 +8,7 @@ use super::refs::ItemRef;
 /// The event's `additional_info`, with typed accessors for the shapes Box
 /// documents and the raw map for everything else.
 ///
-/// Box sends an empty array `[]` when there is nothing (PROTOCOL §5); `[]`,
+/// Box sends an empty array `[]` when there is nothing; `[]`,
 /// `{}`, `null` and an absent field all read as empty. Any other non-object
 /// value also reads as empty here and stays in [`WebhookEvent::raw`].
 ///
@@ -201,7 +201,8 @@ impl AdditionalInfo {
         self.get("external_id")?.as_str()
     }
 
-    /// Why a webhook was deleted (`WEBHOOK.DELETED`, PROTOCOL §4).
+    /// Why a webhook was deleted (see "`WEBHOOK.DELETED` and `NO_ACTIVE_SESSION`"
+    /// in docs/PROTOCOL.md).
     ///
     /// ```
     /// use boxhook_core::model::{DeletionReason, WebhookEvent};
@@ -241,7 +242,7 @@ impl AdditionalInfo {
 
 /// Why Box deleted a webhook: `additional_info.reason` of `WEBHOOK.DELETED`.
 ///
-/// Only `auto_cleanup` is documented (PROTOCOL §4, §5.2); any other reason is
+/// Only `auto_cleanup` is documented; any other reason is
 /// kept as sent.
 ///
 /// ```
@@ -257,7 +258,7 @@ impl AdditionalInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DeletionReason {
     /// `auto_cleanup`: Box removed a webhook whose deliveries kept failing or
-    /// whose app or tokens were deleted (PROTOCOL §4).
+    /// whose app or tokens were deleted.
     AutoCleanup,
     /// Any other reason, spelled as sent.
     Other(String),

@@ -92,7 +92,8 @@ impl<'a> Envelope<'a> {
     }
 
     /// The event id: stable across retries, the key to deduplicate on
-    /// together with [`Envelope::webhook_id`] (PROTOCOL §4).
+    /// together with [`Envelope::webhook_id`] (see "Retries and deduplication" in
+    /// docs/PROTOCOL.md).
     ///
     /// ```
     /// use boxhook_core::model::Envelope;

@@ -199,8 +199,9 @@ pub(crate) fn check_envelope<S: AsRef<str>>(
     trigger: Option<Found<S>>,
 ) -> Result<(S, S), ParseError> {
     // A missing `type` is tolerated (Box's own SDK test vector has none,
-    // PROTOCOL §2.2); a present one other than "webhook_event" is some other
-    // JSON document, not an event (PROTOCOL §5).
+    // see "Known-answer vectors" in docs/PROTOCOL.md); a present one other than "webhook_event" is
+    // some other
+    // JSON document, not an event.
     match event_type {
         None => {}
         Some(Found::Str(s)) if s.as_ref() == "webhook_event" => {}

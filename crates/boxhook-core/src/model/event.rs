@@ -15,7 +15,7 @@ use super::source::Source;
 use super::trigger::Trigger;
 use super::webhook::WebhookRef;
 
-/// A parsed `webhook_event` (PROTOCOL §5), with the body it came from.
+/// A parsed `webhook_event` (see "Payload shapes" in docs/PROTOCOL.md), with the body it came from.
 ///
 /// Only `id` and `trigger` are required; every other part is optional and
 /// read leniently (see [the leniency rule](crate::model#leniency)).
@@ -97,7 +97,8 @@ impl WebhookEvent {
     }
 
     /// The event id: stable across retries, unlike the delivery id header;
-    /// deduplicate on it together with the webhook id (PROTOCOL §4).
+    /// deduplicate on it together with the webhook id (see "Retries and deduplication" in
+    /// docs/PROTOCOL.md).
     ///
     /// ```
     /// use boxhook_core::model::WebhookEvent;
@@ -127,7 +128,7 @@ impl WebhookEvent {
 
     /// When the event happened, with the offset Box sent; `None` if absent or
     /// not RFC 3339. Never use it for freshness: it is not the send time
-    /// (PROTOCOL §3).
+    /// (see "Freshness" in docs/PROTOCOL.md).
     ///
     /// ```
     /// use boxhook_core::model::WebhookEvent;

@@ -36,7 +36,8 @@ pub enum TriggerFamily {
     Webhook,
     /// `DOCGEN_*` (Box writes these with an underscore, not a dot).
     DocGen,
-    /// `NO_ACTIVE_SESSION`: the webhook's authorization died (PROTOCOL §5.3).
+    /// `NO_ACTIVE_SESSION`: the webhook's authorization died (see "`WEBHOOK.DELETED` and
+    /// `NO_ACTIVE_SESSION`" in docs/PROTOCOL.md).
     Session,
     /// A trigger whose prefix names no family above.
     Other,

@@ -1,5 +1,5 @@
 //! The `webhook_event` payload, parsed into types without losing a byte
-//! (PROTOCOL §5).
+//! (see "Payload shapes" in docs/PROTOCOL.md).
 //!
 //! [`WebhookEvent::parse`] reads a whole body; [`Envelope::parse`] reads only
 //! what a router needs (`id`, `trigger`, `webhook.id`, the source's `type`
@@ -44,9 +44,10 @@
 //!
 //! Both are operational signals, not content events. `NO_ACTIVE_SESSION`
 //! replaces the real trigger once the authorization behind the webhook died;
-//! its source keeps only `type` and `id` (PROTOCOL §5.3). `WEBHOOK.DELETED`
+//! its source keeps only `type` and `id`. `WEBHOOK.DELETED`
 //! says Box removed the webhook, with `reason: "auto_cleanup"` when it was
-//! cleaned up for failing deliveries (PROTOCOL §4). Alert on them, and still
+//! cleaned up for failing deliveries (see "`WEBHOOK.DELETED` and `NO_ACTIVE_SESSION`" in
+//! docs/PROTOCOL.md). Alert on them, and still
 //! answer 2xx.
 //!
 //! ```

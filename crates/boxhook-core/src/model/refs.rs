@@ -2,7 +2,8 @@
 //! folder minis, file versions, shared links.
 //!
 //! Each requires its `id` (a string); without one the nested object reads as
-//! `None` where it appears. Every other field is optional (PROTOCOL §5).
+//! `None` where it appears. Every other field is optional (see "Payload shapes" in
+//! docs/PROTOCOL.md).
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
@@ -83,7 +84,7 @@ impl ItemRef {
 /// A folder mini: a `parent`, or an entry of a `path_collection`.
 ///
 /// `etag` and `sequence_id` are `None` for the root "All Files" folder, where
-/// Box sends `null` (PROTOCOL §5).
+/// Box sends `null`.
 ///
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};

@@ -1,4 +1,5 @@
-//! [`Trigger`]: the event name, open to names Box adds later (PROTOCOL §5.1).
+//! [`Trigger`]: the event name, open to names Box adds later (see "Payload shapes" in
+//! docs/PROTOCOL.md).
 
 use std::convert::Infallible;
 use std::fmt;
@@ -10,7 +11,7 @@ use super::family::TriggerFamily;
 /// string and its family cannot drift apart.
 macro_rules! triggers {
     ($($variant:ident => $wire:literal, $family:ident;)+) => {
-        /// The event that fired a webhook (PROTOCOL §5.1).
+        /// The event that fired a webhook.
         ///
         /// Every trigger Box documents has a variant; any other string parses
         /// to [`Trigger::Other`] and keeps its exact spelling, so a new Box
@@ -144,7 +145,7 @@ triggers! {
     SignRequestDeclined => "SIGN_REQUEST.DECLINED", SignRequest;
     SignRequestExpired => "SIGN_REQUEST.EXPIRED", SignRequest;
     SignRequestSignerEmailBounced => "SIGN_REQUEST.SIGNER_EMAIL_BOUNCED", SignRequest;
-    // The docs' spellings (PROTOCOL §5.1) ...
+    // The docs' spellings ...
     SignRequestSignerSigned => "SIGN_REQUEST.SIGNER_SIGNED", SignRequest;
     SignRequestSignatureRequested => "SIGN_REQUEST.SIGNATURE_REQUESTED", SignRequest;
     SignRequestErrorFinalizing => "SIGN_REQUEST.ERROR_FINALIZING", SignRequest;
@@ -156,7 +157,7 @@ triggers! {
     DocGenDocumentGenerationStarted => "DOCGEN_DOCUMENT_GENERATION_STARTED", DocGen;
     DocGenDocumentGenerationSucceeded => "DOCGEN_DOCUMENT_GENERATION_SUCCEEDED", DocGen;
     DocGenDocumentGenerationFailed => "DOCGEN_DOCUMENT_GENERATION_FAILED", DocGen;
-    // In no list at all: sent once the webhook's authorization died (PROTOCOL §5.3).
+    // In no list at all: sent once the webhook's authorization died.
     NoActiveSession => "NO_ACTIVE_SESSION", Session;
 }
 
@@ -252,7 +253,8 @@ mod tests {
     fn wire_strings_are_unique_and_the_list_is_complete() {
         let names: HashSet<&str> = Trigger::KNOWN.iter().map(Trigger::as_str).collect();
         assert_eq!(names.len(), Trigger::KNOWN.len());
-        // PROTOCOL §5.1: 40 listed, 6 Sign spellings, 3 DocGen, NO_ACTIVE_SESSION.
+        // 40 listed, 6 Sign spellings, 3 DocGen, NO_ACTIVE_SESSION (see "Triggers" in
+        // docs/PROTOCOL.md).
         assert_eq!(Trigger::KNOWN.len(), 40 + 6 + 3 + 1);
     }
 

@@ -9,7 +9,7 @@ use super::trigger::Trigger;
 
 /// The event's `webhook`: `{id, type:"webhook"}` in real deliveries; Box's
 /// reference page shows a fuller object, whose fields are read when present
-/// (PROTOCOL §5).
+/// (see "Payload shapes" in docs/PROTOCOL.md).
 ///
 /// ```
 /// use boxhook_core::model::{Trigger, WebhookEvent};

@@ -1,5 +1,5 @@
 //! The [`Simulator`]: delivers webhooks over HTTP the way Box does
-//! (PROTOCOL §4).
+//! (see "Retries and deduplication" in docs/PROTOCOL.md).
 
 mod report;
 mod schedule;
@@ -24,7 +24,7 @@ pub use report::{Attempt, AttemptError, AttemptErrorKind, DeliveryReport, Outcom
 pub use schedule::RetrySchedule;
 pub use sleep::{AdvanceClock, CompressedSleep, RealSleep, SleepFuture, Sleeper};
 
-/// How long Box waits for a response (PROTOCOL §4).
+/// How long Box waits for a response.
 pub const BOX_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most response body the simulator reads (and discards) per attempt, so
@@ -35,8 +35,7 @@ const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 /// status, and retries anything but a 2xx — other statuses, connection
 /// errors, no response within the timeout — on a [`RetrySchedule`]. Every
 /// attempt has a new `BOX-DELIVERY-ID`, a fresh timestamp from the
-/// simulator's [`Clock`], and fresh signatures; the body is byte-identical
-/// (PROTOCOL §4).
+/// simulator's [`Clock`], and fresh signatures; the body is byte-identical.
 ///
 /// The simulator signs with its own keys, replacing the delivery's; the
 /// delivery's negative variants ([`stale`](Delivery::stale),

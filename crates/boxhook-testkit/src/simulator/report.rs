@@ -51,7 +51,7 @@ impl Attempt {
         self.number
     }
 
-    /// The `BOX-DELIVERY-ID` sent: new on every attempt (PROTOCOL §4).
+    /// The `BOX-DELIVERY-ID` sent: new on every attempt.
     #[must_use]
     pub fn delivery_id(&self) -> &str {
         &self.delivery_id
@@ -93,7 +93,7 @@ impl Attempt {
         self.result.as_ref().ok().copied()
     }
 
-    /// Whether Box would count this attempt a success: a 2xx in time (PROTOCOL §4).
+    /// Whether Box would count this attempt a success: a 2xx in time.
     #[must_use]
     pub fn succeeded(&self) -> bool {
         self.status().is_some_and(|s| s.is_success())
@@ -150,7 +150,7 @@ pub struct AttemptError {
 pub enum AttemptErrorKind {
     /// No connection could be made (refused, unreachable, bad target URI).
     Connect,
-    /// No complete response within the timeout (Box allows 30 s, PROTOCOL §4).
+    /// No complete response within the timeout (Box allows 30 s).
     Timeout,
     /// The connection failed after it was made (reset, malformed response).
     Request,

@@ -39,7 +39,8 @@ impl RetrySchedule {
     /// Box's schedule as its older documentation describes it: up to 10
     /// retries, the first after 5 minutes, then exponential back-off (doubling),
     /// each wait capped at one hour — 7 h 15 min in all. Box's exact schedule is
-    /// not public (PROTOCOL §4); the cap is this kit's assumption.
+    /// not public (see "Retries and deduplication" in docs/PROTOCOL.md); the cap is this kit's
+    /// assumption.
     ///
     /// ```
     /// use std::time::Duration;

@@ -11,7 +11,7 @@ use super::{Claim, EventKey, IdempotencyStore, StoreError};
 /// An in-memory [`IdempotencyStore`], bounded in entries and time.
 ///
 /// - An entry lives `ttl` after its last change (default 24 h: Box's retries
-///   span about 2 h, PROTOCOL §4), then is forgotten.
+///   span about 2 h; see "Retries and deduplication" in docs/PROTOCOL.md), then is forgotten.
 /// - At `max_entries` (default 100 000) the least recently changed entry is
 ///   forgotten first. A forgotten event that Box delivers again is handled
 ///   again, so size the cap above the events one `ttl` brings.

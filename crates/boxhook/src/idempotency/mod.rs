@@ -1,7 +1,8 @@
 //! Idempotency: each event is handled once, however often Box delivers it.
 //!
 //! Box retries a delivery until it gets a 2xx, with a new `BOX-DELIVERY-ID`
-//! each time; the event's own `id` stays the same (PROTOCOL §4). The router
+//! each time; the event's own `id` stays the same (see "Retries and deduplication" in
+//! docs/PROTOCOL.md). The router
 //! therefore keys its [`IdempotencyStore`] on [`EventKey`] — `webhook.id` plus
 //! the event `id` — and follows a claim / complete / release protocol:
 //!
@@ -30,7 +31,7 @@ use crate::handler::BoxFuture;
 pub use memory::MemoryStore;
 
 /// What an event is deduplicated on: the webhook's id and the event's id.
-/// Never the delivery id, which changes on every retry (PROTOCOL §4, §8.6).
+/// Never the delivery id, which changes on every retry.
 ///
 /// ```
 /// use boxhook::idempotency::EventKey;

@@ -13,7 +13,7 @@ use crate::router::DeliveryContext;
 
 /// A [`Handler`] that stores each event in an [`Inbox`] and returns once it
 /// is durable, so the 2xx Box gets means "stored". An inbox failure is a
-/// handler failure: 500, and Box retries (PROTOCOL §4).
+/// handler failure: 500, and Box retries.
 ///
 /// **To store every event, use [`Router::store_in`](crate::Router::store_in)
 /// instead.** As a handler, `StoreInInbox` can only answer `Ok(())`, so the

@@ -1,7 +1,8 @@
 //! The durable inbox: store now, process later.
 //!
 //! A receiver whose handlers are slow should not make Box wait (it gives up
-//! after 30 s, PROTOCOL §4). With an inbox, the receiver only *stores* each
+//! after 30 s; see "Retries and deduplication" in docs/PROTOCOL.md). With an inbox, the receiver
+//! only *stores* each
 //! accepted event, durably, before answering 2xx; workers then claim events,
 //! process them and acknowledge them, at their own pace.
 //!

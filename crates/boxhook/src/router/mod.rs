@@ -6,8 +6,8 @@
 //! for the trigger's family (`FILE.*`), the fallback or the inbox given to
 //! [`Router::store_in`] (one or the other, never both). An event none of them
 //! takes is acknowledged with 200 and a log line ([`Outcome::Unhandled`]):
-//! never a non-2xx for an event the receiver does not care about (PROTOCOL
-//! §8.7). `WEBHOOK.DELETED` and `NO_ACTIVE_SESSION` are logged at `warn`
+//! never a non-2xx for an event the receiver does not care about, which Box
+//! would retry. `WEBHOOK.DELETED` and `NO_ACTIVE_SESSION` are logged at `warn`
 //! whether or not a handler takes them.
 
 mod context;
@@ -30,7 +30,7 @@ pub use outcome::{Outcome, RoutedEvent};
 pub use service::RouterFuture;
 
 /// How long a handler may run before it is cancelled: 25 s, under the 30 s
-/// Box waits for an answer (PROTOCOL §4).
+/// Box waits for an answer (see "Retries and deduplication" in docs/PROTOCOL.md).
 pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// Dispatches verified deliveries to handlers by trigger; a tower

@@ -8,8 +8,9 @@ use http::StatusCode;
 /// What the router did with one verified delivery.
 ///
 /// The status follows one rule: 2xx only when Box must not send the event
-/// again, so Box retries everything else (PROTOCOL §4), and never non-2xx for
-/// an event the receiver merely does not handle (PROTOCOL §8.7).
+/// again, so Box retries everything else (see "Retries and deduplication" in docs/PROTOCOL.md), and
+/// never non-2xx for
+/// an event the receiver merely does not handle.
 ///
 /// | outcome | status | why |
 /// |---|---|---|

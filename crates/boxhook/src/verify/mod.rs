@@ -79,7 +79,8 @@ pub use budget::BodyBudget;
 pub use rejection::Rejection;
 pub use service::{ResponseFuture, Verify};
 
-/// The default body limit: 1 MiB. Real payloads are 1–8 KB (PROTOCOL §4).
+/// The default body limit: 1 MiB. Real payloads are 1–8 KB (see "Retries and deduplication" in
+/// docs/PROTOCOL.md).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// The default read deadline for the whole body: 10 s.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -3,7 +3,8 @@
 //!
 //! Box publishes a payload only for comments; the others follow the shape of
 //! the same objects in Box's API, and what they lack stays in `raw`
-//! (PROTOCOL §5.2: UNKNOWN).
+//! (Box leaves these payloads unspecified: see "Payload shapes" in
+//! docs/PROTOCOL.md).
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;

@@ -9,7 +9,7 @@ use crate::model::refs::{FileVersion, FolderMini, SharedLink, UserMini};
 /// A file source (`type: "file"`), as most `FILE.*` events send it.
 ///
 /// `FILE.TRASHED` and `NO_ACTIVE_SESSION` send only `id` and `type`, so
-/// everything else is optional (PROTOCOL §5.2, §5.3).
+/// everything else is optional (see "Payload shapes" in docs/PROTOCOL.md).
 ///
 /// ```
 /// use boxhook_core::model::{Source, WebhookEvent};

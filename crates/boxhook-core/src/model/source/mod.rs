@@ -1,4 +1,4 @@
-//! [`Source`]: the item an event is about, tagged by its `type` (PROTOCOL §5.2).
+//! [`Source`]: the item an event is about, tagged by its `type`.
 
 mod activity;
 mod items;
@@ -13,8 +13,8 @@ use super::json::Obj;
 /// The event's `source`: the item the event is about, by its `type`.
 ///
 /// Only `id` and `type` are required; every other field is optional, so the
-/// minimal sources of `FILE.TRASHED` and `NO_ACTIVE_SESSION` parse (PROTOCOL
-/// §5.2, §5.3). A `type` this version does not model becomes
+/// minimal sources of `FILE.TRASHED` and `NO_ACTIVE_SESSION` parse (see
+/// "Payload shapes" in docs/PROTOCOL.md). A `type` this version does not model becomes
 /// [`Source::Unknown`]. Every variant keeps the source's raw JSON.
 ///
 /// ```
