@@ -267,9 +267,11 @@ impl IdempotencyStore for SqliteIdempotencyStore {
                         "SELECT state FROM claims WHERE webhook_id = ?1 AND event_id = ?2",
                     )
                     .and_then(|mut stmt| {
-                        at_most_one_row(&mut stmt, params![key.webhook_id(), key.event_id()], |row| {
-                            row.get(0)
-                        })
+                        at_most_one_row(
+                            &mut stmt,
+                            params![key.webhook_id(), key.event_id()],
+                            |row| row.get(0),
+                        )
                     })
                     .map_err(storage)?
                     .ok_or_else(|| {

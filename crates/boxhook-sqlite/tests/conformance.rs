@@ -23,7 +23,10 @@ async fn the_file_idempotency_store_conforms() {
     let dir = TempDir::new("conformance-claims");
     let n = AtomicUsize::new(0);
     conformance::idempotency_store(|| {
-        let file = dir.file(&format!("claims-{}.sqlite", n.fetch_add(1, Ordering::SeqCst)));
+        let file = dir.file(&format!(
+            "claims-{}.sqlite",
+            n.fetch_add(1, Ordering::SeqCst)
+        ));
         SqliteIdempotencyStore::open(file).expect("open")
     })
     .await;
@@ -34,7 +37,10 @@ async fn the_inbox_files_idempotency_store_conforms() {
     let dir = TempDir::new("conformance-inbox-claims");
     let n = AtomicUsize::new(0);
     conformance::idempotency_store(|| {
-        let file = dir.file(&format!("inbox-{}.sqlite", n.fetch_add(1, Ordering::SeqCst)));
+        let file = dir.file(&format!(
+            "inbox-{}.sqlite",
+            n.fetch_add(1, Ordering::SeqCst)
+        ));
         SqliteInbox::open(file).expect("open").idempotency_store()
     })
     .await;
@@ -50,7 +56,10 @@ async fn the_file_inbox_conforms() {
     let dir = TempDir::new("conformance-inbox");
     let n = AtomicUsize::new(0);
     conformance::inbox(|| {
-        let file = dir.file(&format!("inbox-{}.sqlite", n.fetch_add(1, Ordering::SeqCst)));
+        let file = dir.file(&format!(
+            "inbox-{}.sqlite",
+            n.fetch_add(1, Ordering::SeqCst)
+        ));
         SqliteInbox::open(file).expect("open")
     })
     .await;

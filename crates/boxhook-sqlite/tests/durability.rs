@@ -35,7 +35,8 @@ const PORT_PREFIX: &str = "BOXHOOK_TEST_PORT=";
 /// Serves layer + router + inbox on 127.0.0.1 and a free port, on the
 /// system clock, the way `boxhook serve` does.
 async fn serve(inbox: SqliteInbox) -> SocketAddr {
-    let service = VerifyLayer::new(Verifier::new(sample_keys())).layer(Router::new().store_in(inbox));
+    let service =
+        VerifyLayer::new(Verifier::new(sample_keys())).layer(Router::new().store_in(inbox));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");

@@ -282,11 +282,7 @@ fn a_read_only_inbox_reads_and_refuses_every_write() {
     );
     let claims = reader.idempotency_store();
     let refused = rt
-        .block_on(claims.claim(
-            &EventKey::new("4133", "e-1"),
-            t(0),
-            Duration::from_secs(1),
-        ))
+        .block_on(claims.claim(&EventKey::new("4133", "e-1"), t(0), Duration::from_secs(1)))
         .expect_err("a read-only store claims nothing");
     assert_eq!(
         refused.to_string(),

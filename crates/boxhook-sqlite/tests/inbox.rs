@@ -447,7 +447,12 @@ async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
     let listed = inbox.list(ListFilter::new()).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(
-        (listed[0].event_id.as_str(), listed[0].deliveries, listed[0].attempts, listed[0].state),
+        (
+            listed[0].event_id.as_str(),
+            listed[0].deliveries,
+            listed[0].attempts,
+            listed[0].state
+        ),
         ("old", 3, 1, EntryState::Done)
     );
     let got = inbox.get("old").await.expect("get").expect("kept");
@@ -461,14 +466,20 @@ async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
     );
     let store = inbox.idempotency_store();
     let key = EventKey::new("w", "old");
-    assert_eq!(store.claim(&key, t(0), LEASE).await.expect("claim"), Claim::Acquired);
+    assert_eq!(
+        store.claim(&key, t(0), LEASE).await.expect("claim"),
+        Claim::Acquired
+    );
     store.complete(&key, t(0)).await.expect("complete");
     drop(store);
     drop(inbox);
 
     // Opening again: still version 2, and the completion survived.
     let store = boxhook_sqlite::SqliteIdempotencyStore::open(&path).expect("reopen");
-    assert_eq!(store.claim(&key, t(1), LEASE).await.expect("claim"), Claim::Done);
+    assert_eq!(
+        store.claim(&key, t(1), LEASE).await.expect("claim"),
+        Claim::Done
+    );
     drop(store);
     assert_eq!(version(&path), 2);
 }
@@ -528,7 +539,11 @@ async fn the_idempotency_store_is_not_the_inbox() {
     let listed = inbox.list(ListFilter::new()).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].deliveries, 1, "a claim is not a delivery");
-    assert_eq!(listed[0].state, EntryState::Pending, "a claim is not an ack");
+    assert_eq!(
+        listed[0].state,
+        EntryState::Pending,
+        "a claim is not an ack"
+    );
     let claimed = inbox
         .claim_next("w1", LEASE, t(3))
         .await

@@ -112,7 +112,9 @@ impl IdempotencyStore for Broken {
                     Some((_, until)) if until > now => Ok(Claim::InProgress),
                     _ => {
                         let until = now
-                            .checked_add_signed(TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX))
+                            .checked_add_signed(
+                                TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX),
+                            )
                             .unwrap_or(DateTime::<Utc>::MAX_UTC);
                         self.racy
                             .lock()
@@ -155,7 +157,10 @@ impl IdempotencyStore for Broken {
             Bug::ReleaseIgnored => Ok(()),
             Bug::CheckThenSet => {
                 let mut racy = self.racy.lock().unwrap();
-                if racy.get(&key).is_some_and(|(claim, _)| *claim != Claim::Done) {
+                if racy
+                    .get(&key)
+                    .is_some_and(|(claim, _)| *claim != Claim::Done)
+                {
                     racy.remove(&key);
                 }
                 Ok(())
@@ -368,7 +373,7 @@ impl Inbox for MemInbox {
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         slot.state = EntryState::Claimed;
         slot.attempts += 1;
-        slot.worker = worker_id.to_owned();
+        worker_id.clone_into(&mut slot.worker);
         slot.ready_at = lease_until;
         Ok(Some(Claimed {
             entry: slot.entry(),

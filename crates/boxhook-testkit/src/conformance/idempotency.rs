@@ -96,7 +96,12 @@ async fn held_claim_is_in_progress<S: IdempotencyStore>(store: &S) {
     let got = claim(store, RULE, &k, at(0), LEASE).await;
     expect(RULE, "the first claim", got, Claim::Acquired);
     let got = claim(store, RULE, &k, at(0), LEASE).await;
-    expect(RULE, "a second claim at the same instant", got, Claim::InProgress);
+    expect(
+        RULE,
+        "a second claim at the same instant",
+        got,
+        Claim::InProgress,
+    );
     let got = claim(store, RULE, &k, at(29), LEASE).await;
     expect(
         RULE,
@@ -185,7 +190,12 @@ async fn keys_are_whole<S: IdempotencyStore>(store: &S) {
     const RULE: &str = "keys-are-whole";
     let held = EventKey::new("4133", "e/1");
     let got = claim(store, RULE, &held, at(0), LEASE).await;
-    expect(RULE, "the first claim of webhook \"4133\" event \"e/1\"", got, Claim::Acquired);
+    expect(
+        RULE,
+        "the first claim of webhook \"4133\" event \"e/1\"",
+        got,
+        Claim::Acquired,
+    );
     let others = [
         EventKey::new("4134", "e/1"),
         EventKey::new("", "e/1"),
@@ -281,7 +291,12 @@ async fn extreme_leases<S: IdempotencyStore>(store: S) {
         call(key("zero"), at(0), Duration::ZERO).await,
         "a zero lease",
     );
-    expect(RULE, "the first claim with a zero lease", got, Claim::Acquired);
+    expect(
+        RULE,
+        "the first claim with a zero lease",
+        got,
+        Claim::Acquired,
+    );
     let got = must(
         call(key("zero"), at(1), Duration::ZERO).await,
         "a zero lease, a second later",

@@ -15,7 +15,7 @@
 //! and a later retry is processed, so a crash never wedges an event.
 //!
 //! [`MemoryStore`] is the default. Other stores (a database, Redis) plug in by
-//! implementing [`IdempotencyStore`]; the durable SQLite one is
+//! implementing [`IdempotencyStore`]; a durable one, in a database file, is
 //! `boxhook_sqlite::SqliteIdempotencyStore`. Whatever the store, a second
 //! concurrent claim of an event is [`Claim::InProgress`] until the first
 //! holder completes or releases it, or its lease ends: the trait's
