@@ -38,7 +38,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// assert_eq!(inbox.store(NewRecord::parse(body, Some("d-1"), now)?).await?, Stored::New);
 /// assert_eq!(inbox.store(NewRecord::parse(body, Some("d-2"), now)?).await?, Stored::Duplicate { deliveries: 2 });
 ///
-/// let claimed = inbox.claim("worker-1", Duration::from_secs(60), now).await?.expect("pending");
+/// let claimed = inbox.claim_next("worker-1", Duration::from_secs(60), now).await?.expect("pending");
 /// inbox.ack(&claimed).await?;
 /// let listed = inbox.list(ListFilter::new().trigger("FILE.UPLOADED")).await?;
 /// assert_eq!((listed[0].deliveries, listed[0].delivery_id.as_deref()), (2, Some("d-1")));
@@ -105,8 +105,8 @@ impl SqliteInbox {
 
     /// Opens an existing inbox to read it ([`list`](Inbox::list),
     /// [`get`](Inbox::get)) without changing anything on disk: no file
-    /// created, no schema written, no migration. Its `store`, `claim`,
-    /// `ack` and `release` fail with [`ErrorKind::Storage`].
+    /// created, no schema written, no migration. Its `store`, `claim_next`,
+    /// `ack` and `requeue` fail with [`ErrorKind::Storage`].
     ///
     /// Reading is safe while a receiver writes. SQLite reads a WAL-mode
     /// database through its `-wal` and `-shm` files, and a read-only
@@ -262,6 +262,11 @@ impl SqliteInbox {
         ))
     }
 
+    /// The file and its `-wal` as opened, to check after a write.
+    pub(crate) fn identity(&self) -> Option<Arc<Identity>> {
+        self.inner.identity.clone()
+    }
+
     /// Runs `f` on the connection thread.
     pub(crate) async fn call<R, F>(&self, f: F) -> Result<R, InboxError>
     where
@@ -353,7 +358,7 @@ fn cannot_open(path: &Path, error: &rusqlite::Error) -> InboxError {
 /// without the final step; for a write in autocommit mode that step is
 /// the commit, and the error it reports (a full disk, a failed fsync) is
 /// dropped with it. Stepping until `None` returns every error.
-fn at_most_one_row<T>(
+pub(crate) fn at_most_one_row<T>(
     stmt: &mut rusqlite::Statement<'_>,
     params: impl rusqlite::Params,
     f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
@@ -437,11 +442,12 @@ impl From<InboxError> for Either {
     }
 }
 
-fn millis(at: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn plus(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+/// `now + lease`, saturating at the last representable instant.
+pub(crate) fn plus(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     chrono::TimeDelta::from_std(lease)
         .ok()
         .and_then(|lease| now.checked_add_signed(lease))
@@ -510,7 +516,7 @@ impl Inbox for SqliteInbox {
         .await
     }
 
-    async fn claim(
+    async fn claim_next(
         &self,
         worker_id: &str,
         lease: Duration,
@@ -561,7 +567,7 @@ impl Inbox for SqliteInbox {
         self.settle(claimed, EntryState::Done, None).await
     }
 
-    async fn release(&self, claimed: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
+    async fn requeue(&self, claimed: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
         self.settle(claimed, EntryState::Pending, Some(retry_at))
             .await
     }
@@ -619,7 +625,7 @@ impl Inbox for SqliteInbox {
 }
 
 impl SqliteInbox {
-    /// Acknowledges or releases a claim, if it is still the one held.
+    /// Acknowledges or requeues a claim, if it is still the one held.
     async fn settle(
         &self,
         claimed: &Claimed,
@@ -629,7 +635,7 @@ impl SqliteInbox {
         self.writable(if state == EntryState::Done {
             "acknowledge an event"
         } else {
-            "release an event"
+            "requeue an event"
         })?;
         let key = claimed.entry.key();
         let attempts = i64::from(claimed.entry.attempts);

@@ -16,20 +16,28 @@
 //!   (`list`, `get`) without creating, migrating or writing anything.
 //! - [`Inbox`](boxhook::inbox::Inbox) (the framework's trait):
 //!   `store(NewRecord) -> Stored::{New, Duplicate { deliveries }}`,
-//!   `claim(worker_id, lease, now) -> Option<Claimed>`, `ack(&Claimed)`,
-//!   `release(&Claimed, retry_at)`, `list(ListFilter { trigger, limit }) ->
+//!   `claim_next(worker_id, lease, now) -> Option<Claimed>`, `ack(&Claimed)`,
+//!   `requeue(&Claimed, retry_at)`, `list(ListFilter { trigger, limit }) ->
 //!   Vec<InboxEntry>`, `get(event_id) -> Option<StoredEvent>` (entry + raw body).
-//! - [`IdempotencyStore`](boxhook::idempotency::IdempotencyStore): the
-//!   router's duplicate check, answered from the same table: an event
-//!   already stored is [`Claim::Done`](boxhook::idempotency::Claim::Done)
-//!   and its `deliveries` count goes up. Both traits have `claim` and
-//!   `release`: with both in scope, call them as `Inbox::claim(&inbox, ..)`.
+//!   [`Router::store_in`](boxhook::Router::store_in) deduplicates with it:
+//!   of concurrent deliveries of one event exactly one is stored, and every
+//!   one is counted.
+//! - [`SqliteIdempotencyStore`]: a durable
+//!   [`IdempotencyStore`](boxhook::idempotency::IdempotencyStore) for the
+//!   events handled at once rather than stored, in its own `claims` table
+//!   of the same file ([`SqliteInbox::idempotency_store`]) or of a file of
+//!   its own ([`SqliteIdempotencyStore::open`]). A claim held by one
+//!   process is `InProgress` for every other until it is completed,
+//!   released, or its lease ends.
+//!
+//! The inbox is not an idempotency store, and the two traits share no
+//! method name: nothing needs a trait-qualified call.
 //!
 //! # A receiver that stores, and a worker that processes
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use boxhook::inbox::{Claimed, StoreInInbox, Worker};
+//! use boxhook::inbox::{Claimed, Worker};
 //! use boxhook::{HandlerError, Router, VerifyLayer};
 //! use boxhook_core::model::WebhookEvent;
 //! use boxhook_core::{KeyRing, Verifier};
@@ -43,11 +51,7 @@
 //!
 //! // Receiving: store every event, count every duplicate delivery.
 //! let keys = KeyRing::from_strs(Some("primary key"), None)?;
-//! let service = VerifyLayer::new(Verifier::new(keys)).layer(
-//!     Router::new()
-//!         .idempotency(inbox.clone())
-//!         .fallback(StoreInInbox::new(inbox.clone())),
-//! );
+//! let service = VerifyLayer::new(Verifier::new(keys)).layer(Router::new().store_in(inbox.clone()));
 //! tokio::spawn(serve(service)); // hyper, axum, ... as in boxhook's docs
 //!
 //! // Processing, at its own pace; at least once per event.
@@ -61,6 +65,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Schema
+//!
+//! One file holds both: the `events` table (the inbox, schema version 1)
+//! and the `claims` table (the idempotency store, added by version 2).
+//! Opening a file migrates it in one transaction (`PRAGMA user_version`),
+//! so a version 1 inbox keeps its events and gains the `claims` table the
+//! first time this build opens it for writing. Builds that only know
+//! version 1 refuse a version 2 file ("newer than this build reads"), so
+//! upgrade every process sharing a file together. Opening read-only never
+//! migrates, and reads version 1 and 2 files alike.
+//!
 //! # Durability
 //!
 //! The database runs in WAL mode with `synchronous = FULL`: each `store`
@@ -73,7 +88,8 @@
 //!
 //! # When the disk or the file fails
 //!
-//! - **Disk full**: every write runs in a transaction whose COMMIT error is
+//! - **Disk full**: every write (of the inbox and of the idempotency
+//!   store) runs in a transaction whose COMMIT error is
 //!   returned, and every statement is stepped to its end, so a store that
 //!   did not reach the disk fails with [`ErrorKind::Storage`] ("database or
 //!   disk is full") and the receiver answers 5xx: Box retries it later. The
@@ -113,6 +129,7 @@ mod idempotency;
 mod inbox;
 mod schema;
 
+pub use idempotency::SqliteIdempotencyStore;
 pub use inbox::SqliteInbox;
 
 use boxhook::inbox::{ErrorKind, InboxError};

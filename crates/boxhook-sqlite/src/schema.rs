@@ -9,7 +9,11 @@ use boxhook::inbox::{ErrorKind, InboxError};
 use crate::storage;
 
 /// The schema version this build writes and reads.
-pub(crate) const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 2;
+
+/// The oldest version [`check_readable`] accepts: a reader only needs the
+/// `events` table, which version 2 left as it was.
+const OLDEST_READABLE: i64 = 1;
 
 /// Version 1. `trigger_name` because `trigger` is an SQL keyword. Times are
 /// milliseconds since the Unix epoch, UTC. `ready_at` is when a not-done
@@ -39,6 +43,22 @@ CREATE INDEX events_trigger ON events (trigger_name, seq);
 CREATE INDEX events_event_id ON events (event_id);
 ";
 
+/// Version 2: the idempotency store's claims, one row per key. `state` is
+/// `claimed` (held until `lease_until`) or `done` (final); a released claim
+/// is deleted. Times are milliseconds since the Unix epoch, UTC.
+/// `changed_at` is the caller's `now` at the last change, for pruning.
+const V2: &str = "
+CREATE TABLE claims (
+    webhook_id  TEXT    NOT NULL,
+    event_id    TEXT    NOT NULL,
+    state       TEXT    NOT NULL CHECK (state IN ('claimed', 'done')),
+    lease_until INTEGER NOT NULL,
+    changed_at  INTEGER NOT NULL,
+    PRIMARY KEY (webhook_id, event_id)
+) WITHOUT ROWID;
+CREATE INDEX claims_changed ON claims (changed_at);
+";
+
 /// Brings the database to [`VERSION`]. Runs in an immediate transaction so
 /// two processes opening a new file at once do not both create the tables.
 ///
@@ -57,10 +77,16 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     // `execute_batch`, `pragma_update` and `commit` step each statement
     // once, which for statements that return no rows is the last step: its
     // error is returned.
-    match version {
-        0 => tx.execute_batch(V1).map_err(storage)?,
-        VERSION => {}
-        newer => return Err(newer_schema(newer)),
+    // Each step brings one version to the next, in the same transaction:
+    // a file is either wholly migrated or left as it was.
+    if version > VERSION {
+        return Err(newer_schema(version));
+    }
+    if version < 1 {
+        tx.execute_batch(V1).map_err(storage)?;
+    }
+    if version < 2 {
+        tx.execute_batch(V2).map_err(storage)?;
     }
     tx.pragma_update(None, "user_version", VERSION)
         .map_err(storage)?;
@@ -88,7 +114,7 @@ pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), Inbox
         )
         .map_err(storage)?;
     match version {
-        VERSION if has_events => Ok(()),
+        OLDEST_READABLE..=VERSION if has_events => Ok(()),
         newer if newer > VERSION => Err(newer_schema(newer)),
         _ => Err(corrupt(format!(
             "{} is not a boxhook inbox (an SQLite database without its events table)",

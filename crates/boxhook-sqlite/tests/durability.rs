@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use boxhook::inbox::{Inbox, InboxEntry, ListFilter, StoreInInbox};
+use boxhook::inbox::{Inbox, InboxEntry, ListFilter};
 use boxhook::{Router, VerifyLayer};
 use boxhook_core::{Clock as _, SystemClock, Verifier};
 use boxhook_sqlite::SqliteInbox;
@@ -35,11 +35,8 @@ const PORT_PREFIX: &str = "BOXHOOK_TEST_PORT=";
 /// Serves layer + router + inbox on 127.0.0.1 and a free port, on the
 /// system clock, the way `boxhook serve` does.
 async fn serve(inbox: SqliteInbox) -> SocketAddr {
-    let service = VerifyLayer::new(Verifier::new(sample_keys())).layer(
-        Router::new()
-            .idempotency(inbox.clone())
-            .fallback(StoreInInbox::new(inbox)),
-    );
+    let service =
+        VerifyLayer::new(Verifier::new(sample_keys())).layer(Router::new().store_in(inbox));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");

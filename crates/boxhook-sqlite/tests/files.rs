@@ -64,6 +64,9 @@ fn open_refuses_an_inbox_on_a_read_only_mount() {
             Stored::New
         );
         drop(inbox);
+        // The connection thread closes the file after the last clone is
+        // dropped; a mount with a file open for writing cannot go read-only.
+        wait_until_closed(&path);
         remount_read_only(dir);
 
         let err = SqliteInbox::open(&path).expect_err("read-only mount");
@@ -159,6 +162,7 @@ fn open_read_only_refuses_what_is_not_an_inbox_and_changes_nothing() {
         })
         .expect("an unrelated database with a user_version");
     drop(SqliteInbox::open(dir.file("newer.sqlite")).expect("create"));
+    wait_until_closed(&dir.file("newer.sqlite"));
     rusqlite::Connection::open(dir.file("newer.sqlite"))
         .and_then(|conn| conn.pragma_update(None, "user_version", 7))
         .expect("set version");
@@ -205,7 +209,7 @@ fn open_read_only_refuses_what_is_not_an_inbox_and_changes_nothing() {
         (
             "newer.sqlite",
             ErrorKind::Corrupt,
-            "inbox data is unreadable: inbox schema version 7 is newer than this build reads (1)"
+            "inbox data is unreadable: inbox schema version 7 is newer than this build reads (2)"
                 .to_owned(),
         ),
     ];
@@ -243,7 +247,7 @@ fn a_read_only_inbox_reads_and_refuses_every_write() {
     rt.block_on(writer.store(record("e-1"))).expect("store");
     rt.block_on(writer.store(record("e-2"))).expect("store");
     let claimed = rt
-        .block_on(Inbox::claim(&writer, "w", Duration::from_secs(60), t(0)))
+        .block_on(writer.claim_next("w", Duration::from_secs(60), t(0)))
         .expect("claim")
         .expect("an event");
 
@@ -262,7 +266,7 @@ fn a_read_only_inbox_reads_and_refuses_every_write() {
         "store an event",
     );
     assert_read_only_error(
-        rt.block_on(Inbox::claim(&reader, "w", Duration::from_secs(60), t(0))),
+        rt.block_on(reader.claim_next("w", Duration::from_secs(60), t(0))),
         &path,
         "claim an event",
     );
@@ -272,17 +276,23 @@ fn a_read_only_inbox_reads_and_refuses_every_write() {
         "acknowledge an event",
     );
     assert_read_only_error(
-        rt.block_on(Inbox::release(&reader, &claimed, t(5))),
+        rt.block_on(reader.requeue(&claimed, t(5))),
         &path,
-        "release an event",
+        "requeue an event",
     );
-    let counted = rt.block_on(IdempotencyStore::claim(
-        &reader,
-        &EventKey::new("4133", "e-1"),
-        t(0),
-        Duration::from_secs(1),
-    ));
-    assert!(counted.is_err(), "{counted:?}");
+    let claims = reader.idempotency_store();
+    let refused = rt
+        .block_on(claims.claim(&EventKey::new("4133", "e-1"), t(0), Duration::from_secs(1)))
+        .expect_err("a read-only store claims nothing");
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "idempotency store failed: inbox storage failed: inbox {} was opened read-only, so \
+             it cannot claim an event; open it with SqliteInbox::open to write",
+            path.display()
+        )
+    );
+    drop(claims);
 
     // Nothing changed: the writer still holds its claim.
     rt.block_on(writer.ack(&claimed)).expect("ack");

@@ -94,7 +94,7 @@ async fn claim_ack_release_count_attempts() {
 
     // Oldest first.
     let a = inbox
-        .claim("w1", LEASE, t(1))
+        .claim_next("w1", LEASE, t(1))
         .await
         .expect("claim")
         .expect("a");
@@ -104,14 +104,14 @@ async fn claim_ack_release_count_attempts() {
     );
     assert_eq!(a.lease_until, t(61));
     let b = inbox
-        .claim("w2", LEASE, t(1))
+        .claim_next("w2", LEASE, t(1))
         .await
         .expect("claim")
         .expect("b");
     assert_eq!(b.entry.event_id, "b");
     assert!(
         inbox
-            .claim("w3", LEASE, t(2))
+            .claim_next("w3", LEASE, t(2))
             .await
             .expect("claim")
             .is_none(),
@@ -120,9 +120,9 @@ async fn claim_ack_release_count_attempts() {
 
     inbox.ack(&a).await.expect("ack");
     // Released to retry at once: claimable again, second attempt.
-    Inbox::release(&inbox, &b, t(2)).await.expect("release");
+    inbox.requeue(&b, t(2)).await.expect("release");
     let b2 = inbox
-        .claim("w3", LEASE, t(2))
+        .claim_next("w3", LEASE, t(2))
         .await
         .expect("claim")
         .expect("b again");
@@ -136,7 +136,7 @@ async fn claim_ack_release_count_attempts() {
 
     assert!(
         inbox
-            .claim("w1", LEASE, t(1000))
+            .claim_next("w1", LEASE, t(1000))
             .await
             .expect("claim")
             .is_none(),
@@ -166,20 +166,20 @@ async fn an_expired_lease_returns_the_event_to_the_queue() {
         .await
         .expect("store");
     let first = inbox
-        .claim("crashed", LEASE, t(0))
+        .claim_next("crashed", LEASE, t(0))
         .await
         .expect("claim")
         .expect("a");
     assert!(
         inbox
-            .claim("w2", LEASE, t(59))
+            .claim_next("w2", LEASE, t(59))
             .await
             .expect("claim")
             .is_none(),
         "lease holds"
     );
     let second = inbox
-        .claim("w2", LEASE, t(60))
+        .claim_next("w2", LEASE, t(60))
         .await
         .expect("claim")
         .expect("lease ended");
@@ -200,7 +200,7 @@ async fn an_expired_but_untaken_claim_can_still_be_acked() {
         .await
         .expect("store");
     let claimed = inbox
-        .claim("slow", LEASE, t(0))
+        .claim_next("slow", LEASE, t(0))
         .await
         .expect("claim")
         .expect("a");
@@ -219,19 +219,19 @@ async fn release_with_a_retry_time_delays_the_event() {
         .await
         .expect("store");
     let a = inbox
-        .claim("w1", LEASE, t(0))
+        .claim_next("w1", LEASE, t(0))
         .await
         .expect("claim")
         .expect("a");
-    Inbox::release(&inbox, &a, t(30)).await.expect("release");
+    inbox.requeue(&a, t(30)).await.expect("release");
     let next = inbox
-        .claim("w1", LEASE, t(1))
+        .claim_next("w1", LEASE, t(1))
         .await
         .expect("claim")
         .expect("b");
     assert_eq!(next.entry.event_id, "b", "a waits until t(30)");
     let again = inbox
-        .claim("w1", LEASE, t(30))
+        .claim_next("w1", LEASE, t(30))
         .await
         .expect("claim")
         .expect("a");
@@ -338,7 +338,7 @@ async fn data_survives_reopening_the_file() {
             .await
             .expect("store");
         let claimed = inbox
-            .claim("w1", LEASE, t(0))
+            .claim_next("w1", LEASE, t(0))
             .await
             .expect("claim")
             .expect("e1");
@@ -382,8 +382,106 @@ async fn a_newer_schema_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Corrupt);
     assert_eq!(
         err.to_string(),
-        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (1)"
+        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (2)"
     );
+}
+
+/// The version 1 schema exactly as builds before the idempotency store
+/// wrote it: a file of theirs must open, keep its events, and gain the
+/// `claims` table.
+const V1_SCHEMA: &str = "
+CREATE TABLE events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id   TEXT    NOT NULL,
+    event_id     TEXT    NOT NULL,
+    trigger_name TEXT    NOT NULL,
+    source_type  TEXT,
+    source_id    TEXT,
+    delivery_id  TEXT,
+    received_at  INTEGER NOT NULL,
+    body         BLOB    NOT NULL,
+    deliveries   INTEGER NOT NULL DEFAULT 1,
+    state        TEXT    NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'claimed', 'done')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    worker_id    TEXT,
+    ready_at     INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (webhook_id, event_id)
+);
+CREATE INDEX events_queue ON events (seq) WHERE state <> 'done';
+CREATE INDEX events_trigger ON events (trigger_name, seq);
+CREATE INDEX events_event_id ON events (event_id);
+PRAGMA user_version = 1;
+";
+
+#[tokio::test]
+async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
+    use boxhook::idempotency::IdempotencyStore as _;
+    let dir = TempDir::new("v1");
+    let path = dir.file("inbox.sqlite");
+    let body = event("w", "old", "FILE.UPLOADED");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("create v1");
+        conn.execute_batch(V1_SCHEMA).expect("v1 schema");
+        conn.execute(
+            "INSERT INTO events (webhook_id, event_id, trigger_name, received_at, body, \
+             deliveries, state, attempts) VALUES ('w', 'old', 'FILE.UPLOADED', 0, ?1, 3, 'done', 1)",
+            [body.as_bytes()],
+        )
+        .expect("a v1 event");
+    }
+    let version = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .expect("user_version")
+    };
+
+    // Reading does not migrate.
+    let reader = SqliteInbox::open_read_only(&path).expect("a v1 file reads");
+    assert_eq!(reader.list(ListFilter::new()).await.expect("list").len(), 1);
+    drop(reader);
+    assert_eq!(version(&path), 1);
+
+    let inbox = SqliteInbox::open(&path).expect("migrate");
+    assert_eq!(version(&path), 2);
+    let listed = inbox.list(ListFilter::new()).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0].event_id.as_str(),
+            listed[0].deliveries,
+            listed[0].attempts,
+            listed[0].state
+        ),
+        ("old", 3, 1, EntryState::Done)
+    );
+    let got = inbox.get("old").await.expect("get").expect("kept");
+    assert_eq!(got.body, body.as_bytes());
+    assert_eq!(
+        inbox
+            .store(record("w", "old", "FILE.UPLOADED", "d9"))
+            .await
+            .expect("store"),
+        Stored::Duplicate { deliveries: 4 }
+    );
+    let store = inbox.idempotency_store();
+    let key = EventKey::new("w", "old");
+    assert_eq!(
+        store.claim(&key, t(0), LEASE).await.expect("claim"),
+        Claim::Acquired
+    );
+    store.complete(&key, t(0)).await.expect("complete");
+    drop(store);
+    drop(inbox);
+
+    // Opening again: still version 2, and the completion survived.
+    let store = boxhook_sqlite::SqliteIdempotencyStore::open(&path).expect("reopen");
+    assert_eq!(
+        store.claim(&key, t(1), LEASE).await.expect("claim"),
+        Claim::Done
+    );
+    drop(store);
+    assert_eq!(version(&path), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,44 +511,45 @@ async fn concurrent_stores_of_one_event_store_it_once() {
 }
 
 #[tokio::test]
-/// `IdempotencyStore` is not imported: its `claim` and `release` would
-/// clash with the inbox's.
-async fn the_idempotency_check_counts_stored_events_only() {
+/// The inbox's idempotency store is its own table: storing an event does
+/// not claim it, claiming does not count a delivery, and both are reached
+/// by plain method calls with both traits in scope.
+async fn the_idempotency_store_is_not_the_inbox() {
+    use boxhook::idempotency::IdempotencyStore as _;
     let inbox = SqliteInbox::in_memory().expect("open");
+    let store = inbox.idempotency_store();
     let key = EventKey::new("w", "e1");
-    assert_eq!(
-        boxhook::idempotency::IdempotencyStore::claim(&inbox, &key, t(0), LEASE)
-            .await
-            .expect("claim"),
-        Claim::Acquired
-    );
-    // Not stored yet (the handler failed): still Acquired, nothing counted.
-    boxhook::idempotency::IdempotencyStore::release(&inbox, &key)
-        .await
-        .expect("release");
-    assert_eq!(
-        boxhook::idempotency::IdempotencyStore::claim(&inbox, &key, t(0), LEASE)
-            .await
-            .expect("claim"),
-        Claim::Acquired
-    );
     inbox
         .store(record("w", "e1", "FILE.UPLOADED", "d1"))
         .await
         .expect("store");
-    boxhook::idempotency::IdempotencyStore::complete(&inbox, &key, t(0))
-        .await
-        .expect("complete");
     assert_eq!(
-        boxhook::idempotency::IdempotencyStore::claim(&inbox, &key, t(0), LEASE)
-            .await
-            .expect("claim"),
+        store.claim(&key, t(0), LEASE).await.expect("claim"),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim(&key, t(0), LEASE).await.expect("claim"),
+        Claim::InProgress
+    );
+    store.complete(&key, t(1)).await.expect("complete");
+    assert_eq!(
+        store.claim(&key, t(2), LEASE).await.expect("claim"),
         Claim::Done
     );
+    let listed = inbox.list(ListFilter::new()).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].deliveries, 1, "a claim is not a delivery");
     assert_eq!(
-        inbox.list(ListFilter::new()).await.expect("list")[0].deliveries,
-        2
+        listed[0].state,
+        EntryState::Pending,
+        "a claim is not an ack"
     );
+    let claimed = inbox
+        .claim_next("w1", LEASE, t(3))
+        .await
+        .expect("claim_next")
+        .expect("still pending");
+    assert_eq!(claimed.entry.event_id, "e1");
 }
 
 #[tokio::test]

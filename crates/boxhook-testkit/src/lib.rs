@@ -10,6 +10,8 @@
 //!   on a [`RetrySchedule`], with a new delivery id, timestamp and signatures
 //!   on every attempt — in real, compressed or virtual time.
 //! - [`ScriptedServer`]: the far end for testing senders.
+//! - [`conformance`]: the rules every idempotency store and every inbox must
+//!   keep, as suites to run against your own (or a new backend's).
 //!
 //! # Testing a handler or service
 //!
@@ -57,6 +59,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod conformance;
 mod delivery;
 mod expected;
 pub mod fixtures;

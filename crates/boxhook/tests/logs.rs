@@ -67,7 +67,7 @@ impl Inbox for Refusing {
             format!("cannot store {}", record.event_id),
         ))
     }
-    async fn claim(
+    async fn claim_next(
         &self,
         _: &str,
         _: Duration,
@@ -78,7 +78,7 @@ impl Inbox for Refusing {
     async fn ack(&self, _: &Claimed) -> Result<(), InboxError> {
         Ok(())
     }
-    async fn release(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> {
+    async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> {
         Ok(())
     }
     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {

@@ -60,7 +60,7 @@ impl Inbox for MemInbox {
         Ok(Stored::New)
     }
 
-    async fn claim(
+    async fn claim_next(
         &self,
         _worker_id: &str,
         _lease: Duration,
@@ -79,7 +79,7 @@ impl Inbox for MemInbox {
         ))
     }
 
-    async fn release(&self, _claimed: &Claimed, _at: DateTime<Utc>) -> Result<(), InboxError> {
+    async fn requeue(&self, _claimed: &Claimed, _at: DateTime<Utc>) -> Result<(), InboxError> {
         Err(InboxError::new(
             ErrorKind::LeaseLost,
             "nothing is ever claimed",
@@ -297,7 +297,7 @@ impl Inbox for BadInbox {
             _ => std::future::pending().await,
         }
     }
-    async fn claim(
+    async fn claim_next(
         &self,
         _: &str,
         _: Duration,
@@ -308,7 +308,7 @@ impl Inbox for BadInbox {
     async fn ack(&self, _: &Claimed) -> Result<(), InboxError> {
         Ok(())
     }
-    async fn release(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> {
+    async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> {
         Ok(())
     }
     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {

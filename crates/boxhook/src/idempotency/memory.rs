@@ -112,7 +112,7 @@ impl MemoryStore {
                 return Claim::InProgress;
             }
         }
-        let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX / 2);
+        let until = super::lease_end(now, lease);
         state.touch(key, false, until, now, self.max_entries);
         Claim::Acquired
     }
@@ -173,6 +173,8 @@ impl State {
         while let Some((key, generation)) = self.order.front() {
             match self.entries.get(key) {
                 Some(e) if e.generation == *generation => {
+                    // `changed` may be later than `now` (a clock stepped
+                    // back): such an entry is not expired.
                     if now.signed_duration_since(e.changed) <= ttl {
                         return;
                     }
@@ -274,6 +276,27 @@ mod tests {
             futures_lite_block_on(IdempotencyStore::release(&store, &k)).expect("release");
         }
         assert!(store.lock().order.len() <= 2 * 10 + 64 + 1);
+    }
+
+    #[test]
+    fn extreme_leases_and_times_never_panic() {
+        let store = MemoryStore::new(4, Duration::MAX);
+        let k = EventKey::new("w", "e");
+        let max = DateTime::<Utc>::MAX_UTC;
+        let min = DateTime::<Utc>::MIN_UTC;
+        assert_eq!(store.claim_now(&k, t(0), Duration::MAX), Claim::Acquired);
+        // The lease saturates at the end of time: held until then.
+        assert_eq!(
+            store.claim_now(&k, max - TimeDelta::seconds(1), Duration::MAX),
+            Claim::InProgress
+        );
+        let k2 = EventKey::new("w", "e2");
+        assert_eq!(store.claim_now(&k2, max, Duration::MAX), Claim::Acquired);
+        assert_eq!(store.claim_now(&k2, min, Duration::ZERO), Claim::InProgress);
+        let k3 = EventKey::new("w", "e3");
+        assert_eq!(store.claim_now(&k3, min, Duration::ZERO), Claim::Acquired);
+        // A zero lease ends at once.
+        assert_eq!(store.claim_now(&k3, min, Duration::ZERO), Claim::Acquired);
     }
 
     /// The store's futures never wait, so one poll finishes them.

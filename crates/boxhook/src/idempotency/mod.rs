@@ -16,7 +16,17 @@
 //! and a later retry is processed, so a crash never wedges an event.
 //!
 //! [`MemoryStore`] is the default. Other stores (a database, Redis) plug in by
-//! implementing [`IdempotencyStore`].
+//! implementing [`IdempotencyStore`]; a durable one, in a database file, is
+//! `boxhook_sqlite::SqliteIdempotencyStore`. Whatever the store, a second
+//! concurrent claim of an event is [`Claim::InProgress`] until the first
+//! holder completes or releases it, or its lease ends: the trait's
+//! documentation lists every rule, and `boxhook_testkit::conformance`
+//! checks them.
+//!
+//! An idempotency store is not an [inbox](crate::inbox): the store decides
+//! whether a handler may run *now*, the inbox keeps events to process
+//! *later*. [`Router::store_in`](crate::Router::store_in) deduplicates with
+//! the inbox alone.
 
 mod memory;
 
@@ -107,8 +117,26 @@ pub enum Claim {
 
 /// Remembers which events were handled (see the [module docs](self)).
 ///
-/// Implementations must make `claim` atomic: of two concurrent claims of one
-/// key, one gets [`Claim::Acquired`]. `now` comes from the router's clock.
+/// The contract, for every implementation (`now` comes from the caller's
+/// clock, and every rule holds across processes sharing the store):
+///
+/// - **At most one holder.** `claim` is atomic: of any number of concurrent
+///   claims of one key, exactly one gets [`Claim::Acquired`], and the others
+///   get [`Claim::InProgress`] while that claim is held.
+/// - **A claim is a lease.** It is held until `now + lease` (saturating: an
+///   enormous lease never overflows), until `release`, or until `complete`;
+///   a claim at or after the lease's end is [`Claim::Acquired`] again.
+/// - **Done is final.** After `complete`, every claim answers
+///   [`Claim::Done`], however much later (up to what the store documents
+///   as its retention), and `release` does not undo it.
+/// - **Keys are whole.** Keys differing in the webhook id or the event id
+///   are independent.
+/// - **Never a panic** for any `now` or `lease` (`Duration::ZERO`,
+///   `Duration::MAX`, `DateTime::<Utc>::MAX_UTC`): failures are
+///   [`StoreError`]s.
+///
+/// `boxhook_testkit::conformance::idempotency_store` checks these rules
+/// against any implementation; run it in the store's tests.
 ///
 /// ```
 /// use std::time::Duration;
@@ -146,6 +174,15 @@ pub trait IdempotencyStore: Send + Sync + 'static {
 
     /// Gives up a claim after a failed attempt, so Box's retry is processed.
     fn release(&self, key: &EventKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// When a lease of `lease` taken at `now` ends: `now + lease`, saturating
+/// at the last representable instant instead of overflowing.
+pub(crate) fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(lease)
+        .ok()
+        .and_then(|lease| now.checked_add_signed(lease))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// An [`IdempotencyStore`] behind a pointer: what the router holds.

@@ -20,7 +20,7 @@ pub enum ErrorKind {
     Storage,
     /// The inbox is shut down or its worker thread is gone.
     Closed,
-    /// An `ack` or `release` of a claim the caller no longer holds: its lease
+    /// An `ack` or `requeue` of a claim the caller no longer holds: its lease
     /// ran out and another worker claimed the event, or it was settled
     /// already.
     LeaseLost,

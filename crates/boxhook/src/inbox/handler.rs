@@ -35,9 +35,9 @@ use crate::router::DeliveryContext;
 /// # #[derive(Default)] struct Vec1(Mutex<Vec<NewRecord>>);
 /// # impl Inbox for Vec1 {
 /// #   async fn store(&self, r: NewRecord) -> Result<Stored, InboxError> { self.0.lock().unwrap().push(r); Ok(Stored::New) }
-/// #   async fn claim(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+/// #   async fn claim_next(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
 /// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
-/// #   async fn release(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
+/// #   async fn requeue(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
 /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
 /// #     Ok(self.0.lock().unwrap().iter().map(|r| InboxEntry::new(r, 1, 0, EntryState::Pending)).collect()) }
 /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }

@@ -15,8 +15,26 @@
 //!   `duplicate`).
 //! - [`StoreInInbox`]: the same storing as a [`Handler`](crate::Handler), for
 //!   one trigger or family; prefer `store_in` for "store everything".
-//! - [`Worker`]: the loop that claims, runs an [`InboxHandler`], and
-//!   acknowledges or releases.
+//! - [`Worker`]: the loop that takes the next event
+//!   ([`claim_next`](Inbox::claim_next)), runs an [`InboxHandler`], and
+//!   acknowledges it ([`ack`](Inbox::ack)) or puts it back for a retry
+//!   ([`requeue`](Inbox::requeue)).
+//!
+//! # An inbox is not an idempotency store
+//!
+//! The two traits answer different questions, and their methods have
+//! different names, so a type may implement both without any call needing
+//! a trait name:
+//!
+//! | | [`IdempotencyStore`](crate::idempotency::IdempotencyStore) | [`Inbox`] |
+//! |---|---|---|
+//! | guarantees | at most one handler run at a time per event, and none after it completed | every accepted event stored durably once, then processed until acknowledged |
+//! | receiving side | `claim` / `complete` / `release` around the handler | `store` (the unique key is the deduplication) |
+//! | processing side | — | `claim_next` / `ack` / `requeue` |
+//!
+//! [`Router::store_in`](crate::Router::store_in) needs only the inbox; the
+//! router's idempotency store keeps deduplicating the events other handlers
+//! take.
 //!
 //! # Guarantees
 //!
@@ -25,7 +43,7 @@
 //! - `store` returns only once the event is durable, so a 2xx always means
 //!   "in the inbox".
 //! - Processing is at least once: a claim that is neither acknowledged nor
-//!   released before its lease ends returns to the queue. Make processing
+//!   requeued before its lease ends returns to the queue. Make processing
 //!   idempotent, or check the attempt count.
 //!
 //! # Wiring
@@ -62,7 +80,7 @@
 //! #         m.insert(k, (r, 1, EntryState::Pending, 0));
 //! #         Ok(Stored::New)
 //! #     }
-//! #     async fn claim(&self, worker_id: &str, lease: Duration, now: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> {
+//! #     async fn claim_next(&self, worker_id: &str, lease: Duration, now: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> {
 //! #         let mut m = self.0.lock().unwrap();
 //! #         Ok(m.values_mut().find(|e| e.2 == EntryState::Pending).map(|e| {
 //! #             e.2 = EntryState::Claimed; e.3 += 1;
@@ -71,7 +89,7 @@
 //! #         }))
 //! #     }
 //! #     async fn ack(&self, c: &Claimed) -> Result<(), InboxError> { self.set(c, EntryState::Done) }
-//! #     async fn release(&self, c: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { self.set(c, EntryState::Pending) }
+//! #     async fn requeue(&self, c: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { self.set(c, EntryState::Pending) }
 //! #     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
 //! #         Ok(self.0.lock().unwrap().values().map(|e| InboxEntry::new(&e.0, e.1, e.3, e.2)).collect())
 //! #     }
@@ -89,7 +107,7 @@
 //! assert_eq!(inbox.store(NewRecord::parse(body, Some("d-1"), now)?).await?, Stored::New);
 //! assert_eq!(inbox.store(NewRecord::parse(body, Some("d-2"), now)?).await?.deliveries(), 2);
 //!
-//! let claimed = inbox.claim("worker-1", Duration::from_secs(60), now).await?.expect("one pending");
+//! let claimed = inbox.claim_next("worker-1", Duration::from_secs(60), now).await?.expect("one pending");
 //! assert_eq!(&claimed.body[..], body);
 //! inbox.ack(&claimed).await?;
 //! assert_eq!(inbox.list(ListFilter::new()).await?[0].state, EntryState::Done);
@@ -123,17 +141,44 @@ pub use worker::{
 ///
 /// Implementations must make `store` durable before it returns, make it
 /// atomic per event key (of concurrent stores of one event, exactly one
-/// answers [`Stored::New`]), and make `claim` atomic (an event is held by
-/// one unexpired claim at a time). `now` always comes from the caller's
-/// clock.
+/// answers [`Stored::New`], and every delivery is counted), and make
+/// `claim_next` atomic (an event is held by one unexpired claim at a time).
+/// `now` always comes from the caller's clock.
+///
+/// `boxhook_testkit::conformance::inbox` checks these rules, and the others
+/// documented on each method, against any implementation.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use chrono::{DateTime, Utc};
+/// use boxhook::inbox::*;
+///
+/// /// An inbox that keeps nothing: every event is new, none is ever pending.
+/// struct Forgetful;
+///
+/// impl Inbox for Forgetful {
+///     async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }
+///     async fn claim_next(&self, _: &str, _: Duration, _: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+///     async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+///     async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { Ok(()) }
+///     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+///     async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert!(Forgetful.claim_next("w", Duration::from_secs(1), Utc::now()).await?.is_none());
+/// # Ok::<(), InboxError>(())
+/// # }).unwrap();
+/// ```
 pub trait Inbox: Send + Sync + 'static {
     /// Stores an accepted event, or counts one more delivery of an event
     /// stored before. Returns once the change is durable.
     fn store(&self, record: NewRecord) -> impl Future<Output = Result<Stored, InboxError>> + Send;
 
-    /// Claims the oldest event that is pending, or whose claim's lease ended
-    /// by `now`, for `lease`; `None` when there is none.
-    fn claim(
+    /// Claims the oldest event that is pending and ready by `now` (new,
+    /// requeued with a retry time at or before `now`, or claimed under a
+    /// lease that ended by `now`), for `lease`; `None` when there is none.
+    /// The claim counts one more attempt.
+    fn claim_next(
         &self,
         worker_id: &str,
         lease: Duration,
@@ -150,7 +195,7 @@ pub trait Inbox: Send + Sync + 'static {
     /// Returns a claimed event to the queue, to be claimed again from
     /// `retry_at` on (pass `now` to retry at once). Same
     /// [`ErrorKind::LeaseLost`] rule as [`ack`](Self::ack).
-    fn release(
+    fn requeue(
         &self,
         claimed: &Claimed,
         retry_at: DateTime<Utc>,
@@ -186,25 +231,25 @@ impl<I: Inbox> Inbox for Arc<I> {
         (**self).store(record)
     }
 
-    fn claim(
+    fn claim_next(
         &self,
         worker_id: &str,
         lease: Duration,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send {
-        (**self).claim(worker_id, lease, now)
+        (**self).claim_next(worker_id, lease, now)
     }
 
     fn ack(&self, claimed: &Claimed) -> impl Future<Output = Result<(), InboxError>> + Send {
         (**self).ack(claimed)
     }
 
-    fn release(
+    fn requeue(
         &self,
         claimed: &Claimed,
         retry_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), InboxError>> + Send {
-        (**self).release(claimed, retry_at)
+        (**self).requeue(claimed, retry_at)
     }
 
     fn list(

@@ -169,7 +169,7 @@ impl Stored {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryState {
-    /// Waiting for a worker (new, released, or retried after a failure).
+    /// Waiting for a worker (new, or requeued after a failure).
     Pending,
     /// Claimed by a worker. A claim whose lease has ended may be claimed
     /// again.
@@ -285,8 +285,9 @@ pub struct StoredEvent {
     pub body: Bytes,
 }
 
-/// An event a worker claimed: process it, then
-/// [`ack`](super::Inbox::ack) or [`release`](super::Inbox::release) it
+/// An event a worker claimed with [`claim_next`](super::Inbox::claim_next):
+/// process it, then
+/// [`ack`](super::Inbox::ack) or [`requeue`](super::Inbox::requeue) it
 /// before `lease_until`.
 ///
 /// `entry.attempts` counts this claim; `entry.state` is
@@ -314,7 +315,7 @@ pub struct Claimed {
     pub body: Bytes,
     /// Who holds the claim.
     pub worker_id: String,
-    /// When the claim ends unless acknowledged or released.
+    /// When the claim ends unless acknowledged or requeued.
     pub lease_until: DateTime<Utc>,
 }
 

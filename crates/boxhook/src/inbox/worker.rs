@@ -115,11 +115,11 @@ pub enum Ran {
 /// # #[derive(Default)] struct One(Mutex<Option<NewRecord>>, Mutex<Vec<&'static str>>);
 /// # impl Inbox for One {
 /// #   async fn store(&self, r: NewRecord) -> Result<Stored, InboxError> { *self.0.lock().unwrap() = Some(r); Ok(Stored::New) }
-/// #   async fn claim(&self, w: &str, l: Duration, now: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> {
+/// #   async fn claim_next(&self, w: &str, l: Duration, now: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> {
 /// #     Ok(self.0.lock().unwrap().take().map(|r| Claimed { entry: InboxEntry::new(&r, 1, 1, EntryState::Claimed),
 /// #        body: r.body.clone(), worker_id: w.into(), lease_until: now + l })) }
 /// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { self.1.lock().unwrap().push("ack"); Ok(()) }
-/// #   async fn release(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { self.1.lock().unwrap().push("release"); Ok(()) }
+/// #   async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { self.1.lock().unwrap().push("release"); Ok(()) }
 /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
 /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
 /// # }
@@ -219,7 +219,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     pub async fn run_once(&self) -> Result<Ran, super::InboxError> {
         let Some(claimed) = self
             .inbox
-            .claim(&self.id, self.lease, self.clock.now())
+            .claim_next(&self.id, self.lease, self.clock.now())
             .await?
         else {
             return Ok(Ran::Idle);
@@ -245,7 +245,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             self.inbox.ack(&claimed).await
         } else {
             let delay = TimeDelta::from_std(self.retry_delay).unwrap_or(TimeDelta::MAX / 2);
-            self.inbox.release(&claimed, self.clock.now() + delay).await
+            self.inbox.requeue(&claimed, self.clock.now() + delay).await
         };
         match (settled, failure) {
             (Ok(()), None) => {

@@ -242,9 +242,9 @@ impl Router {
     /// # #[derive(Default)] struct Vec1(Mutex<Vec<NewRecord>>);
     /// # impl Inbox for Vec1 {
     /// #   async fn store(&self, r: NewRecord) -> Result<Stored, InboxError> { self.0.lock().unwrap().push(r); Ok(Stored::New) }
-    /// #   async fn claim(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+    /// #   async fn claim_next(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
     /// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
-    /// #   async fn release(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn requeue(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
     /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
     /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
     /// # }

@@ -1,0 +1,684 @@
+//! The [`Inbox`] suite.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxhook::inbox::{
+    Claimed, EntryState, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Stored,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::Barrier;
+
+use super::{at, require_multi_thread, violated};
+
+/// The lease every case claims with.
+const LEASE: Duration = Duration::from_secs(60);
+/// How many tasks store one event at once.
+const DELIVERIES: usize = 32;
+/// [`DELIVERIES`], as a delivery count.
+const DELIVERIES_COUNTED: u64 = 32;
+/// How many workers claim at once, and how many events they share.
+const WORKERS: usize = 16;
+const EVENTS: usize = 8;
+
+/// Runs every inbox rule (listed in the [module docs](super)) against fresh
+/// inboxes from `make`, and panics with the name of the first rule an inbox
+/// breaks.
+///
+/// Call it from a multi-thread tokio runtime; it panics otherwise.
+///
+/// ```no_run
+/// # struct MyInbox;
+/// # impl boxhook::inbox::Inbox for MyInbox {
+/// #   async fn store(&self, _: boxhook::inbox::NewRecord) -> Result<boxhook::inbox::Stored, boxhook::inbox::InboxError> { unimplemented!() }
+/// #   async fn claim_next(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<boxhook::inbox::Claimed>, boxhook::inbox::InboxError> { unimplemented!() }
+/// #   async fn ack(&self, _: &boxhook::inbox::Claimed) -> Result<(), boxhook::inbox::InboxError> { unimplemented!() }
+/// #   async fn requeue(&self, _: &boxhook::inbox::Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), boxhook::inbox::InboxError> { unimplemented!() }
+/// #   async fn list(&self, _: boxhook::inbox::ListFilter) -> Result<Vec<boxhook::inbox::InboxEntry>, boxhook::inbox::InboxError> { unimplemented!() }
+/// #   async fn get(&self, _: &str) -> Result<Option<boxhook::inbox::StoredEvent>, boxhook::inbox::InboxError> { unimplemented!() }
+/// # }
+/// # impl MyInbox { fn connect() -> Self { MyInbox } }
+/// #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+/// async fn my_inbox_conforms() {
+///     boxhook_testkit::conformance::inbox(MyInbox::connect).await;
+/// }
+/// ```
+///
+/// # Panics
+///
+/// At the first broken rule: ``conformance rule `<rule>` violated: <what
+/// happened>``; when an inbox call fails or panics (under the rule being
+/// checked); and outside a multi-thread tokio runtime.
+pub async fn inbox<I, F>(make: F)
+where
+    I: Inbox,
+    F: Fn() -> I,
+{
+    require_multi_thread("inbox");
+    store_new_then_duplicate(&make()).await;
+    body_byte_for_byte(&make()).await;
+    concurrent_stores(make()).await;
+    claim_next(&make()).await;
+    claimed_not_handed_out_twice(make()).await;
+    lease_expiry_reclaims(&make()).await;
+    ack_is_final(&make()).await;
+    requeue_respects_retry_at(&make()).await;
+    list_filters(&make()).await;
+    get(&make()).await;
+}
+
+/// A Box-shaped event body.
+fn body(event_id: &str, trigger: &str) -> String {
+    format!(
+        r#"{{"type":"webhook_event","id":"{event_id}","created_at":"2020-01-01T00:00:00Z","trigger":"{trigger}","webhook":{{"id":"4133","type":"webhook"}},"source":{{"id":"5","type":"file"}}}}"#
+    )
+}
+
+fn record(event_id: &str, trigger: &str, delivery: &str, received: i64) -> NewRecord {
+    record_of(body(event_id, trigger), delivery, received)
+}
+
+fn record_of(body: String, delivery: &str, received: i64) -> NewRecord {
+    match NewRecord::parse(body, Some(delivery), at(received)) {
+        Ok(record) => record,
+        // The suite's own bodies are events: reaching this is a testkit bug.
+        Err(error) => panic!("the conformance suite built a body that is not an event: {error}"),
+    }
+}
+
+async fn ok<T>(rule: &str, call: &str, f: impl Future<Output = Result<T, InboxError>>) -> T {
+    match f.await {
+        Ok(out) => out,
+        Err(error) => violated(rule, format!("`{call}` failed: {error}")),
+    }
+}
+
+#[track_caller]
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "called with temporaries; taking them keeps every call site short"
+)]
+fn expect<T: PartialEq + Debug>(rule: &str, what: &str, got: T, want: T) {
+    if got != want {
+        violated(rule, format!("{what}: expected {want:?}, got {got:?}"));
+    }
+}
+
+async fn claim_some<I: Inbox>(
+    inbox: &I,
+    rule: &str,
+    worker: &str,
+    now: DateTime<Utc>,
+    what: &str,
+) -> Claimed {
+    match ok(rule, "claim_next", inbox.claim_next(worker, LEASE, now)).await {
+        Some(claimed) => claimed,
+        None => violated(rule, format!("{what}: expected an event, got None")),
+    }
+}
+
+async fn claim_none<I: Inbox>(inbox: &I, rule: &str, worker: &str, now: DateTime<Utc>, what: &str) {
+    if let Some(claimed) = ok(rule, "claim_next", inbox.claim_next(worker, LEASE, now)).await {
+        violated(
+            rule,
+            format!(
+                "{what}: expected None, got event {:?} (attempt {})",
+                claimed.entry.event_id,
+                claimed.attempt()
+            ),
+        );
+    }
+}
+
+async fn entries<I: Inbox>(inbox: &I, rule: &str, filter: ListFilter) -> Vec<InboxEntry> {
+    ok(rule, "list", inbox.list(filter)).await
+}
+
+async fn state_of<I: Inbox>(inbox: &I, rule: &str, event_id: &str) -> EntryState {
+    match ok(rule, "get", inbox.get(event_id)).await {
+        Some(stored) => stored.entry.state,
+        None => violated(rule, format!("`get({event_id:?})` found nothing")),
+    }
+}
+
+async fn store_new_then_duplicate<I: Inbox>(inbox: &I) {
+    const RULE: &str = "store-new-then-duplicate";
+    let stored = ok(
+        RULE,
+        "store",
+        inbox.store(record("e-1", "FILE.UPLOADED", "d-1", 0)),
+    )
+    .await;
+    expect(RULE, "the first store of an event", stored, Stored::New);
+    for n in 2..=4 {
+        let delivery = format!("d-{n}");
+        let stored = ok(
+            RULE,
+            "store",
+            inbox.store(record("e-1", "FILE.UPLOADED", &delivery, n)),
+        )
+        .await;
+        expect(
+            RULE,
+            &format!("store number {n} of one event"),
+            stored,
+            Stored::Duplicate {
+                deliveries: n.unsigned_abs(),
+            },
+        );
+    }
+    let listed = entries(inbox, RULE, ListFilter::new()).await;
+    expect(
+        RULE,
+        "entries listed after four stores of one event",
+        listed.len(),
+        1,
+    );
+    let entry = &listed[0];
+    expect(RULE, "the entry's deliveries", entry.deliveries, 4);
+    expect(
+        RULE,
+        "the entry's delivery id (the first delivery's)",
+        entry.delivery_id.as_deref(),
+        Some("d-1"),
+    );
+    expect(
+        RULE,
+        "the entry's received_at (the first delivery's)",
+        entry.received_at,
+        at(0),
+    );
+    expect(
+        RULE,
+        "the entry's ids and trigger",
+        (
+            entry.webhook_id.as_str(),
+            entry.event_id.as_str(),
+            entry.trigger.as_str(),
+        ),
+        ("4133", "e-1", "FILE.UPLOADED"),
+    );
+    expect(
+        RULE,
+        "the entry's source",
+        (entry.source_type.as_deref(), entry.source_id.as_deref()),
+        (Some("file"), Some("5")),
+    );
+    expect(
+        RULE,
+        "the entry's state and attempts",
+        (entry.state, entry.attempts),
+        (EntryState::Pending, 0),
+    );
+}
+
+async fn body_byte_for_byte<I: Inbox>(inbox: &I) {
+    const RULE: &str = "body-byte-for-byte";
+    // Spacing, escapes, key order and a trailing newline a re-serializer
+    // would change.
+    let raw = "{ \"id\" : \"e-\\u0031\",\"trigger\":\"FILE.UPLOADED\" ,\"type\":\"webhook_event\",\
+               \"webhook\":{\"id\":\"4133\"},\"source\":{\"type\":\"file\",\"id\":\"5\",\
+               \"name\":\"R\u{e9}sum\u{e9} \\ud83d\\ude00.pdf\"},\"additional_info\":[]}\n"
+        .to_owned();
+    let stored = ok(RULE, "store", inbox.store(record_of(raw.clone(), "d-1", 0))).await;
+    expect(RULE, "the first store", stored, Stored::New);
+    let Some(got) = ok(RULE, "get", inbox.get("e-1")).await else {
+        violated(RULE, "`get(\"e-1\")` found nothing after a store");
+    };
+    expect(
+        RULE,
+        "the body `get` returns",
+        &got.body[..],
+        raw.as_bytes(),
+    );
+    let claimed = claim_some(inbox, RULE, "w-1", at(1), "claiming the stored event").await;
+    expect(
+        RULE,
+        "the body `claim_next` returns",
+        &claimed.body[..],
+        raw.as_bytes(),
+    );
+}
+
+async fn concurrent_stores<I: Inbox>(inbox: I) {
+    const RULE: &str = "concurrent-stores";
+    let inbox = Arc::new(inbox);
+    let barrier = Arc::new(Barrier::new(DELIVERIES));
+    let tasks: Vec<_> = (1..=DELIVERIES)
+        .map(|n| {
+            let (inbox, barrier) = (Arc::clone(&inbox), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let record = record("e-1", "FILE.UPLOADED", &format!("d-{n}"), 0);
+                barrier.wait().await;
+                inbox.store(record).await
+            })
+        })
+        .collect();
+    let mut new = 0;
+    let mut counts = BTreeSet::new();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(Stored::New)) => new += 1,
+            Ok(Ok(Stored::Duplicate { deliveries })) => {
+                if !counts.insert(deliveries) {
+                    violated(
+                        RULE,
+                        format!("two concurrent stores both answered Duplicate {{ deliveries: {deliveries} }}"),
+                    );
+                }
+            }
+            Ok(Err(error)) => violated(RULE, format!("`store` failed: {error}")),
+            Err(error) => violated(RULE, format!("`store` panicked: {error}")),
+        }
+    }
+    expect(
+        RULE,
+        &format!("New answers among {DELIVERIES} simultaneous stores of one event"),
+        new,
+        1,
+    );
+    expect(
+        RULE,
+        "the Duplicate answers' delivery counts",
+        counts,
+        (2..=DELIVERIES_COUNTED).collect(),
+    );
+    let listed = entries(&*inbox, RULE, ListFilter::new()).await;
+    let counted: Vec<u64> = listed.iter().map(|e| e.deliveries).collect();
+    expect(
+        RULE,
+        "the listed entries' deliveries",
+        counted,
+        vec![DELIVERIES_COUNTED],
+    );
+}
+
+async fn claim_next<I: Inbox>(inbox: &I) {
+    const RULE: &str = "claim-next";
+    claim_none(inbox, RULE, "w-1", at(0), "claiming from an empty inbox").await;
+    ok(
+        RULE,
+        "store",
+        inbox.store(record("e-1", "FILE.UPLOADED", "d-1", 0)),
+    )
+    .await;
+    ok(
+        RULE,
+        "store",
+        inbox.store(record("e-2", "FILE.TRASHED", "d-2", 1)),
+    )
+    .await;
+    let first = claim_some(inbox, RULE, "w-1", at(10), "the first claim").await;
+    expect(
+        RULE,
+        "the event claimed first (the oldest)",
+        first.entry.event_id.as_str(),
+        "e-1",
+    );
+    expect(RULE, "the first claim's attempt", first.attempt(), 1);
+    expect(
+        RULE,
+        "the first claim's state",
+        first.entry.state,
+        EntryState::Claimed,
+    );
+    expect(
+        RULE,
+        "the first claim's worker id",
+        first.worker_id.as_str(),
+        "w-1",
+    );
+    expect(
+        RULE,
+        "the first claim's lease end",
+        first.lease_until,
+        at(10) + TimeDelta::seconds(60),
+    );
+    expect(
+        RULE,
+        "the claimed entry's deliveries",
+        first.entry.deliveries,
+        1,
+    );
+    expect(
+        RULE,
+        "the state listed for a claimed event",
+        state_of(inbox, RULE, "e-1").await,
+        EntryState::Claimed,
+    );
+    let second = claim_some(inbox, RULE, "w-2", at(10), "the second claim").await;
+    expect(
+        RULE,
+        "the event claimed second",
+        second.entry.event_id.as_str(),
+        "e-2",
+    );
+    expect(
+        RULE,
+        "the second claim's worker id",
+        second.worker_id.as_str(),
+        "w-2",
+    );
+}
+
+async fn claimed_not_handed_out_twice<I: Inbox>(inbox: I) {
+    const RULE: &str = "claimed-not-handed-out-twice";
+    for i in 0..EVENTS {
+        let id = format!("e-{i}");
+        ok(
+            RULE,
+            "store",
+            inbox.store(record(&id, "FILE.UPLOADED", "d-1", i as i64)),
+        )
+        .await;
+    }
+    let inbox = Arc::new(inbox);
+    let barrier = Arc::new(Barrier::new(WORKERS));
+    let tasks: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (inbox, barrier) = (Arc::clone(&inbox), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                inbox.claim_next(&format!("w-{w}"), LEASE, at(100)).await
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(Some(c))) => claimed.push(c.entry.event_id),
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => violated(RULE, format!("`claim_next` failed: {error}")),
+            Err(error) => violated(RULE, format!("`claim_next` panicked: {error}")),
+        }
+    }
+    claimed.sort();
+    let want: Vec<String> = {
+        let mut ids: Vec<String> = (0..EVENTS).map(|i| format!("e-{i}")).collect();
+        ids.sort();
+        ids
+    };
+    expect(
+        RULE,
+        &format!("events claimed by {WORKERS} simultaneous workers from {EVENTS} pending (each exactly once)"),
+        claimed,
+        want,
+    );
+    claim_none(
+        &*inbox,
+        RULE,
+        "w-late",
+        at(159),
+        "claiming while every event is leased",
+    )
+    .await;
+}
+
+async fn lease_expiry_reclaims<I: Inbox>(inbox: &I) {
+    const RULE: &str = "lease-expiry-reclaims";
+    ok(
+        RULE,
+        "store",
+        inbox.store(record("e-1", "FILE.UPLOADED", "d-1", 0)),
+    )
+    .await;
+    let crashed = claim_some(inbox, RULE, "w-1", at(0), "the first claim").await;
+    claim_none(
+        inbox,
+        RULE,
+        "w-2",
+        at(59),
+        "claiming 59 s into a 60 s lease",
+    )
+    .await;
+    let retried = claim_some(inbox, RULE, "w-2", at(61), "claiming after the lease ended").await;
+    expect(
+        RULE,
+        "the event claimed again",
+        retried.entry.event_id.as_str(),
+        "e-1",
+    );
+    expect(RULE, "the second claim's attempt", retried.attempt(), 2);
+    expect(
+        RULE,
+        "the second claim's worker id",
+        retried.worker_id.as_str(),
+        "w-2",
+    );
+    match inbox.ack(&crashed).await {
+        Err(error) if error.is_lease_lost() => {}
+        other => violated(
+            RULE,
+            format!(
+                "`ack` by the worker whose lease ended: expected a LeaseLost error, got {other:?}"
+            ),
+        ),
+    }
+    expect(
+        RULE,
+        "the state after the stale `ack`",
+        state_of(inbox, RULE, "e-1").await,
+        EntryState::Claimed,
+    );
+    ok(RULE, "ack", inbox.ack(&retried)).await;
+}
+
+async fn ack_is_final<I: Inbox>(inbox: &I) {
+    const RULE: &str = "ack-is-final";
+    ok(
+        RULE,
+        "store",
+        inbox.store(record("e-1", "FILE.UPLOADED", "d-1", 0)),
+    )
+    .await;
+    let claimed = claim_some(inbox, RULE, "w-1", at(0), "the first claim").await;
+    ok(RULE, "ack", inbox.ack(&claimed)).await;
+    expect(
+        RULE,
+        "the state after `ack`",
+        state_of(inbox, RULE, "e-1").await,
+        EntryState::Done,
+    );
+    claim_none(inbox, RULE, "w-2", at(1), "claiming after `ack`").await;
+    claim_none(inbox, RULE, "w-2", at(100_000), "claiming long after `ack`").await;
+    match inbox.ack(&claimed).await {
+        Err(error) if error.is_lease_lost() => {}
+        other => violated(
+            RULE,
+            format!("a second `ack`: expected a LeaseLost error, got {other:?}"),
+        ),
+    }
+    match inbox.requeue(&claimed, at(2)).await {
+        Err(error) if error.is_lease_lost() => {}
+        other => violated(
+            RULE,
+            format!("`requeue` after `ack`: expected a LeaseLost error, got {other:?}"),
+        ),
+    }
+    ok(
+        RULE,
+        "store",
+        inbox.store(record("e-1", "FILE.UPLOADED", "d-2", 3)),
+    )
+    .await;
+    expect(
+        RULE,
+        "the state after a duplicate delivery of a done event",
+        state_of(inbox, RULE, "e-1").await,
+        EntryState::Done,
+    );
+    claim_none(
+        inbox,
+        RULE,
+        "w-2",
+        at(4),
+        "claiming after a duplicate delivery of a done event",
+    )
+    .await;
+}
+
+async fn requeue_respects_retry_at<I: Inbox>(inbox: &I) {
+    const RULE: &str = "requeue-respects-retry-at";
+    ok(
+        RULE,
+        "store",
+        inbox.store(record("e-1", "FILE.UPLOADED", "d-1", 0)),
+    )
+    .await;
+    let claimed = claim_some(inbox, RULE, "w-1", at(0), "the first claim").await;
+    ok(RULE, "requeue", inbox.requeue(&claimed, at(30))).await;
+    expect(
+        RULE,
+        "the state after `requeue`",
+        state_of(inbox, RULE, "e-1").await,
+        EntryState::Pending,
+    );
+    claim_none(
+        inbox,
+        RULE,
+        "w-2",
+        at(29),
+        "claiming 1 s before the retry time",
+    )
+    .await;
+    let retried = claim_some(inbox, RULE, "w-2", at(30), "claiming at the retry time").await;
+    expect(RULE, "the retried claim's attempt", retried.attempt(), 2);
+    ok(RULE, "requeue", inbox.requeue(&retried, at(30))).await;
+    let again = claim_some(
+        inbox,
+        RULE,
+        "w-3",
+        at(30),
+        "claiming after a requeue for now",
+    )
+    .await;
+    expect(RULE, "the third claim's attempt", again.attempt(), 3);
+}
+
+async fn list_filters<I: Inbox>(inbox: &I) {
+    const RULE: &str = "list-filters";
+    expect(
+        RULE,
+        "entries in an empty inbox",
+        entries(inbox, RULE, ListFilter::new()).await.len(),
+        0,
+    );
+    for (i, (id, trigger)) in [
+        ("e-1", "FILE.UPLOADED"),
+        ("e-2", "FOLDER.CREATED"),
+        ("e-3", "FILE.UPLOADED"),
+        ("e-4", "FILE.UPLOADED.LATER"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ok(
+            RULE,
+            "store",
+            inbox.store(record(id, trigger, "d-1", i as i64)),
+        )
+        .await;
+    }
+    let ids = |listed: Vec<InboxEntry>| -> Vec<String> {
+        listed.into_iter().map(|e| e.event_id).collect()
+    };
+    expect(
+        RULE,
+        "every entry, oldest first",
+        ids(entries(inbox, RULE, ListFilter::new()).await),
+        vec!["e-1".to_owned(), "e-2".into(), "e-3".into(), "e-4".into()],
+    );
+    expect(
+        RULE,
+        "entries with trigger FILE.UPLOADED (exactly)",
+        ids(entries(inbox, RULE, ListFilter::new().trigger("FILE.UPLOADED")).await),
+        vec!["e-1".to_owned(), "e-3".into()],
+    );
+    expect(
+        RULE,
+        "entries with an unknown trigger",
+        ids(entries(inbox, RULE, ListFilter::new().trigger("FILE")).await),
+        Vec::<String>::new(),
+    );
+    expect(
+        RULE,
+        "at most 2 entries",
+        ids(entries(inbox, RULE, ListFilter::new().limit(2)).await),
+        vec!["e-1".to_owned(), "e-2".into()],
+    );
+    expect(
+        RULE,
+        "at most 1 FILE.UPLOADED entry",
+        ids(entries(
+            inbox,
+            RULE,
+            ListFilter::new().trigger("FILE.UPLOADED").limit(1),
+        )
+        .await),
+        vec!["e-1".to_owned()],
+    );
+    expect(
+        RULE,
+        "at most 0 entries",
+        ids(entries(inbox, RULE, ListFilter::new().limit(0)).await),
+        Vec::<String>::new(),
+    );
+}
+
+async fn get<I: Inbox>(inbox: &I) {
+    const RULE: &str = "get";
+    expect(
+        RULE,
+        "`get` in an empty inbox",
+        ok(RULE, "get", inbox.get("e-1")).await,
+        None,
+    );
+    ok(
+        RULE,
+        "store",
+        inbox.store(record("e-1", "FILE.UPLOADED", "d-1", 0)),
+    )
+    .await;
+    ok(
+        RULE,
+        "store",
+        inbox.store(record("e-2", "FOLDER.CREATED", "d-2", 1)),
+    )
+    .await;
+    let Some(got) = ok(RULE, "get", inbox.get("e-2")).await else {
+        violated(RULE, "`get(\"e-2\")` found nothing after a store");
+    };
+    expect(
+        RULE,
+        "the entry `get` returns",
+        got.entry.event_id.as_str(),
+        "e-2",
+    );
+    expect(
+        RULE,
+        "the trigger `get` returns",
+        got.entry.trigger.as_str(),
+        "FOLDER.CREATED",
+    );
+    expect(
+        RULE,
+        "the delivery id `get` returns",
+        got.entry.delivery_id.as_deref(),
+        Some("d-2"),
+    );
+    expect(
+        RULE,
+        "the body `get` returns",
+        &got.body[..],
+        body("e-2", "FOLDER.CREATED").as_bytes(),
+    );
+    expect(
+        RULE,
+        "`get` of an unknown id",
+        ok(RULE, "get", inbox.get("e-3")).await,
+        None,
+    );
+}

@@ -1,0 +1,89 @@
+//! Conformance suites: the rules every [`IdempotencyStore`] and every
+//! [`Inbox`] must keep, as test helpers any implementation can run.
+//!
+//! Each suite takes a `make` function that returns a fresh, empty store or
+//! inbox (it is called once per case), runs every case, and panics at the
+//! first broken rule with a message naming it:
+//! ``conformance rule `held-claim-is-in-progress` violated: …``. Run them
+//! from a multi-thread tokio runtime: some cases make concurrent calls from
+//! many tasks, and a single-threaded runtime would never make them overlap
+//! (the suites refuse to run there rather than pass vacuously).
+//!
+//! ```
+//! use boxhook::idempotency::MemoryStore;
+//!
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
+//! // In a test: #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+//! boxhook_testkit::conformance::idempotency_store(MemoryStore::default).await;
+//! # });
+//! ```
+//!
+//! # Idempotency store rules
+//!
+//! | rule | what is checked |
+//! |---|---|
+//! | `first-claim-acquires` | the first claim of a key is `Acquired` |
+//! | `held-claim-is-in-progress` | a second claim while the first is held (same instant, or just before the lease ends) is `InProgress` |
+//! | `lease-expiry-reacquires` | a claim after the lease ended is `Acquired` |
+//! | `release-reacquires` | after `release`, the next claim is `Acquired` |
+//! | `complete-is-done` | after `complete`, claims are `Done`, also long after the lease would have ended, and after a `release` |
+//! | `keys-are-whole` | keys differing only in the webhook id, or only in the event id, or split differently around a `/`, are independent |
+//! | `concurrent-first-claims` | of 32 simultaneous first claims of a key from 32 tasks, exactly one is `Acquired` and 31 are `InProgress` |
+//! | `extreme-leases` | leases of zero and of `Duration::MAX`, and claims at the edges of time, never panic; a `Duration::MAX` lease is held an hour later |
+//!
+//! The suite spans at most an hour of its own clock (which starts at
+//! 2020-01-01T00:00:00Z, whatever the wall clock says): a store that
+//! forgets completed keys after a retention period (like
+//! [`MemoryStore`](boxhook::idempotency::MemoryStore)'s TTL) must keep them
+//! longer than that.
+//!
+//! # Inbox rules
+//!
+//! | rule | what is checked |
+//! |---|---|
+//! | `store-new-then-duplicate` | the first store of an event is `New`, later ones `Duplicate { deliveries: 2, 3, … }`; the entry keeps the first delivery's id and time |
+//! | `body-byte-for-byte` | `get` and `claim_next` return the body exactly as stored |
+//! | `concurrent-stores` | of 32 simultaneous stores of one event, exactly one is `New`, the others are `Duplicate` with deliveries 2 to 32 each once, and 32 are counted |
+//! | `claim-next` | the oldest ready event is claimed, with its attempt counted, state `claimed`, the worker id and the lease's end; `None` when nothing is ready |
+//! | `claimed-not-handed-out-twice` | a claimed event is not claimed again while leased, also under 16 concurrent `claim_next` calls |
+//! | `lease-expiry-reclaims` | a claim whose lease ended is claimed again (one more attempt), and the old holder's `ack` fails with `LeaseLost` |
+//! | `ack-is-final` | an acknowledged event is `done`, never claimed again, and a second `ack` fails with `LeaseLost` |
+//! | `requeue-respects-retry-at` | a requeued event is `pending` and claimable from `retry_at` on, not before |
+//! | `list-filters` | `list` returns every entry oldest first, by exact trigger, and at most `limit` |
+//! | `get` | `get` finds a stored event by id with its entry, and `None` for an unknown id |
+//!
+//! [`IdempotencyStore`]: boxhook::idempotency::IdempotencyStore
+//! [`Inbox`]: boxhook::inbox::Inbox
+
+mod idempotency;
+mod inbox;
+
+pub use idempotency::idempotency_store;
+pub use inbox::inbox;
+
+use std::fmt::Display;
+
+use chrono::{DateTime, Utc};
+
+/// Panics with the rule's name and what went wrong.
+#[track_caller]
+fn violated(rule: &str, detail: impl Display) -> ! {
+    panic!("conformance rule `{rule}` violated: {detail}")
+}
+
+/// Refuses to run where concurrent cases could not overlap.
+#[track_caller]
+fn require_multi_thread(suite: &str) {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {}
+        _ => panic!(
+            "the {suite} conformance suite makes concurrent calls: run it on a multi-thread \
+             tokio runtime, e.g. #[tokio::test(flavor = \"multi_thread\", worker_threads = 4)]"
+        ),
+    }
+}
+
+/// The suites' clock: 2020-01-01T00:00:00Z plus `seconds`.
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_577_836_800 + seconds, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
