@@ -50,7 +50,7 @@ impl<C: BoxFiles> Handler for RevokeAfterDownload<C> {
             // Not a file (or a reduced payload): nothing to revoke, acknowledge.
             return Ok(());
         };
-        match self.client.remove_shared_link(&file.id).await {
+        match self.client.remove_shared_link(&file.item.id).await {
             Ok(()) => Ok(()),
             // Rate limited or Box is down: ask Box to deliver the event again.
             Err(e) if e.status == 429 || e.status >= 500 => Err(HandlerError::retry_later(e)),
@@ -60,7 +60,7 @@ impl<C: BoxFiles> Handler for RevokeAfterDownload<C> {
                 eprintln!(
                     "event {}: cannot revoke link of file {}: {e}",
                     ctx.event_id(),
-                    file.id
+                    file.item.id
                 );
                 Err(HandlerError::new(e))
             }
