@@ -10,10 +10,10 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use boxhook::{DeliveryContext, Handler, HandlerError, Router, VerifyLayer};
-use boxhook_core::model::{Trigger, WebhookEvent};
-use boxhook_core::Verifier;
-use tower_layer::Layer as _;
+use boxhook::{
+    DeliveryContext, Handler, HandlerError, Layer as _, Router, Trigger, Verifier, VerifyLayer,
+    WebhookEvent,
+};
 
 /// The slice of the Box API this workflow needs.
 pub trait BoxFiles: Send + Sync + 'static {
@@ -103,8 +103,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boxhook::FixedClock;
     use boxhook::Outcome;
-    use boxhook_core::FixedClock;
     use boxhook_testkit::Delivery;
     use tower::ServiceExt as _;
 
