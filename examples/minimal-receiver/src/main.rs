@@ -8,14 +8,24 @@ use boxhook::KeyRing;
 use boxhook_minimal_receiver::{run, Options, PATH, USAGE};
 
 #[tokio::main]
-async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(problem) => {
             eprintln!("{problem}\n{USAGE}");
-            return Ok(ExitCode::from(2));
+            return ExitCode::from(2);
         }
     };
+    match serve(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let keys = KeyRing::from_strs(
         std::env::var("BOX_PRIMARY_KEY").ok().as_deref(),
         std::env::var("BOX_SECONDARY_KEY").ok().as_deref(),
@@ -24,5 +34,5 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     eprintln!("listening on http://{}{PATH}", listener.local_addr()?);
     let received = run(listener, keys, options.limits).await?;
     eprintln!("stopped after {} event(s)", received.len());
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -10,6 +10,20 @@ use boxhook_testkit::{sample_keys, RetrySchedule, Simulator};
 
 const BODY: &str = r#"{"type":"webhook_event","id":"e-1","created_at":"2024-05-14T09:12:31-07:00","trigger":"FILE.UPLOADED","webhook":{"id":"w-1","type":"webhook"},"source":{"id":"5","type":"file","name":"Q1.pdf"}}"#;
 
+/// Sends [`BODY`] once, signed with `keys`, and returns each attempt's status.
+async fn deliver(uri: &axum::http::Uri, keys: KeyRing) -> Vec<Option<u16>> {
+    let report = Simulator::builder(uri.clone(), keys)
+        .schedule(RetrySchedule::none())
+        .build()
+        .send_body(BODY)
+        .await;
+    report
+        .attempts()
+        .iter()
+        .map(|a| a.status().map(|s| s.as_u16()))
+        .collect()
+}
+
 #[tokio::test]
 async fn one_signed_delivery_is_handled_and_once_stops_the_server() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -25,29 +39,8 @@ async fn one_signed_delivery_is_handled_and_once_stops_the_server() {
     let server = tokio::spawn(run(listener, sample_keys(), limits));
 
     let wrong = KeyRing::from_strs(Some("not-the-app-key"), None).expect("a key");
-    let forged = Simulator::builder(uri.clone(), wrong)
-        .schedule(RetrySchedule::none())
-        .build()
-        .send_body(BODY)
-        .await;
-    let statuses: Vec<_> = forged
-        .attempts()
-        .iter()
-        .map(|a| a.status().map(|s| s.as_u16()))
-        .collect();
-    assert_eq!(statuses, [Some(401)]);
-
-    let signed = Simulator::builder(uri, sample_keys())
-        .schedule(RetrySchedule::none())
-        .build()
-        .send_body(BODY)
-        .await;
-    let statuses: Vec<_> = signed
-        .attempts()
-        .iter()
-        .map(|a| a.status().map(|s| s.as_u16()))
-        .collect();
-    assert_eq!(statuses, [Some(200)]);
+    assert_eq!(deliver(&uri, wrong).await, [Some(401)]);
+    assert_eq!(deliver(&uri, sample_keys()).await, [Some(200)]);
 
     let received = tokio::time::timeout(Duration::from_secs(30), server)
         .await
