@@ -9,10 +9,10 @@
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use boxhook::axum::{verify_layer, BoxEvent};
-use boxhook::{DeliveryContext, HandlerError, Router as Webhooks, VerifyLayer};
-use boxhook_core::model::WebhookEvent;
-use boxhook_core::Verifier;
-use tower_layer::Layer as _;
+use boxhook::{
+    DeliveryContext, HandlerError, Layer as _, Router as Webhooks, Verifier, VerifyLayer,
+    WebhookEvent,
+};
 
 async fn log_event(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
     println!(

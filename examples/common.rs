@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use boxhook_core::{KeyError, KeyRing};
+use boxhook::{KeyError, KeyRing};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -14,7 +14,7 @@ use hyper_util::service::TowerToHyperService;
 ///
 /// ```no_run
 /// let keys = boxhook_examples::keys_from_env()?;
-/// # Ok::<(), boxhook_core::KeyError>(())
+/// # Ok::<(), boxhook::KeyError>(())
 /// ```
 pub fn keys_from_env() -> Result<KeyRing, KeyError> {
     let primary = std::env::var("BOX_PRIMARY_KEY").ok();
@@ -38,8 +38,8 @@ pub fn init_logging() {
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
-/// let service = boxhook::VerifyLayer::new(boxhook_core::Verifier::new(boxhook_examples::keys_from_env().unwrap()));
-/// # let service = tower_layer::Layer::layer(&service, boxhook::Router::new());
+/// let service = boxhook::VerifyLayer::new(boxhook::Verifier::new(boxhook_examples::keys_from_env().unwrap()));
+/// # let service = boxhook::Layer::layer(&service, boxhook::Router::new());
 /// boxhook_examples::serve("127.0.0.1:8080".parse().unwrap(), service).await
 /// # }
 /// ```

@@ -4,12 +4,11 @@
 //! BOX_PRIMARY_KEY=... BOX_SECONDARY_KEY=... cargo run -p boxhook-examples --example hyper_server
 //! ```
 
+use boxhook::model::TriggerFamily;
 use boxhook::{
-    DeliveryContext, HandlerError, NoActiveSession, Router, VerifyLayer, WebhookDeleted,
+    DeliveryContext, HandlerError, Layer as _, NoActiveSession, Router, Trigger, Verifier,
+    VerifyLayer, WebhookDeleted, WebhookEvent,
 };
-use boxhook_core::model::{Trigger, TriggerFamily, WebhookEvent};
-use boxhook_core::Verifier;
-use tower_layer::Layer as _;
 
 async fn uploaded(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
     let name = event.source().and_then(|s| s.name()).unwrap_or("(unnamed)");

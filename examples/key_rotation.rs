@@ -13,10 +13,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use boxhook::{DeliveryContext, HandlerError, Router, VerifyLayer};
-use boxhook_core::model::WebhookEvent;
-use boxhook_core::{KeyError, KeyRing, SharedKeyRing, Verifier};
-use tower_layer::Layer as _;
+use boxhook::{
+    DeliveryContext, HandlerError, KeyError, KeyRing, Layer as _, Router, SharedKeyRing, Verifier,
+    VerifyLayer, WebhookEvent,
+};
 
 const KEY_FILE: &str = "boxhook-keys.txt";
 

@@ -10,10 +10,10 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use boxhook::{DeliveryContext, Handler, HandlerError, Router, VerifyLayer};
-use boxhook_core::model::{Trigger, WebhookEvent};
-use boxhook_core::Verifier;
-use tower_layer::Layer as _;
+use boxhook::{
+    DeliveryContext, Handler, HandlerError, Layer as _, Router, Trigger, Verifier, VerifyLayer,
+    WebhookEvent,
+};
 
 /// The slice of the Box API this workflow needs.
 pub trait BoxFiles: Send + Sync + 'static {
@@ -50,7 +50,7 @@ impl<C: BoxFiles> Handler for RevokeAfterDownload<C> {
             // Not a file (or a reduced payload): nothing to revoke, acknowledge.
             return Ok(());
         };
-        match self.client.remove_shared_link(&file.id).await {
+        match self.client.remove_shared_link(&file.item.id).await {
             Ok(()) => Ok(()),
             // Rate limited or Box is down: ask Box to deliver the event again.
             Err(e) if e.status == 429 || e.status >= 500 => Err(HandlerError::retry_later(e)),
@@ -60,7 +60,7 @@ impl<C: BoxFiles> Handler for RevokeAfterDownload<C> {
                 eprintln!(
                     "event {}: cannot revoke link of file {}: {e}",
                     ctx.event_id(),
-                    file.id
+                    file.item.id
                 );
                 Err(HandlerError::new(e))
             }
@@ -103,8 +103,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boxhook::FixedClock;
     use boxhook::Outcome;
-    use boxhook_core::FixedClock;
     use boxhook_testkit::Delivery;
     use tower::ServiceExt as _;
 

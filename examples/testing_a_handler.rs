@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use boxhook::{DeliveryContext, HandlerError, Router};
-use boxhook_core::model::{Trigger, WebhookEvent};
+use boxhook::{Trigger, WebhookEvent};
 
 /// The application's router: indexes uploaded files by name.
 pub fn my_router(index: Arc<Mutex<Vec<String>>>) -> Router {
@@ -38,11 +38,9 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxhook::{Outcome, VerifyLayer};
-    use boxhook_core::Verifier;
+    use boxhook::{Layer as _, Outcome, Verifier, VerifyLayer};
     use boxhook_testkit::{fixtures, Delivery};
     use tower::ServiceExt as _;
-    use tower_layer::Layer as _;
 
     fn service(
         delivery: &Delivery,

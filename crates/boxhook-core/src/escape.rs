@@ -59,11 +59,13 @@ pub fn escaped_form(body: &[u8]) -> Result<Cow<'_, [u8]>, EscapeError> {
         return Ok(Cow::Borrowed(body));
     };
     let (start, first_char) = first;
-    let mut out = Vec::with_capacity(body.len() + body.len() / 4 + 8);
+    // A guess for a few escapes; saturating, so even a body near `isize::MAX`
+    // only makes `Vec` report its own capacity error, never an overflow.
+    let mut out = Vec::with_capacity(body.len().saturating_add(body.len() / 4).saturating_add(8));
     out.extend_from_slice(&body[..start]);
     // The scanner has already stepped over the first char that changes.
     write_changed(first_char, &mut out);
-    let rest = &text[start + first_char.len_utf8()..];
+    let rest = &text[start..][first_char.len_utf8()..];
     for c in rest.chars() {
         match scanner.step(c) {
             Action::Keep => {

@@ -151,6 +151,8 @@
 //! # Ok::<(), boxhook_core::KeyError>(())
 //! ```
 
+#![warn(clippy::arithmetic_side_effects)]
+
 mod error;
 mod escape;
 pub mod headers;

@@ -165,8 +165,12 @@ impl Freshness {
                 });
             }
         } else {
-            // `-age` cannot overflow: chrono's TimeDelta range is symmetric.
-            let skew = (-age).to_std().unwrap_or(Duration::MAX);
+            // Checked, though chrono's TimeDelta range is symmetric: a
+            // setting or a timestamp can never make this panic.
+            let skew = TimeDelta::zero()
+                .checked_sub(&age)
+                .and_then(|skew| skew.to_std().ok())
+                .unwrap_or(Duration::MAX);
             if skew > self.max_future_skew {
                 return Err(VerifyError::Future {
                     skew,
@@ -287,6 +291,30 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn extreme_settings_and_instants_never_panic() {
+        let far_past = DateTime::<Utc>::MIN_UTC.fixed_offset();
+        let far_future = DateTime::<Utc>::MAX_UTC.fixed_offset();
+        let lenient = Freshness::new(Duration::MAX, Duration::MAX);
+        assert!(lenient.check(far_past, DateTime::<Utc>::MAX_UTC).is_ok());
+        assert!(lenient.check(far_future, DateTime::<Utc>::MIN_UTC).is_ok());
+        let strict = Freshness::new(Duration::ZERO, Duration::ZERO);
+        let err = strict
+            .check(far_future, DateTime::<Utc>::MIN_UTC)
+            .expect_err("ahead");
+        assert_eq!(err.kind(), ErrorKind::Future);
+        let err = strict
+            .check(far_past, DateTime::<Utc>::MAX_UTC)
+            .expect_err("old");
+        assert_eq!(err.kind(), ErrorKind::Expired);
+
+        let clock = FixedClock::at(now());
+        clock.advance(Duration::MAX);
+        assert_eq!(clock.now(), DateTime::<Utc>::MAX_UTC);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(clock.now(), DateTime::<Utc>::MAX_UTC);
     }
 
     #[test]

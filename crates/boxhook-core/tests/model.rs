@@ -205,7 +205,7 @@ fn cases() -> Vec<Case> {
             source: Some(("file", "1515101260871")),
             check: |e| {
                 assert_eq!(
-                    file(e).name.as_deref(),
+                    file(e).item.name.as_deref(),
                     Some("Offer letter - João Simões.pdf")
                 );
             },
@@ -217,10 +217,13 @@ fn cases() -> Vec<Case> {
             check: |e| {
                 let f = file(e);
                 assert_eq!(
-                    f.parent.as_ref().map(|p| p.id.as_str()),
+                    f.item.parent.as_ref().map(|p| p.id.as_str()),
                     Some("219004467120")
                 );
-                assert_eq!(f.owned_by.as_ref().map(|u| u.id.as_str()), Some("20571735"));
+                assert_eq!(
+                    f.item.owned_by.as_ref().map(|u| u.id.as_str()),
+                    Some("20571735")
+                );
             },
         },
         Case {
@@ -229,8 +232,8 @@ fn cases() -> Vec<Case> {
             source: Some(Q2),
             check: |e| {
                 let f = file(e);
-                assert_eq!(f.item_status.as_deref(), Some("deleted"));
-                assert!(f.trashed_at.is_some() && f.purged_at.is_some());
+                assert_eq!(f.item.item_status.as_deref(), Some("deleted"));
+                assert!(f.item.trashed_at.is_some() && f.item.purged_at.is_some());
             },
         },
         Case {
@@ -244,7 +247,11 @@ fn cases() -> Vec<Case> {
             trigger: "FILE.LOCKED",
             source: Some(Q2),
             check: |e| {
-                let by = file(e).modified_by.as_ref().and_then(|u| u.name.as_deref());
+                let by = file(e)
+                    .item
+                    .modified_by
+                    .as_ref()
+                    .and_then(|u| u.name.as_deref());
                 assert_eq!(by, Some("Marco Rossi"));
             },
         },
@@ -255,10 +262,10 @@ fn cases() -> Vec<Case> {
             check: |e| {
                 let f = file(e);
                 assert_eq!(
-                    f.parent.as_ref().map(|p| p.id.as_str()),
+                    f.item.parent.as_ref().map(|p| p.id.as_str()),
                     Some("219004467120")
                 );
-                assert_eq!(f.path_collection.as_ref().map(Vec::len), Some(2));
+                assert_eq!(f.item.path_collection.as_ref().map(Vec::len), Some(2));
                 assert!(e.additional_info().is_empty());
             },
         },
@@ -278,7 +285,7 @@ fn cases() -> Vec<Case> {
                     Some("Q2 revenue forecast.xlsx")
                 );
                 assert_eq!(
-                    file(e).name.as_deref(),
+                    file(e).item.name.as_deref(),
                     Some("Q2 revenue forecast - final.xlsx")
                 );
             },
@@ -289,7 +296,10 @@ fn cases() -> Vec<Case> {
             source: Some(("file", "1514911760093")),
             check: |e| {
                 let f = file(e);
-                assert_eq!(f.name.as_deref(), Some("スクリーンショット 2024-05-14.png"));
+                assert_eq!(
+                    f.item.name.as_deref(),
+                    Some("スクリーンショット 2024-05-14.png")
+                );
                 assert_eq!(
                     e.additional_info().old_name(),
                     Some("Bildschirmfoto März № 3.png")
@@ -298,7 +308,7 @@ fn cases() -> Vec<Case> {
                     e.created_by().and_then(|u| u.name.as_deref()),
                     Some("山田 由紀")
                 );
-                let parent = f.parent.as_ref().and_then(|p| p.name.as_deref());
+                let parent = f.item.parent.as_ref().and_then(|p| p.name.as_deref());
                 assert_eq!(parent, Some("資料"));
             },
         },
@@ -306,7 +316,7 @@ fn cases() -> Vec<Case> {
             file: "file.restored.json",
             trigger: "FILE.RESTORED",
             source: Some(Q2),
-            check: |e| assert_eq!(file(e).trashed_at, None),
+            check: |e| assert_eq!(file(e).item.trashed_at, None),
         },
         Case {
             file: "file.trashed.json",
@@ -316,7 +326,7 @@ fn cases() -> Vec<Case> {
                 // A minimal source, `{"id", "type"}` only.
                 let f = file(e);
                 assert_eq!(
-                    (f.name.as_deref(), f.size, f.parent.as_ref()),
+                    (f.item.name.as_deref(), f.size, f.item.parent.as_ref()),
                     (None, None, None)
                 );
                 assert_eq!(f.raw.as_object().map(serde_json::Map::len), Some(2));
@@ -326,7 +336,7 @@ fn cases() -> Vec<Case> {
             file: "file.unlocked.json",
             trigger: "FILE.UNLOCKED",
             source: Some(Q2),
-            check: |e| assert_eq!(file(e).sequence_id.as_deref(), Some("5")),
+            check: |e| assert_eq!(file(e).item.sequence_id.as_deref(), Some("5")),
         },
         Case {
             file: "file.uploaded.deep-path.json",
@@ -334,14 +344,18 @@ fn cases() -> Vec<Case> {
             source: Some(("file", "1514880551929")),
             check: |e| {
                 let f = file(e);
-                let path = f.path_collection.as_ref().expect("path");
+                let path = f.item.path_collection.as_ref().expect("path");
                 assert_eq!(path.len(), 7);
                 assert_eq!(
                     path.last().and_then(|p| p.name.as_deref()),
                     Some("Verträge 2024")
                 );
-                assert!(f.description.as_deref().is_some_and(|d| d.contains(" / ")));
-                let link = f.shared_link.as_ref().expect("shared link");
+                assert!(f
+                    .item
+                    .description
+                    .as_deref()
+                    .is_some_and(|d| d.contains(" / ")));
+                let link = f.item.shared_link.as_ref().expect("shared link");
                 assert_eq!(link.access.as_deref(), Some("collaborators"));
                 assert_eq!(link.is_password_enabled, Some(false));
                 assert_eq!(link.vanity_url, None);
@@ -353,9 +367,9 @@ fn cases() -> Vec<Case> {
             source: Some(("file", "1514870019554")),
             check: |e| {
                 let f = file(e);
-                assert_eq!(f.name.as_deref(), Some("🎉 Launch plan v2.pptx"));
+                assert_eq!(f.item.name.as_deref(), Some("🎉 Launch plan v2.pptx"));
                 assert_eq!(f.size, Some(3_145_728));
-                let owner = f.owned_by.as_ref().and_then(|u| u.name.as_deref());
+                let owner = f.item.owned_by.as_ref().and_then(|u| u.name.as_deref());
                 assert_eq!(owner, Some("Zoë Ångström"));
             },
         },
@@ -369,7 +383,7 @@ fn cases() -> Vec<Case> {
                 assert_eq!(at.to_rfc3339(), "2024-05-14T08:02:14-07:00");
                 assert_eq!(e.webhook().map(|w| w.id.as_str()), Some("1837162"));
                 let f = file(e);
-                assert_eq!(f.name.as_deref(), Some("Q2 revenue forecast.xlsx"));
+                assert_eq!(f.item.name.as_deref(), Some("Q2 revenue forecast.xlsx"));
                 assert_eq!(f.size, Some(48213));
                 assert_eq!(
                     f.sha1.as_deref(),
@@ -380,24 +394,28 @@ fn cases() -> Vec<Case> {
                     Some("1659205137731")
                 );
                 assert_eq!(
-                    f.parent.as_ref().map(|p| p.id.as_str()),
+                    f.item.parent.as_ref().map(|p| p.id.as_str()),
                     Some("218731577810")
                 );
-                let path = f.path_collection.as_ref().expect("path");
+                let path = f.item.path_collection.as_ref().expect("path");
                 assert_eq!(path.len(), 3);
                 // The root folder's etag and sequence_id are null.
                 assert_eq!((path[0].id.as_str(), path[0].etag.as_deref()), ("0", None));
                 assert_eq!(path[0].sequence_id, None);
                 assert_eq!(
-                    f.owned_by.as_ref().and_then(|u| u.login.as_deref()),
+                    f.item.owned_by.as_ref().and_then(|u| u.login.as_deref()),
                     Some("ann.lee@northwind.example")
                 );
                 assert_eq!(
-                    (f.shared_link.as_ref(), f.trashed_at, f.purged_at),
+                    (
+                        f.item.shared_link.as_ref(),
+                        f.item.trashed_at,
+                        f.item.purged_at
+                    ),
                     (None, None, None)
                 );
-                assert_eq!(f.item_status.as_deref(), Some("active"));
-                assert_eq!(f.description.as_deref(), Some(""));
+                assert_eq!(f.item.item_status.as_deref(), Some("active"));
+                assert_eq!(f.item.description.as_deref(), Some(""));
                 assert!(e.additional_info().is_empty());
             },
         },
@@ -407,7 +425,7 @@ fn cases() -> Vec<Case> {
             source: Some(("folder", "221880216690")),
             check: |e| {
                 assert_eq!(
-                    folder(e).parent.as_ref().map(|p| p.id.as_str()),
+                    folder(e).item.parent.as_ref().map(|p| p.id.as_str()),
                     Some("219004467120")
                 );
             },
@@ -418,9 +436,9 @@ fn cases() -> Vec<Case> {
             source: Some(LEGAL),
             check: |e| {
                 let f = folder(e);
-                assert_eq!(f.name.as_deref(), Some("Verträge — München"));
+                assert_eq!(f.item.name.as_deref(), Some("Verträge — München"));
                 assert_eq!(
-                    f.created_by.as_ref().and_then(|u| u.name.as_deref()),
+                    f.item.created_by.as_ref().and_then(|u| u.name.as_deref()),
                     Some("Jürgen Weiß")
                 );
                 assert_eq!(f.size, Some(0));
@@ -430,7 +448,7 @@ fn cases() -> Vec<Case> {
             file: "folder.deleted.json",
             trigger: "FOLDER.DELETED",
             source: Some(LEGAL),
-            check: |e| assert_eq!(folder(e).item_status.as_deref(), Some("deleted")),
+            check: |e| assert_eq!(folder(e).item.item_status.as_deref(), Some("deleted")),
         },
         Case {
             file: "folder.downloaded.json",
@@ -455,7 +473,7 @@ fn cases() -> Vec<Case> {
                     ("218731577810", "folder")
                 );
                 assert_eq!(
-                    folder(e).parent.as_ref().map(|p| p.id.as_str()),
+                    folder(e).item.parent.as_ref().map(|p| p.id.as_str()),
                     Some(after.id.as_str())
                 );
             },
@@ -470,7 +488,7 @@ fn cases() -> Vec<Case> {
             file: "folder.restored.json",
             trigger: "FOLDER.RESTORED",
             source: Some(LEGAL),
-            check: |e| assert_eq!(folder(e).trashed_at, None),
+            check: |e| assert_eq!(folder(e).item.trashed_at, None),
         },
         Case {
             file: "folder.trashed.json",
@@ -478,8 +496,8 @@ fn cases() -> Vec<Case> {
             source: Some(LEGAL),
             check: |e| {
                 let f = folder(e);
-                assert_eq!(f.item_status.as_deref(), Some("trashed"));
-                assert!(f.trashed_at.is_some() && f.purged_at > f.trashed_at);
+                assert_eq!(f.item.item_status.as_deref(), Some("trashed"));
+                assert!(f.item.trashed_at.is_some() && f.item.purged_at > f.item.trashed_at);
             },
         },
         Case {
@@ -511,7 +529,7 @@ fn cases() -> Vec<Case> {
             source: Some(("folder", "218731577810")),
             check: |e| {
                 assert!(e.created_by().is_none());
-                assert_eq!(folder(e).name, None);
+                assert_eq!(folder(e).item.name, None);
             },
         },
         Case {
@@ -533,7 +551,7 @@ fn cases() -> Vec<Case> {
                 assert!(e.webhook().is_none());
                 assert!(e.created_by().is_none());
                 let f = file(e);
-                assert!(f.parent.is_none() && f.file_version.is_none());
+                assert!(f.item.parent.is_none() && f.file_version.is_none());
                 // ... everything else is intact, and the numbers are still there.
                 assert_eq!(f.size, Some(48213));
                 assert_eq!(f.raw["parent"]["id"], 218_731_577_810_u64);
@@ -546,10 +564,10 @@ fn cases() -> Vec<Case> {
             source: Some(Q2),
             check: |e| {
                 let f = file(e);
-                assert_eq!((f.size, f.sequence_id.as_deref()), (None, None));
+                assert_eq!((f.size, f.item.sequence_id.as_deref()), (None, None));
                 assert_eq!(f.raw["size"], "48213");
                 assert_eq!(f.raw["sequence_id"], 0);
-                assert_eq!(f.name.as_deref(), Some("Q2 revenue forecast.xlsx"));
+                assert_eq!(f.item.name.as_deref(), Some("Q2 revenue forecast.xlsx"));
             },
         },
         Case {
@@ -577,7 +595,7 @@ fn cases() -> Vec<Case> {
                 assert!(webhook.created_at.is_some());
                 let f = file(e);
                 assert_eq!(f.size, Some(629_644));
-                let link = f.shared_link.as_ref().expect("shared link");
+                let link = f.item.shared_link.as_ref().expect("shared link");
                 assert_eq!(
                     link.vanity_url.as_deref(),
                     Some("https://acme.app.box.com/v/my_url/")
@@ -591,7 +609,11 @@ fn cases() -> Vec<Case> {
             trigger: "SHARED_LINK.CREATED",
             source: Some(Q2),
             check: |e| {
-                let url = file(e).shared_link.as_ref().and_then(|l| l.url.as_deref());
+                let url = file(e)
+                    .item
+                    .shared_link
+                    .as_ref()
+                    .and_then(|l| l.url.as_deref());
                 assert_eq!(
                     url,
                     Some("https://northwind.app.box.com/s/vspke7y05sb214wjokpk")
@@ -602,7 +624,7 @@ fn cases() -> Vec<Case> {
             file: "shared_link.deleted.json",
             trigger: "SHARED_LINK.DELETED",
             source: Some(Q2),
-            check: |e| assert!(file(e).shared_link.is_none()),
+            check: |e| assert!(file(e).item.shared_link.is_none()),
         },
         Case {
             file: "shared_link.updated.json",
@@ -616,7 +638,7 @@ fn cases() -> Vec<Case> {
                     link.url.as_deref(),
                     Some("https://www.northwind.example/board/2024-q2?view=slides")
                 );
-                let shared = link.shared_link.as_ref().expect("shared link");
+                let shared = link.item.shared_link.as_ref().expect("shared link");
                 assert_eq!(
                     shared.vanity_url.as_deref(),
                     Some("https://northwind.app.box.com/v/board-q2")
@@ -635,7 +657,10 @@ fn cases() -> Vec<Case> {
                     emails,
                     ["priya@contoso.example", "ann.lee@northwind.example"]
                 );
-                assert_eq!(file(e).name.as_deref(), Some("NDA Contoso (signed).pdf"));
+                assert_eq!(
+                    file(e).item.name.as_deref(),
+                    Some("NDA Contoso (signed).pdf")
+                );
             },
         },
         Case {

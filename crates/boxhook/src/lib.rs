@@ -4,12 +4,13 @@
 //!
 //! # From `cargo add` to a running receiver
 //!
+//! One dependency on boxhook, plus an async runtime and a server:
+//!
 //! ```toml
 //! [dependencies]
 //! boxhook = "0.1"
 //! tokio = { version = "1", features = ["macros", "rt-multi-thread", "net"] }
-//! hyper = { version = "1", features = ["server", "http1"] }
-//! hyper-util = { version = "0.1", features = ["server", "http1", "tokio", "service"] }
+//! axum = "0.8"
 //! ```
 //!
 //! 1. Take the two signature keys from the app's Developer Console
@@ -18,17 +19,18 @@
 //! 2. Write handlers: async functions or your own types implementing
 //!    [`Handler`].
 //! 3. Put a [`Router`] behind a [`VerifyLayer`], and serve it with anything
-//!    that runs tower services: hyper (below), axum (feature `axum`, see
-//!    `examples/`), tonic's or your own server.
+//!    that runs tower services: axum (below), hyper, tonic's or your own
+//!    server.
 //!
 //! ```no_run
-//! use boxhook::{DeliveryContext, HandlerError, Router, VerifyLayer};
-//! use boxhook_core::model::{Trigger, WebhookEvent};
-//! use boxhook_core::{KeyRing, Verifier};
-//! use tower_layer::Layer as _;
+//! use boxhook::{
+//!     DeliveryContext, HandlerError, KeyRing, Layer as _, Router, Trigger, Verifier, VerifyLayer,
+//!     WebhookEvent,
+//! };
 //!
 //! async fn on_upload(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
-//!     println!("{} uploaded ({})", event.source().and_then(|s| s.name()).unwrap_or("?"), ctx.event_id());
+//!     let name = event.source().and_then(|s| s.name()).unwrap_or("?");
+//!     println!("{name} uploaded (event {})", ctx.event_id());
 //!     Ok(())
 //! }
 //!
@@ -38,27 +40,50 @@
 //!         std::env::var("BOX_PRIMARY_KEY").ok().as_deref(),
 //!         std::env::var("BOX_SECONDARY_KEY").ok().as_deref(),
 //!     )?;
-//!     let service = VerifyLayer::new(Verifier::new(keys))
+//!     let webhooks = VerifyLayer::new(Verifier::new(keys))
 //!         .layer(Router::new().on(Trigger::FileUploaded, on_upload));
+//!     let app = axum::Router::new().route_service("/box/webhooks", webhooks);
 //!
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//!     loop {
-//!         let (stream, _) = listener.accept().await?;
-//!         let service = hyper_util::service::TowerToHyperService::new(service.clone());
-//!         tokio::spawn(async move {
-//!             let io = hyper_util::rt::TokioIo::new(stream);
-//!             let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-//!         });
-//!     }
+//!     axum::serve(listener, app).await?;
+//!     Ok(())
 //! }
 //! ```
+//!
+//! The `boxhook-minimal-receiver` package in the repository's `examples/`
+//! is this program with a graceful, bounded run (`--once`, `--for SECONDS`,
+//! Ctrl-C) and a test that delivers a signed event to it.
 //!
 //! Box only delivers to HTTPS on port 443 with a public certificate
 //! (see "Limits that shape a deployment" in docs/PROTOCOL.md): run the receiver behind a
 //! TLS-terminating proxy. The proxy
 //! must pass the body through untouched; if it re-encodes JSON, verification
 //! still succeeds through the escaped form and
-//! [`Verified::body_form`](boxhook_core::Verified::body_form) tells you so.
+//! [`Verified::body_form`] tells you so.
+//!
+//! # Everything from one crate
+//!
+//! A receiver needs no other boxhook crate: the verifier's types are
+//! re-exported here ([`Verifier`], [`Verified`], [`VerifyError`],
+//! [`KeyRing`], [`SharedKeyRing`], [`Clock`], [`SystemClock`],
+//! [`FixedClock`], [`Freshness`], [`Printable`], ...), the payload model is
+//! [`model`] (with [`Trigger`] and [`WebhookEvent`] also at the root), tower's
+//! [`Layer`] trait puts the [`VerifyLayer`] in front of a service, and
+//! [`chrono`] is re-exported for the timestamps in
+//! [`IdempotencyStore`](idempotency::IdempotencyStore) and
+//! [`Inbox`](inbox::Inbox), so a custom store needs no extra dependency:
+//!
+//! ```
+//! use boxhook::chrono::{DateTime, Utc};
+//! use boxhook::model::TriggerFamily;
+//! use boxhook::{Clock, FixedClock, Trigger};
+//!
+//! let clock = FixedClock::at("2024-05-14T09:12:31Z".parse()?);
+//! let now: DateTime<Utc> = clock.now();
+//! assert_eq!(now.to_rfc3339(), "2024-05-14T09:12:31+00:00");
+//! assert_eq!(Trigger::FileUploaded.family(), TriggerFamily::File);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # What answers Box gets
 //!
@@ -106,9 +131,57 @@ pub mod verify;
 #[cfg(feature = "axum")]
 pub mod axum;
 
-pub use boxhook_core as core;
 pub use handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
 pub use router::{
     DeliveryContext, Outcome, RoutedEvent, Router, RouterFuture, DEFAULT_HANDLER_TIMEOUT,
 };
 pub use verify::VerifyLayer;
+
+/// The payload model: [`WebhookEvent`], [`Trigger`], [`Source`](model::Source)
+/// and the types they hold.
+///
+/// ```
+/// use boxhook::model::{Source, WebhookEvent};
+///
+/// let event = WebhookEvent::parse(br#"{
+///     "id": "e-1", "trigger": "FILE.UPLOADED",
+///     "source": {"id": "5", "type": "file", "name": "Q1.pdf", "size": 1024}
+/// }"#)?;
+/// let Some(Source::File(file)) = event.source() else { panic!("a file") };
+/// assert_eq!(file.item.name.as_deref(), Some("Q1.pdf"));
+/// assert_eq!(file.size, Some(1024));
+/// # Ok::<(), boxhook::model::ParseError>(())
+/// ```
+pub use boxhook_core::model;
+pub use boxhook_core::model::{Trigger, WebhookEvent};
+pub use boxhook_core::{
+    BodyForm, Clock, ErrorKind, FixedClock, Freshness, KeyError, KeyRing, KeySlot, Printable,
+    SharedKeyRing, SigningKey, SystemClock, Verified, Verifier, VerifierBuilder, VerifyError,
+};
+
+/// The date and time library of every timestamp boxhook hands out or takes
+/// (the `now` of [`IdempotencyStore`](idempotency::IdempotencyStore) and
+/// [`Inbox`](inbox::Inbox), [`Clock::now`], [`Verified::timestamp`]),
+/// re-exported so an implementation needs no dependency of its own.
+///
+/// ```
+/// use boxhook::chrono::{DateTime, TimeDelta, Utc};
+///
+/// let now: DateTime<Utc> = "2024-05-14T09:12:31Z".parse()?;
+/// assert_eq!((now + TimeDelta::seconds(30)).to_rfc3339(), "2024-05-14T09:13:01+00:00");
+/// # Ok::<(), boxhook::chrono::ParseError>(())
+/// ```
+pub use chrono;
+
+/// tower's `Layer` trait, re-exported so [`VerifyLayer::layer`](Layer::layer)
+/// can wrap a service without a tower dependency.
+///
+/// ```
+/// use boxhook::{KeyRing, Layer as _, Router, Verifier, VerifyLayer};
+///
+/// let verifier = Verifier::new(KeyRing::from_strs(Some("primary-key"), None)?);
+/// let service = VerifyLayer::new(verifier).layer(Router::new());
+/// # let _ = service;
+/// # Ok::<(), boxhook::KeyError>(())
+/// ```
+pub use tower_layer::Layer;

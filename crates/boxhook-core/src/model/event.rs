@@ -33,7 +33,7 @@ use super::webhook::WebhookRef;
 /// let event = WebhookEvent::parse(body)?;
 /// if let (Trigger::FileRenamed, Some(Source::File(file))) = (event.trigger(), event.source()) {
 ///     let old = event.additional_info().old_name().unwrap_or("?");
-///     println!("{old} -> {}", file.name.as_deref().unwrap_or("?"));
+///     println!("{old} -> {}", file.item.name.as_deref().unwrap_or("?"));
 /// }
 /// assert_eq!(event.raw().as_bytes(), body);
 /// # Ok::<(), boxhook_core::model::ParseError>(())

@@ -23,11 +23,11 @@
 //!
 //! match (event.trigger(), event.source()) {
 //!     (Trigger::FileUploaded | Trigger::FileCopied, Some(Source::File(file))) => {
-//!         println!("new file {} ({:?} bytes)", file.id, file.size);
+//!         println!("new file {} ({:?} bytes)", file.item.id, file.size);
 //!     }
 //!     (Trigger::FolderMoved, Some(Source::Folder(folder))) => {
 //!         let to = event.additional_info().after();
-//!         println!("folder {} moved to {to:?}", folder.id);
+//!         println!("folder {} moved to {to:?}", folder.item.id);
 //!     }
 //!     // Box spells some Sign triggers two ways; both are distinct variants.
 //!     (Trigger::SignRequestSignerSigned | Trigger::SignRequestSignSignerSigned, _) => {}
@@ -172,7 +172,8 @@ pub use event::WebhookEvent;
 pub use family::TriggerFamily;
 pub use refs::{FileVersion, FolderMini, ItemRef, SharedLink, UserMini};
 pub use source::{
-    Collaboration, Comment, File, Folder, MetadataInstance, Source, TaskAssignment, WebLink,
+    Collaboration, Comment, File, Folder, ItemFields, MetadataInstance, Source, TaskAssignment,
+    WebLink,
 };
 pub use trigger::Trigger;
 pub use webhook::WebhookRef;

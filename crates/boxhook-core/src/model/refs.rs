@@ -99,7 +99,7 @@ impl ItemRef {
 ///     }
 /// }"#)?;
 /// let Some(Source::File(file)) = event.source() else { panic!("a file") };
-/// let parent = file.parent.as_ref().expect("sent");
+/// let parent = file.item.parent.as_ref().expect("sent");
 /// assert_eq!(parent.name.as_deref(), Some("All Files"));
 /// assert_eq!(parent.etag, None);
 /// # Ok::<(), boxhook_core::model::ParseError>(())
@@ -184,7 +184,7 @@ impl FileVersion {
 ///     }
 /// }"#)?;
 /// let Some(Source::File(file)) = event.source() else { panic!("a file") };
-/// let link = file.shared_link.as_ref().expect("sent");
+/// let link = file.item.shared_link.as_ref().expect("sent");
 /// assert_eq!(link.url.as_deref(), Some("https://app.box.com/s/abc"));
 /// # Ok::<(), boxhook_core::model::ParseError>(())
 /// ```

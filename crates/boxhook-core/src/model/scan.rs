@@ -230,7 +230,13 @@ impl<'de> KeySet<'de> {
                 if self.len < INLINE_KEYS {
                     self.filter |= bit;
                     self.inline[self.len] = borrowed;
-                    self.len += 1;
+                    #[allow(
+                        clippy::arithmetic_side_effects,
+                        reason = "`len < INLINE_KEYS` was checked just above, so `len + 1` fits"
+                    )]
+                    {
+                        self.len += 1;
+                    }
                     return Ok(());
                 }
             }

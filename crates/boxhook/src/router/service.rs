@@ -20,7 +20,6 @@ use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes}
 use crate::handler::{BoxFuture, ErasedHandler, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{Claim, EventKey};
 use crate::inbox::{ErasedInbox, NewRecord, Stored};
-use crate::log;
 
 impl<B> Service<Request<B>> for Router
 where
@@ -132,8 +131,8 @@ impl Routes {
             Ok(collected) => collected.to_bytes(),
             Err(error) => {
                 tracing::error!(
-                    delivery_id = log::opt(delivery_id),
-                    error = log::shown(&error),
+                    delivery_id = crate::log::opt(delivery_id),
+                    error = crate::log::shown(&error),
                     "verified body could not be read"
                 );
                 return Outcome::NotAnEvent;
@@ -143,8 +142,8 @@ impl Routes {
             Ok(envelope) => envelope,
             Err(error) => {
                 tracing::error!(
-                    delivery_id = log::opt(delivery_id),
-                    error = log::shown(&error),
+                    delivery_id = crate::log::opt(delivery_id),
+                    error = crate::log::shown(&error),
                     "verified body is not a webhook_event"
                 );
                 return Outcome::NotAnEvent;
@@ -159,9 +158,9 @@ impl Routes {
         alert(&trigger, &envelope, delivery_id);
         let Some(target) = self.route(&trigger) else {
             tracing::info!(
-                delivery_id = log::opt(delivery_id),
-                event_id = log::text(envelope.id()),
-                trigger = log::text(trigger.as_str()),
+                delivery_id = crate::log::opt(delivery_id),
+                event_id = crate::log::text(envelope.id()),
+                trigger = crate::log::text(trigger.as_str()),
                 "no handler for this trigger; acknowledged"
             );
             return Outcome::Unhandled;
@@ -186,15 +185,15 @@ impl Routes {
         match self.store.claim(&key, self.clock.now(), self.lease()).await {
             Ok(Claim::Acquired) => {}
             Ok(Claim::Done) => {
-                tracing::info!(delivery_id = log::opt(delivery_id), event = %key, "event handled before; acknowledged");
+                tracing::info!(delivery_id = crate::log::opt(delivery_id), event = %key, "event handled before; acknowledged");
                 return Outcome::Duplicate;
             }
             Ok(Claim::InProgress) => {
-                tracing::info!(delivery_id = log::opt(delivery_id), event = %key, "event is being handled by another attempt");
+                tracing::info!(delivery_id = crate::log::opt(delivery_id), event = %key, "event is being handled by another attempt");
                 return Outcome::InProgress;
             }
             Err(error) => {
-                tracing::error!(delivery_id = log::opt(delivery_id), event = %key, error = log::shown(&error), "cannot claim event");
+                tracing::error!(delivery_id = crate::log::opt(delivery_id), event = %key, error = crate::log::shown(&error), "cannot claim event");
                 return Outcome::StoreFailed;
             }
         }
@@ -206,7 +205,7 @@ impl Routes {
                 run(&route, event, ctx, self.handler_timeout, delivery_id, &key).await
             }
             Err(error) => {
-                tracing::error!(delivery_id = log::opt(delivery_id), event = %key, error = log::shown(&error), "verified body is not a webhook_event");
+                tracing::error!(delivery_id = crate::log::opt(delivery_id), event = %key, error = crate::log::shown(&error), "verified body is not a webhook_event");
                 Outcome::NotAnEvent
             }
         };
@@ -217,7 +216,7 @@ impl Routes {
         };
         if let Err(error) = settled {
             // The outcome stands; at worst a retry runs the handler again.
-            tracing::error!(delivery_id = log::opt(delivery_id), event = %key, %outcome, error = log::shown(&error), "cannot record the outcome");
+            tracing::error!(delivery_id = crate::log::opt(delivery_id), event = %key, %outcome, error = crate::log::shown(&error), "cannot record the outcome");
         }
         outcome
     }
@@ -228,9 +227,9 @@ impl Routes {
     async fn store(&self, inbox: &dyn ErasedInbox, record: NewRecord) -> Outcome {
         let key = record.key();
         let delivery_id = record.delivery_id.clone();
-        let delivery_id = log::opt(delivery_id.as_deref());
+        let delivery_id = crate::log::opt(delivery_id.as_deref());
         let trigger = record.trigger.clone();
-        let trigger = log::text(&trigger);
+        let trigger = crate::log::text(&trigger);
         let deadline = self.handler_timeout;
         let stored = crate::panic::catch_unwind(|| inbox.store_boxed(record));
         match tokio::time::timeout(deadline, stored).await {
@@ -248,7 +247,7 @@ impl Routes {
                     event = %key,
                     trigger,
                     kind = error.kind().as_str(),
-                    error = log::shown(&error),
+                    error = crate::log::shown(&error),
                     "cannot store the event in the inbox"
                 );
                 Outcome::InboxFailed
@@ -258,7 +257,7 @@ impl Routes {
                     delivery_id,
                     event = %key,
                     trigger,
-                    panic = log::text(crate::panic::panic_message(panic.as_ref())),
+                    panic = crate::log::text(crate::panic::panic_message(panic.as_ref())),
                     "the inbox panicked storing the event"
                 );
                 Outcome::Panicked
@@ -275,15 +274,15 @@ impl Routes {
 fn alert(trigger: &Trigger, envelope: &Envelope<'_>, delivery_id: Option<&str>) {
     match trigger {
         Trigger::WebhookDeleted => tracing::warn!(
-            delivery_id = log::opt(delivery_id),
-            webhook_id = log::opt(envelope.webhook_id()),
+            delivery_id = crate::log::opt(delivery_id),
+            webhook_id = crate::log::opt(envelope.webhook_id()),
             "Box deleted this webhook (WEBHOOK.DELETED); recreate it to keep receiving events"
         ),
         Trigger::NoActiveSession => tracing::warn!(
-            delivery_id = log::opt(delivery_id),
-            webhook_id = log::opt(envelope.webhook_id()),
-            source_type = log::opt(envelope.source_type()),
-            source_id = log::opt(envelope.source_id()),
+            delivery_id = crate::log::opt(delivery_id),
+            webhook_id = crate::log::opt(envelope.webhook_id()),
+            source_type = crate::log::opt(envelope.source_type()),
+            source_id = crate::log::opt(envelope.source_id()),
             "NO_ACTIVE_SESSION: the webhook's authorization has expired; re-authorize the Box app"
         ),
         _ => {}
@@ -313,21 +312,21 @@ async fn run(
         Ok(Err(_)) => Outcome::Panicked,
         Err(_) => Outcome::TimedOut,
     };
-    let delivery_id = log::opt(delivery_id);
-    let trigger = log::text(trigger.as_str());
+    let delivery_id = crate::log::opt(delivery_id);
+    let trigger = crate::log::text(trigger.as_str());
     match result {
         Ok(Ok(Ok(()))) => tracing::info!(delivery_id, event = %key, trigger, "event handled"),
         Ok(Ok(Err(error))) if error.is_retry() => {
-            tracing::warn!(delivery_id, event = %key, trigger, error = log::shown(&error), "handler asked Box to retry");
+            tracing::warn!(delivery_id, event = %key, trigger, error = crate::log::shown(&error), "handler asked Box to retry");
         }
         Ok(Ok(Err(error))) => {
-            tracing::error!(delivery_id, event = %key, trigger, error = log::shown(&error), "handler failed");
+            tracing::error!(delivery_id, event = %key, trigger, error = crate::log::shown(&error), "handler failed");
         }
         Ok(Err(panic)) => tracing::error!(
             delivery_id,
             event = %key,
             trigger,
-            panic = log::text(crate::panic::panic_message(panic.as_ref())),
+            panic = crate::log::text(crate::panic::panic_message(panic.as_ref())),
             "handler panicked"
         ),
         Err(_) => {

@@ -6,7 +6,7 @@ mod items;
 use serde_json::Value;
 
 pub use activity::{Collaboration, Comment, MetadataInstance, TaskAssignment};
-pub use items::{File, Folder, WebLink};
+pub use items::{File, Folder, ItemFields, WebLink};
 
 use super::json::Obj;
 
@@ -26,7 +26,7 @@ use super::json::Obj;
 /// }"#)?;
 /// match event.source() {
 ///     Some(Source::File(file)) => assert_eq!(file.size, Some(1024)),
-///     Some(Source::Folder(folder)) => println!("folder {}", folder.id),
+///     Some(Source::Folder(folder)) => println!("folder {}", folder.item.id),
 ///     Some(Source::Unknown { type_name, raw, .. }) => println!("{type_name}: {raw}"),
 ///     Some(other) => println!("{} {}", other.type_name(), other.id()),
 ///     None => println!("no usable source"),
@@ -123,9 +123,9 @@ impl Source {
     #[must_use]
     pub fn id(&self) -> &str {
         match self {
-            Self::File(s) => &s.id,
-            Self::Folder(s) => &s.id,
-            Self::WebLink(s) => &s.id,
+            Self::File(s) => &s.item.id,
+            Self::Folder(s) => &s.item.id,
+            Self::WebLink(s) => &s.item.id,
             Self::Comment(s) => &s.id,
             Self::TaskAssignment(s) => &s.id,
             Self::MetadataInstance(s) => &s.id,
@@ -178,10 +178,34 @@ impl Source {
     /// ```
     #[must_use]
     pub fn name(&self) -> Option<&str> {
+        self.item()?.name.as_deref()
+    }
+
+    /// The fields every item has, for the sources that are items (file,
+    /// folder, web link); `None` for the others.
+    ///
+    /// ```
+    /// use boxhook_core::model::WebhookEvent;
+    ///
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FILE.MOVED",
+    ///     "source": {"id": "5", "type": "file", "parent": {"type": "folder", "id": "77"}}
+    /// }"#)?;
+    /// let item = event.source().and_then(|s| s.item()).expect("an item");
+    /// assert_eq!(item.parent.as_ref().map(|p| p.id.as_str()), Some("77"));
+    ///
+    /// let comment = WebhookEvent::parse(br#"{
+    ///     "id": "2", "trigger": "COMMENT.CREATED", "source": {"id": "6", "type": "comment"}
+    /// }"#)?;
+    /// assert!(comment.source().is_some_and(|s| s.item().is_none()));
+    /// # Ok::<(), boxhook_core::model::ParseError>(())
+    /// ```
+    #[must_use]
+    pub fn item(&self) -> Option<&ItemFields> {
         match self {
-            Self::File(s) => s.name.as_deref(),
-            Self::Folder(s) => s.name.as_deref(),
-            Self::WebLink(s) => s.name.as_deref(),
+            Self::File(s) => Some(&s.item),
+            Self::Folder(s) => Some(&s.item),
+            Self::WebLink(s) => Some(&s.item),
             _ => None,
         }
     }
