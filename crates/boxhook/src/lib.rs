@@ -94,6 +94,7 @@
 //! service with them through `tower::ServiceExt::oneshot`; the router puts
 //! the [`Outcome`] and the [`RoutedEvent`] in every response's extensions.
 
+mod clock;
 mod handler;
 pub mod idempotency;
 pub mod inbox;
@@ -106,6 +107,7 @@ pub mod verify;
 pub mod axum;
 
 pub use boxhook_core as core;
+pub use clock::RequestClock;
 pub use handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
 pub use router::{
     DeliveryContext, Outcome, RoutedEvent, Router, RouterFuture, DEFAULT_HANDLER_TIMEOUT,

@@ -292,7 +292,7 @@ async fn keys_rotated_mid_traffic_lose_no_valid_delivery() {
         });
         let service = VerifyLayer::new(Verifier::new(receiver_keys.clone()))
             .clock(common::clock())
-            .layer(router.clock(common::clock()));
+            .layer(router);
         let server = serve(service).await;
         let client = client();
 

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook_core::model::{Trigger, TriggerFamily, WebhookEvent};
-use boxhook_core::{Clock, SystemClock};
 
 use crate::handler::{ErasedHandler, Handler, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{ErasedStore, IdempotencyStore, MemoryStore};
@@ -83,7 +82,6 @@ pub(crate) struct Routes {
     fallback: Option<EventHandler>,
     inbox: Option<Arc<dyn ErasedInbox>>,
     store: Arc<dyn ErasedStore>,
-    clock: Arc<dyn Clock>,
     handler_timeout: Duration,
     claim_lease: Option<Duration>,
 }
@@ -95,8 +93,10 @@ impl Default for Router {
 }
 
 impl Router {
-    /// A router with no handlers, a default [`MemoryStore`], the system clock
-    /// and a 25 s handler deadline.
+    /// A router with no handlers, a default [`MemoryStore`] and a 25 s
+    /// handler deadline. Its time is the one each request carries from
+    /// [`VerifyLayer::clock`](crate::VerifyLayer::clock) (a
+    /// [`RequestClock`](crate::RequestClock)).
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -108,7 +108,6 @@ impl Router {
                 fallback: None,
                 inbox: None,
                 store: Arc::new(MemoryStore::default()),
-                clock: Arc::new(SystemClock),
                 handler_timeout: DEFAULT_HANDLER_TIMEOUT,
                 claim_lease: None,
             }),
@@ -219,7 +218,8 @@ impl Router {
     /// `NO_ACTIVE_SESSION` included unless they have dedicated handlers
     /// (both are still logged at `warn`). For each one the router builds the
     /// [`NewRecord`](crate::inbox::NewRecord) itself (`received_at` from the
-    /// router's [`clock`](Router::clock)), calls
+    /// request's [`RequestClock`](crate::RequestClock), that is the
+    /// [`VerifyLayer::clock`](crate::VerifyLayer::clock)), calls
     /// [`Inbox::store`], and answers from the inbox's own answer:
     ///
     /// | `store` returned | outcome | status |
@@ -302,13 +302,6 @@ impl Router {
     #[must_use]
     pub fn claim_lease(self, lease: Duration) -> Self {
         self.edit(|r| r.claim_lease = Some(lease))
-    }
-
-    /// The clock claims and their leases are measured with (default the
-    /// system clock).
-    #[must_use]
-    pub fn clock(self, clock: impl Clock) -> Self {
-        self.edit(|r| r.clock = Arc::new(clock))
     }
 }
 

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use boxhook_core::model::{Envelope, Trigger, WebhookEvent};
-use boxhook_core::Verified;
+use boxhook_core::{Clock as _, Verified};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
@@ -20,7 +20,7 @@ use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes}
 use crate::handler::{BoxFuture, ErasedHandler, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{Claim, EventKey};
 use crate::inbox::{ErasedInbox, NewRecord, Stored};
-use crate::log;
+use crate::{log, RequestClock};
 
 impl<B> Service<Request<B>> for Router
 where
@@ -126,6 +126,10 @@ impl Routes {
             );
             return Outcome::Unverified;
         };
+        let clock = parts
+            .extensions
+            .remove::<RequestClock>()
+            .unwrap_or_default();
         let delivery_id = verified.delivery_id().map(str::to_owned);
         let delivery_id = delivery_id.as_deref();
         let body = match body.collect().await {
@@ -169,12 +173,8 @@ impl Routes {
         let route = match target {
             Target::Handler(route) => route,
             Target::Inbox(inbox) => {
-                let record = NewRecord::from_envelope(
-                    &envelope,
-                    delivery_id,
-                    self.clock.now(),
-                    body.clone(),
-                );
+                let record =
+                    NewRecord::from_envelope(&envelope, delivery_id, clock.now(), body.clone());
                 drop(envelope);
                 return self.store(inbox.as_ref(), record).await;
             }
@@ -183,7 +183,7 @@ impl Routes {
         let key = EventKey::new(webhook_id.clone().unwrap_or_default(), envelope.id());
         drop(envelope);
 
-        match self.store.claim(&key, self.clock.now(), self.lease()).await {
+        match self.store.claim(&key, clock.now(), self.lease()).await {
             Ok(Claim::Acquired) => {}
             Ok(Claim::Done) => {
                 tracing::info!(delivery_id = log::opt(delivery_id), event = %key, "event handled before; acknowledged");
@@ -202,7 +202,8 @@ impl Routes {
         let outcome = match WebhookEvent::parse(&body) {
             Ok(event) => {
                 let ctx =
-                    DeliveryContext::new(verified, key.event_id().to_owned(), webhook_id, body);
+                    DeliveryContext::new(verified, key.event_id().to_owned(), webhook_id, body)
+                        .with_clock(clock.clone());
                 run(&route, event, ctx, self.handler_timeout, delivery_id, &key).await
             }
             Err(error) => {
@@ -211,7 +212,7 @@ impl Routes {
             }
         };
         let settled = if outcome == Outcome::Handled {
-            self.store.complete(&key, self.clock.now()).await
+            self.store.complete(&key, clock.now()).await
         } else {
             self.store.release(&key).await
         };
