@@ -94,11 +94,13 @@
 //! service with them through `tower::ServiceExt::oneshot`; the router puts
 //! the [`Outcome`] and the [`RoutedEvent`] in every response's extensions.
 
+pub mod alert;
 mod clock;
 mod handler;
 pub mod idempotency;
 pub mod inbox;
 mod log;
+pub mod marker;
 mod panic;
 mod router;
 pub mod verify;
@@ -108,6 +110,7 @@ pub mod axum;
 
 pub use boxhook_core as core;
 pub use clock::RequestClock;
+pub use handler::Dedicated;
 pub use handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
 pub use router::{
     DeliveryContext, Outcome, RoutedEvent, Router, RouterFuture, DEFAULT_HANDLER_TIMEOUT,

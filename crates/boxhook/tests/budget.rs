@@ -30,7 +30,9 @@ fn layer(budget: &BodyBudget) -> VerifyLayer {
 
 fn with_router(budget: &BodyBudget) -> Verify<Router> {
     layer(budget).layer(Router::new().fallback(
-        |_: boxhook_core::model::WebhookEvent, _: boxhook::DeliveryContext| async { Ok(()) },
+        |_: boxhook_core::model::WebhookEvent, _: boxhook::DeliveryContext| async {
+            Ok::<_, boxhook::HandlerError>(())
+        },
     ))
 }
 
