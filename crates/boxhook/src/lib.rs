@@ -94,6 +94,8 @@
 //! service with them through `tower::ServiceExt::oneshot`; the router puts
 //! the [`Outcome`] and the [`RoutedEvent`] in every response's extensions.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 pub mod alert;
 mod clock;
 mod handler;

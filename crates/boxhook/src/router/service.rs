@@ -368,8 +368,9 @@ async fn run(
     key: &EventKey,
 ) -> Outcome {
     let trigger = event.trigger().clone();
-    let handled = crate::panic::catch_unwind(|| handler.call_boxed(event, ctx));
-    let result = tokio::time::timeout(deadline, handled).await;
+    let running = crate::panic::catch_unwind(|| handler.call_boxed(event, ctx));
+    // tokio saturates: a deadline past what `Instant` holds never fires.
+    let result = tokio::time::timeout(deadline, running).await;
     let outcome = match &result {
         Ok(Ok(Ok(()))) => Outcome::Handled,
         Ok(Ok(Err(e))) if e.is_retry() => Outcome::RetryRequested,
