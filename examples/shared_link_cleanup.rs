@@ -139,8 +139,8 @@ mod tests {
         let delivery = Delivery::new(downloaded("evt-1"));
         let clock = FixedClock::at(delivery.now());
         let service = VerifyLayer::new(Verifier::new(delivery.key_ring().clone()))
-            .clock(clock.clone())
-            .layer(router(fake.clone()).clock(clock));
+            .clock(clock)
+            .layer(router(fake.clone()));
         let mut outcomes = Vec::new();
         for attempt in ["a", "b", "c"] {
             let request = delivery.clone().delivery_id(attempt).to_request();

@@ -48,7 +48,7 @@ mod tests {
     ) -> boxhook::verify::Verify<Router> {
         VerifyLayer::new(Verifier::new(delivery.key_ring().clone()))
             .clock(delivery.clock())
-            .layer(my_router(index).clock(delivery.clock()))
+            .layer(my_router(index))
     }
 
     #[tokio::test]

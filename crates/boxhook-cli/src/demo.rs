@@ -251,7 +251,11 @@ async fn run_step(
     }
     println!("   delivery: {}", attempt.delivery_id());
     println!("   answer:   {got}");
-    if let Some(note) = note(trigger) {
+    let alert = envelope
+        .as_ref()
+        .and_then(|e| boxhook::alert::for_trigger(e.trigger()))
+        .map(|alert| format!("stored and acknowledged; ALERT: {alert}"));
+    if let Some(note) = alert.as_deref().or_else(|| note(trigger)) {
         println!("   note:     {note}");
     }
     if status == Some(step.status) && outcome == step.outcome {
@@ -267,12 +271,6 @@ async fn run_step(
 /// `NO_ACTIVE_SESSION`" in docs/PROTOCOL.md).
 fn note(trigger: &str) -> Option<&'static str> {
     match trigger {
-        "WEBHOOK.DELETED" => {
-            Some("stored and acknowledged; recreate the webhook to keep receiving events")
-        }
-        "NO_ACTIVE_SESSION" => {
-            Some("stored and acknowledged; re-authorize the Box app (the original trigger is lost)")
-        }
         "FILE.ARCHIVED" => {
             Some("unknown triggers are acknowledged with 200: Box retries any non-2xx")
         }

@@ -3,19 +3,28 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 
-use boxhook_core::model::{DeletionReason, WebhookEvent};
+use boxhook_core::model::{DeletionReason, Trigger, WebhookEvent};
 
+use crate::marker::{EventOnly, WithContext};
 use crate::router::DeliveryContext;
 
 /// Handles one kind of input: a [`WebhookEvent`] (the default), a
 /// [`WebhookDeleted`] or a [`NoActiveSession`].
 ///
 /// Implement it on your own types to hold state (clients, pools), or pass an
-/// async closure `|input, ctx| async move { ... }`: every
-/// `Fn(T, DeliveryContext) -> impl Future<Output = Result<(), HandlerError>>`
-/// is a handler.
+/// async function or closure. Any
+///
+/// - `Fn(T, DeliveryContext) -> impl Future<Output = Result<(), E>>`, or
+/// - `Fn(T) -> impl Future<Output = Result<(), E>>` (when the delivery
+///   context is not needed),
+///
+/// with `E: Into<HandlerError>` (any `std::error::Error + Send + Sync`, a
+/// boxed error, `anyhow::Error`, a `String`, or [`HandlerError`] itself) is
+/// a handler. The second type parameter `M` only tells the two closure
+/// shapes apart ([`marker`](crate::marker)); you never name it.
 ///
 /// ```
 /// use boxhook::{DeliveryContext, Handler, HandlerError, Router};
@@ -30,20 +39,47 @@ use crate::router::DeliveryContext;
 ///     }
 /// }
 ///
+/// // Your own error type: `?` and the return need no conversion.
+/// async fn archive(event: WebhookEvent) -> Result<(), std::io::Error> {
+///     std::fs::metadata(std::env::temp_dir())?;
+///     println!("archived {}", event.id());
+///     Ok(())
+/// }
+///
 /// let router = Router::new()
 ///     .on(Trigger::FileUploaded, Indexer { index_name: "files".into() })
-///     .on(Trigger::FileDeleted, |event: WebhookEvent, _ctx: DeliveryContext| async move {
+///     .on(Trigger::FileTrashed, archive)
+///     .on(Trigger::FileDeleted, |event: WebhookEvent| async move {
 ///         println!("deleted: {:?}", event.source().map(|s| s.id()));
-///         Ok(())
+///         Ok::<_, HandlerError>(()) // a closure that never fails names its error type
+///     })
+///     .on(Trigger::FileCopied, |event: WebhookEvent, ctx: DeliveryContext| async move {
+///         println!("copied {} (delivery {:?})", event.id(), ctx.delivery_id());
+///         Ok::<_, HandlerError>(())
 ///     });
 /// # let _ = router;
+/// ```
+///
+/// A function of another shape is refused with a note saying what fits:
+///
+/// ```compile_fail,E0277
+/// use boxhook::Router;
+/// use boxhook_core::model::{Trigger, WebhookEvent};
+///
+/// // Not async, and returns nothing: not a handler.
+/// fn on_upload(_event: WebhookEvent) {}
+///
+/// let router = Router::new().on(Trigger::FileUploaded, on_upload);
+/// // error[E0277]: `fn(WebhookEvent) {on_upload}` is not a boxhook handler for `WebhookEvent`
+/// //   = note: pass an async fn or closure taking `WebhookEvent` (and optionally
+/// //     `DeliveryContext`) that returns `Result<(), E>` with `E: Into<HandlerError>`, ...
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a boxhook handler for `{T}`",
     label = "not a `Handler<{T}>`",
-    note = "implement `boxhook::Handler<{T}>`, or pass an async closure `|input: {T}, ctx: DeliveryContext| async move {{ Ok(()) }}` returning `Result<(), HandlerError>`"
+    note = "pass an async fn or closure taking `{T}` (and optionally `DeliveryContext`) that returns `Result<(), E>` with `E: Into<HandlerError>`, e.g. `|input: {T}| async move {{ Ok::<_, HandlerError>(()) }}`, or implement `boxhook::Handler<{T}>` for your type"
 )]
-pub trait Handler<T = WebhookEvent>: Send + Sync + 'static {
+pub trait Handler<T = WebhookEvent, M = WithContext>: Send + Sync + 'static {
     /// Handles `input`. `Ok(())` acknowledges the event (200); an error makes
     /// Box retry it (see [`HandlerError`]).
     fn call(
@@ -53,10 +89,11 @@ pub trait Handler<T = WebhookEvent>: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
-impl<F, Fut, T> Handler<T> for F
+impl<F, Fut, E, T> Handler<T, WithContext> for F
 where
     F: Fn(T, DeliveryContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), HandlerError>> + Send,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: Into<HandlerError>,
     T: Send + 'static,
 {
     fn call(
@@ -64,33 +101,112 @@ where
         input: T,
         ctx: DeliveryContext,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        self(input, ctx)
+        let handled = self(input, ctx);
+        async move { handled.await.map_err(Into::into) }
+    }
+}
+
+impl<F, Fut, E, T> Handler<T, EventOnly> for F
+where
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: Into<HandlerError>,
+    T: Send + 'static,
+{
+    fn call(
+        &self,
+        input: T,
+        _ctx: DeliveryContext,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let handled = self(input);
+        async move { handled.await.map_err(Into::into) }
     }
 }
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A [`Handler`] behind a pointer: what the router stores.
-pub(crate) trait ErasedHandler<T>: Send + Sync {
-    fn call_boxed(&self, input: T, ctx: DeliveryContext)
-        -> BoxFuture<'_, Result<(), HandlerError>>;
-}
-
-impl<H: Handler<T>, T: Send + 'static> ErasedHandler<T> for H {
+/// Any [`Handler`] behind a pointer, taking the event as parsed: what the
+/// router stores. The dedicated inputs are built from the event here.
+pub(crate) trait ErasedHandler: Send + Sync {
     fn call_boxed(
         &self,
-        input: T,
+        event: WebhookEvent,
+        ctx: DeliveryContext,
+    ) -> BoxFuture<'_, Result<(), HandlerError>>;
+}
+
+/// A `Handler<T, M>` as an [`ErasedHandler`]: `T` is built from the event.
+pub(crate) struct Erased<H, T, M> {
+    handler: H,
+    _input: PhantomData<fn() -> (T, M)>,
+}
+
+impl<H, T, M> Erased<H, T, M> {
+    pub(crate) fn new(handler: H) -> Self {
+        Self {
+            handler,
+            _input: PhantomData,
+        }
+    }
+}
+
+impl<H, T, M> ErasedHandler for Erased<H, T, M>
+where
+    H: Handler<T, M>,
+    T: sealed::FromEvent + Send + 'static,
+    M: 'static,
+{
+    fn call_boxed(
+        &self,
+        event: WebhookEvent,
         ctx: DeliveryContext,
     ) -> BoxFuture<'_, Result<(), HandlerError>> {
-        Box::pin(self.call(input, ctx))
+        Box::pin(self.handler.call(T::from_event(event), ctx))
     }
+}
+
+mod sealed {
+    use boxhook_core::model::WebhookEvent;
+
+    /// What a handler's input is built from. Sealed: only the router builds
+    /// handler inputs.
+    #[allow(unreachable_pub, reason = "sealed: not nameable outside the crate")]
+    pub trait FromEvent {
+        fn from_event(event: WebhookEvent) -> Self;
+    }
+
+    impl FromEvent for WebhookEvent {
+        fn from_event(event: WebhookEvent) -> Self {
+            event
+        }
+    }
+}
+
+/// An input with a dedicated handler: the typed view of one trigger,
+/// implemented by [`WebhookDeleted`] and [`NoActiveSession`]. Register a
+/// handler for one with [`Router::on_dedicated`](crate::Router::on_dedicated)
+/// (or its shorthands
+/// [`on_webhook_deleted`](crate::Router::on_webhook_deleted) and
+/// [`on_no_active_session`](crate::Router::on_no_active_session)). Sealed.
+///
+/// ```
+/// use boxhook::{Dedicated, NoActiveSession, WebhookDeleted};
+/// use boxhook_core::model::Trigger;
+///
+/// assert_eq!(WebhookDeleted::TRIGGER, Trigger::WebhookDeleted);
+/// assert_eq!(NoActiveSession::TRIGGER, Trigger::NoActiveSession);
+/// ```
+pub trait Dedicated: sealed::FromEvent + Send + 'static {
+    /// The trigger whose events this input is built from.
+    const TRIGGER: Trigger;
 }
 
 /// A handler's failure. Box retries the event either way (see "Retries and deduplication" in
 /// docs/PROTOCOL.md); the
 /// difference is the status and the log line.
 ///
-/// - [`HandlerError::new`], or `?` on any error: the handler failed, 500.
+/// - [`HandlerError::new`], `?` on any error, or a handler returning its
+///   own error type: the handler failed, 500.
 /// - [`HandlerError::retry_later`]: a temporary condition (a dependency is
 ///   down, a rate limit), 503.
 ///
@@ -138,6 +254,25 @@ impl HandlerError {
     }
 }
 
+/// Every error converts into a failure (500): anything that converts into
+/// `Box<dyn Error + Send + Sync>`, which covers every
+/// `std::error::Error + Send + Sync + 'static` type (`std::io::Error`, your
+/// own), boxed errors, `anyhow::Error` and `eyre::Report` (both convert into
+/// a boxed error), `String` and `&str`. Build a retry with
+/// [`HandlerError::retry_later`].
+///
+/// ```
+/// use boxhook::HandlerError;
+///
+/// let io: HandlerError = std::io::Error::other("disk full").into();
+/// let boxed: HandlerError = Box::<dyn std::error::Error + Send + Sync>::from("lost").into();
+/// let text: HandlerError = String::from("no such folder").into();
+/// assert_eq!(
+///     [io.to_string(), boxed.to_string(), text.to_string()],
+///     ["disk full", "lost", "no such folder"]
+/// );
+/// assert!(!io.is_retry());
+/// ```
 impl<E: Into<Box<dyn StdError + Send + Sync>>> From<E> for HandlerError {
     fn from(error: E) -> Self {
         Self::new(error)
@@ -187,12 +322,18 @@ pub struct WebhookDeleted {
     reason: Option<DeletionReason>,
 }
 
-impl WebhookDeleted {
-    pub(crate) fn new(event: WebhookEvent) -> Self {
+impl sealed::FromEvent for WebhookDeleted {
+    fn from_event(event: WebhookEvent) -> Self {
         let reason = event.additional_info().deletion_reason();
         Self { event, reason }
     }
+}
 
+impl Dedicated for WebhookDeleted {
+    const TRIGGER: Trigger = Trigger::WebhookDeleted;
+}
+
+impl WebhookDeleted {
     /// `additional_info.reason`: [`DeletionReason::AutoCleanup`] is the one
     /// Box documents; `None` when Box sent no reason.
     #[must_use]
@@ -239,11 +380,17 @@ pub struct NoActiveSession {
     event: WebhookEvent,
 }
 
-impl NoActiveSession {
-    pub(crate) fn new(event: WebhookEvent) -> Self {
+impl sealed::FromEvent for NoActiveSession {
+    fn from_event(event: WebhookEvent) -> Self {
         Self { event }
     }
+}
 
+impl Dedicated for NoActiveSession {
+    const TRIGGER: Trigger = Trigger::NoActiveSession;
+}
+
+impl NoActiveSession {
     /// The webhook whose authorization died.
     #[must_use]
     pub fn webhook_id(&self) -> Option<&str> {

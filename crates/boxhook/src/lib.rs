@@ -120,10 +120,15 @@
 //! service with them through `tower::ServiceExt::oneshot`; the router puts
 //! the [`Outcome`] and the [`RoutedEvent`] in every response's extensions.
 
+#![warn(clippy::arithmetic_side_effects)]
+
+pub mod alert;
+mod clock;
 mod handler;
 pub mod idempotency;
 pub mod inbox;
 mod log;
+pub mod marker;
 mod panic;
 mod router;
 pub mod verify;
@@ -131,6 +136,8 @@ pub mod verify;
 #[cfg(feature = "axum")]
 pub mod axum;
 
+pub use clock::RequestClock;
+pub use handler::Dedicated;
 pub use handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
 pub use router::{
     DeliveryContext, Outcome, RoutedEvent, Router, RouterFuture, DEFAULT_HANDLER_TIMEOUT,

@@ -33,15 +33,15 @@ async fn mounted_at_a_path_beside_other_routes() {
     let sink = seen.clone();
     let webhooks = VerifyLayer::new(Verifier::new(common::keys()))
         .clock(common::clock())
-        .layer(Webhooks::new().clock(common::clock()).fallback(
-            move |event: WebhookEvent, _: DeliveryContext| {
+        .layer(
+            Webhooks::new().fallback(move |event: WebhookEvent, _: DeliveryContext| {
                 let sink = sink.clone();
                 async move {
                     sink.lock().expect("lock").push(event.id().to_owned());
                     Ok::<_, HandlerError>(())
                 }
-            },
-        ));
+            }),
+        );
     let app = axum::Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
         .route_service("/box/webhooks", webhooks);

@@ -29,8 +29,10 @@ fn layer(budget: &BodyBudget) -> VerifyLayer {
 }
 
 fn with_router(budget: &BodyBudget) -> Verify<Router> {
-    layer(budget).layer(Router::new().clock(clock()).fallback(
-        |_: boxhook_core::model::WebhookEvent, _: boxhook::DeliveryContext| async { Ok(()) },
+    layer(budget).layer(Router::new().fallback(
+        |_: boxhook_core::model::WebhookEvent, _: boxhook::DeliveryContext| async {
+            Ok::<_, boxhook::HandlerError>(())
+        },
     ))
 }
 

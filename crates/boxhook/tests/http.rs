@@ -178,7 +178,7 @@ async fn fifty_concurrent_duplicates_are_handled_once() {
                 async move {
                     handled.bump();
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    Ok(())
+                    Ok::<_, boxhook::HandlerError>(())
                 }
             },
         );
@@ -287,12 +287,12 @@ async fn keys_rotated_mid_traffic_lose_no_valid_delivery() {
             let handled = handled.clone();
             async move {
                 handled.bump();
-                Ok(())
+                Ok::<_, boxhook::HandlerError>(())
             }
         });
         let service = VerifyLayer::new(Verifier::new(receiver_keys.clone()))
             .clock(common::clock())
-            .layer(router.clock(common::clock()));
+            .layer(router);
         let server = serve(service).await;
         let client = client();
 

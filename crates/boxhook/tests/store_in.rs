@@ -229,7 +229,7 @@ async fn store_in_takes_what_no_handler_takes() {
             let handled = Arc::clone(&handled);
             async move {
                 handled.lock().expect("lock").push(event.id().to_owned());
-                Ok(())
+                Ok::<_, boxhook::HandlerError>(())
             }
         }
     };
@@ -242,7 +242,7 @@ async fn store_in_takes_what_no_handler_takes() {
                     .lock()
                     .expect("lock")
                     .push(input.event().id().to_owned());
-                Ok(())
+                Ok::<_, boxhook::HandlerError>(())
             }
         }
     };
@@ -352,16 +352,18 @@ async fn an_inbox_that_cannot_store_makes_box_retry() {
 #[should_panic(expected = "either a fallback or store_in, not both")]
 fn store_in_after_fallback_is_a_setup_error() {
     let _ = Router::new()
-        .fallback(|_: WebhookEvent, _: DeliveryContext| async { Ok(()) })
+        .fallback(|_: WebhookEvent, _: DeliveryContext| async {
+            Ok::<_, boxhook::HandlerError>(())
+        })
         .store_in(MemInbox::default());
 }
 
 #[test]
 #[should_panic(expected = "either a fallback or store_in, not both")]
 fn fallback_after_store_in_is_a_setup_error() {
-    let _ = Router::new()
-        .store_in(MemInbox::default())
-        .fallback(|_: WebhookEvent, _: DeliveryContext| async { Ok(()) });
+    let _ = Router::new().store_in(MemInbox::default()).fallback(
+        |_: WebhookEvent, _: DeliveryContext| async { Ok::<_, boxhook::HandlerError>(()) },
+    );
 }
 
 #[test]
@@ -376,7 +378,9 @@ fn store_in_twice_is_a_setup_error() {
 async fn no_active_session_with_a_dedicated_handler_is_not_stored() {
     let inbox = Arc::new(MemInbox::default());
     let router = Router::new()
-        .on_no_active_session(|_: NoActiveSession, _: DeliveryContext| async { Ok(()) })
+        .on_no_active_session(|_: NoActiveSession, _: DeliveryContext| async {
+            Ok::<_, boxhook::HandlerError>(())
+        })
         .store_in(Arc::clone(&inbox));
     let response = call(router, &Delivery::new(event("n1", "NO_ACTIVE_SESSION"))).await;
     assert_eq!(outcome(&response), Outcome::Handled);

@@ -117,14 +117,9 @@ impl fmt::Display for DeliveryLog {
         if let Some(detail) = &self.detail {
             write!(f, " ({})", Printable(detail))?;
         }
-        match event.map(|e| e.trigger().as_str()) {
-            Some("WEBHOOK.DELETED") => f.write_str(
-                " ALERT: Box deleted this webhook; recreate it to keep receiving events",
-            ),
-            Some("NO_ACTIVE_SESSION") => {
-                f.write_str(" ALERT: the webhook's authorization expired; re-authorize the Box app")
-            }
-            _ => Ok(()),
+        match event.and_then(|e| boxhook::alert::for_trigger(e.trigger())) {
+            Some(alert) => write!(f, " ALERT: {alert}"),
+            None => Ok(()),
         }
     }
 }

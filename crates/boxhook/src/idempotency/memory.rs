@@ -128,7 +128,9 @@ impl State {
         now: DateTime<Utc>,
         cap: usize,
     ) {
-        self.generation += 1;
+        // Wrapping: a u64 counter of changes never wraps in practice, and if
+        // it did, the only cost is one stale queue slot kept a little longer.
+        self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         let shared = if let Some((shared, _)) = self.entries.get_key_value(key) {
             Arc::clone(shared)
@@ -147,7 +149,7 @@ impl State {
             },
         );
         self.order.push_back((shared, generation));
-        if self.order.len() > 2 * self.entries.len() + 64 {
+        if self.order.len() > self.entries.len().saturating_mul(2).saturating_add(64) {
             let entries = &self.entries;
             self.order
                 .retain(|(k, g)| entries.get(k).is_some_and(|e| e.generation == *g));
@@ -218,7 +220,7 @@ mod tests {
     use super::*;
 
     fn t(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_600_000_000 + s, 0).expect("in range")
+        DateTime::from_timestamp(1_600_000_000_i64.saturating_add(s), 0).expect("in range")
     }
 
     const LEASE: Duration = Duration::from_secs(30);

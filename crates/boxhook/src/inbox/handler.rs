@@ -2,10 +2,8 @@
 //! processing them.
 
 use std::fmt;
-use std::sync::Arc;
 
 use boxhook_core::model::WebhookEvent;
-use boxhook_core::{Clock, SystemClock};
 
 use super::{Inbox, NewRecord, Stored};
 use crate::handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
@@ -25,8 +23,9 @@ use crate::router::DeliveryContext;
 ///
 /// It handles plain events as well as `WEBHOOK.DELETED` and
 /// `NO_ACTIVE_SESSION`, so it can be the router's fallback and the
-/// dedicated handlers at once. `received_at` comes from its clock (default
-/// the system clock).
+/// dedicated handlers at once. `received_at` is
+/// [`DeliveryContext::now`]: the receiver's one clock, set with
+/// [`VerifyLayer::clock`](crate::VerifyLayer::clock).
 ///
 /// ```
 /// use boxhook::inbox::{Inbox, ListFilter, StoreInInbox};
@@ -51,7 +50,6 @@ use crate::router::DeliveryContext;
 /// ```
 pub struct StoreInInbox<I> {
     inbox: I,
-    clock: Arc<dyn Clock>,
 }
 
 impl<I: Inbox> StoreInInbox<I> {
@@ -59,17 +57,7 @@ impl<I: Inbox> StoreInInbox<I> {
     /// using the inbox elsewhere).
     #[must_use]
     pub fn new(inbox: I) -> Self {
-        Self {
-            inbox,
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// The clock `received_at` is read from.
-    #[must_use]
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
+        Self { inbox }
     }
 
     /// The inbox events go to.
@@ -79,7 +67,7 @@ impl<I: Inbox> StoreInInbox<I> {
     }
 
     async fn store(&self, event: &WebhookEvent, ctx: &DeliveryContext) -> Result<(), HandlerError> {
-        let record = NewRecord::from_delivery(event, ctx, self.clock.now());
+        let record = NewRecord::from_delivery(event, ctx, ctx.now());
         match self.inbox.store(record).await {
             Ok(Stored::New) => {
                 tracing::debug!(
@@ -105,7 +93,6 @@ impl<I: Clone> Clone for StoreInInbox<I> {
     fn clone(&self) -> Self {
         Self {
             inbox: self.inbox.clone(),
-            clock: Arc::clone(&self.clock),
         }
     }
 }

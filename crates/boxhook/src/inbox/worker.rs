@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use boxhook_core::model::WebhookEvent;
 use boxhook_core::{Clock, SystemClock};
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Claimed, Inbox};
 use crate::handler::HandlerError;
@@ -203,11 +203,50 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         self
     }
 
-    /// The clock claims and retries are timed with.
+    /// The clock claims and retries are timed with (default the system
+    /// clock).
+    ///
+    /// The worker keeps a clock of its own, unlike the router, whose time
+    /// comes from [`VerifyLayer::clock`](crate::VerifyLayer::clock) with each
+    /// request: a worker is a separate loop, often in another process, that
+    /// no request passes through. Give it the same clock as the layer when
+    /// a test runs both on fixed time.
+    ///
+    /// ```
+    /// # use boxhook::inbox::*;
+    /// # use boxhook_core::model::WebhookEvent;
+    /// use boxhook_core::FixedClock;
+    /// # struct None_;
+    /// # impl Inbox for None_ {
+    /// #   async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }
+    /// #   async fn claim(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+    /// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn release(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+    /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+    /// # }
+    ///
+    /// let clock = FixedClock::at("2020-01-01T07:00:00Z".parse().unwrap());
+    /// let worker = Worker::new(None_, |_: WebhookEvent, _: Claimed| async {
+    ///     Ok::<_, boxhook::HandlerError>(())
+    /// })
+    /// .clock(clock);
+    /// # let _ = worker;
+    /// ```
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
+    }
+
+    /// When a failed event may be claimed again: now plus the retry delay,
+    /// saturating at the latest instant `chrono` holds (a delay of
+    /// `Duration::MAX` means "not before the end of time", not a panic).
+    fn retry_at(&self) -> DateTime<Utc> {
+        TimeDelta::from_std(self.retry_delay)
+            .ok()
+            .and_then(|delay| self.clock.now().checked_add_signed(delay))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// Claims one event, if any, processes it and settles it.
@@ -244,8 +283,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         let settled = if failure.is_none() {
             self.inbox.ack(&claimed).await
         } else {
-            let delay = TimeDelta::from_std(self.retry_delay).unwrap_or(TimeDelta::MAX / 2);
-            self.inbox.requeue(&claimed, self.clock.now() + delay).await
+            self.inbox.requeue(&claimed, self.retry_at()).await
         };
         match (settled, failure) {
             (Ok(()), None) => {

@@ -1,8 +1,10 @@
 //! [`DeliveryContext`]: what a handler knows about the delivery besides the event.
 
-use boxhook_core::{BodyForm, KeySlot, Verified};
+use boxhook_core::{BodyForm, Clock as _, KeySlot, Verified};
 use bytes::Bytes;
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
+
+use crate::RequestClock;
 
 /// The delivery an event came in: ids, timing, which key and body form
 /// matched, and the raw body. Cheap to clone.
@@ -31,6 +33,7 @@ pub struct DeliveryContext {
     event_id: String,
     webhook_id: Option<String>,
     body: Bytes,
+    clock: RequestClock,
 }
 
 impl DeliveryContext {
@@ -45,7 +48,14 @@ impl DeliveryContext {
             event_id,
             webhook_id,
             body,
+            clock: RequestClock::default(),
         }
+    }
+
+    /// The same context, timed by `clock` (the router passes the request's).
+    pub(crate) fn with_clock(mut self, clock: RequestClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The verification proof.
@@ -94,5 +104,46 @@ impl DeliveryContext {
     #[must_use]
     pub fn raw_body(&self) -> &Bytes {
         &self.body
+    }
+
+    /// The receiver's time now, from the clock set with
+    /// [`VerifyLayer::clock`](crate::VerifyLayer::clock): the clock the
+    /// delivery was verified and claimed with, so a test's fixed clock
+    /// reaches handlers too.
+    ///
+    /// ```
+    /// use boxhook::{DeliveryContext, HandlerError};
+    /// use boxhook_core::model::WebhookEvent;
+    ///
+    /// async fn stamp(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
+    ///     println!("{} handled at {}", event.id(), ctx.now().to_rfc3339());
+    ///     Ok(())
+    /// }
+    /// # let _ = boxhook::Router::new().fallback(stamp);
+    /// ```
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The receiver's clock itself, to hand to code that takes a
+    /// [`Clock`](boxhook_core::Clock).
+    ///
+    /// ```
+    /// use boxhook::{DeliveryContext, HandlerError};
+    /// use boxhook_core::Clock;
+    /// use boxhook_core::model::WebhookEvent;
+    ///
+    /// fn due(clock: &dyn Clock) -> bool { clock.now().timestamp() > 0 }
+    ///
+    /// async fn check(_event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
+    ///     assert!(due(ctx.clock()));
+    ///     Ok(())
+    /// }
+    /// # let _ = boxhook::Router::new().fallback(check);
+    /// ```
+    #[must_use]
+    pub fn clock(&self) -> &RequestClock {
+        &self.clock
     }
 }

@@ -1,8 +1,9 @@
 //! The router: parses a verified body and hands the event, once, to the
 //! handler registered for its trigger.
 //!
-//! Handlers are chosen in this order: the dedicated `WEBHOOK.DELETED` /
-//! `NO_ACTIVE_SESSION` handler, the handler for the exact trigger, the handler
+//! Handlers are chosen in this order: the handler for the exact trigger
+//! (a dedicated `WEBHOOK.DELETED` / `NO_ACTIVE_SESSION` handler is the one
+//! for its trigger), the handler
 //! for the trigger's family (`FILE.*`), the fallback or the inbox given to
 //! [`Router::store_in`] (one or the other, never both). An event none of them
 //! takes is acknowledged with 200 and a log line ([`Outcome::Unhandled`]):
@@ -19,9 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook_core::model::{Trigger, TriggerFamily, WebhookEvent};
-use boxhook_core::{Clock, SystemClock};
 
-use crate::handler::{ErasedHandler, Handler, NoActiveSession, WebhookDeleted};
+use crate::handler::{Dedicated, Erased, ErasedHandler, Handler, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{ErasedStore, IdempotencyStore, MemoryStore};
 use crate::inbox::{ErasedInbox, Inbox};
 
@@ -50,13 +50,13 @@ pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(25);
 ///
 /// let router = Router::new()
 ///     .on(Trigger::FileUploaded, on_upload)
-///     .on_family(TriggerFamily::Folder, |event: WebhookEvent, _ctx: DeliveryContext| async move {
+///     .on_family(TriggerFamily::Folder, |event: WebhookEvent| async move {
 ///         println!("folder event {}", event.trigger());
-///         Ok(())
+///         Ok::<_, HandlerError>(())
 ///     })
-///     .on_webhook_deleted(|deleted: WebhookDeleted, _ctx: DeliveryContext| async move {
+///     .on_webhook_deleted(|deleted: WebhookDeleted| async move {
 ///         eprintln!("webhook {:?} deleted: {:?}", deleted.webhook_id(), deleted.reason());
-///         Ok(())
+///         Ok::<_, HandlerError>(())
 ///     })
 ///     .idempotency(MemoryStore::new(50_000, Duration::from_secs(24 * 3600)))
 ///     .handler_timeout(Duration::from_secs(20));
@@ -72,18 +72,17 @@ const FALLBACK_AND_INBOX: &str =
     both take every event no other handler takes; route what the fallback should see \
     with .on(..) or .on_family(..), and let store_in take the rest";
 
-type EventHandler = Arc<dyn ErasedHandler<WebhookEvent>>;
+type EventHandler = Arc<dyn ErasedHandler>;
 
 #[derive(Clone)]
 pub(crate) struct Routes {
+    /// Handlers by trigger, dedicated ones ([`Router::on_dedicated`])
+    /// included: each builds its own input from the event.
     exact: HashMap<Trigger, EventHandler>,
     family: HashMap<TriggerFamily, EventHandler>,
-    webhook_deleted: Option<Arc<dyn ErasedHandler<WebhookDeleted>>>,
-    no_active_session: Option<Arc<dyn ErasedHandler<NoActiveSession>>>,
     fallback: Option<EventHandler>,
     inbox: Option<Arc<dyn ErasedInbox>>,
     store: Arc<dyn ErasedStore>,
-    clock: Arc<dyn Clock>,
     handler_timeout: Duration,
     claim_lease: Option<Duration>,
 }
@@ -95,20 +94,19 @@ impl Default for Router {
 }
 
 impl Router {
-    /// A router with no handlers, a default [`MemoryStore`], the system clock
-    /// and a 25 s handler deadline.
+    /// A router with no handlers, a default [`MemoryStore`] and a 25 s
+    /// handler deadline. Its time is the one each request carries from
+    /// [`VerifyLayer::clock`](crate::VerifyLayer::clock) (a
+    /// [`RequestClock`](crate::RequestClock)).
     #[must_use]
     pub fn new() -> Self {
         Self {
             routes: Arc::new(Routes {
                 exact: HashMap::new(),
                 family: HashMap::new(),
-                webhook_deleted: None,
-                no_active_session: None,
                 fallback: None,
                 inbox: None,
                 store: Arc::new(MemoryStore::default()),
-                clock: Arc::new(SystemClock),
                 handler_timeout: DEFAULT_HANDLER_TIMEOUT,
                 claim_lease: None,
             }),
@@ -120,22 +118,39 @@ impl Router {
         self
     }
 
-    /// Handles `trigger` with `handler`.
+    /// Handles `trigger` with `handler`: an async function or closure taking
+    /// the [`WebhookEvent`] (and optionally the [`DeliveryContext`]), or any
+    /// [`Handler`].
+    ///
+    /// ```
+    /// use boxhook::{DeliveryContext, HandlerError, Router};
+    /// use boxhook_core::model::{Trigger, WebhookEvent};
+    ///
+    /// let router = Router::new()
+    ///     .on(Trigger::FileUploaded, |event: WebhookEvent| async move {
+    ///         println!("uploaded {}", event.id());
+    ///         Ok::<_, HandlerError>(())
+    ///     })
+    ///     .on(Trigger::FileDeleted, |event: WebhookEvent, ctx: DeliveryContext| async move {
+    ///         println!("deleted {} (delivery {:?})", event.id(), ctx.delivery_id());
+    ///         Ok::<_, std::io::Error>(())
+    ///     });
+    /// # let _ = router;
+    /// ```
     ///
     /// # Panics
     ///
-    /// When `trigger` already has a handler (including a dedicated
-    /// `WEBHOOK.DELETED` or `NO_ACTIVE_SESSION` one): a setup error.
+    /// When `trigger` already has a handler (including a
+    /// [dedicated](Router::on_dedicated) one): a setup error.
     #[must_use]
-    pub fn on(self, trigger: Trigger, handler: impl Handler) -> Self {
+    pub fn on<M: 'static>(self, trigger: Trigger, handler: impl Handler<WebhookEvent, M>) -> Self {
+        self.route(trigger, Erased::<_, WebhookEvent, M>::new(handler))
+    }
+
+    fn route(self, trigger: Trigger, handler: impl ErasedHandler + 'static) -> Self {
         self.edit(|r| {
-            let taken = match trigger {
-                Trigger::WebhookDeleted => r.webhook_deleted.is_some(),
-                Trigger::NoActiveSession => r.no_active_session.is_some(),
-                _ => false,
-            };
             assert!(
-                !taken && !r.exact.contains_key(&trigger),
+                !r.exact.contains_key(&trigger),
                 "boxhook: {trigger} has a handler already"
             );
             r.exact.insert(trigger, Arc::new(handler));
@@ -145,51 +160,108 @@ impl Router {
     /// Handles every trigger of `family` (`FILE.*`, `FOLDER.*`, ...) that has
     /// no handler of its own.
     ///
+    /// ```
+    /// use boxhook::{HandlerError, Router};
+    /// use boxhook_core::model::{TriggerFamily, WebhookEvent};
+    ///
+    /// let router = Router::new().on_family(TriggerFamily::Folder, |event: WebhookEvent| async move {
+    ///     println!("folder event {}", event.trigger());
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// # let _ = router;
+    /// ```
+    ///
     /// # Panics
     ///
     /// When `family` already has a handler.
     #[must_use]
-    pub fn on_family(self, family: TriggerFamily, handler: impl Handler) -> Self {
+    pub fn on_family<M: 'static>(
+        self,
+        family: TriggerFamily,
+        handler: impl Handler<WebhookEvent, M>,
+    ) -> Self {
         self.edit(|r| {
             assert!(
                 !r.family.contains_key(&family),
                 "boxhook: {family:?} has a handler already"
             );
-            r.family.insert(family, Arc::new(handler));
+            r.family
+                .insert(family, Arc::new(Erased::<_, WebhookEvent, M>::new(handler)));
         })
     }
 
-    /// Handles `WEBHOOK.DELETED` with its typed reason (`auto_cleanup`).
+    /// Handles the trigger of a [`Dedicated`] input with its typed view:
+    /// [`WebhookDeleted`] (`WEBHOOK.DELETED`, with its reason) or
+    /// [`NoActiveSession`] (`NO_ACTIVE_SESSION`). A dedicated handler is the
+    /// handler for its trigger, as [`on`](Router::on) would register it.
+    ///
+    /// ```
+    /// use boxhook::{HandlerError, NoActiveSession, Router, WebhookDeleted};
+    ///
+    /// let router = Router::new()
+    ///     .on_dedicated(|deleted: WebhookDeleted| async move {
+    ///         eprintln!("recreate webhook {:?} ({:?})", deleted.webhook_id(), deleted.reason());
+    ///         Ok::<_, HandlerError>(())
+    ///     })
+    ///     .on_dedicated(|alert: NoActiveSession| async move {
+    ///         eprintln!("re-authorize the Box app (webhook {:?})", alert.webhook_id());
+    ///         Ok::<_, HandlerError>(())
+    ///     });
+    /// # let _ = router;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When the trigger already has a handler.
+    #[must_use]
+    pub fn on_dedicated<T: Dedicated, M: 'static>(self, handler: impl Handler<T, M>) -> Self {
+        self.route(T::TRIGGER, Erased::<_, T, M>::new(handler))
+    }
+
+    /// Handles `WEBHOOK.DELETED` with its typed reason (`auto_cleanup`):
+    /// [`on_dedicated`](Router::on_dedicated) for [`WebhookDeleted`].
+    ///
+    /// ```
+    /// use boxhook::{HandlerError, Router, WebhookDeleted};
+    ///
+    /// let router = Router::new().on_webhook_deleted(|deleted: WebhookDeleted| async move {
+    ///     eprintln!("recreate webhook {:?}", deleted.webhook_id());
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// # let _ = router;
+    /// ```
     ///
     /// # Panics
     ///
     /// When `WEBHOOK.DELETED` already has a handler.
     #[must_use]
-    pub fn on_webhook_deleted(self, handler: impl Handler<WebhookDeleted>) -> Self {
-        self.edit(|r| {
-            assert!(
-                r.webhook_deleted.is_none() && !r.exact.contains_key(&Trigger::WebhookDeleted),
-                "boxhook: WEBHOOK.DELETED has a handler already"
-            );
-            r.webhook_deleted = Some(Arc::new(handler));
-        })
+    pub fn on_webhook_deleted<M: 'static>(self, handler: impl Handler<WebhookDeleted, M>) -> Self {
+        self.on_dedicated::<WebhookDeleted, M>(handler)
     }
 
     /// Handles `NO_ACTIVE_SESSION`, Box's sign that the webhook's
-    /// authorization has died.
+    /// authorization has died: [`on_dedicated`](Router::on_dedicated) for
+    /// [`NoActiveSession`].
+    ///
+    /// ```
+    /// use boxhook::{HandlerError, NoActiveSession, Router};
+    ///
+    /// let router = Router::new().on_no_active_session(|alert: NoActiveSession| async move {
+    ///     eprintln!("re-authorize the Box app (webhook {:?})", alert.webhook_id());
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// # let _ = router;
+    /// ```
     ///
     /// # Panics
     ///
     /// When `NO_ACTIVE_SESSION` already has a handler.
     #[must_use]
-    pub fn on_no_active_session(self, handler: impl Handler<NoActiveSession>) -> Self {
-        self.edit(|r| {
-            assert!(
-                r.no_active_session.is_none() && !r.exact.contains_key(&Trigger::NoActiveSession),
-                "boxhook: NO_ACTIVE_SESSION has a handler already"
-            );
-            r.no_active_session = Some(Arc::new(handler));
-        })
+    pub fn on_no_active_session<M: 'static>(
+        self,
+        handler: impl Handler<NoActiveSession, M>,
+    ) -> Self {
+        self.on_dedicated::<NoActiveSession, M>(handler)
     }
 
     /// Handles every event no other handler takes, including triggers boxhook
@@ -198,16 +270,27 @@ impl Router {
     /// To store every such event in an inbox, use [`Router::store_in`]
     /// instead.
     ///
+    /// ```
+    /// use boxhook::{HandlerError, Router};
+    /// use boxhook_core::model::WebhookEvent;
+    ///
+    /// let router = Router::new().fallback(|event: WebhookEvent| async move {
+    ///     println!("unrouted {} ({})", event.id(), event.trigger());
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// # let _ = router;
+    /// ```
+    ///
     /// # Panics
     ///
     /// When a fallback is set already, or [`Router::store_in`] is: both would
     /// take the same events.
     #[must_use]
-    pub fn fallback(self, handler: impl Handler) -> Self {
+    pub fn fallback<M: 'static>(self, handler: impl Handler<WebhookEvent, M>) -> Self {
         self.edit(|r| {
             assert!(r.fallback.is_none(), "boxhook: the fallback is set already");
             assert!(r.inbox.is_none(), "{FALLBACK_AND_INBOX}");
-            r.fallback = Some(Arc::new(handler));
+            r.fallback = Some(Arc::new(Erased::<_, WebhookEvent, M>::new(handler)));
         })
     }
 
@@ -219,7 +302,8 @@ impl Router {
     /// `NO_ACTIVE_SESSION` included unless they have dedicated handlers
     /// (both are still logged at `warn`). For each one the router builds the
     /// [`NewRecord`](crate::inbox::NewRecord) itself (`received_at` from the
-    /// router's [`clock`](Router::clock)), calls
+    /// request's [`RequestClock`](crate::RequestClock), that is the
+    /// [`VerifyLayer::clock`](crate::VerifyLayer::clock)), calls
     /// [`Inbox::store`], and answers from the inbox's own answer:
     ///
     /// | `store` returned | outcome | status |
@@ -248,14 +332,14 @@ impl Router {
     /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
     /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
     /// # }
-    /// use boxhook::{DeliveryContext, Router};
+    /// use boxhook::{HandlerError, Router};
     /// use boxhook_core::model::{Trigger, WebhookEvent};
     /// use std::sync::Arc;
     ///
     /// let inbox = Arc::new(Vec1::default()); // boxhook_sqlite::SqliteInbox in real life
     /// let router = Router::new()
     ///     // handled at once, deduplicated by the idempotency store:
-    ///     .on(Trigger::FileDeleted, |_e: WebhookEvent, _c: DeliveryContext| async { Ok(()) })
+    ///     .on(Trigger::FileDeleted, |_e: WebhookEvent| async { Ok::<_, HandlerError>(()) })
     ///     // everything else: stored, deduplicated by the inbox
     ///     .store_in(Arc::clone(&inbox));
     /// # let _ = router;
@@ -303,13 +387,6 @@ impl Router {
     pub fn claim_lease(self, lease: Duration) -> Self {
         self.edit(|r| r.claim_lease = Some(lease))
     }
-
-    /// The clock claims and their leases are measured with (default the
-    /// system clock).
-    #[must_use]
-    pub fn clock(self, clock: impl Clock) -> Self {
-        self.edit(|r| r.clock = Arc::new(clock))
-    }
 }
 
 impl std::fmt::Debug for Router {
@@ -318,8 +395,6 @@ impl std::fmt::Debug for Router {
         f.debug_struct("Router")
             .field("triggers", &r.exact.keys().collect::<Vec<_>>())
             .field("families", &r.family.keys().collect::<Vec<_>>())
-            .field("webhook_deleted", &r.webhook_deleted.is_some())
-            .field("no_active_session", &r.no_active_session.is_some())
             .field("fallback", &r.fallback.is_some())
             .field("store_in", &r.inbox.is_some())
             .field("handler_timeout", &r.handler_timeout)

@@ -8,18 +8,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use boxhook_core::model::{Envelope, Trigger, WebhookEvent};
-use boxhook_core::Verified;
+use boxhook_core::model::{Envelope, WebhookEvent};
+use boxhook_core::{Clock as _, Verified};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt as _, Full};
 use tower_service::Service;
 
 use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes};
-use crate::handler::{BoxFuture, ErasedHandler, NoActiveSession, WebhookDeleted};
+use crate::handler::{BoxFuture, ErasedHandler};
 use crate::idempotency::{Claim, EventKey};
 use crate::inbox::{ErasedInbox, NewRecord, Stored};
+use crate::{alert, RequestClock};
 
 impl<B> Service<Request<B>> for Router
 where
@@ -39,8 +41,7 @@ where
         let routes = Arc::clone(&self.routes);
         RouterFuture {
             inner: Box::pin(async move {
-                let mut event = None;
-                let outcome = routes.dispatch(request, &mut event).await;
+                let (outcome, event) = routes.dispatch(request).await;
                 let mut response = Response::new(Full::default());
                 *response.status_mut() = outcome.status();
                 response.extensions_mut().insert(outcome);
@@ -72,48 +73,28 @@ impl fmt::Debug for RouterFuture {
     }
 }
 
-/// The handler chosen for one event.
-enum Route {
-    Event(EventHandler),
-    Deleted(Arc<dyn ErasedHandler<WebhookDeleted>>),
-    NoSession(Arc<dyn ErasedHandler<NoActiveSession>>),
-}
+/// How much longer than the handler timeout a claim lasts by default, so a
+/// running handler is never doubled.
+const CLAIM_MARGIN: Duration = Duration::from_secs(5);
 
 /// Where one event goes: a handler, run under a claim, or the inbox of
-/// [`Router::store_in`](super::Router::store_in), deduplicated by the inbox.
+/// [`Router::store_in`](super::Router::store_in) with the record to store,
+/// deduplicated by the inbox.
 enum Target {
-    Handler(Route),
-    Inbox(Arc<dyn ErasedInbox>),
+    Handler(EventHandler),
+    Inbox(Arc<dyn ErasedInbox>, NewRecord),
 }
 
-impl Routes {
-    fn route(&self, trigger: &Trigger) -> Option<Target> {
-        let dedicated = match trigger {
-            Trigger::WebhookDeleted => self.webhook_deleted.clone().map(Route::Deleted),
-            Trigger::NoActiveSession => self.no_active_session.clone().map(Route::NoSession),
-            _ => None,
-        };
-        dedicated
-            .or_else(|| {
-                self.exact
-                    .get(trigger)
-                    .or_else(|| self.family.get(&trigger.family()))
-                    .or(self.fallback.as_ref())
-                    .cloned()
-                    .map(Route::Event)
-            })
-            .map(Target::Handler)
-            .or_else(|| self.inbox.clone().map(Target::Inbox))
-    }
+/// A verified request, read: the proof, the receiver's clock, the body.
+struct Delivery {
+    verified: Verified,
+    clock: RequestClock,
+    body: Bytes,
+}
 
-    fn lease(&self) -> Duration {
-        self.claim_lease
-            .unwrap_or(self.handler_timeout + Duration::from_secs(5))
-    }
-
-    /// Handles one request; `routed` is filled in once the body is known to
-    /// be a `webhook_event`, so the caller can report which event it was.
-    async fn dispatch<B>(&self, request: Request<B>, routed: &mut Option<RoutedEvent>) -> Outcome
+impl Delivery {
+    /// Takes the proof and clock the verify layer left, and reads the body.
+    async fn receive<B>(request: Request<B>) -> Result<Self, Outcome>
     where
         B: Body,
         B::Error: fmt::Display,
@@ -123,102 +104,193 @@ impl Routes {
             tracing::error!(
                 "boxhook router reached without VerifyLayer: no Verified proof in the request"
             );
-            return Outcome::Unverified;
+            return Err(Outcome::Unverified);
         };
-        let delivery_id = verified.delivery_id().map(str::to_owned);
-        let delivery_id = delivery_id.as_deref();
-        let body = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
+        let clock = parts
+            .extensions
+            .remove::<RequestClock>()
+            .unwrap_or_default();
+        match body.collect().await {
+            Ok(collected) => Ok(Self {
+                verified,
+                clock,
+                body: collected.to_bytes(),
+            }),
             Err(error) => {
                 tracing::error!(
-                    delivery_id = crate::log::opt(delivery_id),
+                    delivery_id = crate::log::opt(verified.delivery_id()),
                     error = crate::log::shown(&error),
                     "verified body could not be read"
                 );
-                return Outcome::NotAnEvent;
+                Err(Outcome::NotAnEvent)
             }
+        }
+    }
+
+    fn delivery_id(&self) -> Option<&str> {
+        self.verified.delivery_id()
+    }
+}
+
+impl Routes {
+    /// Handles one request: read, route, then store or claim → run → settle.
+    /// The event is returned once the body is known to be a `webhook_event`,
+    /// so the response can say which event it was.
+    async fn dispatch<B>(&self, request: Request<B>) -> (Outcome, Option<RoutedEvent>)
+    where
+        B: Body,
+        B::Error: fmt::Display,
+    {
+        let delivery = match Delivery::receive(request).await {
+            Ok(delivery) => delivery,
+            Err(outcome) => return (outcome, None),
         };
-        let envelope = match Envelope::parse(&body) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                tracing::error!(
-                    delivery_id = crate::log::opt(delivery_id),
-                    error = crate::log::shown(&error),
-                    "verified body is not a webhook_event"
-                );
-                return Outcome::NotAnEvent;
-            }
+        let (event, target) = match self.route(&delivery) {
+            Ok(routed) => routed,
+            Err(outcome) => return (outcome, None),
         };
-        let trigger = envelope.trigger().clone();
-        *routed = Some(RoutedEvent::new(
+        let outcome = match target {
+            None => Outcome::Unhandled,
+            Some(Target::Inbox(inbox, record)) => self.store(inbox.as_ref(), record).await,
+            Some(Target::Handler(handler)) => self.handle(&handler, delivery, &event).await,
+        };
+        (outcome, Some(event))
+    }
+
+    /// Reads the event's envelope, raises the operator alert, and picks its
+    /// target (`None`: nobody takes it, logged).
+    fn route(&self, delivery: &Delivery) -> Result<(RoutedEvent, Option<Target>), Outcome> {
+        let delivery_id = delivery.delivery_id();
+        let envelope = Envelope::parse(&delivery.body).map_err(|error| {
+            tracing::error!(
+                delivery_id = crate::log::opt(delivery_id),
+                error = crate::log::shown(&error),
+                "verified body is not a webhook_event"
+            );
+            Outcome::NotAnEvent
+        })?;
+        let trigger = envelope.trigger();
+        let event = RoutedEvent::new(
             envelope.id().to_owned(),
             envelope.webhook_id().map(str::to_owned),
             trigger.clone(),
-        ));
-        alert(&trigger, &envelope, delivery_id);
-        let Some(target) = self.route(&trigger) else {
-            tracing::info!(
-                delivery_id = crate::log::opt(delivery_id),
-                event_id = crate::log::text(envelope.id()),
-                trigger = crate::log::text(trigger.as_str()),
-                "no handler for this trigger; acknowledged"
-            );
-            return Outcome::Unhandled;
-        };
-        let route = match target {
-            Target::Handler(route) => route,
-            Target::Inbox(inbox) => {
-                let record = NewRecord::from_envelope(
+        );
+        alert(&envelope, delivery_id);
+        let handler = self
+            .exact
+            .get(trigger)
+            .or_else(|| self.family.get(&trigger.family()))
+            .or(self.fallback.as_ref());
+        let target = match (handler, &self.inbox) {
+            (Some(handler), _) => Some(Target::Handler(Arc::clone(handler))),
+            (None, Some(inbox)) => Some(Target::Inbox(
+                Arc::clone(inbox),
+                NewRecord::from_envelope(
                     &envelope,
                     delivery_id,
-                    self.clock.now(),
-                    body.clone(),
+                    delivery.clock.now(),
+                    delivery.body.clone(),
+                ),
+            )),
+            (None, None) => {
+                tracing::info!(
+                    delivery_id = crate::log::opt(delivery_id),
+                    event_id = crate::log::text(envelope.id()),
+                    trigger = crate::log::text(trigger.as_str()),
+                    "no handler for this trigger; acknowledged"
                 );
-                drop(envelope);
-                return self.store(inbox.as_ref(), record).await;
+                None
             }
         };
-        let webhook_id = envelope.webhook_id().map(str::to_owned);
-        let key = EventKey::new(webhook_id.clone().unwrap_or_default(), envelope.id());
-        drop(envelope);
+        Ok((event, target))
+    }
 
-        match self.store.claim(&key, self.clock.now(), self.lease()).await {
-            Ok(Claim::Acquired) => {}
-            Ok(Claim::Done) => {
-                tracing::info!(delivery_id = crate::log::opt(delivery_id), event = %key, "event handled before; acknowledged");
-                return Outcome::Duplicate;
-            }
-            Ok(Claim::InProgress) => {
-                tracing::info!(delivery_id = crate::log::opt(delivery_id), event = %key, "event is being handled by another attempt");
-                return Outcome::InProgress;
-            }
-            Err(error) => {
-                tracing::error!(delivery_id = crate::log::opt(delivery_id), event = %key, error = crate::log::shown(&error), "cannot claim event");
-                return Outcome::StoreFailed;
-            }
+    /// Runs `handler` on the event under a claim: claim, parse, run, settle.
+    async fn handle(
+        &self,
+        handler: &EventHandler,
+        delivery: Delivery,
+        event: &RoutedEvent,
+    ) -> Outcome {
+        let key = EventKey::new(event.webhook_id().unwrap_or_default(), event.event_id());
+        let clock = delivery.clock.clone();
+        let delivery_id = delivery.delivery_id().map(str::to_owned);
+        let delivery_id = delivery_id.as_deref();
+        if let Err(outcome) = self.claim(&key, clock.now(), delivery_id).await {
+            return outcome;
         }
-
-        let outcome = match WebhookEvent::parse(&body) {
-            Ok(event) => {
-                let ctx =
-                    DeliveryContext::new(verified, key.event_id().to_owned(), webhook_id, body);
-                run(&route, event, ctx, self.handler_timeout, delivery_id, &key).await
+        let outcome = match WebhookEvent::parse(&delivery.body) {
+            Ok(parsed) => {
+                let ctx = DeliveryContext::new(
+                    delivery.verified,
+                    key.event_id().to_owned(),
+                    event.webhook_id().map(str::to_owned),
+                    delivery.body,
+                )
+                .with_clock(delivery.clock);
+                let deadline = self.handler_timeout;
+                run(handler.as_ref(), parsed, ctx, deadline, delivery_id, &key).await
             }
             Err(error) => {
                 tracing::error!(delivery_id = crate::log::opt(delivery_id), event = %key, error = crate::log::shown(&error), "verified body is not a webhook_event");
                 Outcome::NotAnEvent
             }
         };
+        self.settle(&key, outcome, clock.now(), delivery_id).await;
+        outcome
+    }
+
+    /// How long a claim lasts: the one set, or the handler timeout plus
+    /// 5 s (saturating: `Duration::MAX` stays `Duration::MAX`).
+    fn lease(&self) -> Duration {
+        self.claim_lease
+            .unwrap_or_else(|| self.handler_timeout.saturating_add(CLAIM_MARGIN))
+    }
+
+    /// Claims `key` for one attempt; `Err` is the outcome when it cannot be
+    /// taken.
+    async fn claim(
+        &self,
+        key: &EventKey,
+        now: DateTime<Utc>,
+        delivery_id: Option<&str>,
+    ) -> Result<(), Outcome> {
+        let delivery_id = crate::log::opt(delivery_id);
+        match self.store.claim(key, now, self.lease()).await {
+            Ok(Claim::Acquired) => Ok(()),
+            Ok(Claim::Done) => {
+                tracing::info!(delivery_id, event = %key, "event handled before; acknowledged");
+                Err(Outcome::Duplicate)
+            }
+            Ok(Claim::InProgress) => {
+                tracing::info!(delivery_id, event = %key, "event is being handled by another attempt");
+                Err(Outcome::InProgress)
+            }
+            Err(error) => {
+                tracing::error!(delivery_id, event = %key, error = crate::log::shown(&error), "cannot claim event");
+                Err(Outcome::StoreFailed)
+            }
+        }
+    }
+
+    /// Records the attempt: done when handled, released otherwise so Box's
+    /// retry runs. A failure here is logged; the outcome stands.
+    async fn settle(
+        &self,
+        key: &EventKey,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+        delivery_id: Option<&str>,
+    ) {
         let settled = if outcome == Outcome::Handled {
-            self.store.complete(&key, self.clock.now()).await
+            self.store.complete(key, now).await
         } else {
-            self.store.release(&key).await
+            self.store.release(key).await
         };
         if let Err(error) = settled {
-            // The outcome stands; at worst a retry runs the handler again.
+            // At worst a retry runs the handler again.
             tracing::error!(delivery_id = crate::log::opt(delivery_id), event = %key, %outcome, error = crate::log::shown(&error), "cannot record the outcome");
         }
-        outcome
     }
 
     /// Stores an event for [`Router::store_in`](super::Router::store_in): the
@@ -270,28 +342,25 @@ impl Routes {
     }
 }
 
-/// Logs the two triggers that need an operator, handled or not.
-fn alert(trigger: &Trigger, envelope: &Envelope<'_>, delivery_id: Option<&str>) {
-    match trigger {
-        Trigger::WebhookDeleted => tracing::warn!(
-            delivery_id = crate::log::opt(delivery_id),
-            webhook_id = crate::log::opt(envelope.webhook_id()),
-            "Box deleted this webhook (WEBHOOK.DELETED); recreate it to keep receiving events"
-        ),
-        Trigger::NoActiveSession => tracing::warn!(
-            delivery_id = crate::log::opt(delivery_id),
-            webhook_id = crate::log::opt(envelope.webhook_id()),
-            source_type = crate::log::opt(envelope.source_type()),
-            source_id = crate::log::opt(envelope.source_id()),
-            "NO_ACTIVE_SESSION: the webhook's authorization has expired; re-authorize the Box app"
-        ),
-        _ => {}
-    }
+/// Logs the two triggers that need an operator, handled or not, with the
+/// text of [`alert::for_trigger`].
+fn alert(envelope: &Envelope<'_>, delivery_id: Option<&str>) {
+    let Some(alert) = alert::for_trigger(envelope.trigger()) else {
+        return;
+    };
+    tracing::warn!(
+        delivery_id = crate::log::opt(delivery_id),
+        trigger = envelope.trigger().as_str(),
+        webhook_id = crate::log::opt(envelope.webhook_id()),
+        source_type = crate::log::opt(envelope.source_type()),
+        source_id = crate::log::opt(envelope.source_id()),
+        "{alert}"
+    );
 }
 
 /// Runs the handler with its deadline, catching a panic.
 async fn run(
-    route: &Route,
+    handler: &dyn ErasedHandler,
     event: WebhookEvent,
     ctx: DeliveryContext,
     deadline: Duration,
@@ -299,12 +368,9 @@ async fn run(
     key: &EventKey,
 ) -> Outcome {
     let trigger = event.trigger().clone();
-    let handled = crate::panic::catch_unwind(|| match route {
-        Route::Event(h) => h.call_boxed(event, ctx),
-        Route::Deleted(h) => h.call_boxed(WebhookDeleted::new(event), ctx),
-        Route::NoSession(h) => h.call_boxed(NoActiveSession::new(event), ctx),
-    });
-    let result = tokio::time::timeout(deadline, handled).await;
+    let running = crate::panic::catch_unwind(|| handler.call_boxed(event, ctx));
+    // tokio saturates: a deadline past what `Instant` holds never fires.
+    let result = tokio::time::timeout(deadline, running).await;
     let outcome = match &result {
         Ok(Ok(Ok(()))) => Outcome::Handled,
         Ok(Ok(Err(e))) if e.is_retry() => Outcome::RetryRequested,

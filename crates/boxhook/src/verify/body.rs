@@ -63,7 +63,9 @@ where
         };
         // Zero-copy for `Bytes`, hyper's and most bodies' data type.
         let data = data.copy_to_bytes(data.remaining());
-        len += data.len();
+        // Saturating: past `usize::MAX` is over any limit (and unreachable
+        // in memory anyway).
+        len = len.saturating_add(data.len());
         if len > limit {
             return Err(CollectError::TooLarge);
         }

@@ -12,8 +12,9 @@
 //! 5. verifies the headers and the raw bytes with the core's
 //!    [`Verifier`], at the time its [`Clock`] gives (401
 //!    on any failure);
-//! 6. calls the inner service with the collected body and the
-//!    [`Verified`](boxhook_core::Verified) proof in the request's extensions.
+//! 6. calls the inner service with the collected body, and the
+//!    [`Verified`](boxhook_core::Verified) proof and the layer's
+//!    [`RequestClock`] in the request's extensions.
 //!
 //! # Memory: one budget for all bodies
 //!
@@ -71,9 +72,11 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use boxhook_core::{Clock, SystemClock, Verifier};
+use boxhook_core::{Clock, Verifier};
 use bytes::Bytes;
 use http_body_util::Full;
+
+use crate::RequestClock;
 
 pub use budget::BodyBudget;
 pub use rejection::Rejection;
@@ -98,7 +101,7 @@ pub struct VerifyLayer<B = Full<Bytes>> {
 
 pub(crate) struct Config {
     pub(crate) verifier: Verifier,
-    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) clock: RequestClock,
     pub(crate) body_limit: usize,
     pub(crate) read_timeout: Duration,
     pub(crate) budget: Option<BodyBudget>,
@@ -112,7 +115,7 @@ impl VerifyLayer {
         Self {
             config: Arc::new(Config {
                 verifier,
-                clock: Arc::new(SystemClock),
+                clock: RequestClock::default(),
                 body_limit: DEFAULT_BODY_LIMIT,
                 read_timeout: DEFAULT_READ_TIMEOUT,
                 budget: None,
@@ -126,7 +129,7 @@ impl<B> VerifyLayer<B> {
     fn map_config(self, f: impl FnOnce(&mut Config)) -> Self {
         let mut config = Arc::try_unwrap(self.config).unwrap_or_else(|shared| Config {
             verifier: shared.verifier.clone(),
-            clock: Arc::clone(&shared.clock),
+            clock: shared.clock.clone(),
             body_limit: shared.body_limit,
             read_timeout: shared.read_timeout,
             budget: shared.budget.clone(),
@@ -177,20 +180,30 @@ impl<B> VerifyLayer<B> {
         self.map_config(|c| c.budget = Some(budget))
     }
 
-    /// The clock freshness is checked against (default [`SystemClock`]).
+    /// The receiver's clock (default the system clock): the one place its
+    /// time is set.
+    ///
+    /// Freshness is checked against it, and it travels on in each verified
+    /// request's extensions as a [`RequestClock`], which is what the
+    /// [`Router`](crate::Router) claims, leases and stores with and what
+    /// [`DeliveryContext::now`](crate::DeliveryContext::now) reads. A test
+    /// therefore sets its fixed clock here and nowhere else.
     ///
     /// ```
     /// use boxhook::verify::VerifyLayer;
     /// use boxhook_core::{FixedClock, KeyRing, Verifier};
+    /// use tower_layer::Layer as _;
     ///
     /// let clock = FixedClock::at("2020-01-01T07:00:00Z".parse().unwrap());
-    /// let layer = VerifyLayer::new(Verifier::new(KeyRing::from_strs(Some("k"), None)?)).clock(clock);
-    /// # let _ = layer;
+    /// let service = VerifyLayer::new(Verifier::new(KeyRing::from_strs(Some("k"), None)?))
+    ///     .clock(clock)
+    ///     .layer(boxhook::Router::new()); // claims and leases on the same clock
+    /// # let _ = service;
     /// # Ok::<(), boxhook_core::KeyError>(())
     /// ```
     #[must_use]
     pub fn clock(self, clock: impl Clock) -> Self {
-        self.map_config(|c| c.clock = Arc::new(clock))
+        self.map_config(|c| c.clock = RequestClock::new(clock))
     }
 
     /// Hands the inner service a request body of type `B2`, built from the

@@ -148,10 +148,11 @@ where
         Err(CollectError::Overloaded) => return reject(overloaded(&config)),
     };
 
-    let verified = match config
-        .verifier
-        .verify(&parts.headers, &bytes, config.clock.now())
-    {
+    let verified = match config.verifier.verify(
+        &parts.headers,
+        &bytes,
+        boxhook_core::Clock::now(&config.clock),
+    ) {
         Ok(verified) => verified,
         Err(error) => return reject(Rejection::Unauthorized(error)),
     };
@@ -164,6 +165,8 @@ where
     );
     let mut request = Request::from_parts(parts, B::from(bytes));
     request.extensions_mut().insert(verified);
+    // Everything behind the layer reads the time from here: one clock.
+    request.extensions_mut().insert(config.clock.clone());
     let response = inner.call(request).await;
     drop(reservation);
     response

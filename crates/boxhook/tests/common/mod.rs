@@ -47,7 +47,7 @@ pub fn event(id: &str, trigger: &str) -> String {
 pub fn stack(router: Router) -> boxhook::verify::Verify<Router> {
     VerifyLayer::new(Verifier::new(keys()))
         .clock(clock())
-        .layer(router.clock(clock()))
+        .layer(router)
 }
 
 /// A server that stops when dropped.
