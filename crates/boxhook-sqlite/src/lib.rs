@@ -122,6 +122,7 @@
 //! when the last clone is dropped.
 
 #![forbid(unsafe_code)]
+#![warn(clippy::arithmetic_side_effects)]
 #![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
 
 mod file;

@@ -270,7 +270,10 @@ impl Delivery {
     /// assert!(!Delivery::new("{}").aged(Duration::from_secs(601)).expected().is_accepted());
     /// ```
     pub fn aged(mut self, age: Duration) -> Self {
-        self.shift = -TimeDelta::from_std(age).unwrap_or(TimeDelta::MAX);
+        self.shift = TimeDelta::from_std(age)
+            .ok()
+            .and_then(|age| TimeDelta::zero().checked_sub(&age))
+            .unwrap_or(TimeDelta::MIN);
         self
     }
 
@@ -675,7 +678,7 @@ fn tamper(body: &[u8]) -> Bytes {
                 b'9' => b'0',
                 b'z' => b'a',
                 b'Z' => b'A',
-                b => b + 1,
+                b => b.saturating_add(1), // alphanumeric, below z: no overflow
             };
         }
         None => out[middle] ^= 1,

@@ -59,6 +59,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(clippy::arithmetic_side_effects)]
+
 pub mod conformance;
 mod delivery;
 mod expected;

@@ -242,11 +242,11 @@ async fn concurrent_first_claims<S: IdempotencyStore>(store: S) {
                 })
             })
             .collect();
-        let (mut acquired, mut in_progress) = (0, 0);
+        let (mut acquired, mut in_progress) = (0_usize, 0_usize);
         for task in tasks {
             match task.await {
-                Ok(Ok(Claim::Acquired)) => acquired += 1,
-                Ok(Ok(Claim::InProgress)) => in_progress += 1,
+                Ok(Ok(Claim::Acquired)) => acquired = acquired.saturating_add(1),
+                Ok(Ok(Claim::InProgress)) => in_progress = in_progress.saturating_add(1),
                 Ok(Ok(Claim::Done)) => violated(RULE, "a first claim answered Done"),
                 Ok(Err(error)) => violated(RULE, format!("`claim` failed: {error}")),
                 Err(error) => violated(RULE, format!("`claim` panicked: {error}")),

@@ -85,5 +85,6 @@ fn require_multi_thread(suite: &str) {
 
 /// The suites' clock: 2020-01-01T00:00:00Z plus `seconds`.
 fn at(seconds: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_577_836_800 + seconds, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    DateTime::from_timestamp(1_577_836_800_i64.saturating_add(seconds), 0)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

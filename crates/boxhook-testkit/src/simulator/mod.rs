@@ -207,7 +207,7 @@ impl Simulator {
         for number in 1..=inner.schedule.attempts() {
             let waited = inner
                 .schedule
-                .delay_before_retry(number - 1)
+                .delay_before_retry(number.saturating_sub(1))
                 .unwrap_or_default();
             if number > 1 {
                 inner.sleeper.sleep(waited).await;

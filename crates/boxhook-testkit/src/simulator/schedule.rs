@@ -134,7 +134,11 @@ impl RetrySchedule {
     pub fn compressed(self, factor: u32) -> Self {
         let factor = factor.max(1);
         Self {
-            delays: self.delays.into_iter().map(|d| d / factor).collect(),
+            delays: self
+                .delays
+                .into_iter()
+                .map(|d| d.checked_div(factor).unwrap_or(d))
+                .collect(),
         }
     }
 
@@ -147,7 +151,7 @@ impl RetrySchedule {
     /// How many attempts at most: the first plus the retries.
     #[must_use]
     pub fn attempts(&self) -> usize {
-        self.delays.len() + 1
+        self.delays.len().saturating_add(1)
     }
 
     /// The wait before retry `n` (1-based); `None` past the last retry.

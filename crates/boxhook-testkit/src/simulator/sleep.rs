@@ -95,7 +95,9 @@ impl CompressedSleep {
 
 impl Sleeper for CompressedSleep {
     fn sleep(&self, duration: Duration) -> SleepFuture {
-        Box::pin(tokio::time::sleep(duration / self.factor))
+        Box::pin(tokio::time::sleep(
+            duration.checked_div(self.factor).unwrap_or(duration),
+        ))
     }
 }
 
