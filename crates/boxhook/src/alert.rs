@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use boxhook::alert;
-//! use boxhook_core::model::Trigger;
+//! use boxhook::model::Trigger;
 //!
 //! assert_eq!(alert::for_trigger(&Trigger::WebhookDeleted), Some(alert::WEBHOOK_DELETED));
 //! assert_eq!(alert::for_trigger(&Trigger::NoActiveSession), Some(alert::NO_ACTIVE_SESSION));
@@ -45,7 +45,7 @@ pub const NO_ACTIVE_SESSION: &str = "the webhook's authorization expired; re-aut
 /// `None` for every other trigger.
 ///
 /// ```
-/// use boxhook_core::model::Trigger;
+/// use boxhook::model::Trigger;
 ///
 /// let line = |trigger: &str| match boxhook::alert::for_trigger(&Trigger::from(trigger)) {
 ///     Some(alert) => format!("{trigger} ALERT: {alert}"),

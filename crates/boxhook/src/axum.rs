@@ -7,7 +7,7 @@
 //!
 //!   ```
 //!   use boxhook::{Router as Webhooks, VerifyLayer};
-//!   use boxhook_core::{KeyRing, Verifier};
+//!   use boxhook::{KeyRing, Verifier};
 //!   use tower_layer::Layer as _;
 //!
 //!   let verifier = Verifier::new(KeyRing::from_strs(Some("primary-key"), None)?);
@@ -16,7 +16,7 @@
 //!       .route("/health", axum::routing::get(|| async { "ok" }))
 //!       .route_service("/box/webhooks", webhooks);
 //!   # let _ = app;
-//!   # Ok::<(), boxhook_core::KeyError>(())
+//!   # Ok::<(), boxhook::KeyError>(())
 //!   ```
 //!
 //! - **Write an axum handler** with the [`BoxEvent`] extractor, behind
@@ -27,7 +27,7 @@
 //!   ```
 //!   use axum::http::StatusCode;
 //!   use boxhook::axum::{verify_layer, BoxEvent};
-//!   use boxhook_core::{KeyRing, Verifier};
+//!   use boxhook::{KeyRing, Verifier};
 //!
 //!   async fn receive(BoxEvent { event, verified, .. }: BoxEvent) -> StatusCode {
 //!       println!("{} via {} key", event.trigger(), verified.key_slot());
@@ -38,7 +38,7 @@
 //!   let app: axum::Router = axum::Router::new()
 //!       .route("/box/webhooks", axum::routing::post(receive).layer(verify_layer(verifier)));
 //!   # let _ = app;
-//!   # Ok::<(), boxhook_core::KeyError>(())
+//!   # Ok::<(), boxhook::KeyError>(())
 //!   ```
 
 use axum::body::Body;
@@ -55,10 +55,10 @@ use crate::VerifyLayer;
 /// with `MethodRouter::layer` or `Router::layer`.
 ///
 /// ```
-/// use boxhook_core::{KeyRing, Verifier};
+/// use boxhook::{KeyRing, Verifier};
 /// let layer = boxhook::axum::verify_layer(Verifier::new(KeyRing::from_strs(Some("k"), None)?));
 /// # let _ = layer;
-/// # Ok::<(), boxhook_core::KeyError>(())
+/// # Ok::<(), boxhook::KeyError>(())
 /// ```
 #[must_use]
 pub fn verify_layer(verifier: Verifier) -> VerifyLayer<Body> {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 /// [`VerifyLayer::clock`](crate::VerifyLayer::clock) is the one place a
 /// receiver's time is set. The layer checks freshness against it and then
 /// inserts it into the request next to the
-/// [`Verified`](boxhook_core::Verified) proof; everything behind the layer
+/// [`Verified`](crate::Verified) proof; everything behind the layer
 /// reads the time from the request: the [`Router`](crate::Router) (claims and
 /// their leases in the idempotency store, `received_at` for
 /// [`Router::store_in`](crate::Router::store_in)) and handlers, through
@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 ///
 /// ```
 /// use boxhook::RequestClock;
-/// use boxhook_core::{Clock as _, FixedClock};
+/// use boxhook::{Clock as _, FixedClock};
 ///
 /// fn received_at<B>(request: &http::Request<B>) -> chrono::DateTime<chrono::Utc> {
 ///     request.extensions().get::<RequestClock>().cloned().unwrap_or_default().now()
@@ -50,7 +50,7 @@ impl RequestClock {
     ///
     /// ```
     /// use boxhook::RequestClock;
-    /// use boxhook_core::{Clock as _, FixedClock};
+    /// use boxhook::{Clock as _, FixedClock};
     ///
     /// let at = "2020-01-01T07:00:00Z".parse().unwrap();
     /// assert_eq!(RequestClock::new(FixedClock::at(at)).now(), at);
@@ -67,7 +67,7 @@ impl RequestClock {
     /// ```
     /// use std::sync::Arc;
     /// use boxhook::RequestClock;
-    /// use boxhook_core::{Clock, FixedClock};
+    /// use boxhook::{Clock, FixedClock};
     ///
     /// let at = "2020-01-01T07:00:00Z".parse().unwrap();
     /// let shared: Arc<dyn Clock> = Arc::new(FixedClock::at(at));

@@ -28,7 +28,7 @@ use crate::router::DeliveryContext;
 ///
 /// ```
 /// use boxhook::{DeliveryContext, Handler, HandlerError, Router};
-/// use boxhook_core::model::{Trigger, WebhookEvent};
+/// use boxhook::model::{Trigger, WebhookEvent};
 ///
 /// struct Indexer { index_name: String }
 ///
@@ -64,7 +64,7 @@ use crate::router::DeliveryContext;
 ///
 /// ```compile_fail,E0277
 /// use boxhook::Router;
-/// use boxhook_core::model::{Trigger, WebhookEvent};
+/// use boxhook::model::{Trigger, WebhookEvent};
 ///
 /// // Not async, and returns nothing: not a handler.
 /// fn on_upload(_event: WebhookEvent) {}
@@ -191,7 +191,7 @@ mod sealed {
 ///
 /// ```
 /// use boxhook::{Dedicated, NoActiveSession, WebhookDeleted};
-/// use boxhook_core::model::Trigger;
+/// use boxhook::model::Trigger;
 ///
 /// assert_eq!(WebhookDeleted::TRIGGER, Trigger::WebhookDeleted);
 /// assert_eq!(NoActiveSession::TRIGGER, Trigger::NoActiveSession);
@@ -305,7 +305,7 @@ impl fmt::Display for HandlerError {
 ///
 /// ```
 /// use boxhook::{DeliveryContext, HandlerError, WebhookDeleted};
-/// use boxhook_core::model::DeletionReason;
+/// use boxhook::model::DeletionReason;
 ///
 /// async fn recreate(deleted: WebhookDeleted, _ctx: DeliveryContext) -> Result<(), HandlerError> {
 ///     if matches!(deleted.reason(), Some(DeletionReason::AutoCleanup)) {

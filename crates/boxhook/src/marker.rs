@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use boxhook::{DeliveryContext, HandlerError, Router};
-//! use boxhook_core::model::{Trigger, WebhookEvent};
+//! use boxhook::model::{Trigger, WebhookEvent};
 //!
 //! async fn with_context(_: WebhookEvent, _: DeliveryContext) -> Result<(), HandlerError> { Ok(()) }
 //! async fn event_only(_: WebhookEvent) -> Result<(), std::io::Error> { Ok(()) }
@@ -20,8 +20,8 @@
 /// and the default for handlers you implement yourself.
 ///
 /// ```
-/// fn takes<H: boxhook::Handler<boxhook_core::model::WebhookEvent, boxhook::marker::WithContext>>(_: H) {}
-/// takes(|_: boxhook_core::model::WebhookEvent, _: boxhook::DeliveryContext| async {
+/// fn takes<H: boxhook::Handler<boxhook::model::WebhookEvent, boxhook::marker::WithContext>>(_: H) {}
+/// takes(|_: boxhook::model::WebhookEvent, _: boxhook::DeliveryContext| async {
 ///     Ok::<_, boxhook::HandlerError>(())
 /// });
 /// ```
@@ -31,8 +31,8 @@ pub enum WithContext {}
 /// The handler takes the input alone: `Fn(T)`.
 ///
 /// ```
-/// fn takes<H: boxhook::Handler<boxhook_core::model::WebhookEvent, boxhook::marker::EventOnly>>(_: H) {}
-/// takes(|_: boxhook_core::model::WebhookEvent| async { Ok::<_, boxhook::HandlerError>(()) });
+/// fn takes<H: boxhook::Handler<boxhook::model::WebhookEvent, boxhook::marker::EventOnly>>(_: H) {}
+/// takes(|_: boxhook::model::WebhookEvent| async { Ok::<_, boxhook::HandlerError>(()) });
 /// ```
 #[derive(Debug)]
 pub enum EventOnly {}

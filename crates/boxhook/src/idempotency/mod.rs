@@ -50,7 +50,7 @@ pub use memory::MemoryStore;
 /// assert_eq!(key.to_string(), "4133/a3b9ce1d-2df5-4a1b-b4a2-0b1e8f4c7c11");
 ///
 /// // Both ids come from the sender: displayed, they are escaped
-/// // (`boxhook_core::Printable`), so a key is safe to log as it is.
+/// // (`boxhook::Printable`), so a key is safe to log as it is.
 /// let forged = EventKey::new("4133", "e1\n2026-11-30T00:00:00Z  INFO forged");
 /// assert_eq!(forged.to_string(), r"4133/e1\n2026-11-30T00:00:00Z  INFO forged");
 /// assert_eq!(forged.event_id(), "e1\n2026-11-30T00:00:00Z  INFO forged"); // the raw id
@@ -84,7 +84,7 @@ impl EventKey {
     }
 }
 
-/// `webhook_id/event_id`, each escaped with [`Printable`](boxhook_core::Printable):
+/// `webhook_id/event_id`, each escaped with [`Printable`](crate::Printable):
 /// for logs and messages. Store the parts, not this text.
 impl fmt::Display for EventKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -20,7 +20,7 @@ use crate::router::DeliveryContext;
 /// assert_eq!((record.webhook_id.as_str(), record.event_id.as_str()), ("4133", "e-1"));
 /// assert_eq!(record.trigger, "FILE.UPLOADED");
 /// assert_eq!(record.source_type, None);
-/// # Ok::<(), boxhook_core::model::ParseError>(())
+/// # Ok::<(), boxhook::model::ParseError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRecord {
@@ -48,7 +48,7 @@ impl NewRecord {
     /// ```
     /// use boxhook::inbox::NewRecord;
     /// use boxhook::{DeliveryContext, HandlerError};
-    /// use boxhook_core::model::WebhookEvent;
+    /// use boxhook::model::WebhookEvent;
     ///
     /// async fn log(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
     ///     let record = NewRecord::from_delivery(&event, &ctx, chrono::Utc::now());
@@ -121,7 +121,7 @@ impl NewRecord {
     /// let record = boxhook::inbox::NewRecord::parse(
     ///     &br#"{"id":"e-1","trigger":"X","webhook":{"id":"w"}}"#[..], None, chrono::Utc::now())?;
     /// assert_eq!(record.key().to_string(), "w/e-1");
-    /// # Ok::<(), boxhook_core::model::ParseError>(())
+    /// # Ok::<(), boxhook::model::ParseError>(())
     /// ```
     #[must_use]
     pub fn key(&self) -> EventKey {
@@ -215,7 +215,7 @@ impl fmt::Display for EntryState {
 /// let record = NewRecord::parse(&br#"{"id":"e-1","trigger":"FILE.UPLOADED"}"#[..], Some("d-1"), chrono::Utc::now())?;
 /// let entry = InboxEntry::new(&record, 1, 0, EntryState::Pending);
 /// assert_eq!((entry.event_id.as_str(), entry.delivery_id.as_deref()), ("e-1", Some("d-1")));
-/// # Ok::<(), boxhook_core::model::ParseError>(())
+/// # Ok::<(), boxhook::model::ParseError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxEntry {
@@ -275,7 +275,7 @@ impl InboxEntry {
 /// let record = NewRecord::parse(&br#"{"id":"e-1","trigger":"X"}"#[..], None, chrono::Utc::now())?;
 /// let stored = StoredEvent { entry: InboxEntry::new(&record, 1, 0, EntryState::Pending), body: record.body.clone() };
 /// assert_eq!(&stored.body[..], br#"{"id":"e-1","trigger":"X"}"#);
-/// # Ok::<(), boxhook_core::model::ParseError>(())
+/// # Ok::<(), boxhook::model::ParseError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
@@ -305,7 +305,7 @@ pub struct StoredEvent {
 ///     lease_until: now + chrono::TimeDelta::seconds(60),
 /// };
 /// assert_eq!(claimed.attempt(), 1);
-/// # Ok::<(), boxhook_core::model::ParseError>(())
+/// # Ok::<(), boxhook::model::ParseError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {

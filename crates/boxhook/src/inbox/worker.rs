@@ -34,7 +34,7 @@ pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// ```
 /// use boxhook::inbox::{Claimed, InboxHandler};
 /// use boxhook::HandlerError;
-/// use boxhook_core::model::WebhookEvent;
+/// use boxhook::model::WebhookEvent;
 ///
 /// struct Thumbnailer;
 ///
@@ -124,7 +124,7 @@ pub enum Ran {
 /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
 /// # }
 /// use boxhook::HandlerError;
-/// use boxhook_core::model::WebhookEvent;
+/// use boxhook::model::WebhookEvent;
 /// use std::sync::Arc;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -214,8 +214,8 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     ///
     /// ```
     /// # use boxhook::inbox::*;
-    /// # use boxhook_core::model::WebhookEvent;
-    /// use boxhook_core::FixedClock;
+    /// # use boxhook::model::WebhookEvent;
+    /// use boxhook::FixedClock;
     /// # struct None_;
     /// # impl Inbox for None_ {
     /// #   async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }

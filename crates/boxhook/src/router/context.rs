@@ -11,7 +11,7 @@ use crate::RequestClock;
 ///
 /// ```
 /// use boxhook::{DeliveryContext, HandlerError};
-/// use boxhook_core::model::WebhookEvent;
+/// use boxhook::model::WebhookEvent;
 ///
 /// async fn audit(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
 ///     println!(
@@ -113,7 +113,7 @@ impl DeliveryContext {
     ///
     /// ```
     /// use boxhook::{DeliveryContext, HandlerError};
-    /// use boxhook_core::model::WebhookEvent;
+    /// use boxhook::model::WebhookEvent;
     ///
     /// async fn stamp(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
     ///     println!("{} handled at {}", event.id(), ctx.now().to_rfc3339());
@@ -127,12 +127,12 @@ impl DeliveryContext {
     }
 
     /// The receiver's clock itself, to hand to code that takes a
-    /// [`Clock`](boxhook_core::Clock).
+    /// [`Clock`](crate::Clock).
     ///
     /// ```
     /// use boxhook::{DeliveryContext, HandlerError};
-    /// use boxhook_core::Clock;
-    /// use boxhook_core::model::WebhookEvent;
+    /// use boxhook::Clock;
+    /// use boxhook::model::WebhookEvent;
     ///
     /// fn due(clock: &dyn Clock) -> bool { clock.now().timestamp() > 0 }
     ///

@@ -41,7 +41,7 @@ pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(25);
 /// use std::time::Duration;
 /// use boxhook::{DeliveryContext, HandlerError, Router, WebhookDeleted};
 /// use boxhook::idempotency::MemoryStore;
-/// use boxhook_core::model::{Trigger, TriggerFamily, WebhookEvent};
+/// use boxhook::model::{Trigger, TriggerFamily, WebhookEvent};
 ///
 /// async fn on_upload(event: WebhookEvent, ctx: DeliveryContext) -> Result<(), HandlerError> {
 ///     println!("uploaded {:?} ({})", event.source().and_then(|s| s.name()), ctx.event_id());
@@ -124,7 +124,7 @@ impl Router {
     ///
     /// ```
     /// use boxhook::{DeliveryContext, HandlerError, Router};
-    /// use boxhook_core::model::{Trigger, WebhookEvent};
+    /// use boxhook::model::{Trigger, WebhookEvent};
     ///
     /// let router = Router::new()
     ///     .on(Trigger::FileUploaded, |event: WebhookEvent| async move {
@@ -162,7 +162,7 @@ impl Router {
     ///
     /// ```
     /// use boxhook::{HandlerError, Router};
-    /// use boxhook_core::model::{TriggerFamily, WebhookEvent};
+    /// use boxhook::model::{TriggerFamily, WebhookEvent};
     ///
     /// let router = Router::new().on_family(TriggerFamily::Folder, |event: WebhookEvent| async move {
     ///     println!("folder event {}", event.trigger());
@@ -272,7 +272,7 @@ impl Router {
     ///
     /// ```
     /// use boxhook::{HandlerError, Router};
-    /// use boxhook_core::model::WebhookEvent;
+    /// use boxhook::model::WebhookEvent;
     ///
     /// let router = Router::new().fallback(|event: WebhookEvent| async move {
     ///     println!("unrouted {} ({})", event.id(), event.trigger());
@@ -333,7 +333,7 @@ impl Router {
     /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
     /// # }
     /// use boxhook::{HandlerError, Router};
-    /// use boxhook_core::model::{Trigger, WebhookEvent};
+    /// use boxhook::model::{Trigger, WebhookEvent};
     /// use std::sync::Arc;
     ///
     /// let inbox = Arc::new(Vec1::default()); // boxhook_sqlite::SqliteInbox in real life

@@ -64,7 +64,7 @@ pub enum Outcome {
     InboxFailed,
     /// The verified body is not a `webhook_event`.
     NotAnEvent,
-    /// No [`Verified`](boxhook_core::Verified) proof in the request.
+    /// No [`Verified`](crate::Verified) proof in the request.
     Unverified,
 }
 

@@ -13,7 +13,7 @@
 //!    [`Verifier`], at the time its [`Clock`] gives (401
 //!    on any failure);
 //! 6. calls the inner service with the collected body, and the
-//!    [`Verified`](boxhook_core::Verified) proof and the layer's
+//!    [`Verified`](crate::Verified) proof and the layer's
 //!    [`RequestClock`] in the request's extensions.
 //!
 //! # Memory: one budget for all bodies
@@ -29,7 +29,7 @@
 //!
 //! ```
 //! use boxhook::verify::{BodyBudget, VerifyLayer};
-//! use boxhook_core::{KeyRing, Verifier};
+//! use boxhook::{KeyRing, Verifier};
 //! use tower_layer::Layer;
 //!
 //! let verifier = Verifier::new(KeyRing::from_strs(Some("primary-key"), None)?);
@@ -39,7 +39,7 @@
 //!     .body_budget(BodyBudget::new(64 * 1024 * 1024));
 //! let service = layer.layer(boxhook::Router::new());
 //! # let _ = service;
-//! # Ok::<(), boxhook_core::KeyError>(())
+//! # Ok::<(), boxhook::KeyError>(())
 //! ```
 //!
 //! Every rejection has an empty body; the reason is a [`Rejection`] in the
@@ -49,7 +49,7 @@
 //! ```
 //! use std::time::Duration;
 //! use boxhook::verify::VerifyLayer;
-//! use boxhook_core::{KeyRing, Verifier};
+//! use boxhook::{KeyRing, Verifier};
 //! use tower_layer::Layer;
 //!
 //! let verifier = Verifier::new(KeyRing::from_strs(Some("primary-key"), Some("secondary-key"))?);
@@ -60,7 +60,7 @@
 //! let service = layer.layer(tower_service_fn());
 //! # fn tower_service_fn() -> boxhook::Router { boxhook::Router::new() }
 //! # let _ = service;
-//! # Ok::<(), boxhook_core::KeyError>(())
+//! # Ok::<(), boxhook::KeyError>(())
 //! ```
 
 mod body;
@@ -166,14 +166,14 @@ impl<B> VerifyLayer<B> {
     ///
     /// ```
     /// use boxhook::verify::{BodyBudget, VerifyLayer};
-    /// use boxhook_core::{KeyRing, Verifier};
+    /// use boxhook::{KeyRing, Verifier};
     ///
     /// let budget = BodyBudget::new(32 * 1024 * 1024);
     /// let layer = VerifyLayer::new(Verifier::new(KeyRing::from_strs(Some("k"), None)?))
     ///     .body_budget(budget.clone());
     /// assert_eq!(budget.in_use(), 0); // nothing in flight yet
     /// # let _ = layer;
-    /// # Ok::<(), boxhook_core::KeyError>(())
+    /// # Ok::<(), boxhook::KeyError>(())
     /// ```
     #[must_use]
     pub fn body_budget(self, budget: BodyBudget) -> Self {
@@ -191,7 +191,7 @@ impl<B> VerifyLayer<B> {
     ///
     /// ```
     /// use boxhook::verify::VerifyLayer;
-    /// use boxhook_core::{FixedClock, KeyRing, Verifier};
+    /// use boxhook::{FixedClock, KeyRing, Verifier};
     /// use tower_layer::Layer as _;
     ///
     /// let clock = FixedClock::at("2020-01-01T07:00:00Z".parse().unwrap());
@@ -199,7 +199,7 @@ impl<B> VerifyLayer<B> {
     ///     .clock(clock)
     ///     .layer(boxhook::Router::new()); // claims and leases on the same clock
     /// # let _ = service;
-    /// # Ok::<(), boxhook_core::KeyError>(())
+    /// # Ok::<(), boxhook::KeyError>(())
     /// ```
     #[must_use]
     pub fn clock(self, clock: impl Clock) -> Self {
@@ -211,12 +211,12 @@ impl<B> VerifyLayer<B> {
     ///
     /// ```
     /// use boxhook::verify::VerifyLayer;
-    /// use boxhook_core::{KeyRing, Verifier};
+    /// use boxhook::{KeyRing, Verifier};
     ///
     /// let layer = VerifyLayer::new(Verifier::new(KeyRing::from_strs(Some("k"), None)?))
     ///     .with_body::<String>();
     /// # let _ = layer;
-    /// # Ok::<(), boxhook_core::KeyError>(())
+    /// # Ok::<(), boxhook::KeyError>(())
     /// ```
     #[must_use]
     pub fn with_body<B2>(self) -> VerifyLayer<B2> {

@@ -20,7 +20,7 @@ use super::{BodyBudget, Config, Rejection};
 /// Verifies Box deliveries before they reach `S`; see [`VerifyLayer`](super::VerifyLayer).
 ///
 /// `S` receives `Request<B>` with the whole body and the
-/// [`Verified`](boxhook_core::Verified) proof in the extensions. Rejections
+/// [`Verified`](crate::Verified) proof in the extensions. Rejections
 /// are responses (with an empty `ResBody::default()` body), never errors: the
 /// error type is `S::Error`.
 pub struct Verify<S, B = Full<Bytes>> {
