@@ -55,9 +55,7 @@ use crate::{storage, SqliteInbox};
 /// With a router that stores some events and handles others at once:
 ///
 /// ```no_run
-/// use boxhook::Router;
-/// use boxhook_core::model::{Trigger, WebhookEvent};
-/// use boxhook::DeliveryContext;
+/// use boxhook::{DeliveryContext, HandlerError, Router, Trigger, WebhookEvent};
 /// use boxhook_sqlite::SqliteInbox;
 ///
 /// # fn run() -> Result<(), boxhook::inbox::InboxError> {
@@ -65,7 +63,9 @@ use crate::{storage, SqliteInbox};
 /// let router = Router::new()
 ///     // handled now, at most once at a time, never again once done:
 ///     .idempotency(inbox.idempotency_store())
-///     .on(Trigger::FileDeleted, |_e: WebhookEvent, _c: DeliveryContext| async { Ok(()) })
+///     .on(Trigger::FileDeleted, |_e: WebhookEvent, _c: DeliveryContext| async {
+///         Ok::<_, HandlerError>(())
+///     })
 ///     // everything else: stored, deduplicated by the inbox itself
 ///     .store_in(inbox);
 /// # let _ = router; Ok(()) }

@@ -219,9 +219,9 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     /// # struct None_;
     /// # impl Inbox for None_ {
     /// #   async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }
-    /// #   async fn claim(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+    /// #   async fn claim_next(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
     /// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
-    /// #   async fn release(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn requeue(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
     /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
     /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
     /// # }
