@@ -1,6 +1,7 @@
 //! [`MemoryStore`]: the default, in-process idempotency store.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher as _, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,6 +23,19 @@ use super::{Claim, EventKey, IdempotencyStore, StoreError};
 ///   (`cargo test -p boxhook-benches --test store_memory -- --nocapture`),
 ///   which fails if the figure leaves 150–300 bytes.
 ///
+/// Sharded, so that no request waits behind another's lock for long: the
+/// entries are split over up to the next power of two ≥ 4 × the cores'
+/// shards, each its own lock, map and eviction queue, an event going to
+/// the shard a hash of its (webhook id, event id) picks. A map growing past
+/// a rehash point then moves one shard's entries, not all of them, and
+/// requests for other shards go on meanwhile. The cap is split exactly over
+/// the shards (their caps add up to `max_entries`, so the store never holds
+/// more), and each shard evicts its own least recently changed entry when
+/// it is full: with events spread evenly by the hash, that is close to the
+/// store's oldest. Every shard keeps at least 1 024 entries' room, so a
+/// store capped under 2 048 entries has one shard and evicts exactly the
+/// least recently changed entry.
+///
 /// State is lost on restart; events handled before a restart may be handled
 /// again if Box retries them. Use a durable store where that matters.
 ///
@@ -34,9 +48,38 @@ use super::{Claim, EventKey, IdempotencyStore, StoreError};
 /// ```
 #[derive(Debug)]
 pub struct MemoryStore {
-    state: Mutex<State>,
-    max_entries: usize,
+    shards: Box<[Shard]>,
+    /// Picks an event's shard; independent of the maps' own hashers.
+    hasher: RandomState,
+    /// How far to shift a 64-bit hash right to get a shard index (64 −
+    /// log2 of the shard count): the top bits pick the shard.
+    shift: u32,
     ttl: TimeDelta,
+}
+
+#[derive(Debug)]
+struct Shard {
+    state: Mutex<State>,
+    /// This shard's share of `max_entries`.
+    cap: usize,
+}
+
+/// The fewest entries a shard has room for: below that, fewer shards.
+const MIN_SHARD_ENTRIES: usize = 1024;
+
+/// How many shards a store of `max_entries` gets on `cores` cores: the next
+/// power of two ≥ 4 × `cores`, halved while a shard would hold fewer than
+/// [`MIN_SHARD_ENTRIES`]; at least one.
+fn shard_count(max_entries: usize, cores: usize) -> usize {
+    let mut shards = cores
+        .saturating_mul(4)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << 10)
+        .clamp(1, 1 << 10);
+    while shards > 1 && max_entries.checked_div(shards).unwrap_or(0) < MIN_SHARD_ENTRIES {
+        shards /= 2;
+    }
+    shards
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +110,14 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// A store holding at most `max_entries` for `ttl` each.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use boxhook::idempotency::MemoryStore;
+    ///
+    /// let store = MemoryStore::new(1_000, Duration::from_secs(3600));
+    /// assert!(store.is_empty());
+    /// ```
+    ///
     /// # Panics
     ///
     /// When `max_entries` is zero: such a store could deduplicate nothing.
@@ -76,33 +127,68 @@ impl MemoryStore {
             max_entries > 0,
             "a MemoryStore needs room for at least one entry"
         );
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let count = shard_count(max_entries, cores);
+        // `count` is a power of two ≤ 2^10 and ≤ `max_entries`, so each
+        // shard gets at least one entry and the caps add up to `max_entries`.
+        let base = max_entries.checked_div(count).unwrap_or(max_entries);
+        let extra = max_entries.checked_rem(count).unwrap_or(0);
+        let shards = (0..count)
+            .map(|i| Shard {
+                state: Mutex::new(State::default()),
+                cap: if i < extra {
+                    base.saturating_add(1)
+                } else {
+                    base
+                },
+            })
+            .collect();
         Self {
-            state: Mutex::new(State::default()),
-            max_entries,
+            shards,
+            hasher: RandomState::new(),
+            shift: 64_u32.saturating_sub(count.trailing_zeros()),
             ttl: TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX),
         }
     }
 
     /// How many events are remembered now.
+    ///
+    /// ```
+    /// let store = boxhook::idempotency::MemoryStore::default();
+    /// assert_eq!(store.len(), 0);
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.shards
+            .iter()
+            .map(|shard| lock(shard).entries.len())
+            .fold(0, usize::saturating_add)
     }
 
     /// Whether no event is remembered.
+    ///
+    /// ```
+    /// assert!(boxhook::idempotency::MemoryStore::default().is_empty());
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // Every critical section leaves the state whole, so a poisoned lock's
-        // state is still consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The shard `key` lives in.
+    fn shard(&self, key: &EventKey) -> &Shard {
+        let hash = self.hasher.hash_one(key);
+        // `shift` is 64 − log2(count) with count ≥ 1; `checked_shr` is
+        // `None` only for a shift of 64 (one shard): index 0.
+        let index = hash.checked_shr(self.shift).unwrap_or(0);
+        let index = usize::try_from(index).unwrap_or(0);
+        // In bounds: the top log2(count) bits of a hash are below count.
+        &self.shards[index]
     }
 
     fn claim_now(&self, key: &EventKey, now: DateTime<Utc>, lease: Duration) -> Claim {
-        let mut state = self.lock();
+        let shard = self.shard(key);
+        let mut state = lock(shard);
         state.expire(now, self.ttl);
         if let Some(entry) = state.entries.get(key) {
             if entry.done {
@@ -113,9 +199,15 @@ impl MemoryStore {
             }
         }
         let until = super::lease_end(now, lease);
-        state.touch(key, false, until, now, self.max_entries);
+        state.touch(key, false, until, now, shard.cap);
         Claim::Acquired
     }
+}
+
+fn lock(shard: &Shard) -> std::sync::MutexGuard<'_, State> {
+    // Every critical section leaves the state whole, so a poisoned lock's
+    // state is still consistent.
+    shard.state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl State {
@@ -201,13 +293,14 @@ impl IdempotencyStore for MemoryStore {
     }
 
     async fn complete(&self, key: &EventKey, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        state.touch(key, true, now, now, self.max_entries);
+        let shard = self.shard(key);
+        let mut state = lock(shard);
+        state.touch(key, true, now, now, shard.cap);
         Ok(())
     }
 
     async fn release(&self, key: &EventKey) -> Result<(), StoreError> {
-        let mut state = self.lock();
+        let mut state = lock(self.shard(key));
         if state.entries.get(key).is_some_and(|e| !e.done) {
             state.entries.remove(key);
         }
@@ -277,7 +370,47 @@ mod tests {
             assert_eq!(store.claim_now(&k, t(i), LEASE), Claim::Acquired);
             futures_lite_block_on(IdempotencyStore::release(&store, &k)).expect("release");
         }
-        assert!(store.lock().order.len() <= 2 * 10 + 64 + 1);
+        assert_eq!(store.shards.len(), 1);
+        assert!(lock(&store.shards[0]).order.len() <= 2 * 10 + 64 + 1);
+    }
+
+    #[test]
+    fn shard_counts() {
+        // Under 2 048 entries: one shard, so eviction is exactly LRU.
+        assert_eq!(shard_count(3, 64), 1);
+        assert_eq!(shard_count(2_047, 64), 1);
+        assert_eq!(shard_count(2_048, 64), 2);
+        // 4 × cores, rounded up to a power of two.
+        assert_eq!(shard_count(100_000, 1), 4);
+        assert_eq!(shard_count(100_000, 2), 8);
+        assert_eq!(shard_count(100_000, 3), 16);
+        // Capped by the room per shard, and overall.
+        assert_eq!(shard_count(100_000, 64), 64);
+        assert_eq!(shard_count(usize::MAX, usize::MAX), 1 << 10);
+        assert_eq!(shard_count(usize::MAX, 0), 1);
+    }
+
+    #[test]
+    fn shard_caps_add_up_and_bound_the_store() {
+        let store = MemoryStore::new(5_000, Duration::from_secs(1_000_000));
+        let caps: usize = store.shards.iter().map(|shard| shard.cap).sum();
+        assert_eq!(caps, 5_000);
+        for i in 0..20_000 {
+            let k = EventKey::new("w", format!("e-{i}"));
+            assert_eq!(store.claim_now(&k, t(0), LEASE), Claim::Acquired);
+            futures_lite_block_on(IdempotencyStore::complete(&store, &k, t(0))).expect("complete");
+        }
+        // Every shard filled up (each got about 20 000 / shards keys).
+        assert_eq!(store.len(), 5_000);
+        // The newest event is remembered; the oldest were evicted.
+        assert_eq!(
+            store.claim_now(&EventKey::new("w", "e-19999"), t(1), LEASE),
+            Claim::Done
+        );
+        assert_eq!(
+            store.claim_now(&EventKey::new("w", "e-0"), t(1), LEASE),
+            Claim::Acquired
+        );
     }
 
     #[test]
