@@ -2,7 +2,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher as _, RandomState};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -28,13 +29,16 @@ use super::{Claim, EventKey, IdempotencyStore, StoreError};
 /// shards, each its own lock, map and eviction queue, an event going to
 /// the shard a hash of its (webhook id, event id) picks. A map growing past
 /// a rehash point then moves one shard's entries, not all of them, and
-/// requests for other shards go on meanwhile. The cap is split exactly over
-/// the shards (their caps add up to `max_entries`, so the store never holds
-/// more), and each shard evicts its own least recently changed entry when
-/// it is full: with events spread evenly by the hash, that is close to the
-/// store's oldest. Every shard keeps at least 1 024 entries' room, so a
-/// store capped under 2 048 entries has one shard and evicts exactly the
-/// least recently changed entry.
+/// requests for other shards go on meanwhile. The cap is the store's, not
+/// a shard's: one atomic count of all entries, so nothing is evicted until
+/// the store holds `max_entries`, and it never holds more (but for the
+/// moment between a new entry and the eviction it causes). When it is full,
+/// a new entry evicts the least recently changed entry of its own shard
+/// (of another shard if its own is empty): with events spread evenly by the
+/// hash, that is close to the store's oldest. There are fewer shards when
+/// one would average under 1 024 entries, so a store capped under 2 048
+/// entries has one shard and evicts exactly the least recently changed
+/// entry.
 ///
 /// State is lost on restart; events handled before a restart may be handled
 /// again if Box retries them. Use a durable store where that matters.
@@ -54,14 +58,15 @@ pub struct MemoryStore {
     /// How far to shift a 64-bit hash right to get a shard index (64 −
     /// log2 of the shard count): the top bits pick the shard.
     shift: u32,
+    /// Entries in all shards, changed under the shard's lock.
+    len: AtomicUsize,
+    max_entries: usize,
     ttl: TimeDelta,
 }
 
 #[derive(Debug)]
 struct Shard {
     state: Mutex<State>,
-    /// This shard's share of `max_entries`.
-    cap: usize,
 }
 
 /// The fewest entries a shard has room for: below that, fewer shards.
@@ -129,24 +134,17 @@ impl MemoryStore {
         );
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let count = shard_count(max_entries, cores);
-        // `count` is a power of two ≤ 2^10 and ≤ `max_entries`, so each
-        // shard gets at least one entry and the caps add up to `max_entries`.
-        let base = max_entries.checked_div(count).unwrap_or(max_entries);
-        let extra = max_entries.checked_rem(count).unwrap_or(0);
         let shards = (0..count)
-            .map(|i| Shard {
+            .map(|_| Shard {
                 state: Mutex::new(State::default()),
-                cap: if i < extra {
-                    base.saturating_add(1)
-                } else {
-                    base
-                },
             })
             .collect();
         Self {
             shards,
             hasher: RandomState::new(),
             shift: 64_u32.saturating_sub(count.trailing_zeros()),
+            len: AtomicUsize::new(0),
+            max_entries,
             ttl: TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX),
         }
     }
@@ -159,10 +157,7 @@ impl MemoryStore {
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| lock(shard).entries.len())
-            .fold(0, usize::saturating_add)
+        self.len.load(Ordering::Relaxed)
     }
 
     /// Whether no event is remembered.
@@ -189,7 +184,8 @@ impl MemoryStore {
     fn claim_now(&self, key: &EventKey, now: DateTime<Utc>, lease: Duration) -> Claim {
         let shard = self.shard(key);
         let mut state = lock(shard);
-        state.expire(now, self.ttl);
+        let expired = state.expire(now, self.ttl);
+        self.forgot(expired);
         if let Some(entry) = state.entries.get(key) {
             if entry.done {
                 return Claim::Done;
@@ -199,8 +195,54 @@ impl MemoryStore {
             }
         }
         let until = super::lease_end(now, lease);
-        state.touch(key, false, until, now, shard.cap);
+        self.record(shard, state, key, false, until, now);
         Claim::Acquired
+    }
+
+    /// Records a change to `key` in its `shard` (locked as `state`),
+    /// evicting the least recently changed entry if a new entry takes the
+    /// store past `max_entries`.
+    fn record(
+        &self,
+        shard: &Shard,
+        mut state: MutexGuard<'_, State>,
+        key: &EventKey,
+        done: bool,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        let mut evict_elsewhere = false;
+        if !state.entries.contains_key(key)
+            && self.len.fetch_add(1, Ordering::Relaxed) >= self.max_entries
+        {
+            if state.evict_oldest() {
+                self.forgot(1);
+            } else {
+                evict_elsewhere = true;
+            }
+        }
+        state.touch(key, done, at, now);
+        drop(state);
+        if evict_elsewhere {
+            // One lock at a time (this shard's is released): no deadlock.
+            for other in self
+                .shards
+                .iter()
+                .filter(|other| !std::ptr::eq(*other, shard))
+            {
+                if lock(other).evict_oldest() {
+                    self.forgot(1);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Counts `n` entries removed.
+    fn forgot(&self, n: usize) {
+        if n > 0 {
+            self.len.fetch_sub(n, Ordering::Relaxed);
+        }
     }
 }
 
@@ -211,15 +253,8 @@ fn lock(shard: &Shard) -> std::sync::MutexGuard<'_, State> {
 }
 
 impl State {
-    /// Records a change to `key`, evicting the oldest entries past the cap.
-    fn touch(
-        &mut self,
-        key: &EventKey,
-        done: bool,
-        at: DateTime<Utc>,
-        now: DateTime<Utc>,
-        cap: usize,
-    ) {
+    /// Records a change to `key` (the store counts and evicts).
+    fn touch(&mut self, key: &EventKey, done: bool, at: DateTime<Utc>, now: DateTime<Utc>) {
         // Wrapping: a u64 counter of changes never wraps in practice, and if
         // it did, the only cost is one stale queue slot kept a little longer.
         self.generation = self.generation.wrapping_add(1);
@@ -227,8 +262,6 @@ impl State {
         let shared = if let Some((shared, _)) = self.entries.get_key_value(key) {
             Arc::clone(shared)
         } else {
-            // Every entry has a current queue slot, so this always makes room.
-            while self.entries.len() >= cap && self.evict_oldest() {}
             Arc::new(key.clone())
         };
         self.entries.insert(
@@ -262,23 +295,26 @@ impl State {
         false
     }
 
-    /// Forgets entries whose last change is older than `ttl`.
-    fn expire(&mut self, now: DateTime<Utc>, ttl: TimeDelta) {
+    /// Forgets entries whose last change is older than `ttl`; how many.
+    fn expire(&mut self, now: DateTime<Utc>, ttl: TimeDelta) -> usize {
+        let mut expired = 0_usize;
         while let Some((key, generation)) = self.order.front() {
             match self.entries.get(key) {
                 Some(e) if e.generation == *generation => {
                     // `changed` may be later than `now` (a clock stepped
                     // back): such an entry is not expired.
                     if now.signed_duration_since(e.changed) <= ttl {
-                        return;
+                        return expired;
                     }
                     let key = Arc::clone(key);
                     self.entries.remove(&key);
+                    expired = expired.saturating_add(1);
                 }
                 _ => {}
             }
             self.order.pop_front();
         }
+        expired
     }
 }
 
@@ -294,8 +330,7 @@ impl IdempotencyStore for MemoryStore {
 
     async fn complete(&self, key: &EventKey, now: DateTime<Utc>) -> Result<(), StoreError> {
         let shard = self.shard(key);
-        let mut state = lock(shard);
-        state.touch(key, true, now, now, shard.cap);
+        self.record(shard, lock(shard), key, true, now, now);
         Ok(())
     }
 
@@ -303,6 +338,7 @@ impl IdempotencyStore for MemoryStore {
         let mut state = lock(self.shard(key));
         if state.entries.get(key).is_some_and(|e| !e.done) {
             state.entries.remove(key);
+            self.forgot(1);
         }
         Ok(())
     }
@@ -391,10 +427,18 @@ mod tests {
     }
 
     #[test]
-    fn shard_caps_add_up_and_bound_the_store() {
+    fn the_cap_is_the_stores_not_a_shards() {
         let store = MemoryStore::new(5_000, Duration::from_secs(1_000_000));
-        let caps: usize = store.shards.iter().map(|shard| shard.cap).sum();
-        assert_eq!(caps, 5_000);
+        // Nothing is evicted before the store holds `max_entries`.
+        for i in 0..5_000 {
+            let k = EventKey::new("w", format!("first-{i}"));
+            assert_eq!(store.claim_now(&k, t(0), LEASE), Claim::Acquired);
+        }
+        assert_eq!(store.len(), 5_000);
+        for i in 0..5_000 {
+            let k = EventKey::new("w", format!("first-{i}"));
+            assert_eq!(store.claim_now(&k, t(0), LEASE), Claim::InProgress);
+        }
         for i in 0..20_000 {
             let k = EventKey::new("w", format!("e-{i}"));
             assert_eq!(store.claim_now(&k, t(0), LEASE), Claim::Acquired);
