@@ -1,15 +1,14 @@
 -- wrk script for benches/load/run.sh: replays pre-signed Box deliveries.
 --
--- Reads $BOXHOOK_CORPUS (written by `sign_corpus load`: one delivery per
--- line, "delivery-id TAB timestamp TAB primary TAB secondary TAB body").
--- Thread t of $BOXHOOK_THREADS takes lines t, t+N, t+2N, ... so no two
--- threads send the same event; each thread formats its requests once, up
--- front, and then only cycles through them. When a thread runs out it
--- starts over (those repeats are duplicates to boxhook) and the final
--- report says how many requests that was.
+-- Reads $BOXHOOK_CORPUS.<t> for wrk thread t of $BOXHOOK_THREADS (written by
+-- `sign_corpus load --threads N`: ready-made HTTP/1.1 requests, each its
+-- length in bytes, a newline, and the request), so no two threads send the
+-- same event and loading is plain reads, no parsing. Each thread then only
+-- cycles through its requests. When a thread runs out it starts over
+-- (those repeats are duplicates to boxhook) and the final report says how
+-- many requests that was.
 
 local corpus = os.getenv("BOXHOOK_CORPUS")
-local nthreads = tonumber(os.getenv("BOXHOOK_THREADS") or "1")
 local threads = {}
 local created = 0
 
@@ -21,27 +20,17 @@ end
 
 function init(args)
    requests = {}
-   local n = 0
-   for line in io.lines(corpus) do
-      if n % nthreads == tid then
-         local id, ts, primary, secondary, body =
-            line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
-         requests[#requests + 1] = wrk.format("POST", "/", {
-            ["Host"] = wrk.host .. ":" .. wrk.port,
-            ["BOX-DELIVERY-ID"] = id,
-            ["BOX-DELIVERY-TIMESTAMP"] = ts,
-            ["BOX-SIGNATURE-PRIMARY"] = primary,
-            ["BOX-SIGNATURE-SECONDARY"] = secondary,
-            ["BOX-SIGNATURE-VERSION"] = "1",
-            ["BOX-SIGNATURE-ALGORITHM"] = "HmacSHA256",
-            ["Content-Type"] = "application/json; charset=UTF-8",
-            ["User-Agent"] = "Box-WH-Client/0.1",
-         }, body)
-      end
-      n = n + 1
+   local path = corpus .. "." .. tid
+   local file = assert(io.open(path, "rb"))
+   while true do
+      local length = file:read("*n")
+      if not length then break end
+      file:read(1) -- the newline after the length
+      requests[#requests + 1] = file:read(length)
    end
+   file:close()
    if #requests == 0 then
-      error("no deliveries for thread " .. tid .. " in " .. tostring(corpus))
+      error("no deliveries for thread " .. tid .. " in " .. path)
    end
    loaded = #requests
    next_request = 0

@@ -5,7 +5,8 @@
 #   boxhook boxhook's verify layer + router, a no-op handler, in-memory
 #           idempotency (benches/src/bin/boxhook_server.rs)
 #   serve   `boxhook serve`: the same stack storing every event in its
-#           SQLite inbox (durable: a synchronous commit per event)
+#           SQLite inbox (durable: synchronous=FULL; concurrent stores share
+#           one commit, and each is answered after the commit holding it)
 # Every server gets the same pre-signed deliveries (each a new event, signed
 # seconds before the run) from wrk with benches/load/deliveries.lua.
 #
@@ -65,9 +66,10 @@ echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/c
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "each server: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $SIZE-byte FILE.UPLOADED bodies"
 
-"$bin/sign_corpus" load --count "$COUNT" --size "$SIZE" --out "$out/corpus.tsv"
+rm -f "$out"/corpus.tsv "$out"/corpus.[0-9]*
+"$bin/sign_corpus" load --count "$COUNT" --size "$SIZE" --threads "$THREADS" --out "$out/corpus"
 
-declare -A rps
+declare -A rps repeats non2xx
 for server in $SERVERS; do
   case "$server" in
     bare) start bare "$bin/bare_server" --listen 127.0.0.1:0 --for-seconds "$((DURATION + 120))" ;;
@@ -79,7 +81,7 @@ for server in $SERVERS; do
     *) echo "run.sh: unknown server $server" >&2; exit 2 ;;
   esac
   sleep 0.5
-  BOXHOOK_CORPUS="$out/corpus.tsv" BOXHOOK_THREADS="$THREADS" \
+  BOXHOOK_CORPUS="$out/corpus" BOXHOOK_THREADS="$THREADS" \
     timeout "$((DURATION + 120))" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
     --latency -s "$root/benches/load/deliveries.lua" "$url" >"$out/$server.wrk" 2>&1 || true
   stop
@@ -91,6 +93,7 @@ for server in $SERVERS; do
   get() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$result"; }
   requests="$(get requests)"; duration="$(get duration_us)"
   rps[$server]="$(awk -v r="$requests" -v d="$duration" 'BEGIN { printf "%.0f", r / (d / 1e6) }')"
+  repeats[$server]="$(get repeats)"; non2xx[$server]="$(get non2xx)"
   printf '%-8s %8s req/s  requests=%s non2xx=%s socket_errors=%s p50=%sus p99=%sus repeats=%s\n' \
     "$server" "${rps[$server]}" "$requests" "$(get non2xx)" \
     "$(( $(get connect) + $(get read) + $(get write) + $(get timeout) ))" \
@@ -99,11 +102,31 @@ for server in $SERVERS; do
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# ratio A B: A's requests/s as a fraction of B's, or "-" if either is missing.
+ratio() {
+  if [[ -n "${rps[$1]:-}" && -n "${rps[$2]:-}" ]]; then
+    awk -v a="${rps[$1]}" -v b="${rps[$2]}" 'BEGIN { printf "%.2f", a / b }'
+  else
+    echo "-"
+  fi
+}
+
 echo
-echo "| server | requests/s | vs bare |"
-echo "|---|---:|---:|"
+echo "| server | requests/s | / bare | / boxhook | non-2xx | repeated events |"
+echo "|---|---:|---:|---:|---:|---:|"
 for server in $SERVERS; do
-  ratio="-"
-  [[ -n "${rps[bare]:-}" ]] && ratio="$(awk -v a="${rps[$server]}" -v b="${rps[bare]}" 'BEGIN { printf "%.1f %%", 100 * a / b }')"
-  echo "| $server | ${rps[$server]} | $ratio |"
+  echo "| $server | ${rps[$server]} | $(ratio "$server" bare) | $(ratio "$server" boxhook) | ${non2xx[$server]} | ${repeats[$server]} |"
 done
+echo
+echo "load average (1/5/15 min) at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (a shared machine: other work counts)"
+
+# Every request must be a new event for boxhook and serve: a repeat is a
+# duplicate (no handler, no insert) and flatters their figures.
+status=0
+for server in boxhook serve; do
+  if [[ -n "${repeats[$server]:-}" && "${repeats[$server]}" != 0 ]]; then
+    echo "run.sh: $server saw ${repeats[$server]} repeated events; raise COUNT (now $COUNT)" >&2
+    status=1
+  fi
+done
+exit "$status"

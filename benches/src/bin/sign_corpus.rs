@@ -6,8 +6,8 @@
 //! ```text
 //! # N deliveries of one FILE.UPLOADED shape, each with its own event id
 //! # (every one is a new event), for benches/load/deliveries.lua:
-//! #   delivery-id \t timestamp \t primary \t secondary \t body
-//! sign_corpus load --count 300000 --size 3072 --out target/load/corpus.tsv
+//! #   one file per wrk thread, each request as "LENGTH\n" + the request
+//! sign_corpus load --count 300000 --size 3072 --threads 2 --out target/load/corpus
 //!
 //! # One delivery per size, as JSON lines, for benches/peers:
 //! #   {"size", "body", "headers": {lower-case name: value}, "primary_key", "secondary_key"}
@@ -37,7 +37,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Corpus {
-    /// Tab-separated deliveries for wrk, one new event per line.
+    /// Ready-made HTTP/1.1 requests for wrk, one new event each, dealt
+    /// round-robin into `OUT.0` … `OUT.{threads-1}` (one file per wrk
+    /// thread); each request is its length in bytes, a newline, and the
+    /// request, so wrk's Lua reads them without parsing.
     Load {
         /// How many deliveries.
         #[arg(long, default_value_t = 300_000)]
@@ -45,7 +48,10 @@ enum Corpus {
         /// Body size in bytes (a FILE.UPLOADED event in Box's wire form).
         #[arg(long, default_value_t = 3072)]
         size: usize,
-        /// Output file.
+        /// How many files (wrk threads) to deal the requests into.
+        #[arg(long, default_value_t = 1)]
+        threads: u64,
+        /// Output file prefix.
         #[arg(long)]
         out: PathBuf,
     },
@@ -84,28 +90,55 @@ fn main() -> std::io::Result<()> {
     .unwrap_or_default();
     let signer = Signer::new(keys());
     match cli.corpus {
-        Corpus::Load { count, size, out } => {
+        Corpus::Load {
+            count,
+            size,
+            threads,
+            out,
+        } => {
             let template = String::from_utf8(file_uploaded(size, Encoding::Wire))
                 .expect("the wire form is ASCII");
             assert!(template.contains(TEMPLATE_EVENT_ID), "template event id");
-            let mut file = BufWriter::new(File::create(&out)?);
+            let threads = threads.max(1);
+            let mut files = (0..threads)
+                .map(|t| {
+                    let mut name = out.clone().into_os_string();
+                    name.push(format!(".{t}"));
+                    File::create(name).map(BufWriter::new)
+                })
+                .collect::<std::io::Result<Vec<_>>>()?;
             for n in 0..count {
                 let body = template.replacen(TEMPLATE_EVENT_ID, &id(run, 0xe, n), 1);
                 let headers = signer.sign(body.as_bytes(), &timestamp, &id(run, 0xd, n));
-                writeln!(
-                    file,
-                    "{}\t{}\t{}\t{}\t{body}",
+                // The headers wrk.format would write (Host included: the
+                // servers ignore it) for the load's POST.
+                let request = format!(
+                    "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nBOX-DELIVERY-ID: {}\r\n\
+                     BOX-DELIVERY-TIMESTAMP: {}\r\nBOX-SIGNATURE-PRIMARY: {}\r\n\
+                     BOX-SIGNATURE-SECONDARY: {}\r\nBOX-SIGNATURE-VERSION: 1\r\n\
+                     BOX-SIGNATURE-ALGORITHM: HmacSHA256\r\n\
+                     Content-Type: application/json; charset=UTF-8\r\n\
+                     User-Agent: Box-WH-Client/0.1\r\nContent-Length: {}\r\n\r\n{body}",
                     headers.delivery_id(),
                     headers.timestamp(),
                     headers.primary().expect("primary key set"),
                     headers.secondary().expect("secondary key set"),
-                )?;
+                    body.len(),
+                );
+                let file = usize::try_from(n % threads)
+                    .ok()
+                    .and_then(|t| files.get_mut(t))
+                    .expect("one file per thread");
+                write!(file, "{}\n{request}", request.len())?;
             }
-            file.flush()?;
+            for file in &mut files {
+                file.flush()?;
+            }
             eprintln!(
-                "sign_corpus: {count} deliveries of {size} bytes, timestamp {}, in {}",
+                "sign_corpus: {count} deliveries of {size} bytes, timestamp {}, in {}.0-{}",
                 timestamp.as_str(),
-                out.display()
+                out.display(),
+                threads.saturating_sub(1)
             );
         }
         Corpus::Peers { sizes, out } => {

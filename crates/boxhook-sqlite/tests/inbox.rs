@@ -665,3 +665,45 @@ async fn run_until_drains_then_stops() {
         .expect("stops")
         .expect("join");
 }
+
+/// Many stores at once share transactions (group commit); each event is
+/// still stored once, and of its two deliveries exactly one is `New` and
+/// the other `Duplicate { deliveries: 2 }`, however the batches fall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_stores_group_commit_and_count_exactly() {
+    const EVENTS: usize = 64;
+    let dir = TempDir::new("group-commit");
+    let inbox = SqliteInbox::open(dir.path().join("inbox.sqlite")).expect("open");
+    let tasks: Vec<_> = (0..EVENTS * 2)
+        .map(|n| {
+            let inbox = inbox.clone();
+            tokio::spawn(async move {
+                let id = format!("e{}", n % EVENTS);
+                let stored = inbox
+                    .store(record("w1", &id, "FILE.UPLOADED", &format!("d{n}")))
+                    .await
+                    .expect("store");
+                (id, stored)
+            })
+        })
+        .collect();
+    let mut outcomes = std::collections::BTreeMap::<String, Vec<Stored>>::new();
+    for task in tasks {
+        let (id, stored) = task.await.expect("task");
+        outcomes.entry(id).or_default().push(stored);
+    }
+    assert_eq!(outcomes.len(), EVENTS);
+    for (id, mut stored) in outcomes {
+        stored.sort_by_key(|s| matches!(s, Stored::Duplicate { .. }));
+        assert_eq!(
+            stored,
+            vec![Stored::New, Stored::Duplicate { deliveries: 2 }],
+            "{id}"
+        );
+    }
+    drop(inbox);
+    let reopened = SqliteInbox::open(dir.path().join("inbox.sqlite")).expect("reopen");
+    let listed = reopened.list(ListFilter::new()).await.expect("list");
+    assert_eq!(listed.len(), EVENTS);
+    assert!(listed.iter().all(|entry| entry.deliveries == 2));
+}
