@@ -9,19 +9,19 @@
 //! value `None` (the leniency rule in [`super`]). Strings borrow from the
 //! body until the model needs an owned copy.
 //!
-//! The source is the one part kept whole ([`RawJson`]). Its text is taken as
-//! a borrowed [`RawValue`] (`serde_json`'s fast skip), then read by the typed
-//! readers from that text, which checks it as strictly as the rest. Any
-//! failure at all is answered by the envelope scan of the whole body, so the
-//! errors are the envelope's, word for word and at the same place.
+//! The source is also kept whole ([`RawJson`]), but not read twice: it holds
+//! the body the event keeps and finds the source's text there when first
+//! asked. Any failure at all is answered by the envelope scan of the whole
+//! body, so the errors are the envelope's, word for word and at the same
+//! place.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::refs::{FileVersion, FolderMini, ItemRef, SharedLink, UserMini};
@@ -591,12 +591,12 @@ impl<'de> ReadObject<'de> for SourceFields<'de> {
 }
 
 impl SourceFields<'_> {
-    /// The source, `None` without a string `id` and `type`; `raw` is its
-    /// text, copied only when there is a source to keep it in.
-    pub(crate) fn build(mut self, raw: &RawValue) -> Option<Source> {
+    /// The source, `None` without a string `id` and `type`; `body` is the
+    /// body it was read from, where [`RawJson`] finds its text on demand.
+    pub(crate) fn build(mut self, body: &Arc<str>) -> Option<Source> {
         let id = self.id.take()?.into_owned();
         let type_name = self.type_name.take()?;
-        let raw = RawJson::new(raw.to_owned());
+        let raw = RawJson::source_of(Arc::clone(body));
         Some(match &*type_name {
             "file" => Source::File(File {
                 size: self.size,
@@ -697,7 +697,7 @@ pub(crate) struct EventFields<'de> {
     pub(crate) created_at: Option<DateTime<FixedOffset>>,
     pub(crate) webhook: Option<WebhookRef>,
     pub(crate) created_by: Option<UserMini>,
-    pub(crate) source: Option<&'de RawValue>,
+    pub(crate) source: Option<SourceFields<'de>>,
     pub(crate) additional_info: Option<Map<String, Value>>,
 }
 
@@ -724,23 +724,9 @@ impl<'de> ReadObject<'de> for EventFields<'de> {
             "created_at" => created_at: time_leaf,
             "webhook" => webhook: nested::<WebhookFields>,
             "created_by" => created_by: nested::<UserFields>,
-            "source" => source: Some,
+            "source" => source: object,
             "additional_info" => additional_info: additional_info,
         });
         Ok(out)
     }
-}
-
-/// At most this many `{` and `[` in a source's text, it cannot nest deep
-/// enough to meet `serde_json`'s depth limit; read on its own, it sits one
-/// level higher than in the body, so a deeper one is checked in the body.
-pub(crate) const SHALLOW_SOURCE: usize = 100;
-
-/// Whether `raw` is certainly shallower than the depth limit.
-pub(crate) fn is_shallow(raw: &RawValue) -> bool {
-    raw.get()
-        .bytes()
-        .filter(|&b| b == b'{' || b == b'[')
-        .count()
-        <= SHALLOW_SOURCE
 }

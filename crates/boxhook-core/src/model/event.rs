@@ -2,16 +2,17 @@
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
 use super::additional_info::AdditionalInfo;
-use super::de::{self, EventFields, SourceFields};
+use super::de::EventFields;
 use super::envelope::Envelope;
 use super::error::{check_envelope, ParseError};
 use super::json::JsonKind;
 use super::refs::UserMini;
-use super::scan::{object, Shape, Skip};
+use super::scan::Shape;
 use super::source::Source;
 use super::trigger::Trigger;
 use super::webhook::WebhookRef;
@@ -48,7 +49,8 @@ pub struct WebhookEvent {
     created_by: Option<UserMini>,
     source: Option<Source>,
     additional_info: AdditionalInfo,
-    raw: Box<str>,
+    /// The body; shared with the sources' [`RawJson`](super::RawJson).
+    raw: Arc<str>,
 }
 
 impl WebhookEvent {
@@ -83,28 +85,13 @@ impl WebhookEvent {
         }
     }
 
-    /// One pass over `text`: the typed fields as they come, the source's
-    /// text set aside and read on its own (see `de`). `Err` for any fault of
+    /// One pass over `text`: the typed fields as they come (see `de`). `Err` for any fault of
     /// the JSON; `Ok(Err)` for a body that is JSON but not an event.
     fn read(text: &str) -> Result<Result<Self, ParseError>, serde_json::Error> {
         let fields = match serde_json::from_str::<Shape<'_, EventFields<'_>>>(text)? {
             Shape::Object(fields) => fields,
             Shape::Str(_) => return Ok(Err(ParseError::not_an_object(JsonKind::String))),
             Shape::Other(kind) => return Ok(Err(ParseError::not_an_object(kind))),
-        };
-        let source = match fields.source {
-            None => None,
-            Some(raw) => {
-                if !de::is_shallow(raw) {
-                    // Deep enough to meet the depth limit one level higher
-                    // than on its own: check it where it is.
-                    serde_json::from_str::<Skip<'_>>(text)?;
-                }
-                object(serde_json::from_str::<Shape<'_, SourceFields<'_>>>(
-                    raw.get(),
-                )?)
-                .and_then(|source| source.build(raw))
-            }
         };
         let (id, trigger) = match check_envelope(fields.event_type, fields.id, fields.trigger) {
             Ok(found) => found,
@@ -114,15 +101,16 @@ impl WebhookEvent {
             Cow::Borrowed(name) => Trigger::from(name),
             Cow::Owned(name) => Trigger::from(name),
         };
+        let raw: Arc<str> = text.into();
         Ok(Ok(Self {
             id: id.into_owned(),
             trigger,
             created_at: fields.created_at,
             webhook: fields.webhook,
             created_by: fields.created_by,
-            source,
+            source: fields.source.and_then(|source| source.build(&raw)),
             additional_info: AdditionalInfo::from_map(fields.additional_info),
-            raw: text.into(),
+            raw,
         }))
     }
 

@@ -1,18 +1,23 @@
-//! [`RawJson`]: a source object exactly as sent, its tree built only when read.
+//! [`RawJson`]: a source object exactly as sent, found in the kept body and
+//! built into a tree only when read.
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// A JSON object as Box sent it (the `raw` of every [`Source`](super::Source)):
-/// the text, copied once from the body, and a [`Value`] tree built from it
-/// the first time it is read.
+/// its text, a slice of the body the event keeps, and a [`Value`] tree built
+/// from it the first time it is read.
 ///
-/// Parsing keeps only the text, so an event whose handler never looks at
-/// `raw` never pays for a tree. `RawJson` dereferences to [`Value`], so
+/// Parsing keeps neither: the body is shared with
+/// [`WebhookEvent::raw`](super::WebhookEvent::raw) (no copy), the source's
+/// place in it is found on the first read of the text, and the tree on the
+/// first read of a field, so an event whose handler never looks at `raw`
+/// never pays for either. `RawJson` dereferences to [`Value`], so
 /// `raw["size"]`, `raw.as_object()`, `raw.get("color")` read it as before;
 /// [`RawJson::json`] gives the text without building anything.
 ///
@@ -30,16 +35,20 @@ use serde_json::Value;
 /// # Ok::<(), boxhook_core::model::ParseError>(())
 /// ```
 pub struct RawJson {
-    text: Box<RawValue>,
+    /// The whole body, shared with the event.
+    body: Arc<str>,
+    /// Where the source's text is in `body`, found on first use.
+    span: OnceLock<(usize, usize)>,
     tree: OnceLock<Value>,
 }
 
 impl RawJson {
-    /// Keeps `text`, which the parser has already checked (valid JSON, no
-    /// repeated key).
-    pub(crate) fn new(text: Box<RawValue>) -> Self {
+    /// The `source` of `body`, a body the parser has already read (valid
+    /// JSON, an object, no repeated key).
+    pub(crate) fn source_of(body: Arc<str>) -> Self {
         Self {
-            text,
+            body,
+            span: OnceLock::new(),
             tree: OnceLock::new(),
         }
     }
@@ -47,16 +56,32 @@ impl RawJson {
     /// For the reference parser of the tests: a tree written back as text.
     #[cfg(test)]
     pub(crate) fn from_value(value: &Value) -> Self {
-        let text = serde_json::value::to_raw_value(value).unwrap_or_else(|_| Self::null());
-        Self::new(text)
+        let text: Arc<str> = value.to_string().into();
+        let span = OnceLock::from((0, text.len()));
+        Self {
+            body: text,
+            span,
+            tree: OnceLock::new(),
+        }
     }
 
-    #[cfg(test)]
-    fn null() -> Box<RawValue> {
-        RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!())
-    }
-
-    /// The object's text, byte for byte as it appears in the body.
+    /// The object's text, byte for byte as it appears in the body: e.g. to
+    /// deserialize a type of your own from it, with no tree in between.
+    ///
+    /// ```
+    /// use boxhook_core::model::WebhookEvent;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Mine { id: String, color: String }
+    ///
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "X", "source": {"id": "5", "type": "file", "color": "teal"}
+    /// }"#)?;
+    /// let raw = event.source().expect("a source").raw_json();
+    /// let mine: Mine = serde_json::from_str(raw.json()).expect("my shape");
+    /// assert_eq!((mine.id.as_str(), mine.color.as_str()), ("5", "teal"));
+    /// # Ok::<(), boxhook_core::model::ParseError>(())
+    /// ```
     ///
     /// ```
     /// use boxhook_core::model::WebhookEvent;
@@ -68,29 +93,14 @@ impl RawJson {
     /// ```
     #[must_use]
     pub fn json(&self) -> &str {
-        self.text.get()
-    }
-
-    /// The text as a [`RawValue`], e.g. to deserialize your own type from it
-    /// with `serde_json::from_str(raw.raw_value().get())`.
-    ///
-    /// ```
-    /// use boxhook_core::model::WebhookEvent;
-    ///
-    /// #[derive(serde::Deserialize)]
-    /// struct Mine { id: String, color: String }
-    ///
-    /// let event = WebhookEvent::parse(br#"{
-    ///     "id": "1", "trigger": "X", "source": {"id": "5", "type": "file", "color": "teal"}
-    /// }"#)?;
-    /// let raw = event.source().expect("a source").raw_json().raw_value();
-    /// let mine: Mine = serde_json::from_str(raw.get()).expect("my shape");
-    /// assert_eq!((mine.id.as_str(), mine.color.as_str()), ("5", "teal"));
-    /// # Ok::<(), boxhook_core::model::ParseError>(())
-    /// ```
-    #[must_use]
-    pub fn raw_value(&self) -> &RawValue {
-        &self.text
+        let &(start, end) = self
+            .span
+            .get_or_init(|| locate(&self.body).unwrap_or((0, 0)));
+        // Never empty for a body that parsed; "null" keeps it JSON if it were.
+        self.body
+            .get(start..end)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("null")
     }
 
     /// The object as a [`Value`] tree, built on the first call (also what
@@ -111,7 +121,7 @@ impl RawJson {
         // The text was checked by the parser, so this cannot fail; `Null`
         // keeps it from panicking if it ever did.
         self.tree
-            .get_or_init(|| serde_json::from_str(self.text.get()).unwrap_or(Value::Null))
+            .get_or_init(|| serde_json::from_str(self.json()).unwrap_or(Value::Null))
     }
 }
 
@@ -126,10 +136,26 @@ impl Deref for RawJson {
 impl Clone for RawJson {
     fn clone(&self) -> Self {
         Self {
-            text: self.text.clone(),
+            body: Arc::clone(&self.body),
+            span: self.span.clone(),
             tree: self.tree.clone(),
         }
     }
+}
+
+/// The top-level object of a body, reading only `source`'s text.
+#[derive(Deserialize)]
+struct Located<'a> {
+    #[serde(borrow)]
+    source: Option<&'a RawValue>,
+}
+
+/// Where `source`'s text starts and ends in `body`.
+fn locate(body: &str) -> Option<(usize, usize)> {
+    let located: Located<'_> = serde_json::from_str(body).ok()?;
+    let text = located.source?.get();
+    let start = text.as_ptr().addr().checked_sub(body.as_ptr().addr())?;
+    Some((start, start.checked_add(text.len())?))
 }
 
 /// Equal when the texts are, or else when they read as the same JSON value
