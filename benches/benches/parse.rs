@@ -1,5 +1,7 @@
 //! Envelope-only against full typed parse of a realistic `FILE.UPLOADED`
-//! delivery.
+//! delivery, and both against `serde_json::Value` (`value_tree`), the tree a
+//! generic parse builds of the same bytes: the typed parse builds none, so it
+//! should cost well under it (target: `full` <= 0.6 x `value_tree`, same run).
 //!
 //! `cargo bench -p boxhook-benches --bench parse`
 #![allow(
@@ -36,9 +38,49 @@ fn envelope_vs_full(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("full", name), body, |b, body| {
             b.iter(|| WebhookEvent::parse(black_box(body)).expect("parses"));
         });
+        group.bench_with_input(BenchmarkId::new("value_tree", name), body, |b, body| {
+            b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)).expect("JSON"));
+        });
     }
     group.finish();
 }
 
-criterion_group!(benches, envelope_vs_full);
+/// The parsing a router does per delivery, in its two possible designs:
+///
+/// - `lazy`: the envelope first (route, claim), then the typed event only
+///   for a claimed delivery with a handler: a new event pays both, a
+///   duplicate the envelope alone;
+/// - `eager`: the typed event first, the routing fields read off it: a new
+///   event pays one typed parse, and so does a duplicate.
+fn router_designs(c: &mut Criterion) {
+    let body = file_uploaded(3 * 1024, Encoding::Wire);
+    let mut group = c.benchmark_group("router_parse");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("lazy/new_event", |b| {
+        b.iter(|| {
+            let envelope = Envelope::parse(black_box(&body)).expect("parses");
+            black_box(envelope.id());
+            WebhookEvent::parse(black_box(&body)).expect("parses")
+        });
+    });
+    group.bench_function("lazy/duplicate", |b| {
+        b.iter(|| Envelope::parse(black_box(&body)).expect("parses"));
+    });
+    group.bench_function("eager/new_event", |b| {
+        b.iter(|| {
+            let event = WebhookEvent::parse(black_box(&body)).expect("parses");
+            black_box(event.envelope().id());
+            event
+        });
+    });
+    group.bench_function("eager/duplicate", |b| {
+        b.iter(|| {
+            let event = WebhookEvent::parse(black_box(&body)).expect("parses");
+            black_box(event.envelope().id().len())
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, envelope_vs_full, router_designs);
 criterion_main!(benches);

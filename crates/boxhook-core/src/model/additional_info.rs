@@ -34,6 +34,13 @@ pub struct AdditionalInfo {
 }
 
 impl AdditionalInfo {
+    pub(crate) fn from_map(map: Option<Map<String, Value>>) -> Self {
+        Self {
+            map: map.unwrap_or_default(),
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn from_json(value: Option<Value>) -> Self {
         match value {
             Some(Value::Object(map)) => Self { map },

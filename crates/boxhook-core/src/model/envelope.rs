@@ -15,7 +15,7 @@ use super::trigger::Trigger;
 /// [`WebhookEvent::parse`](super::WebhookEvent::parse) accepts, with the same
 /// errors, and reads the same values. That includes refusing a key repeated
 /// within any object ([`ParseErrorKind::DuplicateKey`](super::ParseErrorKind::DuplicateKey));
-/// the check allocates nothing for objects of up to 16 keys without escapes.
+/// the check allocates nothing for objects of up to 32 keys without escapes.
 ///
 /// ```
 /// use boxhook_core::model::{Envelope, Trigger};

@@ -171,6 +171,7 @@ pub(crate) enum Found<S> {
     Other(JsonKind),
 }
 
+#[cfg(test)]
 impl<'a> Found<&'a str> {
     pub(crate) fn of(value: &'a serde_json::Value) -> Self {
         match value.as_str() {

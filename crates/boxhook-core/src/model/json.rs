@@ -1,13 +1,21 @@
-//! Lenient reads out of a parsed `serde_json::Value` (crate-private).
+//! The JSON kinds of error messages, and lenient reads out of a parsed
+//! `serde_json::Value` (crate-private).
 //!
-//! Every typed field of the model is read through [`Obj`]: a value of the
+//! `Obj` is the reader of the tree-based parser the tests keep as the
+//! reference for `de`, which reads the same rule straight from the body:
+//! a value of the
 //! expected JSON type becomes `Some`, anything else (absent, `null`, or a
 //! value of another type) becomes `None`. No coercion: a size sent as the
 //! string `"12"` is not a number, and stays reachable only in the raw JSON.
 
+#[cfg(test)]
 use chrono::{DateTime, FixedOffset};
+#[cfg(test)]
 use serde::Deserialize;
-use serde_json::{Map, Value};
+#[cfg(test)]
+use serde_json::Map;
+#[cfg(test)]
+use serde_json::Value;
 
 /// The JSON type of a value, for error messages ("`id` is a number").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +29,7 @@ pub(crate) enum JsonKind {
 }
 
 impl JsonKind {
+    #[cfg(test)]
     pub(crate) fn of(value: &Value) -> Self {
         match value {
             Value::Null => Self::Null,
@@ -46,9 +55,11 @@ impl JsonKind {
 }
 
 /// A read-only view of a JSON object; reads on a non-object find nothing.
+#[cfg(test)]
 #[derive(Clone, Copy)]
 pub(crate) struct Obj<'a>(Option<&'a Map<String, Value>>);
 
+#[cfg(test)]
 impl<'a> Obj<'a> {
     pub(crate) fn new(value: &'a Value) -> Self {
         Self(value.as_object())

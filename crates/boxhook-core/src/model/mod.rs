@@ -1,7 +1,8 @@
 //! The `webhook_event` payload, parsed into types without losing a byte
 //! (see "Payload shapes" in docs/PROTOCOL.md).
 //!
-//! [`WebhookEvent::parse`] reads a whole body; [`Envelope::parse`] reads only
+//! [`WebhookEvent::parse`] reads a whole body, straight into the types in
+//! one pass (no JSON tree is built); [`Envelope::parse`] reads only
 //! what a router needs (`id`, `trigger`, `webhook.id`, the source's `type`
 //! and `id`). Box's vocabulary drifts, so every closed-looking type has an
 //! open end: [`Trigger::Other`] keeps an unknown trigger's exact spelling,
@@ -105,7 +106,8 @@
 //! 3. **A known field with an unexpected type reads as `None`**, and nothing
 //!    else is affected: the event still parses and routes by its trigger.
 //!    There is no coercion (a size sent as `"12"` is not `Some(12)`); the
-//!    value stays reachable raw, in the source's `raw` [`Value`] and always in
+//!    value stays reachable raw, in the source's `raw` ([`RawJson`]: the
+//!    text as sent, read as a [`Value`] on demand) and always in
 //!    [`WebhookEvent::raw`].
 //! 4. **Nested objects need their `id`**: a `webhook`, `created_by`,
 //!    `parent`, ... without a string `id` reads as `None`; a `source` also
@@ -154,11 +156,15 @@
 //! [`Value`]: serde_json::Value
 
 mod additional_info;
+mod de;
 mod envelope;
 mod error;
 mod event;
 mod family;
 mod json;
+mod raw;
+#[cfg(test)]
+mod reference_tests;
 mod refs;
 mod scan;
 mod source;
@@ -170,6 +176,7 @@ pub use envelope::Envelope;
 pub use error::{ParseError, ParseErrorKind};
 pub use event::WebhookEvent;
 pub use family::TriggerFamily;
+pub use raw::RawJson;
 pub use refs::{FileVersion, FolderMini, ItemRef, SharedLink, UserMini};
 pub use source::{
     Collaboration, Comment, File, Folder, ItemFields, MetadataInstance, Source, TaskAssignment,

@@ -8,6 +8,7 @@
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
+#[cfg(test)]
 use super::json::Obj;
 
 /// A user mini: `{type:"user", id, name, login}` (`created_by`, `owned_by`, ...).
@@ -36,6 +37,7 @@ pub struct UserMini {
 }
 
 impl UserMini {
+    #[cfg(test)]
     pub(crate) fn from_json(value: &Value) -> Option<Self> {
         let o = Obj::new(value);
         Some(Self {
@@ -72,11 +74,11 @@ pub struct ItemRef {
 }
 
 impl ItemRef {
+    /// Reads a reference out of a tree (`additional_info` stays one).
     pub(crate) fn from_json(value: &Value) -> Option<Self> {
-        let o = Obj::new(value);
         Some(Self {
-            id: o.string("id")?,
-            type_name: o.string("type")?,
+            id: value.get("id")?.as_str()?.to_owned(),
+            type_name: value.get("type")?.as_str()?.to_owned(),
         })
     }
 }
@@ -118,6 +120,7 @@ pub struct FolderMini {
 }
 
 impl FolderMini {
+    #[cfg(test)]
     pub(crate) fn from_json(value: &Value) -> Option<Self> {
         let o = Obj::new(value);
         Some(Self {
@@ -129,6 +132,7 @@ impl FolderMini {
     }
 
     /// The `entries` of a `path_collection`; entries without an id are skipped.
+    #[cfg(test)]
     pub(crate) fn path(value: &Value) -> Option<Vec<Self>> {
         let entries = value.get("entries")?.as_array()?;
         Some(entries.iter().filter_map(Self::from_json).collect())
@@ -161,6 +165,7 @@ pub struct FileVersion {
 }
 
 impl FileVersion {
+    #[cfg(test)]
     pub(crate) fn from_json(value: &Value) -> Option<Self> {
         let o = Obj::new(value);
         Some(Self {
@@ -210,6 +215,7 @@ pub struct SharedLink {
 }
 
 impl SharedLink {
+    #[cfg(test)]
     pub(crate) fn from_json(value: &Value) -> Option<Self> {
         let o = Obj::new(value);
         value.is_object().then(|| Self {

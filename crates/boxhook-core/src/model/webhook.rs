@@ -1,8 +1,10 @@
 //! [`WebhookRef`]: the webhook an event was delivered for.
 
 use chrono::{DateTime, FixedOffset};
+#[cfg(test)]
 use serde_json::Value;
 
+#[cfg(test)]
 use super::json::Obj;
 use super::refs::{ItemRef, UserMini};
 use super::trigger::Trigger;
@@ -46,6 +48,7 @@ pub struct WebhookRef {
 }
 
 impl WebhookRef {
+    #[cfg(test)]
     pub(crate) fn from_json(value: &Value) -> Option<Self> {
         let o = Obj::new(value);
         Some(Self {

@@ -206,6 +206,14 @@ impl Routes {
     }
 
     /// Runs `handler` on the event under a claim: claim, parse, run, settle.
+    ///
+    /// The typed event is parsed here, after the claim, and only for a
+    /// delivery a handler runs on: a duplicate costs the envelope pass of
+    /// [`Routes::route`] and nothing more. Parsing the typed event up front
+    /// instead (routing fields read off it) saves the envelope pass on a new
+    /// event but makes every duplicate pay a full typed parse, about 3x an
+    /// envelope pass (`router_parse` in benches/benches/parse.rs; see "One-pass
+    /// parsing" in docs/PERFORMANCE.md).
     async fn handle(
         &self,
         handler: &EventHandler,

@@ -7,10 +7,13 @@
 //! docs/PROTOCOL.md).
 
 use chrono::{DateTime, FixedOffset};
+#[cfg(test)]
 use serde_json::Value;
 
+#[cfg(test)]
 use crate::model::json::Obj;
 use crate::model::refs::{ItemRef, UserMini};
+use crate::model::RawJson;
 
 /// A comment source (`type: "comment"`, the `COMMENT.*` events).
 ///
@@ -50,12 +53,13 @@ pub struct Comment {
     /// When the comment was last edited.
     pub modified_at: Option<DateTime<FixedOffset>>,
     /// The whole source object as sent.
-    pub raw: Value,
+    pub raw: RawJson,
 }
 
 impl Comment {
-    pub(crate) fn from_json(id: String, raw: Value) -> Self {
-        let o = Obj::new(&raw);
+    #[cfg(test)]
+    pub(crate) fn from_json(id: String, raw: &Value) -> Self {
+        let o = Obj::new(raw);
         Self {
             id,
             message: o.string("message"),
@@ -65,7 +69,7 @@ impl Comment {
             created_by: o.with("created_by", UserMini::from_json),
             created_at: o.time("created_at"),
             modified_at: o.time("modified_at"),
-            raw,
+            raw: RawJson::from_value(raw),
         }
     }
 }
@@ -106,12 +110,13 @@ pub struct TaskAssignment {
     /// When the assignee was last reminded.
     pub reminded_at: Option<DateTime<FixedOffset>>,
     /// The whole source object as sent.
-    pub raw: Value,
+    pub raw: RawJson,
 }
 
 impl TaskAssignment {
-    pub(crate) fn from_json(id: String, raw: Value) -> Self {
-        let o = Obj::new(&raw);
+    #[cfg(test)]
+    pub(crate) fn from_json(id: String, raw: &Value) -> Self {
+        let o = Obj::new(raw);
         Self {
             id,
             item: o.with("item", ItemRef::from_json),
@@ -122,7 +127,7 @@ impl TaskAssignment {
             assigned_at: o.time("assigned_at"),
             completed_at: o.time("completed_at"),
             reminded_at: o.time("reminded_at"),
-            raw,
+            raw: RawJson::from_value(raw),
         }
     }
 }
@@ -150,12 +155,16 @@ pub struct MetadataInstance {
     /// The instance's id.
     pub id: String,
     /// The whole source object as sent.
-    pub raw: Value,
+    pub raw: RawJson,
 }
 
 impl MetadataInstance {
-    pub(crate) fn from_json(id: String, raw: Value) -> Self {
-        Self { id, raw }
+    #[cfg(test)]
+    pub(crate) fn from_json(id: String, raw: &Value) -> Self {
+        Self {
+            id,
+            raw: RawJson::from_value(raw),
+        }
     }
 }
 
@@ -200,12 +209,13 @@ pub struct Collaboration {
     /// When the invitation was accepted.
     pub acknowledged_at: Option<DateTime<FixedOffset>>,
     /// The whole source object as sent.
-    pub raw: Value,
+    pub raw: RawJson,
 }
 
 impl Collaboration {
-    pub(crate) fn from_json(id: String, raw: Value) -> Self {
-        let o = Obj::new(&raw);
+    #[cfg(test)]
+    pub(crate) fn from_json(id: String, raw: &Value) -> Self {
+        let o = Obj::new(raw);
         Self {
             id,
             role: o.string("role"),
@@ -218,7 +228,7 @@ impl Collaboration {
             modified_at: o.time("modified_at"),
             expires_at: o.time("expires_at"),
             acknowledged_at: o.time("acknowledged_at"),
-            raw,
+            raw: RawJson::from_value(raw),
         }
     }
 }

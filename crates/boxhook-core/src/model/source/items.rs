@@ -2,10 +2,13 @@
 //! [`ItemFields`] all three share.
 
 use chrono::{DateTime, FixedOffset};
+#[cfg(test)]
 use serde_json::Value;
 
+#[cfg(test)]
 use crate::model::json::Obj;
 use crate::model::refs::{FileVersion, FolderMini, SharedLink, UserMini};
+use crate::model::RawJson;
 
 /// The fields every item (file, folder, web link) has, read once for all
 /// three: [`File::item`], [`Folder::item`] and [`WebLink::item`].
@@ -72,6 +75,7 @@ pub struct ItemFields {
 }
 
 impl ItemFields {
+    #[cfg(test)]
     fn from_json(id: String, o: Obj<'_>) -> Self {
         Self {
             id,
@@ -132,12 +136,13 @@ pub struct File {
     /// When the content was last modified, as the uploader reported it.
     pub content_modified_at: Option<DateTime<FixedOffset>>,
     /// The whole source object as sent.
-    pub raw: Value,
+    pub raw: RawJson,
 }
 
 impl File {
-    pub(crate) fn from_json(id: String, raw: Value) -> Self {
-        let o = Obj::new(&raw);
+    #[cfg(test)]
+    pub(crate) fn from_json(id: String, raw: &Value) -> Self {
+        let o = Obj::new(raw);
         Self {
             item: ItemFields::from_json(id, o),
             size: o.u64("size"),
@@ -145,7 +150,7 @@ impl File {
             file_version: o.with("file_version", FileVersion::from_json),
             content_created_at: o.time("content_created_at"),
             content_modified_at: o.time("content_modified_at"),
-            raw,
+            raw: RawJson::from_value(raw),
         }
     }
 }
@@ -181,18 +186,19 @@ pub struct Folder {
     /// When the content was last modified.
     pub content_modified_at: Option<DateTime<FixedOffset>>,
     /// The whole source object as sent.
-    pub raw: Value,
+    pub raw: RawJson,
 }
 
 impl Folder {
-    pub(crate) fn from_json(id: String, raw: Value) -> Self {
-        let o = Obj::new(&raw);
+    #[cfg(test)]
+    pub(crate) fn from_json(id: String, raw: &Value) -> Self {
+        let o = Obj::new(raw);
         Self {
             item: ItemFields::from_json(id, o),
             size: o.u64("size"),
             content_created_at: o.time("content_created_at"),
             content_modified_at: o.time("content_modified_at"),
-            raw,
+            raw: RawJson::from_value(raw),
         }
     }
 }
@@ -222,16 +228,17 @@ pub struct WebLink {
     /// The address it points to.
     pub url: Option<String>,
     /// The whole source object as sent.
-    pub raw: Value,
+    pub raw: RawJson,
 }
 
 impl WebLink {
-    pub(crate) fn from_json(id: String, raw: Value) -> Self {
-        let o = Obj::new(&raw);
+    #[cfg(test)]
+    pub(crate) fn from_json(id: String, raw: &Value) -> Self {
+        let o = Obj::new(raw);
         Self {
             item: ItemFields::from_json(id, o),
             url: o.string("url"),
-            raw,
+            raw: RawJson::from_value(raw),
         }
     }
 }

@@ -8,7 +8,9 @@ use serde_json::Value;
 pub use activity::{Collaboration, Comment, MetadataInstance, TaskAssignment};
 pub use items::{File, Folder, ItemFields, WebLink};
 
+#[cfg(test)]
 use super::json::Obj;
+use super::RawJson;
 
 /// The event's `source`: the item the event is about, by its `type`.
 ///
@@ -57,16 +59,17 @@ pub enum Source {
         type_name: String,
         /// The `id` as sent.
         id: String,
-        /// The whole source object.
-        raw: Value,
+        /// The whole source object, as sent.
+        raw: RawJson,
     },
 }
 
 impl Source {
     /// Reads a source; `None` unless `value` is an object with a string `id`
     /// and a string `type`.
-    pub(crate) fn from_json(value: Value) -> Option<Self> {
-        let o = Obj::new(&value);
+    #[cfg(test)]
+    pub(crate) fn from_json(value: &Value) -> Option<Self> {
+        let o = Obj::new(value);
         let id = o.string("id")?;
         Some(match o.str("type")? {
             "file" => Self::File(File::from_json(id, value)),
@@ -79,7 +82,7 @@ impl Source {
             other => Self::Unknown {
                 type_name: other.to_owned(),
                 id,
-                raw: value,
+                raw: RawJson::from_value(value),
             },
         })
     }
@@ -151,6 +154,24 @@ impl Source {
     /// ```
     #[must_use]
     pub fn raw(&self) -> &Value {
+        self.raw_json().value()
+    }
+
+    /// The whole source object as sent, as text with its tree built on
+    /// demand: [`RawJson::json`] reads the text without building one.
+    ///
+    /// ```
+    /// use boxhook_core::model::WebhookEvent;
+    ///
+    /// let event = WebhookEvent::parse(br#"{
+    ///     "id": "1", "trigger": "FILE.UPLOADED", "source": {"id": "5", "type": "file"}
+    /// }"#)?;
+    /// let source = event.source().expect("sent");
+    /// assert_eq!(source.raw_json().json(), r#"{"id": "5", "type": "file"}"#);
+    /// # Ok::<(), boxhook_core::model::ParseError>(())
+    /// ```
+    #[must_use]
+    pub fn raw_json(&self) -> &RawJson {
         match self {
             Self::File(s) => &s.raw,
             Self::Folder(s) => &s.raw,
