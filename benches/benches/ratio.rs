@@ -12,7 +12,7 @@ use boxhook_benches::{
     file_uploaded, keys, now, signed_headers, size_label, Encoding, PRIMARY_KEY, SIZES, TIMESTAMP,
 };
 use boxhook_core::Verifier;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 const ROUNDS: usize = 501;

@@ -16,7 +16,7 @@ use boxhook_benches::{
 };
 use boxhook_core::{escaped_form, BodyForm, DeliveryHeaders, DeliveryTimestamp, KeySlot, Verifier};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// `verify/boxhook/<size>` against `verify/bare_hmac/<size>`: the full raw

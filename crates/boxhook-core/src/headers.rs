@@ -3,8 +3,9 @@
 //! [`http::HeaderMap`] or from any list of `(name, value)` pairs.
 
 use std::borrow::Cow;
+use std::fmt;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use crate::error::{HeaderProblem, VerifyError};
 
@@ -58,9 +59,30 @@ const NAMES: [&str; 6] = [
 /// assert_eq!(headers.signature_secondary(), None);
 /// # Ok::<(), boxhook_core::VerifyError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct DeliveryHeaders<'a> {
     values: [Option<Cow<'a, str>>; 6],
+    /// The `BOX-DELIVERY-ID` value in the map it was read from, so that
+    /// [`Verified`](crate::Verified) can share its bytes instead of copying.
+    delivery_id: Option<&'a HeaderValue>,
+}
+
+// By hand: where the values were read from does not make two sets of
+// headers different.
+impl PartialEq for DeliveryHeaders<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+    }
+}
+
+impl Eq for DeliveryHeaders<'_> {}
+
+impl fmt::Debug for DeliveryHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryHeaders")
+            .field("values", &self.values)
+            .finish()
+    }
 }
 
 impl<'a> DeliveryHeaders<'a> {
@@ -85,7 +107,10 @@ impl<'a> DeliveryHeaders<'a> {
             let Some(slot) = NAMES.iter().position(|n| *n == name.as_str()) else {
                 continue;
             };
-            let text = check_value(NAMES[slot], value.as_bytes())?;
+            let text = check_header_value(NAMES[slot], value)?;
+            if slot == 0 && headers.values[0].is_none() {
+                headers.delivery_id = Some(value);
+            }
             headers.set(slot, NAMES[slot], Cow::Borrowed(text))?;
         }
         Ok(headers)
@@ -127,6 +152,19 @@ impl<'a> DeliveryHeaders<'a> {
                 self.values[slot] = Some(value);
                 Ok(())
             }
+        }
+    }
+
+    /// `BOX-DELIVERY-ID` as an [`HeaderValue`]: the map's own value when it
+    /// was read from one and needed no trimming (a reference-count increment),
+    /// else a new one.
+    pub(crate) fn delivery_id_value(&self) -> Option<HeaderValue> {
+        let text = self.delivery_id()?;
+        match self.delivery_id {
+            // `text` is the value trimmed: equal lengths mean nothing was trimmed.
+            Some(value) if value.len() == text.len() => Some(value.clone()),
+            // Checked visible ASCII, which every `HeaderValue` accepts.
+            _ => HeaderValue::from_str(text).ok(),
         }
     }
 
@@ -172,6 +210,29 @@ impl<'a> DeliveryHeaders<'a> {
             crate::KeySlot::Primary => self.signature_primary(),
             crate::KeySlot::Secondary => self.signature_secondary(),
         }
+    }
+}
+
+/// [`check_value`] for a value from an [`HeaderMap`]. `HeaderValue::to_str`
+/// accepts exactly the bytes `check_value` does (tab and visible ASCII) and
+/// skips the second, UTF-8 pass; anything it refuses gets `check_value`'s
+/// own answer.
+fn check_header_value<'v>(
+    name: &'static str,
+    value: &'v HeaderValue,
+) -> Result<&'v str, VerifyError> {
+    match value.to_str() {
+        Ok(text) => {
+            let text = text.trim_ascii();
+            if text.len() > MAX_HEADER_LEN {
+                return Err(VerifyError::InvalidHeader {
+                    name,
+                    problem: HeaderProblem::TooLong { len: text.len() },
+                });
+            }
+            Ok(text)
+        }
+        Err(_) => check_value(name, value.as_bytes()),
     }
 }
 
@@ -272,6 +333,20 @@ mod tests {
         ])
         .expect("identical repeats");
         assert_eq!(h.version(), Some("1"));
+    }
+
+    #[test]
+    fn delivery_id_value_shares_the_map_value_unless_trimmed() {
+        let mut map = HeaderMap::new();
+        map.insert("box-delivery-id", HeaderValue::from_static("d-1"));
+        let h = DeliveryHeaders::from_header_map(&map).expect("valid");
+        assert_eq!(h.delivery_id_value(), Some(HeaderValue::from_static("d-1")));
+        map.insert("box-delivery-id", HeaderValue::from_static(" d-2\t"));
+        let h = DeliveryHeaders::from_header_map(&map).expect("valid");
+        assert_eq!(h.delivery_id_value(), Some(HeaderValue::from_static("d-2")));
+        let h = DeliveryHeaders::from_pairs([("box-delivery-id", "d-3")]).expect("valid");
+        assert_eq!(h.delivery_id_value(), Some(HeaderValue::from_static("d-3")));
+        assert_eq!(DeliveryHeaders::default().delivery_id_value(), None);
     }
 
     #[test]

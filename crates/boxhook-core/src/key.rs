@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;

@@ -28,25 +28,35 @@ pub(crate) fn encode(digest: &Digest) -> String {
 
 /// Decodes a signature header strictly: standard alphabet, canonical padding,
 /// exactly 32 bytes.
+///
+/// Box's 44 characters decode straight into the digest; only a header that
+/// fails that is examined again to say what is wrong with it.
 pub(crate) fn decode(text: &str) -> Result<Digest, SignatureProblem> {
+    let mut out = [0u8; 32];
+    // `decode_slice` fails rather than truncate when the output would not
+    // fit, so `Ok(32)` means exactly 32 bytes.
+    match STANDARD.decode_slice(text, &mut out) {
+        Ok(32) => Ok(out),
+        _ => Err(problem(text)),
+    }
+}
+
+/// What is wrong with a header that does not decode to 32 bytes.
+#[cold]
+fn problem(text: &str) -> SignatureProblem {
     if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(SignatureProblem::LooksHex);
+        return SignatureProblem::LooksHex;
     }
     if text.bytes().any(|b| b.is_ascii_whitespace()) {
-        return Err(SignatureProblem::Whitespace);
+        return SignatureProblem::Whitespace;
     }
     // Header values are capped at MAX_HEADER_LEN, so this buffer holds any
     // decodable value and the true decoded length can be reported.
     let mut buf = [0u8; MAX_HEADER_LEN];
-    let len = STANDARD
-        .decode_slice(text, &mut buf)
-        .map_err(|_| SignatureProblem::NotBase64)?;
-    if len != 32 {
-        return Err(SignatureProblem::WrongLength { decoded: len });
+    match STANDARD.decode_slice(text, &mut buf) {
+        Ok(decoded) => SignatureProblem::WrongLength { decoded },
+        Err(_) => SignatureProblem::NotBase64,
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&buf[..32]);
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use subtle::ConstantTimeEq as _;
 
 use crate::error::{SignatureProblem, VerifyError};
@@ -72,7 +72,9 @@ impl fmt::Display for BodyForm {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    delivery_id: Option<String>,
+    /// The header's own value: cloning shares its bytes, so verifying
+    /// allocates nothing for the id.
+    delivery_id: Option<HeaderValue>,
     timestamp: DateTime<FixedOffset>,
     age: TimeDelta,
     key_slot: KeySlot,
@@ -85,7 +87,9 @@ impl Verified {
     /// docs/PROTOCOL.md).
     #[must_use]
     pub fn delivery_id(&self) -> Option<&str> {
-        self.delivery_id.as_deref()
+        // Only values that passed the header checks (visible ASCII, trimmed)
+        // are kept, so `to_str` never fails here.
+        self.delivery_id.as_ref()?.to_str().ok()
     }
 
     /// When Box sent the delivery (`BOX-DELIVERY-TIMESTAMP`).
@@ -230,11 +234,11 @@ impl Verifier {
         let age = self.freshness.check(timestamp, now)?;
 
         let ring = self.keys.load();
-        let candidates = Candidates::collect(&ring, headers)?;
+        let mut candidates = Candidates::collect(&ring, headers)?;
         let (key_slot, body_form) =
-            self.match_body(&ring, &candidates, body, timestamp_text.as_bytes())?;
+            self.match_body(&ring, &mut candidates, body, timestamp_text.as_bytes())?;
         Ok(Verified {
-            delivery_id: headers.delivery_id().map(str::to_owned),
+            delivery_id: headers.delivery_id_value(),
             timestamp,
             age,
             key_slot,
@@ -245,7 +249,7 @@ impl Verifier {
     fn match_body(
         &self,
         ring: &KeyRing,
-        candidates: &Candidates,
+        candidates: &mut Candidates<'_>,
         body: &[u8],
         timestamp: &[u8],
     ) -> Result<(KeySlot, BodyForm), VerifyError> {
@@ -266,32 +270,46 @@ impl Verifier {
     }
 }
 
-/// The decoded signature of each slot that has both a key and a usable header.
-struct Candidates {
-    digests: [Option<Digest>; 2],
+/// The signature header of each slot that has a key, decoded only when its
+/// key is first tried: a delivery that matches its primary key never has
+/// its secondary header decoded.
+struct Candidates<'h> {
+    signatures: [Signature<'h>; 2],
     malformed: Option<(&'static str, SignatureProblem)>,
 }
 
-impl Candidates {
-    fn collect(ring: &KeyRing, headers: &DeliveryHeaders<'_>) -> Result<Self, VerifyError> {
+/// One slot's signature header, as far as it has been looked at.
+#[derive(Clone, Copy)]
+enum Signature<'h> {
+    /// No key in the slot, or no header for it: nothing to try.
+    Absent,
+    /// Not decoded yet.
+    Text(&'h str),
+    Decoded(Digest),
+    Malformed,
+}
+
+impl<'h> Candidates<'h> {
+    fn collect(ring: &KeyRing, headers: &'h DeliveryHeaders<'_>) -> Result<Self, VerifyError> {
         let mut out = Self {
-            digests: [None, None],
+            signatures: [Signature::Absent; 2],
             malformed: None,
         };
         let mut missing = None;
+        let mut present = false;
         for (i, slot) in KeySlot::BOTH.into_iter().enumerate() {
             if ring.key(slot).is_none() {
                 continue;
             }
-            match headers.signature(slot).map(signature::decode) {
+            match headers.signature(slot) {
                 None => missing = missing.or(Some(slot.header_name())),
-                Some(Ok(digest)) => out.digests[i] = Some(digest),
-                Some(Err(problem)) => {
-                    out.malformed = out.malformed.or(Some((slot.header_name(), problem)));
+                Some(text) => {
+                    out.signatures[i] = Signature::Text(text);
+                    present = true;
                 }
             }
         }
-        if !out.any() && out.malformed.is_none() {
+        if !present {
             // A ring always has a key, so some slot reported its header missing.
             let name = missing.unwrap_or(headers::SIGNATURE_PRIMARY);
             return Err(VerifyError::MissingHeader { name });
@@ -299,20 +317,45 @@ impl Candidates {
         Ok(out)
     }
 
+    /// Whether some slot's signature decoded. Meaningful once every slot
+    /// was tried, as it has been when nothing matched.
     fn any(&self) -> bool {
-        self.digests.iter().any(Option::is_some)
+        self.signatures
+            .iter()
+            .any(|s| matches!(s, Signature::Decoded(_)))
+    }
+
+    /// Slot `i`'s decoded signature, decoding it on first use and noting the
+    /// first malformed header, in slot order.
+    fn digest(&mut self, i: usize, slot: KeySlot) -> Option<&Digest> {
+        if let Signature::Text(text) = self.signatures[i] {
+            self.signatures[i] = match signature::decode(text) {
+                Ok(digest) => Signature::Decoded(digest),
+                Err(problem) => {
+                    self.malformed = self.malformed.or(Some((slot.header_name(), problem)));
+                    Signature::Malformed
+                }
+            };
+        }
+        match &self.signatures[i] {
+            Signature::Decoded(digest) => Some(digest),
+            _ => None,
+        }
     }
 
     /// The first slot whose signature matches, comparing in constant time.
-    fn matching(&self, ring: &KeyRing, body: &[u8], timestamp: &[u8]) -> Option<KeySlot> {
-        KeySlot::BOTH
-            .into_iter()
-            .zip(&self.digests)
-            .find_map(|(slot, expected)| {
-                let (key, expected) = (ring.key(slot)?, expected.as_ref()?);
-                let actual = signature::digest(key, body, timestamp);
-                bool::from(actual.ct_eq(expected)).then_some(slot)
-            })
+    fn matching(&mut self, ring: &KeyRing, body: &[u8], timestamp: &[u8]) -> Option<KeySlot> {
+        for (i, slot) in KeySlot::BOTH.into_iter().enumerate() {
+            let Some(key) = ring.key(slot) else { continue };
+            let Some(expected) = self.digest(i, slot) else {
+                continue;
+            };
+            let actual = signature::digest(key, body, timestamp);
+            if bool::from(actual.ct_eq(expected)) {
+                return Some(slot);
+            }
+        }
+        None
     }
 
     fn failure(&self, escaped_form_tried: bool) -> VerifyError {
