@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +14,7 @@ use std::time::Duration;
 use boxhook::idempotency::{EventKey, IdempotencyStore};
 use boxhook::inbox::{ErrorKind, Inbox, InboxError, ListFilter, NewRecord, Stored};
 use boxhook_sqlite::SqliteInbox;
-use common::{event, is_root, on_small_fs, remount_read_only, t, TempDir};
+use common::{event, is_root, on_small_fs, remount_read_only, snapshot, t, TempDir};
 
 fn record(id: &str) -> NewRecord {
     NewRecord::parse(event("4133", id, "FILE.UPLOADED"), Some("d-1"), t(0)).expect("an event")
@@ -25,22 +24,6 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime")
-}
-
-/// Every file in `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|entry| {
-            let path = entry.expect("entry").path();
-            let bytes = if path.is_file() {
-                std::fs::read(&path).expect("read file")
-            } else {
-                b"<dir>".to_vec()
-            };
-            (path, bytes)
-        })
-        .collect()
 }
 
 fn read_only_message(path: &Path) -> String {

@@ -65,6 +65,8 @@ pub mod conformance;
 mod delivery;
 mod expected;
 pub mod fixtures;
+#[cfg(unix)]
+pub mod fs;
 mod header;
 mod ids;
 mod reserialize;
