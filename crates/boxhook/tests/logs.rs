@@ -6,17 +6,13 @@ mod common;
 
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use boxhook::idempotency::MemoryStore;
-use boxhook::inbox::{
-    Claimed, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Stored, StoredEvent,
-};
+use boxhook::inbox::{Inbox, InboxError, NewRecord, Stored};
 use boxhook::{DeliveryContext, HandlerError, Outcome, Router};
 use boxhook_core::model::WebhookEvent;
 use boxhook_core::Printable;
 use boxhook_testkit::Delivery;
-use chrono::{DateTime, Utc};
 use common::stack;
 use http::StatusCode;
 use tower::ServiceExt as _;
@@ -57,36 +53,14 @@ fn body(id: &str, trigger: &str, source_id: &str) -> String {
     .to_string()
 }
 
-/// A one-method inbox that stores nothing and says so.
-struct Refusing;
-
-impl Inbox for Refusing {
-    async fn store(&self, record: NewRecord) -> Result<Stored, InboxError> {
-        Err(InboxError::new(
+/// An inbox that stores nothing and says so, quoting the event id.
+fn refusing() -> impl Inbox {
+    common::StoreWith(|record: NewRecord| async move {
+        Err::<Stored, _>(InboxError::new(
             boxhook::inbox::ErrorKind::Storage,
             format!("cannot store {}", record.event_id),
         ))
-    }
-    async fn claim_next(
-        &self,
-        _: &str,
-        _: Duration,
-        _: DateTime<Utc>,
-    ) -> Result<Option<Claimed>, InboxError> {
-        Ok(None)
-    }
-    async fn ack(&self, _: &Claimed) -> Result<(), InboxError> {
-        Ok(())
-    }
-    async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> {
-        Ok(())
-    }
-    async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
-        Ok(Vec::new())
-    }
-    async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> {
-        Ok(None)
-    }
+    })
 }
 
 /// Formats every event of this thread, at every level, into a buffer.
@@ -138,7 +112,7 @@ async fn untrusted_values_are_escaped_in_every_log_line() {
         ),
         // An inbox that fails: its error quotes the id.
         (
-            Router::new().store_in(Refusing),
+            Router::new().store_in(refusing()),
             hostile.clone(),
             Delivery::new(hostile.clone()),
             StatusCode::SERVICE_UNAVAILABLE,

@@ -19,7 +19,7 @@ use boxhook_core::model::{Trigger, WebhookEvent};
 use boxhook_testkit::Delivery;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use common::{event, stack};
+use common::{event, stack, StoreWith};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use tower::ServiceExt as _;
@@ -287,43 +287,22 @@ async fn store_in_takes_what_no_handler_takes() {
 }
 
 /// An inbox that fails, panics or hangs, by event id.
-struct BadInbox;
-
-impl Inbox for BadInbox {
-    async fn store(&self, record: NewRecord) -> Result<Stored, InboxError> {
+/// An inbox that fails, panics or never answers, by event id.
+fn bad_inbox() -> impl Inbox {
+    StoreWith(|record: NewRecord| async move {
         match record.event_id.as_str() {
             "fail" => Err(InboxError::new(ErrorKind::Storage, "database is locked")),
             "panic" => panic!("inbox bug"),
             _ => std::future::pending().await,
         }
-    }
-    async fn claim_next(
-        &self,
-        _: &str,
-        _: Duration,
-        _: DateTime<Utc>,
-    ) -> Result<Option<Claimed>, InboxError> {
-        Ok(None)
-    }
-    async fn ack(&self, _: &Claimed) -> Result<(), InboxError> {
-        Ok(())
-    }
-    async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> {
-        Ok(())
-    }
-    async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
-        Ok(Vec::new())
-    }
-    async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> {
-        Ok(None)
-    }
+    })
 }
 
 #[tokio::test]
 async fn an_inbox_that_cannot_store_makes_box_retry() {
     let router = Router::new()
         .handler_timeout(Duration::from_millis(50))
-        .store_in(BadInbox);
+        .store_in(bad_inbox());
     let cases = [
         (
             "fail",

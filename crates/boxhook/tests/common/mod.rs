@@ -130,3 +130,52 @@ impl Count {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// An inbox whose `store` is `f`, for tests that only look at what the
+/// router stores; its worker side holds nothing (`claim_next` finds no
+/// event, `list` and `get` nothing).
+pub struct StoreWith<F>(pub F);
+
+impl<F, Fut> boxhook::inbox::Inbox for StoreWith<F>
+where
+    F: Fn(boxhook::inbox::NewRecord) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<boxhook::inbox::Stored, boxhook::inbox::InboxError>>
+        + Send,
+{
+    async fn store(
+        &self,
+        record: boxhook::inbox::NewRecord,
+    ) -> Result<boxhook::inbox::Stored, boxhook::inbox::InboxError> {
+        (self.0)(record).await
+    }
+    async fn claim_next(
+        &self,
+        _: &str,
+        _: std::time::Duration,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<boxhook::inbox::Claimed>, boxhook::inbox::InboxError> {
+        Ok(None)
+    }
+    async fn ack(&self, _: &boxhook::inbox::Claimed) -> Result<(), boxhook::inbox::InboxError> {
+        Ok(())
+    }
+    async fn requeue(
+        &self,
+        _: &boxhook::inbox::Claimed,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), boxhook::inbox::InboxError> {
+        Ok(())
+    }
+    async fn list(
+        &self,
+        _: boxhook::inbox::ListFilter,
+    ) -> Result<Vec<boxhook::inbox::InboxEntry>, boxhook::inbox::InboxError> {
+        Ok(Vec::new())
+    }
+    async fn get(
+        &self,
+        _: &str,
+    ) -> Result<Option<boxhook::inbox::StoredEvent>, boxhook::inbox::InboxError> {
+        Ok(None)
+    }
+}
