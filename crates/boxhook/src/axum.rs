@@ -49,7 +49,7 @@ use boxhook_core::model::WebhookEvent;
 use boxhook_core::{Verified, Verifier};
 use bytes::Bytes;
 
-use crate::VerifyLayer;
+use crate::{escaped, VerifyLayer};
 
 /// A [`VerifyLayer`] whose inner service receives axum's [`Body`], for use
 /// with `MethodRouter::layer` or `Router::layer`.
@@ -109,7 +109,7 @@ impl IntoResponse for BoxEventRejection {
             Self::Body => StatusCode::BAD_REQUEST,
             Self::NotAnEvent(error) => {
                 tracing::error!(
-                    error = crate::log::shown(&error),
+                    error = escaped::shown(&error),
                     "verified body is not a webhook_event"
                 );
                 StatusCode::BAD_REQUEST

@@ -124,10 +124,10 @@
 
 pub mod alert;
 mod clock;
+mod escaped;
 mod handler;
 pub mod idempotency;
 pub mod inbox;
-mod log;
 pub mod marker;
 mod panic;
 mod router;

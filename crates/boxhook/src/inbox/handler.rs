@@ -6,6 +6,7 @@ use std::fmt;
 use boxhook_core::model::WebhookEvent;
 
 use super::{Inbox, NewRecord, Stored};
+use crate::escaped;
 use crate::handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
 use crate::router::DeliveryContext;
 
@@ -71,14 +72,14 @@ impl<I: Inbox> StoreInInbox<I> {
         match self.inbox.store(record).await {
             Ok(Stored::New) => {
                 tracing::debug!(
-                    event_id = crate::log::text(ctx.event_id()),
+                    event_id = escaped::text(ctx.event_id()),
                     "event stored in the inbox"
                 );
                 Ok(())
             }
             Ok(Stored::Duplicate { deliveries }) => {
                 tracing::debug!(
-                    event_id = crate::log::text(ctx.event_id()),
+                    event_id = escaped::text(ctx.event_id()),
                     deliveries,
                     "event was in the inbox already; delivery counted"
                 );

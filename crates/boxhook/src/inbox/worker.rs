@@ -12,6 +12,7 @@ use boxhook_core::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Claimed, Inbox};
+use crate::escaped;
 use crate::handler::HandlerError;
 
 /// How long a claim lasts unless set: 5 minutes.
@@ -291,7 +292,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Ok(Ran::Acked)
             }
             (Ok(()), Some(error)) => {
-                tracing::warn!(event = %key, attempt, error = crate::log::shown(&error), "inbox event failed; released for a retry");
+                tracing::warn!(event = %key, attempt, error = escaped::shown(&error), "inbox event failed; released for a retry");
                 Ok(Ran::Released)
             }
             (Err(error), _) if error.is_lease_lost() => {
@@ -316,8 +317,8 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Ok(_) => false,
                 Err(error) => {
                     tracing::error!(
-                        error = crate::log::shown(&error),
-                        worker_id = crate::log::text(&self.id),
+                        error = escaped::shown(&error),
+                        worker_id = escaped::text(&self.id),
                         "inbox worker cannot reach the inbox"
                     );
                     true

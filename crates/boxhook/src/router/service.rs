@@ -21,7 +21,7 @@ use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes}
 use crate::handler::{BoxFuture, ErasedHandler};
 use crate::idempotency::{Claim, EventKey};
 use crate::inbox::{ErasedInbox, NewRecord, Stored};
-use crate::{alert, RequestClock};
+use crate::{alert, escaped, RequestClock};
 
 impl<B> Service<Request<B>> for Router
 where
@@ -118,8 +118,8 @@ impl Delivery {
             }),
             Err(error) => {
                 tracing::error!(
-                    delivery_id = crate::log::opt(verified.delivery_id()),
-                    error = crate::log::shown(&error),
+                    delivery_id = escaped::opt(verified.delivery_id()),
+                    error = escaped::shown(&error),
                     "verified body could not be read"
                 );
                 Err(Outcome::NotAnEvent)
@@ -163,8 +163,8 @@ impl Routes {
         let delivery_id = delivery.delivery_id();
         let envelope = Envelope::parse(&delivery.body).map_err(|error| {
             tracing::error!(
-                delivery_id = crate::log::opt(delivery_id),
-                error = crate::log::shown(&error),
+                delivery_id = escaped::opt(delivery_id),
+                error = escaped::shown(&error),
                 "verified body is not a webhook_event"
             );
             Outcome::NotAnEvent
@@ -194,9 +194,9 @@ impl Routes {
             )),
             (None, None) => {
                 tracing::info!(
-                    delivery_id = crate::log::opt(delivery_id),
-                    event_id = crate::log::text(envelope.id()),
-                    trigger = crate::log::text(trigger.as_str()),
+                    delivery_id = escaped::opt(delivery_id),
+                    event_id = escaped::text(envelope.id()),
+                    trigger = escaped::text(trigger.as_str()),
                     "no handler for this trigger; acknowledged"
                 );
                 None
@@ -240,7 +240,7 @@ impl Routes {
                 run(handler.as_ref(), parsed, ctx, deadline, delivery_id, &key).await
             }
             Err(error) => {
-                tracing::error!(delivery_id = crate::log::opt(delivery_id), event = %key, error = crate::log::shown(&error), "verified body is not a webhook_event");
+                tracing::error!(delivery_id = escaped::opt(delivery_id), event = %key, error = escaped::shown(&error), "verified body is not a webhook_event");
                 Outcome::NotAnEvent
             }
         };
@@ -263,7 +263,7 @@ impl Routes {
         now: DateTime<Utc>,
         delivery_id: Option<&str>,
     ) -> Result<(), Outcome> {
-        let delivery_id = crate::log::opt(delivery_id);
+        let delivery_id = escaped::opt(delivery_id);
         match self.store.claim(key, now, self.lease()).await {
             Ok(Claim::Acquired) => Ok(()),
             Ok(Claim::Done) => {
@@ -275,7 +275,7 @@ impl Routes {
                 Err(Outcome::InProgress)
             }
             Err(error) => {
-                tracing::error!(delivery_id, event = %key, error = crate::log::shown(&error), "cannot claim event");
+                tracing::error!(delivery_id, event = %key, error = escaped::shown(&error), "cannot claim event");
                 Err(Outcome::StoreFailed)
             }
         }
@@ -297,7 +297,7 @@ impl Routes {
         };
         if let Err(error) = settled {
             // At worst a retry runs the handler again.
-            tracing::error!(delivery_id = crate::log::opt(delivery_id), event = %key, %outcome, error = crate::log::shown(&error), "cannot record the outcome");
+            tracing::error!(delivery_id = escaped::opt(delivery_id), event = %key, %outcome, error = escaped::shown(&error), "cannot record the outcome");
         }
     }
 
@@ -307,9 +307,9 @@ impl Routes {
     async fn store(&self, inbox: &dyn ErasedInbox, record: NewRecord) -> Outcome {
         let key = record.key();
         let delivery_id = record.delivery_id.clone();
-        let delivery_id = crate::log::opt(delivery_id.as_deref());
+        let delivery_id = escaped::opt(delivery_id.as_deref());
         let trigger = record.trigger.clone();
-        let trigger = crate::log::text(&trigger);
+        let trigger = escaped::text(&trigger);
         let deadline = self.handler_timeout;
         let stored = crate::panic::catch_unwind(|| inbox.store_boxed(record));
         match tokio::time::timeout(deadline, stored).await {
@@ -327,7 +327,7 @@ impl Routes {
                     event = %key,
                     trigger,
                     kind = error.kind().as_str(),
-                    error = crate::log::shown(&error),
+                    error = escaped::shown(&error),
                     "cannot store the event in the inbox"
                 );
                 Outcome::InboxFailed
@@ -337,7 +337,7 @@ impl Routes {
                     delivery_id,
                     event = %key,
                     trigger,
-                    panic = crate::log::text(crate::panic::panic_message(panic.as_ref())),
+                    panic = escaped::text(crate::panic::panic_message(panic.as_ref())),
                     "the inbox panicked storing the event"
                 );
                 Outcome::Panicked
@@ -357,11 +357,11 @@ fn alert(envelope: &Envelope<'_>, delivery_id: Option<&str>) {
         return;
     };
     tracing::warn!(
-        delivery_id = crate::log::opt(delivery_id),
+        delivery_id = escaped::opt(delivery_id),
         trigger = envelope.trigger().as_str(),
-        webhook_id = crate::log::opt(envelope.webhook_id()),
-        source_type = crate::log::opt(envelope.source_type()),
-        source_id = crate::log::opt(envelope.source_id()),
+        webhook_id = escaped::opt(envelope.webhook_id()),
+        source_type = escaped::opt(envelope.source_type()),
+        source_id = escaped::opt(envelope.source_id()),
         "{alert}"
     );
 }
@@ -386,21 +386,21 @@ async fn run(
         Ok(Err(_)) => Outcome::Panicked,
         Err(_) => Outcome::TimedOut,
     };
-    let delivery_id = crate::log::opt(delivery_id);
-    let trigger = crate::log::text(trigger.as_str());
+    let delivery_id = escaped::opt(delivery_id);
+    let trigger = escaped::text(trigger.as_str());
     match result {
         Ok(Ok(Ok(()))) => tracing::info!(delivery_id, event = %key, trigger, "event handled"),
         Ok(Ok(Err(error))) if error.is_retry() => {
-            tracing::warn!(delivery_id, event = %key, trigger, error = crate::log::shown(&error), "handler asked Box to retry");
+            tracing::warn!(delivery_id, event = %key, trigger, error = escaped::shown(&error), "handler asked Box to retry");
         }
         Ok(Ok(Err(error))) => {
-            tracing::error!(delivery_id, event = %key, trigger, error = crate::log::shown(&error), "handler failed");
+            tracing::error!(delivery_id, event = %key, trigger, error = escaped::shown(&error), "handler failed");
         }
         Ok(Err(panic)) => tracing::error!(
             delivery_id,
             event = %key,
             trigger,
-            panic = crate::log::text(crate::panic::panic_message(panic.as_ref())),
+            panic = escaped::text(crate::panic::panic_message(panic.as_ref())),
             "handler panicked"
         ),
         Err(_) => {

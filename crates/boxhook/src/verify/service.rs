@@ -16,6 +16,7 @@ use tower_service::Service;
 
 use super::body::{collect, CollectError};
 use super::{BodyBudget, Config, Rejection};
+use crate::escaped;
 
 /// Verifies Box deliveries before they reach `S`; see [`VerifyLayer`](super::VerifyLayer).
 ///
@@ -157,7 +158,7 @@ where
         Err(error) => return reject(Rejection::Unauthorized(error)),
     };
     tracing::debug!(
-        delivery_id = crate::log::opt(verified.delivery_id()),
+        delivery_id = escaped::opt(verified.delivery_id()),
         key = verified.key_slot().as_str(),
         form = verified.body_form().as_str(),
         age_s = verified.age().num_seconds(),
@@ -198,7 +199,7 @@ fn rejected<ResBody: Default>(
             delivery_id,
             code = error.code(),
             "rejected Box delivery: {}",
-            crate::log::shown(error)
+            escaped::shown(error)
         ),
         Rejection::Overloaded { .. } => tracing::warn!(
             delivery_id,
@@ -209,7 +210,7 @@ fn rejected<ResBody: Default>(
             delivery_id,
             code = other.code(),
             "rejected request: {}",
-            crate::log::shown(other)
+            escaped::shown(other)
         ),
     }
     let mut response = Response::new(ResBody::default());
