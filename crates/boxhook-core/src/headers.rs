@@ -168,6 +168,26 @@ impl<'a> DeliveryHeaders<'a> {
         }
     }
 
+    /// An owned copy with `name`'s value replaced, or removed when `value`
+    /// is `None`: the diagnosis's repaired headers.
+    pub(crate) fn with_value(
+        &self,
+        name: &'static str,
+        value: Option<String>,
+    ) -> DeliveryHeaders<'static> {
+        let mut values = self
+            .values
+            .clone()
+            .map(|v| v.map(|text| Cow::Owned(text.into_owned())));
+        if let Some(slot) = NAMES.iter().position(|n| *n == name) {
+            values[slot] = value.map(Cow::Owned);
+        }
+        DeliveryHeaders {
+            values,
+            delivery_id: None,
+        }
+    }
+
     fn get(&self, slot: usize) -> Option<&str> {
         self.values[slot].as_deref()
     }

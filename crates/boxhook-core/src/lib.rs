@@ -153,6 +153,7 @@
 
 #![warn(clippy::arithmetic_side_effects)]
 
+pub mod diagnose;
 mod error;
 mod escape;
 pub mod headers;

@@ -72,6 +72,7 @@ mod ids;
 mod reserialize;
 mod server;
 mod simulator;
+pub mod transit;
 
 pub use boxhook_core::{Clock, FixedClock, SystemClock};
 pub use delivery::{

@@ -15,6 +15,20 @@ pub(crate) fn reserialize(body: &[u8]) -> Option<Vec<u8>> {
     serde_json::to_vec(&value).ok()
 }
 
+/// `body` parsed and written again compactly with its top-level object's
+/// members in reverse order; `None` unless it is a JSON object of two or
+/// more members.
+pub(crate) fn reordered(body: &[u8]) -> Option<Vec<u8>> {
+    let Ordered::Object(mut members) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    if members.len() < 2 {
+        return None;
+    }
+    members.reverse();
+    serde_json::to_vec(&Ordered::Object(members)).ok()
+}
+
 /// A JSON value that remembers its object members' order.
 enum Ordered {
     Null,

@@ -162,9 +162,27 @@ pub use verify::VerifyLayer;
 pub use boxhook_core::model;
 pub use boxhook_core::model::{Trigger, WebhookEvent};
 pub use boxhook_core::{
-    BodyForm, Clock, ErrorKind, FixedClock, Freshness, KeyError, KeyRing, KeySlot, Printable,
-    SharedKeyRing, SigningKey, SystemClock, Verified, Verifier, VerifierBuilder, VerifyError,
+    BodyForm, Clock, DeliveryHeaders, ErrorKind, FixedClock, Freshness, KeyError, KeyRing, KeySlot,
+    Printable, SharedKeyRing, SigningKey, SystemClock, Verified, Verifier, VerifierBuilder,
+    VerifyError,
 };
+
+/// Why a delivery does not verify: [`diagnose`](diagnose::diagnose) repairs
+/// the body, headers or keys one way at a time and names each repair that
+/// verifies with a stable [`HintCode`](diagnose::HintCode) (see
+/// docs/DIAGNOSIS.md for every code).
+///
+/// ```
+/// use boxhook::diagnose::{diagnose, DiagnosisKeys, HintCode};
+/// use boxhook::{chrono::Utc, DeliveryHeaders};
+///
+/// let headers = DeliveryHeaders::from_pairs([("box-signature-version", "1")])?;
+/// let keys = DiagnosisKeys::new(Some("primary-key"), None);
+/// let diagnosis = diagnose(&headers, b"{}", &keys, Utc::now());
+/// assert_eq!(diagnosis.codes(), [HintCode::MissingHeader]);
+/// # Ok::<(), boxhook::VerifyError>(())
+/// ```
+pub use boxhook_core::diagnose;
 
 /// The date and time library of every timestamp boxhook hands out or takes
 /// (the `now` of [`IdempotencyStore`](idempotency::IdempotencyStore) and
