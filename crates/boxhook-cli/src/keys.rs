@@ -1,6 +1,7 @@
 //! The signature keys, from flags or the environment.
 
-use boxhook_core::{KeyRing, KeySlot, SigningKey};
+use boxhook_core::diagnose::DiagnosisKeys;
+use boxhook_core::{KeyRing, SigningKey};
 
 use crate::usage;
 
@@ -44,23 +45,10 @@ impl KeyArgs {
         KeyRing::new(primary, secondary).map_err(|err| usage(err.to_string()))
     }
 
-    /// The same keys in the other slots: what a receiver holding swapped
-    /// keys would check with.
-    pub(crate) fn swapped_ring(&self) -> Option<KeyRing> {
-        KeyRing::new(
-            key(self.secondary_key.as_deref()),
-            key(self.primary_key.as_deref()),
-        )
-        .ok()
-    }
-
-    /// Whether the key for `slot` was given.
-    pub(crate) fn has(&self, slot: KeySlot) -> bool {
-        let value = match slot {
-            KeySlot::Primary => self.primary_key.as_deref(),
-            KeySlot::Secondary => self.secondary_key.as_deref(),
-        };
-        key(value).is_some()
+    /// The keys exactly as given, for the diagnosis (which checks them for
+    /// white space, swapped slots and encodings).
+    pub(crate) fn diagnosis_keys(&self) -> DiagnosisKeys {
+        DiagnosisKeys::new(self.primary_key.as_deref(), self.secondary_key.as_deref())
     }
 }
 

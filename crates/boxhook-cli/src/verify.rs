@@ -20,17 +20,36 @@ CRLF or LF, other lines (a request or status line, curl's `> ` prefixes) \
 ignored, and everything after the first blank line following the headers \
 ignored too.
 
+With --body-from-request, one file holds the whole request: a raw capture \
+(`nc -l 8080 > req.txt`: request line, headers, blank line, body, framed by \
+Content-Length or chunked) or a `curl -v` dump in which the body was kept \
+after the `>` line that ends the headers.
+
+Each hint has a stable code (with --json: `hints` is a list of objects with \
+`code` and `message`); docs/DIAGNOSIS.md lists them.
+
 Exit status: 0 valid, 1 invalid, 2 usage error.
 
 Example, checking a request captured an hour ago as of when it arrived:
   boxhook verify --headers req.txt --body body.json --now 2024-05-14T15:02:20Z")]
 pub(crate) struct Args {
     /// The captured request headers.
-    #[arg(long, value_name = "FILE")]
-    headers: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "body_from_request"
+    )]
+    headers: Option<PathBuf>,
     /// The captured body, byte for byte.
-    #[arg(long, value_name = "FILE")]
-    body: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "body_from_request"
+    )]
+    body: Option<PathBuf>,
+    /// One file holding the whole captured request, headers and body.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["headers", "body"])]
+    body_from_request: Option<PathBuf>,
     /// The receiver's time to check freshness against, RFC 3339 [default: now]
     #[arg(long, value_name = "T")]
     now: Option<String>,
@@ -47,9 +66,22 @@ pub(crate) struct Args {
 
 /// Verifies, prints the verdict, and exits 0 (valid) or 1 (invalid).
 pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
-    let ring = keys.ring()?;
-    let headers_file = read_input(&args.headers, "headers file")?;
-    let body = read_input(&args.body, "body file")?;
+    keys.ring()?;
+    let (headers_text, body, headers_from) =
+        match (&args.body_from_request, &args.headers, &args.body) {
+            (Some(request), _, _) => {
+                let capture = read_input(request, "request capture")?;
+                let (head, body) = crate::capture::split(&capture)
+                    .map_err(|why| usage(format!("{}: {why}", request.display())))?;
+                (head, body, request)
+            }
+            (None, Some(headers), Some(body)) => (
+                String::from_utf8_lossy(&read_input(headers, "headers file")?).into_owned(),
+                read_input(body, "body file")?,
+                headers,
+            ),
+            _ => return Err(usage("pass --headers and --body, or --body-from-request")),
+        };
     let now: DateTime<Utc> = match &args.now {
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map_err(|_| usage(format!("--now {text:?} is not an RFC 3339 date-time")))?
@@ -60,14 +92,14 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         Duration::from_secs(args.max_age),
         Duration::from_secs(args.max_future_skew),
     );
-    let headers = parse_headers(&String::from_utf8_lossy(&headers_file));
+    let headers = parse_headers(&headers_text);
     if headers.is_empty() {
         return Err(usage(format!(
             "{} holds no `Name: value` header lines",
-            args.headers.display()
+            headers_from.display()
         )));
     }
-    let report = diagnose(keys, ring, &headers, &body, now, freshness);
+    let report = diagnose(&keys.diagnosis_keys(), &headers, &body, now, freshness);
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -138,7 +170,7 @@ impl Report {
             let _ = writeln!(out, "invalid ({reason}): {message}");
         }
         for hint in &self.hints {
-            let _ = writeln!(out, "  - {}", Printable(hint));
+            let _ = writeln!(out, "  - [{}] {}", hint.code(), Printable(hint.message()));
         }
         out
     }
@@ -147,6 +179,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::{parse_headers, Report};
+    use boxhook_core::diagnose::{Hint, HintCode};
 
     #[test]
     fn the_text_report_escapes_what_the_capture_put_in_it() {
@@ -156,13 +189,16 @@ mod tests {
             form: None,
             reason: Some("malformed_timestamp"),
             message: "timestamp \"x\u{1b}]0;t\u{7}\" is not an RFC 3339 date-time".to_owned(),
-            hints: vec!["line\nforged: ok \u{202e}".to_owned()],
+            hints: vec![Hint::new(
+                HintCode::Unexplained,
+                "line\nforged: ok \u{202e}",
+            )],
             delivery_id: Some("d\n1".to_owned()),
         };
         let text = report.to_text();
         assert_eq!(
             text,
-            "invalid (malformed_timestamp): timestamp \"x\\u{1b}]0;t\\u{7}\" is not an RFC 3339 date-time\n  - line\\nforged: ok \\u{202e}\n"
+            "invalid (malformed_timestamp): timestamp \"x\\u{1b}]0;t\\u{7}\" is not an RFC 3339 date-time\n  - [unexplained] line\\nforged: ok \\u{202e}\n"
         );
         assert_eq!(text.lines().count(), 2, "no forged line");
         assert!(text

@@ -136,7 +136,7 @@ fn every_diagnosis() {
             Some("secondary"),
             Some("raw"),
             "secondary key",
-            "only the secondary key matched",
+            "secondary_only",
         ),
         (
             "escaped form only",
@@ -148,7 +148,7 @@ fn every_diagnosis() {
             Some("primary"),
             Some("escaped"),
             "escaped body",
-            "re-serialized",
+            "escaped_form",
         ),
         (
             "hex signature",
@@ -160,7 +160,7 @@ fn every_diagnosis() {
             None,
             None,
             "looks like hex",
-            "read as hex is the right HMAC",
+            "hex_signature",
         ),
         (
             "wrapped signature",
@@ -172,7 +172,7 @@ fn every_diagnosis() {
             None,
             None,
             "white space",
-            "without its white space is the right HMAC",
+            "wrapped_base64",
         ),
         (
             "expired",
@@ -184,7 +184,7 @@ fn every_diagnosis() {
             None,
             None,
             "timestamp is 742 s old, limit 600 s",
-            "the signature itself is valid",
+            "expired",
         ),
         (
             "expired, own limit",
@@ -196,7 +196,7 @@ fn every_diagnosis() {
             None,
             None,
             "timestamp is 60 s old, limit 30 s",
-            "--now 2020-01-01T00:00:00-07:00",
+            "expired",
         ),
         (
             "future",
@@ -208,7 +208,7 @@ fn every_diagnosis() {
             None,
             None,
             "timestamp is 120 s in the future, limit 60 s",
-            "clock",
+            "future",
         ),
         (
             "swapped keys",
@@ -220,7 +220,7 @@ fn every_diagnosis() {
             None,
             None,
             "no signature matches",
-            "keys look swapped",
+            "keys_swapped",
         ),
         (
             "swapped, one key",
@@ -232,7 +232,7 @@ fn every_diagnosis() {
             None,
             None,
             "no signature matches",
-            "keys look swapped",
+            "keys_swapped",
         ),
         (
             "trailing newline",
@@ -244,7 +244,7 @@ fn every_diagnosis() {
             None,
             None,
             "no signature matches",
-            "ends with a line break",
+            "trailing_newline",
         ),
         (
             "wrong key",
@@ -256,7 +256,7 @@ fn every_diagnosis() {
             None,
             None,
             "no signature matches",
-            "no alternative matched",
+            "unexplained",
         ),
         (
             "missing timestamp",
@@ -269,7 +269,7 @@ fn every_diagnosis() {
             None,
             None,
             "box-delivery-timestamp is missing",
-            "BOX-DELIVERY-TIMESTAMP",
+            "missing_header",
         ),
         (
             "missing signature for the key given",
@@ -281,7 +281,7 @@ fn every_diagnosis() {
             None,
             None,
             "box-signature-primary is missing",
-            "no secondary key was given",
+            "missing_key",
         ),
         (
             "missing algorithm",
@@ -293,7 +293,7 @@ fn every_diagnosis() {
             None,
             None,
             "box-signature-algorithm is missing",
-            "BOX-SIGNATURE-ALGORITHM",
+            "missing_header",
         ),
     ];
     let dir = temp_dir("diagnoses");
@@ -313,10 +313,15 @@ fn every_diagnosis() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| h.as_str().unwrap())
+            .map(|h| h["code"].as_str().unwrap())
             .collect();
+        assert!(hint.is_empty() || hints.contains(&hint), "{name}: {j}");
         assert!(
-            hint.is_empty() || hints.iter().any(|h| h.contains(hint)),
+            j["hints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|h| !h["message"].as_str().unwrap().is_empty()),
             "{name}: {j}"
         );
         if hint.is_empty() {
@@ -335,9 +340,14 @@ fn no_false_hints() {
         b"{}",
         &["--primary-key", P, "--now", NOW],
     );
-    let hints = got.json["hints"].to_string();
-    assert!(hints.contains("still does not match"), "{hints}");
-    assert!(!hints.contains("right HMAC"), "{hints}");
+    let codes: Vec<&str> = got.json["hints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["code"].as_str().unwrap())
+        .collect();
+    // The hex reading does not verify over this body: no `hex_signature`.
+    assert_eq!(codes, ["unexplained"], "{}", got.json);
 }
 
 #[test]
@@ -597,4 +607,36 @@ fn sign_prints_box_headers_and_round_trips_through_verify() {
         LIMIT,
     );
     assert_eq!(out.status.code(), Some(2), "bad timestamp");
+}
+
+/// `--body-from-request` reads a raw capture and gives the same verdict,
+/// with the trailing line break the capture tool added cut by Content-Length.
+#[test]
+fn body_from_request_reads_a_raw_capture() {
+    let dir = temp_dir("from-request");
+    let head = headers(Some(PRIMARY_SIG), None);
+    let capture = format!(
+        "POST /box HTTP/1.1\r\nContent-Length: {}\r\n{}\r\n\r\n{BODY}\n",
+        BODY.len(),
+        head.trim_end_matches("\r\n")
+    );
+    let path = dir.join("request.txt");
+    std::fs::write(&path, capture).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_boxhook"))
+        .args([
+            "verify",
+            "--json",
+            "--primary-key",
+            P,
+            "--now",
+            NOW,
+            "--body-from-request",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["key"], "primary");
+    assert_eq!(json["hints"], serde_json::json!([]));
 }

@@ -128,7 +128,15 @@ pub struct Hint {
 }
 
 impl Hint {
-    pub(crate) fn new(code: HintCode, message: impl Into<String>) -> Self {
+    /// A hint with `code` and `message` (for reports that merge their own
+    /// findings with the diagnosis's).
+    ///
+    /// ```
+    /// use boxhook_core::diagnose::{Hint, HintCode};
+    /// let hint = Hint::new(HintCode::Crlf, "line endings changed");
+    /// assert_eq!((hint.code().as_str(), hint.message()), ("crlf", "line endings changed"));
+    /// ```
+    pub fn new(code: HintCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
