@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use boxhook::inbox::{Inbox as _, ListFilter};
 use boxhook::verify::DEFAULT_BODY_LIMIT;
+use boxhook_core::diagnose::DiagnosisKeys;
 use boxhook_core::model::Envelope;
-use boxhook_core::KeyRing;
+use boxhook_core::{KeyRing, Printable};
 use boxhook_sqlite::SqliteInbox;
 use boxhook_testkit::{Delivery, DeliveryIds, RetrySchedule, Simulator};
 use tokio::net::TcpListener;
@@ -84,6 +85,7 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
         DEFAULT_BODY_LIMIT,
         crate::serve::DEFAULT_BODY_BUDGET,
     )
+    .diagnose_rejections(DiagnosisKeys::new(Some(&primary), Some(&secondary)), true)
     .observe({
         let seen = Arc::clone(&seen);
         move |log| {
@@ -251,6 +253,13 @@ async fn run_step(
     }
     println!("   delivery: {}", attempt.delivery_id());
     println!("   answer:   {got}");
+    for hint in log.iter().flat_map(|l| &l.hints) {
+        println!(
+            "   hint:     [{}] {}",
+            hint.code(),
+            Printable(hint.message())
+        );
+    }
     let alert = envelope
         .as_ref()
         .and_then(|e| boxhook::alert::for_trigger(e.trigger()))

@@ -70,9 +70,45 @@ fn framework_warnings_reach_stderr_and_info_lines_do_not() {
         "no per-event info lines: {stderr}"
     );
     assert!(
+        !stderr.contains("why the delivery was rejected"),
+        "no diagnosis without debug logging: {stderr}"
+    );
+    assert!(
         !stderr.contains('\u{1b}'),
         "no colours when not a terminal: {stderr:?}"
     );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// With debug logging on, a 401 gets the diagnosis's codes in the log; the
+/// peer's answer is the same empty 401.
+#[test]
+fn a_rejection_is_diagnosed_at_debug_level_only_in_the_log() {
+    let dir = temp_dir("log-diagnosis");
+    let server = Server::start_with_env(
+        &dir.join("inbox.sqlite"),
+        &[],
+        &[("RUST_LOG", "warn,boxhook::serve=debug")],
+    );
+    let wrong = raw_request(
+        &Delivery::new(event("log-diagnosed"))
+            .sent_at(chrono::Utc::now())
+            .wrong_key(),
+    );
+    let head = answer(&server, &wrong);
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(!head.contains("unexplained"), "{head}");
+    let stderr = server.wait_for_stderr("why the delivery was rejected", Duration::from_secs(5));
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("why the delivery was rejected"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains(" DEBUG "), "{}", lines[0]);
+    // The test event's members are not in Box's order: evidence, not a repair.
+    assert!(lines[0].contains("hints=reserialized"), "{}", lines[0]);
+    assert!(lines[0].contains("NOT verified"), "{}", lines[0]);
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }

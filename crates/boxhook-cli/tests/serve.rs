@@ -288,6 +288,15 @@ fn demo_passes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("demo passed"), "{text}");
+    // The tampered step's diagnosis: no repair verifies a changed byte.
+    assert!(
+        text.contains("   hint:     [unexplained] no repair verified"),
+        "{text}"
+    );
+    assert!(
+        text.contains("   hint:     [expired] BOX-DELIVERY-TIMESTAMP"),
+        "{text}"
+    );
     assert_eq!(text.matches("   ok\n").count(), 7, "{text}");
 }
 

@@ -57,6 +57,8 @@ pub(crate) struct DeliveryLog {
     pub(crate) delivery_id: Option<String>,
     pub(crate) event: Option<RoutedEvent>,
     pub(crate) latency: Duration,
+    /// The diagnosis of a 401, when one was made (see `serve::diagnosis`).
+    pub(crate) hints: Vec<boxhook_core::diagnose::Hint>,
 }
 
 impl DeliveryLog {
@@ -90,6 +92,7 @@ impl DeliveryLog {
             delivery_id,
             event: extensions.get::<RoutedEvent>().cloned(),
             latency,
+            hints: Vec::new(),
         }
     }
 }

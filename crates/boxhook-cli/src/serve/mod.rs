@@ -4,6 +4,7 @@
 //! bounded connections, and a graceful stop on SIGINT/SIGTERM.
 
 mod connections;
+mod diagnosis;
 mod log;
 
 use std::io::Write as _;
@@ -203,7 +204,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
         let app = App::new(ring, inbox, &args.path, max_body, budget)
             .limits(args.limits())
-            .log_to_stderr();
+            .log_to_stderr()
+            .diagnose_rejections(keys.diagnosis_keys(), false);
         println!("listening on http://{addr}{}", args.path);
         eprintln!("inbox: {}", args.inbox.display());
         std::io::stdout().flush()?;
@@ -266,6 +268,7 @@ pub(crate) struct App {
     service: Verify<Router, Full<Bytes>>,
     observers: Vec<Observer>,
     limits: Limits,
+    diagnoser: Option<diagnosis::Diagnoser>,
 }
 
 impl App {
@@ -286,12 +289,14 @@ impl App {
         let service = VerifyLayer::new(Verifier::new(ring))
             .body_limit(max_body)
             .body_budget(BodyBudget::new(body_budget))
+            .keep_rejected_delivery(true)
             .layer(Router::new().store_in(inbox));
         Self {
             path: path.into(),
             service,
             observers: Vec::new(),
             limits: Limits::default(),
+            diagnoser: None,
         }
     }
 
@@ -346,7 +351,14 @@ impl App {
             *response.status_mut() = StatusCode::NOT_FOUND;
             response
         };
-        let log = DeliveryLog::new(method, path, delivery_id, &response, started.elapsed());
+        let mut response = response;
+        let hints = diagnosis::hints(
+            self.diagnoser.as_ref(),
+            &mut response,
+            delivery_id.as_deref(),
+        );
+        let mut log = DeliveryLog::new(method, path, delivery_id, &response, started.elapsed());
+        log.hints = hints;
         for observe in &self.observers {
             observe(&log);
         }

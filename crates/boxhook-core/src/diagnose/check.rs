@@ -93,18 +93,18 @@ impl Check<'_, '_> {
     /// Every repair that verifies; else the evidence; else `unexplained`.
     fn signature_hints(&self, freshness: Freshness) -> Vec<Hint> {
         let mut hints = Vec::new();
-        hints.extend(header::signature_repairs(self, freshness));
-        hints.extend(keys::repairs(self, freshness));
         if self.body.len() > MAX_REPAIR_BODY {
             hints.push(Hint::new(
                 HintCode::BodyTooLarge,
                 format!(
                     "the body is {} bytes, over the diagnosis's {MAX_REPAIR_BODY}-byte cap: \
-                     repairs of the body were not tried (Box's payloads are a few KiB)",
+                     no repair was tried (Box's payloads are a few KiB)",
                     self.body.len()
                 ),
             ));
         } else {
+            hints.extend(header::signature_repairs(self, freshness));
+            hints.extend(keys::repairs(self, freshness));
             hints.extend(body::repairs(self, freshness));
             hints.extend(header::timestamp_repair(self, freshness));
             hints.extend(header::body_only(self));

@@ -88,11 +88,12 @@ pub(super) fn reserialized_hint(evidence: &Evidence) -> Hint {
     Hint::new(
         HintCode::Reserialized,
         format!(
-            "the body is JSON, but not as Box writes it ({}), and no repair verifies: a \
-             JSON body parser (Express's express.json(), Flask's request.json, Spring's \
-             @RequestBody, JSON.stringify) parsed and re-wrote it, which cannot be undone. \
-             The signature was NOT verified. Verify the raw bytes before parsing \
-             (docs/DIAGNOSIS.md shows how in axum, hyper, Express, Flask and Spring)",
+            "the body is JSON, but not as Box writes it ({}), and no repair verifies: most \
+             likely a JSON body parser (Express's express.json(), Flask's request.json, \
+             Spring's @RequestBody, JSON.stringify) parsed and re-wrote it, which cannot be \
+             undone; or the sender is not Box. The signature was NOT verified. Verify the \
+             raw bytes before parsing (docs/DIAGNOSIS.md shows how in axum, hyper, Express, \
+             Flask and Spring)",
             seen.join("; ")
         ),
     )

@@ -79,7 +79,7 @@ use http_body_util::Full;
 use crate::RequestClock;
 
 pub use budget::BodyBudget;
-pub use rejection::Rejection;
+pub use rejection::{RejectedDelivery, Rejection};
 pub use service::{ResponseFuture, Verify};
 
 /// The default body limit: 1 MiB. Real payloads are 1–8 KB (see "Retries and deduplication" in
@@ -105,6 +105,7 @@ pub(crate) struct Config {
     pub(crate) body_limit: usize,
     pub(crate) read_timeout: Duration,
     pub(crate) budget: Option<BodyBudget>,
+    pub(crate) keep_rejected: bool,
 }
 
 impl VerifyLayer {
@@ -119,6 +120,7 @@ impl VerifyLayer {
                 body_limit: DEFAULT_BODY_LIMIT,
                 read_timeout: DEFAULT_READ_TIMEOUT,
                 budget: None,
+                keep_rejected: false,
             }),
             _body: PhantomData,
         }
@@ -133,6 +135,7 @@ impl<B> VerifyLayer<B> {
             body_limit: shared.body_limit,
             read_timeout: shared.read_timeout,
             budget: shared.budget.clone(),
+            keep_rejected: shared.keep_rejected,
         });
         f(&mut config);
         Self {
@@ -178,6 +181,25 @@ impl<B> VerifyLayer<B> {
     #[must_use]
     pub fn body_budget(self, budget: BodyBudget) -> Self {
         self.map_config(|c| c.budget = Some(budget))
+    }
+
+    /// Whether a 401's response extensions also carry the delivery's headers
+    /// and body as a [`RejectedDelivery`] (default off), for a
+    /// [`diagnose`](crate::diagnose) of why it failed. The network peer never
+    /// sees it; take it out of the extensions before the response is written.
+    ///
+    /// ```
+    /// use boxhook::verify::VerifyLayer;
+    /// use boxhook::{KeyRing, Verifier};
+    ///
+    /// let layer = VerifyLayer::new(Verifier::new(KeyRing::from_strs(Some("k"), None)?))
+    ///     .keep_rejected_delivery(true);
+    /// # let _ = layer;
+    /// # Ok::<(), boxhook::KeyError>(())
+    /// ```
+    #[must_use]
+    pub fn keep_rejected_delivery(self, keep: bool) -> Self {
+        self.map_config(|c| c.keep_rejected = keep)
     }
 
     /// The receiver's clock (default the system clock): the one place its

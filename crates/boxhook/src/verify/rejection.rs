@@ -4,7 +4,8 @@
 use std::fmt;
 
 use boxhook_core::VerifyError;
-use http::StatusCode;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
 
 /// Why [`Verify`](super::Verify) rejected a request.
 ///
@@ -117,3 +118,31 @@ impl fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
+
+/// The headers and body of a delivery that failed verification, in the
+/// 401's response extensions when the layer was built with
+/// [`keep_rejected_delivery`](super::VerifyLayer::keep_rejected_delivery):
+/// what [`diagnose`](crate::diagnose) needs to say why.
+#[derive(Debug, Clone)]
+pub struct RejectedDelivery {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl RejectedDelivery {
+    pub(crate) fn new(headers: HeaderMap, body: Bytes) -> Self {
+        Self { headers, body }
+    }
+
+    /// The request's headers.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body, as received.
+    #[must_use]
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}

@@ -15,7 +15,7 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use super::body::{collect, CollectError};
-use super::{BodyBudget, Config, Rejection};
+use super::{BodyBudget, Config, RejectedDelivery, Rejection};
 use crate::escaped;
 
 /// Verifies Box deliveries before they reach `S`; see [`VerifyLayer`](super::VerifyLayer).
@@ -155,7 +155,14 @@ where
         boxhook_core::Clock::now(&config.clock),
     ) {
         Ok(verified) => verified,
-        Err(error) => return reject(Rejection::Unauthorized(error)),
+        Err(error) => {
+            let mut response = rejected(Rejection::Unauthorized(error), delivery_id.as_ref());
+            if config.keep_rejected {
+                let delivery = RejectedDelivery::new(parts.headers, bytes);
+                response.extensions_mut().insert(delivery);
+            }
+            return Ok(response);
+        }
     };
     tracing::debug!(
         delivery_id = escaped::opt(verified.delivery_id()),
