@@ -137,9 +137,12 @@ fn curl(capture: &[u8]) -> Result<(String, Vec<u8>), String> {
 mod tests {
     use super::split;
 
+    /// The header block and body wanted, or a part of the error message.
+    type Want<'a> = Result<(&'a str, &'a [u8]), &'a str>;
+
     #[test]
     fn splits_captures_in_their_usual_shapes() {
-        let cases: &[(&[u8], Result<(&str, &[u8]), &str>)] = &[
+        let cases: &[(&[u8], Want<'_>)] = &[
             (
                 b"POST /hook HTTP/1.1\r\nContent-Length: 7\r\nBOX-X: 1\r\n\r\n{\"a\":1}\n",
                 Ok(("POST /hook HTTP/1.1\r\nContent-Length: 7\r\nBOX-X: 1", b"{\"a\":1}")),

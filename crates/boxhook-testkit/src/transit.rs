@@ -94,7 +94,7 @@ pub fn mojibake(body: &[u8]) -> Option<Vec<u8>> {
     let mut out = String::with_capacity(body.len().saturating_mul(2));
     for &b in body {
         match b {
-            0x80..=0x9F => out.extend(HIGH.chars().nth(usize::from(b - 0x80))),
+            0x80..=0x9F => out.extend(HIGH.chars().nth(usize::from(b & 0x1F))),
             _ => out.push(char::from(b)),
         }
     }

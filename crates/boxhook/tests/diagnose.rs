@@ -104,8 +104,11 @@ fn hex(signature: &str) -> String {
         .decode(signature)
         .expect("base64")
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::new(), |mut out, b| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 fn hmac_b64(key: &[u8], parts: &[&[u8]]) -> String {
@@ -374,7 +377,7 @@ fn the_other_codes_each_have_a_case() {
     .expect_err("conflicting");
     let codes: Vec<_> = header_error_hints(&conflicting)
         .iter()
-        .map(|h| h.code())
+        .map(boxhook::diagnose::Hint::code)
         .collect();
     assert_eq!(codes, [HintCode::ConflictingHeader]);
 }

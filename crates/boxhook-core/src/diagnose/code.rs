@@ -110,7 +110,7 @@ impl HintCode {
         Self::BodyTooLarge,
     ];
 
-    /// The stable snake_case code, e.g. `"keys_swapped"`.
+    /// The stable `snake_case` code, e.g. `"keys_swapped"`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {

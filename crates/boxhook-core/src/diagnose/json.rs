@@ -38,9 +38,7 @@ pub(super) fn compacted(body: &[u8]) -> Option<Vec<u8>> {
             } else if b == b'"' {
                 in_string = false;
             }
-        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            continue;
-        } else {
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
             in_string = b == b'"';
             out.push(b);
         }

@@ -172,7 +172,6 @@ impl Diagnosis {
     }
 
     /// The verifier's answer for the delivery as received.
-    #[must_use]
     pub fn verdict(&self) -> Result<&Verified, &VerifyError> {
         self.verdict.as_ref()
     }
