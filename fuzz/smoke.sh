@@ -11,7 +11,7 @@
 set -euo pipefail
 
 secs="${1:-30}"
-targets="${FUZZ_TARGETS:-verify escaped_form parse stack}"
+targets="${FUZZ_TARGETS:-verify escaped_form parse stack diagnose}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export RUSTC_BOOTSTRAP=1
@@ -41,6 +41,12 @@ for target in $targets; do
         verify) dict=(-dict=fuzz/dicts/verify.dict) extra=() ;;
         escaped_form | parse)
             dict=(-dict=fuzz/dicts/json.dict)
+            extra=(crates/boxhook-core/fixtures)
+            ;;
+        # diagnose: a slow input (a body over the repair cap) must still
+        # finish well within 10 s.
+        diagnose)
+            dict=(-dict=fuzz/dicts/json.dict -timeout=10)
             extra=(crates/boxhook-core/fixtures)
             ;;
         *) dict=() extra=() ;;
