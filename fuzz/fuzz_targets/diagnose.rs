@@ -65,7 +65,8 @@ fuzz_target!(|data: &[u8]| {
         1 => DiagnosisKeys::new(Some(SECONDARY_KEY), Some(PRIMARY_KEY)),
         2 => DiagnosisKeys::new(Some("SamplePrimaryKey\n"), Some(" SampleSecondaryKey")),
         _ => DiagnosisKeys::new(Some(PRIMARY_KEY), Some(SECONDARY_KEY)),
-    };
+    }
+    .expect("keys");
     let headers = DeliveryHeaders::from_pairs(pairs.iter().map(|(n, v)| (n, v))).expect("headers");
     let now = "2020-01-01T07:00:30Z".parse().expect("now");
     let when = if mode & 0x20 != 0 {

@@ -85,7 +85,7 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
         DEFAULT_BODY_LIMIT,
         crate::serve::DEFAULT_BODY_BUDGET,
     )
-    .diagnose_rejections(DiagnosisKeys::new(Some(&primary), Some(&secondary)), true)
+    .diagnose_rejections(DiagnosisKeys::new(Some(&primary), Some(&secondary))?, true)
     .observe({
         let seen = Arc::clone(&seen);
         move |log| {

@@ -47,8 +47,10 @@ impl KeyArgs {
 
     /// The keys exactly as given, for the diagnosis (which checks them for
     /// white space, swapped slots and encodings).
-    pub(crate) fn diagnosis_keys(&self) -> DiagnosisKeys {
+    pub(crate) fn diagnosis_keys(&self) -> anyhow::Result<DiagnosisKeys> {
+        self.ring()?;
         DiagnosisKeys::new(self.primary_key.as_deref(), self.secondary_key.as_deref())
+            .map_err(|err| usage(err.to_string()))
     }
 }
 

@@ -66,7 +66,7 @@ pub(crate) struct Args {
 
 /// Verifies, prints the verdict, and exits 0 (valid) or 1 (invalid).
 pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
-    keys.ring()?;
+    let diagnosis_keys = keys.diagnosis_keys()?;
     let (headers_text, body, headers_from) =
         match (&args.body_from_request, &args.headers, &args.body) {
             (Some(request), _, _) => {
@@ -99,7 +99,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             headers_from.display()
         )));
     }
-    let report = diagnose(&keys.diagnosis_keys(), &headers, &body, now, freshness);
+    let report = diagnose(&diagnosis_keys, &headers, &body, now, freshness);
     if args.json {
         println!("{}", report.to_json());
     } else {

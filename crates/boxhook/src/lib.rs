@@ -177,10 +177,10 @@ pub use boxhook_core::{
 /// use boxhook::{chrono::Utc, DeliveryHeaders};
 ///
 /// let headers = DeliveryHeaders::from_pairs([("box-signature-version", "1")])?;
-/// let keys = DiagnosisKeys::new(Some("primary-key"), None);
+/// let keys = DiagnosisKeys::new(Some("primary-key"), None)?;
 /// let diagnosis = diagnose(&headers, b"{}", &keys, Utc::now());
 /// assert_eq!(diagnosis.codes(), [HintCode::MissingHeader]);
-/// # Ok::<(), boxhook::VerifyError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub use boxhook_core::diagnose;
 

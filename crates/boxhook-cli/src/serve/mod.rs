@@ -205,7 +205,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let app = App::new(ring, inbox, &args.path, max_body, budget)
             .limits(args.limits())
             .log_to_stderr()
-            .diagnose_rejections(keys.diagnosis_keys(), false);
+            .diagnose_rejections(keys.diagnosis_keys()?, false);
         println!("listening on http://{addr}{}", args.path);
         eprintln!("inbox: {}", args.inbox.display());
         std::io::stdout().flush()?;

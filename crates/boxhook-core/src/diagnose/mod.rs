@@ -16,7 +16,7 @@
 //! use boxhook_core::diagnose::{diagnose, DiagnosisKeys, HintCode};
 //! use boxhook_core::{DeliveryHeaders, DeliveryTimestamp, KeyRing, Signer};
 //!
-//! let keys = DiagnosisKeys::new(Some("SamplePrimaryKey"), None);
+//! let keys = DiagnosisKeys::new(Some("SamplePrimaryKey"), None)?;
 //! let ts = DeliveryTimestamp::parse("2020-01-01T00:00:00-07:00")?;
 //! let sent = br#"{"type":"webhook_event","id":"1"}"#;
 //! let signed = Signer::new(KeyRing::from_strs(Some("SamplePrimaryKey"), None)?).sign(sent, &ts, "d-1");
@@ -61,25 +61,33 @@ pub const MAX_REPAIR_BODY: usize = 1 << 20;
 /// ```
 /// use boxhook_core::diagnose::DiagnosisKeys;
 ///
-/// let keys = DiagnosisKeys::new(Some("secret\n"), None);
-/// assert!(keys.ring().is_ok());
+/// use boxhook_core::KeyError;
+///
+/// let keys = DiagnosisKeys::new(Some("secret\n"), None)?;
 /// assert_eq!(format!("{keys:?}"), "DiagnosisKeys { primary: true, secondary: false }");
+/// assert_eq!(DiagnosisKeys::new(Some(""), None).unwrap_err(), KeyError::NoKeys);
+/// # Ok::<(), KeyError>(())
 /// ```
 #[derive(Clone)]
 pub struct DiagnosisKeys {
     primary: Option<Vec<u8>>,
     secondary: Option<Vec<u8>>,
+    /// The ring of the keys as given.
+    ring: KeyRing,
 }
 
 impl DiagnosisKeys {
-    /// The keys exactly as given; an empty key counts as absent.
-    #[must_use]
-    pub fn new(primary: Option<&str>, secondary: Option<&str>) -> Self {
+    /// The keys exactly as given; an empty key counts as absent, and
+    /// having neither is [`KeyError::NoKeys`](crate::KeyError::NoKeys).
+    pub fn new(primary: Option<&str>, secondary: Option<&str>) -> Result<Self, crate::KeyError> {
         let keep = |key: Option<&str>| key.filter(|k| !k.is_empty()).map(|k| k.as_bytes().to_vec());
-        Self {
-            primary: keep(primary),
-            secondary: keep(secondary),
-        }
+        let (primary, secondary) = (keep(primary), keep(secondary));
+        let ring = ring_of(primary.as_deref(), secondary.as_deref())?;
+        Ok(Self {
+            primary,
+            secondary,
+            ring,
+        })
     }
 
     /// The key given for `slot`.
@@ -97,8 +105,9 @@ impl DiagnosisKeys {
     }
 
     /// The key ring of these keys, used as given.
-    pub fn ring(&self) -> Result<KeyRing, crate::KeyError> {
-        ring_of(self.primary.as_deref(), self.secondary.as_deref())
+    #[must_use]
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
     }
 }
 
@@ -215,19 +224,7 @@ pub fn diagnose_with(
     now: DateTime<Utc>,
     freshness: Freshness,
 ) -> Diagnosis {
-    let Ok(ring) = keys.ring() else {
-        let hint = Hint::new(
-            HintCode::MissingKey,
-            "no signature key was given: pass the primary and/or secondary key \
-             from the Developer Console",
-        );
-        return Diagnosis {
-            verdict: Err(VerifyError::MissingHeader {
-                name: crate::headers::SIGNATURE_PRIMARY,
-            }),
-            hints: vec![hint],
-        };
-    };
+    let ring = keys.ring().clone();
     let verdict = Verifier::builder(ring.clone())
         .freshness(freshness)
         .build()
