@@ -90,7 +90,8 @@ impl Case {
     fn codes(&self) -> Vec<HintCode> {
         let headers =
             DeliveryHeaders::from_pairs(self.headers.iter().map(|(n, v)| (n, v))).expect("headers");
-        let keys = DiagnosisKeys::new(self.keys.0.as_deref(), self.keys.1.as_deref());
+        let keys =
+            DiagnosisKeys::new(self.keys.0.as_deref(), self.keys.1.as_deref()).expect("a key");
         diagnose(&headers, &self.body, &keys, self.now).codes()
     }
 }
@@ -276,12 +277,12 @@ fn each_transformation_of_one_fixture_gets_exactly_its_code() {
     }
 }
 
-#[test]
+/// One case for each code the transformations do not produce.
 #[allow(
     clippy::too_many_lines,
     reason = "one case per remaining code, read as a table"
 )]
-fn the_other_codes_each_have_a_case() {
+fn other_cases() -> Vec<(&'static str, Case, &'static [HintCode])> {
     let fixture = fixtures::get("file.uploaded").expect("fixture").body();
     let escaped = fixtures::get("file.renamed.non-ascii")
         .expect("fixture")
@@ -298,7 +299,7 @@ fn the_other_codes_each_have_a_case() {
         .body()
         .to_vec();
     let huge = vec![b' '; MAX_REPAIR_BODY + 1];
-    let cases: Vec<(&str, Case, &[HintCode])> = vec![
+    vec![
         ("unchanged", Case::signed(fixture), &[]),
         (
             "re-encoded, accepted",
@@ -365,7 +366,12 @@ fn the_other_codes_each_have_a_case() {
             Case::signed(fixture).body(move |_| Some(huge.clone())),
             &[HintCode::BodyTooLarge],
         ),
-    ];
+    ]
+}
+
+#[test]
+fn the_other_codes_each_have_a_case() {
+    let cases = other_cases();
     for (name, case, want) in cases {
         assert_eq!(case.codes(), want, "{name}");
     }
@@ -380,6 +386,25 @@ fn the_other_codes_each_have_a_case() {
         .map(boxhook::diagnose::Hint::code)
         .collect();
     assert_eq!(codes, [HintCode::ConflictingHeader]);
+}
+
+/// Every code is produced by at least one case above.
+#[test]
+fn every_code_has_a_case() {
+    let fixture = fixtures::get("file.uploaded").expect("fixture").body();
+    let mut covered: Vec<HintCode> = transformations(fixture)
+        .into_iter()
+        .map(|(_, _, code)| code)
+        .collect();
+    covered.extend(
+        other_cases()
+            .into_iter()
+            .flat_map(|(_, _, codes)| codes.iter().copied()),
+    );
+    covered.push(HintCode::ConflictingHeader);
+    covered.sort_unstable();
+    covered.dedup();
+    assert_eq!(covered, HintCode::ALL);
 }
 
 proptest! {
