@@ -64,7 +64,7 @@ pub const MAX_REPAIR_BODY: usize = 1 << 20;
 /// use boxhook_core::KeyError;
 ///
 /// let keys = DiagnosisKeys::new(Some("secret\n"), None)?;
-/// assert_eq!(format!("{keys:?}"), "DiagnosisKeys { primary: true, secondary: false }");
+/// assert_eq!(format!("{keys:?}"), "DiagnosisKeys { primary: true, secondary: false, .. }");
 /// assert_eq!(DiagnosisKeys::new(Some(""), None).unwrap_err(), KeyError::NoKeys);
 /// # Ok::<(), KeyError>(())
 /// ```
@@ -124,7 +124,7 @@ impl fmt::Debug for DiagnosisKeys {
         f.debug_struct("DiagnosisKeys")
             .field("primary", &self.primary.is_some())
             .field("secondary", &self.secondary.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
