@@ -21,7 +21,7 @@ use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes}
 use crate::handler::{BoxFuture, ErasedHandler};
 use crate::idempotency::{Claim, EventKey};
 use crate::inbox::{ErasedInbox, NewRecord, Stored};
-use crate::{alert, escaped, RequestClock};
+use crate::{alert, escaped, metrics, RequestClock};
 
 impl<B> Service<Request<B>> for Router
 where
@@ -148,8 +148,11 @@ impl Routes {
         if let Some((event, handler)) = self.peek_route(&delivery) {
             let outcome = self.handle(&handler, delivery, &event).await;
             // As on the slow path: no event is named for a body that is not one.
-            let event = (outcome != Outcome::NotAnEvent).then_some(event);
-            return (outcome, event);
+            if outcome == Outcome::NotAnEvent {
+                return (outcome, None);
+            }
+            metrics::event(event.trigger(), outcome);
+            return (outcome, Some(event));
         }
         let (event, target) = match self.route(&delivery) {
             Ok(routed) => routed,
@@ -160,6 +163,10 @@ impl Routes {
             Some(Target::Inbox(inbox, record)) => self.store(inbox.as_ref(), record).await,
             Some(Target::Handler(handler)) => self.handle(&handler, delivery, &event).await,
         };
+        if outcome == Outcome::NotAnEvent {
+            return (outcome, None);
+        }
+        metrics::event(event.trigger(), outcome);
         (outcome, Some(event))
     }
 
@@ -403,6 +410,7 @@ fn alert(envelope: &Envelope<'_>, delivery_id: Option<&str>) {
     let Some(alert) = alert::for_trigger(envelope.trigger()) else {
         return;
     };
+    metrics::alert(envelope.trigger());
     tracing::warn!(
         delivery_id = escaped::opt(delivery_id),
         trigger = envelope.trigger().as_str(),
@@ -423,9 +431,11 @@ async fn run(
     key: &EventKey,
 ) -> Outcome {
     let trigger = event.trigger().clone();
+    let started = std::time::Instant::now();
     let running = crate::panic::catch_unwind(|| handler.call_boxed(event, ctx));
     // tokio saturates: a deadline past what `Instant` holds never fires.
     let result = tokio::time::timeout(deadline, running).await;
+    metrics::handler_time(started.elapsed());
     let outcome = match &result {
         Ok(Ok(Ok(()))) => Outcome::Handled,
         Ok(Ok(Err(e))) if e.is_retry() => Outcome::RetryRequested,
