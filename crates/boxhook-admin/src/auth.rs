@@ -208,7 +208,12 @@ pub(crate) fn form_encode(value: &str) -> String {
                 out.push(char::from(byte));
             }
             b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0x0F)]));
+            }
         }
     }
     out
@@ -276,16 +281,17 @@ mod tests {
         assert!(!CachedToken::new("t".into(), 0, now).fresh(now));
     }
 
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
     #[test]
     fn credentials_from_vars() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
         let all = [
             ("BOX_CLIENT_ID", "id"),
             ("BOX_CLIENT_SECRET", "sec"),
@@ -320,12 +326,14 @@ mod tests {
                     .to_owned()
             )
         );
-        assert!(Credentials::from_vars(vars(&[]))
-            .unwrap_err()
-            .starts_with("no Box credentials"));
+        let none =
+            "no Box credentials: set BOX_ACCESS_TOKEN, or BOX_CLIENT_ID, BOX_CLIENT_SECRET, \
+                    BOX_SUBJECT_TYPE (enterprise or user) and BOX_SUBJECT_ID for the Client \
+                    Credentials Grant";
+        assert_eq!(Credentials::from_vars(vars(&[])), Err(none.to_owned()));
         assert_eq!(
-            Credentials::from_vars(vars(&[("BOX_ACCESS_TOKEN", "")])).map_err(|e| e.len() > 0),
-            Err(true),
+            Credentials::from_vars(vars(&[("BOX_ACCESS_TOKEN", "")])),
+            Err(none.to_owned()),
             "an empty variable counts as unset"
         );
     }

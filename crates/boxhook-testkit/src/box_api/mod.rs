@@ -198,6 +198,10 @@ impl FakeBoxApi {
     /// # Panics
     ///
     /// When `token` is not one of the fake's static tokens.
+    #[allow(
+        clippy::must_use_candidate,
+        reason = "seeding is the point; the webhook is there for tests that want its id"
+    )]
     pub fn seed(
         &self,
         token: &str,
@@ -223,6 +227,10 @@ impl FakeBoxApi {
 
     /// Removes webhook `id` as Box's `auto_cleanup` does (no call counted);
     /// the removed webhook, if it was there.
+    #[allow(
+        clippy::must_use_candidate,
+        reason = "removing is the point; the webhook is there for tests that check it"
+    )]
     pub fn auto_cleanup(&self, id: &str) -> Option<FakeWebhook> {
         let key: u64 = id.parse().ok()?;
         self.state().webhooks.remove(&key)

@@ -131,7 +131,8 @@ impl State {
     ) -> Answer {
         self.total_calls = self.total_calls.saturating_add(1);
         let n = self.total_calls;
-        *self.calls.entry(route(method, path)).or_default() += 1;
+        let count = self.calls.entry(route(method, path)).or_default();
+        *count = count.saturating_add(1);
         if let Some(&(status, retry_after)) = self.failures.get(&n) {
             let mut answer = if status == 429 {
                 error(
@@ -231,7 +232,10 @@ impl State {
             get("client_id"),
             get("box_subject_id")
         );
-        let expires = Instant::now() + Duration::from_secs(self.token_ttl);
+        let now = Instant::now();
+        let expires = now
+            .checked_add(Duration::from_secs(self.token_ttl))
+            .unwrap_or(now);
         self.issued.insert(token.clone(), (owner, expires));
         Answer::json(
             200,
@@ -338,7 +342,10 @@ impl State {
         };
         let mut next = current.clone();
         if let Some(address) = body.get("address") {
-            next.address = address.as_str().unwrap_or_default().to_owned();
+            address
+                .as_str()
+                .unwrap_or_default()
+                .clone_into(&mut next.address);
         }
         if let Some(triggers) = body.get("triggers") {
             next.triggers = triggers
@@ -351,8 +358,14 @@ impl State {
                 .unwrap_or_default();
         }
         if let Some(target) = body.get("target") {
-            next.target_type = target["type"].as_str().unwrap_or_default().to_owned();
-            next.target_id = target["id"].as_str().unwrap_or_default().to_owned();
+            target["type"]
+                .as_str()
+                .unwrap_or_default()
+                .clone_into(&mut next.target_type);
+            target["id"]
+                .as_str()
+                .unwrap_or_default()
+                .clone_into(&mut next.target_id);
         }
         if let Some(problem) = target_problem(&next.target_type, &next.target_id)
             .or_else(|| address_problem(&next.address))
