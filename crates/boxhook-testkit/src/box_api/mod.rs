@@ -180,7 +180,15 @@ impl FakeBoxApi {
         WRITE_ROUTES.iter().map(|r| self.count(r)).sum()
     }
 
-    /// Forgets the call counts (the webhooks stay).
+    /// Calls so far, of every route: the number the next call's `n` follows
+    /// ([`rate_limit_call`](Self::rate_limit_call)); never reset.
+    #[must_use]
+    pub fn total_calls(&self) -> u64 {
+        self.state().total_calls
+    }
+
+    /// Forgets the counts by route (the webhooks stay, and
+    /// [`total_calls`](Self::total_calls) keeps counting).
     pub fn reset_calls(&self) {
         let mut state = self.state();
         state.calls.clear();
