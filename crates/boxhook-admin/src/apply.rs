@@ -99,7 +99,21 @@ pub async fn ensure(client: &BoxClient, want: &DesiredWebhook) -> Result<Applied
     match client.create(&want.to_new()).await {
         Ok(created) => Ok(Applied::Created(created.id)),
         Err(Error::Api(err)) if err.is_conflict() => {
-            let Some(existing) = client.find_on_target(&want.target).await? else {
+            // The list only shows webhooks on items the user owns; Box's
+            // 409 message names the webhook ("Webhook:ID already exists..."),
+            // which covers the others.
+            let found = match client.find_on_target(&want.target).await? {
+                Some(existing) => Some(existing),
+                None => match conflicting_id(&err.message) {
+                    Some(id) => client
+                        .get(id)
+                        .await
+                        .ok()
+                        .filter(|w| w.target == want.target),
+                    None => None,
+                },
+            };
+            let Some(existing) = found else {
                 // Box said there is one, the list says there is not (it was
                 // deleted in between): one more create settles it.
                 return client
@@ -113,6 +127,15 @@ pub async fn ensure(client: &BoxClient, want: &DesiredWebhook) -> Result<Applied
         }
         Err(err) => Err(err),
     }
+}
+
+/// The webhook id in Box's 409 message, `Webhook:12345 already exists...`.
+fn conflicting_id(message: &str) -> Option<&str> {
+    let rest = message.split_once("Webhook:")?.1;
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest.get(..end).filter(|id| !id.is_empty())
 }
 
 /// Updates `existing` to `want` if they differ; whether it wrote.
@@ -150,5 +173,27 @@ fn update_body(diff: &Diff, want: &DesiredWebhook) -> WebhookUpdate {
         address: diff.address.as_ref().map(|a| a.to.clone()),
         triggers: (!diff.add_triggers.is_empty() || !diff.remove_triggers.is_empty())
             .then(|| want.triggers.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conflicting_id;
+
+    #[test]
+    fn the_409_message_names_the_webhook() {
+        let table = [
+            (
+                "Webhook:12345 already exists on the specified target.",
+                Some("12345"),
+            ),
+            ("Webhook:77", Some("77")),
+            ("Webhook: 1 exists", None),
+            ("Conflict", None),
+            ("", None),
+        ];
+        for (message, want) in table {
+            assert_eq!(conflicting_id(message), want, "{message}");
+        }
     }
 }

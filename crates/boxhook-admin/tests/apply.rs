@@ -196,6 +196,37 @@ async fn a_409_on_create_updates_the_webhook_already_there() {
 }
 
 #[tokio::test]
+async fn a_409_on_an_item_the_user_does_not_own_is_found_by_the_id_in_the_message() {
+    let api = FakeBoxApi::start().await.expect("fake");
+    let client = client(&api);
+    let desired = desired();
+    let existing = api.seed(
+        FAKE_ACCESS_TOKEN,
+        "folder",
+        "11",
+        HOOK,
+        &["FILE.DOWNLOADED"],
+    );
+    api.not_owned("folder:11");
+    assert_eq!(
+        client.list().await.expect("list"),
+        [],
+        "the list leaves it out"
+    );
+    assert_eq!(
+        ensure(&client, &desired.webhooks()[0])
+            .await
+            .expect("ensure"),
+        Applied::Existed(existing.id.clone(), true)
+    );
+    assert_eq!(api.webhooks().len(), 1);
+    assert_eq!(
+        api.webhooks()[0].triggers,
+        ["FILE.UPLOADED", "FILE.TRASHED"]
+    );
+}
+
+#[tokio::test]
 async fn one_failure_is_named_and_the_others_still_apply() {
     let api = FakeBoxApi::start().await.expect("fake");
     let client = BoxClient::builder(Credentials::AccessToken(FAKE_ACCESS_TOKEN.into()))

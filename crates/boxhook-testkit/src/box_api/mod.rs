@@ -30,7 +30,7 @@
 
 mod state;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -132,6 +132,7 @@ impl FakeBoxApi {
                 calls: BTreeMap::new(),
                 total_calls: 0,
                 failures: HashMap::new(),
+                not_owned: HashSet::new(),
             },
         }
     }
@@ -242,6 +243,14 @@ impl FakeBoxApi {
     pub fn auto_cleanup(&self, id: &str) -> Option<FakeWebhook> {
         let key: u64 = id.parse().ok()?;
         self.state().webhooks.remove(&key)
+    }
+
+    /// Marks the item `target` (`folder:ID`, `file:ID`) as owned by someone
+    /// else, collaborated to the acting user: Box's list only returns
+    /// webhooks on items the user owns, so webhooks on it are left out of
+    /// the list (a `GET` by id still finds them).
+    pub fn not_owned(&self, target: &str) {
+        self.state().not_owned.insert(target.to_owned());
     }
 
     /// Expires every granted token now, as if their hour had passed.

@@ -1,7 +1,7 @@
 //! The fake API's state and rules, apart from HTTP: webhooks per app and
 //! user, tokens, and the answers Box documents.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -87,6 +87,9 @@ pub(crate) struct State {
     pub(crate) calls: BTreeMap<String, u64>,
     pub(crate) total_calls: u64,
     pub(crate) failures: HashMap<u64, (u16, Option<u64>)>,
+    /// Items (`type:id`) the acting user does not own: the list leaves
+    /// their webhooks out, as Box's does.
+    pub(crate) not_owned: HashSet<String>,
 }
 
 fn error(status: u16, code: &str, message: &str, request: u64) -> Answer {
@@ -270,7 +273,7 @@ impl State {
         let mine: Vec<&FakeWebhook> = self
             .webhooks
             .values()
-            .filter(|w| w.owner == owner)
+            .filter(|w| w.owner == owner && !self.not_owned.contains(&w.target()))
             .collect();
         let end = offset.saturating_add(limit).min(mine.len());
         let entries: Vec<Value> = mine
