@@ -124,6 +124,23 @@ fn plan_apply_and_a_second_apply_that_writes_nothing() {
     );
     assert_eq!(fake.api.write_calls(), 0);
 
+    let out = with_token(&fake, &["plan", "--file", file, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "changes": [
+                {"action": "update", "id": old.id, "target": "folder:11", "address": HOOK,
+                 "triggers": ["FILE.UPLOADED", "FILE.TRASHED"],
+                 "diff": {"add_triggers": ["FILE.TRASHED"]}},
+                {"action": "create", "target": "file:22", "address": HOOK,
+                 "triggers": ["FILE.PREVIEWED"]},
+            ],
+            "create": 1, "update": 1, "unchanged": 0, "delete": 0,
+        })
+    );
+
     let out = with_token(&fake, &["apply", "--file", file]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let created = fake
@@ -317,6 +334,16 @@ fn list_and_delete_with_the_client_credentials_grant_and_a_429() {
         ]
     );
     assert_eq!(fake.api.count("POST /oauth2/token"), 1);
+    let out = webhooks(&fake, &env, &["list"]);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{:<12} folder:11                {HOOK} FILE.UPLOADED,FILE.TRASHED\n\
+             {:<12} file:22                  {HOOK} FILE.PREVIEWED\n\
+             2 webhook(s)\n",
+            ids[0], ids[1]
+        )
+    );
 
     // The next process asks for its token, then deletes: Box limits the delete once.
     fake.api.rate_limit_call(fake.api.total_calls() + 2, 1);

@@ -183,7 +183,7 @@ pub(super) fn list(all: &[Webhook], json: bool) -> anyhow::Result<()> {
             writeln!(
                 out,
                 "{:<12} {:<24} {} {}",
-                Printable(&w.id),
+                Printable(&w.id).to_string(),
                 Printable(&w.target.to_string()).to_string(),
                 Printable(&w.address),
                 Printable(&w.triggers.join(","))

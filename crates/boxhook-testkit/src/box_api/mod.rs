@@ -28,7 +28,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod rules;
 mod state;
+mod webhook;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
@@ -45,8 +47,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
-pub use state::FakeWebhook;
 use state::{App, State};
+pub use webhook::FakeWebhook;
 
 /// The static access token the fake accepts by default.
 pub const FAKE_ACCESS_TOKEN: &str = "fake-access-token";

@@ -6,51 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-/// A webhook held by the fake API.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FakeWebhook {
-    /// Its id (digits).
-    pub id: String,
-    /// Whose it is: `token:<user>` for a static token,
-    /// `<client_id>/<subject_type>:<subject_id>` for a granted one.
-    pub owner: String,
-    /// `file` or `folder`.
-    pub target_type: String,
-    /// The item's id.
-    pub target_id: String,
-    /// The delivery address.
-    pub address: String,
-    /// The triggers.
-    pub triggers: Vec<String>,
-}
-
-impl FakeWebhook {
-    /// `type:id` of the target.
-    #[must_use]
-    pub fn target(&self) -> String {
-        format!("{}:{}", self.target_type, self.target_id)
-    }
-
-    fn full(&self) -> Value {
-        json!({
-            "id": self.id,
-            "type": "webhook",
-            "target": {"id": self.target_id, "type": self.target_type},
-            "created_by": {"id": "11446498", "type": "user", "name": "Aaron Levie", "login": "ceo@example.com"},
-            "created_at": "2026-11-30T10:53:43-08:00",
-            "address": self.address,
-            "triggers": self.triggers,
-        })
-    }
-
-    fn mini(&self) -> Value {
-        json!({
-            "id": self.id,
-            "type": "webhook",
-            "target": {"id": self.target_id, "type": self.target_type},
-        })
-    }
-}
+use super::rules::{address_problem, form_pairs, target_problem};
+use super::webhook::FakeWebhook;
 
 /// An answer: status, `Retry-After` / `WWW-Authenticate` when sent, JSON body.
 pub(crate) struct Answer {
@@ -419,75 +376,4 @@ impl State {
         self.webhooks.insert(self.next_id, webhook.clone());
         webhook
     }
-}
-
-fn target_problem(kind: &str, id: &str) -> Option<&'static str> {
-    if !matches!(kind, "file" | "folder") {
-        return Some("Bad Request: target.type must be file or folder");
-    }
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Some("Bad Request: target.id is invalid");
-    }
-    (kind == "folder" && id == "0")
-        .then_some("Bad Request: webhooks cannot be created on the root folder")
-}
-
-fn address_problem(address: &str) -> Option<&'static str> {
-    let Ok(uri) = address.parse::<http::Uri>() else {
-        return Some("Bad Request: address is not a valid URL");
-    };
-    if uri.scheme_str() != Some("https") {
-        return Some("Bad Request: address must be an HTTPS URL");
-    }
-    if !matches!(uri.port_u16(), None | Some(443)) {
-        return Some("Bad Request: address must use port 443");
-    }
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    if host.is_empty() || host == "box.com" || host.ends_with(".box.com") {
-        return Some("Bad Request: address must not be a Box address");
-    }
-    None
-}
-
-/// `a=b&c=d` (form or query), percent- and plus-decoded.
-fn form_pairs(raw: &[u8]) -> HashMap<String, String> {
-    String::from_utf8_lossy(raw)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = bytes
-            .get(i.saturating_add(1)..i.saturating_add(3))
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b, hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i = i.saturating_add(3);
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i = i.saturating_add(1);
-            }
-            _ => {
-                out.push(b);
-                i = i.saturating_add(1);
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
