@@ -42,6 +42,26 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// `retries` retries, waits starting at `base` and capped at
+    /// `max_delay`; usable in a `const`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use boxhook_admin::RetryPolicy;
+    ///
+    /// const QUICK: RetryPolicy = RetryPolicy::bounded(3, Duration::from_secs(1), Duration::from_secs(4));
+    /// assert_eq!(QUICK.delay(5, None), Duration::from_secs(4));
+    /// assert_eq!(QUICK.max_retries(), 3);
+    /// ```
+    #[must_use]
+    pub const fn bounded(retries: u32, base: Duration, max_delay: Duration) -> Self {
+        Self {
+            retries,
+            base,
+            max_delay,
+        }
+    }
+
     /// No retries at all.
     #[must_use]
     pub fn none() -> Self {

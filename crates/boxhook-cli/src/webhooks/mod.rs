@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use boxhook_admin::{
     apply, current_state, plan, BoxClient, Credentials, DesiredError, DesiredState, Error,
-    DEFAULT_API_BASE,
+    RetryPolicy, DEFAULT_API_BASE,
 };
 
 pub(crate) use demo::run_step as demo_step;
@@ -98,7 +98,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Command::Plan(a) | Command::Apply(a) => Some(read_desired(&a.file)?),
         Command::List(_) | Command::Delete(_) => None,
     };
-    let client = client(&args.api_base)?;
+    let client = client(&args.api_base, RetryPolicy::default())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -169,10 +169,11 @@ pub(crate) fn read_desired(path: &Path) -> anyhow::Result<DesiredState> {
 
 /// A client for `api_base` with the environment's credentials; missing or
 /// contradictory credentials and a bad base are usage errors.
-pub(crate) fn client(api_base: &str) -> anyhow::Result<BoxClient> {
+pub(crate) fn client(api_base: &str, retry: RetryPolicy) -> anyhow::Result<BoxClient> {
     let credentials = Credentials::from_vars(|name| std::env::var(name).ok()).map_err(usage)?;
     BoxClient::builder(credentials)
         .api_base(api_base)
+        .retry(retry)
         .build()
         .map_err(|err| usage(err.to_string()))
 }

@@ -3,11 +3,19 @@
 //! with the remedy for the app's kind of authentication.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use boxhook::Router;
-use boxhook_admin::{AuthKind, Credentials, Recreate, SessionAlert, DEFAULT_API_BASE};
+use boxhook_admin::{AuthKind, Credentials, Recreate, RetryPolicy, SessionAlert, DEFAULT_API_BASE};
 
 use crate::usage;
+
+/// Retries inside the `WEBHOOK.DELETED` handler: 3 retries, waits of at most
+/// 4 s (Retry-After included), so a re-create ends well inside the router's
+/// 25 s handler deadline; past them the event is answered 503 and Box
+/// delivers it again later.
+const IN_HANDLER_RETRY: RetryPolicy =
+    RetryPolicy::bounded(3, Duration::from_secs(1), Duration::from_secs(4));
 
 /// The `serve` flags for managed webhooks.
 #[derive(clap::Args)]
@@ -43,7 +51,7 @@ impl ServeWiring {
             return Ok(None);
         };
         let desired = super::read_desired(path)?;
-        let client = super::client(&args.api_base)?;
+        let client = super::client(&args.api_base, IN_HANDLER_RETRY)?;
         let auth = match args.box_auth.as_deref() {
             Some(kind) => AuthKind::parse(kind).ok_or_else(|| {
                 usage(format!(
