@@ -23,6 +23,8 @@ pub(crate) struct ServeArgs {
     /// Re-create the webhooks declared in this desired-state file (see
     /// `boxhook webhooks --help`) when Box deletes them with auto_cleanup.
     /// Box credentials come from the environment, as for `boxhook webhooks`.
+    /// WEBHOOK.DELETED and NO_ACTIVE_SESSION are then handled (re-created or
+    /// alerted, one `webhooks:` line each) instead of stored in the inbox.
     #[arg(long, value_name = "F")]
     webhooks: Option<PathBuf>,
     /// Box's API root for --webhooks.
