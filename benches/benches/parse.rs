@@ -12,7 +12,7 @@
 use std::hint::black_box;
 
 use boxhook_benches::{file_uploaded, Encoding};
-use boxhook_core::model::{Envelope, Trigger, WebhookEvent};
+use boxhook_core::model::{Envelope, RoutingFields, Trigger, WebhookEvent};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// The largest `FILE.UPLOADED` of the fixture corpus.
@@ -45,13 +45,17 @@ fn envelope_vs_full(c: &mut Criterion) {
     group.finish();
 }
 
-/// The parsing a router does per delivery, in its two possible designs:
+/// The parsing a router does per delivery, in its three possible designs:
 ///
 /// - `lazy`: the envelope first (route, claim), then the typed event only
 ///   for a claimed delivery with a handler: a new event pays both, a
 ///   duplicate the envelope alone;
 /// - `eager`: the typed event first, the routing fields read off it: a new
-///   event pays one typed parse, and so does a duplicate.
+///   event pays one typed parse, and so does a duplicate;
+/// - `peek` (the router's, for a handler route): the routing fields read off
+///   the front of the body (`RoutingFields::peek`), then the typed event
+///   only for a claimed delivery: a new event pays the peek and one typed
+///   parse, a duplicate the peek alone.
 fn router_designs(c: &mut Criterion) {
     let body = file_uploaded(3 * 1024, Encoding::Wire);
     let mut group = c.benchmark_group("router_parse");
@@ -78,6 +82,16 @@ fn router_designs(c: &mut Criterion) {
             let event = WebhookEvent::parse(black_box(&body)).expect("parses");
             black_box(event.envelope().id().len())
         });
+    });
+    group.bench_function("peek/new_event", |b| {
+        b.iter(|| {
+            let peeked = RoutingFields::peek(black_box(&body)).expect("peeked");
+            black_box(peeked.id());
+            WebhookEvent::parse(black_box(&body)).expect("parses")
+        });
+    });
+    group.bench_function("peek/duplicate", |b| {
+        b.iter(|| RoutingFields::peek(black_box(&body)).expect("peeked"));
     });
     group.finish();
 }

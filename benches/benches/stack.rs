@@ -5,6 +5,8 @@
 //! - `stack/new_event`: a new event each iteration (its own event id and
 //!   signature), so it is claimed, parsed, handled and completed;
 //! - `stack/duplicate`: the same delivery again, acknowledged as a duplicate;
+//! - `stack/new_event_recorded`: `new_event` with the metrics recorded into
+//!   a Prometheus recorder (metrics' overhead on the request path);
 //! - `stack/router_only`: the router alone on a request that already carries
 //!   the `Verified` proof (verified once, outside the timing), new events;
 //! - `stack/verify_only`: `Verifier::verify` on the same 3 KiB, for scale.
@@ -140,6 +142,22 @@ fn stack(c: &mut Criterion) {
             timed(&runtime, &mut service, requests, Outcome::Handled)
         });
     });
+
+    // The same, recording every metric into the Prometheus recorder that
+    // `boxhook serve --admin` installs: the cost of metrics on the path.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    group.bench_function("new_event_recorded/3KiB", |b| {
+        b.iter_custom(|iters| {
+            let requests = (0..iters)
+                .map(|_| request(new_event_body(&template)))
+                .collect();
+            metrics::with_local_recorder(&recorder, || {
+                timed(&runtime, &mut service, requests, Outcome::Handled)
+            })
+        });
+    });
+    let rendered = recorder.handle().render();
+    assert!(rendered.contains("boxhook_events_total"), "{rendered}");
 
     let repeated = new_event_body(&template);
     let first = runtime

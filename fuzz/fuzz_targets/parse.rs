@@ -2,14 +2,21 @@
 //! panics; `Envelope::parse` accepts exactly what `WebhookEvent::parse`
 //! accepts (as its docs promise), and when both succeed they read the same
 //! id, trigger, webhook id and source; the raw body is kept byte for byte.
+//! The router's peek never panics and, when the full parse succeeds, read
+//! the same id, trigger and webhook id.
 #![no_main]
 
-use boxhook_core::model::{Envelope, WebhookEvent};
+use boxhook_core::model::{Envelope, RoutingFields, WebhookEvent};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let event = WebhookEvent::parse(data);
     let envelope = Envelope::parse(data);
+    if let (Some(peeked), Ok(event)) = (RoutingFields::peek(data), &event) {
+        assert_eq!(peeked.id(), event.id());
+        assert_eq!(peeked.trigger(), event.trigger());
+        assert_eq!(Some(peeked.webhook_id()), event.envelope().webhook_id());
+    }
     match (&event, &envelope) {
         (Ok(event), Ok(envelope)) => {
             assert_eq!(event.id(), envelope.id());

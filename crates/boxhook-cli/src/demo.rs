@@ -113,7 +113,7 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
     let steps = steps(&upload)?;
 
     let target = format!("http://{addr}/").parse()?;
-    let simulator = Simulator::builder(target, ring)
+    let simulator = Simulator::builder(target, ring.clone())
         .schedule(RetrySchedule::none())
         .timeout(Duration::from_secs(10))
         .build();
@@ -126,6 +126,9 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
             }
             None => failures += 1,
         }
+    }
+    if !crate::webhooks::demo_step(steps.len() + 1, &ring).await? {
+        failures += 1;
     }
 
     let entries = inbox.list(ListFilter::new()).await?;

@@ -19,6 +19,7 @@ mod send;
 mod serve;
 mod sign;
 mod verify;
+mod webhooks;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -54,6 +55,8 @@ enum Command {
     Inbox(inbox::Command),
     /// Run a receiver and a simulated Box against it, end to end.
     Demo(demo::Args),
+    /// Create, check and reconcile Box webhooks from a TOML file.
+    Webhooks(webhooks::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&cli.keys, &args),
         Command::Inbox(command) => inbox::run(&command),
         Command::Demo(args) => demo::run(&args),
+        Command::Webhooks(args) => webhooks::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,11 +1,12 @@
 //! Property tests for the event model: no input panics, the envelope and the
-//! full event agree on every body, damage outside the envelope never stops an
+//! full event agree on every body (and so does the router's peek, whenever
+//! the full parse succeeds), damage outside the envelope never stops an
 //! event from routing, and trigger strings round-trip.
 
 use std::path::PathBuf;
 
 use boxhook_core::escaped_form;
-use boxhook_core::model::{Envelope, ParseError, Trigger, WebhookEvent};
+use boxhook_core::model::{Envelope, ParseError, RoutingFields, Trigger, WebhookEvent};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -18,6 +19,13 @@ fn both(
 ) {
     let envelope = Envelope::parse(body).map(Envelope::into_owned);
     let event = WebhookEvent::parse(body).map(|e| e.envelope().into_owned());
+    // The router claims on a peek, then parses: whenever both succeed, the
+    // peek read what the parse reads.
+    if let (Some(peeked), Ok(event)) = (RoutingFields::peek(body), &event) {
+        assert_eq!(peeked.id(), event.id());
+        assert_eq!(peeked.trigger(), event.trigger());
+        assert_eq!(Some(peeked.webhook_id()), event.webhook_id());
+    }
     (envelope, event)
 }
 
@@ -137,6 +145,35 @@ fn fixtures() -> Vec<Vec<u8>> {
         .iter()
         .map(|p| std::fs::read(p).expect("readable"))
         .collect()
+}
+
+/// The router's fast path is real on Box's payloads: every fixture with a
+/// string `webhook.id` is peeked (a numeric one is left to the full parse,
+/// which reads no webhook id from it either), and reads what the full parse
+/// reads.
+#[test]
+fn every_fixture_is_peeked_and_agrees_with_the_parse() {
+    let fixtures = fixtures();
+    assert!(fixtures.len() >= 30, "the fixtures are there");
+    let mut peeked_count = 0;
+    for body in &fixtures {
+        let text = String::from_utf8_lossy(body);
+        let event = WebhookEvent::parse(body).expect("a fixture parses");
+        let Some(webhook_id) = event.envelope().webhook_id().map(str::to_owned) else {
+            assert_eq!(RoutingFields::peek(body), None, "{text}");
+            continue;
+        };
+        let peeked = RoutingFields::peek(body).unwrap_or_else(|| panic!("not peeked: {text}"));
+        assert_eq!(peeked.id(), event.id());
+        assert_eq!(peeked.trigger(), event.trigger());
+        assert_eq!(peeked.webhook_id(), webhook_id);
+        peeked_count += 1;
+    }
+    assert!(
+        peeked_count * 10 >= fixtures.len() * 9,
+        "{peeked_count} of {}",
+        fixtures.len()
+    );
 }
 
 /// Every JSON pointer into `value` except the root.

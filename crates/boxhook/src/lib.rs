@@ -129,6 +129,7 @@ mod handler;
 pub mod idempotency;
 pub mod inbox;
 pub mod marker;
+pub mod metrics;
 mod panic;
 mod router;
 pub mod verify;

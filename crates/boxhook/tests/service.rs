@@ -286,3 +286,53 @@ async fn a_body_repeating_a_key_is_not_an_event() {
     }
     assert_eq!(*ran.lock().expect("lock"), 0, "no handler ran");
 }
+
+/// The router claims on the front of a body and parses the whole of it
+/// after: a body whose front reads as an event but whose rest is broken is
+/// still not an event, runs no handler, and leaves no claim behind, so the
+/// intact event with the same id is handled when it comes.
+#[tokio::test]
+async fn a_body_broken_after_its_front_is_not_an_event_and_keeps_no_claim() {
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let seen = ran.clone();
+    let router = Router::new()
+        .idempotency(boxhook::idempotency::MemoryStore::new(
+            100,
+            std::time::Duration::from_secs(3600),
+        ))
+        .fallback(move |event: WebhookEvent, _: DeliveryContext| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push(event.id().to_owned());
+                Ok::<_, HandlerError>(())
+            }
+        });
+    let front = r#"{"type":"webhook_event","id":"e1","created_at":"2024-01-01T00:00:00-08:00","trigger":"FILE.UPLOADED","webhook":{"id":"77","type":"webhook"}"#;
+    let broken = [
+        format!(r#"{front},"source":{{"id":"5","type":"file","id":"6"}}}}"#),
+        format!(r#"{front},"source":{{"id":"5","type":"file"}}"#),
+        format!(r#"{front},"source":{{"id":"5","type":"file"}},"trigger":"FILE.TRASHED"}}"#),
+        format!(r#"{front},"type":"webhook"}}"#),
+        format!(r#"{front},"created_by":[1,]}}"#),
+    ];
+    for body in &broken {
+        let response = call(router.clone(), &Delivery::new(body.clone())).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            response.extensions().get::<Outcome>(),
+            Some(&Outcome::NotAnEvent),
+            "{body}"
+        );
+        assert!(response
+            .extensions()
+            .get::<boxhook::RoutedEvent>()
+            .is_none());
+    }
+    assert!(ran.lock().expect("lock").is_empty(), "no handler ran");
+    let intact = format!(r#"{front},"source":{{"id":"5","type":"file"}}}}"#);
+    for expected in [Outcome::Handled, Outcome::Duplicate] {
+        let response = call(router.clone(), &Delivery::new(intact.clone())).await;
+        assert_eq!(response.extensions().get::<Outcome>(), Some(&expected));
+    }
+    assert_eq!(*ran.lock().expect("lock"), ["e1"], "handled once");
+}

@@ -161,6 +161,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG,
           value_parser = clap::value_parser!(u32).range(1..=65_535))]
     backlog: u32,
+    #[command(flatten)]
+    webhooks: crate::webhooks::ServeArgs,
 }
 
 impl Args {
@@ -184,6 +186,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             Printable(&args.path)
         )));
     }
+    let managed = crate::webhooks::ServeWiring::from_args(&args.webhooks)?;
     log::init_tracing()?;
     let max_body = usize::try_from(args.max_body).unwrap_or(usize::MAX);
     // The inbox's errors say what to check (permissions, mount, schema).
@@ -202,18 +205,25 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         })?;
         let addr = listener.local_addr()?;
         let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
-        let app = App::new(ring, inbox, &args.path, max_body, budget)
+        let router = crate::webhooks::ServeWiring::route(managed.as_ref(), Router::new());
+        let app = App::with_router(ring, router.store_in(inbox), &args.path, max_body, budget)
             .limits(args.limits())
             .log_to_stderr()
             .diagnose_rejections(keys.diagnosis_keys()?, false);
         println!("listening on http://{addr}{}", args.path);
         eprintln!("inbox: {}", args.inbox.display());
+        if let Some(managed) = &managed {
+            managed.start();
+        }
         std::io::stdout().flush()?;
         let stop = async {
             stop_signal().await;
             eprintln!("stopping: no new connections; finishing in-flight deliveries");
         };
         serve(listener, app, stop, Duration::from_secs(args.grace)).await;
+        if let Some(managed) = &managed {
+            managed.stop();
+        }
         eprintln!("stopped");
         Ok(ExitCode::SUCCESS)
     })
@@ -286,11 +296,29 @@ impl App {
         max_body: usize,
         body_budget: usize,
     ) -> Self {
+        Self::with_router(
+            ring,
+            Router::new().store_in(inbox),
+            path,
+            max_body,
+            body_budget,
+        )
+    }
+
+    /// As [`App::new`], with `router` (its own `store_in`, handlers) behind
+    /// the verify layer.
+    pub(crate) fn with_router(
+        ring: KeyRing,
+        router: Router,
+        path: &str,
+        max_body: usize,
+        body_budget: usize,
+    ) -> Self {
         let service = VerifyLayer::new(Verifier::new(ring))
             .body_limit(max_body)
             .body_budget(BodyBudget::new(body_budget))
             .keep_rejected_delivery(true)
-            .layer(Router::new().store_in(inbox));
+            .layer(router);
         Self {
             path: path.into(),
             service,

@@ -162,6 +162,7 @@ mod error;
 mod event;
 mod family;
 mod json;
+mod peek;
 mod raw;
 #[cfg(test)]
 mod reference_tests;
@@ -176,6 +177,7 @@ pub use envelope::Envelope;
 pub use error::{ParseError, ParseErrorKind};
 pub use event::WebhookEvent;
 pub use family::TriggerFamily;
+pub use peek::RoutingFields;
 pub use raw::RawJson;
 pub use refs::{FileVersion, FolderMini, ItemRef, SharedLink, UserMini};
 pub use source::{

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use boxhook_core::model::{Envelope, WebhookEvent};
+use boxhook_core::model::{Envelope, RoutingFields, WebhookEvent};
 use boxhook_core::{Clock as _, Verified};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -21,7 +21,7 @@ use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes}
 use crate::handler::{BoxFuture, ErasedHandler};
 use crate::idempotency::{Claim, EventKey};
 use crate::inbox::{ErasedInbox, NewRecord, Stored};
-use crate::{alert, escaped, RequestClock};
+use crate::{alert, escaped, metrics, RequestClock};
 
 impl<B> Service<Request<B>> for Router
 where
@@ -145,6 +145,15 @@ impl Routes {
             Ok(delivery) => delivery,
             Err(outcome) => return (outcome, None),
         };
+        if let Some((event, handler)) = self.peek_route(&delivery) {
+            let outcome = self.handle(&handler, delivery, &event).await;
+            // As on the slow path: no event is named for a body that is not one.
+            if outcome == Outcome::NotAnEvent {
+                return (outcome, None);
+            }
+            metrics::event(event.trigger(), outcome);
+            return (outcome, Some(event));
+        }
         let (event, target) = match self.route(&delivery) {
             Ok(routed) => routed,
             Err(outcome) => return (outcome, None),
@@ -154,7 +163,41 @@ impl Routes {
             Some(Target::Inbox(inbox, record)) => self.store(inbox.as_ref(), record).await,
             Some(Target::Handler(handler)) => self.handle(&handler, delivery, &event).await,
         };
+        if outcome == Outcome::NotAnEvent {
+            return (outcome, None);
+        }
+        metrics::event(event.trigger(), outcome);
         (outcome, Some(event))
+    }
+
+    /// The fast path to a handler: the routing fields peeked off the front
+    /// of the body ([`RoutingFields::peek`]), for an event a handler takes
+    /// and that raises no operator alert. The whole body is then parsed
+    /// once, after the claim, in [`Routes::handle`]; a duplicate costs the
+    /// peek and the claim. `None` (the peek declined, no handler, or an
+    /// alert trigger) sends the delivery down [`Routes::route`], which reads
+    /// and checks the whole envelope first.
+    fn peek_route(&self, delivery: &Delivery) -> Option<(RoutedEvent, EventHandler)> {
+        let peeked = RoutingFields::peek(&delivery.body)?;
+        let trigger = peeked.trigger();
+        if alert::for_trigger(trigger).is_some() {
+            return None;
+        }
+        let handler = self.handler_for(trigger)?;
+        let event = RoutedEvent::new(
+            peeked.id().to_owned(),
+            Some(peeked.webhook_id().to_owned()),
+            trigger.clone(),
+        );
+        Some((event, Arc::clone(handler)))
+    }
+
+    /// The handler for `trigger`: its own, its family's, or the fallback.
+    fn handler_for(&self, trigger: &boxhook_core::model::Trigger) -> Option<&EventHandler> {
+        self.exact
+            .get(trigger)
+            .or_else(|| self.family.get(&trigger.family()))
+            .or(self.fallback.as_ref())
     }
 
     /// Reads the event's envelope, raises the operator alert, and picks its
@@ -176,11 +219,7 @@ impl Routes {
             trigger.clone(),
         );
         alert(&envelope, delivery_id);
-        let handler = self
-            .exact
-            .get(trigger)
-            .or_else(|| self.family.get(&trigger.family()))
-            .or(self.fallback.as_ref());
+        let handler = self.handler_for(trigger);
         let target = match (handler, &self.inbox) {
             (Some(handler), _) => Some(Target::Handler(Arc::clone(handler))),
             (None, Some(inbox)) => Some(Target::Inbox(
@@ -208,12 +247,15 @@ impl Routes {
     /// Runs `handler` on the event under a claim: claim, parse, run, settle.
     ///
     /// The typed event is parsed here, after the claim, and only for a
-    /// delivery a handler runs on: a duplicate costs the envelope pass of
-    /// [`Routes::route`] and nothing more. Parsing the typed event up front
-    /// instead (routing fields read off it) saves the envelope pass on a new
-    /// event but makes every duplicate pay a full typed parse, about 3x an
-    /// envelope pass (`router_parse` in benches/benches/parse.rs; see "One-pass
-    /// parsing" in docs/PERFORMANCE.md).
+    /// delivery a handler runs on: a duplicate costs the peek (or the
+    /// envelope pass of [`Routes::route`]) and nothing more. Parsing the
+    /// typed event up front instead would make every duplicate pay a full
+    /// typed parse, about 3x an envelope pass (`router_parse` in
+    /// benches/benches/parse.rs; see "One-pass parsing" in
+    /// docs/PERFORMANCE.md). A body that fails the parse, or whose id or
+    /// webhook id differ from those it was claimed under (which a peek
+    /// followed by a successful parse rules out), is answered `NotAnEvent`
+    /// and its claim released.
     async fn handle(
         &self,
         handler: &EventHandler,
@@ -228,6 +270,10 @@ impl Routes {
             return outcome;
         }
         let outcome = match WebhookEvent::parse(&delivery.body) {
+            Ok(parsed) if !claimed_as(&parsed, event) => {
+                tracing::error!(delivery_id = escaped::opt(delivery_id), event = %key, "the event's id or webhook id differ from those it was routed by");
+                Outcome::NotAnEvent
+            }
             Ok(parsed) => {
                 let ctx = DeliveryContext::new(
                     delivery.verified,
@@ -350,12 +396,21 @@ impl Routes {
     }
 }
 
+/// Whether the parsed event has the id and webhook id `routed` was claimed
+/// under.
+fn claimed_as(parsed: &WebhookEvent, routed: &RoutedEvent) -> bool {
+    parsed.id() == routed.event_id()
+        && parsed.envelope().webhook_id().unwrap_or_default()
+            == routed.webhook_id().unwrap_or_default()
+}
+
 /// Logs the two triggers that need an operator, handled or not, with the
 /// text of [`alert::for_trigger`].
 fn alert(envelope: &Envelope<'_>, delivery_id: Option<&str>) {
     let Some(alert) = alert::for_trigger(envelope.trigger()) else {
         return;
     };
+    metrics::alert(envelope.trigger());
     tracing::warn!(
         delivery_id = escaped::opt(delivery_id),
         trigger = envelope.trigger().as_str(),
@@ -376,9 +431,11 @@ async fn run(
     key: &EventKey,
 ) -> Outcome {
     let trigger = event.trigger().clone();
+    let started = std::time::Instant::now();
     let running = crate::panic::catch_unwind(|| handler.call_boxed(event, ctx));
     // tokio saturates: a deadline past what `Instant` holds never fires.
     let result = tokio::time::timeout(deadline, running).await;
+    metrics::handler_time(started.elapsed());
     let outcome = match &result {
         Ok(Ok(Ok(()))) => Outcome::Handled,
         Ok(Ok(Err(e))) if e.is_retry() => Outcome::RetryRequested,

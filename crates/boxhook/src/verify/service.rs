@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use boxhook_core::printable_bytes;
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use tower_service::Service;
 
 use super::body::{collect, CollectError};
 use super::{BodyBudget, Config, RejectedDelivery, Rejection};
-use crate::escaped;
+use crate::{escaped, metrics};
 
 /// Verifies Box deliveries before they reach `S`; see [`VerifyLayer`](super::VerifyLayer).
 ///
@@ -149,6 +150,7 @@ where
         Err(CollectError::Overloaded) => return reject(overloaded(&config)),
     };
 
+    let started = Instant::now();
     let verified = match config.verifier.verify(
         &parts.headers,
         &bytes,
@@ -156,6 +158,7 @@ where
     ) {
         Ok(verified) => verified,
         Err(error) => {
+            metrics::verify_time(started.elapsed());
             let mut response = rejected(Rejection::Unauthorized(error), delivery_id.as_ref());
             if config.keep_rejected {
                 let delivery = RejectedDelivery::new(parts.headers, bytes);
@@ -164,6 +167,7 @@ where
             return Ok(response);
         }
     };
+    metrics::verified(verified.key_slot(), verified.body_form(), started.elapsed());
     tracing::debug!(
         delivery_id = escaped::opt(verified.delivery_id()),
         key = verified.key_slot().as_str(),
@@ -177,6 +181,9 @@ where
     request.extensions_mut().insert(config.clock.clone());
     let response = inner.call(request).await;
     drop(reservation);
+    if let Ok(response) = &response {
+        metrics::delivery(response.status());
+    }
     response
 }
 
@@ -220,6 +227,8 @@ fn rejected<ResBody: Default>(
             escaped::shown(other)
         ),
     }
+    metrics::rejection(rejection.code());
+    metrics::delivery(rejection.status());
     let mut response = Response::new(ResBody::default());
     *response.status_mut() = rejection.status();
     response.extensions_mut().insert(rejection);

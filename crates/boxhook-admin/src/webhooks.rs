@@ -1,0 +1,135 @@
+//! The five webhook endpoints of Box's API.
+
+use http::Method;
+use serde::de::DeserializeOwned;
+
+use crate::auth::form_encode;
+use crate::client::{Answer, BoxClient};
+use crate::error::Error;
+use crate::model::{NewWebhook, Target, Webhook, WebhookMini, WebhookPage, WebhookUpdate};
+
+/// The page size asked for when listing: Box's maximum.
+pub const LIST_PAGE_LIMIT: u32 = 1000;
+
+/// One page of the webhook list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// The webhooks on this page (id and target only).
+    pub entries: Vec<WebhookMini>,
+    /// The marker of the next page; `None` on the last one.
+    pub next_marker: Option<String>,
+}
+
+fn decode<T: DeserializeOwned>(answer: &Answer, what: &'static str) -> Result<T, Error> {
+    serde_json::from_slice(&answer.body).map_err(|err| Error::Decode {
+        what,
+        detail: err.to_string(),
+    })
+}
+
+fn check_id(id: &str) -> Result<&str, Error> {
+    if !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(id)
+    } else {
+        Err(Error::Config(format!(
+            "webhook id {id:?} is not a Box id (digits only); `boxhook webhooks list` shows them"
+        )))
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|err| Error::Config(err.to_string()))
+}
+
+impl BoxClient {
+    /// `GET /2.0/webhooks`: one page of at most `limit` (1 to 1000)
+    /// webhooks, from `marker` (`None`: the first page).
+    pub async fn list_page(&self, marker: Option<&str>, limit: u32) -> Result<Page, Error> {
+        let mut path = format!("/2.0/webhooks?limit={}", limit.clamp(1, LIST_PAGE_LIMIT));
+        if let Some(marker) = marker {
+            path.push_str("&marker=");
+            path.push_str(&form_encode(marker));
+        }
+        let page: WebhookPage = decode(&self.api(Method::GET, &path, None).await?, "webhook list")?;
+        Ok(Page {
+            entries: page.entries,
+            next_marker: page.next_marker.filter(|m| !m.is_empty()),
+        })
+    }
+
+    /// Every webhook of this app and user, following the markers (id and
+    /// target only: the list endpoint returns no more).
+    pub async fn list(&self) -> Result<Vec<WebhookMini>, Error> {
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self.list_page(marker.as_deref(), LIST_PAGE_LIMIT).await?;
+            let last = page.entries.is_empty() || page.next_marker.is_none();
+            all.extend(page.entries);
+            if last || page.next_marker == marker {
+                return Ok(all);
+            }
+            marker = page.next_marker;
+        }
+    }
+
+    /// Every webhook with its address and triggers: [`list`](Self::list),
+    /// then `GET /2.0/webhooks/{id}` for each.
+    pub async fn list_full(&self) -> Result<Vec<Webhook>, Error> {
+        let mut full = Vec::new();
+        for mini in self.list().await? {
+            match self.get(&mini.id).await {
+                Ok(webhook) => full.push(webhook),
+                // Deleted between the list and the read.
+                Err(Error::Api(err)) if err.is_not_found() => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(full)
+    }
+
+    /// `GET /2.0/webhooks/{id}`.
+    pub async fn get(&self, id: &str) -> Result<Webhook, Error> {
+        let path = format!("/2.0/webhooks/{}", check_id(id)?);
+        decode(&self.api(Method::GET, &path, None).await?, "webhook")
+    }
+
+    /// `POST /2.0/webhooks`. A 409 means the target has a webhook from this
+    /// app and user already ([`ApiError::is_conflict`](crate::ApiError::is_conflict)).
+    pub async fn create(&self, new: &NewWebhook) -> Result<Webhook, Error> {
+        let body = json(new)?;
+        decode(
+            &self.api(Method::POST, "/2.0/webhooks", Some(body)).await?,
+            "created webhook",
+        )
+    }
+
+    /// `PUT /2.0/webhooks/{id}` with the fields that change.
+    pub async fn update(&self, id: &str, update: &WebhookUpdate) -> Result<Webhook, Error> {
+        let path = format!("/2.0/webhooks/{}", check_id(id)?);
+        let body = json(update)?;
+        decode(
+            &self.api(Method::PUT, &path, Some(body)).await?,
+            "updated webhook",
+        )
+    }
+
+    /// `DELETE /2.0/webhooks/{id}`.
+    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+        let path = format!("/2.0/webhooks/{}", check_id(id)?);
+        self.api(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    /// The webhook of this app and user on `target`, if any: the list, then
+    /// one `GET` for the match.
+    pub async fn find_on_target(&self, target: &Target) -> Result<Option<Webhook>, Error> {
+        let Some(mini) = self.list().await?.into_iter().find(|w| &w.target == target) else {
+            return Ok(None);
+        };
+        match self.get(&mini.id).await {
+            Ok(webhook) => Ok(Some(webhook)),
+            Err(Error::Api(err)) if err.is_not_found() => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
