@@ -131,6 +131,7 @@ pub mod inbox;
 pub mod marker;
 mod panic;
 mod router;
+pub mod v1;
 pub mod verify;
 
 #[cfg(feature = "axum")]
