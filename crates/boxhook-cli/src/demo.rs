@@ -71,6 +71,7 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
     let primary = format!("demo-primary-{}", ids.next_id());
     let secondary = format!("demo-secondary-{}", ids.next_id());
     let ring = KeyRing::from_strs(Some(&primary), Some(&secondary))?;
+    let v1_secret = format!("demo-v1-{}", ids.next_id());
 
     let inbox = SqliteInbox::open(inbox_path)
         .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", inbox_path.display()))?;
@@ -84,11 +85,14 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
         DEFAULT_BODY_LIMIT,
         crate::serve::DEFAULT_BODY_BUDGET,
     )
+    .v1(Some(crate::demo_v1::service(&v1_secret, &inbox)?))
     .observe({
         let seen = Arc::clone(&seen);
         move |log| {
             if let Some(id) = &log.delivery_id {
                 lock(&seen).insert(id.clone(), log.clone());
+            } else if log.path == crate::demo_v1::PATH {
+                lock(&seen).insert(crate::demo_v1::PATH.to_owned(), log.clone());
             }
         }
     });
@@ -125,6 +129,13 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
             None => failures += 1,
         }
     }
+    let last_v1 = || lock(&seen).get(crate::demo_v1::PATH).cloned();
+    match crate::demo_v1::step(steps.len() + 1, addr, &v1_secret, last_v1).await? {
+        Some(id) => {
+            stored_ids.insert(id);
+        }
+        None => failures += 1,
+    }
 
     let entries = inbox.list(ListFilter::new()).await?;
     println!("the inbox now holds:");
@@ -135,8 +146,8 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
     let upload_body = inbox.get(&upload_id).await?.map(|s| s.body);
     let checks = [
         (
-            listed == stored_ids && entries.len() == 4,
-            "exactly the 4 accepted events are stored, none of the rejected ones",
+            listed == stored_ids && entries.len() == 5,
+            "exactly the 4 accepted events and the V1 callback are stored, none of the rejected ones",
         ),
         (
             upload_entry.is_some_and(|e| e.deliveries == 2),

@@ -78,6 +78,6 @@ pub use callback::{V1Callback, V1Fields, V1StoredError};
 pub use params::{Params, ParamsError, MAX_PARAMS};
 pub use rejection::V1Rejection;
 pub use router::{V1Handler, V1Router};
-pub use service::{V1Service, DEFAULT_V1_BODY_LIMIT, DEFAULT_V1_READ_TIMEOUT};
+pub use service::{V1Accepted, V1Service, DEFAULT_V1_BODY_LIMIT, DEFAULT_V1_READ_TIMEOUT};
 
 pub(crate) use service::{has_v2_headers, is_form};

@@ -39,7 +39,7 @@ pub const DEFAULT_V1_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// | body slower than the read timeout | 408 | `timeout` |
 /// | parameters not decodable | 400 | [`ParamsError::code`](super::ParamsError::code) |
 /// | secret missing, repeated or wrong | 401 | [`V1AuthFailure::code`](super::V1AuthFailure::code) |
-/// | accepted | the [`Outcome`]'s status | (the `Outcome` is in the extensions) |
+/// | accepted | the [`Outcome`]'s status | (the `Outcome` and a [`V1Accepted`] are in the extensions) |
 ///
 /// Every rejection has an empty body. Parameters come from the query
 /// string, then (for `POST`) from the form body, in that order.
@@ -192,10 +192,11 @@ where
         let config = Arc::clone(&self.config);
         Box::pin(async move {
             let response = match receive(&config, request).await {
-                Ok(outcome) => {
+                Ok((outcome, accepted)) => {
                     let mut response = Response::new(ResBody::default());
                     *response.status_mut() = outcome.status();
                     response.extensions_mut().insert(outcome);
+                    response.extensions_mut().insert(accepted);
                     response
                 }
                 Err(rejection) => rejected(rejection),
@@ -228,7 +229,29 @@ pub(crate) fn is_form(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn receive<B>(config: &Config, request: Request<B>) -> Result<Outcome, V1Rejection>
+/// Which callback a response answered: put in the extensions of every
+/// response to an accepted callback, for logs.
+///
+/// ```
+/// # use boxhook::v1::{V1Accepted, V1Trigger};
+/// # fn log(response: &http::Response<()>) {
+/// if let Some(accepted) = response.extensions().get::<V1Accepted>() {
+///     println!("{} {}", accepted.id, accepted.trigger);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Accepted {
+    /// The id the receiver gave the callback.
+    pub id: String,
+    /// Its trigger.
+    pub trigger: super::V1Trigger,
+}
+
+async fn receive<B>(
+    config: &Config,
+    request: Request<B>,
+) -> Result<(Outcome, V1Accepted), V1Rejection>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -266,7 +289,11 @@ where
         trigger = escaped::text(callback.trigger().as_str()),
         "accepted V1 callback"
     );
-    Ok(config.router.dispatch(callback).await)
+    let accepted = V1Accepted {
+        id: callback.id().to_owned(),
+        trigger: callback.trigger().clone(),
+    };
+    Ok((config.router.dispatch(callback).await, accepted))
 }
 
 async fn read_body<B>(config: &Config, request: Request<B>) -> Result<Bytes, V1Rejection>
