@@ -86,16 +86,7 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
         crate::serve::DEFAULT_BODY_BUDGET,
     )
     .v1(Some(crate::demo_v1::service(&v1_secret, &inbox)?))
-    .observe({
-        let seen = Arc::clone(&seen);
-        move |log| {
-            if let Some(id) = &log.delivery_id {
-                lock(&seen).insert(id.clone(), log.clone());
-            } else if log.path == crate::demo_v1::PATH {
-                lock(&seen).insert(crate::demo_v1::PATH.to_owned(), log.clone());
-            }
-        }
-    });
+    .observe(remember(&seen));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         listener,
@@ -131,9 +122,7 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
     }
     let last_v1 = || lock(&seen).get(crate::demo_v1::PATH).cloned();
     match crate::demo_v1::step(steps.len() + 1, addr, &v1_secret, last_v1).await? {
-        Some(id) => {
-            stored_ids.insert(id);
-        }
+        Some(id) => drop(stored_ids.insert(id)),
         None => failures += 1,
     }
 
@@ -286,6 +275,21 @@ fn note(trigger: &str) -> Option<&'static str> {
             Some("unknown triggers are acknowledged with 200: Box retries any non-2xx")
         }
         _ => None,
+    }
+}
+
+/// An observer keeping each request's log by delivery id (the V1 path's
+/// last one under the path: V1 callbacks have no delivery id).
+fn remember(
+    seen: &Arc<Mutex<HashMap<String, DeliveryLog>>>,
+) -> impl Fn(&DeliveryLog) + Send + Sync {
+    let seen = Arc::clone(seen);
+    move |log| {
+        if let Some(id) = &log.delivery_id {
+            lock(&seen).insert(id.clone(), log.clone());
+        } else if log.path == crate::demo_v1::PATH {
+            lock(&seen).insert(crate::demo_v1::PATH.to_owned(), log.clone());
+        }
     }
 }
 

@@ -41,12 +41,16 @@ pub(crate) async fn step(
     )?;
     println!("   sent:     uploaded, item 123456789 (Q1 report.pdf), no event id");
     let uri = url.parse()?;
-    let status =
-        tokio::task::spawn_blocking(move || crate::send_v1::send(&uri, false, Duration::from_secs(10)))
-            .await??;
+    let status = tokio::task::spawn_blocking(move || {
+        crate::send_v1::send(&uri, false, Duration::from_secs(10))
+    })
+    .await??;
     let log = last();
     let outcome = log.as_ref().map_or("-", |l| l.outcome);
-    let id = log.as_ref().and_then(|l| l.v1.as_ref()).map(|v1| v1.id.clone());
+    let id = log
+        .as_ref()
+        .and_then(|l| l.v1.as_ref())
+        .map(|v1| v1.id.clone());
     println!("   answer:   {status}, {outcome}");
     println!(
         "   note:     stored as kind v1 under its own id {}: V1 has no event id and no \

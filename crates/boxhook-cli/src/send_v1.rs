@@ -39,9 +39,12 @@ pub(crate) struct Callback<'a> {
 /// Sends it, printing one line; exit 0 on a 2xx.
 pub(crate) fn run(callback: &Callback<'_>) -> anyhow::Result<ExitCode> {
     let url = fill(callback.url, callback.trigger, callback.set)?;
-    let uri: Uri = url
-        .parse()
-        .map_err(|err| usage(format!("--to {}: not a URL once filled in: {err}", Printable(&url))))?;
+    let uri: Uri = url.parse().map_err(|err| {
+        usage(format!(
+            "--to {}: not a URL once filled in: {err}",
+            Printable(&url)
+        ))
+    })?;
     if uri.scheme_str() != Some("http") || uri.host().is_none() {
         return Err(usage(
             "--to must be an http:// URL (point it at the receiver behind the TLS proxy)",
@@ -65,10 +68,17 @@ pub(crate) fn run(callback: &Callback<'_>) -> anyhow::Result<ExitCode> {
 /// `url` with every `#name#` replaced by its value, form-encoded.
 pub(crate) fn fill(url: &str, trigger: &str, set: &[String]) -> anyhow::Result<String> {
     let mut values: Vec<(String, String)> = vec![("event_type".into(), trigger.into())];
-    values.extend(DEFAULTS.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+    values.extend(
+        DEFAULTS
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
     for pair in set {
         let (name, value) = pair.split_once('=').ok_or_else(|| {
-            usage(format!("--set {}: write NAME=VALUE, e.g. item_id=42", Printable(pair)))
+            usage(format!(
+                "--set {}: write NAME=VALUE, e.g. item_id=42",
+                Printable(pair)
+            ))
         })?;
         values.retain(|(n, _)| n != name);
         values.push((name.to_owned(), value.to_owned()));
@@ -103,8 +113,8 @@ pub(crate) fn fill(url: &str, trigger: &str, set: &[String]) -> anyhow::Result<S
 /// One HTTP/1.1 request on a fresh connection; returns the status.
 pub(crate) fn send(uri: &Uri, post: bool, timeout: Duration) -> anyhow::Result<u16> {
     let host = uri.host().unwrap_or_default();
-    let port = uri.port_u16().unwrap_or(80);
-    let addr = (host, port)
+    let tcp_port = uri.port_u16().unwrap_or(80);
+    let addr = (host, tcp_port)
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| anyhow::anyhow!("{host} resolves to no address"))?;
@@ -167,7 +177,10 @@ mod tests {
     #[test]
     fn unknown_or_unclosed_placeholders_are_usage_errors() {
         let unknown = fill("http://h/?a=#nope#", "t", &[]).expect_err("unknown");
-        assert!(unknown.to_string().contains("no value for #nope#"), "{unknown}");
+        assert!(
+            unknown.to_string().contains("no value for #nope#"),
+            "{unknown}"
+        );
         assert!(fill("http://h/?a=#item_id", "t", &[]).is_err());
         assert!(fill("http://h/", "t", &["novalue".to_owned()]).is_err());
     }

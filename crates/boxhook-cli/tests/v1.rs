@@ -1,10 +1,7 @@
 //! `boxhook serve --v1-path` and `boxhook send --v1` as processes, over HTTP
 //! on 127.0.0.1: V1 callbacks beside V2 in one inbox, usage errors, and
 //! store-then-ack across `kill -9`.
-#![allow(
-    clippy::unwrap_used,
-    reason = "tests: a panic is the failure report"
-)]
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
 mod common;
 
@@ -41,7 +38,9 @@ fn get(port: u16, target: &str) -> u16 {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return 0;
     };
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return 0;
@@ -75,7 +74,12 @@ fn serve_stores_v1_callbacks_beside_v2_and_send_v1_sends_them() {
     // Both live secrets, GET and POST; a wrong secret is refused.
     let cases: [(&str, &[&str], i32, &str); 4] = [
         (SECRET, &[], 0, " 200 "),
-        (NEXT, &["--post", "--set", "item_name=été &.txt"], 0, " 200 "),
+        (
+            NEXT,
+            &["--post", "--set", "item_name=été &.txt"],
+            0,
+            " 200 ",
+        ),
         ("wrong-secret-0123456789", &[], 1, " 401 "),
         (SECRET, &["--set", "item_id=7"], 0, " 200 "),
     ];
@@ -93,11 +97,20 @@ fn serve_stores_v1_callbacks_beside_v2_and_send_v1_sends_them() {
         LIMIT,
     );
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(get(server.port, &format!("/?token={SECRET}&event_type=x")), 400);
+    assert_eq!(
+        get(server.port, &format!("/?token={SECRET}&event_type=x")),
+        400
+    );
     let log = server.wait_for_stderr("v1_callback_on_v2_endpoint", LIMIT);
-    assert!(log.contains("GET / 400 v1_callback_on_v2_endpoint"), "{log}");
+    assert!(
+        log.contains("GET / 400 v1_callback_on_v2_endpoint"),
+        "{log}"
+    );
     assert!(log.contains("GET /v1 401 v1_secret_wrong"), "{log}");
-    assert!(!log.contains(SECRET), "the secret must not be logged: {log}");
+    assert!(
+        !log.contains(SECRET),
+        "the secret must not be logged: {log}"
+    );
 
     let listed = inbox_list(&inbox);
     let kinds: Vec<(&str, &str, Option<&str>)> = listed
@@ -129,24 +142,49 @@ fn serve_stores_v1_callbacks_beside_v2_and_send_v1_sends_them() {
         String::from_utf8_lossy(&out.stdout),
         "event_type=uploaded&item_id=123456789&item_name=%C3%A9t%C3%A9+%26.txt"
     );
-    let table = run(boxhook().args(["inbox", "list", "--inbox"]).arg(&inbox), LIMIT);
+    let table = run(
+        boxhook().args(["inbox", "list", "--inbox"]).arg(&inbox),
+        LIMIT,
+    );
     let table = String::from_utf8_lossy(&table.stdout);
-    assert!(table.starts_with("RECEIVED              KIND  EVENT ID"), "{table}");
+    assert!(
+        table.starts_with("RECEIVED              KIND  EVENT ID"),
+        "{table}"
+    );
     assert_eq!(table.matches("  v1    v1-").count(), 3, "{table}");
     assert_eq!(server.terminate(LIMIT).code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Arguments, environment, and what stderr must say.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn v1_options_are_checked_before_serving() {
     let dir = temp_dir("v1-usage");
     let inbox = dir.join("i.sqlite");
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    let cases: [Case<'_>; 5] = [
         (&["--v1-path", "/v1"], &[], "--v1-secret-env"),
-        (&["--v1-path", "/v1", "--v1-secret-env", "NOT_SET_ANYWHERE"], &[], "is not set"),
-        (&["--v1-path", "/v1", "--v1-secret-env", "S"], &[("S", "short")], "at least 16"),
-        (&["--v1-path", "v1", "--v1-secret-env", "S"], &[("S", SECRET)], "must start with /"),
-        (&["--v1-path", "/", "--v1-secret-env", "S"], &[("S", SECRET)], "also --path"),
+        (
+            &["--v1-path", "/v1", "--v1-secret-env", "NOT_SET_ANYWHERE"],
+            &[],
+            "is not set",
+        ),
+        (
+            &["--v1-path", "/v1", "--v1-secret-env", "S"],
+            &[("S", "short")],
+            "at least 16",
+        ),
+        (
+            &["--v1-path", "v1", "--v1-secret-env", "S"],
+            &[("S", SECRET)],
+            "must start with /",
+        ),
+        (
+            &["--v1-path", "/", "--v1-secret-env", "S"],
+            &[("S", SECRET)],
+            "also --path",
+        ),
     ];
     for (args, env, needle) in cases {
         let mut command = boxhook();
@@ -205,9 +243,19 @@ fn acknowledged_v1_callbacks_survive_kill_9() {
         sender.join().unwrap();
     }
     let acknowledged = acked.lock().unwrap().clone();
-    eprintln!("{} of {total} V1 callbacks acknowledged before kill -9", acknowledged.len());
-    assert!(acknowledged.len() >= 40, "{} acknowledged", acknowledged.len());
-    assert!(acknowledged.len() < total, "the kill came too late to test anything");
+    eprintln!(
+        "{} of {total} V1 callbacks acknowledged before kill -9",
+        acknowledged.len()
+    );
+    assert!(
+        acknowledged.len() >= 40,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+    assert!(
+        acknowledged.len() < total,
+        "the kill came too late to test anything"
+    );
 
     // Restart on the same inbox: it opens, serves, and holds every ack'd callback once.
     let server = v1_server(&inbox);
@@ -226,7 +274,10 @@ fn acknowledged_v1_callbacks_survive_kill_9() {
             "callback {n} got a 2xx, so it must be stored exactly once"
         );
     }
-    assert_eq!(get(server.port, &format!("/v1?token={SECRET}&event_type=after")), 200);
+    assert_eq!(
+        get(server.port, &format!("/v1?token={SECRET}&event_type=after")),
+        200
+    );
     assert_eq!(server.terminate(Duration::from_secs(40)).code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, RecordKind,
-    Stored, StoredEvent,
+    Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
+    RecordKind, Stored, StoredEvent,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};

@@ -500,8 +500,8 @@ async fn v1_callbacks_are_stored_each_on_its_own_and_read_back_as_v1() {
     let dir = TempDir::new("kind");
     let path = dir.file("inbox.sqlite");
     let inbox = SqliteInbox::open(&path).expect("open");
-    let params = Params::parse(b"event_type=uploaded&item_id=42&item_type=file&n=%C3%A9")
-        .expect("params");
+    let params =
+        Params::parse(b"event_type=uploaded&item_id=42&item_type=file&n=%C3%A9").expect("params");
     let at = t(5);
     // Two identical callbacks: two records, nothing deduplicated.
     for _ in 0..2 {

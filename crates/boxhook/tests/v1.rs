@@ -60,7 +60,12 @@ async fn call(service: &V1Service, request: Request<Full<Bytes>>) -> Response<Fu
 }
 
 async fn empty_body(response: Response<Full<Bytes>>) -> Bytes {
-    response.into_body().collect().await.expect("body").to_bytes()
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
 }
 
 fn rejection(response: &Response<Full<Bytes>>) -> Option<&V1Rejection> {
@@ -70,13 +75,48 @@ fn rejection(response: &Response<Full<Bytes>>) -> Option<&V1Rejection> {
 #[tokio::test]
 async fn the_secret_is_required_and_rotates() {
     let cases: &[(&[&str], &str, StatusCode, Option<&str>)] = &[
-        (&[OLD], "token=old-secret-0123456789&event_type=uploaded", StatusCode::OK, None),
-        (&[OLD], "event_type=uploaded", StatusCode::UNAUTHORIZED, Some("v1_secret_missing")),
-        (&[OLD], "token=&event_type=uploaded", StatusCode::UNAUTHORIZED, Some("v1_secret_wrong")),
-        (&[OLD], "token=old-secret-012345678", StatusCode::UNAUTHORIZED, Some("v1_secret_wrong")),
-        (&[OLD], "token=old-secret-01234567890", StatusCode::UNAUTHORIZED, Some("v1_secret_wrong")),
-        (&[OLD], "token=OLD-SECRET-0123456789", StatusCode::UNAUTHORIZED, Some("v1_secret_wrong")),
-        (&[OLD], "Token=old-secret-0123456789", StatusCode::UNAUTHORIZED, Some("v1_secret_missing")),
+        (
+            &[OLD],
+            "token=old-secret-0123456789&event_type=uploaded",
+            StatusCode::OK,
+            None,
+        ),
+        (
+            &[OLD],
+            "event_type=uploaded",
+            StatusCode::UNAUTHORIZED,
+            Some("v1_secret_missing"),
+        ),
+        (
+            &[OLD],
+            "token=&event_type=uploaded",
+            StatusCode::UNAUTHORIZED,
+            Some("v1_secret_wrong"),
+        ),
+        (
+            &[OLD],
+            "token=old-secret-012345678",
+            StatusCode::UNAUTHORIZED,
+            Some("v1_secret_wrong"),
+        ),
+        (
+            &[OLD],
+            "token=old-secret-01234567890",
+            StatusCode::UNAUTHORIZED,
+            Some("v1_secret_wrong"),
+        ),
+        (
+            &[OLD],
+            "token=OLD-SECRET-0123456789",
+            StatusCode::UNAUTHORIZED,
+            Some("v1_secret_wrong"),
+        ),
+        (
+            &[OLD],
+            "Token=old-secret-0123456789",
+            StatusCode::UNAUTHORIZED,
+            Some("v1_secret_missing"),
+        ),
         (
             &[OLD],
             "token=old-secret-0123456789&token=old-secret-0123456789",
@@ -90,19 +130,47 @@ async fn the_secret_is_required_and_rotates() {
             Some("v1_secret_repeated"),
         ),
         // Percent-encoded, the secret is the same secret.
-        (&[OLD], "token=old%2Dsecret%2D0123456789", StatusCode::OK, None),
+        (
+            &[OLD],
+            "token=old%2Dsecret%2D0123456789",
+            StatusCode::OK,
+            None,
+        ),
         // Rotation: both live secrets are accepted, a dropped one is not.
-        (&[OLD, NEW], "token=old-secret-0123456789", StatusCode::OK, None),
-        (&[OLD, NEW], "token=new-secret-0123456789", StatusCode::OK, None),
-        (&[NEW], "token=old-secret-0123456789", StatusCode::UNAUTHORIZED, Some("v1_secret_wrong")),
+        (
+            &[OLD, NEW],
+            "token=old-secret-0123456789",
+            StatusCode::OK,
+            None,
+        ),
+        (
+            &[OLD, NEW],
+            "token=new-secret-0123456789",
+            StatusCode::OK,
+            None,
+        ),
+        (
+            &[NEW],
+            "token=old-secret-0123456789",
+            StatusCode::UNAUTHORIZED,
+            Some("v1_secret_wrong"),
+        ),
     ];
     for (secrets, query, status, code) in cases {
         let (service, stored) = service(secrets);
         let response = call(&service, get(&format!("/v1?{query}"))).await;
         assert_eq!(response.status(), *status, "{query}");
-        assert_eq!(rejection(&response).map(V1Rejection::code), *code, "{query}");
+        assert_eq!(
+            rejection(&response).map(V1Rejection::code),
+            *code,
+            "{query}"
+        );
         let accepted = *status == StatusCode::OK;
-        assert_eq!(stored.lock().expect("lock").len(), usize::from(accepted), "{query}");
+        assert_eq!(
+            stored.lock().expect("lock").len(),
+            usize::from(accepted),
+            "{query}"
+        );
         assert_eq!(empty_body(response).await, Bytes::new(), "{query}");
     }
 }
@@ -115,16 +183,27 @@ async fn the_secret_never_reaches_the_store() {
         get("/v1?event_type=moved&token=old-secret-0123456789&item_id=7"),
     )
     .await;
-    assert_eq!(response.extensions().get::<Outcome>(), Some(&Outcome::Handled));
+    assert_eq!(
+        response.extensions().get::<Outcome>(),
+        Some(&Outcome::Handled)
+    );
     let record = stored.lock().expect("lock")[0].clone();
     assert_eq!(&record.body[..], b"event_type=moved&item_id=7");
     assert_eq!(
-        (record.kind, record.trigger.as_str(), record.source_id.as_deref()),
+        (
+            record.kind,
+            record.trigger.as_str(),
+            record.source_id.as_deref()
+        ),
         (RecordKind::V1, "moved", Some("7"))
     );
     assert_eq!(record.webhook_id, "");
     assert_eq!(record.received_at, common::now());
-    assert!(record.event_id.starts_with("v1-1577862000000-"), "{}", record.event_id);
+    assert!(
+        record.event_id.starts_with("v1-1577862000000-"),
+        "{}",
+        record.event_id
+    );
 }
 
 #[tokio::test]
@@ -173,7 +252,8 @@ async fn percent_encoding_non_ascii_and_repeated_parameters_are_kept() {
     });
     let service = V1Service::new(V1Auth::secret("t", OLD).expect("secret"), router)
         .fields(V1Fields::default().trigger("event").item_name("name"));
-    let query = "t=old-secret-0123456789&event=Shared-Link&name=%E6%97%A5%E6%9C%AC+%C3%A9%26%3D%2B.pdf\
+    let query =
+        "t=old-secret-0123456789&event=Shared-Link&name=%E6%97%A5%E6%9C%AC+%C3%A9%26%3D%2B.pdf\
                  &tag=a&tag=b&x=%zz&tag=&raw=\u{e9}";
     let uri = format!("/v1?{}", query.replace('\u{e9}', "%C3%A9"));
     let response = call(&service, get(&uri)).await;
@@ -193,7 +273,10 @@ async fn percent_encoding_non_ascii_and_repeated_parameters_are_kept() {
             ("raw", "é"),
         ]
     );
-    assert_eq!(callback.params().get_all("tag").collect::<Vec<_>>(), ["a", "b", ""]);
+    assert_eq!(
+        callback.params().get_all("tag").collect::<Vec<_>>(),
+        ["a", "b", ""]
+    );
 }
 
 #[tokio::test]
@@ -201,7 +284,9 @@ async fn requests_that_are_not_callbacks_are_refused_with_their_own_code() {
     let big = format!("token=old-secret-0123456789&pad={}", "x".repeat(16 * 1024));
     let cases: Vec<(Request<Full<Bytes>>, StatusCode, &str)> = vec![
         (
-            Request::put("/v1?token=old-secret-0123456789").body(Full::default()).expect("r"),
+            Request::put("/v1?token=old-secret-0123456789")
+                .body(Full::default())
+                .expect("r"),
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),
@@ -213,7 +298,11 @@ async fn requests_that_are_not_callbacks_are_refused_with_their_own_code() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "v1_unsupported_media_type",
         ),
-        (post_form("/v1", &big), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        (
+            post_form("/v1", &big),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
         (
             Request::post("/v1")
                 .header("content-type", "application/x-www-form-urlencoded")
@@ -223,9 +312,16 @@ async fn requests_that_are_not_callbacks_are_refused_with_their_own_code() {
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
         ),
-        (get("/v1?token=old-secret-0123456789&n=%FF"), StatusCode::BAD_REQUEST, "v1_params_not_utf8"),
         (
-            get(&format!("/v1?token=old-secret-0123456789{}", "&a=1".repeat(256))),
+            get("/v1?token=old-secret-0123456789&n=%FF"),
+            StatusCode::BAD_REQUEST,
+            "v1_params_not_utf8",
+        ),
+        (
+            get(&format!(
+                "/v1?token=old-secret-0123456789{}",
+                "&a=1".repeat(256)
+            )),
             StatusCode::BAD_REQUEST,
             "v1_too_many_params",
         ),
@@ -235,7 +331,11 @@ async fn requests_that_are_not_callbacks_are_refused_with_their_own_code() {
         let what = format!("{} {}", request.method(), request.uri());
         let response = call(&service, request).await;
         assert_eq!(response.status(), status, "{what}");
-        assert_eq!(rejection(&response).map(V1Rejection::code), Some(code), "{what}");
+        assert_eq!(
+            rejection(&response).map(V1Rejection::code),
+            Some(code),
+            "{what}"
+        );
         assert!(stored.lock().expect("lock").is_empty(), "{what}");
         assert_eq!(empty_body(response).await, Bytes::new(), "{what}");
     }
@@ -286,7 +386,10 @@ async fn a_v2_delivery_sent_to_the_v1_endpoint_is_named() {
     let response = call(&service, request).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(rejection(&response), Some(&V1Rejection::SignedV2Delivery));
-    assert_eq!(rejection(&response).map(V1Rejection::code), Some("v2_delivery_on_v1_endpoint"));
+    assert_eq!(
+        rejection(&response).map(V1Rejection::code),
+        Some("v2_delivery_on_v1_endpoint")
+    );
     assert!(stored.lock().expect("lock").is_empty());
     // Even with the right secret: a timestamp header alone is V2's.
     let request = Request::get("/v1?token=old-secret-0123456789")
@@ -310,7 +413,10 @@ async fn a_v1_callback_sent_to_the_v2_endpoint_is_named() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
         let rejection = response.extensions().get::<Rejection>();
         assert_eq!(rejection, Some(&Rejection::V1Callback), "{what}");
-        assert_eq!(rejection.map(Rejection::code), Some("v1_callback_on_v2_endpoint"));
+        assert_eq!(
+            rejection.map(Rejection::code),
+            Some("v1_callback_on_v2_endpoint")
+        );
     }
     // A plain GET without a query stays a 405, a signed POST is verified.
     let response = stack.clone().oneshot(get("/")).await.expect("ok");
@@ -326,10 +432,15 @@ async fn a_v1_callback_sent_to_the_v2_endpoint_is_named() {
 #[tokio::test]
 async fn routing_and_failures_answer_with_the_router_outcomes() {
     let failing_inbox = StoreWith(|_record: NewRecord| async {
-        Err::<Stored, _>(InboxError::new(boxhook::inbox::ErrorKind::Storage, "disk full"))
+        Err::<Stored, _>(InboxError::new(
+            boxhook::inbox::ErrorKind::Storage,
+            "disk full",
+        ))
     });
     let router = V1Router::new()
-        .on(V1Trigger::Uploaded, |_cb: V1Callback| async { Ok::<_, HandlerError>(()) })
+        .on(V1Trigger::Uploaded, |_cb: V1Callback| async {
+            Ok::<_, HandlerError>(())
+        })
         .on(V1Trigger::Deleted, |_cb: V1Callback| async {
             Err::<(), _>(HandlerError::new("downstream is down"))
         })
@@ -342,18 +453,33 @@ async fn routing_and_failures_answer_with_the_router_outcomes() {
     let service = V1Service::new(V1Auth::allow_unauthenticated(), router);
     let cases = [
         ("uploaded", StatusCode::OK, Outcome::Handled),
-        ("deleted", StatusCode::INTERNAL_SERVER_ERROR, Outcome::Failed),
+        (
+            "deleted",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Outcome::Failed,
+        ),
         ("boom", StatusCode::INTERNAL_SERVER_ERROR, Outcome::Panicked),
-        ("moved", StatusCode::SERVICE_UNAVAILABLE, Outcome::InboxFailed),
+        (
+            "moved",
+            StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::InboxFailed,
+        ),
     ];
     for (trigger, status, outcome) in cases {
         let response = call(&service, get(&format!("/v1?event_type={trigger}"))).await;
         assert_eq!(response.status(), status, "{trigger}");
-        assert_eq!(response.extensions().get::<Outcome>(), Some(&outcome), "{trigger}");
+        assert_eq!(
+            response.extensions().get::<Outcome>(),
+            Some(&outcome),
+            "{trigger}"
+        );
     }
     let bare = V1Service::new(V1Auth::allow_unauthenticated(), V1Router::new());
     let response = call(&bare, get("/v1?event_type=moved")).await;
-    assert_eq!(response.extensions().get::<Outcome>(), Some(&Outcome::Unhandled));
+    assert_eq!(
+        response.extensions().get::<Outcome>(),
+        Some(&Outcome::Unhandled)
+    );
 }
 
 #[test]
@@ -380,6 +506,9 @@ fn weak_configurations_are_refused_when_built() {
 fn an_auth_check_removes_every_copy_of_the_secret_parameter() {
     let auth = V1Auth::secret("token", OLD).expect("ok");
     let mut params = Params::parse(b"a=1&token=x&b=2&token=y").expect("params");
-    assert_eq!(auth.check(&mut params), Err(V1AuthFailure::Repeated { count: 2 }));
+    assert_eq!(
+        auth.check(&mut params),
+        Err(V1AuthFailure::Repeated { count: 2 })
+    );
     assert_eq!(params.encode(), "a=1&b=2");
 }

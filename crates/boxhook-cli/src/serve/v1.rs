@@ -9,6 +9,10 @@ use crate::usage;
 
 /// The V1 options of `boxhook serve`.
 #[derive(clap::Args)]
+#[allow(
+    clippy::struct_field_names,
+    reason = "the fields are the --v1-* flags, named as the user types them"
+)]
 pub(crate) struct V1Args {
     /// Also receive V1 callbacks (Box's root-folder webhooks) on this path,
     /// e.g. /v1, into the same inbox as kind v1. Needs --v1-secret-env.
@@ -20,7 +24,12 @@ pub(crate) struct V1Args {
     #[arg(long, value_name = "NAME", requires = "v1_path")]
     v1_secret_env: Vec<String>,
     /// The name of the secret parameter in the callback URL.
-    #[arg(long, value_name = "NAME", default_value = "token", requires = "v1_path")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "token",
+        requires = "v1_path"
+    )]
     v1_param: String,
 }
 
@@ -58,7 +67,9 @@ pub(crate) fn service(
             None => V1Auth::secret(args.v1_param.as_str(), secret.as_bytes()),
             Some(auth) => auth.or_secret(secret.as_bytes()),
         };
-        auth = Some(built.map_err(|err| usage(format!("--v1-secret-env {}: {err}", Printable(name))))?);
+        auth = Some(
+            built.map_err(|err| usage(format!("--v1-secret-env {}: {err}", Printable(name))))?,
+        );
     }
     let auth = auth.ok_or_else(|| usage("--v1-path needs --v1-secret-env NAME"))?;
     let service = V1Service::new(auth, V1Router::new().store_in(inbox.clone()));

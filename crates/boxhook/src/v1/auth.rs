@@ -162,9 +162,9 @@ impl V1Auth {
         };
         let digest: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
         // Every secret is compared, whatever matched before.
-        let matched = digests
-            .iter()
-            .fold(subtle::Choice::from(0), |any, secret| any | secret.ct_eq(&digest));
+        let matched = digests.iter().fold(subtle::Choice::from(0), |any, secret| {
+            any | secret.ct_eq(&digest)
+        });
         if bool::from(matched) {
             Ok(())
         } else {

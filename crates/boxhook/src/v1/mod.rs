@@ -3,7 +3,7 @@
 //! Box's V2 webhooks cannot watch the root folder (id `0`); Box sends
 //! people to V1 webhooks for that. A V1 webhook is set up in the Developer
 //! Console, for the whole account, and differs from V2 in every way that
-//! matters to a receiver (see "V1 callbacks" in docs/PROTOCOL.md):
+//! matters to a receiver (see "V1 webhooks" in docs/PROTOCOL.md):
 //!
 //! - its data is the callback parameters the owner picked, in the query
 //!   string (`GET`) or a form body (`POST`), not a JSON event;

@@ -270,7 +270,8 @@ mod tests {
 
     #[test]
     fn decoding_table() {
-        let cases: &[(&[u8], &[(&str, &str)])] = &[
+        type Case<'a> = (&'a [u8], &'a [(&'a str, &'a str)]);
+        let cases: &[Case<'_>] = &[
             (b"", &[]),
             (b"&&", &[]),
             (b"a", &[("a", "")]),
@@ -285,7 +286,10 @@ mod tests {
             (b"a=%zz", &[("a", "%zz")]),
             (b"a=%E2%82%AC", &[("a", "\u{20ac}")]),
             ("a=é".as_bytes(), &[("a", "é")]),
-            (b"x=1&x=2&y=3&x=4", &[("x", "1"), ("x", "2"), ("y", "3"), ("x", "4")]),
+            (
+                b"x=1&x=2&y=3&x=4",
+                &[("x", "1"), ("x", "2"), ("y", "3"), ("x", "4")],
+            ),
         ];
         for (input, expected) in cases {
             let params = Params::parse(input).expect("decodes");
@@ -296,10 +300,19 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert_eq!(Params::parse(b"%C3"), Err(ParamsError::NotUtf8 { index: 0 }));
-        assert_eq!(Params::parse(b"a=1&&\xff=2"), Err(ParamsError::NotUtf8 { index: 1 }));
+        assert_eq!(
+            Params::parse(b"%C3"),
+            Err(ParamsError::NotUtf8 { index: 0 })
+        );
+        assert_eq!(
+            Params::parse(b"a=1&&\xff=2"),
+            Err(ParamsError::NotUtf8 { index: 1 })
+        );
         let many = "a=1&".repeat(MAX_PARAMS);
-        assert_eq!(Params::parse(many.as_bytes()).map(|p| p.len()), Ok(MAX_PARAMS));
+        assert_eq!(
+            Params::parse(many.as_bytes()).map(|p| p.len()),
+            Ok(MAX_PARAMS)
+        );
         let too_many = format!("{many}b=2");
         assert_eq!(
             Params::parse(too_many.as_bytes()),

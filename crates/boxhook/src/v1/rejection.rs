@@ -87,9 +87,9 @@ impl fmt::Display for V1Rejection {
                  the V2 endpoint instead",
             ),
             Self::MethodNotAllowed => f.write_str("method is neither GET nor POST"),
-            Self::UnsupportedMediaType => f.write_str(
-                "a POST callback must be application/x-www-form-urlencoded",
-            ),
+            Self::UnsupportedMediaType => {
+                f.write_str("a POST callback must be application/x-www-form-urlencoded")
+            }
             Self::PayloadTooLarge { limit } => {
                 write!(f, "body is larger than the limit of {limit} bytes")
             }

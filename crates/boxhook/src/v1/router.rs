@@ -55,11 +55,17 @@ impl<H: V1Handler> ErasedV1Handler for H {
 }
 
 trait ErasedInbox: Send + Sync {
-    fn store_boxed(&self, record: NewRecord) -> BoxFuture<'_, Result<Stored, crate::inbox::InboxError>>;
+    fn store_boxed(
+        &self,
+        record: NewRecord,
+    ) -> BoxFuture<'_, Result<Stored, crate::inbox::InboxError>>;
 }
 
 impl<I: Inbox> ErasedInbox for I {
-    fn store_boxed(&self, record: NewRecord) -> BoxFuture<'_, Result<Stored, crate::inbox::InboxError>> {
+    fn store_boxed(
+        &self,
+        record: NewRecord,
+    ) -> BoxFuture<'_, Result<Stored, crate::inbox::InboxError>> {
         Box::pin(self.store(record))
     }
 }
@@ -176,7 +182,10 @@ async fn run(handler: &dyn ErasedV1Handler, callback: V1Callback) -> Outcome {
 async fn store(inbox: &dyn ErasedInbox, callback: &V1Callback) -> Outcome {
     match inbox.store_boxed(NewRecord::v1(callback)).await {
         Ok(Stored::New) => {
-            tracing::debug!(callback_id = callback.id(), "V1 callback stored in the inbox");
+            tracing::debug!(
+                callback_id = callback.id(),
+                "V1 callback stored in the inbox"
+            );
             Outcome::Handled
         }
         Ok(Stored::Duplicate { deliveries }) => {
@@ -203,7 +212,10 @@ async fn store(inbox: &dyn ErasedInbox, callback: &V1Callback) -> Outcome {
 impl fmt::Debug for V1Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("V1Router")
-            .field("routes", &self.routes.iter().map(|(t, _)| t).collect::<Vec<_>>())
+            .field(
+                "routes",
+                &self.routes.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+            )
             .field("fallback", &self.fallback.is_some())
             .field("store_in", &self.inbox.is_some())
             .finish()

@@ -73,10 +73,9 @@ impl Rejection {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Self::BodyRead { .. } => StatusCode::BAD_REQUEST,
+            Self::BodyRead { .. } | Self::V1Callback => StatusCode::BAD_REQUEST,
             Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::V1Callback => StatusCode::BAD_REQUEST,
         }
     }
 
