@@ -266,3 +266,51 @@ impl fmt::Display for V1AuthFailure {
 }
 
 impl std::error::Error for V1AuthFailure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "prop-secret-0123456789";
+
+    proptest::proptest! {
+        /// Accepted exactly when the parameter appears once with a live
+        /// secret; the parameter is gone afterwards, whatever the answer,
+        /// and nothing else changed.
+        #[test]
+        fn accepts_exactly_one_matching_secret(
+            tokens in proptest::collection::vec(
+                proptest::sample::select(vec![SECRET, "prop-secret-012345678", "", "x"]),
+                0..4,
+            ),
+            others in proptest::collection::vec(("[a-z]{1,3}", ".{0,4}"), 0..4),
+        ) {
+            let auth = V1Auth::secret("token", "other-secret-0123456789")
+                .and_then(|a| a.or_secret(SECRET))
+                .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let others: Vec<(String, String)> =
+                others.into_iter().filter(|(n, _)| n != "token").collect();
+            let mut pairs = others.clone();
+            pairs.extend(tokens.iter().map(|t| ("token".to_owned(), (*t).to_owned())));
+            let mut params = Params::from_pairs(pairs);
+            let answer = auth.check(&mut params);
+            let expected = match tokens.as_slice() {
+                [] => Err(V1AuthFailure::Missing),
+                [one] if *one == SECRET => Ok(()),
+                [_] => Err(V1AuthFailure::Wrong),
+                more => Err(V1AuthFailure::Repeated { count: more.len() }),
+            };
+            proptest::prop_assert_eq!(answer, expected);
+            proptest::prop_assert_eq!(params, Params::from_pairs(others));
+        }
+    }
+
+    #[test]
+    fn unauthenticated_accepts_and_keeps_everything() {
+        let auth = V1Auth::allow_unauthenticated();
+        let mut params = Params::parse(b"token=x&a=1").expect("params");
+        assert_eq!(auth.check(&mut params), Ok(()));
+        assert_eq!(params.encode(), "token=x&a=1");
+        assert_eq!((auth.param(), auth.secrets()), (None, 0));
+    }
+}

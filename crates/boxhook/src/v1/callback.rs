@@ -293,3 +293,33 @@ impl std::fmt::Display for V1StoredError {
 }
 
 impl std::error::Error for V1StoredError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_never_repeat_and_sort_by_time() {
+        let early = "2024-05-14T09:12:31.001Z".parse().expect("time");
+        let late = "2024-05-14T09:12:31.002Z".parse().expect("time");
+        let mut ids: Vec<String> = (0..10_000).map(|_| V1Callback::new_id(early)).collect();
+        let later = V1Callback::new_id(late);
+        assert!(ids.iter().all(|id| *id < later));
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 10_000);
+        let before_epoch = "1960-01-01T00:00:00Z".parse().expect("time");
+        assert!(V1Callback::new_id(before_epoch).starts_with("v1-0000000000000-"));
+    }
+
+    #[test]
+    fn typed_fields_take_the_first_value_of_their_parameter() {
+        let params = Params::parse(b"item_id=1&item_id=2&event_type=&x=y").expect("params");
+        let at = "2024-05-14T09:12:31Z".parse().expect("time");
+        let callback = V1Callback::new("id", at, params, &V1Fields::default().user_id("x"));
+        assert_eq!(callback.item_id(), Some("1"));
+        assert_eq!(callback.trigger(), &V1Trigger::Other(String::new()));
+        assert_eq!(callback.user_id(), Some("y"));
+        assert_eq!(callback.params().get_all("item_id").count(), 2);
+    }
+}
