@@ -60,6 +60,11 @@ fn serve_stores_v1_callbacks_beside_v2_and_send_v1_sends_them() {
     let inbox = dir.join("inbox.sqlite");
     let server = v1_server(&inbox);
     let base = server.url.trim_end_matches('/').to_owned();
+    let started = server.wait_for_stderr("V1 callbacks on", LIMIT);
+    assert!(
+        started.contains(&format!("V1 callbacks on {base}/v1\n")),
+        "{started}"
+    );
     let send = |secret: &str, extra: &[&str]| {
         let url = format!(
             "{base}/v1?token={secret}&event_type=#event_type#&item_id=#item_id#&item_name=#item_name#"

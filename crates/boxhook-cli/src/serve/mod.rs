@@ -220,8 +220,9 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             .v1(v1.clone())
             .log_to_stderr();
         println!("listening on http://{addr}{}", args.path);
+        // stderr, like the inbox line: stdout's one line is the address.
         if let Some((path, _)) = &v1 {
-            println!("V1 callbacks on http://{addr}{}", Printable(path));
+            eprintln!("V1 callbacks on http://{addr}{}", Printable(path));
         }
         eprintln!("inbox: {}", args.inbox.display());
         std::io::stdout().flush()?;
