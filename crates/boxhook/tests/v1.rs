@@ -512,3 +512,97 @@ fn an_auth_check_removes_every_copy_of_the_secret_parameter() {
     );
     assert_eq!(params.encode(), "a=1&b=2");
 }
+
+/// A `MakeWriter` appending everything to one shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_operator_log_says_why_and_never_shows_the_secret_or_raw_controls() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let open = V1Service::new(
+        V1Auth::allow_unauthenticated(),
+        V1Router::new().fallback(|_cb: V1Callback| async {
+            Err::<(), _>(HandlerError::new("downstream refused"))
+        }),
+    );
+    let hostile = "/v1?event_type=up%1B%5D0%3Bx%07loaded%0AINFO+forged";
+    assert_eq!(
+        call(&open, get(hostile)).await.status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let (closed, _) = service(&[OLD]);
+    let guess = "guessed-secret-value-0123";
+    let response = call(&closed, get(&format!("/v1?token={guess}"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = call(&closed, get(&format!("/v1?token={OLD}&event_type=moved"))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("UTF-8");
+    assert!(
+        text.contains("WARN") && text.contains("WITHOUT a secret"),
+        "{text}"
+    );
+    assert!(text.contains("code=\"v1_secret_wrong\""), "{text}");
+    assert!(text.contains("Box does not retry V1 callbacks"), "{text}");
+    assert!(!text.contains(guess) && !text.contains(OLD), "{text}");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text}"
+    );
+    assert!(
+        text.contains(r"up\u{1b}]0;x\u{7}loaded\nINFO forged"),
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|line| line.starts_with("INFO forged")),
+        "{text}"
+    );
+}
+
+/// A body that never sends anything.
+struct Stalled;
+
+impl http_body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_read_timeout_is_refused() {
+    let (service, stored) = service(&[OLD]);
+    let service = service.read_timeout(std::time::Duration::from_millis(50));
+    let request = Request::post("/v1?token=old-secret-0123456789&event_type=uploaded")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Stalled)
+        .expect("r");
+    let response: Response<Full<Bytes>> = service.oneshot(request).await.expect("ok");
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(rejection(&response), Some(&V1Rejection::Timeout));
+    assert!(stored.lock().expect("lock").is_empty());
+}
