@@ -211,6 +211,41 @@ fn v1_options_are_checked_before_serving() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn the_secret_parameter_name_is_configurable() {
+    let dir = temp_dir("v1-param");
+    let inbox = dir.join("inbox.sqlite");
+    let server = Server::start_with_env(
+        &inbox,
+        &[
+            "--v1-path",
+            "/hook",
+            "--v1-secret-env",
+            "S",
+            "--v1-param",
+            "k",
+        ],
+        &[("S", SECRET)],
+    );
+    assert_eq!(
+        get(server.port, &format!("/hook?k={SECRET}&event_type=moved")),
+        200
+    );
+    assert_eq!(
+        get(
+            server.port,
+            &format!("/hook?token={SECRET}&event_type=moved")
+        ),
+        401
+    );
+    assert_eq!(get(server.port, &format!("/v1?k={SECRET}")), 404);
+    assert_eq!(server.terminate(LIMIT).code(), Some(0));
+    let listed = inbox_list(&inbox);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["trigger"], "moved");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `kill -9` during a concurrent burst of V1 callbacks; after a restart on
 /// the same inbox, every callback that got a 2xx is there exactly once
 /// (told apart by its item id, since V1 callbacks have no event id).
