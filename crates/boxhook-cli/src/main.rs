@@ -11,10 +11,12 @@
 #![allow(clippy::doc_markdown)]
 
 mod demo;
+mod demo_v1;
 mod diagnose;
 mod inbox;
 mod keys;
 mod send;
+mod send_v1;
 mod serve;
 mod sign;
 mod verify;

@@ -288,7 +288,7 @@ fn demo_passes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("demo passed"), "{text}");
-    assert_eq!(text.matches("   ok\n").count(), 8, "{text}");
+    assert_eq!(text.matches("   ok\n").count(), 9, "{text}");
     assert!(
         text.contains("re-created through the API [webhooks_recreated=1 "),
         "{text}"
