@@ -11,7 +11,7 @@
 set -euo pipefail
 
 secs="${1:-30}"
-targets="${FUZZ_TARGETS:-verify escaped_form parse stack diagnose}"
+targets="${FUZZ_TARGETS:-verify escaped_form parse stack v1 diagnose}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export RUSTC_BOOTSTRAP=1
@@ -39,6 +39,7 @@ for target in $targets; do
     # a seed directory for them (read only; new inputs go to the first dir).
     case "$target" in
         verify) dict=(-dict=fuzz/dicts/verify.dict) extra=() ;;
+        v1) dict=(-dict=fuzz/dicts/v1.dict) extra=() ;;
         escaped_form | parse)
             dict=(-dict=fuzz/dicts/json.dict)
             extra=(crates/boxhook-core/fixtures)

@@ -72,6 +72,7 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
     let primary = format!("demo-primary-{}", ids.next_id());
     let secondary = format!("demo-secondary-{}", ids.next_id());
     let ring = KeyRing::from_strs(Some(&primary), Some(&secondary))?;
+    let v1_secret = format!("demo-v1-{}", ids.next_id());
 
     let inbox = SqliteInbox::open(inbox_path)
         .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", inbox_path.display()))?;
@@ -85,15 +86,9 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
         DEFAULT_BODY_LIMIT,
         crate::serve::DEFAULT_BODY_BUDGET,
     )
+    .v1(Some(crate::demo_v1::service(&v1_secret, &inbox)?))
     .diagnose_rejections(DiagnosisKeys::new(Some(&primary), Some(&secondary))?, true)
-    .observe({
-        let seen = Arc::clone(&seen);
-        move |log| {
-            if let Some(id) = &log.delivery_id {
-                lock(&seen).insert(id.clone(), log.clone());
-            }
-        }
-    });
+    .observe(remember(&seen));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         listener,
@@ -127,7 +122,12 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
             None => failures += 1,
         }
     }
-    if !crate::webhooks::demo_step(steps.len() + 1, &ring).await? {
+    let last_v1 = || lock(&seen).get(crate::demo_v1::PATH).cloned();
+    match crate::demo_v1::step(steps.len() + 1, addr, &v1_secret, last_v1).await? {
+        Some(id) => drop(stored_ids.insert(id)),
+        None => failures += 1,
+    }
+    if !crate::webhooks::demo_step(steps.len() + 2, &ring).await? {
         failures += 1;
     }
 
@@ -140,8 +140,8 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
     let upload_body = inbox.get(&upload_id).await?.map(|s| s.body);
     let checks = [
         (
-            listed == stored_ids && entries.len() == 4,
-            "exactly the 4 accepted events are stored, none of the rejected ones",
+            listed == stored_ids && entries.len() == 5,
+            "exactly the 4 accepted events and the V1 callback are stored, none of the rejected ones",
         ),
         (
             upload_entry.is_some_and(|e| e.deliveries == 2),
@@ -287,6 +287,21 @@ fn note(trigger: &str) -> Option<&'static str> {
             Some("unknown triggers are acknowledged with 200: Box retries any non-2xx")
         }
         _ => None,
+    }
+}
+
+/// An observer keeping each request's log by delivery id (the V1 path's
+/// last one under the path: V1 callbacks have no delivery id).
+fn remember(
+    seen: &Arc<Mutex<HashMap<String, DeliveryLog>>>,
+) -> impl Fn(&DeliveryLog) + Send + Sync {
+    let seen = Arc::clone(seen);
+    move |log| {
+        if let Some(id) = &log.delivery_id {
+            lock(&seen).insert(id.clone(), log.clone());
+        } else if log.path == crate::demo_v1::PATH {
+            lock(&seen).insert(crate::demo_v1::PATH.to_owned(), log.clone());
+        }
     }
 }
 

@@ -131,6 +131,7 @@ pub(crate) fn entry_json(entry: &InboxEntry) -> serde_json::Value {
         "deliveries": entry.deliveries,
         "attempts": entry.attempts,
         "state": entry.state.as_str(),
+        "kind": entry.kind.as_str(),
     })
 }
 
@@ -138,11 +139,12 @@ pub(crate) fn entry_json(entry: &InboxEntry) -> serde_json::Value {
 /// written through [`Printable`].
 pub(crate) fn table(entries: &[InboxEntry]) -> String {
     use std::fmt::Write as _;
-    let rows: Vec<[String; 6]> = entries
+    let rows: Vec<[String; 7]> = entries
         .iter()
         .map(|e| {
             [
                 e.received_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                e.kind.as_str().to_owned(),
                 Printable(&e.event_id).to_string(),
                 Printable(&e.trigger).to_string(),
                 format!(
@@ -157,6 +159,7 @@ pub(crate) fn table(entries: &[InboxEntry]) -> String {
         .collect();
     let header = [
         "RECEIVED",
+        "KIND",
         "EVENT ID",
         "TRIGGER",
         "SOURCE",

@@ -12,10 +12,12 @@
 
 mod capture;
 mod demo;
+mod demo_v1;
 mod diagnose;
 mod inbox;
 mod keys;
 mod send;
+mod send_v1;
 mod serve;
 mod sign;
 mod verify;

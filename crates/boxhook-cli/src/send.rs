@@ -20,7 +20,15 @@ Exit status: 0 if an attempt got a 2xx, 1 if none did, 2 usage error.
 
 Examples:
   boxhook send --to http://127.0.0.1:8080/ --trigger FILE.UPLOADED
-  boxhook send --to http://127.0.0.1:8080/ --body event.json --retry --speedup 600")]
+  boxhook send --to http://127.0.0.1:8080/ --body event.json --retry --speedup 600
+  boxhook send --v1 --trigger uploaded \
+      --to 'http://127.0.0.1:8080/v1?token=SECRET&event_type=#event_type#&item_id=#item_id#'
+
+With --v1, --to is the callback URL as written in the Developer Console: each \
+#name# is replaced (#event_type# by --trigger; #item_id#, #item_name#, \
+#item_type#, #from_user_id# by sample values; any other by --set name=value), \
+and the callback is sent once (V1 is never retried, and unsigned), as a GET \
+or, with --post, its query as a form body.")]
 pub(crate) struct Args {
     /// The receiver, plain http:// (point it at the receiver, not at its TLS proxy).
     #[arg(long, value_name = "URL")]
@@ -42,10 +50,28 @@ pub(crate) struct Args {
     /// How long to wait for each response, in seconds (Box: 30).
     #[arg(long, value_name = "S", default_value_t = 30)]
     timeout: u64,
+    /// Send a V1 callback (unsigned; see below) instead of a V2 delivery.
+    #[arg(long, conflicts_with_all = ["body", "retry"], requires = "trigger")]
+    v1: bool,
+    /// With --v1: send the query as a POST form body instead of a GET.
+    #[arg(long, requires = "v1")]
+    post: bool,
+    /// With --v1: the value of a #NAME# placeholder, as NAME=VALUE (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", requires = "v1")]
+    set: Vec<String>,
 }
 
 /// Sends, printing one line per attempt.
 pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
+    if args.v1 {
+        return crate::send_v1::run(&crate::send_v1::Callback {
+            url: &args.to,
+            trigger: args.trigger.as_deref().unwrap_or_default(),
+            set: &args.set,
+            post: args.post,
+            timeout: Duration::from_secs(args.timeout),
+        });
+    }
     let ring = keys.ring()?;
     let target = target_uri(&args.to)?;
     let body = match (&args.trigger, &args.body) {

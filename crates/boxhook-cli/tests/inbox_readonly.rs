@@ -199,8 +199,8 @@ fn inbox_list_escapes_what_the_sender_chose_and_show_prints_the_body_exactly() {
     assert_eq!(
         text(&list.stdout),
         concat!(
-            "RECEIVED              EVENT ID             TRIGGER                         SOURCE                 DELIVERIES  STATE\n",
-            r"2023-11-14T22:13:20Z  e\u{1b}]0;x\u{7}\n1  FILE.\u{1b}]0;x\u{7}\nUPLOADED  file:f\u{202e}gpj.exe  1           pending",
+            "RECEIVED              KIND  EVENT ID             TRIGGER                         SOURCE                 DELIVERIES  STATE\n",
+            r"2023-11-14T22:13:20Z  v2    e\u{1b}]0;x\u{7}\n1  FILE.\u{1b}]0;x\u{7}\nUPLOADED  file:f\u{202e}gpj.exe  1           pending",
             "\n1 event(s)\n"
         )
     );

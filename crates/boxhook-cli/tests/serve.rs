@@ -297,7 +297,7 @@ fn demo_passes() {
         text.contains("   hint:     [expired] BOX-DELIVERY-TIMESTAMP"),
         "{text}"
     );
-    assert_eq!(text.matches("   ok\n").count(), 8, "{text}");
+    assert_eq!(text.matches("   ok\n").count(), 9, "{text}");
     assert!(
         text.contains("re-created through the API [webhooks_recreated=1 "),
         "{text}"

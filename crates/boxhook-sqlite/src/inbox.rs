@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Stored,
-    StoredEvent,
+    Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
+    RecordKind, Stored, StoredEvent,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -76,6 +76,9 @@ struct Inner {
     read_only: bool,
     /// The file and its `-wal` as opened, checked after each `store`.
     identity: Option<Arc<Identity>>,
+    /// How reads spell the record kind: the `kind` column, or `'v2'` for
+    /// a file opened read-only before version 3 added the column.
+    kind_column: &'static str,
 }
 
 impl SqliteInbox {
@@ -120,7 +123,7 @@ impl SqliteInbox {
             Err(error) => return Err(error),
         }
         let identity = Identity::capture(path).map(Arc::new);
-        Self::start(conn, Some(path.to_owned()), false, identity)
+        Self::start(conn, Some(path.to_owned()), false, identity, "kind")
     }
 
     /// Opens an existing inbox to read it ([`list`](Inbox::list),
@@ -194,8 +197,12 @@ impl SqliteInbox {
         };
         let conn = opened.map_err(|error| cannot_open(path, &error))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
-        schema::check_readable(&conn, path)?;
-        Self::start(conn, Some(path.to_owned()), true, None)
+        let kind_column = if schema::check_readable(&conn, path)? >= schema::KIND_VERSION {
+            "kind"
+        } else {
+            "'v2'"
+        };
+        Self::start(conn, Some(path.to_owned()), true, None, kind_column)
     }
 
     /// A private in-memory inbox, for tests: nothing survives the last
@@ -213,7 +220,7 @@ impl SqliteInbox {
     pub fn in_memory() -> Result<Self, InboxError> {
         let mut conn = Connection::open_in_memory().map_err(storage)?;
         schema::migrate(&mut conn)?;
-        Self::start(conn, None, false, None)
+        Self::start(conn, None, false, None, "kind")
     }
 
     /// The file the inbox is in; `None` in memory.
@@ -243,6 +250,7 @@ impl SqliteInbox {
         path: Option<PathBuf>,
         read_only: bool,
         identity: Option<Arc<Identity>>,
+        kind_column: &'static str,
     ) -> Result<Self, InboxError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let thread_identity = identity.clone();
@@ -293,6 +301,7 @@ impl SqliteInbox {
                 path,
                 read_only,
                 identity,
+                kind_column,
             }),
         })
     }
@@ -435,7 +444,8 @@ impl fmt::Debug for SqliteInbox {
     }
 }
 
-/// The entry columns, in the order [`entry`] reads them.
+/// The entry columns, in the order [`entry`] reads them; the kind (the
+/// `kind` column or, for an old file read-only, `'v2'`) follows them.
 const ENTRY_COLUMNS: &str = "webhook_id, event_id, trigger_name, source_type, source_id, \
      delivery_id, received_at, deliveries, attempts, state";
 
@@ -444,6 +454,7 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<Result<InboxEntry, InboxError>> {
     let deliveries: i64 = row.get(7)?;
     let attempts: i64 = row.get(8)?;
     let state: String = row.get(9)?;
+    let kind: String = row.get(10)?;
     let corrupt = |what: String| InboxError::new(ErrorKind::Corrupt, what);
     let decoded = (|| {
         Ok(InboxEntry {
@@ -461,6 +472,8 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<Result<InboxEntry, InboxError>> {
                 .map_err(|_| corrupt(format!("attempts is {attempts}")))?,
             state: EntryState::parse(&state)
                 .ok_or_else(|| corrupt(format!("unknown state {state:?}")))?,
+            kind: RecordKind::parse(&kind)
+                .ok_or_else(|| corrupt(format!("unknown kind {kind:?}")))?,
         })
     })();
     Ok(decoded.map_err(|e: Either| e.into_inbox()))
@@ -598,8 +611,8 @@ fn store_in_one_transaction(
         let mut stmt = tx
             .prepare_cached(
                 "INSERT INTO events (webhook_id, event_id, trigger_name, source_type, \
-                 source_id, delivery_id, received_at, body) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 source_id, delivery_id, received_at, body, kind) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (webhook_id, event_id) DO UPDATE SET deliveries = deliveries + 1 \
                  RETURNING deliveries",
             )
@@ -616,6 +629,7 @@ fn store_in_one_transaction(
                     record.delivery_id,
                     millis(record.received_at),
                     &record.body[..],
+                    record.kind.as_str(),
                 ],
                 |row| row.get(0),
             )
@@ -651,13 +665,14 @@ impl Inbox for SqliteInbox {
         self.writable("claim an event")?;
         let worker_id = worker_id.to_owned();
         let lease_until = plus(now, lease);
+        let kind = self.inner.kind_column;
         self.call(move |conn| {
             let sql = format!(
                 "UPDATE events SET state = 'claimed', attempts = attempts + 1, worker_id = ?1, \
                  ready_at = ?2 \
                  WHERE seq = (SELECT seq FROM events WHERE state <> 'done' AND ready_at <= ?3 \
                               ORDER BY seq LIMIT 1) \
-                 RETURNING {ENTRY_COLUMNS}, body"
+                 RETURNING {ENTRY_COLUMNS}, {kind}, body"
             );
             // As in `store`: stepped to the end inside a transaction whose
             // COMMIT error is returned, so a claim that did not reach the
@@ -670,7 +685,7 @@ impl Inbox for SqliteInbox {
                 at_most_one_row(
                     &mut stmt,
                     params![worker_id, millis(lease_until), millis(now)],
-                    |row| Ok(entry(row)?.map(|entry| (entry, row.get::<_, Vec<u8>>(10)))),
+                    |row| Ok(entry(row)?.map(|entry| (entry, row.get::<_, Vec<u8>>(11)))),
                 )
                 .map_err(storage)?
             };
@@ -699,12 +714,13 @@ impl Inbox for SqliteInbox {
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
+        let kind = self.inner.kind_column;
         self.call(move |conn| {
             let limit = filter
                 .limit
                 .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
             let sql = format!(
-                "SELECT {ENTRY_COLUMNS} FROM events \
+                "SELECT {ENTRY_COLUMNS}, {kind} FROM events \
                  WHERE ?1 IS NULL OR trigger_name = ?1 ORDER BY seq LIMIT ?2"
             );
             // A read: collecting steps the rows to the end, and stops at
@@ -720,9 +736,10 @@ impl Inbox for SqliteInbox {
 
     async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
         let event_id = event_id.to_owned();
+        let kind = self.inner.kind_column;
         self.call(move |conn| {
             let sql = format!(
-                "SELECT {ENTRY_COLUMNS}, body FROM events WHERE event_id = ?1 ORDER BY seq LIMIT 1"
+                "SELECT {ENTRY_COLUMNS}, {kind}, body FROM events WHERE event_id = ?1 ORDER BY seq LIMIT 1"
             );
             // A read: `query_row` not stepping past the first row loses
             // nothing (there is no commit to report).
@@ -730,7 +747,7 @@ impl Inbox for SqliteInbox {
                 .prepare_cached(&sql)
                 .and_then(|mut stmt| {
                     stmt.query_row([&event_id], |row| {
-                        Ok(entry(row)?.map(|entry| (entry, row.get::<_, Vec<u8>>(10))))
+                        Ok(entry(row)?.map(|entry| (entry, row.get::<_, Vec<u8>>(11))))
                     })
                     .optional()
                 })

@@ -68,13 +68,15 @@
 //! # Schema
 //!
 //! One file holds both: the `events` table (the inbox, schema version 1)
-//! and the `claims` table (the idempotency store, added by version 2).
-//! Opening a file migrates it in one transaction (`PRAGMA user_version`),
-//! so a version 1 inbox keeps its events and gains the `claims` table the
-//! first time this build opens it for writing. Builds that only know
-//! version 1 refuse a version 2 file ("newer than this build reads"), so
-//! upgrade every process sharing a file together. Opening read-only never
-//! migrates, and reads version 1 and 2 files alike.
+//! and the `claims` table (the idempotency store, added by version 2);
+//! version 3 added `events.kind` (`v2`, the default, or `v1` for a V1
+//! callback). Opening a file migrates it in one transaction (`PRAGMA
+//! user_version`), so an older inbox keeps its events (as `v2`) and gains
+//! what is new the first time this build opens it for writing. Builds
+//! that know an older version refuse a newer file ("newer than this build
+//! reads"), so upgrade every process sharing a file together. Opening
+//! read-only never migrates, and reads version 1, 2 and 3 files alike
+//! (events of a file older than 3 read as `v2`).
 //!
 //! # Durability
 //!

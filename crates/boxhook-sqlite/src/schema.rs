@@ -9,10 +9,15 @@ use boxhook::inbox::{ErrorKind, InboxError};
 use crate::storage;
 
 /// The schema version this build writes and reads.
-pub(crate) const VERSION: i64 = 2;
+pub(crate) const VERSION: i64 = 3;
+
+/// The version that added `events.kind`: a file opened read-only below it
+/// is read as all `v2`.
+pub(crate) const KIND_VERSION: i64 = 3;
 
 /// The oldest version [`check_readable`] accepts: a reader only needs the
-/// `events` table, which version 2 left as it was.
+/// `events` table, which version 2 left as it was and version 3 only
+/// extended (read as all `v2` before it).
 const OLDEST_READABLE: i64 = 1;
 
 /// Version 1. `trigger_name` because `trigger` is an SQL keyword. Times are
@@ -59,6 +64,13 @@ CREATE TABLE claims (
 CREATE INDEX claims_changed ON claims (changed_at);
 ";
 
+/// Version 3: what each event is, `v2` (a signed V2 event, the default,
+/// which every event stored before was) or `v1` (a V1 callback, stored
+/// under its own unique id).
+const V3: &str = "
+ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'v2' CHECK (kind IN ('v2', 'v1'));
+";
+
 /// Brings the database to [`VERSION`]. Runs in an immediate transaction so
 /// two processes opening a new file at once do not both create the tables.
 ///
@@ -88,14 +100,17 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     if version < 2 {
         tx.execute_batch(V2).map_err(storage)?;
     }
+    if version < 3 {
+        tx.execute_batch(V3).map_err(storage)?;
+    }
     tx.pragma_update(None, "user_version", VERSION)
         .map_err(storage)?;
     tx.commit().map_err(storage)
 }
 
 /// Checks, without writing, that `conn` holds a boxhook inbox this build
-/// reads: the reader's half of [`migrate`].
-pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), InboxError> {
+/// reads: the reader's half of [`migrate`]. Returns the file's version.
+pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<i64, InboxError> {
     let corrupt = |what: String| InboxError::new(ErrorKind::Corrupt, what);
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
@@ -114,7 +129,7 @@ pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), Inbox
         )
         .map_err(storage)?;
     match version {
-        OLDEST_READABLE..=VERSION if has_events => Ok(()),
+        OLDEST_READABLE..=VERSION if has_events => Ok(version),
         newer if newer > VERSION => Err(newer_schema(newer)),
         _ => Err(corrupt(format!(
             "{} is not a boxhook inbox (an SQLite database without its events table)",

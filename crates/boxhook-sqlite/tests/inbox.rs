@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use boxhook::idempotency::{Claim, EventKey};
 use boxhook::inbox::{
-    Claimed, EntryState, ErrorKind, Inbox, ListFilter, NewRecord, Ran, Stored, Worker,
+    Claimed, EntryState, ErrorKind, Inbox, ListFilter, NewRecord, Ran, RecordKind, Stored, Worker,
 };
 use boxhook::HandlerError;
 use boxhook_core::model::WebhookEvent;
@@ -382,7 +382,7 @@ async fn a_newer_schema_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Corrupt);
     assert_eq!(
         err.to_string(),
-        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (2)"
+        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (3)"
     );
 }
 
@@ -415,7 +415,7 @@ PRAGMA user_version = 1;
 ";
 
 #[tokio::test]
-async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
+async fn a_version_1_inbox_upgrades_to_version_3_keeping_its_events() {
     use boxhook::idempotency::IdempotencyStore as _;
     let dir = TempDir::new("v1");
     let path = dir.file("inbox.sqlite");
@@ -437,13 +437,22 @@ async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
     };
 
     // Reading does not migrate.
+    // Reading does not migrate; a file from before the kind column reads as V2.
     let reader = SqliteInbox::open_read_only(&path).expect("a v1 file reads");
-    assert_eq!(reader.list(ListFilter::new()).await.expect("list").len(), 1);
+    let read = reader.list(ListFilter::new()).await.expect("list");
+    assert_eq!(
+        read.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [RecordKind::V2]
+    );
+    assert_eq!(
+        reader.get("old").await.expect("get").map(|e| e.kind()),
+        Some(RecordKind::V2)
+    );
     drop(reader);
     assert_eq!(version(&path), 1);
 
     let inbox = SqliteInbox::open(&path).expect("migrate");
-    assert_eq!(version(&path), 2);
+    assert_eq!(version(&path), 3);
     let listed = inbox.list(ListFilter::new()).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(
@@ -451,9 +460,10 @@ async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
             listed[0].event_id.as_str(),
             listed[0].deliveries,
             listed[0].attempts,
-            listed[0].state
+            listed[0].state,
+            listed[0].kind
         ),
-        ("old", 3, 1, EntryState::Done)
+        ("old", 3, 1, EntryState::Done, RecordKind::V2)
     );
     let got = inbox.get("old").await.expect("get").expect("kept");
     assert_eq!(got.body, body.as_bytes());
@@ -474,14 +484,66 @@ async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
     drop(store);
     drop(inbox);
 
-    // Opening again: still version 2, and the completion survived.
+    // Opening again: still version 3, and the completion survived.
     let store = boxhook_sqlite::SqliteIdempotencyStore::open(&path).expect("reopen");
     assert_eq!(
         store.claim(&key, t(1), LEASE).await.expect("claim"),
         Claim::Done
     );
     drop(store);
-    assert_eq!(version(&path), 2);
+    assert_eq!(version(&path), 3);
+}
+
+#[tokio::test]
+async fn v1_callbacks_are_stored_each_on_its_own_and_read_back_as_v1() {
+    use boxhook::v1::{Params, V1Callback, V1Fields};
+    let dir = TempDir::new("kind");
+    let path = dir.file("inbox.sqlite");
+    let inbox = SqliteInbox::open(&path).expect("open");
+    let params =
+        Params::parse(b"event_type=uploaded&item_id=42&item_type=file&n=%C3%A9").expect("params");
+    let at = t(5);
+    // Two identical callbacks: two records, nothing deduplicated.
+    for _ in 0..2 {
+        let callback = V1Callback::new(
+            V1Callback::new_id(at),
+            at,
+            params.clone(),
+            &V1Fields::default(),
+        );
+        assert_eq!(
+            inbox.store(NewRecord::v1(&callback)).await.expect("store"),
+            Stored::New
+        );
+    }
+    inbox
+        .store(record("w", "e-2", "FILE.UPLOADED", "d1"))
+        .await
+        .expect("store v2");
+    drop(inbox);
+
+    let reader = SqliteInbox::open_read_only(&path).expect("read");
+    let listed = reader.list(ListFilter::new()).await.expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|e| (e.kind, e.trigger.as_str(), e.source_id.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (RecordKind::V1, "uploaded", Some("42")),
+            (RecordKind::V1, "uploaded", Some("42")),
+            (RecordKind::V2, "FILE.UPLOADED", Some("1234567890")),
+        ]
+    );
+    assert_ne!(listed[0].event_id, listed[1].event_id);
+    let stored = reader
+        .get(&listed[0].event_id)
+        .await
+        .expect("get")
+        .expect("there");
+    let back = V1Callback::from_stored(&stored, &V1Fields::default()).expect("a V1 callback");
+    assert_eq!(back.params(), &params);
+    assert_eq!(back.received_at(), at);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

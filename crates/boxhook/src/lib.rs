@@ -89,8 +89,9 @@
 //!
 //! The verify layer answers 405 (not `POST`), 413 (body over the limit), 408
 //! (body too slow), 503 (the shared [`BodyBudget`](verify::BodyBudget), when
-//! set, cannot hold the body) and 401 (any verification failure), each with
-//! an empty body; the reason goes to `tracing` and into the response extensions as a
+//! set, cannot hold the body), 400 (an unsigned query `GET` or form `POST`:
+//! a V1 callback on the V2 endpoint; see [`v1`]) and 401 (any verification
+//! failure), each with an empty body; the reason goes to `tracing` and into the response extensions as a
 //! [`Rejection`](verify::Rejection). The router's answers are listed in
 //! [`Outcome`]: 200 for handled, duplicate and unhandled events; 500 and 503
 //! make Box retry.
@@ -132,6 +133,7 @@ pub mod marker;
 pub mod metrics;
 mod panic;
 mod router;
+pub mod v1;
 pub mod verify;
 
 #[cfg(feature = "axum")]

@@ -207,6 +207,7 @@ async fn the_router_builds_the_record_with_its_clock() {
             delivery_id: Some("d-7".into()),
             received_at: common::now(),
             body: delivery.body(),
+            kind: boxhook::inbox::RecordKind::V2,
         }
     );
     assert_eq!(*deliveries, 1);

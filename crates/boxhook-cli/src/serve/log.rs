@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
+use boxhook::v1::{V1Accepted, V1Rejection};
 use boxhook::verify::Rejection;
 use boxhook::{Outcome, RoutedEvent};
 use boxhook_core::Printable;
@@ -56,6 +57,8 @@ pub(crate) struct DeliveryLog {
     pub(crate) detail: Option<String>,
     pub(crate) delivery_id: Option<String>,
     pub(crate) event: Option<RoutedEvent>,
+    /// The V1 callback answered, on the V1 path.
+    pub(crate) v1: Option<V1Accepted>,
     pub(crate) latency: Duration,
     /// The diagnosis of a 401, when one was made (see `serve::diagnosis`).
     pub(crate) hints: Vec<boxhook_core::diagnose::Hint>,
@@ -71,9 +74,12 @@ impl DeliveryLog {
     ) -> Self {
         let extensions = response.extensions();
         let rejection = extensions.get::<Rejection>();
+        let v1_rejection = extensions.get::<V1Rejection>();
         let outcome = if let Some(outcome) = extensions.get::<Outcome>() {
             outcome.as_str()
         } else if let Some(rejection) = rejection {
+            rejection.code()
+        } else if let Some(rejection) = v1_rejection {
             rejection.code()
         } else if response.status() == StatusCode::NOT_FOUND {
             "not_found"
@@ -85,12 +91,15 @@ impl DeliveryLog {
             path,
             status: response.status(),
             outcome,
-            detail: rejection.map(|r| match r.verify_error() {
-                Some(err) => err.to_string(),
-                None => r.to_string(),
-            }),
+            detail: rejection
+                .map(|r| match r.verify_error() {
+                    Some(err) => err.to_string(),
+                    None => r.to_string(),
+                })
+                .or_else(|| v1_rejection.map(ToString::to_string)),
             delivery_id,
             event: extensions.get::<RoutedEvent>().cloned(),
+            v1: extensions.get::<V1Accepted>().cloned(),
             latency,
             hints: Vec::new(),
         }
@@ -105,6 +114,11 @@ impl fmt::Display for DeliveryLog {
     /// shows as an escape and one request is always one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let event = self.event.as_ref();
+        let (event_id, trigger) = match (event, &self.v1) {
+            (Some(e), _) => (e.event_id(), e.trigger().as_str()),
+            (None, Some(v1)) => (v1.id.as_str(), v1.trigger.as_str()),
+            (None, None) => ("-", "-"),
+        };
         write!(
             f,
             "{} {} {} {} delivery={} event={} trigger={} {}ms",
@@ -113,8 +127,8 @@ impl fmt::Display for DeliveryLog {
             self.status.as_u16(),
             Printable(self.outcome),
             Printable(self.delivery_id.as_deref().unwrap_or("-")),
-            Printable(event.map_or("-", RoutedEvent::event_id)),
-            Printable(event.map_or("-", |e| e.trigger().as_str())),
+            Printable(event_id),
+            Printable(trigger),
             self.latency.as_millis(),
         )?;
         if let Some(detail) = &self.detail {

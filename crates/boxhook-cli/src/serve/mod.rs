@@ -6,6 +6,7 @@
 mod connections;
 mod diagnosis;
 mod log;
+mod v1;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use boxhook::v1::V1Service;
 use boxhook::verify::{BodyBudget, Verify, DEFAULT_BODY_LIMIT};
 use boxhook::{Router, VerifyLayer};
 use boxhook_core::{KeyRing, Printable, Verifier};
@@ -77,6 +79,15 @@ Answers: 200 stored or duplicate (counted), 401 any verification failure, \
 413 body over --max-body, 405 not POST, 400 a verified body that is not a \
 webhook_event, 404 any other path, 500/503 the inbox failed (Box retries). \
 Every answer other than a 2xx closes its connection.
+
+V1 callbacks (--v1-path P, Box's root-folder webhooks): GET with a query or \
+POST with a form, accepted when the secret parameter (--v1-param, default \
+token) appears once and equals a secret from --v1-secret-env; each is stored \
+as its own event of kind v1 (no event id, no deduplication, no retries), \
+without the secret. Answers: 200 stored, 401 secret missing, repeated or \
+wrong, 400 a signed V2 delivery sent to P (or undecodable parameters), 405, \
+413, 415 a POST that is not a form, 503 the inbox failed. A V1 callback sent \
+to the V2 path is answered 400 (v1_callback_on_v2_endpoint).
 
 Connections: a connection is busy while a request is being answered, idle \
 otherwise (before its first request, between requests, while a request head \
@@ -163,6 +174,8 @@ pub(crate) struct Args {
     backlog: u32,
     #[command(flatten)]
     webhooks: crate::webhooks::ServeArgs,
+    #[command(flatten)]
+    v1: v1::V1Args,
 }
 
 impl Args {
@@ -205,12 +218,18 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         })?;
         let addr = listener.local_addr()?;
         let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
+        let v1 = v1::service(&args.v1, &args.path, &inbox)?;
         let router = crate::webhooks::ServeWiring::route(managed.as_ref(), Router::new());
         let app = App::with_router(ring, router.store_in(inbox), &args.path, max_body, budget)
             .limits(args.limits())
+            .v1(v1.clone())
             .log_to_stderr()
             .diagnose_rejections(keys.diagnosis_keys()?, false);
         println!("listening on http://{addr}{}", args.path);
+        // stderr, like the inbox line: stdout's one line is the address.
+        if let Some((path, _)) = &v1 {
+            eprintln!("V1 callbacks on http://{addr}{}", Printable(path));
+        }
         eprintln!("inbox: {}", args.inbox.display());
         if let Some(managed) = &managed {
             managed.start();
@@ -276,6 +295,7 @@ type Observer = Arc<dyn Fn(&DeliveryLog) + Send + Sync>;
 pub(crate) struct App {
     path: Arc<str>,
     service: Verify<Router, Full<Bytes>>,
+    v1: Option<(Arc<str>, V1Service)>,
     observers: Vec<Observer>,
     limits: Limits,
     diagnoser: Option<diagnosis::Diagnoser>,
@@ -322,6 +342,7 @@ impl App {
         Self {
             path: path.into(),
             service,
+            v1: None,
             observers: Vec::new(),
             limits: Limits::default(),
             diagnoser: None,
@@ -335,6 +356,12 @@ impl App {
             max_requests: limits.max_requests.max(1),
             ..limits
         };
+        self
+    }
+
+    /// Also receives V1 callbacks on the given path, with the given service.
+    pub(crate) fn v1(mut self, v1: Option<(String, V1Service)>) -> Self {
+        self.v1 = v1.map(|(path, service)| (path.into(), service));
         self
     }
 
@@ -372,6 +399,11 @@ impl App {
                     Ok(response) => response,
                     Err(never) => match never {},
                 },
+                Err(never) => match never {},
+            }
+        } else if let Some((_, v1)) = self.v1.as_ref().filter(|(p, _)| **p == *path) {
+            match v1.clone().call(request).await {
+                Ok(response) => response,
                 Err(never) => match never {},
             }
         } else {

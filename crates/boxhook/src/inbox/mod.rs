@@ -132,7 +132,9 @@ use crate::handler::BoxFuture;
 
 pub use error::{ErrorKind, InboxError};
 pub use handler::StoreInInbox;
-pub use record::{Claimed, EntryState, InboxEntry, ListFilter, NewRecord, Stored, StoredEvent};
+pub use record::{
+    Claimed, EntryState, InboxEntry, ListFilter, NewRecord, RecordKind, Stored, StoredEvent,
+};
 pub use worker::{
     InboxHandler, Ran, Worker, DEFAULT_LEASE, DEFAULT_POLL_INTERVAL, DEFAULT_RETRY_DELAY,
 };

@@ -38,8 +38,11 @@ pub struct NewRecord {
     pub delivery_id: Option<String>,
     /// When the receiver accepted it.
     pub received_at: DateTime<Utc>,
-    /// The body, byte for byte as received.
+    /// The body, byte for byte as received (for a V1 callback: its
+    /// parameters, form-encoded, without the secret).
     pub body: Bytes,
+    /// A V2 event or a V1 callback.
+    pub kind: RecordKind,
 }
 
 impl NewRecord {
@@ -73,6 +76,7 @@ impl NewRecord {
             delivery_id: ctx.delivery_id().map(str::to_owned),
             received_at,
             body: ctx.raw_body().clone(),
+            kind: RecordKind::V2,
         }
     }
 
@@ -112,6 +116,40 @@ impl NewRecord {
             delivery_id: delivery_id.map(str::to_owned),
             received_at,
             body,
+            kind: RecordKind::V2,
+        }
+    }
+
+    /// The record of a V1 callback: its [`id`](crate::v1::V1Callback::id)
+    /// as `event_id` (unique, so never a duplicate), an empty
+    /// `webhook_id`, the trigger's text, `item_type` and `item_id` as the
+    /// source, and the parameters, form-encoded, as the body.
+    ///
+    /// ```
+    /// use boxhook::inbox::{NewRecord, RecordKind};
+    /// use boxhook::v1::{Params, V1Callback, V1Fields};
+    ///
+    /// let at = "2024-05-14T09:12:31Z".parse()?;
+    /// let params = Params::parse(b"event_type=uploaded&item_id=42&item_type=file")?;
+    /// let record = NewRecord::v1(&V1Callback::new("v1-x", at, params, &V1Fields::default()));
+    /// assert_eq!(record.kind, RecordKind::V1);
+    /// assert_eq!((record.event_id.as_str(), record.trigger.as_str()), ("v1-x", "uploaded"));
+    /// assert_eq!(record.source_id.as_deref(), Some("42"));
+    /// assert_eq!(&record.body[..], b"event_type=uploaded&item_id=42&item_type=file");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn v1(callback: &crate::v1::V1Callback) -> Self {
+        Self {
+            webhook_id: String::new(),
+            event_id: callback.id().to_owned(),
+            trigger: callback.trigger().as_str().to_owned(),
+            source_type: callback.item_type().map(str::to_owned),
+            source_id: callback.item_id().map(str::to_owned),
+            delivery_id: None,
+            received_at: callback.received_at(),
+            body: Bytes::from(callback.params().encode()),
+            kind: RecordKind::V1,
         }
     }
 
@@ -157,6 +195,52 @@ impl Stored {
             Self::New => 1,
             Self::Duplicate { deliveries } => deliveries,
         }
+    }
+}
+
+/// What a stored record is: a V2 event (a JSON body, deduplicated on
+/// `webhook.id` + event `id`) or a V1 callback (form-encoded parameters,
+/// each callback its own record).
+///
+/// ```
+/// use boxhook::inbox::RecordKind;
+/// assert_eq!(RecordKind::default(), RecordKind::V2);
+/// assert_eq!(RecordKind::parse("v1"), Some(RecordKind::V1));
+/// assert_eq!(RecordKind::V1.to_string(), "v1");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// A signed V2 webhook event.
+    #[default]
+    V2,
+    /// A V1 callback.
+    V1,
+}
+
+impl RecordKind {
+    /// `v2` or `v1`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V2 => "v2",
+            Self::V1 => "v1",
+        }
+    }
+
+    /// The kind named `name` (as [`as_str`](Self::as_str) spells it).
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "v2" => Some(Self::V2),
+            "v1" => Some(Self::V1),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -239,6 +323,8 @@ pub struct InboxEntry {
     pub attempts: u32,
     /// Where it is in its processing.
     pub state: EntryState,
+    /// A V2 event or a V1 callback.
+    pub kind: RecordKind,
 }
 
 impl InboxEntry {
@@ -256,6 +342,7 @@ impl InboxEntry {
             deliveries,
             attempts,
             state,
+            kind: record.kind,
         }
     }
 
@@ -283,6 +370,14 @@ pub struct StoredEvent {
     pub entry: InboxEntry,
     /// The body, byte for byte as received.
     pub body: Bytes,
+}
+
+impl StoredEvent {
+    /// A V2 event or a V1 callback (the entry's [`kind`](InboxEntry::kind)).
+    #[must_use]
+    pub fn kind(&self) -> RecordKind {
+        self.entry.kind
+    }
 }
 
 /// An event a worker claimed with [`claim_next`](super::Inbox::claim_next):

@@ -16,6 +16,7 @@ use http::{HeaderMap, StatusCode};
 /// | [`Timeout`](Rejection::Timeout) | 408 | `timeout` |
 /// | [`BodyRead`](Rejection::BodyRead) | 400 | `body_read` |
 /// | [`Overloaded`](Rejection::Overloaded) | 503 | `overloaded`: the shared [`BodyBudget`](super::BodyBudget) is taken; Box retries |
+/// | [`V1Callback`](Rejection::V1Callback) | 400 | `v1_callback_on_v2_endpoint`: an unsigned form or query request, as V1 webhooks send; point the V1 webhook at the V1 endpoint ([`crate::v1`]) |
 /// | [`Unauthorized`](Rejection::Unauthorized) | 401 | the core's [`VerifyError::code`] (`mismatch`, `expired`, ...) |
 ///
 /// The HTTP response carries only the status and an empty body, so the
@@ -58,6 +59,11 @@ pub enum Rejection {
     },
     /// The delivery failed verification: 401.
     Unauthorized(VerifyError),
+    /// A V1 callback sent to the V2 endpoint: no signature or timestamp
+    /// header, and a query string on a `GET` or a form body on a `POST`.
+    /// 400; the V1 webhook's address should be the V1 endpoint
+    /// ([`crate::v1`]).
+    V1Callback,
 }
 
 impl Rejection {
@@ -68,7 +74,7 @@ impl Rejection {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Self::BodyRead { .. } => StatusCode::BAD_REQUEST,
+            Self::BodyRead { .. } | Self::V1Callback => StatusCode::BAD_REQUEST,
             Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
@@ -76,7 +82,7 @@ impl Rejection {
 
     /// A stable code: the core's [`VerifyError::code`] for verification
     /// failures, else `method_not_allowed`, `payload_too_large`, `timeout`,
-    /// `body_read` or `overloaded`.
+    /// `body_read`, `overloaded` or `v1_callback_on_v2_endpoint`.
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
@@ -86,6 +92,7 @@ impl Rejection {
             Self::BodyRead { .. } => "body_read",
             Self::Overloaded { .. } => "overloaded",
             Self::Unauthorized(e) => e.code(),
+            Self::V1Callback => "v1_callback_on_v2_endpoint",
         }
     }
 
@@ -113,6 +120,11 @@ impl fmt::Display for Rejection {
                 "the body budget of {budget} bytes is taken by requests in flight"
             ),
             Self::Unauthorized(e) => write!(f, "verification failed: {e}"),
+            Self::V1Callback => f.write_str(
+                "this unsigned query/form request looks like a V1 webhook callback sent to the \
+                 V2 endpoint; point the V1 webhook (Developer Console) at the V1 endpoint \
+                 (`boxhook serve --v1-path`, or boxhook::v1::V1Service)",
+            ),
         }
     }
 }

@@ -112,6 +112,9 @@ where
         .cloned();
     let reject = |rejection: Rejection| Ok(rejected(rejection, delivery_id.as_ref()));
 
+    if looks_like_v1(&request) {
+        return reject(Rejection::V1Callback);
+    }
     if request.method() != Method::POST {
         return reject(Rejection::MethodNotAllowed);
     }
@@ -187,6 +190,14 @@ where
     response
 }
 
+/// An unsigned `GET` with a query, or an unsigned form `POST`: what a V1
+/// webhook sends.
+fn looks_like_v1<T>(request: &Request<T>) -> bool {
+    !crate::v1::has_v2_headers(request.headers())
+        && ((request.method() == Method::GET && request.uri().query().is_some())
+            || (request.method() == Method::POST && crate::v1::is_form(request.headers())))
+}
+
 fn overloaded(config: &Config) -> Rejection {
     Rejection::Overloaded {
         budget: config.budget.as_ref().map_or(0, BodyBudget::capacity),
@@ -215,7 +226,7 @@ fn rejected<ResBody: Default>(
             "rejected Box delivery: {}",
             escaped::shown(error)
         ),
-        Rejection::Overloaded { .. } => tracing::warn!(
+        Rejection::Overloaded { .. } | Rejection::V1Callback => tracing::warn!(
             delivery_id,
             code = rejection.code(),
             "rejected request: {rejection}"
