@@ -10,6 +10,7 @@
 // backticks would show up literally there.
 #![allow(clippy::doc_markdown)]
 
+mod admin;
 mod capture;
 mod demo;
 mod demo_v1;

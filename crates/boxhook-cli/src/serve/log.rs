@@ -22,9 +22,20 @@ use crate::usage;
 /// its per-event info lines, since `serve` already logs each request.
 pub(crate) const DEFAULT_LOG_FILTER: &str = "warn";
 
+/// How the operator's log is written: `--log-format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One line of text per request, fields escaped.
+    #[default]
+    Text,
+    /// One JSON object per line, with the same fields as the text line.
+    Json,
+}
+
 /// Sends `tracing` events to stderr, filtered by `RUST_LOG` or else by
-/// [`DEFAULT_LOG_FILTER`]. An invalid `RUST_LOG` is a usage error.
-pub(crate) fn init_tracing() -> anyhow::Result<()> {
+/// [`DEFAULT_LOG_FILTER`], as text or one JSON object per line. An invalid
+/// `RUST_LOG` is a usage error.
+pub(crate) fn init_tracing_as(format: LogFormat) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec).map_err(|err| {
             usage(format!(
@@ -36,11 +47,19 @@ pub(crate) fn init_tracing() -> anyhow::Result<()> {
         _ => EnvFilter::new(DEFAULT_LOG_FILTER),
     };
     // Another subscriber already installed (in a test harness) is fine.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
     Ok(())
 }
 
@@ -103,6 +122,36 @@ impl DeliveryLog {
             latency,
             hints: Vec::new(),
         }
+    }
+}
+
+impl DeliveryLog {
+    /// The log line as one JSON object: the text line's fields, each under
+    /// its name (`null` where the text line has `-`), JSON-escaped.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let event = self.event.as_ref();
+        let (event_id, trigger) = match (event, &self.v1) {
+            (Some(e), _) => (Some(e.event_id()), Some(e.trigger().as_str())),
+            (None, Some(v1)) => (Some(v1.id.as_str()), Some(v1.trigger.as_str())),
+            (None, None) => (None, None),
+        };
+        let hints: Vec<&str> = self.hints.iter().map(|h| h.code().as_str()).collect();
+        serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "level": "INFO",
+            "message": "delivery",
+            "method": self.method.as_str(),
+            "path": self.path,
+            "status": self.status.as_u16(),
+            "outcome": self.outcome,
+            "delivery_id": self.delivery_id,
+            "event_id": event_id,
+            "trigger": trigger,
+            "latency_ms": u64::try_from(self.latency.as_millis()).unwrap_or(u64::MAX),
+            "detail": self.detail,
+            "alert": event.and_then(|e| boxhook::alert::for_trigger(e.trigger())),
+            "hints": hints,
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use boxhook::v1::V1Service;
 use boxhook::verify::{BodyBudget, Verify, DEFAULT_BODY_LIMIT};
 use boxhook::{Router, VerifyLayer};
-use boxhook_core::{KeyRing, Printable, Verifier};
+use boxhook_core::{KeyRing, KeySlot, Printable, Verifier};
 use boxhook_sqlite::SqliteInbox;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -176,6 +176,13 @@ pub(crate) struct Args {
     webhooks: crate::webhooks::ServeArgs,
     #[command(flatten)]
     v1: v1::V1Args,
+    /// How stderr's log is written: text (a line per request) or json (one
+    /// JSON object per line, with the text line's fields under their names,
+    /// and the framework's own events too).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = log::LogFormat::Text)]
+    log_format: log::LogFormat,
+    #[command(flatten)]
+    admin: crate::admin::AdminArgs,
 }
 
 impl Args {
@@ -200,7 +207,9 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         )));
     }
     let managed = crate::webhooks::ServeWiring::from_args(&args.webhooks)?;
-    log::init_tracing()?;
+    log::init_tracing_as(args.log_format)?;
+    // Before the first delivery: the recorder must see every count.
+    let admin = args.admin.prepare()?;
     let max_body = usize::try_from(args.max_body).unwrap_or(usize::MAX);
     // The inbox's errors say what to check (permissions, mount, schema).
     let inbox = SqliteInbox::open(&args.inbox)
@@ -220,12 +229,40 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
         let v1 = v1::service(&args.v1, &args.path, &inbox)?;
         let router = crate::webhooks::ServeWiring::route(managed.as_ref(), Router::new());
-        let app = App::with_router(ring, router.store_in(inbox), &args.path, max_body, budget)
+        let key_count = [KeySlot::Primary, KeySlot::Secondary]
+            .into_iter()
+            .filter(|slot| ring.key(*slot).is_some())
+            .count();
+        let probe = Arc::new(crate::admin::Probe::new(inbox.clone()));
+        let mut app = App::with_router(ring, router.store_in(inbox), &args.path, max_body, budget)
             .limits(args.limits())
             .v1(v1.clone())
-            .log_to_stderr()
-            .diagnose_rejections(keys.diagnosis_keys()?, false);
+            .log_as(args.log_format)
+            // With the dashboard on, every 401 is diagnosed for it.
+            .diagnose_rejections(keys.diagnosis_keys()?, admin.is_some());
+        let admin_addr = match admin {
+            Some(admin) => {
+                let dashboard = Arc::new(crate::admin::Dashboard::default());
+                let seen = Arc::clone(&dashboard);
+                let path = args.path.clone();
+                app = app.observe(move |log| {
+                    if log.path == path {
+                        seen.record(log);
+                    }
+                });
+                let wiring = crate::admin::Wiring {
+                    dashboard: Some(dashboard),
+                    inbox: probe,
+                    keys: Some(key_count),
+                };
+                Some(admin.start(wiring).await?)
+            }
+            None => None,
+        };
         println!("listening on http://{addr}{}", args.path);
+        if let Some(admin_addr) = admin_addr {
+            eprintln!("admin on http://{admin_addr}/ (metrics, healthz, readyz, dashboard)");
+        }
         // stderr, like the inbox line: stdout's one line is the address.
         if let Some((path, _)) = &v1 {
             eprintln!("V1 callbacks on http://{addr}{}", Printable(path));
@@ -365,9 +402,13 @@ impl App {
         self
     }
 
-    /// Also prints each delivery's log line on stderr.
-    pub(crate) fn log_to_stderr(self) -> Self {
-        self.observe(|log| eprintln!("{log}"))
+    /// Also writes each delivery's log on stderr, as a text line or a JSON
+    /// object on one line.
+    pub(crate) fn log_as(self, format: log::LogFormat) -> Self {
+        match format {
+            log::LogFormat::Text => self.observe(|log| eprintln!("{log}")),
+            log::LogFormat::Json => self.observe(|log| eprintln!("{}", log.to_json())),
+        }
     }
 
     /// Calls `observer` with each delivery's log, before the response goes out.

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)] // Reason: each test file uses a subset.
 
+pub mod admin;
+
 use std::io::{BufRead as _, BufReader, ErrorKind, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,461 @@
+//! The dashboard: a JSON summary (`/summary.json`), the same summary
+//! rendered on the server into one HTML page, and a small script that
+//! re-renders the page from the summary every few seconds. Everything is
+//! embedded in the binary; everything that came from the network is
+//! HTML-escaped here and set with `textContent` in the script.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use boxhook::model::WebhookEvent;
+use chrono::{SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use super::http::Shared;
+use super::metrics_text::{by_label, samples};
+use super::state::MINUTES;
+
+/// Where the script is served.
+pub(super) const SCRIPT_PATH: &str = "/dashboard.js";
+/// Where the style sheet is served.
+pub(super) const STYLE_PATH: &str = "/dashboard.css";
+/// The script.
+pub(super) const SCRIPT: &str = include_str!("dashboard.js");
+/// The style sheet.
+pub(super) const STYLE: &str = include_str!("dashboard.css");
+const TEMPLATE: &str = include_str!("dashboard.html");
+
+/// Everything the page shows, as JSON.
+pub(super) async fn summary(shared: &Shared) -> Value {
+    let now = Utc::now();
+    let samples = samples(&shared.metrics.render());
+    let statuses = by_label(&samples, boxhook::metrics::DELIVERIES_TOTAL, "status");
+    let (mut accepted, mut rejected) = (0u64, 0u64);
+    for (status, n) in &statuses {
+        if status.starts_with('2') {
+            accepted = accepted.saturating_add(*n);
+        } else {
+            rejected = rejected.saturating_add(*n);
+        }
+    }
+    let rejections = by_label(&samples, boxhook::metrics::REJECTIONS_TOTAL, "reason");
+    let keys = by_label(&samples, boxhook::metrics::VERIFIED_TOTAL, "key");
+    let forms = by_label(&samples, boxhook::metrics::VERIFIED_TOTAL, "form");
+    let alert_counts = by_label(&samples, boxhook::metrics::ALERTS_TOTAL, "kind");
+    let mut triggers: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for sample in samples
+        .iter()
+        .filter(|s| s.name == boxhook::metrics::EVENTS_TOTAL)
+    {
+        let (Some(trigger), Some(outcome)) =
+            (sample.labels.get("trigger"), sample.labels.get("outcome"))
+        else {
+            continue;
+        };
+        let n = whole(sample.value);
+        let entry = triggers.entry(trigger.clone()).or_default();
+        entry.0 = entry.0.saturating_add(n);
+        if outcome == "duplicate" {
+            entry.1 = entry.1.saturating_add(n);
+        }
+    }
+    let get = |map: &BTreeMap<String, u64>, k: &str| map.get(k).copied().unwrap_or(0);
+    let (primary, secondary) = (get(&keys, "primary"), get(&keys, "secondary"));
+    let (raw, escaped) = (get(&forms, "raw"), get(&forms, "escaped"));
+
+    let (minutes, recent, alerts) = match &shared.dashboard {
+        Some(dashboard) => {
+            for alert in dashboard.alerts().iter().filter(|a| a.reason.is_none()) {
+                if let Some(reason) = alert_reason(shared, &alert.event_id).await {
+                    dashboard.set_alert_reason(&alert.event_id, &reason);
+                }
+            }
+            (
+                dashboard.minutes(now),
+                dashboard.recent(),
+                dashboard.alerts(),
+            )
+        }
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    let inbox = shared.inbox.last();
+    json!({
+        "role": if shared.dashboard.is_some() { "serve" } else { "work" },
+        "now": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "deliveries": {"accepted": accepted, "rejected": rejected},
+        "minutes": minutes.iter().map(|m| json!({
+            "t": m.minute.saturating_mul(60), "accepted": m.accepted, "rejected": m.rejected,
+        })).collect::<Vec<_>>(),
+        "rejections": rejections,
+        "recent": recent.iter().map(|r| json!({
+            "at": r.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "status": r.status,
+            "delivery_id": r.delivery_id,
+            "reason": r.reason,
+            "detail": r.detail,
+            "hint_code": r.hint.as_ref().map(|h| h.0),
+            "hint": r.hint.as_ref().map(|h| h.1.clone()),
+        })).collect::<Vec<_>>(),
+        "triggers": triggers.iter().map(|(t, (events, duplicates))| json!({
+            "trigger": t, "events": events, "duplicates": duplicates,
+        })).collect::<Vec<_>>(),
+        "keys": {
+            "primary": primary, "secondary": secondary, "raw": raw, "escaped": escaped,
+            "advice": rotation_advice(primary, secondary),
+        },
+        "alert_counts": {
+            "webhook_deleted": get(&alert_counts, "webhook_deleted"),
+            "no_active_session": get(&alert_counts, "no_active_session"),
+        },
+        "alerts": alerts.iter().map(|a| json!({
+            "at": a.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "trigger": a.trigger,
+            "event_id": a.event_id,
+            "webhook_id": a.webhook_id,
+            "reason": a.reason,
+            "what_to_do": a.what_to_do,
+        })).collect::<Vec<_>>(),
+        "inbox": {
+            "states": inbox.states,
+            "oldest_pending_age_s": inbox.oldest_pending.map(|t| (now - t).num_seconds().max(0)),
+            "checked_at": inbox.checked_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            "error": inbox.error,
+        },
+    })
+}
+
+/// `additional_info.reason` of a stored `WEBHOOK.DELETED`.
+async fn alert_reason(shared: &Shared, event_id: &str) -> Option<String> {
+    let body = shared.inbox.body(event_id).await?;
+    let event = WebhookEvent::parse(&body).ok()?;
+    let reason = event.additional_info().deletion_reason()?;
+    Some(reason.as_str().to_owned())
+}
+
+/// The plain-words line on the key card.
+pub(super) fn rotation_advice(primary: u64, secondary: u64) -> String {
+    match (primary, secondary) {
+        (0, 0) => "No verified delivery yet: nothing shows which key Box signs with. Wait for \
+                   deliveries before rotating a key."
+            .to_owned(),
+        (_, 0) => format!(
+            "All {primary} verified deliveries matched the primary key. Resetting the \
+             secondary key in Box is safe. To rotate the primary, reset it in Box, deploy it \
+             here, and wait until deliveries stop matching the secondary only."
+        ),
+        (_, _) => format!(
+            "{secondary} verified deliveries matched only the secondary key: the primary key \
+             here is not the one Box signs with (a rotation under way, or a stale key). Do not \
+             reset the secondary key until this stays at 0."
+        ),
+    }
+}
+
+fn whole(value: f64) -> u64 {
+    if value.is_finite() && value >= 0.0 {
+        // Reason: counters are whole numbers far below 2^53.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let n = value.round() as u64;
+        n
+    } else {
+        0
+    }
+}
+
+/// Escapes text for HTML content and attribute values.
+pub(super) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// A `<span data-k="KEY">N</span>`, the form the script updates and the
+/// browser test reads.
+fn num(key: &str, value: u64) -> String {
+    format!(
+        "<span class=\"n\" data-k=\"{}\">{value}</span>",
+        escape(key)
+    )
+}
+
+/// The page for `summary`, rendered on the server.
+pub(super) fn html(summary: &Value) -> String {
+    let mut body = String::new();
+    let _ = write!(body, "{}", cards(summary));
+    TEMPLATE
+        .replace("{{script}}", SCRIPT_PATH)
+        .replace("{{style}}", STYLE_PATH)
+        .replace("{{role}}", &escape(s(summary, "role")))
+        .replace("{{now}}", &escape(s(summary, "now")))
+        .replace("{{cards}}", &body)
+}
+
+fn cards(summary: &Value) -> String {
+    let null = Value::Null;
+    let deliveries = summary.get("deliveries").unwrap_or(&null);
+    let mut out = String::new();
+    // Deliveries per minute.
+    let _ =
+        write!(
+        out,
+        "<section class=\"card wide\" id=\"deliveries\"><h2>Deliveries per minute, last hour</h2>\
+         <p>{} accepted, {} rejected</p><div id=\"chart\">{}</div>\
+         <p class=\"legend\"><span class=\"sw ok\"></span> accepted \
+         <span class=\"sw bad\"></span> rejected</p></section>",
+        num("deliveries.accepted", n(deliveries, "accepted")),
+        num("deliveries.rejected", n(deliveries, "rejected")),
+        chart(summary.get("minutes").and_then(Value::as_array).map_or(&[][..], Vec::as_slice)),
+    );
+    // Rejections by reason.
+    let mut rows = String::new();
+    if let Some(map) = summary.get("rejections").and_then(Value::as_object) {
+        for (reason, count) in map {
+            let _ = write!(
+                rows,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                escape(reason),
+                num(&format!("rejections.{reason}"), count.as_u64().unwrap_or(0))
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "<section class=\"card\"><h2>Rejections by reason</h2><table id=\"rejections\">\
+         <thead><tr><th>reason</th><th>count</th></tr></thead><tbody>{}</tbody></table></section>",
+        or_empty(rows, 2, "none")
+    );
+    // Recent rejected deliveries.
+    let mut rows = String::new();
+    for r in summary
+        .get("recent")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let hint = match (
+            r.get("hint_code").and_then(Value::as_str),
+            r.get("hint").and_then(Value::as_str),
+        ) {
+            (Some(code), Some(text)) => format!("<b>{}</b>: {}", escape(code), escape(text)),
+            _ => escape(s(r, "detail")),
+        };
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td class=\"id\">{}</td><td>{} {}</td><td>{}</td></tr>",
+            escape(s(r, "at").get(11..19).unwrap_or("")),
+            escape(r.get("delivery_id").and_then(Value::as_str).unwrap_or("-")),
+            n(r, "status"),
+            escape(s(r, "reason")),
+            hint
+        );
+    }
+    let _ = write!(
+        out,
+        "<section class=\"card wide\"><h2>Recent rejected deliveries</h2><div class=\"scroll\">\
+         <table id=\"recent\"><thead><tr><th>time (UTC)</th><th>delivery</th><th>answer</th>\
+         <th>why, and what to do</th></tr></thead><tbody>{}</tbody></table></div></section>",
+        or_empty(rows, 4, "none")
+    );
+    // Events by trigger.
+    let mut rows = String::new();
+    for t in summary
+        .get("triggers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let trigger = s(t, "trigger");
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(trigger),
+            num(&format!("triggers.{trigger}.events"), n(t, "events")),
+            num(
+                &format!("triggers.{trigger}.duplicates"),
+                n(t, "duplicates")
+            ),
+        );
+    }
+    let _ = write!(
+        out,
+        "<section class=\"card\"><h2>Events by trigger</h2><table id=\"triggers\"><thead><tr>\
+         <th>trigger</th><th>events</th><th>of which duplicates</th></tr></thead><tbody>{}</tbody>\
+         </table></section>",
+        or_empty(rows, 3, "none")
+    );
+    // Keys.
+    let keys = summary.get("keys").unwrap_or(&null);
+    let _ = write!(
+        out,
+        "<section class=\"card\"><h2>Keys</h2><table id=\"keys\"><tbody>\
+         <tr><td>primary key</td><td>{}</td><td>raw body</td><td>{}</td></tr>\
+         <tr><td>secondary key</td><td>{}</td><td>escaped body</td><td>{}</td></tr>\
+         </tbody></table><p id=\"advice\">{}</p></section>",
+        num("keys.primary", n(keys, "primary")),
+        num("keys.raw", n(keys, "raw")),
+        num("keys.secondary", n(keys, "secondary")),
+        num("keys.escaped", n(keys, "escaped")),
+        escape(s(keys, "advice")),
+    );
+    // Alerts.
+    let counts = summary.get("alert_counts").unwrap_or(&null);
+    let mut rows = String::new();
+    for a in summary
+        .get("alerts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = write!(
+            rows,
+            "<li><b>{}</b> at {} — webhook {}, reason {}: {}</li>",
+            escape(s(a, "trigger")),
+            escape(s(a, "at")),
+            escape(a.get("webhook_id").and_then(Value::as_str).unwrap_or("-")),
+            escape(a.get("reason").and_then(Value::as_str).unwrap_or("-")),
+            escape(s(a, "what_to_do")),
+        );
+    }
+    if rows.is_empty() {
+        rows.push_str("<li class=\"empty\">none</li>");
+    }
+    let _ = write!(
+        out,
+        "<section class=\"card\"><h2>Alerts</h2><p>WEBHOOK.DELETED {} · NO_ACTIVE_SESSION {}</p>\
+         <ul id=\"alerts\">{rows}</ul></section>",
+        num("alerts.webhook_deleted", n(counts, "webhook_deleted")),
+        num("alerts.no_active_session", n(counts, "no_active_session")),
+    );
+    // Inbox.
+    let inbox = summary.get("inbox").unwrap_or(&null);
+    let mut rows = String::new();
+    if let Some(states) = inbox.get("states").and_then(Value::as_object) {
+        for (state, count) in states {
+            let _ = write!(
+                rows,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                escape(state),
+                num(&format!("inbox.{state}"), count.as_u64().unwrap_or(0))
+            );
+        }
+    }
+    let oldest = match inbox.get("oldest_pending_age_s").and_then(Value::as_u64) {
+        Some(age) => format!(
+            "oldest pending event: {} s old",
+            num("inbox.oldest_pending_age_s", age)
+        ),
+        None => "no pending event".to_owned(),
+    };
+    let error = match inbox.get("error").and_then(Value::as_str) {
+        Some(e) => format!("<p class=\"error\">{}</p>", escape(e)),
+        None => String::new(),
+    };
+    let _ = write!(
+        out,
+        "<section class=\"card\"><h2>Inbox</h2><table id=\"inbox\"><thead><tr><th>state</th>\
+         <th>events</th></tr></thead><tbody>{}</tbody></table><p id=\"oldest\">{oldest}</p>{error}\
+         <p class=\"small\">counted at <span id=\"inbox-checked\">{}</span></p></section>",
+        or_empty(rows, 2, "not counted yet"),
+        escape(
+            inbox
+                .get("checked_at")
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+        ),
+    );
+    out
+}
+
+fn or_empty(rows: String, columns: usize, text: &str) -> String {
+    if rows.is_empty() {
+        format!("<tr><td colspan=\"{columns}\" class=\"empty\">{text}</td></tr>")
+    } else {
+        rows
+    }
+}
+
+/// The bar chart: one pair of bars per minute, scaled to the busiest one.
+fn chart(minutes: &[Value]) -> String {
+    let top = minutes
+        .iter()
+        .map(|m| n(m, "accepted").max(n(m, "rejected")))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 {} 100\" preserveAspectRatio=\"none\" role=\"img\" \
+         aria-label=\"deliveries per minute\">",
+        MINUTES * 10
+    );
+    for (i, m) in minutes.iter().enumerate() {
+        let x = i * 10;
+        for (offset, key, class) in [(1, "accepted", "ok"), (5, "rejected", "bad")] {
+            let value = n(m, key);
+            if value == 0 {
+                continue;
+            }
+            let height = value.saturating_mul(96) / top;
+            let _ = write!(
+                svg,
+                "<rect class=\"{class}\" x=\"{}\" y=\"{}\" width=\"4\" height=\"{height}\"><title>{value} {key}</title></rect>",
+                x + offset,
+                100u64.saturating_sub(height),
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_quotes_and_controls() {
+        assert_eq!(
+            escape("<script>\"a\"&'b'\u{1b}[2J</script>"),
+            "&lt;script&gt;&quot;a&quot;&amp;&#39;b&#39;\\u{1b}[2J&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn renders_a_delivery_id_from_the_network_as_text() {
+        let summary = json!({
+            "recent": [{"at": "2026-01-01T00:00:00Z", "status": 401, "delivery_id": "<img src=x onerror=alert(1)>", "reason": "mismatch"}],
+            "rejections": {"<b>": 1},
+        });
+        let page = html(&summary);
+        assert!(!page.contains("<img"));
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(page.contains("<td>&lt;b&gt;</td>"));
+    }
+
+    #[test]
+    fn rotation_advice_names_the_situation() {
+        assert!(rotation_advice(0, 0).starts_with("No verified delivery yet"));
+        assert!(rotation_advice(5, 0).starts_with("All 5 verified deliveries matched the primary key. Resetting the secondary key in Box is safe."));
+        assert!(rotation_advice(5, 2)
+            .starts_with("2 verified deliveries matched only the secondary key"));
+    }
+}

@@ -1,0 +1,263 @@
+//! `serve --admin`: the metrics after a demo-like run, health and
+//! readiness, the token rule, and a public listener that serves none of it.
+#![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::admin::{admin_addr, covering_deliveries, get, post};
+use common::{boxhook, run, temp_dir, Server};
+
+/// The sample lines of Prometheus text, without comments.
+fn sample_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect()
+}
+
+#[test]
+#[allow(clippy::too_many_lines, reason = "one run, every metric checked")]
+fn metrics_show_what_was_sent() {
+    let dir = temp_dir("admin-metrics");
+    let server = Server::start(&dir.join("inbox.sqlite"), &["--admin", "127.0.0.1:0"]);
+    let admin = admin_addr(&server);
+    for (what, delivery, want) in covering_deliveries() {
+        assert_eq!(post(&server, delivery), want, "{what}");
+    }
+    // The inbox is counted at most every 2 s for a scrape: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let (status, head, text) = loop {
+        let got = get(&admin, "/metrics", None);
+        if got.2.contains(r#"boxhook_inbox_events{state="pending"} 5"#)
+            || std::time::Instant::now() > deadline
+        {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    let lines = sample_lines(&text);
+    let expected = [
+        r#"boxhook_deliveries_total{status="200"} 6"#,
+        r#"boxhook_deliveries_total{status="401"} 2"#,
+        r#"boxhook_rejections_total{reason="mismatch"} 1"#,
+        r#"boxhook_rejections_total{reason="expired"} 1"#,
+        r#"boxhook_verified_total{key="primary",form="raw"} 5"#,
+        r#"boxhook_verified_total{key="secondary",form="raw"} 1"#,
+        r#"boxhook_events_total{trigger="FILE.UPLOADED",outcome="handled"} 3"#,
+        r#"boxhook_events_total{trigger="FILE.UPLOADED",outcome="duplicate"} 1"#,
+        r#"boxhook_events_total{trigger="WEBHOOK.DELETED",outcome="handled"} 1"#,
+        r#"boxhook_events_total{trigger="NO_ACTIVE_SESSION",outcome="handled"} 1"#,
+        r#"boxhook_alerts_total{kind="webhook_deleted"} 1"#,
+        r#"boxhook_alerts_total{kind="no_active_session"} 1"#,
+        // Five new events, all waiting for a worker.
+        r#"boxhook_inbox_events{state="pending"} 5"#,
+        // Each delivery that reached the verifier, the rejected ones too.
+        "boxhook_verify_seconds_count 8",
+        // serve stores events itself; no handler ran.
+        "boxhook_handler_seconds_count 0",
+    ];
+    for line in expected {
+        assert!(lines.contains(&line), "missing {line:?} in\n{text}");
+    }
+    // Every name in the documented table, with its help text.
+    for name in [
+        "boxhook_deliveries_total",
+        "boxhook_rejections_total",
+        "boxhook_verified_total",
+        "boxhook_events_total",
+        "boxhook_alerts_total",
+        "boxhook_verify_seconds",
+        "boxhook_handler_seconds",
+        "boxhook_inbox_events",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} in\n{text}"
+        );
+    }
+    // No id is ever a label.
+    for id in ["e-1", "w-1", "f-1"] {
+        assert!(!text.contains(id), "{id} in\n{text}");
+    }
+
+    // The dashboard's summary shows the same numbers.
+    let (status, _, json) = get(&admin, "/summary.json", None);
+    assert_eq!(status, 200);
+    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        summary["deliveries"],
+        serde_json::json!({"accepted": 6, "rejected": 2})
+    );
+    assert_eq!(
+        summary["rejections"],
+        serde_json::json!({"expired": 1, "mismatch": 1})
+    );
+    assert_eq!(summary["keys"]["primary"], 5);
+    assert_eq!(summary["keys"]["secondary"], 1);
+    assert_eq!(summary["keys"]["raw"], 6);
+    assert_eq!(summary["keys"]["escaped"], 0);
+    assert_eq!(
+        summary["inbox"]["states"],
+        serde_json::json!({"pending": 5})
+    );
+    let alerts = summary["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0]["trigger"], "NO_ACTIVE_SESSION");
+    assert_eq!(alerts[1]["trigger"], "WEBHOOK.DELETED");
+    assert_eq!(alerts[1]["webhook_id"], "w-1");
+    assert_eq!(alerts[1]["reason"], "auto_cleanup");
+    let recent = summary["recent"].as_array().unwrap();
+    let reasons: Vec<&str> = recent
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["expired", "mismatch"]);
+    // The diagnosis `boxhook verify` gives, per rejected delivery.
+    assert_eq!(recent[0]["hint_code"], "expired");
+    assert_eq!(recent[1]["hint_code"], "unexplained", "{}", recent[1]);
+    let minutes = summary["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60);
+    let sum = |key: &str| {
+        minutes
+            .iter()
+            .map(|m| m[key].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!((sum("accepted"), sum("rejected")), (6, 2));
+}
+
+#[test]
+fn health_readiness_and_no_admin_path_on_the_public_listener() {
+    let dir = temp_dir("admin-health");
+    let server = Server::start(&dir.join("inbox.sqlite"), &["--admin", "127.0.0.1:0"]);
+    let admin = admin_addr(&server);
+    assert_eq!(get(&admin, "/healthz", None).0, 200);
+    assert_eq!(get(&admin, "/healthz", None).2, "ok\n");
+    assert_eq!(
+        get(&admin, "/readyz", None).2,
+        "ready: store reachable, 2 signature key(s) loaded\n"
+    );
+    assert_eq!(get(&admin, "/nope", None).0, 404);
+    let (status, head, page) = get(&admin, "/", None);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-security-policy: default-src 'none'"),
+        "{head}"
+    );
+    assert!(
+        page.contains("<script src=\"/dashboard.js\"></script>"),
+        "{page}"
+    );
+    assert_eq!(get(&admin, "/dashboard.js", None).0, 200);
+    assert_eq!(get(&admin, "/dashboard.css", None).0, 200);
+    let public = format!("127.0.0.1:{}", server.port);
+    for path in [
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/summary.json",
+        "/dashboard.js",
+    ] {
+        assert_eq!(
+            get(&public, path, None).0,
+            404,
+            "{path} on the public listener"
+        );
+    }
+    // Without --admin, no admin listener and no line about one.
+    let plain = Server::start(&dir.join("plain.sqlite"), &[]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!plain.stderr().contains("admin on"), "{}", plain.stderr());
+}
+
+#[test]
+fn the_token_is_required_when_given_and_off_loopback() {
+    let dir = temp_dir("admin-token");
+    let token = "s3cret-admin-token-0123456789";
+    let server = Server::start_with_env(
+        &dir.join("inbox.sqlite"),
+        &["--admin", "127.0.0.1:0"],
+        &[("BOXHOOK_ADMIN_TOKEN", token)],
+    );
+    let admin = admin_addr(&server);
+    let (status, head, _) = get(&admin, "/metrics", None);
+    assert_eq!(status, 401);
+    assert!(
+        head.contains("www-authenticate: basic realm=\"boxhook admin\""),
+        "{head}"
+    );
+    assert_eq!(
+        get(&admin, "/healthz", Some("Bearer wrong-token-0123456789ab")).0,
+        401
+    );
+    assert_eq!(
+        get(&admin, "/healthz", Some(&format!("Bearer {token}"))).0,
+        200
+    );
+    assert_eq!(
+        get(&admin, "/metrics", Some(&format!("Bearer {token}"))).0,
+        200
+    );
+
+    // Off loopback without a token: refused before anything listens.
+    let out = run(
+        boxhook()
+            .args(["--primary-key", "k"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "0.0.0.0:0",
+                "--inbox",
+            ])
+            .arg(dir.join("other.sqlite")),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--admin 0.0.0.0:0 is reachable from other machines: set --admin-token"),
+        "{stderr}"
+    );
+    // A token too short to be a secret.
+    let out = run(
+        boxhook()
+            .args(["--primary-key", "k"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .args(["--admin-token", "short", "--inbox"])
+            .arg(dir.join("other.sqlite")),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--admin-token is 5 characters"));
+}
+
+#[test]
+fn json_logs_carry_the_text_lines_fields() {
+    let dir = temp_dir("admin-jsonlog");
+    let server = Server::start(&dir.join("inbox.sqlite"), &["--log-format", "json"]);
+    for (what, delivery, want) in covering_deliveries().into_iter().take(1) {
+        assert_eq!(post(&server, delivery), want, "{what}");
+    }
+    let text = server.wait_for_stderr("\"outcome\"", Duration::from_secs(20));
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"outcome\""))
+        .unwrap_or_else(|| panic!("no delivery line in {text}"));
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(value["method"], "POST");
+    assert_eq!(value["path"], "/");
+    assert_eq!(value["status"], 200);
+    assert_eq!(value["outcome"], "handled");
+    assert_eq!(value["event_id"], "e-1");
+    assert_eq!(value["trigger"], "FILE.UPLOADED");
+    assert!(value["delivery_id"].is_string());
+    assert!(value["latency_ms"].is_u64());
+}
