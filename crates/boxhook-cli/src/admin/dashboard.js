@@ -140,6 +140,9 @@
         render(s);
         refreshed += 1;
         document.body.setAttribute("data-refreshed", String(refreshed));
+        // Whether the page fits the window's width (no sideways scrolling).
+        document.body.setAttribute("data-fits",
+          String(document.documentElement.scrollWidth <= window.innerWidth));
         document.getElementById("status").textContent = "updated " + new Date().toLocaleTimeString();
       })
       .catch(function (e) {

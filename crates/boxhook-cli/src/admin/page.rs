@@ -244,38 +244,6 @@ fn cards(summary: &Value) -> String {
          <thead><tr><th>reason</th><th>count</th></tr></thead><tbody>{}</tbody></table></section>",
         or_empty(rows, 2, "none")
     );
-    // Recent rejected deliveries.
-    let mut rows = String::new();
-    for r in summary
-        .get("recent")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let hint = match (
-            r.get("hint_code").and_then(Value::as_str),
-            r.get("hint").and_then(Value::as_str),
-        ) {
-            (Some(code), Some(text)) => format!("<b>{}</b>: {}", escape(code), escape(text)),
-            _ => escape(s(r, "detail")),
-        };
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td class=\"id\">{}</td><td>{} {}</td><td>{}</td></tr>",
-            escape(s(r, "at").get(11..19).unwrap_or("")),
-            escape(r.get("delivery_id").and_then(Value::as_str).unwrap_or("-")),
-            n(r, "status"),
-            escape(s(r, "reason")),
-            hint
-        );
-    }
-    let _ = write!(
-        out,
-        "<section class=\"card wide\"><h2>Recent rejected deliveries</h2><div class=\"scroll\">\
-         <table id=\"recent\"><thead><tr><th>time (UTC)</th><th>delivery</th><th>answer</th>\
-         <th>why, and what to do</th></tr></thead><tbody>{}</tbody></table></div></section>",
-        or_empty(rows, 4, "none")
-    );
     // Events by trigger.
     let mut rows = String::new();
     for t in summary
@@ -382,6 +350,38 @@ fn cards(summary: &Value) -> String {
                 .and_then(Value::as_str)
                 .unwrap_or("-")
         ),
+    );
+    // Recent rejected deliveries: last, full width.
+    let mut rows = String::new();
+    for r in summary
+        .get("recent")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let hint = match (
+            r.get("hint_code").and_then(Value::as_str),
+            r.get("hint").and_then(Value::as_str),
+        ) {
+            (Some(code), Some(text)) => format!("<b>{}</b>: {}", escape(code), escape(text)),
+            _ => escape(s(r, "detail")),
+        };
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td class=\"id\">{}</td><td>{} {}</td><td>{}</td></tr>",
+            escape(s(r, "at").get(11..19).unwrap_or("")),
+            escape(r.get("delivery_id").and_then(Value::as_str).unwrap_or("-")),
+            n(r, "status"),
+            escape(s(r, "reason")),
+            hint
+        );
+    }
+    let _ = write!(
+        out,
+        "<section class=\"card wide\"><h2>Recent rejected deliveries</h2><div class=\"scroll\">\
+         <table id=\"recent\"><thead><tr><th>time (UTC)</th><th>delivery</th><th>answer</th>\
+         <th>why, and what to do</th></tr></thead><tbody>{}</tbody></table></div></section>",
+        or_empty(rows, 4, "none")
     );
     out
 }
