@@ -31,6 +31,9 @@ pub(crate) enum Command {
     /// (unescaped: redirect it to a file or a JSON tool rather than reading
     /// it on a terminal).
     Show(ShowArgs),
+    /// Re-send stored events to a receiver, signed as Box signs them, with
+    /// fresh timestamps (keys from the environment, as for `send`).
+    Replay(crate::replay::Args),
 }
 
 /// Arguments of `boxhook inbox list`.
@@ -61,7 +64,10 @@ pub(crate) struct ShowArgs {
 }
 
 /// Runs an inbox subcommand.
-pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(keys: &crate::keys::KeyArgs, command: &Command) -> anyhow::Result<ExitCode> {
+    if let Command::Replay(args) = command {
+        return crate::replay::run(keys, args);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -101,12 +107,14 @@ pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
+        // Handled above, before a runtime is built.
+        Command::Replay(_) => Ok(ExitCode::SUCCESS),
     }
 }
 
 /// Opens an inbox that must exist already, read-only: reading must not
 /// create, migrate or write anything.
-fn open_existing(path: &Path) -> anyhow::Result<SqliteInbox> {
+pub(crate) fn open_existing(path: &Path) -> anyhow::Result<SqliteInbox> {
     if !path.is_file() {
         return Err(usage(format!(
             "no inbox at {} (run `boxhook serve --inbox {}` first, or pass --inbox)",

@@ -17,6 +17,7 @@ mod demo_v1;
 mod diagnose;
 mod inbox;
 mod keys;
+mod replay;
 mod send;
 mod send_v1;
 mod serve;
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&cli.keys, &args),
         Command::Send(args) => send::run(&cli.keys, &args),
         Command::Serve(args) => serve::run(&cli.keys, &args),
-        Command::Inbox(command) => inbox::run(&command),
+        Command::Inbox(command) => inbox::run(&cli.keys, &command),
         Command::Demo(args) => demo::run(&args),
         Command::Webhooks(args) => webhooks::run(&args),
     };

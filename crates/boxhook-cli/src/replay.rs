@@ -1,0 +1,320 @@
+//! `boxhook inbox replay`: re-send stored events to a receiver, each signed
+//! as Box signs it (a fresh timestamp and delivery id, the stored body byte
+//! for byte), one at a time, at most `--rate` per second, with progress
+//! and a final summary. Ctrl-C stops after the delivery in flight.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use boxhook::inbox::{Inbox as _, InboxEntry, ListFilter, RecordKind};
+use boxhook_core::Printable;
+use boxhook_testkit::{Delivery, RetrySchedule, Simulator};
+use chrono::{DateTime, Utc};
+
+use crate::keys::KeyArgs;
+use crate::serve::DEFAULT_INBOX;
+
+/// Arguments of `boxhook inbox replay`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+Each stored V2 event is sent once (no retries), oldest first, signed with \
+the keys from --primary-key/--secondary-key or BOX_PRIMARY_KEY/\
+BOX_SECONDARY_KEY, with a fresh BOX-DELIVERY-TIMESTAMP and delivery id and \
+the stored body unchanged, so a boxhook receiver verifies it and, knowing \
+the event id, stores it at most once. V1 callbacks are skipped (they carry \
+no signature to re-create).
+
+Progress: a bar on a terminal; otherwise one plain line per second. Ctrl-C \
+stops after the delivery in flight and says how far it got.
+
+Exit status: 0 every event got a 2xx, 1 some did not, 2 usage error, 130 \
+stopped by Ctrl-C.
+
+Examples:
+  boxhook inbox replay --to http://127.0.0.1:8080/ --trigger FILE.UPLOADED
+  boxhook inbox replay --to http://staging:8080/ --since 2h --rate 20")]
+pub(crate) struct Args {
+    /// The receiver, plain http:// (point it at the receiver, not at its
+    /// TLS proxy).
+    #[arg(long, value_name = "URL")]
+    to: String,
+    /// The SQLite inbox file to read (opened read-only).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
+    inbox: PathBuf,
+    /// Only events with exactly this trigger, e.g. FILE.UPLOADED.
+    #[arg(long, value_name = "T")]
+    trigger: Option<String>,
+    /// Only events received at or after TIME: RFC 3339
+    /// (2026-01-31T12:00:00Z) or an age (90s, 30m, 2h, 7d).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    since: Option<DateTime<Utc>>,
+    /// Only events in this state (pending, claimed, done, …).
+    #[arg(long, value_name = "S")]
+    state: Option<String>,
+    /// At most N deliveries per second, 0.01 to 10000 (default: as fast as
+    /// the receiver answers).
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    rate: Option<f64>,
+    /// How long to wait for each answer, in seconds (Box: 30).
+    #[arg(long, value_name = "S", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    timeout: u64,
+}
+
+/// What happened so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) sent: u64,
+    pub(crate) ok: u64,
+    pub(crate) other: u64,
+    pub(crate) failed: u64,
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sent {}, 2xx {}, other {}, failed {}",
+            self.sent, self.ok, self.other, self.failed
+        )
+    }
+}
+
+/// Replays, printing progress and a summary.
+pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
+    let ring = keys.ring()?;
+    let target = crate::send::target_uri(&args.to)?;
+    let inbox = crate::inbox::open_existing(&args.inbox)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut filter = ListFilter::new();
+        if let Some(trigger) = &args.trigger {
+            filter = filter.trigger(trigger.clone());
+        }
+        let entries: Vec<InboxEntry> = inbox
+            .list(filter)
+            .await?
+            .into_iter()
+            .filter(|e| args.since.is_none_or(|since| e.received_at >= since))
+            .filter(|e| args.state.as_deref().is_none_or(|s| e.state.as_str() == s))
+            .collect();
+        let skipped = entries.iter().filter(|e| e.kind == RecordKind::V1).count();
+        let entries: Vec<InboxEntry> = entries
+            .into_iter()
+            .filter(|e| e.kind != RecordKind::V1)
+            .collect();
+        let total = entries.len() as u64;
+        eprintln!(
+            "replaying {total} event(s) from {} to {}{}",
+            args.inbox.display(),
+            Printable(&args.to),
+            if skipped > 0 {
+                format!(" ({skipped} V1 callback(s) skipped: they cannot be re-signed)")
+            } else {
+                String::new()
+            }
+        );
+        let simulator = Simulator::builder(target, ring)
+            .schedule(RetrySchedule::none())
+            .timeout(Duration::from_secs(args.timeout))
+            .build();
+        let mut progress = Progress::new(total);
+        let mut tally = Tally::default();
+        let gap = args.rate.map(|rate| Duration::from_secs_f64(1.0 / rate));
+        let mut next_at = tokio::time::Instant::now();
+        let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut interrupted = false;
+        for entry in &entries {
+            let pace = tokio::time::sleep_until(next_at);
+            tokio::select! {
+                _ = &mut stop => { interrupted = true; break; }
+                () = pace => {}
+            }
+            if let Some(gap) = gap {
+                next_at = next_at.checked_add(gap).unwrap_or(next_at);
+            }
+            let Some(stored) = inbox.get(&entry.event_id).await? else {
+                // Removed since the list: nothing to send.
+                continue;
+            };
+            let send = simulator.send(Delivery::new(stored.body));
+            let report = tokio::select! {
+                _ = &mut stop => { interrupted = true; break; }
+                report = send => report,
+            };
+            tally.sent = tally.sent.saturating_add(1);
+            match report.last().map(boxhook_testkit::Attempt::result) {
+                Some(Ok(status)) if status.is_success() => tally.ok = tally.ok.saturating_add(1),
+                Some(Ok(status)) => {
+                    tally.other = tally.other.saturating_add(1);
+                    progress.note(&format!(
+                        "event {}: HTTP {status}",
+                        Printable(&entry.event_id)
+                    ));
+                }
+                Some(Err(err)) => {
+                    tally.failed = tally.failed.saturating_add(1);
+                    progress.note(&format!("event {}: {err}", Printable(&entry.event_id)));
+                }
+                None => tally.failed = tally.failed.saturating_add(1),
+            }
+            progress.update(&tally);
+        }
+        progress.finish();
+        let mut out = std::io::stdout().lock();
+        if interrupted {
+            writeln!(
+                out,
+                "interrupted after {} of {total} event(s): {tally}",
+                tally.sent
+            )?;
+            return Ok(ExitCode::from(130));
+        }
+        writeln!(out, "replayed {total} event(s): {tally}")?;
+        Ok(if tally.ok == total {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}
+
+/// A bar on a terminal, plain lines (at most one a second) otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    started: Instant,
+    last_line: Option<Instant>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} events  {per_sec}  ETA {eta}  {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self {
+            bar,
+            total,
+            started: Instant::now(),
+            last_line: None,
+        }
+    }
+
+    fn update(&mut self, tally: &Tally) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(tally.sent);
+            bar.set_message(format!(
+                "2xx {} other {} failed {}",
+                tally.ok, tally.other, tally.failed
+            ));
+            return;
+        }
+        let now = Instant::now();
+        let due = self
+            .last_line
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+        if due || tally.sent == self.total {
+            self.last_line = Some(now);
+            let secs = self.started.elapsed().as_secs_f64().max(0.001);
+            // Reason: an event count is far below 2^53.
+            #[allow(clippy::cast_precision_loss)]
+            let rate = tally.sent as f64 / secs;
+            println!(
+                "progress {}/{}: {tally}, {rate:.1}/s",
+                tally.sent, self.total
+            );
+        }
+    }
+
+    /// A line about one event, above the bar or among the plain lines.
+    fn note(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `--since`: RFC 3339, or an age such as `90s`, `30m`, `2h`, `7d`.
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let seconds_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    let age = number
+        .parse::<i64>()
+        .ok()
+        .filter(|_| seconds_per > 0)
+        .and_then(|n| n.checked_mul(seconds_per))
+        .and_then(chrono::TimeDelta::try_seconds)
+        .ok_or_else(|| {
+            format!("{text:?} is neither an RFC 3339 time (2026-01-31T12:00:00Z) nor an age (90s, 30m, 2h, 7d)")
+        })?;
+    Utc::now()
+        .checked_sub_signed(age)
+        .ok_or_else(|| format!("{text:?} reaches before the start of time"))
+}
+
+/// `--rate`: deliveries per second, 0.01 to 10000.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let text = text.strip_suffix("/s").unwrap_or(text);
+    match text.parse::<f64>() {
+        Ok(rate) if (0.01..=10_000.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate from 0.01 to 10000 deliveries per second, e.g. 20 or 0.5"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_times_and_ages() {
+        assert_eq!(
+            parse_since("2026-01-31T12:00:00+01:00").map(|t| t.to_rfc3339()),
+            Ok("2026-01-31T11:00:00+00:00".to_owned())
+        );
+        let age = Utc::now() - parse_since("2h").expect("an age");
+        assert!((7199..=7201).contains(&age.num_seconds()), "{age}");
+        for bad in ["", "2", "h", "2w", "-2h", "yesterday", "99999999999999999d"] {
+            assert!(parse_since(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rate_is_bounded() {
+        assert_eq!(parse_rate("20"), Ok(20.0));
+        assert_eq!(parse_rate("0.5/s"), Ok(0.5));
+        for bad in ["0", "-1", "10001", "NaN", "inf", "fast"] {
+            assert!(parse_rate(bad).is_err(), "{bad:?}");
+        }
+    }
+}
