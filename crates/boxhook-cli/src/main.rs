@@ -53,7 +53,7 @@ enum Command {
     /// Deliver a webhook to a URL the way Box does.
     Send(send::Args),
     /// Run a receiver that stores every verified event in a SQLite inbox.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Look at the events a receiver stored.
     #[command(subcommand)]
     Inbox(inbox::Command),

@@ -23,7 +23,7 @@ fn metrics_show_what_was_sent() {
     let server = Server::start(&dir.join("inbox.sqlite"), &["--admin", "127.0.0.1:0"]);
     let admin = admin_addr(&server);
     for (what, delivery, want) in covering_deliveries() {
-        assert_eq!(post(&server, delivery), want, "{what}");
+        assert_eq!(post(&server, &delivery), want, "{what}");
     }
     // The inbox is counted at most every 2 s for a scrape: wait for it.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -244,7 +244,7 @@ fn json_logs_carry_the_text_lines_fields() {
     let dir = temp_dir("admin-jsonlog");
     let server = Server::start(&dir.join("inbox.sqlite"), &["--log-format", "json"]);
     for (what, delivery, want) in covering_deliveries().into_iter().take(1) {
-        assert_eq!(post(&server, delivery), want, "{what}");
+        assert_eq!(post(&server, &delivery), want, "{what}");
     }
     let text = server.wait_for_stderr("\"outcome\"", Duration::from_secs(20));
     let line = text

@@ -73,14 +73,14 @@ fn dashboard_shows_every_card_in_chromium() {
     let server = Server::start(&dir.join("inbox.sqlite"), &["--admin", "127.0.0.1:0"]);
     let admin = admin_addr(&server);
     for (what, delivery, want) in covering_deliveries() {
-        assert_eq!(post(&server, delivery), want, "{what}");
+        assert_eq!(post(&server, &delivery), want, "{what}");
     }
     // A delivery id that is markup must show as text.
     let hostile = boxhook_testkit::Delivery::new("{}")
         .sent_at(chrono::Utc::now())
         .wrong_key()
         .delivery_id("<img src=x onerror=document.title='owned'>");
-    assert_eq!(post(&server, hostile), 401);
+    assert_eq!(post(&server, &hostile), 401);
     // Let the inbox count catch up before the browser looks.
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(get(&admin, "/summary.json", None).0, 200);

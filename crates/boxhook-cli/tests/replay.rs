@@ -42,7 +42,7 @@ fn replayed_events_arrive_verified_and_are_stored_once() {
     let (first, second) = (dir.join("first.sqlite"), dir.join("second.sqlite"));
     let source = Server::start(&first, &[]);
     for (what, delivery, want) in covering_deliveries() {
-        assert_eq!(post(&source, delivery), want, "{what}");
+        assert_eq!(post(&source, &delivery), want, "{what}");
     }
     drop(source);
     let target = Server::start(&second, &[]);
@@ -136,7 +136,7 @@ fn ctrl_c_stops_and_says_how_far_it_got() {
     let (first, second) = (dir.join("first.sqlite"), dir.join("second.sqlite"));
     let source = Server::start(&first, &[]);
     for (what, delivery, want) in covering_deliveries() {
-        assert_eq!(post(&source, delivery), want, "{what}");
+        assert_eq!(post(&source, &delivery), want, "{what}");
     }
     drop(source);
     let target = Server::start(&second, &[]);

@@ -186,3 +186,107 @@ fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Res
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use http_body_util::BodyExt as _;
+
+    use super::super::inbox::InboxSummary;
+    use super::*;
+
+    /// A store that cannot be reached.
+    #[derive(Default)]
+    struct Down(std::sync::Mutex<InboxSummary>);
+
+    type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+    impl InboxProbe for Down {
+        fn ping(&self) -> Fut<'_, Result<(), String>> {
+            Box::pin(async { Err("the store failed: database is locked".to_owned()) })
+        }
+        fn count(&self) -> Fut<'_, Result<InboxSummary, String>> {
+            Box::pin(async { Err("the store failed: database is locked".to_owned()) })
+        }
+        fn body<'a>(&'a self, _: &'a str) -> Fut<'a, Option<Bytes>> {
+            Box::pin(async { None })
+        }
+        fn last(&self) -> InboxSummary {
+            self.0.lock().expect("lock").clone()
+        }
+        fn keep(&self, summary: InboxSummary) {
+            *self.0.lock().expect("lock") = summary;
+        }
+    }
+
+    fn shared(keys: Option<usize>) -> Shared {
+        Shared {
+            token: None,
+            metrics: metrics_exporter_prometheus::PrometheusBuilder::new()
+                .build_recorder()
+                .handle(),
+            dashboard: None,
+            inbox: Arc::new(Down::default()),
+            keys,
+        }
+    }
+
+    async fn answer(shared: &Shared, method: Method, path: &str) -> (u16, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .expect("request");
+        let response = handle(shared, &request).await;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readyz_says_why_it_is_not_ready() {
+        let cases: &[(Option<usize>, u16, &str)] = &[
+            (
+                Some(2),
+                503,
+                "not ready: the store failed: database is locked\n",
+            ),
+            (Some(0), 503, "not ready: no key loaded\n"),
+            (
+                None,
+                503,
+                "not ready: the store failed: database is locked\n",
+            ),
+        ];
+        for (keys, status, body) in cases {
+            let got = answer(&shared(*keys), Method::GET, "/readyz").await;
+            assert_eq!(got, (*status, (*body).to_owned()), "{keys:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_methods_and_the_inbox_error_on_the_page() {
+        let shared = shared(Some(1));
+        assert_eq!(
+            answer(&shared, Method::GET, "/healthz").await,
+            (200, "ok\n".to_owned())
+        );
+        assert_eq!(answer(&shared, Method::POST, "/metrics").await.0, 405);
+        assert_eq!(answer(&shared, Method::GET, "/admin").await.0, 404);
+        let (status, json) = answer(&shared, Method::GET, "/summary.json").await;
+        assert_eq!(status, 200);
+        let summary: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(
+            summary["inbox"]["error"],
+            "the store failed: database is locked"
+        );
+        assert_eq!(summary["role"], "work");
+    }
+}

@@ -84,7 +84,7 @@ pub(super) async fn summary(shared: &Shared) -> Value {
         "now": now.to_rfc3339_opts(SecondsFormat::Secs, true),
         "deliveries": {"accepted": accepted, "rejected": rejected},
         "minutes": minutes.iter().map(|m| json!({
-            "t": m.minute.saturating_mul(60), "accepted": m.accepted, "rejected": m.rejected,
+            "t": m.index.saturating_mul(60), "accepted": m.accepted, "rejected": m.rejected,
         })).collect::<Vec<_>>(),
         "rejections": rejections,
         "recent": recent.iter().map(|r| json!({
@@ -211,10 +211,21 @@ pub(super) fn html(summary: &Value) -> String {
 }
 
 fn cards(summary: &Value) -> String {
+    let mut out = String::new();
+    card_deliveries_per_minute(summary, &mut out);
+    card_rejections_by_reason(summary, &mut out);
+    card_events_by_trigger(summary, &mut out);
+    card_keys(summary, &mut out);
+    card_alerts(summary, &mut out);
+    card_inbox(summary, &mut out);
+    card_recent_rejected_deliveries(summary, &mut out);
+    out
+}
+
+/// The deliveries per minute card.
+fn card_deliveries_per_minute(summary: &Value, out: &mut String) {
     let null = Value::Null;
     let deliveries = summary.get("deliveries").unwrap_or(&null);
-    let mut out = String::new();
-    // Deliveries per minute.
     let _ =
         write!(
         out,
@@ -226,7 +237,10 @@ fn cards(summary: &Value) -> String {
         num("deliveries.rejected", n(deliveries, "rejected")),
         chart(summary.get("minutes").and_then(Value::as_array).map_or(&[][..], Vec::as_slice)),
     );
-    // Rejections by reason.
+}
+
+/// The rejections by reason card.
+fn card_rejections_by_reason(summary: &Value, out: &mut String) {
     let mut rows = String::new();
     if let Some(map) = summary.get("rejections").and_then(Value::as_object) {
         for (reason, count) in map {
@@ -244,7 +258,10 @@ fn cards(summary: &Value) -> String {
          <thead><tr><th>reason</th><th>count</th></tr></thead><tbody>{}</tbody></table></section>",
         or_empty(rows, 2, "none")
     );
-    // Events by trigger.
+}
+
+/// The events by trigger card.
+fn card_events_by_trigger(summary: &Value, out: &mut String) {
     let mut rows = String::new();
     for t in summary
         .get("triggers")
@@ -271,7 +288,11 @@ fn cards(summary: &Value) -> String {
          </table></section>",
         or_empty(rows, 3, "none")
     );
-    // Keys.
+}
+
+/// The keys card.
+fn card_keys(summary: &Value, out: &mut String) {
+    let null = Value::Null;
     let keys = summary.get("keys").unwrap_or(&null);
     let _ = write!(
         out,
@@ -285,7 +306,11 @@ fn cards(summary: &Value) -> String {
         num("keys.escaped", n(keys, "escaped")),
         escape(s(keys, "advice")),
     );
-    // Alerts.
+}
+
+/// The alerts card.
+fn card_alerts(summary: &Value, out: &mut String) {
+    let null = Value::Null;
     let counts = summary.get("alert_counts").unwrap_or(&null);
     let mut rows = String::new();
     for a in summary
@@ -314,7 +339,11 @@ fn cards(summary: &Value) -> String {
         num("alerts.webhook_deleted", n(counts, "webhook_deleted")),
         num("alerts.no_active_session", n(counts, "no_active_session")),
     );
-    // Inbox.
+}
+
+/// The inbox card.
+fn card_inbox(summary: &Value, out: &mut String) {
+    let null = Value::Null;
     let inbox = summary.get("inbox").unwrap_or(&null);
     let mut rows = String::new();
     if let Some(states) = inbox.get("states").and_then(Value::as_object) {
@@ -351,7 +380,10 @@ fn cards(summary: &Value) -> String {
                 .unwrap_or("-")
         ),
     );
-    // Recent rejected deliveries: last, full width.
+}
+
+/// The recent rejected deliveries card (last, full width).
+fn card_recent_rejected_deliveries(summary: &Value, out: &mut String) {
     let mut rows = String::new();
     for r in summary
         .get("recent")
@@ -383,7 +415,6 @@ fn cards(summary: &Value) -> String {
          <th>why, and what to do</th></tr></thead><tbody>{}</tbody></table></div></section>",
         or_empty(rows, 4, "none")
     );
-    out
 }
 
 fn or_empty(rows: String, columns: usize, text: &str) -> String {

@@ -21,7 +21,7 @@ pub(super) const ALERTS: usize = 50;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Minute {
     /// Minutes since the Unix epoch.
-    pub(super) minute: i64,
+    pub(super) index: i64,
     pub(super) accepted: u64,
     pub(super) rejected: u64,
 }
@@ -75,13 +75,13 @@ impl Dashboard {
             return;
         };
         let minute = at.timestamp().div_euclid(60);
-        if inner.minutes.back().is_none_or(|m| m.minute != minute) {
+        if inner.minutes.back().is_none_or(|m| m.index != minute) {
             inner.minutes.push_back(Minute {
-                minute,
+                index: minute,
                 ..Minute::default()
             });
             let oldest = minute.saturating_sub(MINUTES as i64);
-            while inner.minutes.front().is_some_and(|m| m.minute <= oldest) {
+            while inner.minutes.front().is_some_and(|m| m.index <= oldest) {
                 inner.minutes.pop_front();
             }
         }
@@ -144,9 +144,9 @@ impl Dashboard {
                 let minute = last.saturating_sub(ago);
                 inner
                     .as_ref()
-                    .and_then(|i| i.minutes.iter().find(|m| m.minute == minute).copied())
+                    .and_then(|i| i.minutes.iter().find(|m| m.index == minute).copied())
                     .unwrap_or(Minute {
-                        minute,
+                        index: minute,
                         ..Minute::default()
                     })
             })

@@ -43,11 +43,10 @@ pub fn get(addr: &str, path: &str, authorization: Option<&str>) -> (u16, String,
     (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
-/// Posts `delivery` (its timestamp set to now unless `keep_time`) to the
-/// server's `/`; returns the status.
-pub fn post(server: &Server, delivery: boxhook_testkit::Delivery) -> u16 {
+/// Posts `delivery` to the server's `/`; returns the status.
+pub fn post(server: &Server, delivery: &boxhook_testkit::Delivery) -> u16 {
     let mut reader = BufReader::new(server.connect());
-    let head = exchange(&mut reader, &raw_request(&delivery)).expect("a response");
+    let head = exchange(&mut reader, &raw_request(delivery)).expect("a response");
     head.split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
@@ -65,8 +64,8 @@ pub fn body(id: &str, trigger: &str, additional_info: &serde_json::Value) -> Str
 
 /// The deliveries that fill every card of the dashboard, with the status
 /// each must get: two accepted FILE.UPLOADED, one matched by the secondary
-/// key only, a duplicate, a WEBHOOK.DELETED (auto_cleanup), a
-/// NO_ACTIVE_SESSION, one signed with other keys (mismatch) and one too old
+/// key only, a duplicate, a `WEBHOOK.DELETED` (`auto_cleanup`), a
+/// `NO_ACTIVE_SESSION`, one signed with other keys (mismatch) and one too old
 /// (expired).
 pub fn covering_deliveries() -> Vec<(&'static str, boxhook_testkit::Delivery, u16)> {
     use boxhook_testkit::Delivery;
