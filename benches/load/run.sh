@@ -4,6 +4,9 @@
 #           (benches/src/bin/bare_server.rs)
 #   boxhook boxhook's verify layer + router, a no-op handler, in-memory
 #           idempotency (benches/src/bin/boxhook_server.rs)
+#   boxhook-metrics
+#           the same, recording boxhook's metrics into a Prometheus recorder
+#           (boxhook_server --metrics), as `boxhook serve --admin` does
 #   serve   `boxhook serve`: the same stack storing every event in its
 #           SQLite inbox (durable: synchronous=FULL; concurrent stores share
 #           one commit, and each is answered after the commit holding it)
@@ -24,7 +27,7 @@ CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 COUNT="${COUNT:-600000}"
 SIZE="${SIZE:-3072}"
-SERVERS="${SERVERS:-bare boxhook serve}"
+SERVERS="${SERVERS:-bare boxhook boxhook-metrics serve}"
 out="$root/target/load"
 mkdir -p "$out"
 
@@ -74,6 +77,7 @@ for server in $SERVERS; do
   case "$server" in
     bare) start bare "$bin/bare_server" --listen 127.0.0.1:0 --for-seconds "$((DURATION + 120))" ;;
     boxhook) start boxhook "$bin/boxhook_server" --listen 127.0.0.1:0 --for-seconds "$((DURATION + 120))" ;;
+    boxhook-metrics) start boxhook-metrics "$bin/boxhook_server" --listen 127.0.0.1:0 --for-seconds "$((DURATION + 120))" --metrics ;;
     serve)
       rm -f "$out/inbox.sqlite" "$out/inbox.sqlite-wal" "$out/inbox.sqlite-shm"
       start serve "$bin/boxhook" --primary-key SamplePrimaryKey --secondary-key SampleSecondaryKey \
@@ -123,7 +127,7 @@ echo "load average (1/5/15 min) at the end: $(cut -d' ' -f1-3 /proc/loadavg) on 
 # Every request must be a new event for boxhook and serve: a repeat is a
 # duplicate (no handler, no insert) and flatters their figures.
 status=0
-for server in boxhook serve; do
+for server in boxhook boxhook-metrics serve; do
   if [[ -n "${repeats[$server]:-}" && "${repeats[$server]}" != 0 ]]; then
     echo "run.sh: $server saw ${repeats[$server]} repeated events; raise COUNT (now $COUNT)" >&2
     status=1

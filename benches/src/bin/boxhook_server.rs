@@ -3,8 +3,11 @@
 //! server as `bare_server`, verifying with the sample keys and the system
 //! clock. This is `examples/hyper_server.rs` without its printing handlers.
 //!
+//! With `--metrics`, a Prometheus recorder is installed first, as `boxhook
+//! serve --admin` does, so the run measures what recording costs.
+//!
 //! ```text
-//! boxhook_server --listen 127.0.0.1:0 --for-seconds 15
+//! boxhook_server --listen 127.0.0.1:0 --for-seconds 15 [--metrics]
 //! ```
 
 mod common;
@@ -30,6 +33,10 @@ struct Cli {
     /// every new event is handled and nothing is evicted mid-run.
     #[arg(long, value_name = "N", default_value_t = 4_000_000)]
     store_entries: usize,
+    /// Record boxhook's metrics into a Prometheus recorder (as `serve
+    /// --admin` does), rendering nothing; off, recording is a no-op.
+    #[arg(long)]
+    metrics: bool,
 }
 
 async fn noop(event: WebhookEvent, _ctx: DeliveryContext) -> Result<(), HandlerError> {
@@ -39,6 +46,17 @@ async fn noop(event: WebhookEvent, _ctx: DeliveryContext) -> Result<(), HandlerE
 
 fn main() -> std::io::Result<()> {
     let cli = Cli::parse();
+    if cli.metrics {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(std::io::Error::other)?;
+        boxhook::metrics::describe();
+        // As serve's admin listener does: fold histogram samples every 5 s.
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(5));
+            handle.run_upkeep();
+        });
+    }
     let store = MemoryStore::new(cli.store_entries.max(1), Duration::from_secs(24 * 3600));
     let router = Router::new().idempotency(store).fallback(noop);
     let stack = VerifyLayer::new(Verifier::new(boxhook_benches::keys())).layer(router);
