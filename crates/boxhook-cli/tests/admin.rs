@@ -242,22 +242,73 @@ fn the_token_is_required_when_given_and_off_loopback() {
 #[test]
 fn json_logs_carry_the_text_lines_fields() {
     let dir = temp_dir("admin-jsonlog");
-    let server = Server::start(&dir.join("inbox.sqlite"), &["--log-format", "json"]);
-    for (what, delivery, want) in covering_deliveries().into_iter().take(1) {
-        assert_eq!(post(&server, &delivery), want, "{what}");
+    let server = Server::start(
+        &dir.join("inbox.sqlite"),
+        &["--log-format", "json", "--admin", "127.0.0.1:0"],
+    );
+    for (what, delivery, want) in covering_deliveries()
+        .iter()
+        .filter(|d| ["accepted", "webhook deleted", "mismatch"].contains(&d.0))
+    {
+        assert_eq!(post(&server, delivery), *want, "{what}");
     }
-    let text = server.wait_for_stderr("\"outcome\"", Duration::from_secs(20));
-    let line = text
+    server.wait_for_stderr("\"outcome\":\"mismatch\"", Duration::from_secs(20));
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let text = server.wait_for_stderr("\"message\":\"stopped\"", Duration::from_secs(30));
+    // Every line on stderr is one JSON object: the start and stop notices,
+    // the delivery lines, and the framework's own warnings.
+    let lines: Vec<serde_json::Value> = text
         .lines()
-        .find(|l| l.contains("\"outcome\""))
-        .unwrap_or_else(|| panic!("no delivery line in {text}"));
-    let value: serde_json::Value = serde_json::from_str(line).unwrap();
-    assert_eq!(value["method"], "POST");
-    assert_eq!(value["path"], "/");
-    assert_eq!(value["status"], 200);
-    assert_eq!(value["outcome"], "handled");
-    assert_eq!(value["event_id"], "e-1");
-    assert_eq!(value["trigger"], "FILE.UPLOADED");
-    assert!(value["delivery_id"].is_string());
-    assert!(value["latency_ms"].is_u64());
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("admin on http://127.0.0.1:")),
+        "{text}"
+    );
+    assert!(messages.iter().any(|m| m.starts_with("inbox: ")), "{text}");
+    assert!(messages.contains(&"stopped"), "{text}");
+    let deliveries: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "delivery")
+        .collect();
+    assert_eq!(deliveries.len(), 4, "{text}");
+    let first = deliveries[0];
+    assert_eq!(first["method"], "POST");
+    assert_eq!(first["path"], "/");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["outcome"], "handled");
+    assert_eq!(first["event_id"], "e-1");
+    assert_eq!(first["trigger"], "FILE.UPLOADED");
+    assert!(first["delivery_id"].is_string());
+    assert!(first["latency_ms"].is_u64());
+    assert_eq!(first["detail"], serde_json::Value::Null);
+    let deleted = deliveries[2];
+    assert_eq!(deleted["trigger"], "WEBHOOK.DELETED");
+    assert_eq!(
+        deleted["alert"],
+        "Box deleted this webhook; recreate it to keep receiving events"
+    );
+    let rejected = deliveries[3];
+    assert_eq!(rejected["status"], 401);
+    assert_eq!(rejected["outcome"], "mismatch");
+    assert_eq!(
+        rejected["detail"],
+        "no signature matches the body under any key"
+    );
+    // With --admin the 401 was diagnosed; its hint codes are in the line.
+    assert_eq!(rejected["hints"], serde_json::json!(["unexplained"]));
+    // The router's own warning, from tracing, as JSON with its fields.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "WARN" && l["trigger"] == "WEBHOOK.DELETED"),
+        "{text}"
+    );
 }

@@ -286,9 +286,12 @@ pub(crate) async fn serve(
                 Ok((stream, _)) => stream,
                 Err(err) => {
                     // Out of file descriptors and the like: back off, keep serving.
-                    eprintln!(
-                        "accept failed: {err}; retrying (if out of file descriptors, \
-                         raise `ulimit -n` or lower --max-connections)"
+                    super::notice(
+                        "WARN",
+                        &format!(
+                            "accept failed: {err}; retrying (if out of file descriptors, \
+                             raise `ulimit -n` or lower --max-connections)"
+                        ),
                     );
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -312,10 +315,13 @@ pub(crate) async fn serve(
         }
     };
     if tokio::time::timeout(grace, drained).await.is_err() {
-        eprintln!(
-            "in-flight deliveries still running after {} s; stopping anyway \
-             (Box retries them; raise --grace to wait longer)",
-            grace.as_secs()
+        super::notice(
+            "WARN",
+            &format!(
+                "in-flight deliveries still running after {} s; stopping anyway \
+                 (Box retries them; raise --grace to wait longer)",
+                grace.as_secs()
+            ),
         );
     }
 }

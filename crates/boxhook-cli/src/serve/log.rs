@@ -32,10 +32,33 @@ pub(crate) enum LogFormat {
     Json,
 }
 
+/// Whether the operator's lines are JSON (set once, by [`init_tracing_as`]).
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes one of the program's own lines for the operator (start, stop,
+/// `--webhooks` notes) on stderr: as is, or as a JSON object with `level` and
+/// `message` when `--log-format json`, so every stderr line parses.
+pub(crate) fn notice(level: &str, message: &str) {
+    if JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        let line = serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "level": level,
+            "message": message,
+        });
+        eprintln!("{line}");
+    } else {
+        eprintln!("{message}");
+    }
+}
+
 /// Sends `tracing` events to stderr, filtered by `RUST_LOG` or else by
 /// [`DEFAULT_LOG_FILTER`], as text or one JSON object per line. An invalid
 /// `RUST_LOG` is a usage error.
 pub(crate) fn init_tracing_as(format: LogFormat) -> anyhow::Result<()> {
+    JSON.store(
+        format == LogFormat::Json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec).map_err(|err| {
             usage(format!(

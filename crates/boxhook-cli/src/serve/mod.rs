@@ -29,7 +29,7 @@ use tower_layer::Layer as _;
 use tower_service::Service;
 
 pub(crate) use connections::{serve, Limits};
-pub(crate) use log::DeliveryLog;
+pub(crate) use log::{notice, DeliveryLog};
 
 use crate::keys::KeyArgs;
 use crate::usage;
@@ -107,7 +107,16 @@ head must fit in it): about --body-budget + --max-connections × 16 KiB, \
 Log: one line per request on stderr, with text from the request escaped, \
 and the framework's warnings and errors (e.g. why the inbox failed to store \
 an event). RUST_LOG overrides the filter (default \"warn\"), e.g. \
-RUST_LOG=boxhook=info for a line per handled event.
+RUST_LOG=boxhook=info for a line per handled event. --log-format json \
+writes each line as one JSON object instead.
+
+Admin (--admin ADDR, off by default): a second listener serving GET \
+/metrics (Prometheus text), /healthz (alive), /readyz (200 when the inbox \
+answers and keys are loaded, else 503 with the reason) and / (a dashboard \
+that refreshes itself). The delivery listener never serves these paths. \
+Any address but loopback needs --admin-token or BOXHOOK_ADMIN_TOKEN \
+(Authorization: Bearer TOKEN). With --admin every 401 is diagnosed for the \
+dashboard.
 
 Box only delivers to HTTPS on port 443: run this behind a TLS-terminating \
 proxy or tunnel that forwards the body untouched, e.g. with Caddy:
@@ -261,26 +270,35 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         };
         println!("listening on http://{addr}{}", args.path);
         if let Some(admin_addr) = admin_addr {
-            eprintln!("admin on http://{admin_addr}/ (metrics, healthz, readyz, dashboard)");
+            log::notice(
+                "INFO",
+                &format!("admin on http://{admin_addr}/ (metrics, healthz, readyz, dashboard)"),
+            );
         }
         // stderr, like the inbox line: stdout's one line is the address.
         if let Some((path, _)) = &v1 {
-            eprintln!("V1 callbacks on http://{addr}{}", Printable(path));
+            log::notice(
+                "INFO",
+                &format!("V1 callbacks on http://{addr}{}", Printable(path)),
+            );
         }
-        eprintln!("inbox: {}", args.inbox.display());
+        log::notice("INFO", &format!("inbox: {}", args.inbox.display()));
         if let Some(managed) = &managed {
             managed.start();
         }
         std::io::stdout().flush()?;
         let stop = async {
             stop_signal().await;
-            eprintln!("stopping: no new connections; finishing in-flight deliveries");
+            log::notice(
+                "INFO",
+                "stopping: no new connections; finishing in-flight deliveries",
+            );
         };
         serve(listener, app, stop, Duration::from_secs(args.grace)).await;
         if let Some(managed) = &managed {
             managed.stop();
         }
-        eprintln!("stopped");
+        log::notice("INFO", "stopped");
         Ok(ExitCode::SUCCESS)
     })
 }

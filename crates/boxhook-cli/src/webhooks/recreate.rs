@@ -68,7 +68,7 @@ impl ServeWiring {
         };
         let declared = desired.webhooks().len();
         let recreate = Recreate::observed(client, desired, |outcome, stats| {
-            eprintln!("webhooks: {outcome} [{stats}]");
+            crate::serve::notice("WARN", &format!("webhooks: {outcome} [{stats}]"));
         });
         Ok(Some(Self {
             recreate,
@@ -84,7 +84,7 @@ impl ServeWiring {
             Some(w) => router
                 .on_webhook_deleted(w.recreate.clone())
                 .on_no_active_session(SessionAlert::new(w.auth, |line: &str| {
-                    eprintln!("webhooks: {line}");
+                    crate::serve::notice("WARN", &format!("webhooks: {line}"));
                 })),
         }
     }
@@ -92,17 +92,27 @@ impl ServeWiring {
     /// Says what is managed, and learns the ids of the webhooks that exist
     /// now in the background (a failure is logged; the receiver runs on).
     pub(crate) fn start(&self) {
-        eprintln!(
-            "webhooks: {} declared; re-created on auto_cleanup",
-            self.declared
+        crate::serve::notice(
+            "INFO",
+            &format!(
+                "webhooks: {} declared; re-created on auto_cleanup",
+                self.declared
+            ),
         );
         let recreate = self.recreate.clone();
         tokio::spawn(async move {
             match recreate.learn().await {
-                Ok(n) => eprintln!("webhooks: {n} webhook(s) exist for this app and user"),
-                Err(err) => eprintln!(
-                    "webhooks: cannot list the current webhooks ({err}); a WEBHOOK.DELETED \
-                     without its item as source cannot be matched until the next restart"
+                Ok(n) => crate::serve::notice(
+                    "INFO",
+                    &format!("webhooks: {n} webhook(s) exist for this app and user"),
+                ),
+                Err(err) => crate::serve::notice(
+                    "WARN",
+                    &format!(
+                        "webhooks: cannot list the current webhooks ({err}); a \
+                         WEBHOOK.DELETED without its item as source cannot be matched until \
+                         the next restart"
+                    ),
                 ),
             }
         });
@@ -110,6 +120,6 @@ impl ServeWiring {
 
     /// The counts, for the last line before the receiver exits.
     pub(crate) fn stop(&self) {
-        eprintln!("webhooks: {}", self.recreate.stats());
+        crate::serve::notice("INFO", &format!("webhooks: {}", self.recreate.stats()));
     }
 }

@@ -18,6 +18,7 @@ pub fn boxhook() -> Command {
     command
         .env_remove("BOX_PRIMARY_KEY")
         .env_remove("BOX_SECONDARY_KEY")
+        .env_remove("BOXHOOK_ADMIN_TOKEN")
         .stdin(Stdio::null());
     command
 }
