@@ -3,7 +3,8 @@
 //!
 //! A diagnosis costs up to about thirty HMAC passes over a body of at most
 //! 1 MiB, so it runs only when asked for: when debug logging is on for this
-//! module (`RUST_LOG=boxhook::serve=debug`), or always in the demo.
+//! module (`RUST_LOG=boxhook::serve=debug`), or, at most
+//! [`MAX_DIAGNOSES_PER_SECOND`] a second, in the demo and for the dashboard.
 
 use std::sync::Arc;
 
@@ -16,11 +17,35 @@ use http_body_util::Full;
 
 use super::App;
 
+/// How many 401s a second are diagnosed without debug logging (for the
+/// dashboard): a flood of bad deliveries must not turn into a flood of
+/// HMAC passes. Past it, a 401 is logged and shown without a hint.
+pub(crate) const MAX_DIAGNOSES_PER_SECOND: u32 = 50;
+
 /// The keys to diagnose 401s with, and whether to do it without debug logging.
 #[derive(Clone)]
 pub(crate) struct Diagnoser {
     keys: Arc<DiagnosisKeys>,
     always: bool,
+    /// The second (since the Unix epoch) and how many diagnoses it had.
+    budget: Arc<std::sync::Mutex<(i64, u32)>>,
+}
+
+impl Diagnoser {
+    /// Takes one diagnosis from this second's [`MAX_DIAGNOSES_PER_SECOND`].
+    fn take(&self, now: i64) -> bool {
+        let Ok(mut budget) = self.budget.lock() else {
+            return false;
+        };
+        if budget.0 != now {
+            *budget = (now, 0);
+        }
+        if budget.1 >= MAX_DIAGNOSES_PER_SECOND {
+            return false;
+        }
+        budget.1 = budget.1.saturating_add(1);
+        true
+    }
 }
 
 impl App {
@@ -30,6 +55,7 @@ impl App {
         self.diagnoser = Some(Diagnoser {
             keys: Arc::new(keys),
             always,
+            budget: Arc::default(),
         });
         self
     }
@@ -49,18 +75,14 @@ pub(super) fn hints(
         return Vec::new();
     };
     let debug = tracing::enabled!(tracing::Level::DEBUG);
-    if !debug && !diagnoser.always {
+    let now = SystemClock.now();
+    if !debug && !(diagnoser.always && diagnoser.take(now.timestamp())) {
         return Vec::new();
     }
     let Ok(headers) = DeliveryHeaders::from_header_map(rejected.headers()) else {
         return Vec::new();
     };
-    let diagnosis = diagnose(
-        &headers,
-        rejected.body(),
-        &diagnoser.keys,
-        SystemClock.now(),
-    );
+    let diagnosis = diagnose(&headers, rejected.body(), &diagnoser.keys, now);
     let hints = diagnosis.hints().to_vec();
     if debug {
         let codes: Vec<&str> = hints.iter().map(|h| h.code().as_str()).collect();
@@ -73,4 +95,26 @@ pub(super) fn hints(
         );
     }
     hints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_the_budget_per_second() {
+        let Ok(keys) = DiagnosisKeys::new(Some("k"), None) else {
+            panic!("diagnosis keys");
+        };
+        let diagnoser = Diagnoser {
+            keys: Arc::new(keys),
+            always: true,
+            budget: Arc::default(),
+        };
+        let taken = (0..MAX_DIAGNOSES_PER_SECOND + 10)
+            .filter(|_| diagnoser.take(100))
+            .count();
+        assert_eq!(taken, MAX_DIAGNOSES_PER_SECOND as usize);
+        assert!(diagnoser.take(101), "a new second, a new budget");
+    }
 }

@@ -25,10 +25,12 @@ pub(crate) const DEFAULT_LOG_FILTER: &str = "warn";
 /// How the operator's log is written: `--log-format`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum LogFormat {
-    /// One line of text per request, fields escaped.
+    // Plain comments, not doc comments: clap would turn variant docs into a
+    // list that switches `serve --help` to its long layout.
+    // One line of text per request, fields escaped.
     #[default]
     Text,
-    /// One JSON object per line, with the same fields as the text line.
+    // One JSON object per line, with the same fields as the text line.
     Json,
 }
 

@@ -115,8 +115,8 @@ Admin (--admin ADDR, off by default): a second listener serving GET \
 answers and keys are loaded, else 503 with the reason) and / (a dashboard \
 that refreshes itself). The delivery listener never serves these paths. \
 Any address but loopback needs --admin-token or BOXHOOK_ADMIN_TOKEN \
-(Authorization: Bearer TOKEN). With --admin every 401 is diagnosed for the \
-dashboard.
+(Authorization: Bearer TOKEN). With --admin, 401s are diagnosed for the \
+dashboard, at most 50 a second.
 
 Box only delivers to HTTPS on port 443: run this behind a TLS-terminating \
 proxy or tunnel that forwards the body untouched, e.g. with Caddy:
