@@ -75,6 +75,10 @@
   }
   function render(s) {
     document.getElementById("now").textContent = s.now;
+    if (s.role !== "work") renderDeliveries(s);
+    renderInbox(s);
+  }
+  function renderDeliveries(s) {
     setNum("deliveries.accepted", s.deliveries.accepted);
     setNum("deliveries.rejected", s.deliveries.rejected);
     chart(s.minutes);
@@ -116,6 +120,8 @@
         ", reason " + (a.reason || "-") + ": " + a.what_to_do));
       ul.appendChild(li);
     });
+  }
+  function renderInbox(s) {
     fill("#inbox tbody", Object.keys(s.inbox.states).map(function (k) {
       return row([k, num("inbox." + k, s.inbox.states[k])]);
     }), 2, "not counted yet");

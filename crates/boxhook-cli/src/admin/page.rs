@@ -212,6 +212,16 @@ pub(super) fn html(summary: &Value) -> String {
 
 fn cards(summary: &Value) -> String {
     let mut out = String::new();
+    if s(summary, "role") == "work" {
+        // A worker receives no deliveries: its page is the inbox.
+        out.push_str(
+            "<section class=\"card wide\"><h2>boxhook work</h2><p>This process works \
+             through the inbox; the receiver's own admin listener (serve --admin) shows \
+             deliveries, rejections, keys and alerts.</p></section>",
+        );
+        card_inbox(summary, &mut out);
+        return out;
+    }
     card_deliveries_per_minute(summary, &mut out);
     card_rejections_by_reason(summary, &mut out);
     card_events_by_trigger(summary, &mut out);
@@ -480,6 +490,16 @@ mod tests {
         assert!(!page.contains("<img"));
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(page.contains("<td>&lt;b&gt;</td>"));
+    }
+
+    #[test]
+    fn a_worker_page_shows_the_inbox_only() {
+        let summary = json!({"role": "work", "inbox": {"states": {"pending": 3, "dead": 1}}});
+        let page = html(&summary);
+        assert!(page.contains("<span class=\"n\" data-k=\"inbox.pending\">3</span>"));
+        assert!(page.contains("<span class=\"n\" data-k=\"inbox.dead\">1</span>"));
+        assert!(!page.contains("Deliveries per minute"));
+        assert!(!page.contains("id=\"keys\""));
     }
 
     #[test]
