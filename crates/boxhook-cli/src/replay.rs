@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use boxhook::inbox::{Inbox as _, InboxEntry, ListFilter, RecordKind};
+use boxhook::inbox::{EntryState, Inbox as _, InboxEntry, ListFilter, RecordKind};
 use boxhook_core::Printable;
 use boxhook_testkit::{Delivery, RetrySchedule, Simulator};
 use chrono::{DateTime, Utc};
@@ -50,9 +50,10 @@ pub(crate) struct Args {
     /// (2026-01-31T12:00:00Z) or an age (90s, 30m, 2h, 7d).
     #[arg(long, value_name = "TIME", value_parser = parse_since)]
     since: Option<DateTime<Utc>>,
-    /// Only events in this state (pending, claimed, done, …).
-    #[arg(long, value_name = "S")]
-    state: Option<String>,
+    /// Only events in this state, as `inbox list` shows it (pending,
+    /// claimed, done, …).
+    #[arg(long, value_name = "S", value_parser = parse_state)]
+    state: Option<EntryState>,
     /// At most N deliveries per second, 0.01 to 10000 (default: as fast as
     /// the receiver answers).
     #[arg(long, value_name = "N", value_parser = parse_rate)]
@@ -100,7 +101,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             .await?
             .into_iter()
             .filter(|e| args.since.is_none_or(|since| e.received_at >= since))
-            .filter(|e| args.state.as_deref().is_none_or(|s| e.state.as_str() == s))
+            .filter(|e| args.state.is_none_or(|s| e.state == s))
             .collect();
         let skipped = entries.iter().filter(|e| e.kind == RecordKind::V1).count();
         let entries: Vec<InboxEntry> = entries
@@ -279,6 +280,13 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
     Utc::now()
         .checked_sub_signed(age)
         .ok_or_else(|| format!("{text:?} reaches before the start of time"))
+}
+
+/// `--state`: a state's name as `inbox list` shows it.
+fn parse_state(text: &str) -> Result<EntryState, String> {
+    EntryState::parse(text).ok_or_else(|| {
+        format!("{text:?} is not an inbox state; use one that `boxhook inbox list` shows, e.g. pending or done")
+    })
 }
 
 /// `--rate`: deliveries per second, 0.01 to 10000.

@@ -109,6 +109,18 @@ fn replayed_events_arrive_verified_and_are_stored_once() {
         );
     }
 
+    // An unknown state is a usage error, not an empty replay.
+    let out = run(
+        &mut replay(&first, &target.url, &["--state", "finished"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"finished\" is not an inbox state"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Signed with other keys: the receiver answers 401, counted as other.
     let out = run(
         boxhook()
@@ -127,6 +139,47 @@ fn replayed_events_arrive_verified_and_are_stored_once() {
     assert_eq!(
         stdout.lines().last(),
         Some("replayed 1 event(s): sent 1, 2xx 0, other 1, failed 0")
+    );
+}
+
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    if !std::path::Path::new("/usr/bin/script").is_file() {
+        eprintln!("SKIPPED a_terminal_gets_a_progress_bar: no `script` (util-linux) for a pty");
+        return;
+    }
+    let dir = temp_dir("replay-tty");
+    let (first, second) = (dir.join("first.sqlite"), dir.join("second.sqlite"));
+    let source = Server::start(&first, &[]);
+    for (what, delivery, want) in covering_deliveries() {
+        assert_eq!(post(&source, &delivery), want, "{what}");
+    }
+    drop(source);
+    let target = Server::start(&second, &[]);
+    // `script` gives the command a terminal and copies what it drew.
+    let inner = format!(
+        "{} --primary-key {} inbox replay --to {} --inbox {} --rate 20",
+        env!("CARGO_BIN_EXE_boxhook"),
+        boxhook_testkit::SAMPLE_PRIMARY_KEY,
+        target.url,
+        first.display()
+    );
+    let out = run(
+        Command::new("script").args(["-qefc", &inner, "/dev/null"]),
+        Duration::from_secs(60),
+    );
+    let drawn = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{drawn}");
+    // The bar is drawn with escape codes and cleared; the summary stays.
+    assert!(drawn.contains('\u{1b}'), "{drawn:?}");
+    assert!(drawn.contains("/5 events"), "{drawn:?}");
+    assert!(
+        drawn.contains("replayed 5 event(s): sent 5, 2xx 5, other 0, failed 0"),
+        "{drawn:?}"
+    );
+    assert!(
+        !drawn.contains("progress 5/5"),
+        "plain lines on a terminal: {drawn:?}"
     );
 }
 
