@@ -76,7 +76,8 @@ pub(super) fn hints(
     };
     let debug = tracing::enabled!(tracing::Level::DEBUG);
     let now = SystemClock.now();
-    if !debug && !(diagnoser.always && diagnoser.take(now.timestamp())) {
+    let wanted = debug || (diagnoser.always && diagnoser.take(now.timestamp()));
+    if !wanted {
         return Vec::new();
     }
     let Ok(headers) = DeliveryHeaders::from_header_map(rejected.headers()) else {
