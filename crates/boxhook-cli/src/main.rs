@@ -17,7 +17,9 @@ mod keys;
 mod send;
 mod serve;
 mod sign;
+mod store;
 mod verify;
+mod work;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -46,13 +48,19 @@ enum Command {
     Verify(verify::Args),
     /// Deliver a webhook to a URL the way Box does.
     Send(send::Args),
-    /// Run a receiver that stores every verified event in a SQLite inbox.
+    /// Run a receiver that stores every verified event in a SQLite or
+    /// PostgreSQL inbox.
     Serve(serve::Args),
     /// Look at the events a receiver stored.
     #[command(subcommand)]
     Inbox(inbox::Command),
     /// Run a receiver and a simulated Box against it, end to end.
     Demo(demo::Args),
+    /// Process stored events: run a command or POST to a URL for each.
+    Work(work::Args),
+    /// Create or upgrade the tables of a store (done at start by `serve`
+    /// and `work` too).
+    Migrate(store::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +72,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&cli.keys, &args),
         Command::Inbox(command) => inbox::run(&command),
         Command::Demo(args) => demo::run(&args),
+        Command::Work(args) => work::run(&cli.keys, &args),
+        Command::Migrate(args) => store::migrate(&args),
     };
     match result {
         Ok(code) => code,

@@ -70,13 +70,25 @@ mod tests {
             (Backoff::exponential(secs(1), secs(3600)), 2, secs(2)),
             (Backoff::exponential(secs(1), secs(3600)), 12, secs(2048)),
             (Backoff::exponential(secs(1), secs(3600)), 13, secs(3600)),
-            (Backoff::exponential(secs(1), secs(3600)), u32::MAX, secs(3600)),
-            (Backoff::exponential(Duration::MAX, Duration::MAX), 40, Duration::MAX),
+            (
+                Backoff::exponential(secs(1), secs(3600)),
+                u32::MAX,
+                secs(3600),
+            ),
+            (
+                Backoff::exponential(Duration::MAX, Duration::MAX),
+                40,
+                Duration::MAX,
+            ),
             (Backoff::exponential(secs(10), secs(5)), 1, secs(5)),
             (Backoff::constant(secs(30)), u32::MAX, secs(30)),
         ];
         for (backoff, attempt, want) in cases {
-            assert_eq!(backoff.delay(attempt), want, "{backoff:?} attempt {attempt}");
+            assert_eq!(
+                backoff.delay(attempt),
+                want,
+                "{backoff:?} attempt {attempt}"
+            );
         }
     }
 }

@@ -133,9 +133,9 @@ use chrono::{DateTime, Utc};
 
 use crate::handler::BoxFuture;
 
+pub use backoff::Backoff;
 pub use error::{ErrorKind, InboxError};
 pub use handler::StoreInInbox;
-pub use backoff::Backoff;
 pub use record::{
     Claimed, EntryState, InboxEntry, ListFilter, NewRecord, Revive, Stored, StoredEvent,
 };

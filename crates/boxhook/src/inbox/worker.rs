@@ -326,7 +326,10 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             // Earlier attempts died with their worker (the lease ended):
             // running it again could kill this worker too.
             return self
-                .settle_dead(&claimed, "earlier attempts never finished (their workers stopped)")
+                .settle_dead(
+                    &claimed,
+                    "earlier attempts never finished (their workers stopped)",
+                )
                 .await;
         }
         let outcome = match claimed.event() {
@@ -351,9 +354,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     Err(_) => Some(format!("handler ran past its {:?} lease", self.lease)),
                 })
             }
-            Err(error) => Some(Some(format!(
-                "stored body is not a webhook_event: {error}"
-            ))),
+            Err(error) => Some(Some(format!("stored body is not a webhook_event: {error}"))),
         };
         let failure = match outcome {
             None => {
@@ -419,6 +420,33 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     /// While idle, the worker waits with [`Inbox::wait_for_work`] for at
     /// most the poll interval.
     pub async fn run_until_within(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        self.drive(shutdown, grace, false, |_| {}).await;
+    }
+
+    /// Processes events until none is ready (or `shutdown` completes, with
+    /// `grace` as in [`run_until_within`](Self::run_until_within)), calling
+    /// `observe` with the outcome of each claimed event: for batch runs
+    /// that must say whether anything failed. Stops at the first inbox
+    /// error, which `observe` gets too.
+    ///
+    /// Events retried with a backoff are not ready yet, so they do not keep
+    /// it running; an event that fails on its last attempt is `dead`.
+    pub async fn run_until_idle(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+        observe: impl FnMut(&Result<Ran, super::InboxError>),
+    ) {
+        self.drive(shutdown, grace, true, observe).await;
+    }
+
+    async fn drive(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+        until_idle: bool,
+        mut observe: impl FnMut(&Result<Ran, super::InboxError>),
+    ) {
         let mut shutdown = pin!(shutdown);
         let (stopping, stopped) = tokio::sync::watch::channel(false);
         loop {
@@ -445,7 +473,11 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 work.as_mut().poll(cx)
             })
             .await;
+            if !matches!(ran, Ok(Ran::Idle)) {
+                observe(&ran);
+            }
             let wait = match ran {
+                Ok(Ran::Idle) if until_idle => return,
                 Ok(Ran::Idle) => true,
                 Ok(_) => false,
                 Err(error) => {
@@ -454,6 +486,9 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                         worker_id = escaped::text(&self.id),
                         "inbox worker cannot reach the inbox"
                     );
+                    if until_idle {
+                        return;
+                    }
                     true
                 }
             };
