@@ -92,7 +92,10 @@ impl Shared {
             .listener
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if listener.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+        if listener
+            .as_ref()
+            .is_none_or(tokio::task::JoinHandle::is_finished)
+        {
             *listener = Some((self.start_listener)(Arc::clone(&self.wake)));
         }
     }
@@ -253,7 +256,11 @@ where
                         }
                     }
                 });
-                if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
+                if client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
                     wake_all(&wake);
                     while rx.recv().await.is_some() {
                         wake_all(&wake);

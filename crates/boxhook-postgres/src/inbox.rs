@@ -304,7 +304,11 @@ impl Inbox for PgInbox {
         let rows = client
             .query(
                 &stmt,
-                &[&filter.trigger, &filter.state.map(EntryState::as_str), &limit],
+                &[
+                    &filter.trigger,
+                    &filter.state.map(EntryState::as_str),
+                    &limit,
+                ],
             )
             .await
             .map_err(storage)?;

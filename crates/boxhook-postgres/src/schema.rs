@@ -13,8 +13,7 @@ use crate::storage;
 /// `events`, `ready_at` is when a pending or claimed event may be claimed
 /// (0 for a new one, the lease's end for a claimed one, the retry time for
 /// a requeued one). `kind` tells V2 events from V1 callbacks.
-pub(crate) const MIGRATIONS: &[&str] = &[
-    "
+pub(crate) const MIGRATIONS: &[&str] = &["
 CREATE TABLE events (
     seq          bigserial PRIMARY KEY,
     webhook_id   text      NOT NULL,
@@ -62,8 +61,7 @@ CREATE TABLE claims (
     PRIMARY KEY (webhook_id, event_id)
 );
 CREATE INDEX claims_changed ON claims (changed_at);
-",
-];
+"];
 
 /// The schema version this build writes and reads.
 pub(crate) fn version() -> i64 {

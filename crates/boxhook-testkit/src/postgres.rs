@@ -74,9 +74,8 @@ impl Cluster {
             return None;
         };
         let dir = TempDir::new(&format!("pg-{name}"));
-        let user = is_root().then(|| {
-            std::env::var("BOXHOOK_PG_USER").unwrap_or_else(|_| "nobody".to_owned())
-        });
+        let user = is_root()
+            .then(|| std::env::var("BOXHOOK_PG_USER").unwrap_or_else(|_| "nobody".to_owned()));
         if let Some(user) = &user {
             let (uid, gid) = ids_of(user);
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
@@ -198,7 +197,14 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self
             .command("pg_ctl")
-            .args(["-D", path_str(&self.data()), "-m", "immediate", "-w", "stop"])
+            .args([
+                "-D",
+                path_str(&self.data()),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .output();
     }
 }

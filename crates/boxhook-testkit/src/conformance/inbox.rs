@@ -93,7 +93,11 @@ fn record_of(body: String, delivery: &str, received: i64) -> NewRecord {
     }
 }
 
-pub(super) async fn ok<T>(rule: &str, call: &str, f: impl Future<Output = Result<T, InboxError>>) -> T {
+pub(super) async fn ok<T>(
+    rule: &str,
+    call: &str,
+    f: impl Future<Output = Result<T, InboxError>>,
+) -> T {
     match f.await {
         Ok(out) => out,
         Err(error) => violated(rule, format!("`{call}` failed: {error}")),
@@ -124,7 +128,13 @@ pub(super) async fn claim_some<I: Inbox>(
     }
 }
 
-pub(super) async fn claim_none<I: Inbox>(inbox: &I, rule: &str, worker: &str, now: DateTime<Utc>, what: &str) {
+pub(super) async fn claim_none<I: Inbox>(
+    inbox: &I,
+    rule: &str,
+    worker: &str,
+    now: DateTime<Utc>,
+    what: &str,
+) {
     if let Some(claimed) = ok(rule, "claim_next", inbox.claim_next(worker, LEASE, now)).await {
         violated(
             rule,

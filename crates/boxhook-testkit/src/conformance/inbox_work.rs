@@ -102,7 +102,12 @@ pub(super) async fn revive_requeues<I: Inbox>(inbox: &I) {
         again.entry.event_id.as_str(),
         "e-1",
     );
-    expect(RULE, "a revived event's attempt (reset)", again.attempt(), 1);
+    expect(
+        RULE,
+        "a revived event's attempt (reset)",
+        again.attempt(),
+        1,
+    );
     let again_none = ok(RULE, "revive", inbox.revive(Revive::AllDead, at(11))).await;
     expect(RULE, "events revived with none dead", again_none, 0);
     let for_claimed = ok(
@@ -153,11 +158,15 @@ pub(super) async fn claim_matching_triggers<I: Inbox>(inbox: &I) {
     .enumerate()
     {
         let delivery = format!("d-{n}");
-        ok(RULE, "store", inbox.store(record(id, trigger, &delivery, 0))).await;
+        ok(
+            RULE,
+            "store",
+            inbox.store(record(id, trigger, &delivery, 0)),
+        )
+        .await;
     }
-    let only = |triggers: &[&str]| -> Vec<String> {
-        triggers.iter().map(|t| (*t).to_owned()).collect()
-    };
+    let only =
+        |triggers: &[&str]| -> Vec<String> { triggers.iter().map(|t| (*t).to_owned()).collect() };
     let lease = std::time::Duration::from_secs(60);
     let mut claimed = Vec::new();
     let wanted = only(&["FILE.DELETED", "FOLDER.CREATED"]);
