@@ -37,10 +37,14 @@ impl Exec {
             .stdout(Stdio::inherit())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Its own process group, so that a timeout or a cancellation
+            // kills what the shell started too, not only the shell.
+            .process_group(0)
             .spawn()
             .map_err(|err| {
                 HandlerError::new(format!("cannot start sh -c {:?}: {err}", self.command))
             })?;
+        let group = child.id().map(|pid| KillGroup { pid, done: false });
         let stdin = child.stdin.take();
         let stderr = child.stderr.take();
         let body = claimed.body.clone();
@@ -70,19 +74,45 @@ impl Exec {
             let ((), (), status) = tokio::join!(feed, log, child.wait());
             status
         };
-        match tokio::time::timeout(self.timeout, run).await {
+        let finished = tokio::time::timeout(self.timeout, run).await;
+        if let (Ok(Ok(_)), Some(mut group)) = (&finished, group) {
+            // The shell exited; what it left running in the background is
+            // the command's business.
+            group.done = true;
+        }
+        match finished {
             Ok(Ok(status)) if status.success() => Ok(()),
             Ok(Ok(status)) => Err(HandlerError::new(format!("the command {status}"))),
             Ok(Err(err)) => Err(HandlerError::new(format!(
                 "cannot wait for the command: {err}"
             ))),
             Err(_) => {
-                let _ = child.kill().await;
+                // `group`, dropped here, kills the whole process group.
                 Err(HandlerError::new(format!(
                     "the command ran past --timeout {}s and was killed",
                     self.timeout.as_secs()
                 )))
             }
+        }
+    }
+}
+
+/// Kills a command's process group when dropped, unless it finished: on a
+/// timeout, and when the worker drops the run (lease or grace period over).
+struct KillGroup {
+    pid: u32,
+    done: bool,
+}
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        if !self.done {
+            // `kill -KILL -- -PGID`, without unsafe code.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.pid)])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }
