@@ -17,8 +17,10 @@
 //! - [`Inbox`](boxhook::inbox::Inbox) (the framework's trait):
 //!   `store(NewRecord) -> Stored::{New, Duplicate { deliveries }}`,
 //!   `claim_next(worker_id, lease, now) -> Option<Claimed>`, `ack(&Claimed)`,
-//!   `requeue(&Claimed, retry_at)`, `list(ListFilter { trigger, limit }) ->
-//!   Vec<InboxEntry>`, `get(event_id) -> Option<StoredEvent>` (entry + raw body).
+//!   `requeue(&Claimed, retry_at)`, `bury(&Claimed)` (dead), `revive(Revive,
+//!   now)`, `claim_matching(.., triggers)`, `list(ListFilter { trigger,
+//!   state, limit }) -> Vec<InboxEntry>`, `get(event_id) ->
+//!   Option<StoredEvent>` (entry + raw body).
 //!   [`Router::store_in`](boxhook::Router::store_in) deduplicates with it:
 //!   of concurrent deliveries of one event exactly one is stored, and every
 //!   one is counted.
@@ -69,12 +71,14 @@
 //!
 //! One file holds both: the `events` table (the inbox, schema version 1)
 //! and the `claims` table (the idempotency store, added by version 2).
-//! Opening a file migrates it in one transaction (`PRAGMA user_version`),
-//! so a version 1 inbox keeps its events and gains the `claims` table the
-//! first time this build opens it for writing. Builds that only know
-//! version 1 refuse a version 2 file ("newer than this build reads"), so
-//! upgrade every process sharing a file together. Opening read-only never
-//! migrates, and reads version 1 and 2 files alike.
+//! Version 3 adds the `dead` state (an event that failed on every attempt
+//! a worker allows); SQLite cannot change a CHECK constraint, so the
+//! `events` table is rebuilt, every row and its order kept. Opening a file
+//! migrates it in one transaction (`PRAGMA user_version`), so an older
+//! inbox keeps its events and gains what is new the first time this build
+//! opens it for writing. Older builds refuse a newer file ("newer than
+//! this build reads"), so upgrade every process sharing a file together.
+//! Opening read-only never migrates, and reads version 1 to 3 files alike.
 //!
 //! # Durability
 //!

@@ -382,7 +382,7 @@ async fn a_newer_schema_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Corrupt);
     assert_eq!(
         err.to_string(),
-        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (2)"
+        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (3)"
     );
 }
 
@@ -415,7 +415,7 @@ PRAGMA user_version = 1;
 ";
 
 #[tokio::test]
-async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
+async fn a_version_1_inbox_upgrades_to_version_3_keeping_its_events() {
     use boxhook::idempotency::IdempotencyStore as _;
     let dir = TempDir::new("v1");
     let path = dir.file("inbox.sqlite");
@@ -443,7 +443,7 @@ async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
     assert_eq!(version(&path), 1);
 
     let inbox = SqliteInbox::open(&path).expect("migrate");
-    assert_eq!(version(&path), 2);
+    assert_eq!(version(&path), 3);
     let listed = inbox.list(ListFilter::new()).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(
@@ -472,16 +472,44 @@ async fn a_version_1_inbox_upgrades_to_version_2_keeping_its_events() {
     );
     store.complete(&key, t(0)).await.expect("complete");
     drop(store);
+
+    // Version 3's `dead` state: a new event is stored after the old one
+    // (its `seq` kept), fails on its last attempt, and is listed dead.
+    inbox
+        .store(record("w", "new", "FILE.UPLOADED", "d10"))
+        .await
+        .expect("store");
+    let claimed = inbox
+        .claim_next("w-1", LEASE, t(0))
+        .await
+        .expect("claim")
+        .expect("the new event");
+    assert_eq!(claimed.entry.event_id, "new");
+    inbox.bury(&claimed).await.expect("bury");
+    let ids: Vec<(String, EntryState)> = inbox
+        .list(ListFilter::new())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| (e.event_id, e.state))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("old".to_owned(), EntryState::Done),
+            ("new".to_owned(), EntryState::Dead)
+        ]
+    );
     drop(inbox);
 
-    // Opening again: still version 2, and the completion survived.
+    // Opening again: still version 3, and the completion survived.
     let store = boxhook_sqlite::SqliteIdempotencyStore::open(&path).expect("reopen");
     assert_eq!(
         store.claim(&key, t(1), LEASE).await.expect("claim"),
         Claim::Done
     );
     drop(store);
-    assert_eq!(version(&path), 2);
+    assert_eq!(version(&path), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
