@@ -1,4 +1,4 @@
-//! Many receivers and workers on one PostgreSQL database, as real
+//! Many receivers and workers on one `PostgreSQL` database, as real
 //! processes: three `boxhook serve --store postgres://…`, two `boxhook work
 //! --exec`, and the test kit's Box-like sender delivering 5,000 events,
 //! with retries to other receivers (some concurrent with the original),
@@ -12,6 +12,10 @@
 //! `BOXHOOK_POSTGRES=required` (CI).
 
 #![cfg(unix)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "PostgreSQL is a product name, not code"
+)]
 
 mod common;
 
@@ -80,29 +84,29 @@ async fn deliver(n: usize, simulators: &[Simulator]) -> Sent {
         sent.accepted += usize::from(ok);
         sent.receivers.insert(receiver);
     };
-    let send = |receiver: usize| {
+    let attempt = |receiver: usize| {
         let simulator = &simulators[receiver % simulators.len()];
         async move { simulator.send(Delivery::new(body(n))).await.delivered() }
     };
     if n % 8 == 0 {
         let other = (first + 1) % simulators.len();
-        let (a, b) = tokio::join!(send(first), send(other));
+        let (a, b) = tokio::join!(attempt(first), attempt(other));
         record(&mut sent, first, a);
         record(&mut sent, other, b);
         sent.concurrent = true;
     } else {
-        let ok = send(first).await;
+        let ok = attempt(first).await;
         record(&mut sent, first, ok);
         if n % 8 == 4 {
             let other = (first + 2) % simulators.len();
-            let ok = send(other).await;
+            let ok = attempt(other).await;
             record(&mut sent, other, ok);
         }
     }
     let mut next = first;
     while sent.accepted == 0 && sent.attempts < 10 {
         next = (next + 1) % simulators.len();
-        let ok = send(next).await;
+        let ok = attempt(next).await;
         record(&mut sent, next, ok);
     }
     sent
@@ -144,10 +148,10 @@ fn three_receivers_two_workers_and_kills_store_each_event_once_and_finish_it() {
     // Three receivers starting at once on an empty database: the schema is
     // migrated once, under the advisory lock.
     let receivers: Vec<Server> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..3)
+        let starting: Vec<_> = (0..3)
             .map(|_| scope.spawn(|| Server::start_on(&["--store", url.as_str()], &[], &[])))
             .collect();
-        handles
+        starting
             .into_iter()
             .map(|h| h.join().expect("receiver started"))
             .collect()

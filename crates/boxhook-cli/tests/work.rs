@@ -4,6 +4,10 @@
 //! `BOXHOOK_POSTGRES=required`).
 
 #![cfg(unix)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "PostgreSQL and SQLite are product names, not code"
+)]
 
 mod common;
 

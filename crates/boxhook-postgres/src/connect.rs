@@ -135,7 +135,7 @@ pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>,
         config.application_name("boxhook");
     }
     let shared = if config.get_ssl_mode() == SslMode::Disable {
-        build(config, tokio_postgres::NoTls, options.pool_size)
+        build(config, tokio_postgres::NoTls, options.pool_size)?
     } else {
         with_tls(config, options.pool_size)?
     };
@@ -156,7 +156,7 @@ pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>,
 
 #[cfg(feature = "tls")]
 fn with_tls(config: tokio_postgres::Config, size: usize) -> Result<Arc<Shared>, InboxError> {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let roots: rustls::RootCertStore = webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect();
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -164,11 +164,11 @@ fn with_tls(config: tokio_postgres::Config, size: usize) -> Result<Arc<Shared>, 
     .map_err(|error| InboxError::new(ErrorKind::Storage, error))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    Ok(build(
+    build(
         config,
         tokio_postgres_rustls::MakeRustlsConnect::new(tls),
         size,
-    ))
+    )
 }
 
 #[cfg(not(feature = "tls"))]
@@ -181,10 +181,10 @@ fn with_tls(config: tokio_postgres::Config, size: usize) -> Result<Arc<Shared>, 
         ));
     }
     // `prefer` (the default) without TLS support connects in plain text.
-    Ok(build(config, tokio_postgres::NoTls, size))
+    build(config, tokio_postgres::NoTls, size)
 }
 
-fn build<T>(config: tokio_postgres::Config, tls: T, size: usize) -> Arc<Shared>
+fn build<T>(config: tokio_postgres::Config, tls: T, size: usize) -> Result<Arc<Shared>, InboxError>
 where
     T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
     T::Stream: Sync + Send,
@@ -205,24 +205,20 @@ where
         .wait_timeout(Some(Duration::from_secs(30)))
         .build();
     // `build` only fails without a runtime for the timeouts; one is given.
-    let pool = match pool {
-        Ok(pool) => pool,
-        Err(error) => unreachable_pool(&error),
-    };
-    Arc::new(Shared {
+    let pool = pool.map_err(|error| {
+        InboxError::new(
+            ErrorKind::Storage,
+            format!("cannot build the connection pool: {error}"),
+        )
+    })?;
+    Ok(Arc::new(Shared {
         pool,
         wake: Arc::new(Notify::new()),
         listener: std::sync::Mutex::new(None),
         start_listener: Box::new(move |wake| {
             tokio::spawn(listen(config.clone(), tls.clone(), wake))
         }),
-    })
-}
-
-#[cold]
-fn unreachable_pool(error: &deadpool_postgres::BuildError) -> ! {
-    // Only `NoRuntimeSpecified`, and `build` above always sets a runtime.
-    panic!("the PostgreSQL pool could not be built: {error}")
+    }))
 }
 
 /// Holds a connection that `LISTEN`s on [`CHANNEL`], waking `wake` on each

@@ -48,6 +48,10 @@
 
 #![forbid(unsafe_code)]
 #![warn(clippy::arithmetic_side_effects)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "PostgreSQL and SQLite are product names, not code"
+)]
 
 mod connect;
 mod idempotency;

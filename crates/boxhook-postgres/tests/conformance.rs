@@ -3,6 +3,10 @@
 //! PostgreSQL is not installed, unless `BOXHOOK_POSTGRES=required`).
 
 #![cfg(unix)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "PostgreSQL is a product name, not code"
+)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

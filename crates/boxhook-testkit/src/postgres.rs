@@ -20,6 +20,11 @@
 //! // dropped: stopped and removed
 //! ```
 
+#![allow(
+    clippy::doc_markdown,
+    reason = "PostgreSQL is a product name, not code"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -63,13 +68,12 @@ impl Cluster {
 
     fn start_with(name: &str, durable: bool) -> Option<Self> {
         let Some(bin) = find_bindir() else {
-            if std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "required") {
-                panic!(
-                    "{REQUIRED_ENV}=required but no PostgreSQL binaries were found \
-                     (looked in $BOXHOOK_PG_BINDIR, /usr/lib/postgresql/*/bin, pg_config \
-                     --bindir and PATH); install postgresql-15"
-                );
-            }
+            assert!(
+                !std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "required"),
+                "{REQUIRED_ENV}=required but no PostgreSQL binaries were found \
+                 (looked in $BOXHOOK_PG_BINDIR, /usr/lib/postgresql/*/bin, pg_config \
+                 --bindir and PATH); install postgresql-15"
+            );
             eprintln!("skipped: no PostgreSQL binaries (install postgresql-15)");
             return None;
         };
@@ -274,6 +278,8 @@ fn id(args: &[&str]) -> Option<u32> {
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+        .map_or_else(
+            |e| panic!("cannot find a free port: {e}"),
+            |addr| addr.port(),
+        )
 }

@@ -356,18 +356,15 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             }
             Err(error) => Some(Some(format!("stored body is not a webhook_event: {error}"))),
         };
-        let failure = match outcome {
-            None => {
-                return match self.inbox.requeue(&claimed, self.clock.now()).await {
-                    Ok(()) => {
-                        tracing::warn!(event = %key, attempt, "worker stopping: event cancelled after the grace period and put back");
-                        Ok(Ran::Stopped)
-                    }
-                    Err(error) if error.is_lease_lost() => Ok(Ran::LeaseLost),
-                    Err(error) => Err(error),
-                };
-            }
-            Some(failure) => failure,
+        let Some(failure) = outcome else {
+            return match self.inbox.requeue(&claimed, self.clock.now()).await {
+                Ok(()) => {
+                    tracing::warn!(event = %key, attempt, "worker stopping: event cancelled after the grace period and put back");
+                    Ok(Ran::Stopped)
+                }
+                Err(error) if error.is_lease_lost() => Ok(Ran::LeaseLost),
+                Err(error) => Err(error),
+            };
         };
         let settled = match &failure {
             None => self.inbox.ack(&claimed).await,
