@@ -20,8 +20,8 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 /// How long an idle worker waits before looking again: 1 s.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a failed event waits before it can be claimed again after its
-/// first failed attempt: 30 s, doubling after each further one up to
-/// [`DEFAULT_MAX_RETRY_DELAY`].
+/// first failed attempt: 30 s, doubling after each further one up to an
+/// hour.
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// The longest wait between two attempts, unless set: 1 hour.
 const DEFAULT_MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
