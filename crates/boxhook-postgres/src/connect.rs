@@ -134,10 +134,13 @@ pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>,
     if config.get_application_name().is_none() {
         config.application_name("boxhook");
     }
-    let shared = if config.get_ssl_mode() == SslMode::Disable {
-        build(config, tokio_postgres::NoTls, options.pool_size)?
-    } else {
+    // TLS only when asked for: `prefer` (the default) would fail on a
+    // unix socket or a server with a private certificate, where libpq falls
+    // back to plain text or skips the check.
+    let shared = if config.get_ssl_mode() == SslMode::Require {
         with_tls(config, options.pool_size)?
+    } else {
+        build(config, tokio_postgres::NoTls, options.pool_size)?
     };
     let mut client = shared.pool.get().await.map_err(|error| {
         InboxError::new(
@@ -172,16 +175,12 @@ fn with_tls(config: tokio_postgres::Config, size: usize) -> Result<Arc<Shared>, 
 }
 
 #[cfg(not(feature = "tls"))]
-fn with_tls(config: tokio_postgres::Config, size: usize) -> Result<Arc<Shared>, InboxError> {
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(InboxError::new(
-            ErrorKind::Storage,
-            "sslmode=require, but this build has no TLS: build boxhook-postgres with its `tls` \
-             feature, or connect with sslmode=disable on a trusted network",
-        ));
-    }
-    // `prefer` (the default) without TLS support connects in plain text.
-    build(config, tokio_postgres::NoTls, size)
+fn with_tls(_: tokio_postgres::Config, _: usize) -> Result<Arc<Shared>, InboxError> {
+    Err(InboxError::new(
+        ErrorKind::Storage,
+        "sslmode=require, but this build has no TLS: build boxhook-postgres with its `tls` \
+         feature, or connect without sslmode=require on a trusted network",
+    ))
 }
 
 fn build<T>(config: tokio_postgres::Config, tls: T, size: usize) -> Result<Arc<Shared>, InboxError>
@@ -307,5 +306,26 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(redact(url), want, "{url}");
         }
+    }
+}
+
+#[cfg(all(test, not(feature = "tls")))]
+mod without_tls {
+    #[tokio::test]
+    async fn sslmode_require_is_refused_rather_than_sent_in_plain_text() {
+        let error = super::connect(
+            "postgres://u:pw@127.0.0.1:1/db?sslmode=require",
+            &super::Options::default(),
+        )
+        .await
+        .err()
+        .expect("refused");
+        assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
+        assert_eq!(
+            error.to_string(),
+            "inbox storage failed: sslmode=require, but this build has no TLS: build \
+             boxhook-postgres with its `tls` feature, or connect without sslmode=require on a \
+             trusted network"
+        );
     }
 }

@@ -41,10 +41,12 @@
 //!
 //! # TLS
 //!
-//! With the `tls` feature, connections use rustls with the Mozilla roots
-//! (`webpki-roots`) unless `sslmode=disable`: `sslmode=require` for managed
-//! databases. Without it, `sslmode=require` is refused with a message, and
-//! the default `prefer` connects in plain text.
+//! With the `tls` feature, `sslmode=require` (what managed databases ask
+//! for) connects with rustls, checking the server's certificate against the
+//! Mozilla roots (`webpki-roots`). Without `sslmode=require` connections
+//! are plain text (unix sockets, private networks), with or without the
+//! feature; a build without it refuses `sslmode=require` with a message
+//! rather than connecting in plain text.
 
 #![forbid(unsafe_code)]
 #![warn(clippy::arithmetic_side_effects)]
