@@ -4,13 +4,14 @@
 #   serve on Postgres          one `boxhook serve --store postgres://…`
 #   2 x serve on Postgres      two receivers on the same database, each
 #                              loaded by its own wrk with its own events
-#   work --exec true           a no-op command per event (SQLite, Postgres)
+#   work --exec true           a no-op command per event (SQLite, Postgres),
+#                              WORK_SECONDS on the events stored above
 #   work --forward             POST, signed like Box, to a local 200 server
 # PostgreSQL is a throwaway durable server (fsync=on, synchronous_commit=on,
 # as production) started from Debian's binaries as `nobody`, on a unix
 # socket in a temp dir. 127.0.0.1 only; everything started is stopped.
 #
-#   bash benches/load/postgres.sh          # DURATION=8 CONNECTIONS=32 CONCURRENCY=8
+#   bash benches/load/postgres.sh   # DURATION=8 CONNECTIONS=32 CONCURRENCY=8 WORK_SECONDS=15
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -75,7 +76,15 @@ load() {
 stop_all() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; pids=(); }
 
 serve sqlite --inbox "$out/inbox.sqlite"; sqlite_rps="$(load sqlite "$out/corpus" 2 "$CONNECTIONS" "$url")"; stop_all
-serve pg1 --store "$(pg one)"; pg1_rps="$(load pg1 "$out/corpus" 2 "$CONNECTIONS" "$url")"; stop_all
+# WAL flushes against commits: how many stores one fsync carried.
+walstat() {
+  "$pgbin/psql" -h "$pgdir" -p "$port" -U postgres -d one -At -c \
+    "SELECT (SELECT wal_sync FROM pg_stat_wal) || ' ' || (SELECT xact_commit FROM pg_stat_database WHERE datname = 'one')"
+}
+serve pg1 --store "$(pg one)"; sleep 1; before="$(walstat)"
+pg1_rps="$(load pg1 "$out/corpus" 2 "$CONNECTIONS" "$url")"; after="$(walstat)"; stop_all
+read -r sync0 commit0 <<<"$before"; read -r sync1 commit1 <<<"$after"
+group="$(awk -v s="$((sync1 - sync0))" -v c="$((commit1 - commit0))" 'BEGIN { printf "%d WAL fsyncs for %d commits: %.1f commits per fsync", s, c, c / s }')"
 serve pg2a --store "$(pg two)"; url_a="$url"; serve pg2b --store "$(pg two)"; url_b="$url"
 load pg2a "$out/corpus" 2 "$((CONNECTIONS / 2))" "$url_a" >"$out/pg2a.rps" &
 loader=$!
@@ -84,23 +93,30 @@ wait "$loader"
 pg2_rps="$(( $(cat "$out/pg2a.rps") + $(cat "$out/pg2b.rps") ))"; stop_all
 echo "load after serving: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# work NAME STORE-ARGS... -- HANDLER-ARGS...: drains the store, prints events/s.
-work() {
-  local name="$1"; shift
-  local start end
-  start="$(date +%s.%N)"
-  "$bin/boxhook" "${keys[@]}" work --once --concurrency "$CONCURRENCY" "$@" >"$out/$name.out" 2>"$out/$name.err"
-  end="$(date +%s.%N)"
-  local n; n="$(sed -n 's/^processed \([0-9]*\) event.*/\1/p' "$out/$name.out")"
-  awk -v n="$n" -v s="$start" -v e="$end" 'BEGIN { printf "%d events in %.1f s: %.0f/s", n, e - s, n / (e - s) }'
+# work NAME STORE HANDLER-ARGS...: runs a worker for WORK_SECONDS on events
+# already stored, then SIGTERM; prints events done per second.
+WORK_SECONDS="${WORK_SECONDS:-15}"
+done_in() {
+  "$bin/boxhook" inbox list --store "$1" --state done | tail -n 1 | sed 's/ event(s)//'
 }
-work_sqlite="$(work work-sqlite --inbox "$out/inbox.sqlite" --exec true)"
-work_pg="$(work work-pg --store "$(pg one)" --exec true)"
+work() {
+  local name="$1" store="$2"; shift 2
+  local before start end after
+  before="$(done_in "$store")"; start="$(date +%s.%N)"
+  "$bin/boxhook" "${keys[@]}" work --store "$store" --concurrency "$CONCURRENCY" --grace 5 "$@" \
+    >"$out/$name.out" 2>"$out/$name.err" &
+  local worker=$!
+  sleep "$WORK_SECONDS"; kill -TERM "$worker"; wait "$worker" || true
+  end="$(date +%s.%N)"; after="$(done_in "$store")"
+  awk -v n="$((after - before))" -v s="$start" -v e="$end" 'BEGIN { printf "%d events in %.1f s: %.0f/s", n, e - s, n / (e - s) }'
+}
+work_sqlite="$(work work-sqlite "sqlite:$out/inbox.sqlite" --exec true)"
+work_pg="$(work work-pg "$(pg one)" --exec true)"
 timeout 600 "$bin/bare_server" --listen 127.0.0.1:0 --for-seconds 500 >"$out/bare.stdout" 2>&1 &
 pids+=("$!")
 sleep 0.5
 bare="$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1/|p' "$out/bare.stdout")"
-forward_pg="$(work forward-pg --store "$(pg two)" --forward "$bare")"
+forward_pg="$(work forward-pg "$(pg two)" --forward "$bare")"
 stop_all
 
 echo
@@ -109,6 +125,7 @@ echo "|---|---:|"
 echo "| serve, SQLite (wrk -t2 -c$CONNECTIONS) | $sqlite_rps deliveries/s |"
 echo "| serve, PostgreSQL, 1 receiver (wrk -t2 -c$CONNECTIONS) | $pg1_rps deliveries/s |"
 echo "| serve, PostgreSQL, 2 receivers, same database (2 x wrk -t2 -c$((CONNECTIONS / 2))) | $pg2_rps deliveries/s |"
+echo "| group commit, 1 receiver (PostgreSQL's own) | $group |"
 echo "| work --exec true, SQLite, --concurrency $CONCURRENCY | $work_sqlite |"
 echo "| work --exec true, PostgreSQL, --concurrency $CONCURRENCY | $work_pg |"
 echo "| work --forward (local 200 server), PostgreSQL, --concurrency $CONCURRENCY | $forward_pg |"

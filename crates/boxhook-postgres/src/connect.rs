@@ -81,11 +81,42 @@ impl Options {
 pub(crate) struct Shared {
     pub(crate) pool: Pool,
     pub(crate) wake: Arc<Notify>,
+    /// 0 idle, 1 a NOTIFY in flight, 2 in flight and another one wanted.
+    notifying: Arc<std::sync::atomic::AtomicU8>,
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     start_listener: Box<dyn Fn(Arc<Notify>) -> tokio::task::JoinHandle<()> + Send + Sync>,
 }
 
 impl Shared {
+    /// Tells the idle workers of every process that an event is ready:
+    /// `NOTIFY` in a transaction of its own, after the caller's COMMIT,
+    /// from a background task (the caller does not wait). At most one is
+    /// in flight per process; requests meanwhile are folded into one more.
+    pub(crate) fn notify_ready(&self) {
+        use std::sync::atomic::Ordering;
+        if self.notifying.fetch_add(1, Ordering::AcqRel) > 0 {
+            // One is in flight: make sure one more follows it, no more.
+            self.notifying.store(2, Ordering::Release);
+            return;
+        }
+        let pool = self.pool.clone();
+        let notifying = Arc::clone(&self.notifying);
+        tokio::spawn(async move {
+            loop {
+                if let Ok(client) = pool.get().await {
+                    if let Err(error) = client.batch_execute(&format!("NOTIFY {CHANNEL}")).await {
+                        tracing::debug!(%error, "NOTIFY failed; workers will poll");
+                    }
+                }
+                // 1 → 0: done. 2 → 1: someone asked meanwhile, go again.
+                if notifying.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    return;
+                }
+                notifying.store(1, Ordering::Release);
+            }
+        });
+    }
+
     /// Starts the `LISTEN` connection, once, on first use.
     pub(crate) fn ensure_listening(&self) {
         let mut listener = self
@@ -213,6 +244,7 @@ where
     Ok(Arc::new(Shared {
         pool,
         wake: Arc::new(Notify::new()),
+        notifying: Arc::new(std::sync::atomic::AtomicU8::new(0)),
         listener: std::sync::Mutex::new(None),
         start_listener: Box::new(move |wake| {
             tokio::spawn(listen(config.clone(), tls.clone(), wake))

@@ -199,7 +199,11 @@ impl Inbox for PgInbox {
             )
             .await
             .map_err(storage)?;
-        Ok(stored(row.try_get(0).map_err(storage)?))
+        let stored = stored(row.try_get(0).map_err(storage)?);
+        if stored == Stored::New {
+            self.shared.notify_ready();
+        }
+        Ok(stored)
     }
 
     async fn claim_next(
@@ -263,7 +267,9 @@ impl Inbox for PgInbox {
 
     async fn requeue(&self, claimed: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
         self.settle(claimed, EntryState::Pending, Some(retry_at))
-            .await
+            .await?;
+        self.shared.notify_ready();
+        Ok(())
     }
 
     async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
@@ -281,10 +287,14 @@ impl Inbox for PgInbox {
              ready_at = $1 WHERE {condition}"
         );
         let stmt = client.prepare_cached(&sql).await.map_err(storage)?;
-        client
+        let revived = client
             .execute(&stmt, &[&millis(now), &event_id])
             .await
-            .map_err(storage)
+            .map_err(storage)?;
+        if revived > 0 {
+            self.shared.notify_ready();
+        }
+        Ok(revived)
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {

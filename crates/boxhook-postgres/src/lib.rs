@@ -24,7 +24,7 @@
 //! | no event is handed to two live workers at once | the claim is one `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)`: the row lock lets one transaction claim a row, and the new `ready_at` (the lease's end) keeps it from being ready for anyone else until the lease ends |
 //! | an expired lease is claimable again | a `claimed` row whose `ready_at` (lease end) has passed is ready, by the same query |
 //! | a stale worker cannot settle an event another worker took over | `ack`/`requeue`/`bury` update only the row still `claimed` by the same worker id and attempt number; otherwise `LeaseLost` |
-//! | idle workers wake when an event arrives | a trigger runs `pg_notify('boxhook_events')` when a row becomes `pending`; it is delivered at COMMIT to every `LISTEN`ing worker; a worker also polls (`--poll`), so a lost connection only delays |
+//! | idle workers wake when an event arrives | after a new event (or a requeue) is committed, the process sends `NOTIFY boxhook_events` in a transaction of its own (at most one in flight per process, later requests folded into one more); every `LISTEN`ing worker wakes; a worker also polls (`--poll-ms`), so a lost notification only delays |
 //! | three receivers starting at once migrate once | migrations run in one transaction holding `pg_advisory_xact_lock`; the version table says what is applied |
 //! | one concurrent idempotency claim wins | the `claims` primary key and `INSERT … ON CONFLICT DO UPDATE … WHERE lease ended` |
 //!
@@ -38,6 +38,10 @@
 //! of concurrent commits together (one fsync for every transaction waiting
 //! when it starts), so the receivers' concurrent deliveries share fsyncs
 //! without batching in boxhook; see docs/PERFORMANCE.md for the figures.
+//! That is also why the wake-up `NOTIFY` is not sent inside the store's
+//! transaction: PostgreSQL holds a database-wide lock from a notifying
+//! transaction's pre-commit to its end, which serialized every store's
+//! WAL flush (measured: one fsync per commit, 560 stores/s).
 //!
 //! # TLS
 //!

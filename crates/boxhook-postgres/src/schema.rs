@@ -38,17 +38,9 @@ CREATE INDEX events_trigger ON events (trigger_name, seq);
 CREATE INDEX events_event_id ON events (event_id);
 CREATE INDEX events_state ON events (state, seq);
 
--- Idle workers LISTEN on boxhook_events: an event becoming pending wakes
--- them. NOTIFY is sent at COMMIT, once per transaction.
-CREATE FUNCTION boxhook_notify_pending() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('boxhook_events', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER events_pending_insert AFTER INSERT ON events
-    FOR EACH ROW WHEN (NEW.state = 'pending') EXECUTE FUNCTION boxhook_notify_pending();
-CREATE TRIGGER events_pending_update AFTER UPDATE OF state ON events
-    FOR EACH ROW WHEN (NEW.state = 'pending') EXECUTE FUNCTION boxhook_notify_pending();
+-- Idle workers LISTEN on boxhook_events; receivers and requeues NOTIFY
+-- it after their own COMMIT (not in a trigger: NOTIFY holds a database-wide
+-- lock through COMMIT, which would serialize every store's WAL flush).
 
 -- The idempotency store: one row per key, `claimed` (held until
 -- lease_until) or `done` (final); a released claim is deleted.
