@@ -449,3 +449,31 @@ fn forward_posts_each_event_signed_as_box_does() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn migrate_creates_the_schema_once_and_inbox_reads_without_migrating() {
+    let Some(store) = postgres("migrate") else {
+        return;
+    };
+    // Before any migration, reading refuses rather than creating tables.
+    let early = run(
+        boxhook().args(["inbox", "list", "--store", &store.arg]),
+        LIMIT,
+    );
+    assert_eq!(early.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&early.stderr)
+            .contains("older than this build's (1); run `boxhook migrate --store URL` first"),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+    for _ in 0..2 {
+        let out = run(boxhook().args(["migrate", "--store", &store.arg]), LIMIT);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("schema version 1\n{} is up to date\n", store.arg)
+        );
+    }
+    assert_eq!(states(&store, None), []);
+}
