@@ -10,7 +10,6 @@ mod v1;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +18,6 @@ use boxhook::v1::V1Service;
 use boxhook::verify::{BodyBudget, Verify, DEFAULT_BODY_LIMIT};
 use boxhook::{Router, VerifyLayer};
 use boxhook_core::{KeyRing, Printable, Verifier};
-use boxhook_sqlite::SqliteInbox;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
@@ -29,13 +27,10 @@ use tower_layer::Layer as _;
 use tower_service::Service;
 
 pub(crate) use connections::{serve, Limits};
-pub(crate) use log::DeliveryLog;
+pub(crate) use log::{init_tracing, DeliveryLog};
 
 use crate::keys::KeyArgs;
 use crate::usage;
-
-/// Where `serve` and `inbox` keep events unless told otherwise.
-pub(crate) const DEFAULT_INBOX: &str = "./boxhook-inbox.sqlite";
 
 /// How long in-flight deliveries may take to finish after a stop signal.
 const DEFAULT_GRACE_SECS: u64 = 30;
@@ -121,9 +116,10 @@ pub(crate) struct Args {
     /// The one path deliveries are accepted on.
     #[arg(long, value_name = "P", default_value = "/")]
     path: String,
-    /// The SQLite inbox file (created if missing).
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
-    inbox: PathBuf,
+    /// Where events are stored: --store URL (postgres://…, sqlite:PATH, a
+    /// path) or --inbox FILE (a SQLite file, created if missing).
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
     /// The largest body accepted, in bytes, 1 to 67108864 (real payloads are
     /// 1–8 KB).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT as u64,
@@ -202,13 +198,15 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let managed = crate::webhooks::ServeWiring::from_args(&args.webhooks)?;
     log::init_tracing()?;
     let max_body = usize::try_from(args.max_body).unwrap_or(usize::MAX);
-    // The inbox's errors say what to check (permissions, mount, schema).
-    let inbox = SqliteInbox::open(&args.inbox)
-        .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", args.inbox.display()))?;
+    let store = args.store.store()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // The inbox's errors say what to check (permissions, mount, schema,
+        // the database's address). Opened on this runtime: PostgreSQL
+        // connections are driven by its tasks.
+        let inbox = store.open().await?;
         let listener = listen(args.listen, args.backlog).map_err(|err| {
             anyhow::anyhow!(
                 "cannot listen on {}: {err}; is another process using it? pick another \
@@ -230,7 +228,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         if let Some((path, _)) = &v1 {
             eprintln!("V1 callbacks on http://{addr}{}", Printable(path));
         }
-        eprintln!("inbox: {}", args.inbox.display());
+        eprintln!("inbox: {}", store.describe());
         if let Some(managed) = &managed {
             managed.start();
         }
@@ -265,7 +263,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -311,7 +309,7 @@ impl App {
     /// logged as `duplicate` even when two attempts race.
     pub(crate) fn new(
         ring: KeyRing,
-        inbox: SqliteInbox,
+        inbox: impl boxhook::inbox::Inbox,
         path: &str,
         max_body: usize,
         body_budget: usize,

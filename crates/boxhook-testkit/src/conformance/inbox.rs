@@ -12,7 +12,7 @@ use boxhook::inbox::{
 use chrono::{DateTime, Utc};
 use tokio::sync::Barrier;
 
-use super::{at, require_multi_thread, violated};
+use super::{at, inbox_work, require_multi_thread, violated};
 
 /// The lease every case claims with.
 const LEASE: Duration = Duration::from_secs(60);
@@ -68,6 +68,10 @@ where
     requeue_respects_retry_at(&make()).await;
     list_filters(&make()).await;
     get(&make()).await;
+    inbox_work::bury_is_dead(&make()).await;
+    inbox_work::revive_requeues(&make()).await;
+    inbox_work::claim_matching_triggers(&make()).await;
+    inbox_work::list_by_state(&make()).await;
 }
 
 /// A Box-shaped event body.
@@ -77,7 +81,7 @@ fn body(event_id: &str, trigger: &str) -> String {
     )
 }
 
-fn record(event_id: &str, trigger: &str, delivery: &str, received: i64) -> NewRecord {
+pub(super) fn record(event_id: &str, trigger: &str, delivery: &str, received: i64) -> NewRecord {
     record_of(body(event_id, trigger), delivery, received)
 }
 
@@ -89,7 +93,11 @@ fn record_of(body: String, delivery: &str, received: i64) -> NewRecord {
     }
 }
 
-async fn ok<T>(rule: &str, call: &str, f: impl Future<Output = Result<T, InboxError>>) -> T {
+pub(super) async fn ok<T>(
+    rule: &str,
+    call: &str,
+    f: impl Future<Output = Result<T, InboxError>>,
+) -> T {
     match f.await {
         Ok(out) => out,
         Err(error) => violated(rule, format!("`{call}` failed: {error}")),
@@ -101,13 +109,13 @@ async fn ok<T>(rule: &str, call: &str, f: impl Future<Output = Result<T, InboxEr
     clippy::needless_pass_by_value,
     reason = "called with temporaries; taking them keeps every call site short"
 )]
-fn expect<T: PartialEq + Debug>(rule: &str, what: &str, got: T, want: T) {
+pub(super) fn expect<T: PartialEq + Debug>(rule: &str, what: &str, got: T, want: T) {
     if got != want {
         violated(rule, format!("{what}: expected {want:?}, got {got:?}"));
     }
 }
 
-async fn claim_some<I: Inbox>(
+pub(super) async fn claim_some<I: Inbox>(
     inbox: &I,
     rule: &str,
     worker: &str,
@@ -120,7 +128,13 @@ async fn claim_some<I: Inbox>(
     }
 }
 
-async fn claim_none<I: Inbox>(inbox: &I, rule: &str, worker: &str, now: DateTime<Utc>, what: &str) {
+pub(super) async fn claim_none<I: Inbox>(
+    inbox: &I,
+    rule: &str,
+    worker: &str,
+    now: DateTime<Utc>,
+    what: &str,
+) {
     if let Some(claimed) = ok(rule, "claim_next", inbox.claim_next(worker, LEASE, now)).await {
         violated(
             rule,
@@ -137,7 +151,7 @@ async fn entries<I: Inbox>(inbox: &I, rule: &str, filter: ListFilter) -> Vec<Inb
     ok(rule, "list", inbox.list(filter)).await
 }
 
-async fn state_of<I: Inbox>(inbox: &I, rule: &str, event_id: &str) -> EntryState {
+pub(super) async fn state_of<I: Inbox>(inbox: &I, rule: &str, event_id: &str) -> EntryState {
     match ok(rule, "get", inbox.get(event_id)).await {
         Some(stored) => stored.entry.state,
         None => violated(rule, format!("`get({event_id:?})` found nothing")),
