@@ -251,6 +251,8 @@ enum InboxBug {
     TriggersIgnored,
     /// `list` ignores the state filter.
     StateIgnored,
+    /// Every entry reads back as a V2 event.
+    KindLost,
 }
 
 /// A reference in-memory inbox, optionally broken.
@@ -269,8 +271,12 @@ struct Slot {
 }
 
 impl Slot {
-    fn entry(&self) -> InboxEntry {
-        InboxEntry::new(&self.record, self.deliveries, self.attempts, self.state)
+    fn entry(&self, bug: InboxBug) -> InboxEntry {
+        let mut entry = InboxEntry::new(&self.record, self.deliveries, self.attempts, self.state);
+        if bug == InboxBug::KindLost {
+            entry.kind = boxhook::inbox::RecordKind::V2;
+        }
+        entry
     }
 }
 
@@ -397,7 +403,7 @@ impl Inbox for MemInbox {
         worker_id.clone_into(&mut slot.worker);
         slot.ready_at = lease_until;
         Ok(Some(Claimed {
-            entry: slot.entry(),
+            entry: slot.entry(self.bug),
             body: slot.record.body.clone(),
             worker_id: worker_id.to_owned(),
             lease_until,
@@ -464,7 +470,7 @@ impl Inbox for MemInbox {
                         || filter.state.is_none_or(|state| state == s.state))
             })
             .take(filter.limit.unwrap_or(usize::MAX))
-            .map(Slot::entry)
+            .map(|s| s.entry(self.bug))
             .collect())
     }
 
@@ -474,7 +480,7 @@ impl Inbox for MemInbox {
             .iter()
             .find(|s| s.record.event_id == event_id)
             .map(|s| StoredEvent {
-                entry: s.entry(),
+                entry: s.entry(self.bug),
                 body: s.record.body.clone(),
             }))
     }
@@ -536,4 +542,5 @@ async fn an_inbox_that_ignores_triggers_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_inbox_that_ignores_the_state_filter_fails() {
     broken_inbox_fails(InboxBug::StateIgnored, "list-by-state").await;
+    broken_inbox_fails(InboxBug::KindLost, "kind-round-trips").await;
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, EntryState, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Stored,
+    Claimed, EntryState, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, RecordKind, Stored,
 };
 use chrono::{DateTime, Utc};
 use tokio::sync::Barrier;
@@ -72,6 +72,7 @@ where
     inbox_work::revive_requeues(&make()).await;
     inbox_work::claim_matching_triggers(&make()).await;
     inbox_work::list_by_state(&make()).await;
+    kind_round_trips(&make()).await;
 }
 
 /// A Box-shaped event body.
@@ -694,5 +695,35 @@ async fn get<I: Inbox>(inbox: &I) {
         "`get` of an unknown id",
         ok(RULE, "get", inbox.get("e-3")).await,
         None,
+    );
+}
+
+async fn kind_round_trips<I: Inbox>(inbox: &I) {
+    const RULE: &str = "kind-round-trips";
+    let v2 = record("e-1", "FILE.UPLOADED", "d-1", 0);
+    let v1 = NewRecord {
+        kind: RecordKind::V1,
+        ..record("e-2", "uploaded", "d-2", 1)
+    };
+    ok(RULE, "store", inbox.store(v2)).await;
+    ok(RULE, "store", inbox.store(v1)).await;
+    let listed = entries(inbox, RULE, ListFilter::new()).await;
+    expect(
+        RULE,
+        "the kinds `list` returns",
+        listed.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![RecordKind::V2, RecordKind::V1],
+    );
+    let Some(got) = ok(RULE, "get", inbox.get("e-2")).await else {
+        violated(RULE, "`get(\"e-2\")` found nothing after a store");
+    };
+    expect(RULE, "the kind `get` returns", got.kind(), RecordKind::V1);
+    let first = claim_some(inbox, RULE, "w-1", at(2), "claiming the V2 event").await;
+    let second = claim_some(inbox, RULE, "w-1", at(2), "claiming the V1 event").await;
+    expect(
+        RULE,
+        "the kinds `claim_next` returns",
+        (first.entry.kind, second.entry.kind),
+        (RecordKind::V2, RecordKind::V1),
     );
 }

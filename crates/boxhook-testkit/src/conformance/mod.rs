@@ -55,6 +55,7 @@
 //! | `revive-requeues` | `Revive::AllDead` requeues exactly the dead events, ready at the given time with attempts reset; `Revive::Event` requeues a done or dead event by id, and leaves pending and claimed ones alone |
 //! | `claim-matching-triggers` | `claim_matching` claims only events whose trigger is exactly one of those given, oldest first; an empty list claims any |
 //! | `list-by-state` | `list` with a state returns exactly the events in it, combined with trigger and limit |
+//! | `kind-round-trips` | a record's kind (`v2` or `v1`) comes back as stored from `list`, `get` and `claim_next` |
 //!
 //! [`IdempotencyStore`]: boxhook::idempotency::IdempotencyStore
 //! [`Inbox`]: boxhook::inbox::Inbox
