@@ -1,8 +1,9 @@
-//! `boxhook inbox list|show`: read what a receiver stored. Reading is safe
-//! while `serve` is writing (the inbox runs in WAL mode), and changes
-//! nothing on disk: the inbox is opened read-only, so pointing `--inbox` at
-//! the wrong file neither creates a schema in it nor leaves `-wal`/`-shm`
-//! files next to it.
+//! `boxhook inbox list|show|requeue`: read what a receiver stored, and put
+//! dead (or done) events back in the queue. Reading is safe while `serve`
+//! is writing (the SQLite inbox runs in WAL mode), and changes nothing: a
+//! SQLite inbox is opened read-only, so pointing `--inbox` at the wrong file
+//! neither creates a schema in it nor leaves `-wal`/`-shm` files next to
+//! it, and a PostgreSQL schema is not migrated.
 //!
 //! Everything an event's sender chose (ids, triggers, source names) is
 //! written through [`Printable`] in the table and in messages, so a control
@@ -11,16 +12,13 @@
 //! evidence of what Box sent.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use boxhook::inbox::{Inbox as _, InboxEntry, ListFilter};
+use boxhook::inbox::{EntryState, Inbox as _, InboxEntry, ListFilter, Revive};
 use boxhook_core::Printable;
-use boxhook_sqlite::SqliteInbox;
 use chrono::SecondsFormat;
 
-use crate::serve::DEFAULT_INBOX;
-use crate::usage;
+use crate::store::StoreArgs;
 
 /// `boxhook inbox` subcommands.
 #[derive(clap::Subcommand)]
@@ -31,6 +29,9 @@ pub(crate) enum Command {
     /// (unescaped: redirect it to a file or a JSON tool rather than reading
     /// it on a terminal).
     Show(ShowArgs),
+    /// Put events back in the queue, ready at once, with their attempts
+    /// reset: one event by id (if it is dead or done), or every dead event.
+    Requeue(RequeueArgs),
     /// Re-send stored events to a receiver, signed as Box signs them, with
     /// fresh timestamps (keys from the environment, as for `send`).
     Replay(crate::replay::Args),
@@ -39,9 +40,12 @@ pub(crate) enum Command {
 /// Arguments of `boxhook inbox list`.
 #[derive(clap::Args)]
 pub(crate) struct ListArgs {
-    /// The SQLite inbox file.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
-    inbox: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Only events in this state: pending, in_progress (claimed by a
+    /// worker), done or dead.
+    #[arg(long, value_name = "STATE", value_parser = parse_state)]
+    state: Option<EntryState>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -58,9 +62,32 @@ pub(crate) struct ListArgs {
 pub(crate) struct ShowArgs {
     /// The event's `id` (the same on every retry).
     event_id: String,
-    /// The SQLite inbox file.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
-    inbox: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Arguments of `boxhook inbox requeue`.
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["event_id", "dead"])))]
+pub(crate) struct RequeueArgs {
+    /// The event's `id`: requeued if it is dead or done (processed again).
+    event_id: Option<String>,
+    /// Every dead event.
+    #[arg(long)]
+    dead: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// `--state`: the states as `list` prints them, and `in_progress` for
+/// `claimed`.
+pub(crate) fn parse_state(name: &str) -> Result<EntryState, String> {
+    match name {
+        "in_progress" => Ok(EntryState::Claimed),
+        other => EntryState::parse(other).ok_or_else(|| {
+            format!("unknown state {other:?}; one of pending, in_progress, done, dead")
+        }),
+    }
 }
 
 /// Runs an inbox subcommand.
@@ -73,8 +100,12 @@ pub(crate) fn run(keys: &crate::keys::KeyArgs, command: &Command) -> anyhow::Res
         .build()?;
     match command {
         Command::List(args) => {
-            let inbox = open_existing(&args.inbox)?;
+            let store = args.store.store()?;
+            let inbox = runtime.block_on(store.open_existing())?;
             let mut filter = ListFilter::new();
+            if let Some(state) = args.state {
+                filter = filter.state(state);
+            }
             if let Some(trigger) = &args.trigger {
                 filter = filter.trigger(trigger.clone());
             }
@@ -93,12 +124,13 @@ pub(crate) fn run(keys: &crate::keys::KeyArgs, command: &Command) -> anyhow::Res
             Ok(ExitCode::SUCCESS)
         }
         Command::Show(args) => {
-            let inbox = open_existing(&args.inbox)?;
+            let store = args.store.store()?;
+            let inbox = runtime.block_on(store.open_existing())?;
             let Some(stored) = runtime.block_on(inbox.get(&args.event_id))? else {
                 eprintln!(
                     "no event \"{}\" in {}",
                     Printable(&args.event_id),
-                    args.inbox.display()
+                    store.describe()
                 );
                 return Ok(ExitCode::FAILURE);
             };
@@ -107,23 +139,33 @@ pub(crate) fn run(keys: &crate::keys::KeyArgs, command: &Command) -> anyhow::Res
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Requeue(args) => {
+            let store = args.store.store()?;
+            let which = match &args.event_id {
+                Some(id) => Revive::Event(id.clone()),
+                None => Revive::AllDead,
+            };
+            let requeued = runtime.block_on(async {
+                let inbox = store.open().await?;
+                anyhow::Ok(inbox.revive(which.clone(), chrono::Utc::now()).await?)
+            })?;
+            println!("requeued {requeued} event(s)");
+            match which {
+                Revive::Event(id) if requeued == 0 => {
+                    eprintln!(
+                        "event \"{}\" was not requeued: it is not in {}, or it is pending or \
+                         being processed (only dead and done events are requeued)",
+                        Printable(&id),
+                        store.describe()
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+                _ => Ok(ExitCode::SUCCESS),
+            }
+        }
         // Handled above, before a runtime is built.
         Command::Replay(_) => Ok(ExitCode::SUCCESS),
     }
-}
-
-/// Opens an inbox that must exist already, read-only: reading must not
-/// create, migrate or write anything.
-pub(crate) fn open_existing(path: &Path) -> anyhow::Result<SqliteInbox> {
-    if !path.is_file() {
-        return Err(usage(format!(
-            "no inbox at {} (run `boxhook serve --inbox {}` first, or pass --inbox)",
-            path.display(),
-            path.display()
-        )));
-    }
-    SqliteInbox::open_read_only(path)
-        .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", path.display()))
 }
 
 /// One entry as a JSON object.

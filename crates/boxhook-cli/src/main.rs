@@ -22,8 +22,10 @@ mod send;
 mod send_v1;
 mod serve;
 mod sign;
+mod store;
 mod verify;
 mod webhooks;
+mod work;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -52,7 +54,8 @@ enum Command {
     Verify(verify::Args),
     /// Deliver a webhook to a URL the way Box does.
     Send(send::Args),
-    /// Run a receiver that stores every verified event in a SQLite inbox.
+    /// Run a receiver that stores every verified event in a SQLite or
+    /// PostgreSQL inbox.
     Serve(Box<serve::Args>),
     /// Look at the events a receiver stored.
     #[command(subcommand)]
@@ -61,6 +64,11 @@ enum Command {
     Demo(demo::Args),
     /// Create, check and reconcile Box webhooks from a TOML file.
     Webhooks(webhooks::Args),
+    /// Process stored events: run a command or POST to a URL for each.
+    Work(work::Args),
+    /// Create or upgrade the tables of a store (done at start by `serve`
+    /// and `work` too).
+    Migrate(store::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +81,8 @@ fn main() -> ExitCode {
         Command::Inbox(command) => inbox::run(&cli.keys, &command),
         Command::Demo(args) => demo::run(&args),
         Command::Webhooks(args) => webhooks::run(&args),
+        Command::Work(args) => work::run(&cli.keys, &args),
+        Command::Migrate(args) => store::migrate(&args),
     };
     match result {
         Ok(code) => code,

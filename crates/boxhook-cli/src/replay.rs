@@ -4,7 +4,6 @@
 //! and a final summary. Ctrl-C stops after the delivery in flight.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,6 @@ use boxhook_testkit::{Delivery, RetrySchedule, Simulator};
 use chrono::{DateTime, Utc};
 
 use crate::keys::KeyArgs;
-use crate::serve::DEFAULT_INBOX;
 
 /// Arguments of `boxhook inbox replay`.
 #[derive(clap::Args)]
@@ -40,9 +38,9 @@ pub(crate) struct Args {
     /// TLS proxy).
     #[arg(long, value_name = "URL")]
     to: String,
-    /// The SQLite inbox file to read (opened read-only).
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
-    inbox: PathBuf,
+    /// The store to read: --store URL or --inbox FILE (opened read-only).
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
     /// Only events with exactly this trigger, e.g. FILE.UPLOADED.
     #[arg(long, value_name = "T")]
     trigger: Option<String>,
@@ -50,9 +48,8 @@ pub(crate) struct Args {
     /// (2026-01-31T12:00:00Z) or an age (90s, 30m, 2h, 7d).
     #[arg(long, value_name = "TIME", value_parser = parse_since)]
     since: Option<DateTime<Utc>>,
-    /// Only events in this state, as `inbox list` shows it (pending,
-    /// claimed, done, …).
-    #[arg(long, value_name = "S", value_parser = parse_state)]
+    /// Only events in this state: pending, in_progress, done or dead.
+    #[arg(long, value_name = "S", value_parser = crate::inbox::parse_state)]
     state: Option<EntryState>,
     /// At most N deliveries per second, 0.01 to 10000 (default: as fast as
     /// the receiver answers).
@@ -87,11 +84,12 @@ impl std::fmt::Display for Tally {
 pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let ring = keys.ring()?;
     let target = crate::send::target_uri(&args.to)?;
-    let inbox = crate::inbox::open_existing(&args.inbox)?;
+    let store = args.store.store()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let inbox = store.open_existing().await?;
         let mut filter = ListFilter::new();
         if let Some(trigger) = &args.trigger {
             filter = filter.trigger(trigger.clone());
@@ -111,7 +109,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let total = entries.len() as u64;
         eprintln!(
             "replaying {total} event(s) from {} to {}{}",
-            args.inbox.display(),
+            store.describe(),
             Printable(&args.to),
             if skipped > 0 {
                 format!(" ({skipped} V1 callback(s) skipped: they cannot be re-signed)")
@@ -280,13 +278,6 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
     Utc::now()
         .checked_sub_signed(age)
         .ok_or_else(|| format!("{text:?} reaches before the start of time"))
-}
-
-/// `--state`: a state's name as `inbox list` shows it.
-fn parse_state(text: &str) -> Result<EntryState, String> {
-    EntryState::parse(text).ok_or_else(|| {
-        format!("{text:?} is not an inbox state; use one that `boxhook inbox list` shows, e.g. pending or done")
-    })
 }
 
 /// `--rate`: deliveries per second, 0.01 to 10000.

@@ -312,3 +312,77 @@ fn json_logs_carry_the_text_lines_fields() {
         "{text}"
     );
 }
+
+#[test]
+fn work_has_an_admin_listener_too() {
+    use std::io::Read as _;
+    let dir = temp_dir("admin-work");
+    let inbox = dir.join("inbox.sqlite");
+    let server = Server::start(&inbox, &[]);
+    for (what, delivery, want) in covering_deliveries().iter().take(2) {
+        assert_eq!(post(&server, delivery), *want, "{what}");
+    }
+    drop(server);
+    let mut child = boxhook()
+        .args(["work", "--exec", "cat >/dev/null", "--poll-ms", "50"])
+        .args(["--admin", "127.0.0.1:0", "--log-format", "json", "--inbox"])
+        .arg(&inbox)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !text.contains("admin on http://") && std::time::Instant::now() < deadline {
+        if let Ok(more) = rx.recv_timeout(Duration::from_millis(100)) {
+            text.push_str(&more);
+        }
+    }
+    let line = text
+        .lines()
+        .find(|l| l.contains("admin on http://"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let message: serde_json::Value = serde_json::from_str(line).unwrap();
+    let addr = message["message"]
+        .as_str()
+        .and_then(|m| m.strip_prefix("admin on http://"))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let (status, _, body) = get(&addr, "/readyz", None);
+    assert_eq!((status, body.as_str()), (200, "ready: store reachable\n"));
+    // Both events processed: the gauge says so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let (_, _, metrics) = get(&addr, "/metrics", None);
+        if metrics.contains("boxhook_inbox_events{state=\"done\"} 2")
+            || std::time::Instant::now() > deadline
+        {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let lines = sample_lines(&metrics);
+    assert!(
+        lines.contains(&"boxhook_inbox_events{state=\"done\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        lines.contains(&"boxhook_inbox_events{state=\"pending\"} 0"),
+        "{metrics}"
+    );
+    let (status, _, page) = get(&addr, "/", None);
+    assert_eq!(status, 200);
+    assert!(page.contains("data-k=\"inbox.done\">2<"), "{page}");
+    assert!(!page.contains("Deliveries per minute"), "{page}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

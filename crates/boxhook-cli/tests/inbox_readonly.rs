@@ -127,7 +127,7 @@ fn inbox_commands_on_what_is_not_an_inbox_change_nothing() {
         )
     };
     let missing_message = format!(
-        "boxhook: no inbox at {0} (run `boxhook serve --inbox {0}` first, or pass --inbox)\n",
+        "boxhook: no inbox at {0} (run `boxhook serve --inbox {0}` first, or pass --inbox or --store)\n",
         missing.display()
     );
     let cases: Vec<(&str, &Path, i32, String)> = vec![

@@ -116,7 +116,8 @@ fn replayed_events_arrive_verified_and_are_stored_once() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("\"finished\" is not an inbox state"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("unknown state \"finished\"; one of pending, in_progress, done, dead"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

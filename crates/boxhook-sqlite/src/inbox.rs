@@ -9,11 +9,14 @@ use std::time::Duration;
 
 use boxhook::inbox::{
     Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
-    RecordKind, Stored, StoredEvent,
+    RecordKind, Revive, Stored, StoredEvent,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension as _, Row, TransactionBehavior};
+use rusqlite::{
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension as _, Row,
+    TransactionBehavior,
+};
 use tokio::sync::oneshot;
 
 use crate::file::{self, sibling, Identity};
@@ -77,7 +80,7 @@ struct Inner {
     /// The file and its `-wal` as opened, checked after each `store`.
     identity: Option<Arc<Identity>>,
     /// How reads spell the record kind: the `kind` column, or `'v2'` for
-    /// a file opened read-only before version 3 added the column.
+    /// a file opened read-only before version 4 added the column.
     kind_column: &'static str,
 }
 
@@ -662,18 +665,46 @@ impl Inbox for SqliteInbox {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Claimed>, InboxError> {
+        self.claim_matching(worker_id, lease, now, &[]).await
+    }
+
+    async fn claim_matching(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+    ) -> Result<Option<Claimed>, InboxError> {
         self.writable("claim an event")?;
         let worker_id = worker_id.to_owned();
         let lease_until = plus(now, lease);
         let kind = self.inner.kind_column;
+        let triggers = triggers.to_vec();
         self.call(move |conn| {
+            // ?1 to ?3, then one parameter per trigger.
+            let only = if triggers.is_empty() {
+                String::new()
+            } else {
+                let marks: Vec<String> = (4..triggers.len().saturating_add(4))
+                    .map(|n| format!("?{n}"))
+                    .collect();
+                format!(" AND trigger_name IN ({})", marks.join(", "))
+            };
             let sql = format!(
                 "UPDATE events SET state = 'claimed', attempts = attempts + 1, worker_id = ?1, \
                  ready_at = ?2 \
-                 WHERE seq = (SELECT seq FROM events WHERE state <> 'done' AND ready_at <= ?3 \
-                              ORDER BY seq LIMIT 1) \
+                 WHERE seq = (SELECT seq FROM events WHERE state IN ('pending', 'claimed') \
+                              AND ready_at <= ?3{only} ORDER BY seq LIMIT 1) \
                  RETURNING {ENTRY_COLUMNS}, {kind}, body"
             );
+            let values: Vec<rusqlite::types::Value> = [
+                rusqlite::types::Value::Text(worker_id.clone()),
+                rusqlite::types::Value::Integer(millis(lease_until)),
+                rusqlite::types::Value::Integer(millis(now)),
+            ]
+            .into_iter()
+            .chain(triggers.into_iter().map(rusqlite::types::Value::Text))
+            .collect();
             // As in `store`: stepped to the end inside a transaction whose
             // COMMIT error is returned, so a claim that did not reach the
             // disk is not handed to a worker.
@@ -682,11 +713,9 @@ impl Inbox for SqliteInbox {
                 .map_err(storage)?;
             let row = {
                 let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
-                at_most_one_row(
-                    &mut stmt,
-                    params![worker_id, millis(lease_until), millis(now)],
-                    |row| Ok(entry(row)?.map(|entry| (entry, row.get::<_, Vec<u8>>(11)))),
-                )
+                at_most_one_row(&mut stmt, params_from_iter(values), |row| {
+                    Ok(entry(row)?.map(|entry| (entry, row.get::<_, Vec<u8>>(11))))
+                })
                 .map_err(storage)?
             };
             tx.commit().map_err(storage)?;
@@ -700,6 +729,34 @@ impl Inbox for SqliteInbox {
                 worker_id,
                 lease_until,
             }))
+        })
+        .await
+    }
+
+    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        self.settle(claimed, EntryState::Dead, None).await
+    }
+
+    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
+        self.writable("requeue events")?;
+        self.call(move |conn| {
+            let (condition, event_id) = match which {
+                Revive::AllDead => ("state = 'dead'", None),
+                Revive::Event(id) => ("event_id = ?2 AND state IN ('dead', 'done')", Some(id)),
+            };
+            let sql = format!(
+                "UPDATE events SET state = 'pending', attempts = 0, worker_id = NULL, \
+                 ready_at = ?1 WHERE {condition}"
+            );
+            // One UPDATE in autocommit: `execute` steps it to its end and
+            // returns the commit's error.
+            let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+            let changed = match event_id {
+                None => stmt.execute(params![millis(now)]),
+                Some(id) => stmt.execute(params![millis(now), id]),
+            }
+            .map_err(storage)?;
+            Ok(u64::try_from(changed).unwrap_or(u64::MAX))
         })
         .await
     }
@@ -721,13 +778,17 @@ impl Inbox for SqliteInbox {
                 .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
             let sql = format!(
                 "SELECT {ENTRY_COLUMNS}, {kind} FROM events \
-                 WHERE ?1 IS NULL OR trigger_name = ?1 ORDER BY seq LIMIT ?2"
+                 WHERE (?1 IS NULL OR trigger_name = ?1) AND (?3 IS NULL OR state = ?3) \
+                 ORDER BY seq LIMIT ?2"
             );
             // A read: collecting steps the rows to the end, and stops at
             // (and returns) the first error.
             let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
             let rows = stmt
-                .query_map(params![filter.trigger, limit], entry)
+                .query_map(
+                    params![filter.trigger, limit, filter.state.map(EntryState::as_str)],
+                    entry,
+                )
                 .map_err(storage)?;
             rows.map(|row| row.map_err(storage)?).collect()
         })
@@ -775,10 +836,10 @@ impl SqliteInbox {
         state: EntryState,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), InboxError> {
-        self.writable(if state == EntryState::Done {
-            "acknowledge an event"
-        } else {
-            "requeue an event"
+        self.writable(match state {
+            EntryState::Done => "acknowledge an event",
+            EntryState::Dead => "mark an event dead",
+            _ => "requeue an event",
         })?;
         let key = claimed.entry.key();
         let attempts = i64::from(claimed.entry.attempts);

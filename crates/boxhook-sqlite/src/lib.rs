@@ -17,8 +17,10 @@
 //! - [`Inbox`](boxhook::inbox::Inbox) (the framework's trait):
 //!   `store(NewRecord) -> Stored::{New, Duplicate { deliveries }}`,
 //!   `claim_next(worker_id, lease, now) -> Option<Claimed>`, `ack(&Claimed)`,
-//!   `requeue(&Claimed, retry_at)`, `list(ListFilter { trigger, limit }) ->
-//!   Vec<InboxEntry>`, `get(event_id) -> Option<StoredEvent>` (entry + raw body).
+//!   `requeue(&Claimed, retry_at)`, `bury(&Claimed)` (dead), `revive(Revive,
+//!   now)`, `claim_matching(.., triggers)`, `list(ListFilter { trigger,
+//!   state, limit }) -> Vec<InboxEntry>`, `get(event_id) ->
+//!   Option<StoredEvent>` (entry + raw body).
 //!   [`Router::store_in`](boxhook::Router::store_in) deduplicates with it:
 //!   of concurrent deliveries of one event exactly one is stored, and every
 //!   one is counted.
@@ -68,15 +70,17 @@
 //! # Schema
 //!
 //! One file holds both: the `events` table (the inbox, schema version 1)
-//! and the `claims` table (the idempotency store, added by version 2);
-//! version 3 added `events.kind` (`v2`, the default, or `v1` for a V1
-//! callback). Opening a file migrates it in one transaction (`PRAGMA
-//! user_version`), so an older inbox keeps its events (as `v2`) and gains
-//! what is new the first time this build opens it for writing. Builds
-//! that know an older version refuse a newer file ("newer than this build
-//! reads"), so upgrade every process sharing a file together. Opening
-//! read-only never migrates, and reads version 1, 2 and 3 files alike
-//! (events of a file older than 3 read as `v2`).
+//! and the `claims` table (the idempotency store, added by version 2).
+//! Version 3 adds the `dead` state (an event that failed on every attempt
+//! a worker allows); SQLite cannot change a CHECK constraint, so the
+//! `events` table is rebuilt, every row and its order kept. Version 4 adds
+//! `events.kind` (`v2`, the default, or `v1` for a V1 callback). Opening a
+//! file migrates it in one transaction (`PRAGMA user_version`), so an older
+//! inbox keeps its events (as `v2`) and gains what is new the first time
+//! this build opens it for writing. Older builds refuse a newer file
+//! ("newer than this build reads"), so upgrade every process sharing a file
+//! together. Opening read-only never migrates, and reads version 1 to 4
+//! files alike (events of a file older than 4 read as `v2`).
 //!
 //! # Durability
 //!

@@ -9,15 +9,16 @@ use boxhook::inbox::{ErrorKind, InboxError};
 use crate::storage;
 
 /// The schema version this build writes and reads.
-pub(crate) const VERSION: i64 = 3;
+pub(crate) const VERSION: i64 = 4;
 
 /// The version that added `events.kind`: a file opened read-only below it
 /// is read as all `v2`.
-pub(crate) const KIND_VERSION: i64 = 3;
+pub(crate) const KIND_VERSION: i64 = 4;
 
 /// The oldest version [`check_readable`] accepts: a reader only needs the
-/// `events` table, which version 2 left as it was and version 3 only
-/// extended (read as all `v2` before it).
+/// `events` table, which version 2 left as it was, version 3 rebuilt with
+/// the same columns (the `dead` state added) and version 4 extended with
+/// `kind` (read as all `v2` before it).
 const OLDEST_READABLE: i64 = 1;
 
 /// Version 1. `trigger_name` because `trigger` is an SQL keyword. Times are
@@ -64,10 +65,48 @@ CREATE TABLE claims (
 CREATE INDEX claims_changed ON claims (changed_at);
 ";
 
-/// Version 3: what each event is, `v2` (a signed V2 event, the default,
+/// Version 3: the `dead` state (an event that failed on every allowed
+/// attempt). SQLite cannot change a CHECK constraint in place, so the
+/// table is rebuilt, keeping every row and its `seq`; the queue index now
+/// leaves dead events out too.
+const V3: &str = "
+CREATE TABLE events_v3 (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id   TEXT    NOT NULL,
+    event_id     TEXT    NOT NULL,
+    trigger_name TEXT    NOT NULL,
+    source_type  TEXT,
+    source_id    TEXT,
+    delivery_id  TEXT,
+    received_at  INTEGER NOT NULL,
+    body         BLOB    NOT NULL,
+    deliveries   INTEGER NOT NULL DEFAULT 1,
+    state        TEXT    NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'claimed', 'done', 'dead')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    worker_id    TEXT,
+    ready_at     INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (webhook_id, event_id)
+);
+INSERT INTO events_v3 (seq, webhook_id, event_id, trigger_name, source_type, source_id,
+                       delivery_id, received_at, body, deliveries, state, attempts,
+                       worker_id, ready_at)
+    SELECT seq, webhook_id, event_id, trigger_name, source_type, source_id,
+           delivery_id, received_at, body, deliveries, state, attempts,
+           worker_id, ready_at
+    FROM events;
+DROP TABLE events;
+ALTER TABLE events_v3 RENAME TO events;
+CREATE INDEX events_queue ON events (seq) WHERE state IN ('pending', 'claimed');
+CREATE INDEX events_trigger ON events (trigger_name, seq);
+CREATE INDEX events_event_id ON events (event_id);
+CREATE INDEX events_state ON events (state, seq);
+";
+
+/// Version 4: what each event is, `v2` (a signed V2 event, the default,
 /// which every event stored before was) or `v1` (a V1 callback, stored
 /// under its own unique id).
-const V3: &str = "
+const V4: &str = "
 ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'v2' CHECK (kind IN ('v2', 'v1'));
 ";
 
@@ -102,6 +141,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     }
     if version < 3 {
         tx.execute_batch(V3).map_err(storage)?;
+    }
+    if version < 4 {
+        tx.execute_batch(V4).map_err(storage)?;
     }
     tx.pragma_update(None, "user_version", VERSION)
         .map_err(storage)?;

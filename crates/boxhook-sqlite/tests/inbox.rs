@@ -382,7 +382,7 @@ async fn a_newer_schema_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Corrupt);
     assert_eq!(
         err.to_string(),
-        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (3)"
+        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (4)"
     );
 }
 
@@ -452,7 +452,7 @@ async fn a_version_1_inbox_upgrades_to_version_3_keeping_its_events() {
     assert_eq!(version(&path), 1);
 
     let inbox = SqliteInbox::open(&path).expect("migrate");
-    assert_eq!(version(&path), 3);
+    assert_eq!(version(&path), 4);
     let listed = inbox.list(ListFilter::new()).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(
@@ -482,16 +482,44 @@ async fn a_version_1_inbox_upgrades_to_version_3_keeping_its_events() {
     );
     store.complete(&key, t(0)).await.expect("complete");
     drop(store);
+
+    // Version 3's `dead` state: a new event is stored after the old one
+    // (its `seq` kept), fails on its last attempt, and is listed dead.
+    inbox
+        .store(record("w", "new", "FILE.UPLOADED", "d10"))
+        .await
+        .expect("store");
+    let claimed = inbox
+        .claim_next("w-1", LEASE, t(0))
+        .await
+        .expect("claim")
+        .expect("the new event");
+    assert_eq!(claimed.entry.event_id, "new");
+    inbox.bury(&claimed).await.expect("bury");
+    let ids: Vec<(String, EntryState)> = inbox
+        .list(ListFilter::new())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| (e.event_id, e.state))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("old".to_owned(), EntryState::Done),
+            ("new".to_owned(), EntryState::Dead)
+        ]
+    );
     drop(inbox);
 
-    // Opening again: still version 3, and the completion survived.
+    // Opening again: still version 4, and the completion survived.
     let store = boxhook_sqlite::SqliteIdempotencyStore::open(&path).expect("reopen");
     assert_eq!(
         store.claim(&key, t(1), LEASE).await.expect("claim"),
         Claim::Done
     );
     drop(store);
-    assert_eq!(version(&path), 3);
+    assert_eq!(version(&path), 4);
 }
 
 #[tokio::test]
@@ -768,4 +796,74 @@ async fn concurrent_stores_group_commit_and_count_exactly() {
     let listed = reopened.list(ListFilter::new()).await.expect("list");
     assert_eq!(listed.len(), EVENTS);
     assert!(listed.iter().all(|entry| entry.deliveries == 2));
+}
+
+/// The worker's backoff doubles per failed attempt; after `max_attempts`
+/// the event is dead; an event claimed past its last attempt (its workers
+/// died holding it) is buried without running.
+#[tokio::test]
+async fn the_worker_backs_off_exponentially_then_buries() {
+    let inbox = SqliteInbox::in_memory().expect("open");
+    inbox
+        .store(record("w", "fails", "FILE.UPLOADED", "d1"))
+        .await
+        .expect("store");
+    let clock = boxhook_core::FixedClock::at(t(0));
+    let runs = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = Arc::clone(&runs);
+    let worker = Worker::new(inbox.clone(), move |_: WebhookEvent, _: Claimed| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async { Err::<(), _>(HandlerError::new("down")) }
+    })
+    .backoff(boxhook::inbox::Backoff::exponential(
+        Duration::from_secs(10),
+        Duration::from_secs(15),
+    ))
+    .max_attempts(3)
+    .clock(clock.clone());
+    // Attempt 1 at 0 s, retried at 10 s; attempt 2 at 10 s, retried at
+    // 10 + 15 (20 s capped at 15); attempt 3 at 25 s, then dead.
+    let steps = [
+        (0, Ran::Released),
+        (9, Ran::Idle),
+        (10, Ran::Released),
+        (24, Ran::Idle),
+        (25, Ran::Dead),
+        (10_000, Ran::Idle),
+    ];
+    for (at, want) in steps {
+        clock.set(t(at));
+        assert_eq!(worker.run_once().await.expect("run"), want, "at {at} s");
+    }
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 3);
+    let dead = inbox
+        .list(ListFilter::new().state(EntryState::Dead))
+        .await
+        .expect("list");
+    assert_eq!((dead.len(), dead[0].attempts), (1, 3));
+
+    // Requeued, then claimed by workers that die three times: the fourth
+    // claim is past max_attempts, so it is buried without running.
+    assert_eq!(
+        inbox
+            .revive(boxhook::inbox::Revive::AllDead, t(20_000))
+            .await
+            .expect("revive"),
+        1
+    );
+    for n in 0..3 {
+        let at = 20_000 + n * 100;
+        assert!(inbox
+            .claim_next("dies", LEASE, t(at))
+            .await
+            .expect("claim")
+            .is_some());
+    }
+    clock.set(t(30_000));
+    assert_eq!(worker.run_once().await.expect("run"), Ran::Dead);
+    assert_eq!(
+        runs.load(std::sync::atomic::Ordering::Relaxed),
+        3,
+        "not run again"
+    );
 }

@@ -72,6 +72,8 @@ pub mod fixtures;
 pub mod fs;
 mod header;
 mod ids;
+#[cfg(unix)]
+pub mod postgres;
 mod reserialize;
 mod server;
 mod simulator;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use boxhook::idempotency::{Claim, EventKey, IdempotencyStore, MemoryStore, StoreError};
 use boxhook::inbox::{
-    Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Stored,
-    StoredEvent,
+    Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Revive,
+    Stored, StoredEvent,
 };
 use boxhook_testkit::conformance;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -243,6 +243,16 @@ enum InboxBug {
     RetryAtIgnored,
     /// Reads the count, waits, then writes it back plus one.
     LostUpdates,
+    /// `bury` puts the event back in the queue instead.
+    BuryRequeues,
+    /// `revive` keeps the attempt count.
+    ReviveKeepsAttempts,
+    /// `claim_matching` claims any trigger.
+    TriggersIgnored,
+    /// `list` ignores the state filter.
+    StateIgnored,
+    /// Every entry reads back as a V2 event.
+    KindLost,
 }
 
 /// A reference in-memory inbox, optionally broken.
@@ -261,8 +271,12 @@ struct Slot {
 }
 
 impl Slot {
-    fn entry(&self) -> InboxEntry {
-        InboxEntry::new(&self.record, self.deliveries, self.attempts, self.state)
+    fn entry(&self, bug: InboxBug) -> InboxEntry {
+        let mut entry = InboxEntry::new(&self.record, self.deliveries, self.attempts, self.state);
+        if bug == InboxBug::KindLost {
+            entry.kind = boxhook::inbox::RecordKind::V2;
+        }
+        entry
     }
 }
 
@@ -358,10 +372,23 @@ impl Inbox for MemInbox {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Claimed>, InboxError> {
+        self.claim_matching(worker_id, lease, now, &[]).await
+    }
+
+    async fn claim_matching(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+    ) -> Result<Option<Claimed>, InboxError> {
         let bug = self.bug;
         let mut events = self.events.lock().await;
         let Some(slot) = events.iter_mut().find(|s| {
-            s.state != EntryState::Done
+            matches!(s.state, EntryState::Pending | EntryState::Claimed)
+                && (triggers.is_empty()
+                    || bug == InboxBug::TriggersIgnored
+                    || triggers.contains(&s.record.trigger))
                 && (s.ready_at <= now
                     || bug == InboxBug::ClaimIgnoresLease
                     || (bug == InboxBug::RetryAtIgnored && s.state == EntryState::Pending))
@@ -376,7 +403,7 @@ impl Inbox for MemInbox {
         worker_id.clone_into(&mut slot.worker);
         slot.ready_at = lease_until;
         Ok(Some(Claimed {
-            entry: slot.entry(),
+            entry: slot.entry(self.bug),
             body: slot.record.body.clone(),
             worker_id: worker_id.to_owned(),
             lease_until,
@@ -398,6 +425,38 @@ impl Inbox for MemInbox {
             .await
     }
 
+    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        let state = if self.bug == InboxBug::BuryRequeues {
+            EntryState::Pending
+        } else {
+            EntryState::Dead
+        };
+        self.settle(claimed, state, None).await
+    }
+
+    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
+        let mut events = self.events.lock().await;
+        let mut revived = 0;
+        for slot in events.iter_mut() {
+            let chosen = match &which {
+                Revive::AllDead => slot.state == EntryState::Dead,
+                Revive::Event(id) => {
+                    slot.record.event_id == *id
+                        && matches!(slot.state, EntryState::Dead | EntryState::Done)
+                }
+            };
+            if chosen {
+                slot.state = EntryState::Pending;
+                if self.bug != InboxBug::ReviveKeepsAttempts {
+                    slot.attempts = 0;
+                }
+                slot.ready_at = now;
+                revived += 1;
+            }
+        }
+        Ok(revived)
+    }
+
     async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
         let events = self.events.lock().await;
         Ok(events
@@ -407,9 +466,11 @@ impl Inbox for MemInbox {
                     .trigger
                     .as_ref()
                     .is_none_or(|t| *t == s.record.trigger)
+                    && (self.bug == InboxBug::StateIgnored
+                        || filter.state.is_none_or(|state| state == s.state))
             })
             .take(filter.limit.unwrap_or(usize::MAX))
-            .map(Slot::entry)
+            .map(|s| s.entry(self.bug))
             .collect())
     }
 
@@ -419,7 +480,7 @@ impl Inbox for MemInbox {
             .iter()
             .find(|s| s.record.event_id == event_id)
             .map(|s| StoredEvent {
-                entry: s.entry(),
+                entry: s.entry(self.bug),
                 body: s.record.body.clone(),
             }))
     }
@@ -461,4 +522,25 @@ async fn an_inbox_that_ignores_ack_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_inbox_that_ignores_retry_at_fails() {
     broken_inbox_fails(InboxBug::RetryAtIgnored, "requeue-respects-retry-at").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_whose_bury_requeues_fails() {
+    broken_inbox_fails(InboxBug::BuryRequeues, "bury-is-dead").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_whose_revive_keeps_attempts_fails() {
+    broken_inbox_fails(InboxBug::ReviveKeepsAttempts, "revive-requeues").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_that_ignores_triggers_fails() {
+    broken_inbox_fails(InboxBug::TriggersIgnored, "claim-matching-triggers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_that_ignores_the_state_filter_fails() {
+    broken_inbox_fails(InboxBug::StateIgnored, "list-by-state").await;
+    broken_inbox_fails(InboxBug::KindLost, "kind-round-trips").await;
 }

@@ -10,7 +10,6 @@ mod v1;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +18,6 @@ use boxhook::v1::V1Service;
 use boxhook::verify::{BodyBudget, Verify, DEFAULT_BODY_LIMIT};
 use boxhook::{Router, VerifyLayer};
 use boxhook_core::{KeyRing, KeySlot, Printable, Verifier};
-use boxhook_sqlite::SqliteInbox;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
@@ -29,13 +27,10 @@ use tower_layer::Layer as _;
 use tower_service::Service;
 
 pub(crate) use connections::{serve, Limits};
-pub(crate) use log::{notice, DeliveryLog};
+pub(crate) use log::{init_tracing_as, notice, DeliveryLog, LogFormat};
 
 use crate::keys::KeyArgs;
 use crate::usage;
-
-/// Where `serve` and `inbox` keep events unless told otherwise.
-pub(crate) const DEFAULT_INBOX: &str = "./boxhook-inbox.sqlite";
 
 /// How long in-flight deliveries may take to finish after a stop signal.
 const DEFAULT_GRACE_SECS: u64 = 30;
@@ -130,9 +125,10 @@ pub(crate) struct Args {
     /// The one path deliveries are accepted on.
     #[arg(long, value_name = "P", default_value = "/")]
     path: String,
-    /// The SQLite inbox file (created if missing).
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
-    inbox: PathBuf,
+    /// Where events are stored: --store URL (postgres://…, sqlite:PATH, a
+    /// path) or --inbox FILE (a SQLite file, created if missing).
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
     /// The largest body accepted, in bytes, 1 to 67108864 (real payloads are
     /// 1–8 KB).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT as u64,
@@ -220,13 +216,15 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     // Before the first delivery: the recorder must see every count.
     let admin = args.admin.prepare()?;
     let max_body = usize::try_from(args.max_body).unwrap_or(usize::MAX);
-    // The inbox's errors say what to check (permissions, mount, schema).
-    let inbox = SqliteInbox::open(&args.inbox)
-        .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", args.inbox.display()))?;
+    let store = args.store.store()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // The inbox's errors say what to check (permissions, mount, schema,
+        // the database's address). Opened on this runtime: PostgreSQL
+        // connections are driven by its tasks.
+        let inbox = store.open().await?;
         let listener = listen(args.listen, args.backlog).map_err(|err| {
             anyhow::anyhow!(
                 "cannot listen on {}: {err}; is another process using it? pick another \
@@ -247,7 +245,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             .limits(args.limits())
             .v1(v1.clone())
             .log_as(args.log_format)
-            // With the dashboard on, every 401 is diagnosed for it.
+            // With the dashboard on, 401s are diagnosed for it (50 a second at most).
             .diagnose_rejections(keys.diagnosis_keys()?, admin.is_some());
         let admin_addr = match admin {
             Some(admin) => {
@@ -282,7 +280,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
                 &format!("V1 callbacks on http://{addr}{}", Printable(path)),
             );
         }
-        log::notice("INFO", &format!("inbox: {}", args.inbox.display()));
+        log::notice("INFO", &format!("inbox: {}", store.describe()));
         if let Some(managed) = &managed {
             managed.start();
         }
@@ -320,7 +318,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -366,7 +364,7 @@ impl App {
     /// logged as `duplicate` even when two attempts race.
     pub(crate) fn new(
         ring: KeyRing,
-        inbox: SqliteInbox,
+        inbox: impl boxhook::inbox::Inbox,
         path: &str,
         max_body: usize,
         body_budget: usize,

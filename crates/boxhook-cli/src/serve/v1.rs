@@ -3,7 +3,6 @@
 
 use boxhook::v1::{V1Auth, V1Router, V1Service};
 use boxhook_core::Printable;
-use boxhook_sqlite::SqliteInbox;
 
 use crate::usage;
 
@@ -37,7 +36,7 @@ pub(crate) struct V1Args {
 pub(crate) fn service(
     args: &V1Args,
     v2_path: &str,
-    inbox: &SqliteInbox,
+    inbox: &crate::store::AnyInbox,
 ) -> anyhow::Result<Option<(String, V1Service)>> {
     let Some(path) = &args.v1_path else {
         return Ok(None);

@@ -88,6 +88,17 @@ impl Server {
 
     /// [`Server::start`] with `env` set (and `RUST_LOG` unset unless given).
     pub fn start_with_env(inbox: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let store = [std::ffi::OsStr::new("--inbox"), inbox.as_os_str()];
+        Self::start_on(&store, extra, env)
+    }
+
+    /// Starts `serve` with `store` (e.g. `["--store", url]`) as
+    /// [`Server::start_with_env`] does.
+    pub fn start_on(
+        store: &[impl AsRef<std::ffi::OsStr>],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = boxhook();
         command.env_remove("RUST_LOG");
         for (name, value) in env {
@@ -96,8 +107,8 @@ impl Server {
         let mut child = command
             .args(["--primary-key", boxhook_testkit::SAMPLE_PRIMARY_KEY])
             .args(["--secondary-key", boxhook_testkit::SAMPLE_SECONDARY_KEY])
-            .args(["serve", "--listen", "127.0.0.1:0", "--inbox"])
-            .arg(inbox)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(store)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

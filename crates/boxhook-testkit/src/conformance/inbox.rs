@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, EntryState, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Stored,
+    Claimed, EntryState, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, RecordKind, Stored,
 };
 use chrono::{DateTime, Utc};
 use tokio::sync::Barrier;
 
-use super::{at, require_multi_thread, violated};
+use super::{at, inbox_work, require_multi_thread, violated};
 
 /// The lease every case claims with.
 const LEASE: Duration = Duration::from_secs(60);
@@ -68,6 +68,11 @@ where
     requeue_respects_retry_at(&make()).await;
     list_filters(&make()).await;
     get(&make()).await;
+    inbox_work::bury_is_dead(&make()).await;
+    inbox_work::revive_requeues(&make()).await;
+    inbox_work::claim_matching_triggers(&make()).await;
+    inbox_work::list_by_state(&make()).await;
+    kind_round_trips(&make()).await;
 }
 
 /// A Box-shaped event body.
@@ -77,7 +82,7 @@ fn body(event_id: &str, trigger: &str) -> String {
     )
 }
 
-fn record(event_id: &str, trigger: &str, delivery: &str, received: i64) -> NewRecord {
+pub(super) fn record(event_id: &str, trigger: &str, delivery: &str, received: i64) -> NewRecord {
     record_of(body(event_id, trigger), delivery, received)
 }
 
@@ -89,7 +94,11 @@ fn record_of(body: String, delivery: &str, received: i64) -> NewRecord {
     }
 }
 
-async fn ok<T>(rule: &str, call: &str, f: impl Future<Output = Result<T, InboxError>>) -> T {
+pub(super) async fn ok<T>(
+    rule: &str,
+    call: &str,
+    f: impl Future<Output = Result<T, InboxError>>,
+) -> T {
     match f.await {
         Ok(out) => out,
         Err(error) => violated(rule, format!("`{call}` failed: {error}")),
@@ -101,13 +110,13 @@ async fn ok<T>(rule: &str, call: &str, f: impl Future<Output = Result<T, InboxEr
     clippy::needless_pass_by_value,
     reason = "called with temporaries; taking them keeps every call site short"
 )]
-fn expect<T: PartialEq + Debug>(rule: &str, what: &str, got: T, want: T) {
+pub(super) fn expect<T: PartialEq + Debug>(rule: &str, what: &str, got: T, want: T) {
     if got != want {
         violated(rule, format!("{what}: expected {want:?}, got {got:?}"));
     }
 }
 
-async fn claim_some<I: Inbox>(
+pub(super) async fn claim_some<I: Inbox>(
     inbox: &I,
     rule: &str,
     worker: &str,
@@ -120,7 +129,13 @@ async fn claim_some<I: Inbox>(
     }
 }
 
-async fn claim_none<I: Inbox>(inbox: &I, rule: &str, worker: &str, now: DateTime<Utc>, what: &str) {
+pub(super) async fn claim_none<I: Inbox>(
+    inbox: &I,
+    rule: &str,
+    worker: &str,
+    now: DateTime<Utc>,
+    what: &str,
+) {
     if let Some(claimed) = ok(rule, "claim_next", inbox.claim_next(worker, LEASE, now)).await {
         violated(
             rule,
@@ -137,7 +152,7 @@ async fn entries<I: Inbox>(inbox: &I, rule: &str, filter: ListFilter) -> Vec<Inb
     ok(rule, "list", inbox.list(filter)).await
 }
 
-async fn state_of<I: Inbox>(inbox: &I, rule: &str, event_id: &str) -> EntryState {
+pub(super) async fn state_of<I: Inbox>(inbox: &I, rule: &str, event_id: &str) -> EntryState {
     match ok(rule, "get", inbox.get(event_id)).await {
         Some(stored) => stored.entry.state,
         None => violated(rule, format!("`get({event_id:?})` found nothing")),
@@ -680,5 +695,35 @@ async fn get<I: Inbox>(inbox: &I) {
         "`get` of an unknown id",
         ok(RULE, "get", inbox.get("e-3")).await,
         None,
+    );
+}
+
+async fn kind_round_trips<I: Inbox>(inbox: &I) {
+    const RULE: &str = "kind-round-trips";
+    let v2 = record("e-1", "FILE.UPLOADED", "d-1", 0);
+    let v1 = NewRecord {
+        kind: RecordKind::V1,
+        ..record("e-2", "uploaded", "d-2", 1)
+    };
+    ok(RULE, "store", inbox.store(v2)).await;
+    ok(RULE, "store", inbox.store(v1)).await;
+    let listed = entries(inbox, RULE, ListFilter::new()).await;
+    expect(
+        RULE,
+        "the kinds `list` returns",
+        listed.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![RecordKind::V2, RecordKind::V1],
+    );
+    let Some(got) = ok(RULE, "get", inbox.get("e-2")).await else {
+        violated(RULE, "`get(\"e-2\")` found nothing after a store");
+    };
+    expect(RULE, "the kind `get` returns", got.kind(), RecordKind::V1);
+    let first = claim_some(inbox, RULE, "w-1", at(2), "claiming the V2 event").await;
+    let second = claim_some(inbox, RULE, "w-1", at(2), "claiming the V1 event").await;
+    expect(
+        RULE,
+        "the kinds `claim_next` returns",
+        (first.entry.kind, second.entry.kind),
+        (RecordKind::V2, RecordKind::V1),
     );
 }

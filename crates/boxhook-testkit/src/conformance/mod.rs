@@ -51,12 +51,18 @@
 //! | `requeue-respects-retry-at` | a requeued event is `pending` and claimable from `retry_at` on, not before |
 //! | `list-filters` | `list` returns every entry oldest first, by exact trigger, and at most `limit` |
 //! | `get` | `get` finds a stored event by id with its entry, and `None` for an unknown id |
+//! | `bury-is-dead` | a buried event is `dead`, never claimed again (however late), stays dead on a duplicate delivery, and a second `bury` or an `ack` fails with `LeaseLost` |
+//! | `revive-requeues` | `Revive::AllDead` requeues exactly the dead events, ready at the given time with attempts reset; `Revive::Event` requeues a done or dead event by id, and leaves pending and claimed ones alone |
+//! | `claim-matching-triggers` | `claim_matching` claims only events whose trigger is exactly one of those given, oldest first; an empty list claims any |
+//! | `list-by-state` | `list` with a state returns exactly the events in it, combined with trigger and limit |
+//! | `kind-round-trips` | a record's kind (`v2` or `v1`) comes back as stored from `list`, `get` and `claim_next` |
 //!
 //! [`IdempotencyStore`]: boxhook::idempotency::IdempotencyStore
 //! [`Inbox`]: boxhook::inbox::Inbox
 
 mod idempotency;
 mod inbox;
+mod inbox_work;
 
 pub use idempotency::idempotency_store;
 pub use inbox::inbox;

@@ -27,6 +27,10 @@ pub enum ErrorKind {
     /// Stored data could not be read back (an out-of-range timestamp, a
     /// schema newer than this code).
     Corrupt,
+    /// The inbox does not implement this operation (an inbox written before
+    /// dead letters and trigger-filtered claims; the SQLite and PostgreSQL
+    /// inboxes implement everything).
+    Unsupported,
 }
 
 impl ErrorKind {
@@ -42,6 +46,7 @@ impl ErrorKind {
             Self::Closed => "closed",
             Self::LeaseLost => "lease_lost",
             Self::Corrupt => "corrupt",
+            Self::Unsupported => "unsupported",
         }
     }
 
@@ -51,6 +56,7 @@ impl ErrorKind {
             Self::Closed => "inbox is closed",
             Self::LeaseLost => "inbox claim is no longer held",
             Self::Corrupt => "inbox data is unreadable",
+            Self::Unsupported => "inbox cannot do this",
         }
     }
 }

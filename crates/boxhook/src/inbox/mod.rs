@@ -18,7 +18,9 @@
 //! - [`Worker`]: the loop that takes the next event
 //!   ([`claim_next`](Inbox::claim_next)), runs an [`InboxHandler`], and
 //!   acknowledges it ([`ack`](Inbox::ack)) or puts it back for a retry
-//!   ([`requeue`](Inbox::requeue)).
+//!   ([`requeue`](Inbox::requeue)) after a [`Backoff`]; after its
+//!   `max_attempts` an event is `dead` ([`bury`](Inbox::bury)) until an
+//!   operator requeues it ([`revive`](Inbox::revive)).
 //!
 //! # An inbox is not an idempotency store
 //!
@@ -117,6 +119,7 @@
 
 #![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
 
+mod backoff;
 mod error;
 mod handler;
 mod record;
@@ -130,10 +133,11 @@ use chrono::{DateTime, Utc};
 
 use crate::handler::BoxFuture;
 
+pub use backoff::Backoff;
 pub use error::{ErrorKind, InboxError};
 pub use handler::StoreInInbox;
 pub use record::{
-    Claimed, EntryState, InboxEntry, ListFilter, NewRecord, RecordKind, Stored, StoredEvent,
+    Claimed, EntryState, InboxEntry, ListFilter, NewRecord, RecordKind, Revive, Stored, StoredEvent,
 };
 pub use worker::{
     InboxHandler, Ran, Worker, DEFAULT_LEASE, DEFAULT_POLL_INTERVAL, DEFAULT_RETRY_DELAY,
@@ -214,6 +218,68 @@ pub trait Inbox: Send + Sync + 'static {
         &self,
         event_id: &str,
     ) -> impl Future<Output = Result<Option<StoredEvent>, InboxError>> + Send;
+
+    /// [`claim_next`](Self::claim_next), among the events whose trigger is
+    /// exactly one of `triggers` only (every event when it is empty).
+    ///
+    /// The provided method claims through `claim_next` when `triggers` is
+    /// empty and fails with [`ErrorKind::Unsupported`] otherwise; the
+    /// SQLite and PostgreSQL inboxes filter in their query.
+    fn claim_matching(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+    ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send {
+        async move {
+            if triggers.is_empty() {
+                self.claim_next(worker_id, lease, now).await
+            } else {
+                Err(unsupported("claim events of some triggers only"))
+            }
+        }
+    }
+
+    /// Marks a claimed event `dead`: it is not claimed again until
+    /// [`revive`](Self::revive)d. Same [`ErrorKind::LeaseLost`] rule as
+    /// [`ack`](Self::ack).
+    ///
+    /// The provided method fails with [`ErrorKind::Unsupported`].
+    fn bury(&self, claimed: &Claimed) -> impl Future<Output = Result<(), InboxError>> + Send {
+        let _ = claimed;
+        std::future::ready(Err(unsupported("mark an event dead")))
+    }
+
+    /// Puts events back in the queue, ready at `now`, with their attempt
+    /// count reset to 0; returns how many. See [`Revive`] for which.
+    ///
+    /// The provided method fails with [`ErrorKind::Unsupported`].
+    fn revive(
+        &self,
+        which: Revive,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, InboxError>> + Send {
+        let _ = (which, now);
+        std::future::ready(Err(unsupported("requeue dead or done events")))
+    }
+
+    /// Waits until new work may be ready, or at most `timeout`: what an
+    /// idle worker does between two claims.
+    ///
+    /// The provided method sleeps for `timeout` (polling); an inbox that
+    /// can be told about new events (PostgreSQL's `LISTEN`) returns as soon
+    /// as one is stored or requeued. Returning early is always allowed.
+    fn wait_for_work(&self, timeout: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(timeout)
+    }
+}
+
+fn unsupported(what: &str) -> InboxError {
+    InboxError::new(
+        ErrorKind::Unsupported,
+        format!("this inbox cannot {what}; use the SQLite or PostgreSQL inbox"),
+    )
 }
 
 /// An [`Inbox`] behind a pointer, for what the router needs of it:
@@ -266,5 +332,31 @@ impl<I: Inbox> Inbox for Arc<I> {
         event_id: &str,
     ) -> impl Future<Output = Result<Option<StoredEvent>, InboxError>> + Send {
         (**self).get(event_id)
+    }
+
+    fn claim_matching(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+    ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send {
+        (**self).claim_matching(worker_id, lease, now, triggers)
+    }
+
+    fn bury(&self, claimed: &Claimed) -> impl Future<Output = Result<(), InboxError>> + Send {
+        (**self).bury(claimed)
+    }
+
+    fn revive(
+        &self,
+        which: Revive,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, InboxError>> + Send {
+        (**self).revive(which, now)
+    }
+
+    fn wait_for_work(&self, timeout: Duration) -> impl Future<Output = ()> + Send {
+        (**self).wait_for_work(timeout)
     }
 }

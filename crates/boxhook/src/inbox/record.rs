@@ -250,6 +250,7 @@ impl fmt::Display for RecordKind {
 /// use boxhook::inbox::EntryState;
 /// assert_eq!(EntryState::parse("done"), Some(EntryState::Done));
 /// assert_eq!(EntryState::Claimed.to_string(), "claimed");
+/// assert_eq!(EntryState::parse("dead"), Some(EntryState::Dead));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryState {
@@ -260,16 +261,21 @@ pub enum EntryState {
     Claimed,
     /// Processed and acknowledged.
     Done,
+    /// Given up on: it failed on every one of the worker's `max_attempts`.
+    /// Never claimed again until requeued
+    /// ([`Inbox::revive`](super::Inbox::revive)).
+    Dead,
 }
 
 impl EntryState {
-    /// `pending`, `claimed` or `done`.
+    /// `pending`, `claimed`, `done` or `dead`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Claimed => "claimed",
             Self::Done => "done",
+            Self::Dead => "dead",
         }
     }
 
@@ -280,6 +286,7 @@ impl EntryState {
             "pending" => Some(Self::Pending),
             "claimed" => Some(Self::Claimed),
             "done" => Some(Self::Done),
+            "dead" => Some(Self::Dead),
             _ => None,
         }
     }
@@ -433,13 +440,15 @@ impl Claimed {
 }
 
 /// What [`Inbox::list`](super::Inbox::list) returns: oldest first,
-/// optionally one trigger only, optionally at most `limit` entries.
+/// optionally one trigger only, optionally in one state only, optionally at
+/// most `limit` entries.
 ///
 /// ```
-/// use boxhook::inbox::ListFilter;
+/// use boxhook::inbox::{EntryState, ListFilter};
 ///
-/// let filter = ListFilter::new().trigger("FILE.UPLOADED").limit(50);
+/// let filter = ListFilter::new().trigger("FILE.UPLOADED").state(EntryState::Dead).limit(50);
 /// assert_eq!(filter.trigger.as_deref(), Some("FILE.UPLOADED"));
+/// assert_eq!(filter.state, Some(EntryState::Dead));
 /// assert_eq!(filter.limit, Some(50));
 /// assert_eq!(ListFilter::default().limit, None);
 /// ```
@@ -447,6 +456,9 @@ impl Claimed {
 pub struct ListFilter {
     /// Only events with exactly this trigger string.
     pub trigger: Option<String>,
+    /// Only events in this state. A claim whose lease ended is still
+    /// `claimed` until another worker claims it.
+    pub state: Option<EntryState>,
     /// At most this many entries (all when `None`).
     pub limit: Option<usize>,
 }
@@ -465,12 +477,36 @@ impl ListFilter {
         self
     }
 
+    /// Only events in `state`.
+    #[must_use]
+    pub fn state(mut self, state: EntryState) -> Self {
+        self.state = Some(state);
+        self
+    }
+
     /// At most `limit` entries.
     #[must_use]
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
         self
     }
+}
+
+/// Which events [`Inbox::revive`](super::Inbox::revive) puts back in the
+/// queue.
+///
+/// ```
+/// use boxhook::inbox::Revive;
+/// assert_ne!(Revive::AllDead, Revive::Event("e-1".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revive {
+    /// Every event in the `dead` state.
+    AllDead,
+    /// Every event with this event `id` (one per webhook) that is `dead` or
+    /// `done`: a dead event gets another round of attempts, a done one is
+    /// processed again. `pending` and `claimed` ones are left as they are.
+    Event(String),
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use boxhook_core::model::WebhookEvent;
 use boxhook_core::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Claimed, Inbox};
+use super::{Backoff, Claimed, Inbox};
 use crate::escaped;
 use crate::handler::HandlerError;
 
@@ -19,8 +19,12 @@ use crate::handler::HandlerError;
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 /// How long an idle worker waits before looking again: 1 s.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a failed event waits before it can be claimed again: 30 s.
+/// How long a failed event waits before it can be claimed again after its
+/// first failed attempt: 30 s, doubling after each further one up to an
+/// hour.
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// The longest wait between two attempts, unless set: 1 hour.
+const DEFAULT_MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 
 /// What a [`Worker`] runs for each claimed event.
 ///
@@ -101,6 +105,12 @@ pub enum Ran {
     /// An event was processed, but its lease had ended and another worker
     /// claimed it meanwhile: it will be processed again there.
     LeaseLost,
+    /// An event failed on its last allowed attempt (or was claimed past it,
+    /// after workers died holding it) and is now `dead`.
+    Dead,
+    /// The worker was stopping and the event ran past the grace period:
+    /// it was cancelled and put back in the queue, ready at once.
+    Stopped,
 }
 
 /// Claims events from an [`Inbox`] one at a time, runs an [`InboxHandler`]
@@ -154,14 +164,17 @@ pub struct Worker<I, H> {
     id: String,
     lease: Duration,
     poll_interval: Duration,
-    retry_delay: Duration,
+    backoff: Backoff,
+    max_attempts: Option<u32>,
+    triggers: Vec<String>,
     clock: Arc<dyn Clock>,
 }
 
 impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     /// A worker on `inbox` running `handler`, with the defaults
-    /// [`DEFAULT_LEASE`], [`DEFAULT_POLL_INTERVAL`], [`DEFAULT_RETRY_DELAY`],
-    /// the system clock and the worker id `worker-<pid>`.
+    /// [`DEFAULT_LEASE`], [`DEFAULT_POLL_INTERVAL`], an exponential backoff
+    /// from [`DEFAULT_RETRY_DELAY`] up to an hour, no limit on attempts,
+    /// every trigger, the system clock and the worker id `worker-<pid>`.
     #[must_use]
     pub fn new(inbox: I, handler: H) -> Self {
         Self {
@@ -170,7 +183,9 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             id: format!("worker-{}", std::process::id()),
             lease: DEFAULT_LEASE,
             poll_interval: DEFAULT_POLL_INTERVAL,
-            retry_delay: DEFAULT_RETRY_DELAY,
+            backoff: Backoff::exponential(DEFAULT_RETRY_DELAY, DEFAULT_MAX_RETRY_DELAY),
+            max_attempts: None,
+            triggers: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -197,10 +212,37 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         self
     }
 
-    /// How long a failed event waits before it may be claimed again.
+    /// How long a failed event waits before it may be claimed again, the
+    /// same after every attempt (shorthand for
+    /// `backoff(Backoff::constant(delay))`).
     #[must_use]
     pub fn retry_delay(mut self, delay: Duration) -> Self {
-        self.retry_delay = delay;
+        self.backoff = Backoff::constant(delay);
+        self
+    }
+
+    /// How long a failed event waits before each next attempt.
+    #[must_use]
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// After this many failed attempts an event is `dead`
+    /// ([`Inbox::bury`]): listed, never claimed again until requeued. An
+    /// event claimed past it (its earlier workers died holding it) is buried
+    /// without running. Unlimited unless set; 0 counts as 1.
+    #[must_use]
+    pub fn max_attempts(mut self, max: u32) -> Self {
+        self.max_attempts = Some(max.max(1));
+        self
+    }
+
+    /// Claims only events with one of these exact triggers (every event
+    /// when empty, the default); see [`Inbox::claim_matching`].
+    #[must_use]
+    pub fn triggers(mut self, triggers: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.triggers = triggers.into_iter().map(Into::into).collect();
         self
     }
 
@@ -240,14 +282,19 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         self
     }
 
-    /// When a failed event may be claimed again: now plus the retry delay,
-    /// saturating at the latest instant `chrono` holds (a delay of
-    /// `Duration::MAX` means "not before the end of time", not a panic).
-    fn retry_at(&self) -> DateTime<Utc> {
-        TimeDelta::from_std(self.retry_delay)
+    /// When a failed event may be claimed again: now plus the backoff for
+    /// `attempt`, saturating at the latest instant `chrono` holds (a delay
+    /// of `Duration::MAX` means "not before the end of time", not a panic).
+    fn retry_at(&self, attempt: u32) -> DateTime<Utc> {
+        TimeDelta::from_std(self.backoff.delay(attempt))
             .ok()
             .and_then(|delay| self.clock.now().checked_add_signed(delay))
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// Whether failed attempt `attempt` was the last one allowed.
+    fn is_last(&self, attempt: u32) -> bool {
+        self.max_attempts.is_some_and(|max| attempt >= max)
     }
 
     /// Claims one event, if any, processes it and settles it.
@@ -257,19 +304,47 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     /// When the inbox fails to claim, acknowledge or release. An event
     /// claimed but not settled returns to the queue when its lease ends.
     pub async fn run_once(&self) -> Result<Ran, super::InboxError> {
+        self.run_once_until(std::future::pending()).await
+    }
+
+    /// [`run_once`](Self::run_once), cancelling the handler when `stop`
+    /// completes first and putting the event back, ready at once.
+    async fn run_once_until(
+        &self,
+        stop: impl Future<Output = ()>,
+    ) -> Result<Ran, super::InboxError> {
         let Some(claimed) = self
             .inbox
-            .claim_next(&self.id, self.lease, self.clock.now())
+            .claim_matching(&self.id, self.lease, self.clock.now(), &self.triggers)
             .await?
         else {
             return Ok(Ran::Idle);
         };
         let key = claimed.entry.key();
         let attempt = claimed.attempt();
-        let failure = match claimed.event() {
+        if self.max_attempts.is_some_and(|max| attempt > max) {
+            // Earlier attempts died with their worker (the lease ended):
+            // running it again could kill this worker too.
+            return self
+                .settle_dead(
+                    &claimed,
+                    "earlier attempts never finished (their workers stopped)",
+                )
+                .await;
+        }
+        let outcome = match claimed.event() {
             Ok(event) => {
                 let run = crate::panic::catch_unwind(|| self.handler.call(event, claimed.clone()));
-                match tokio::time::timeout(self.lease, run).await {
+                let mut run = pin!(tokio::time::timeout(self.lease, run));
+                let mut stop = pin!(stop);
+                poll_fn(|cx| {
+                    if let Poll::Ready(done) = run.as_mut().poll(cx) {
+                        return Poll::Ready(Some(done));
+                    }
+                    stop.as_mut().poll(cx).map(|()| None)
+                })
+                .await
+                .map(|done| match done {
                     Ok(Ok(Ok(()))) => None,
                     Ok(Ok(Err(error))) => Some(error.to_string()),
                     Ok(Err(panic)) => Some(format!(
@@ -277,14 +352,24 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                         crate::panic::panic_message(&*panic)
                     )),
                     Err(_) => Some(format!("handler ran past its {:?} lease", self.lease)),
-                }
+                })
             }
-            Err(error) => Some(format!("stored body is not a webhook_event: {error}")),
+            Err(error) => Some(Some(format!("stored body is not a webhook_event: {error}"))),
         };
-        let settled = if failure.is_none() {
-            self.inbox.ack(&claimed).await
-        } else {
-            self.inbox.requeue(&claimed, self.retry_at()).await
+        let Some(failure) = outcome else {
+            return match self.inbox.requeue(&claimed, self.clock.now()).await {
+                Ok(()) => {
+                    tracing::warn!(event = %key, attempt, "worker stopping: event cancelled after the grace period and put back");
+                    Ok(Ran::Stopped)
+                }
+                Err(error) if error.is_lease_lost() => Ok(Ran::LeaseLost),
+                Err(error) => Err(error),
+            };
+        };
+        let settled = match &failure {
+            None => self.inbox.ack(&claimed).await,
+            Some(error) if self.is_last(attempt) => return self.settle_dead(&claimed, error).await,
+            Some(_) => self.inbox.requeue(&claimed, self.retry_at(attempt)).await,
         };
         match (settled, failure) {
             (Ok(()), None) => {
@@ -303,16 +388,93 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         }
     }
 
+    /// Marks `claimed` dead after its last attempt failed with `error`.
+    async fn settle_dead(&self, claimed: &Claimed, error: &str) -> Result<Ran, super::InboxError> {
+        let key = claimed.entry.key();
+        let attempt = claimed.attempt();
+        match self.inbox.bury(claimed).await {
+            Ok(()) => {
+                tracing::error!(event = %key, attempt, error = escaped::shown(error), "inbox event failed on its last attempt; it is dead until requeued");
+                Ok(Ran::Dead)
+            }
+            Err(error) if error.is_lease_lost() => Ok(Ran::LeaseLost),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Processes events until `shutdown` completes. The event in progress
     /// is finished and settled first; inbox failures are logged and retried
     /// after the poll interval.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        self.run_until_within(shutdown, Duration::MAX).await;
+    }
+
+    /// Processes events until `shutdown` completes; the event in progress
+    /// then has `grace` to finish, after which its handler is cancelled
+    /// (dropped) and the event is put back in the queue, ready at once for
+    /// another worker ([`Ran::Stopped`]).
+    ///
+    /// While idle, the worker waits with [`Inbox::wait_for_work`] for at
+    /// most the poll interval.
+    pub async fn run_until_within(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        self.drive(shutdown, grace, false, |_| {}).await;
+    }
+
+    /// Processes events until none is ready (or `shutdown` completes, with
+    /// `grace` as in [`run_until_within`](Self::run_until_within)), calling
+    /// `observe` with the outcome of each claimed event: for batch runs
+    /// that must say whether anything failed. Stops at the first inbox
+    /// error, which `observe` gets too.
+    ///
+    /// Events retried with a backoff are not ready yet, so they do not keep
+    /// it running; an event that fails on its last attempt is `dead`.
+    pub async fn run_until_idle(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+        observe: impl FnMut(&Result<Ran, super::InboxError>),
+    ) {
+        self.drive(shutdown, grace, true, observe).await;
+    }
+
+    async fn drive(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+        until_idle: bool,
+        mut observe: impl FnMut(&Result<Ran, super::InboxError>),
+    ) {
         let mut shutdown = pin!(shutdown);
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
         loop {
-            if poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await {
+            if *stopping.borrow()
+                || poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await
+            {
                 return;
             }
-            let wait = match self.run_once().await {
+            let hard_stop = {
+                let mut stopped = stopped.clone();
+                async move {
+                    let _ = stopped.wait_for(|stopping| *stopping).await;
+                    if grace == Duration::MAX {
+                        std::future::pending::<()>().await;
+                    }
+                    tokio::time::sleep(grace).await;
+                }
+            };
+            let mut work = pin!(self.run_once_until(hard_stop));
+            let ran = poll_fn(|cx| {
+                if !*stopping.borrow() && shutdown.as_mut().poll(cx).is_ready() {
+                    stopping.send_replace(true);
+                }
+                work.as_mut().poll(cx)
+            })
+            .await;
+            if !matches!(ran, Ok(Ran::Idle)) {
+                observe(&ran);
+            }
+            let wait = match ran {
+                Ok(Ran::Idle) if until_idle => return,
                 Ok(Ran::Idle) => true,
                 Ok(_) => false,
                 Err(error) => {
@@ -321,11 +483,14 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                         worker_id = escaped::text(&self.id),
                         "inbox worker cannot reach the inbox"
                     );
+                    if until_idle {
+                        return;
+                    }
                     true
                 }
             };
-            if wait {
-                let mut sleep = pin!(tokio::time::sleep(self.poll_interval));
+            if wait && !*stopping.borrow() {
+                let mut sleep = pin!(self.inbox.wait_for_work(self.poll_interval));
                 let stopped = poll_fn(|cx| {
                     if shutdown.as_mut().poll(cx).is_ready() {
                         Poll::Ready(true)
@@ -350,7 +515,9 @@ impl<I, H> fmt::Debug for Worker<I, H> {
             .field("worker_id", &self.id)
             .field("lease", &self.lease)
             .field("poll_interval", &self.poll_interval)
-            .field("retry_delay", &self.retry_delay)
+            .field("backoff", &self.backoff)
+            .field("max_attempts", &self.max_attempts)
+            .field("triggers", &self.triggers)
             .finish_non_exhaustive()
     }
 }

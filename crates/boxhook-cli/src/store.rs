@@ -1,0 +1,275 @@
+//! `--store URL` / `--inbox FILE`: which inbox a command works on, SQLite
+//! or PostgreSQL, behind one [`Inbox`] type.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use boxhook::inbox::{
+    Claimed, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Revive, Stored, StoredEvent,
+};
+use boxhook_postgres::{Options, PgInbox};
+use boxhook_sqlite::SqliteInbox;
+use chrono::{DateTime, Utc};
+
+use crate::usage;
+
+/// Where `serve`, `work` and `inbox` keep events unless told otherwise.
+pub(crate) const DEFAULT_INBOX: &str = "./boxhook-inbox.sqlite";
+
+/// `--store` and `--inbox`, shared by every command that opens an inbox.
+#[derive(clap::Args, Clone)]
+pub(crate) struct StoreArgs {
+    /// The store: postgres://… or postgresql://… (a PostgreSQL database
+    /// shared by many receivers and workers), sqlite:PATH, or a plain path
+    /// (a SQLite file).
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "inbox",
+        env = "BOXHOOK_STORE"
+    )]
+    pub(crate) store: Option<String>,
+    /// The SQLite inbox file (same as --store sqlite:FILE).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
+    pub(crate) inbox: PathBuf,
+}
+
+/// A store named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Store {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl StoreArgs {
+    /// The store these arguments name.
+    pub(crate) fn store(&self) -> anyhow::Result<Store> {
+        match &self.store {
+            None => Ok(Store::Sqlite(self.inbox.clone())),
+            Some(url) => parse(url),
+        }
+    }
+}
+
+/// Parses `--store`.
+pub(crate) fn parse(url: &str) -> anyhow::Result<Store> {
+    if boxhook_postgres::is_postgres_url(url) {
+        return Ok(Store::Postgres(url.to_owned()));
+    }
+    let path = url.strip_prefix("sqlite:").unwrap_or(url);
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() {
+        return Err(usage(format!(
+            "--store {url:?} names no file; give postgres://…, sqlite:PATH or a path"
+        )));
+    }
+    if path.contains("://") {
+        return Err(usage(format!(
+            "--store {url:?}: unknown scheme; give postgres://…, postgresql://…, sqlite:PATH \
+             or a path"
+        )));
+    }
+    Ok(Store::Sqlite(PathBuf::from(path)))
+}
+
+impl Store {
+    /// For messages: the file, or the URL without its password.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(url) => redact(url),
+        }
+    }
+
+    /// Opens it for writing: SQLite creates and migrates the file,
+    /// PostgreSQL migrates the schema under its advisory lock. Call it in
+    /// the runtime that will use the inbox (PostgreSQL connections are
+    /// driven by tasks on it).
+    pub(crate) async fn open(&self) -> anyhow::Result<AnyInbox> {
+        match self {
+            Self::Sqlite(path) => SqliteInbox::open(path)
+                .map(AnyInbox::Sqlite)
+                .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", path.display())),
+            Self::Postgres(url) => PgInbox::connect(url)
+                .await
+                .map(AnyInbox::Postgres)
+                .map_err(|err| anyhow::anyhow!("cannot open store {}: {err}", redact(url))),
+        }
+    }
+
+    /// Opens it to read without changing anything: a SQLite file must
+    /// exist and is opened read-only; PostgreSQL is not migrated.
+    pub(crate) async fn open_existing(&self) -> anyhow::Result<AnyInbox> {
+        match self {
+            Self::Sqlite(path) => open_existing_sqlite(path).map(AnyInbox::Sqlite),
+            Self::Postgres(url) => PgInbox::connect_with(url, &Options::default().migrate(false))
+                .await
+                .map(AnyInbox::Postgres)
+                .map_err(|err| anyhow::anyhow!("cannot open store {}: {err}", redact(url))),
+        }
+    }
+}
+
+/// Opens a SQLite inbox that must exist already, read-only: reading must
+/// not create, migrate or write anything.
+fn open_existing_sqlite(path: &Path) -> anyhow::Result<SqliteInbox> {
+    if !path.is_file() {
+        return Err(usage(format!(
+            "no inbox at {} (run `boxhook serve --inbox {}` first, or pass --inbox or --store)",
+            path.display(),
+            path.display()
+        )));
+    }
+    SqliteInbox::open_read_only(path)
+        .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", path.display()))
+}
+
+/// Arguments of `boxhook migrate`.
+#[derive(clap::Args)]
+pub(crate) struct MigrateArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Creates or upgrades the store's tables and prints the schema version.
+pub(crate) fn migrate(args: &MigrateArgs) -> anyhow::Result<std::process::ExitCode> {
+    let store = args.store.store()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match &store {
+            Store::Sqlite(_) => drop(store.open().await?),
+            Store::Postgres(url) => {
+                let version = boxhook_postgres::migrate(url, &Options::default())
+                    .await
+                    .map_err(|err| anyhow::anyhow!("cannot migrate {}: {err}", redact(url)))?;
+                println!("schema version {version}");
+            }
+        }
+        println!("{} is up to date", store.describe());
+        anyhow::Ok(std::process::ExitCode::SUCCESS)
+    })
+}
+
+/// A URL with its password hidden.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// The SQLite or the PostgreSQL inbox.
+#[derive(Clone, Debug)]
+pub(crate) enum AnyInbox {
+    Sqlite(SqliteInbox),
+    Postgres(PgInbox),
+}
+
+macro_rules! each {
+    ($self:ident, $inbox:ident => $call:expr) => {
+        match $self {
+            AnyInbox::Sqlite($inbox) => $call.await,
+            AnyInbox::Postgres($inbox) => $call.await,
+        }
+    };
+}
+
+impl Inbox for AnyInbox {
+    async fn store(&self, record: NewRecord) -> Result<Stored, InboxError> {
+        each!(self, inbox => inbox.store(record))
+    }
+
+    async fn claim_next(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Claimed>, InboxError> {
+        each!(self, inbox => inbox.claim_next(worker_id, lease, now))
+    }
+
+    async fn ack(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        each!(self, inbox => inbox.ack(claimed))
+    }
+
+    async fn requeue(&self, claimed: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
+        each!(self, inbox => inbox.requeue(claimed, retry_at))
+    }
+
+    async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
+        each!(self, inbox => inbox.list(filter))
+    }
+
+    async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
+        each!(self, inbox => inbox.get(event_id))
+    }
+
+    async fn claim_matching(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+    ) -> Result<Option<Claimed>, InboxError> {
+        each!(self, inbox => inbox.claim_matching(worker_id, lease, now, triggers))
+    }
+
+    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        each!(self, inbox => inbox.bury(claimed))
+    }
+
+    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
+        each!(self, inbox => inbox.revive(which, now))
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        each!(self, inbox => inbox.wait_for_work(timeout));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_parse() {
+        let cases = [
+            (
+                "postgres://u@h/db",
+                Store::Postgres("postgres://u@h/db".into()),
+            ),
+            (
+                "postgresql://h/db",
+                Store::Postgres("postgresql://h/db".into()),
+            ),
+            ("sqlite:inbox.sqlite", Store::Sqlite("inbox.sqlite".into())),
+            (
+                "sqlite:///var/x.sqlite",
+                Store::Sqlite("/var/x.sqlite".into()),
+            ),
+            ("/var/x.sqlite", Store::Sqlite("/var/x.sqlite".into())),
+            ("x.sqlite", Store::Sqlite("x.sqlite".into())),
+        ];
+        for (url, want) in cases {
+            assert_eq!(parse(url).expect(url), want, "{url}");
+        }
+        for bad in ["sqlite:", "", "mysql://h/db"] {
+            let err = parse(bad).expect_err(bad);
+            assert!(err.is::<crate::UsageError>(), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

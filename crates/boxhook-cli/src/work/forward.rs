@@ -1,0 +1,48 @@
+//! `--forward`: POST each event, signed as Box signs it.
+
+use std::time::Duration;
+
+use boxhook::inbox::Claimed;
+use boxhook::HandlerError;
+use boxhook_core::KeyRing;
+use boxhook_testkit::{Delivery, RetrySchedule, Simulator};
+
+/// A one-attempt sender to the forward URL: each attempt gets a fresh
+/// timestamp, signature and delivery id, exactly as `boxhook send` makes
+/// them.
+pub(super) struct Forward {
+    simulator: Simulator,
+}
+
+impl Forward {
+    pub(super) fn new(url: &str, keys: KeyRing, timeout: Duration) -> anyhow::Result<Self> {
+        let target = crate::send::target_uri(url).map_err(|err| {
+            crate::usage(format!(
+                "--forward: {}",
+                err.to_string().trim_start_matches("--to ")
+            ))
+        })?;
+        Ok(Self {
+            simulator: Simulator::builder(target, keys)
+                .schedule(RetrySchedule::none())
+                .timeout(timeout)
+                .build(),
+        })
+    }
+
+    /// Ok when the endpoint answered 2xx.
+    pub(super) async fn run(&self, claimed: &Claimed) -> Result<(), HandlerError> {
+        let report = self
+            .simulator
+            .send(Delivery::new(claimed.body.clone()))
+            .await;
+        match report.last().map(boxhook_testkit::Attempt::result) {
+            Some(Ok(status)) if status.is_success() => Ok(()),
+            Some(Ok(status)) => Err(HandlerError::new(format!(
+                "the forward URL answered {status}"
+            ))),
+            Some(Err(err)) => Err(HandlerError::new(format!("forwarding failed: {err}"))),
+            None => Err(HandlerError::new("forwarding made no attempt")),
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! `boxhook work`: a worker process. It claims stored events from the
+//! inbox and hands each to a command (`--exec`) or to an HTTP endpoint
+//! (`--forward`), so that any language can consume Box events durably.
+
+mod exec;
+mod forward;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxhook::inbox::{Backoff, Claimed, InboxHandler, Ran, Worker};
+use boxhook::HandlerError;
+use boxhook_core::model::WebhookEvent;
+
+use crate::keys::KeyArgs;
+use crate::store::StoreArgs;
+use crate::usage;
+
+/// Arguments of `boxhook work`.
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("handler").required(true).args(["exec", "forward"])))]
+#[command(after_help = "\
+--exec runs `sh -c CMD` once per event: the stored body, byte for byte, on \
+stdin; BOXHOOK_EVENT_ID, BOXHOOK_WEBHOOK_ID, BOXHOOK_TRIGGER, BOXHOOK_ATTEMPT \
+and BOXHOOK_WORKER_ID in the environment; its stdout is passed through, each \
+stderr line is logged with the event id. Exit 0 marks the event done; any \
+other exit, or running past --timeout (the command is killed), schedules a \
+retry after --backoff, doubling per attempt up to --max-backoff. After \
+--max-attempts failed attempts the event is dead: see `boxhook inbox list \
+--state dead` and `boxhook inbox requeue`.
+
+--forward POSTs each event's body to URL, signed as Box signs it (keys from \
+--primary-key/--secondary-key or BOX_PRIMARY_KEY/BOX_SECONDARY_KEY, a fresh \
+BOX-DELIVERY-TIMESTAMP): a 2xx marks it done.
+
+Processing is at least once: an event whose worker dies is claimed again \
+when its --lease ends. On SIGINT/SIGTERM the worker stops claiming, lets \
+events in progress finish for --grace seconds, then cancels them and puts \
+them back in the queue.
+
+--admin ADDR (off by default; a token off loopback, as for serve) serves \
+/metrics (the inbox's events per state as boxhook_inbox_events{state}), \
+/healthz, /readyz (200 while the store answers) and / (the inbox's counts \
+and oldest pending age).
+
+Exit status: 0 stopped by a signal, or (--once) every event processed; 1 \
+(--once) an event failed, or the store failed; 2 usage error.
+
+Examples:
+  boxhook work --inbox ./boxhook-inbox.sqlite --exec ./handle.sh
+  boxhook work --store postgres://boxhook@db/boxhook --concurrency 8 --exec 'python3 handle.py'
+  boxhook work --store postgres://boxhook@db/boxhook --forward http://127.0.0.1:9000/box")]
+pub(crate) struct Args {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Run this shell command once per event.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
+    /// POST each event, signed like Box, to this http:// URL.
+    #[arg(long, value_name = "URL")]
+    forward: Option<String>,
+    /// How many events are processed at once, 1 to 1024.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    concurrency: u32,
+    /// How long a claim lasts, in seconds, 1 to 86400: an event whose
+    /// worker died is claimed again after it. Must exceed --timeout.
+    #[arg(long, value_name = "S", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    lease: u64,
+    /// How long one run of --exec (or one --forward request) may take, in
+    /// seconds, 1 to 86400 (default: 60, or less than --lease).
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    timeout: Option<u64>,
+    /// After this many failed attempts an event is dead, 1 to 1000.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_attempts: u32,
+    /// The wait before the second attempt, in seconds (doubling after
+    /// each further failure), 0 to 86400.
+    #[arg(long, value_name = "S", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    backoff: u64,
+    /// The longest wait between two attempts, in seconds, 0 to 604800.
+    #[arg(long, value_name = "S", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    max_backoff: u64,
+    /// Only events with this exact trigger (repeat for several).
+    #[arg(long = "trigger", value_name = "T")]
+    triggers: Vec<String>,
+    /// Process what is ready, then exit (1 if any event failed).
+    #[arg(long)]
+    once: bool,
+    /// After SIGINT/SIGTERM, how long events in progress may take, in
+    /// seconds, 0 to 3600.
+    #[arg(long, value_name = "S", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    grace: u64,
+    /// How often an idle worker looks for work, in milliseconds, 10 to
+    /// 60000 (PostgreSQL also wakes it at once through LISTEN/NOTIFY).
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    poll_ms: u64,
+    /// How stderr's log is written: text, or json (one JSON object per
+    /// line, the framework's events too).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::serve::LogFormat::Text)]
+    log_format: crate::serve::LogFormat,
+    #[command(flatten)]
+    admin: crate::admin::AdminArgs,
+}
+
+/// What processes one event: a command or an HTTP endpoint.
+#[derive(Clone)]
+enum Handler {
+    Exec(Arc<exec::Exec>),
+    Forward(Arc<forward::Forward>),
+}
+
+impl InboxHandler for Handler {
+    async fn call(&self, _event: WebhookEvent, claimed: Claimed) -> Result<(), HandlerError> {
+        match self {
+            Self::Exec(exec) => exec.run(&claimed).await,
+            Self::Forward(forward) => forward.run(&claimed).await,
+        }
+    }
+}
+
+/// Runs workers until a signal (or, with `--once`, until nothing is ready).
+pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
+    let lease = Duration::from_secs(args.lease);
+    let timeout = Duration::from_secs(
+        args.timeout
+            .unwrap_or(60.min(args.lease.saturating_sub(1)).max(1)),
+    );
+    if timeout >= lease {
+        return Err(usage(format!(
+            "--timeout {}s must be shorter than --lease {}s: past its lease an event may be \
+             claimed by another worker",
+            timeout.as_secs(),
+            lease.as_secs()
+        )));
+    }
+    let handler = match (&args.exec, &args.forward) {
+        (Some(command), _) if command.trim().is_empty() => {
+            return Err(usage("--exec needs a command, e.g. --exec ./handle.sh"))
+        }
+        (Some(command), _) => Handler::Exec(Arc::new(exec::Exec::new(command.clone(), timeout))),
+        (None, Some(url)) => {
+            Handler::Forward(Arc::new(forward::Forward::new(url, keys.ring()?, timeout)?))
+        }
+        (None, None) => return Err(usage("give --exec CMD or --forward URL")),
+    };
+    let store = args.store.store()?;
+    crate::serve::init_tracing_as(args.log_format)?;
+    // Before the first event: the recorder must see every count.
+    let admin = args.admin.prepare()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let inbox = store.open().await?;
+        if let Some(admin) = admin {
+            let wiring = crate::admin::Wiring {
+                dashboard: None,
+                inbox: Arc::new(crate::admin::Probe::new(inbox.clone())),
+                keys: None,
+            };
+            let addr = admin.start(wiring).await?;
+            crate::serve::notice(
+                "INFO",
+                &format!("admin on http://{addr}/ (metrics, healthz, readyz, inbox)"),
+            );
+        }
+        crate::serve::notice(
+            "INFO",
+            &format!(
+                "working on {} with {} worker(s){}",
+                store.describe(),
+                args.concurrency,
+                if args.once {
+                    ", until nothing is ready"
+                } else {
+                    ""
+                }
+            ),
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            crate::serve::stop_signal().await;
+            crate::serve::notice(
+                "INFO",
+                "stopping: no new claims; finishing events in progress",
+            );
+            let _ = stop.send(true);
+        });
+        let failed = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicU64::new(0));
+        let host = hostname();
+        let mut tasks = Vec::new();
+        for n in 0..args.concurrency {
+            let worker = Worker::new(inbox.clone(), handler.clone())
+                .worker_id(format!("{host}-{}-{n}", std::process::id()))
+                .lease(lease)
+                .backoff(Backoff::exponential(
+                    Duration::from_secs(args.backoff),
+                    Duration::from_secs(args.max_backoff),
+                ))
+                .max_attempts(args.max_attempts)
+                .triggers(args.triggers.clone())
+                .poll_interval(Duration::from_millis(args.poll_ms));
+            let mut stopped = stopped.clone();
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            let grace = Duration::from_secs(args.grace);
+            let (failed, done) = (Arc::clone(&failed), Arc::clone(&done));
+            let once = args.once;
+            tasks.push(tokio::spawn(async move {
+                if once {
+                    worker
+                        .run_until_idle(shutdown, grace, |ran| {
+                            let counter = if matches!(ran, Ok(Ran::Acked)) {
+                                &done
+                            } else {
+                                &failed
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        })
+                        .await;
+                } else {
+                    worker.run_until_within(shutdown, grace).await;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await?;
+        }
+        let (done, failed) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+        if args.once {
+            println!("processed {done} event(s); {failed} attempt(s) failed");
+        }
+        crate::serve::notice("INFO", "stopped");
+        Ok(if failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+/// This machine's name, for worker ids.
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "worker".to_owned())
+}

@@ -1,0 +1,363 @@
+//! Parsing the URL, the pool, TLS, and the `LISTEN` connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxhook::inbox::{ErrorKind, InboxError};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::Notify;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{AsyncMessage, Socket};
+
+use crate::schema;
+
+/// The channel stores and requeues notify, and idle workers listen on.
+pub(crate) const CHANNEL: &str = "boxhook_events";
+
+/// How long a worker's `LISTEN` connection waits before reconnecting.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// How to connect: pool size, schema, whether to migrate at start.
+///
+/// ```
+/// use boxhook_postgres::Options;
+/// let options = Options::default().pool_size(4).schema("boxhook").migrate(false);
+/// assert_eq!(options.pool_size_value(), 4);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pool_size: usize,
+    schema: Option<String>,
+    migrate: bool,
+}
+
+impl Default for Options {
+    /// 16 connections, the connection's default schema (`public`), and the
+    /// schema migrated at start.
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            schema: None,
+            migrate: true,
+        }
+    }
+}
+
+impl Options {
+    /// The most connections the pool holds (at least 1).
+    #[must_use]
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// The pool size set.
+    #[must_use]
+    pub fn pool_size_value(&self) -> usize {
+        self.pool_size
+    }
+
+    /// Keeps boxhook's tables in this schema (created if missing), by
+    /// setting `search_path` on every connection: several inboxes can share
+    /// one database.
+    #[must_use]
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Whether to apply pending migrations at start (default yes); when
+    /// not, a database whose schema is not current is refused.
+    #[must_use]
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+}
+
+/// What the inbox and the idempotency store share: the pool, and the
+/// wake-up fed by the `LISTEN` connection.
+pub(crate) struct Shared {
+    pub(crate) pool: Pool,
+    pub(crate) wake: Arc<Notify>,
+    /// 0 idle, 1 a NOTIFY in flight, 2 in flight and another one wanted.
+    notifying: Arc<std::sync::atomic::AtomicU8>,
+    listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    start_listener: Box<dyn Fn(Arc<Notify>) -> tokio::task::JoinHandle<()> + Send + Sync>,
+}
+
+impl Shared {
+    /// Tells the idle workers of every process that an event is ready:
+    /// `NOTIFY` in a transaction of its own, after the caller's COMMIT,
+    /// from a background task (the caller does not wait). At most one is
+    /// in flight per process; requests meanwhile are folded into one more.
+    pub(crate) fn notify_ready(&self) {
+        use std::sync::atomic::Ordering;
+        if self.notifying.fetch_add(1, Ordering::AcqRel) > 0 {
+            // One is in flight: make sure one more follows it, no more.
+            self.notifying.store(2, Ordering::Release);
+            return;
+        }
+        let pool = self.pool.clone();
+        let notifying = Arc::clone(&self.notifying);
+        tokio::spawn(async move {
+            loop {
+                if let Ok(client) = pool.get().await {
+                    if let Err(error) = client.batch_execute(&format!("NOTIFY {CHANNEL}")).await {
+                        tracing::debug!(%error, "NOTIFY failed; workers will poll");
+                    }
+                }
+                // 1 → 0: done. 2 → 1: someone asked meanwhile, go again.
+                if notifying.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    return;
+                }
+                notifying.store(1, Ordering::Release);
+            }
+        });
+    }
+
+    /// Starts the `LISTEN` connection, once, on first use.
+    pub(crate) fn ensure_listening(&self) {
+        let mut listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if listener
+            .as_ref()
+            .is_none_or(tokio::task::JoinHandle::is_finished)
+        {
+            *listener = Some((self.start_listener)(Arc::clone(&self.wake)));
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(listener) = self
+            .listener
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            listener.abort();
+        }
+    }
+}
+
+/// Connects a pool to `url`, checks the database is reachable, and
+/// migrates (or checks) the schema.
+pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>, InboxError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|error| {
+        InboxError::new(
+            ErrorKind::Storage,
+            format!(
+                "{} is not a PostgreSQL URL ({error}); expected e.g. \
+                 postgres://user:password@host:5432/dbname",
+                redact(url)
+            ),
+        )
+    })?;
+    if let Some(schema) = &options.schema {
+        let current = config.get_options().unwrap_or_default().to_owned();
+        config.options(format!("{current} -c search_path={schema}").trim());
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("boxhook");
+    }
+    // TLS only when asked for: `prefer` (the default) would fail on a
+    // unix socket or a server with a private certificate, where libpq falls
+    // back to plain text or skips the check.
+    let shared = if config.get_ssl_mode() == SslMode::Require {
+        with_tls(config, options.pool_size)?
+    } else {
+        build(config, tokio_postgres::NoTls, options.pool_size)?
+    };
+    let mut client = shared.pool.get().await.map_err(|error| {
+        InboxError::new(
+            ErrorKind::Storage,
+            format!(
+                "cannot connect to {}: {error}; check that the server runs, the host, port, \
+                 user and password, and sslmode",
+                redact(url)
+            ),
+        )
+    })?;
+    schema::prepare(&mut client, options.schema.as_deref(), options.migrate).await?;
+    drop(client);
+    Ok(shared)
+}
+
+#[cfg(feature = "tls")]
+fn with_tls(config: tokio_postgres::Config, size: usize) -> Result<Arc<Shared>, InboxError> {
+    let roots: rustls::RootCertStore = webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|error| InboxError::new(ErrorKind::Storage, error))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    build(
+        config,
+        tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+        size,
+    )
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_tls(_: tokio_postgres::Config, _: usize) -> Result<Arc<Shared>, InboxError> {
+    Err(InboxError::new(
+        ErrorKind::Storage,
+        "sslmode=require, but this build has no TLS: build boxhook-postgres with its `tls` \
+         feature, or connect without sslmode=require on a trusted network",
+    ))
+}
+
+fn build<T>(config: tokio_postgres::Config, tls: T, size: usize) -> Result<Arc<Shared>, InboxError>
+where
+    T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    let manager = Manager::from_config(
+        config.clone(),
+        tls.clone(),
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(Duration::from_secs(10)))
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .build();
+    // `build` only fails without a runtime for the timeouts; one is given.
+    let pool = pool.map_err(|error| {
+        InboxError::new(
+            ErrorKind::Storage,
+            format!("cannot build the connection pool: {error}"),
+        )
+    })?;
+    Ok(Arc::new(Shared {
+        pool,
+        wake: Arc::new(Notify::new()),
+        notifying: Arc::new(std::sync::atomic::AtomicU8::new(0)),
+        listener: std::sync::Mutex::new(None),
+        start_listener: Box::new(move |wake| {
+            tokio::spawn(listen(config.clone(), tls.clone(), wake))
+        }),
+    }))
+}
+
+/// Holds a connection that `LISTEN`s on [`CHANNEL`], waking `wake` on each
+/// notification (and once on every reconnect, for what was missed).
+async fn listen<T>(config: tokio_postgres::Config, tls: T, wake: Arc<Notify>)
+where
+    T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    loop {
+        match config.connect(tls.clone()).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    while let Some(message) =
+                        std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                    {
+                        match message {
+                            Ok(AsyncMessage::Notification(_)) => {
+                                if tx.send(()).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(error) => {
+                                tracing::warn!(%error, "PostgreSQL LISTEN connection failed");
+                                return;
+                            }
+                        }
+                    }
+                });
+                if client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
+                    wake_all(&wake);
+                    while rx.recv().await.is_some() {
+                        wake_all(&wake);
+                    }
+                }
+                driver.abort();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot open the PostgreSQL LISTEN connection; polling meanwhile");
+            }
+        }
+        tokio::time::sleep(RECONNECT).await;
+    }
+}
+
+/// Wakes every idle worker, and the next one to wait if none is waiting.
+fn wake_all(wake: &Notify) {
+    wake.notify_waiters();
+    wake.notify_one();
+}
+
+/// `url` with its password replaced by `***`, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        let cases = [
+            ("postgres://u:secret@h/db", "postgres://u:***@h/db"),
+            ("postgresql://u@h/db", "postgresql://u@h/db"),
+            ("postgres://h/db", "postgres://h/db"),
+            ("host=h user=u", "host=h user=u"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact(url), want, "{url}");
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "tls")))]
+mod without_tls {
+    #[tokio::test]
+    async fn sslmode_require_is_refused_rather_than_sent_in_plain_text() {
+        let error = super::connect(
+            "postgres://u:pw@127.0.0.1:1/db?sslmode=require",
+            &super::Options::default(),
+        )
+        .await
+        .err()
+        .expect("refused");
+        assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
+        assert_eq!(
+            error.to_string(),
+            "inbox storage failed: sslmode=require, but this build has no TLS: build \
+             boxhook-postgres with its `tls` feature, or connect without sslmode=require on a \
+             trusted network"
+        );
+    }
+}
