@@ -226,3 +226,48 @@ fn ctrl_c_stops_and_says_how_far_it_got() {
     );
     assert_eq!(inbox_list(&second).len(), sent);
 }
+
+#[test]
+fn replays_from_postgres_with_store() {
+    use boxhook::inbox::{Inbox as _, NewRecord};
+    let Some(cluster) = boxhook_testkit::postgres::Cluster::start("replay") else {
+        eprintln!("SKIPPED replays_from_postgres_with_store: no PostgreSQL here");
+        return;
+    };
+    let url = cluster.url();
+    let bodies: Vec<String> = ["p-1", "p-2", "p-3"]
+        .iter()
+        .map(|id| common::admin::body(id, "FILE.UPLOADED", &serde_json::json!([])))
+        .collect();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let inbox = boxhook_postgres::PgInbox::connect(&url).await.unwrap();
+            for body in &bodies {
+                let record =
+                    NewRecord::parse(body.clone(), Some("d-1"), chrono::Utc::now()).unwrap();
+                inbox.store(record).await.unwrap();
+            }
+        });
+    let dir = temp_dir("replay-pg");
+    let second = dir.join("second.sqlite");
+    let target = Server::start(&second, &[]);
+    let mut command = boxhook();
+    command
+        .args(["--primary-key", boxhook_testkit::SAMPLE_PRIMARY_KEY])
+        .args(["inbox", "replay", "--to", &target.url, "--store", &url]);
+    let out = run(&mut command, Duration::from_secs(60));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("replayed 3 event(s): sent 3, 2xx 3, other 0, failed 0")
+    );
+    let want: Vec<(String, u64)> = ["p-1", "p-2", "p-3"]
+        .iter()
+        .map(|id| ((*id).to_owned(), 1))
+        .collect();
+    assert_eq!(ids_and_deliveries(&second), want);
+}
