@@ -103,6 +103,25 @@ impl AdminArgs {
 }
 
 impl Admin {
+    /// [`Admin::start`] for `boxhook work`: the inbox alone (no deliveries,
+    /// no keys), announced on stderr.
+    pub(crate) async fn start_for_worker(
+        self,
+        inbox: impl boxhook::inbox::Inbox,
+    ) -> anyhow::Result<SocketAddr> {
+        let wiring = Wiring {
+            dashboard: None,
+            inbox: Arc::new(Probe::new(inbox)),
+            keys: None,
+        };
+        let addr = self.start(wiring).await?;
+        crate::serve::notice(
+            "INFO",
+            &format!("admin on http://{addr}/ (metrics, healthz, readyz, inbox)"),
+        );
+        Ok(addr)
+    }
+
     /// Binds the admin address and serves it on the current runtime until
     /// the program ends; also refreshes the inbox gauge every
     /// [`inbox::REFRESH`]. Returns the address bound.

@@ -127,6 +127,20 @@ impl InboxHandler for Handler {
     }
 }
 
+/// The command or endpoint each event goes to.
+fn handler(keys: &KeyArgs, args: &Args, timeout: Duration) -> anyhow::Result<Handler> {
+    Ok(match (&args.exec, &args.forward) {
+        (Some(command), _) if command.trim().is_empty() => {
+            return Err(usage("--exec needs a command, e.g. --exec ./handle.sh"))
+        }
+        (Some(command), _) => Handler::Exec(Arc::new(exec::Exec::new(command.clone(), timeout))),
+        (None, Some(url)) => {
+            Handler::Forward(Arc::new(forward::Forward::new(url, keys.ring()?, timeout)?))
+        }
+        (None, None) => return Err(usage("give --exec CMD or --forward URL")),
+    })
+}
+
 /// Runs workers until a signal (or, with `--once`, until nothing is ready).
 pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let lease = Duration::from_secs(args.lease);
@@ -142,16 +156,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             lease.as_secs()
         )));
     }
-    let handler = match (&args.exec, &args.forward) {
-        (Some(command), _) if command.trim().is_empty() => {
-            return Err(usage("--exec needs a command, e.g. --exec ./handle.sh"))
-        }
-        (Some(command), _) => Handler::Exec(Arc::new(exec::Exec::new(command.clone(), timeout))),
-        (None, Some(url)) => {
-            Handler::Forward(Arc::new(forward::Forward::new(url, keys.ring()?, timeout)?))
-        }
-        (None, None) => return Err(usage("give --exec CMD or --forward URL")),
-    };
+    let handler = handler(keys, args, timeout)?;
     let store = args.store.store()?;
     crate::serve::init_tracing_as(args.log_format)?;
     // Before the first event: the recorder must see every count.
@@ -162,30 +167,19 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let inbox = store.open().await?;
         if let Some(admin) = admin {
-            let wiring = crate::admin::Wiring {
-                dashboard: None,
-                inbox: Arc::new(crate::admin::Probe::new(inbox.clone())),
-                keys: None,
-            };
-            let addr = admin.start(wiring).await?;
-            crate::serve::notice(
-                "INFO",
-                &format!("admin on http://{addr}/ (metrics, healthz, readyz, inbox)"),
-            );
+            admin.start_for_worker(inbox.clone()).await?;
         }
-        crate::serve::notice(
-            "INFO",
-            &format!(
-                "working on {} with {} worker(s){}",
-                store.describe(),
-                args.concurrency,
-                if args.once {
-                    ", until nothing is ready"
-                } else {
-                    ""
-                }
-            ),
+        let until = if args.once {
+            ", until nothing is ready"
+        } else {
+            ""
+        };
+        let workers = args.concurrency;
+        let line = format!(
+            "working on {} with {workers} worker(s){until}",
+            store.describe()
         );
+        crate::serve::notice("INFO", &line);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             crate::serve::stop_signal().await;
