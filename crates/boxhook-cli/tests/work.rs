@@ -126,7 +126,7 @@ fn script(dir: &Path) -> PathBuf {
             "#!/bin/sh\n\
              out={}\n\
              cat > \"$out/$BOXHOOK_EVENT_ID.body\"\n\
-             env | grep '^BOXHOOK_' | grep -v '^BOXHOOK_WORKER_ID=' | sort > \"$out/$BOXHOOK_EVENT_ID.$BOXHOOK_ATTEMPT.env\"\n\
+             env | grep -E '^BOXHOOK_(ATTEMPT|EVENT_ID|TRIGGER|WEBHOOK_ID)=' | sort > \"$out/$BOXHOOK_EVENT_ID.$BOXHOOK_ATTEMPT.env\"\n\
              echo \"oops $BOXHOOK_EVENT_ID\" >&2\n\
              [ \"$BOXHOOK_TRIGGER\" != FILE.DELETED ]\n",
             dir.display()
