@@ -138,7 +138,12 @@ fn dashboard_shows_every_card_in_chromium() {
             dom.contains("webhook w-1, reason auto_cleanup: Box deleted this webhook; recreate it"),
             "{dom}"
         );
-        assert!(dom.contains("re-authorize the Box app"), "{dom}");
+        assert!(
+            dom.contains(
+                "webhook w-1: the webhook's authorization expired; re-authorize the Box app"
+            ),
+            "{dom}"
+        );
         // The key card's plain words.
         assert!(
             dom.contains("1 verified deliveries matched only the secondary key"),

@@ -116,8 +116,9 @@
     s.alerts.forEach(function (a) {
       var li = el("li");
       li.appendChild(el("b", a.trigger));
-      li.appendChild(document.createTextNode(" at " + a.at + " — webhook " + (a.webhook_id || "-") +
-        ", reason " + (a.reason || "-") + ": " + a.what_to_do));
+      var about = "webhook " + (a.webhook_id || "-");
+      if (a.trigger === "WEBHOOK.DELETED") about += ", reason " + (a.reason || "-");
+      li.appendChild(document.createTextNode(" at " + a.at + " — " + about + ": " + a.what_to_do));
       ul.appendChild(li);
     });
   }
@@ -135,6 +136,7 @@
       oldest.appendChild(document.createTextNode(" s old"));
     }
     document.getElementById("inbox-checked").textContent = s.inbox.checked_at || "-";
+    document.getElementById("inbox-error").textContent = s.inbox.error || "";
   }
   function refresh() {
     fetch("/summary.json", { credentials: "same-origin", cache: "no-store" })

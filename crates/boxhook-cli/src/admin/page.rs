@@ -294,7 +294,7 @@ fn card_events_by_trigger(summary: &Value, out: &mut String) {
     let _ = write!(
         out,
         "<section class=\"card\"><h2>Events by trigger</h2><table id=\"triggers\"><thead><tr>\
-         <th>trigger</th><th>events</th><th>of which duplicates</th></tr></thead><tbody>{}</tbody>\
+         <th>trigger</th><th>events</th><th>duplicates</th></tr></thead><tbody>{}</tbody>\
          </table></section>",
         or_empty(rows, 3, "none")
     );
@@ -331,11 +331,10 @@ fn card_alerts(summary: &Value, out: &mut String) {
     {
         let _ = write!(
             rows,
-            "<li><b>{}</b> at {} — webhook {}, reason {}: {}</li>",
+            "<li><b>{}</b> at {} — {}: {}</li>",
             escape(s(a, "trigger")),
             escape(s(a, "at")),
-            escape(a.get("webhook_id").and_then(Value::as_str).unwrap_or("-")),
-            escape(a.get("reason").and_then(Value::as_str).unwrap_or("-")),
+            escape(&alert_about(a)),
             escape(s(a, "what_to_do")),
         );
     }
@@ -373,10 +372,10 @@ fn card_inbox(summary: &Value, out: &mut String) {
         ),
         None => "no pending event".to_owned(),
     };
-    let error = match inbox.get("error").and_then(Value::as_str) {
-        Some(e) => format!("<p class=\"error\">{}</p>", escape(e)),
-        None => String::new(),
-    };
+    let error = format!(
+        "<p class=\"error\" id=\"inbox-error\">{}</p>",
+        escape(inbox.get("error").and_then(Value::as_str).unwrap_or(""))
+    );
     let _ = write!(
         out,
         "<section class=\"card\"><h2>Inbox</h2><table id=\"inbox\"><thead><tr><th>state</th>\
@@ -425,6 +424,21 @@ fn card_recent_rejected_deliveries(summary: &Value, out: &mut String) {
          <th>why, and what to do</th></tr></thead><tbody>{}</tbody></table></div></section>",
         or_empty(rows, 4, "none")
     );
+}
+
+/// Which webhook an alert is about, and why Box deleted it when it did.
+fn alert_about(alert: &Value) -> String {
+    let webhook = alert
+        .get("webhook_id")
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    match s(alert, "trigger") {
+        "WEBHOOK.DELETED" => {
+            let reason = alert.get("reason").and_then(Value::as_str).unwrap_or("-");
+            format!("webhook {webhook}, reason {reason}")
+        }
+        _ => format!("webhook {webhook}"),
+    }
 }
 
 fn or_empty(rows: String, columns: usize, text: &str) -> String {
