@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::{auth, page, Dashboard, InboxProbe};
+use super::{auth, page, summary, Dashboard, InboxProbe};
 
 /// Connections served at once; more wait in the backlog.
 const MAX_CONNECTIONS: usize = 32;
@@ -109,7 +109,7 @@ pub(super) async fn handle<B>(shared: &Shared, request: &Request<B>) -> Response
         }
         "/summary.json" => {
             super::inbox::refresh_if_older(&*shared.inbox, FRESH).await;
-            let summary = page::summary(shared).await;
+            let summary = summary::summary(shared).await;
             with_type(
                 StatusCode::OK,
                 summary.to_string().into(),
@@ -128,7 +128,7 @@ pub(super) async fn handle<B>(shared: &Shared, request: &Request<B>) -> Response
         ),
         _ => {
             super::inbox::refresh_if_older(&*shared.inbox, FRESH).await;
-            let summary = page::summary(shared).await;
+            let summary = summary::summary(shared).await;
             with_type(
                 StatusCode::OK,
                 page::html(&summary).into(),

@@ -12,6 +12,7 @@ mod inbox;
 mod metrics_text;
 mod page;
 mod state;
+mod summary;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

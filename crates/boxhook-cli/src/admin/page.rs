@@ -1,18 +1,13 @@
-//! The dashboard: a JSON summary (`/summary.json`), the same summary
-//! rendered on the server into one HTML page, and a small script that
-//! re-renders the page from the summary every few seconds. Everything is
+//! The dashboard page: the summary (see `summary.rs`) rendered on the
+//! server into one HTML page, and a small script that re-renders the page
+//! from `/summary.json` every few seconds. Everything is
 //! embedded in the binary; everything that came from the network is
 //! HTML-escaped here and set with `textContent` in the script.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use boxhook::model::WebhookEvent;
-use chrono::{SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::http::Shared;
-use super::metrics_text::{by_label, samples};
 use super::state::MINUTES;
 
 /// Where the script is served.
@@ -24,143 +19,6 @@ pub(super) const SCRIPT: &str = include_str!("dashboard.js");
 /// The style sheet.
 pub(super) const STYLE: &str = include_str!("dashboard.css");
 const TEMPLATE: &str = include_str!("dashboard.html");
-
-/// Everything the page shows, as JSON.
-pub(super) async fn summary(shared: &Shared) -> Value {
-    let now = Utc::now();
-    let samples = samples(&shared.metrics.render());
-    let statuses = by_label(&samples, boxhook::metrics::DELIVERIES_TOTAL, "status");
-    let (mut accepted, mut rejected) = (0u64, 0u64);
-    for (status, n) in &statuses {
-        if status.starts_with('2') {
-            accepted = accepted.saturating_add(*n);
-        } else {
-            rejected = rejected.saturating_add(*n);
-        }
-    }
-    let rejections = by_label(&samples, boxhook::metrics::REJECTIONS_TOTAL, "reason");
-    let keys = by_label(&samples, boxhook::metrics::VERIFIED_TOTAL, "key");
-    let forms = by_label(&samples, boxhook::metrics::VERIFIED_TOTAL, "form");
-    let alert_counts = by_label(&samples, boxhook::metrics::ALERTS_TOTAL, "kind");
-    let mut triggers: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for sample in samples
-        .iter()
-        .filter(|s| s.name == boxhook::metrics::EVENTS_TOTAL)
-    {
-        let (Some(trigger), Some(outcome)) =
-            (sample.labels.get("trigger"), sample.labels.get("outcome"))
-        else {
-            continue;
-        };
-        let n = whole(sample.value);
-        let entry = triggers.entry(trigger.clone()).or_default();
-        entry.0 = entry.0.saturating_add(n);
-        if outcome == "duplicate" {
-            entry.1 = entry.1.saturating_add(n);
-        }
-    }
-    let get = |map: &BTreeMap<String, u64>, k: &str| map.get(k).copied().unwrap_or(0);
-    let (primary, secondary) = (get(&keys, "primary"), get(&keys, "secondary"));
-    let (raw, escaped) = (get(&forms, "raw"), get(&forms, "escaped"));
-
-    let (minutes, recent, alerts) = match &shared.dashboard {
-        Some(dashboard) => {
-            for alert in dashboard.alerts().iter().filter(|a| a.reason.is_none()) {
-                if let Some(reason) = alert_reason(shared, &alert.event_id).await {
-                    dashboard.set_alert_reason(&alert.event_id, &reason);
-                }
-            }
-            (
-                dashboard.minutes(now),
-                dashboard.recent(),
-                dashboard.alerts(),
-            )
-        }
-        None => (Vec::new(), Vec::new(), Vec::new()),
-    };
-    let inbox = shared.inbox.last();
-    json!({
-        "role": if shared.dashboard.is_some() { "serve" } else { "work" },
-        "now": now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "deliveries": {"accepted": accepted, "rejected": rejected},
-        "minutes": minutes.iter().map(|m| json!({
-            "t": m.index.saturating_mul(60), "accepted": m.accepted, "rejected": m.rejected,
-        })).collect::<Vec<_>>(),
-        "rejections": rejections,
-        "recent": recent.iter().map(|r| json!({
-            "at": r.at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "status": r.status,
-            "delivery_id": r.delivery_id,
-            "reason": r.reason,
-            "detail": r.detail,
-            "hint_code": r.hint.as_ref().map(|h| h.0),
-            "hint": r.hint.as_ref().map(|h| h.1.clone()),
-        })).collect::<Vec<_>>(),
-        "triggers": triggers.iter().map(|(t, (events, duplicates))| json!({
-            "trigger": t, "events": events, "duplicates": duplicates,
-        })).collect::<Vec<_>>(),
-        "keys": {
-            "primary": primary, "secondary": secondary, "raw": raw, "escaped": escaped,
-            "advice": rotation_advice(primary, secondary),
-        },
-        "alert_counts": {
-            "webhook_deleted": get(&alert_counts, "webhook_deleted"),
-            "no_active_session": get(&alert_counts, "no_active_session"),
-        },
-        "alerts": alerts.iter().map(|a| json!({
-            "at": a.at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "trigger": a.trigger,
-            "event_id": a.event_id,
-            "webhook_id": a.webhook_id,
-            "reason": a.reason,
-            "what_to_do": a.what_to_do,
-        })).collect::<Vec<_>>(),
-        "inbox": {
-            "states": inbox.states,
-            "oldest_pending_age_s": inbox.oldest_pending.map(|t| (now - t).num_seconds().max(0)),
-            "checked_at": inbox.checked_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-            "error": inbox.error,
-        },
-    })
-}
-
-/// `additional_info.reason` of a stored `WEBHOOK.DELETED`.
-async fn alert_reason(shared: &Shared, event_id: &str) -> Option<String> {
-    let body = shared.inbox.body(event_id).await?;
-    let event = WebhookEvent::parse(&body).ok()?;
-    let reason = event.additional_info().deletion_reason()?;
-    Some(reason.as_str().to_owned())
-}
-
-/// The plain-words line on the key card.
-pub(super) fn rotation_advice(primary: u64, secondary: u64) -> String {
-    match (primary, secondary) {
-        (0, 0) => "No verified delivery yet: nothing shows which key Box signs with. Wait for \
-                   deliveries before rotating a key."
-            .to_owned(),
-        (_, 0) => format!(
-            "All {primary} verified deliveries matched the primary key. Resetting the \
-             secondary key in Box is safe. To rotate the primary, reset it in Box, deploy it \
-             here, and wait until deliveries stop matching the secondary only."
-        ),
-        (_, _) => format!(
-            "{secondary} verified deliveries matched only the secondary key: the primary key \
-             here is not the one Box signs with (a rotation under way, or a stale key). Do not \
-             reset the secondary key until this stays at 0."
-        ),
-    }
-}
-
-fn whole(value: f64) -> u64 {
-    if value.is_finite() && value >= 0.0 {
-        // Reason: counters are whole numbers far below 2^53.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let n = value.round() as u64;
-        n
-    } else {
-        0
-    }
-}
 
 /// Escapes text for HTML content and attribute values.
 pub(super) fn escape(text: &str) -> String {
@@ -484,6 +342,8 @@ fn chart(minutes: &[Value]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -514,13 +374,5 @@ mod tests {
         assert!(page.contains("<span class=\"n\" data-k=\"inbox.dead\">1</span>"));
         assert!(!page.contains("Deliveries per minute"));
         assert!(!page.contains("id=\"keys\""));
-    }
-
-    #[test]
-    fn rotation_advice_names_the_situation() {
-        assert!(rotation_advice(0, 0).starts_with("No verified delivery yet"));
-        assert!(rotation_advice(5, 0).starts_with("All 5 verified deliveries matched the primary key. Resetting the secondary key in Box is safe."));
-        assert!(rotation_advice(5, 2)
-            .starts_with("2 verified deliveries matched only the secondary key"));
     }
 }
