@@ -152,7 +152,9 @@ impl DeliveryLog {
 
 impl DeliveryLog {
     /// The log line as one JSON object: the text line's fields, each under
-    /// its name (`null` where the text line has `-`), JSON-escaped.
+    /// its name (`null` where the text line has `-`), each string written
+    /// through [`Printable`] as on the text line (ordinary text is
+    /// unchanged), then JSON-escaped.
     pub(crate) fn to_json(&self) -> serde_json::Value {
         let event = self.event.as_ref();
         let (event_id, trigger) = match (event, &self.v1) {
@@ -161,19 +163,20 @@ impl DeliveryLog {
             (None, None) => (None, None),
         };
         let hints: Vec<&str> = self.hints.iter().map(|h| h.code().as_str()).collect();
+        let text = |value: &str| Printable(value).to_string();
         serde_json::json!({
             "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "level": "INFO",
             "message": "delivery",
-            "method": self.method.as_str(),
-            "path": self.path,
+            "method": text(self.method.as_str()),
+            "path": text(&self.path),
             "status": self.status.as_u16(),
             "outcome": self.outcome,
-            "delivery_id": self.delivery_id,
-            "event_id": event_id,
-            "trigger": trigger,
+            "delivery_id": self.delivery_id.as_deref().map(text),
+            "event_id": event_id.map(text),
+            "trigger": trigger.map(text),
             "latency_ms": u64::try_from(self.latency.as_millis()).unwrap_or(u64::MAX),
-            "detail": self.detail,
+            "detail": self.detail.as_deref().map(text),
             "alert": event.and_then(|e| boxhook::alert::for_trigger(e.trigger())),
             "hints": hints,
         })
@@ -212,5 +215,33 @@ impl fmt::Display for DeliveryLog {
             Some(alert) => write!(f, " ALERT: {alert}"),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_line_escapes_what_the_text_line_escapes() {
+        let mut response = Response::new(Full::<Bytes>::default());
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        let log = DeliveryLog::new(
+            Method::POST,
+            "/a\u{1b}[2J\u{202e}b".to_owned(),
+            Some("d-1".to_owned()),
+            &response,
+            Duration::from_millis(3),
+        );
+        let json = log.to_json();
+        assert_eq!(json["path"], "/a\\u{1b}[2J\\u{202e}b");
+        assert_eq!(json["status"], 404);
+        assert_eq!(json["outcome"], "not_found");
+        assert_eq!(json["delivery_id"], "d-1");
+        assert_eq!(json["event_id"], serde_json::Value::Null);
+        assert_eq!(json["latency_ms"], 3);
+        assert!(log
+            .to_string()
+            .contains("/a\\u{1b}[2J\\u{202e}b 404 not_found delivery=d-1"));
     }
 }
