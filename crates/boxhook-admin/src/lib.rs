@@ -51,7 +51,7 @@ pub use model::{
     NewWebhook, Target, TargetParseError, TargetType, Webhook, WebhookMini, WebhookUpdate,
 };
 pub use plan::{current_state, plan, Change, Diff};
-pub use recreate::{Recreate, RecreateOutcome, RecreateStats};
+pub use recreate::{recreation_label, Recreate, RecreateOutcome, RecreateStats, RECREATIONS_TOTAL};
 pub use retry::RetryPolicy;
 pub use session::{AuthKind, SessionAlert};
 pub use webhooks::{Page, LIST_PAGE_LIMIT};

@@ -121,6 +121,33 @@ impl fmt::Display for RecreateStats {
     }
 }
 
+/// `boxhook_webhook_recreations_total{result}`, counted by [`Recreate`]
+/// through the `metrics` facade (see `boxhook::metrics`): `result` is
+/// `recreated`, `already_back`, `alerted` (not declared, or deleted for
+/// another reason) or `failed`.
+pub const RECREATIONS_TOTAL: &str = "boxhook_webhook_recreations_total";
+
+/// The `result` label of [`RECREATIONS_TOTAL`] for an outcome.
+///
+/// ```
+/// use boxhook_admin::{recreation_label, RecreateOutcome};
+/// let outcome = RecreateOutcome::NotDeclared { webhook_id: Some("1".into()), target: None };
+/// assert_eq!(recreation_label(&outcome), "alerted");
+/// ```
+#[must_use]
+pub fn recreation_label(outcome: &RecreateOutcome) -> &'static str {
+    match outcome {
+        RecreateOutcome::Recreated { .. } => "recreated",
+        RecreateOutcome::AlreadyBack { .. } => "already_back",
+        RecreateOutcome::NotDeclared { .. } | RecreateOutcome::OtherReason { .. } => "alerted",
+        RecreateOutcome::Failed { .. } => "failed",
+    }
+}
+
+fn record_metric(outcome: &RecreateOutcome) {
+    metrics::counter!(RECREATIONS_TOTAL, "result" => recreation_label(outcome)).increment(1);
+}
+
 type Observer = Box<dyn Fn(&RecreateOutcome, RecreateStats) + Send + Sync>;
 
 /// The `WEBHOOK.DELETED` handler that re-creates declared webhooks Box
@@ -248,6 +275,7 @@ impl Recreate {
             RecreateOutcome::Failed { .. } => 3,
         };
         self.inner.counts[slot].fetch_add(1, Ordering::Relaxed);
+        record_metric(&outcome);
         let stats = self.stats();
         match &outcome {
             RecreateOutcome::Failed { .. } => tracing::error!(target: "boxhook_admin", "{outcome}"),
@@ -322,5 +350,66 @@ impl Handler<WebhookDeleted> for Recreate {
             ))),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod metric_tests {
+    use super::*;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    /// Each outcome counts once under its own `result` label.
+    #[test]
+    fn each_outcome_is_counted_under_its_label() {
+        let recorder = DebuggingRecorder::new();
+        let target = || crate::model::Target {
+            kind: crate::model::TargetType::Folder,
+            id: "7".into(),
+        };
+        let outcomes = [
+            RecreateOutcome::Recreated {
+                target: target(),
+                id: "2".into(),
+            },
+            RecreateOutcome::AlreadyBack {
+                target: target(),
+                id: "2".into(),
+                updated: false,
+            },
+            RecreateOutcome::NotDeclared {
+                webhook_id: Some("1".into()),
+                target: None,
+            },
+            RecreateOutcome::OtherReason {
+                reason: None,
+                webhook_id: None,
+            },
+        ];
+        metrics::with_local_recorder(&recorder, || {
+            for outcome in &outcomes {
+                record_metric(outcome);
+            }
+        });
+        let counted: Vec<(String, String, u64)> = recorder
+            .snapshotter()
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let label = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+                let DebugValue::Counter(n) = value else {
+                    panic!("a counter");
+                };
+                (key.name().to_owned(), label, n)
+            })
+            .collect();
+        let mut counted = counted;
+        counted.sort();
+        let want = |label: &str, n| (RECREATIONS_TOTAL.to_owned(), format!("result={label}"), n);
+        assert_eq!(
+            counted,
+            [want("alerted", 2), want("already_back", 1), want("recreated", 1)]
+        );
     }
 }

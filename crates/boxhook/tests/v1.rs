@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use boxhook::inbox::{InboxError, NewRecord, RecordKind, Stored};
@@ -480,6 +481,43 @@ async fn routing_and_failures_answer_with_the_router_outcomes() {
         response.extensions().get::<Outcome>(),
         Some(&Outcome::Unhandled)
     );
+}
+
+/// A handler, or an inbox, slower than the router's deadline is cancelled
+/// and answered 503 `timed_out`, as on the V2 router; a fast one within the
+/// same deadline is not. Paused time: the deadline fires first, always.
+#[tokio::test(start_paused = true)]
+async fn a_handler_or_store_past_the_deadline_is_cancelled() {
+    let slow_inbox = StoreWith(|_record: NewRecord| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, InboxError>(Stored::New)
+    });
+    let router = V1Router::new()
+        .on(V1Trigger::Uploaded, |_cb: V1Callback| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, HandlerError>(())
+        })
+        .on(V1Trigger::Deleted, |_cb: V1Callback| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok::<_, HandlerError>(())
+        })
+        .store_in(slow_inbox)
+        .handler_timeout(Duration::from_secs(1));
+    let service = V1Service::new(V1Auth::allow_unauthenticated(), router);
+    let cases = [
+        ("uploaded", StatusCode::SERVICE_UNAVAILABLE, Outcome::TimedOut),
+        ("moved", StatusCode::SERVICE_UNAVAILABLE, Outcome::TimedOut),
+        ("deleted", StatusCode::OK, Outcome::Handled),
+    ];
+    for (trigger, status, outcome) in cases {
+        let response = call(&service, get(&format!("/v1?event_type={trigger}"))).await;
+        assert_eq!(response.status(), status, "{trigger}");
+        assert_eq!(
+            response.extensions().get::<Outcome>(),
+            Some(&outcome),
+            "{trigger}"
+        );
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{V1Callback, V1Trigger};
 use crate::escaped;
@@ -92,11 +93,23 @@ impl<I: Inbox> ErasedInbox for I {
 ///     .fallback(|_cb: V1Callback| async { Ok::<_, HandlerError>(()) });
 /// # let _ = router;
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct V1Router {
     routes: Vec<(V1Trigger, Arc<dyn ErasedV1Handler>)>,
     fallback: Option<Arc<dyn ErasedV1Handler>>,
     inbox: Option<Arc<dyn ErasedInbox>>,
+    handler_timeout: Duration,
+}
+
+impl Default for V1Router {
+    fn default() -> Self {
+        Self {
+            routes: Vec::new(),
+            fallback: None,
+            inbox: None,
+            handler_timeout: crate::DEFAULT_HANDLER_TIMEOUT,
+        }
+    }
 }
 
 impl V1Router {
@@ -104,6 +117,25 @@ impl V1Router {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How long a handler (or the inbox's store) may take before it is
+    /// cancelled and the callback answered 503 `timed_out`: the same
+    /// deadline, with the same default
+    /// ([`DEFAULT_HANDLER_TIMEOUT`](crate::DEFAULT_HANDLER_TIMEOUT), 25 s), as
+    /// [`Router::handler_timeout`](crate::Router::handler_timeout). Box
+    /// does not retry V1 callbacks, so a cancelled one is lost; the log
+    /// says so.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let router = boxhook::v1::V1Router::new().handler_timeout(Duration::from_secs(5));
+    /// # let _ = router;
+    /// ```
+    #[must_use]
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = timeout;
+        self
     }
 
     /// Runs `handler` for callbacks with this trigger (an
@@ -141,9 +173,34 @@ impl V1Router {
             .find(|(t, _)| t == callback.trigger())
             .map(|(_, h)| h)
             .or(self.fallback.as_ref());
-        if let Some(handler) = handler {
-            return run(handler.as_ref(), callback).await;
-        }
+        let deadline = self.handler_timeout;
+        let id = callback.id().to_owned();
+        // tokio saturates: a deadline past what `Instant` holds never fires.
+        let outcome = if let Some(handler) = handler {
+            tokio::time::timeout(deadline, run(handler.as_ref(), callback)).await
+        } else if let Some(inbox) = &self.inbox {
+            tokio::time::timeout(deadline, store(inbox.as_ref(), &callback)).await
+        } else {
+            tracing::debug!(
+                callback_id = callback.id(),
+                trigger = escaped::text(callback.trigger().as_str()),
+                "no handler for V1 callback"
+            );
+            return Outcome::Unhandled;
+        };
+        outcome.unwrap_or_else(|_| {
+            tracing::warn!(
+                callback_id = id,
+                ?deadline,
+                "V1 callback passed its deadline; cancelled, and Box does not retry it"
+            );
+            Outcome::TimedOut
+        })
+    }
+}
+
+#[allow(dead_code, reason = "kept for the diff; removed below")]
+fn _unused() {
         let Some(inbox) = &self.inbox else {
             tracing::debug!(
                 callback_id = callback.id(),
@@ -218,6 +275,7 @@ impl fmt::Debug for V1Router {
             )
             .field("fallback", &self.fallback.is_some())
             .field("store_in", &self.inbox.is_some())
+            .field("handler_timeout", &self.handler_timeout)
             .finish()
     }
 }
