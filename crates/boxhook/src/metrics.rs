@@ -22,6 +22,9 @@
 //!
 //! `boxhook_inbox_events{state}`, a gauge, is set by the programs that own
 //! an inbox (`boxhook serve` and `boxhook work`), not by this library.
+//! `boxhook_webhook_recreations_total{result}` (`recreated`,
+//! `already_back`, `alerted`, `failed`) is counted by `boxhook-admin`'s
+//! `Recreate` handler, which `serve --webhooks` runs.
 //!
 //! ```
 //! // Any recorder works; this one keeps the values in memory for the test.
