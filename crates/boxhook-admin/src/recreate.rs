@@ -397,7 +397,11 @@ mod metric_tests {
             .into_iter()
             .map(|(key, _, _, value)| {
                 let key = key.key();
-                let label = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+                let label = key
+                    .labels()
+                    .map(|l| [l.key(), "=", l.value()].concat())
+                    .collect::<Vec<_>>()
+                    .join(",");
                 let DebugValue::Counter(n) = value else {
                     panic!("a counter");
                 };
@@ -409,7 +413,11 @@ mod metric_tests {
         let want = |label: &str, n| (RECREATIONS_TOTAL.to_owned(), format!("result={label}"), n);
         assert_eq!(
             counted,
-            [want("alerted", 2), want("already_back", 1), want("recreated", 1)]
+            [
+                want("alerted", 2),
+                want("already_back", 1),
+                want("recreated", 1)
+            ]
         );
     }
 }

@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use boxhook::inbox::{InboxError, NewRecord, RecordKind, Stored};
 use boxhook::v1::{
@@ -505,7 +505,11 @@ async fn a_handler_or_store_past_the_deadline_is_cancelled() {
         .handler_timeout(Duration::from_secs(1));
     let service = V1Service::new(V1Auth::allow_unauthenticated(), router);
     let cases = [
-        ("uploaded", StatusCode::SERVICE_UNAVAILABLE, Outcome::TimedOut),
+        (
+            "uploaded",
+            StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::TimedOut,
+        ),
         ("moved", StatusCode::SERVICE_UNAVAILABLE, Outcome::TimedOut),
         ("deleted", StatusCode::OK, Outcome::Handled),
     ];

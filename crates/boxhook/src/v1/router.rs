@@ -199,20 +199,6 @@ impl V1Router {
     }
 }
 
-#[allow(dead_code, reason = "kept for the diff; removed below")]
-fn _unused() {
-        let Some(inbox) = &self.inbox else {
-            tracing::debug!(
-                callback_id = callback.id(),
-                trigger = escaped::text(callback.trigger().as_str()),
-                "no handler for V1 callback"
-            );
-            return Outcome::Unhandled;
-        };
-        store(inbox.as_ref(), &callback).await
-    }
-}
-
 async fn run(handler: &dyn ErasedV1Handler, callback: V1Callback) -> Outcome {
     let id = callback.id().to_owned();
     match catch_unwind(|| handler.call_boxed(callback)).await {
