@@ -68,7 +68,11 @@ CREATE INDEX claims_changed ON claims (changed_at);
 /// Version 3: the `dead` state (an event that failed on every allowed
 /// attempt). SQLite cannot change a CHECK constraint in place, so the
 /// table is rebuilt, keeping every row and its `seq`; the queue index now
-/// leaves dead events out too.
+/// leaves dead events out too. There is deliberately no index on `state`:
+/// it cost `serve` about a fifth of its stores per second (one more B-tree
+/// written per event; 16,775 against 21,002 requests/s in
+/// `benches/load/run.sh`, 2026-11-30), for the operator's `inbox list
+/// --state` and `requeue --dead`, which scan the table instead.
 const V3: &str = "
 CREATE TABLE events_v3 (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -100,7 +104,6 @@ ALTER TABLE events_v3 RENAME TO events;
 CREATE INDEX events_queue ON events (seq) WHERE state IN ('pending', 'claimed');
 CREATE INDEX events_trigger ON events (trigger_name, seq);
 CREATE INDEX events_event_id ON events (event_id);
-CREATE INDEX events_state ON events (state, seq);
 ";
 
 /// Version 4: what each event is, `v2` (a signed V2 event, the default,
