@@ -58,13 +58,16 @@ impl<'a> RoutingFields<'a> {
         };
         cursor.expect(b'{')?;
         let (mut id, mut trigger, mut webhook_id) = (None, None, None);
+        let done = |id, trigger, webhook_id| {
+            Some(Self {
+                id,
+                trigger: Trigger::from(trigger),
+                webhook_id,
+            })
+        };
         loop {
             if let (Some(id), Some(trigger), Some(webhook_id)) = (id, trigger, webhook_id) {
-                return Some(Self {
-                    id,
-                    trigger: Trigger::from(trigger),
-                    webhook_id,
-                });
+                return done(id, trigger, webhook_id);
             }
             let key = cursor.plain_string()?;
             cursor.expect(b':')?;
@@ -81,14 +84,7 @@ impl<'a> RoutingFields<'a> {
             }
             match cursor.next_token()? {
                 b',' => {}
-                b'}' => {
-                    let (id, trigger, webhook_id) = (id?, trigger?, webhook_id?);
-                    return Some(Self {
-                        id,
-                        trigger: Trigger::from(trigger),
-                        webhook_id,
-                    });
-                }
+                b'}' => return done(id?, trigger?, webhook_id?),
                 _ => return None,
             }
         }

@@ -145,16 +145,11 @@ impl Routes {
             Ok(delivery) => delivery,
             Err(outcome) => return (outcome, None),
         };
-        if let Some((event, handler)) = self.peek_route(&delivery) {
-            let outcome = self.handle(&handler, delivery, &event).await;
-            // As on the slow path: no event is named for a body that is not one.
-            if outcome == Outcome::NotAnEvent {
-                return (outcome, None);
-            }
-            metrics::event(event.trigger(), outcome);
-            return (outcome, Some(event));
-        }
-        let (event, target) = match self.route(&delivery) {
+        // The peek's fast path when it applies, else the envelope's.
+        let routed = self
+            .peek_route(&delivery)
+            .map_or_else(|| self.route(&delivery), Ok);
+        let (event, target) = match routed {
             Ok(routed) => routed,
             Err(outcome) => return (outcome, None),
         };
@@ -163,6 +158,7 @@ impl Routes {
             Some(Target::Inbox(inbox, record)) => self.store(inbox.as_ref(), record).await,
             Some(Target::Handler(handler)) => self.handle(&handler, delivery, &event).await,
         };
+        // No event is named for a body that turned out not to be one.
         if outcome == Outcome::NotAnEvent {
             return (outcome, None);
         }
@@ -177,7 +173,7 @@ impl Routes {
     /// peek and the claim. `None` (the peek declined, no handler, or an
     /// alert trigger) sends the delivery down [`Routes::route`], which reads
     /// and checks the whole envelope first.
-    fn peek_route(&self, delivery: &Delivery) -> Option<(RoutedEvent, EventHandler)> {
+    fn peek_route(&self, delivery: &Delivery) -> Option<(RoutedEvent, Option<Target>)> {
         let peeked = RoutingFields::peek(&delivery.body)?;
         let trigger = peeked.trigger();
         if alert::for_trigger(trigger).is_some() {
@@ -189,7 +185,7 @@ impl Routes {
             Some(peeked.webhook_id().to_owned()),
             trigger.clone(),
         );
-        Some((event, Arc::clone(handler)))
+        Some((event, Some(Target::Handler(Arc::clone(handler)))))
     }
 
     /// The handler for `trigger`: its own, its family's, or the fallback.
