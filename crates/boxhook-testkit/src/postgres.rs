@@ -40,6 +40,8 @@ pub struct Cluster {
     bin: PathBuf,
     user: Option<String>,
     port: u16,
+    /// The server's `-o` options, kept to start it again after [`Cluster::stop`].
+    options: String,
 }
 
 impl Cluster {
@@ -52,7 +54,7 @@ impl Cluster {
     /// When PostgreSQL is required but missing, or cannot be started.
     #[must_use]
     pub fn start(name: &str) -> Option<Self> {
-        Self::start_with(name, false)
+        Self::start_with(name, false, None)
     }
 
     /// [`start`](Self::start), with `fsync=on` and `synchronous_commit=on`:
@@ -63,10 +65,23 @@ impl Cluster {
     /// As [`start`](Self::start).
     #[must_use]
     pub fn start_durable(name: &str) -> Option<Self> {
-        Self::start_with(name, true)
+        Self::start_with(name, true, None)
     }
 
-    fn start_with(name: &str, durable: bool) -> Option<Self> {
+    /// [`start`](Self::start), with TLS on (`ssl=on`) using this
+    /// certificate chain and private key (PEM), for tests of clients that
+    /// check the server's certificate. Plain-text connections are still
+    /// accepted; a client's `pg_stat_ssl` row says which it got.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), or when the files cannot be written.
+    #[must_use]
+    pub fn start_with_tls(name: &str, certificate_pem: &str, key_pem: &str) -> Option<Self> {
+        Self::start_with(name, false, Some((certificate_pem, key_pem)))
+    }
+
+    fn start_with(name: &str, durable: bool, tls: Option<(&str, &str)>) -> Option<Self> {
         let Some(bin) = find_bindir() else {
             assert!(
                 !std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "required"),
@@ -86,11 +101,29 @@ impl Cluster {
                 .unwrap_or_else(|e| panic!("cannot hand {} to {user}: {e}", dir.path().display()));
         }
         let port = free_port();
+        let sync = if durable { "on" } else { "off" };
+        let mut options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 \
+             -c fsync={sync} -c synchronous_commit={sync} -c full_page_writes={sync}",
+            path_str(dir.path())
+        );
+        if let Some((certificate, key)) = tls {
+            let certificate_file = dir.path().join("server.crt");
+            let key_file = dir.path().join("server.key");
+            write_private(&certificate_file, certificate, user.as_deref());
+            write_private(&key_file, key, user.as_deref());
+            options = format!(
+                "{options} -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                path_str(&certificate_file),
+                path_str(&key_file)
+            );
+        }
         let cluster = Self {
             dir,
             bin,
             user,
             port,
+            options,
         };
         let data = cluster.data();
         cluster.run(
@@ -108,14 +141,45 @@ impl Cluster {
                 "--no-instructions",
             ],
         );
-        let sync = if durable { "on" } else { "off" };
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 \
-             -c fsync={sync} -c synchronous_commit={sync} -c full_page_writes={sync}",
-            path_str(cluster.dir.path())
+        cluster.start_again();
+        Some(cluster)
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: connections are closed,
+    /// what is committed stays), waiting until it is down; for tests of
+    /// what clients do while the database is away. [`start_again`](Self::start_again)
+    /// brings it back on the same port with the same data.
+    ///
+    /// # Panics
+    ///
+    /// When `pg_ctl` fails.
+    pub fn stop(&self) {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&self.data()),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ],
         );
-        let log = cluster.dir.path().join("server.log");
-        cluster.run(
+    }
+
+    /// Starts the server (again, after [`stop`](Self::stop)) on the same
+    /// port with the same data and settings, waiting until it accepts
+    /// connections.
+    ///
+    /// # Panics
+    ///
+    /// When `pg_ctl` fails, e.g. when it is already running.
+    pub fn start_again(&self) {
+        let data = self.data();
+        let log = self.dir.path().join("server.log");
+        self.run(
             "pg_ctl",
             &[
                 "-D",
@@ -123,14 +187,13 @@ impl Cluster {
                 "-l",
                 path_str(&log),
                 "-o",
-                &options,
+                &self.options,
                 "-w",
                 "-t",
                 "60",
                 "start",
             ],
         );
-        Some(cluster)
     }
 
     /// A `postgres://` URL for the `postgres` database as the `postgres`
@@ -210,6 +273,21 @@ impl Drop for Cluster {
                 "stop",
             ])
             .output();
+    }
+}
+
+/// Writes `contents` to `path` readable only by its owner (PostgreSQL
+/// refuses a key others can read), handed to `user` when the server runs
+/// as another user.
+fn write_private(path: &Path, contents: &str, user: Option<&str>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents)
+        .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)))
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    if let Some(user) = user {
+        let (uid, gid) = ids_of(user);
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .unwrap_or_else(|e| panic!("cannot hand {} to {user}: {e}", path.display()));
     }
 }
 
