@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use boxhook::verify::RejectedDelivery;
+use boxhook::Layer as _;
 use boxhook_core::diagnose::{diagnose, DiagnosisKeys, Hint};
 use boxhook_core::{Clock as _, DeliveryHeaders, Printable, SystemClock};
 use bytes::Bytes;
@@ -51,7 +52,21 @@ impl Diagnoser {
 impl App {
     /// Diagnoses each 401 with `keys`: logged at debug level when that is
     /// enabled, and always computed into the log when `always` (the demo).
+    ///
+    /// When neither is the case (debug logging is decided once, at start),
+    /// nothing is diagnosed and the verify layer does not keep rejected
+    /// deliveries, so a flood of 401s costs no copies of their headers.
     pub(crate) fn diagnose_rejections(mut self, keys: DiagnosisKeys, always: bool) -> Self {
+        if !always && !tracing::enabled!(tracing::Level::DEBUG) {
+            self.diagnoser = None;
+            return self;
+        }
+        let router = self.service.get_ref().clone();
+        self.service = self
+            .layer
+            .clone()
+            .keep_rejected_delivery(true)
+            .layer(router);
         self.diagnoser = Some(Diagnoser {
             keys: Arc::new(keys),
             always,

@@ -347,6 +347,9 @@ type Observer = Arc<dyn Fn(&DeliveryLog) + Send + Sync>;
 #[derive(Clone)]
 pub(crate) struct App {
     path: Arc<str>,
+    /// The verify layer `service` was built with, to rebuild it when the
+    /// rejected deliveries are wanted.
+    layer: VerifyLayer<Full<Bytes>>,
     service: Verify<Router, Full<Bytes>>,
     v1: Option<(Arc<str>, V1Service)>,
     observers: Vec<Observer>,
@@ -387,13 +390,15 @@ impl App {
         max_body: usize,
         body_budget: usize,
     ) -> Self {
-        let service = VerifyLayer::new(Verifier::new(ring))
+        // Rejected deliveries are kept (their headers and body cloned) only
+        // once `diagnose_rejections` says something will read them.
+        let layer = VerifyLayer::new(Verifier::new(ring))
             .body_limit(max_body)
-            .body_budget(BodyBudget::new(body_budget))
-            .keep_rejected_delivery(true)
-            .layer(router);
+            .body_budget(BodyBudget::new(body_budget));
+        let service = layer.clone().layer(router);
         Self {
             path: path.into(),
+            layer,
             service,
             v1: None,
             observers: Vec::new(),
