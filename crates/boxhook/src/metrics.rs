@@ -138,10 +138,7 @@ pub fn outcome_label(outcome: Outcome) -> &'static str {
 /// ```
 #[must_use]
 pub fn trigger_label(trigger: &Trigger) -> &'static str {
-    Trigger::KNOWN
-        .iter()
-        .find(|known| *known == trigger)
-        .map_or("other", Trigger::as_str)
+    trigger.known_name().unwrap_or("other")
 }
 
 pub(crate) fn delivery(status: StatusCode) {

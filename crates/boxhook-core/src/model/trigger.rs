@@ -75,6 +75,24 @@ macro_rules! triggers {
                 }
             }
 
+            /// The wire name of a known trigger, borrowed for as long as the
+            /// program runs (a metric label, a map key), or `None` for
+            /// [`Trigger::Other`]. One `match`, no search.
+            ///
+            /// ```
+            /// use boxhook_core::model::Trigger;
+            ///
+            /// assert_eq!(Trigger::FileLocked.known_name(), Some("FILE.LOCKED"));
+            /// assert_eq!(Trigger::from("HUB.CREATED").known_name(), None);
+            /// ```
+            #[must_use]
+            pub fn known_name(&self) -> Option<&'static str> {
+                match self {
+                    $(Trigger::$variant => Some($wire),)+
+                    Trigger::Other(_) => None,
+                }
+            }
+
             /// The family this trigger belongs to, for wildcard routing
             /// (`FILE.*`). An unknown trigger takes the family its prefix
             /// names (`FILE.ARCHIVED` is a file trigger), else
@@ -246,6 +264,7 @@ mod tests {
             let parsed = Trigger::from(trigger.as_str());
             assert_eq!(&parsed, trigger);
             assert_eq!(parsed.to_string(), trigger.as_str());
+            assert_eq!(trigger.known_name(), Some(trigger.as_str()));
         }
     }
 
@@ -264,6 +283,7 @@ mod tests {
             let trigger = Trigger::from(name);
             assert_eq!(trigger, Trigger::Other(name.to_owned()));
             assert_eq!(trigger.as_str(), name);
+            assert_eq!(trigger.known_name(), None);
         }
     }
 
