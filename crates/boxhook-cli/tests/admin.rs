@@ -293,7 +293,7 @@ fn json_logs_carry_the_text_lines_fields() {
     assert_eq!(deleted["trigger"], "WEBHOOK.DELETED");
     assert_eq!(
         deleted["alert"],
-        "Box deleted this webhook; recreate it to keep receiving events"
+        "Box deleted this webhook; no events arrive until it is recreated"
     );
     let rejected = deliveries[3];
     assert_eq!(rejected["status"], 401);

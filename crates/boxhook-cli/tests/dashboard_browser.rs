@@ -135,7 +135,7 @@ fn dashboard_shows_every_card_in_chromium() {
         assert!(shown(&dom, "inbox.oldest_pending_age_s").is_some(), "{dom}");
         // The alert card: reason, webhook id and what to do.
         assert!(
-            dom.contains("webhook w-1, reason auto_cleanup: Box deleted this webhook; recreate it"),
+            dom.contains("webhook w-1, reason auto_cleanup: Box deleted this webhook; no events arrive until it is recreated"),
             "{dom}"
         );
         assert!(

@@ -18,15 +18,18 @@ use boxhook_core::model::Trigger;
 
 /// What to do about `WEBHOOK.DELETED`: Box removed the webhook (its app was
 /// deleted, its tokens are all gone, or deliveries kept failing for 30
-/// days), and nothing more arrives until it is recreated.
+/// days), and nothing more arrives until it is recreated. The text holds
+/// whether or not a handler (such as `boxhook-admin`'s `Recreate`) puts the
+/// webhook back: that handler logs its own outcome next.
 ///
 /// ```
 /// assert_eq!(
 ///     boxhook::alert::WEBHOOK_DELETED,
-///     "Box deleted this webhook; recreate it to keep receiving events"
+///     "Box deleted this webhook; no events arrive until it is recreated"
 /// );
 /// ```
-pub const WEBHOOK_DELETED: &str = "Box deleted this webhook; recreate it to keep receiving events";
+pub const WEBHOOK_DELETED: &str =
+    "Box deleted this webhook; no events arrive until it is recreated";
 
 /// What to do about `NO_ACTIVE_SESSION`: the authorization that created the
 /// webhook died (an expired developer token, a removed JWT authorization,
