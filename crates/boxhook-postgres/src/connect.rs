@@ -6,10 +6,10 @@ use std::time::Duration;
 use boxhook::inbox::{ErrorKind, InboxError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::Notify;
-use tokio_postgres::config::SslMode;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{AsyncMessage, Socket};
 
+use crate::conninfo::{self, redact, ConnInfo, Roots, Security};
 use crate::schema;
 
 /// The channel stores and requeues notify, and idle workers listen on.
@@ -18,7 +18,8 @@ pub(crate) const CHANNEL: &str = "boxhook_events";
 /// How long a worker's `LISTEN` connection waits before reconnecting.
 const RECONNECT: Duration = Duration::from_secs(1);
 
-/// How to connect: pool size, schema, whether to migrate at start.
+/// How to connect: pool size, schema, whether to migrate at start, which
+/// CA certificates to trust for TLS.
 ///
 /// ```
 /// use boxhook_postgres::Options;
@@ -30,6 +31,7 @@ pub struct Options {
     pool_size: usize,
     schema: Option<String>,
     migrate: bool,
+    root_certificates: Option<Arc<[u8]>>,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
             pool_size: 16,
             schema: None,
             migrate: true,
+            root_certificates: None,
         }
     }
 }
@@ -72,6 +75,29 @@ impl Options {
     #[must_use]
     pub fn migrate(mut self, migrate: bool) -> Self {
         self.migrate = migrate;
+        self
+    }
+
+    /// Trusts these CA certificates (PEM, one or more `-----BEGIN
+    /// CERTIFICATE-----` blocks) instead of the Mozilla root store: your
+    /// database provider's CA bundle, as `sslrootcert=PATH` gives it in
+    /// the URL (give one or the other, not both). Unless the URL says
+    /// otherwise, this also turns TLS on with `sslmode=verify-full`. Needs
+    /// the `tls` feature; the certificates are parsed when connecting.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), boxhook::inbox::InboxError> {
+    /// use boxhook_postgres::{Options, PgInbox};
+    /// // e.g. the region bundle of a managed database, shipped with the app
+    /// let ca = std::fs::read("/etc/boxhook/db-ca.pem").expect("the CA bundle");
+    /// let options = Options::default().root_certificates_pem(ca);
+    /// let inbox =
+    ///     PgInbox::connect_with("postgres://boxhook@db.example.com/boxhook", &options).await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates = Some(pem.into().into());
         self
     }
 }
@@ -148,16 +174,10 @@ impl Drop for Shared {
 /// Connects a pool to `url`, checks the database is reachable, and
 /// migrates (or checks) the schema.
 pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>, InboxError> {
-    let mut config: tokio_postgres::Config = url.parse().map_err(|error| {
-        InboxError::new(
-            ErrorKind::Storage,
-            format!(
-                "{} is not a PostgreSQL URL ({error}); expected e.g. \
-                 postgres://user:password@host:5432/dbname",
-                redact(url)
-            ),
-        )
-    })?;
+    let ConnInfo {
+        mut config,
+        security,
+    } = conninfo::parse(url, options.root_certificates.as_ref())?;
     if let Some(schema) = &options.schema {
         let current = config.get_options().unwrap_or_default().to_owned();
         config.options(format!("{current} -c search_path={schema}").trim());
@@ -165,39 +185,60 @@ pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>,
     if config.get_application_name().is_none() {
         config.application_name("boxhook");
     }
-    // TLS only when asked for: `prefer` (the default) would fail on a
-    // unix socket or a server with a private certificate, where libpq falls
-    // back to plain text or skips the check.
-    let shared = if config.get_ssl_mode() == SslMode::Require {
-        with_tls(config, options.pool_size)?
-    } else {
-        build(config, tokio_postgres::NoTls, options.pool_size)?
+    let shared = match &security {
+        Security::Plain => build(config, tokio_postgres::NoTls, options.pool_size)?,
+        Security::Verified { roots, check_name } => {
+            with_tls(config, roots, *check_name, options.pool_size)?
+        }
     };
-    let mut client = shared.pool.get().await.map_err(|error| {
-        InboxError::new(
-            ErrorKind::Storage,
-            format!(
-                "cannot connect to {}: {error}; check that the server runs, the host, port, \
-                 user and password, and sslmode",
-                redact(url)
-            ),
-        )
-    })?;
+    let mut client = shared
+        .pool
+        .get()
+        .await
+        .map_err(|error| cannot_connect(url, &security, &error))?;
     schema::prepare(&mut client, options.schema.as_deref(), options.migrate).await?;
     drop(client);
     Ok(shared)
 }
 
+/// Why the first connection failed, and what to do.
+#[cfg_attr(
+    not(feature = "tls"),
+    allow(unused_variables, reason = "only TLS failures are explained")
+)]
+fn cannot_connect(
+    url: &str,
+    security: &Security,
+    error: &(dyn std::error::Error + 'static),
+) -> InboxError {
+    #[cfg(feature = "tls")]
+    if let Security::Verified { roots, .. } = security {
+        if let Some(why) = crate::tls::explain(error, roots) {
+            return InboxError::new(
+                ErrorKind::Storage,
+                format!("cannot connect to {} over TLS: {why}", redact(url)),
+            );
+        }
+    }
+    InboxError::new(
+        ErrorKind::Storage,
+        format!(
+            "cannot connect to {}: {}; check that the server runs, the host, port, \
+             user and password, and sslmode",
+            redact(url),
+            conninfo::with_causes(error)
+        ),
+    )
+}
+
 #[cfg(feature = "tls")]
-fn with_tls(config: tokio_postgres::Config, size: usize) -> Result<Arc<Shared>, InboxError> {
-    let roots: rustls::RootCertStore = webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|error| InboxError::new(ErrorKind::Storage, error))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+fn with_tls(
+    config: tokio_postgres::Config,
+    roots: &Roots,
+    check_name: bool,
+    size: usize,
+) -> Result<Arc<Shared>, InboxError> {
+    let tls = crate::tls::client_config(roots, check_name)?;
     build(
         config,
         tokio_postgres_rustls::MakeRustlsConnect::new(tls),
@@ -206,11 +247,17 @@ fn with_tls(config: tokio_postgres::Config, size: usize) -> Result<Arc<Shared>, 
 }
 
 #[cfg(not(feature = "tls"))]
-fn with_tls(_: tokio_postgres::Config, _: usize) -> Result<Arc<Shared>, InboxError> {
+fn with_tls(
+    _: tokio_postgres::Config,
+    _: &Roots,
+    _: bool,
+    _: usize,
+) -> Result<Arc<Shared>, InboxError> {
     Err(InboxError::new(
         ErrorKind::Storage,
-        "sslmode=require, but this build has no TLS: build boxhook-postgres with its `tls` \
-         feature, or connect without sslmode=require on a trusted network",
+        "the connection string asks for TLS (sslmode=require, verify-ca or verify-full, or \
+         sslrootcert), but this build has no TLS: build boxhook-postgres with its `tls` \
+         feature, or connect without TLS on a trusted network",
     ))
 }
 
@@ -309,38 +356,6 @@ fn wake_all(wake: &Notify) {
     wake.notify_one();
 }
 
-/// `url` with its password replaced by `***`, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_never_reach_messages() {
-        let cases = [
-            ("postgres://u:secret@h/db", "postgres://u:***@h/db"),
-            ("postgresql://u@h/db", "postgresql://u@h/db"),
-            ("postgres://h/db", "postgres://h/db"),
-            ("host=h user=u", "host=h user=u"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(redact(url), want, "{url}");
-        }
-    }
-}
-
 #[cfg(all(test, not(feature = "tls")))]
 mod without_tls {
     #[tokio::test]
@@ -355,9 +370,10 @@ mod without_tls {
         assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
         assert_eq!(
             error.to_string(),
-            "inbox storage failed: sslmode=require, but this build has no TLS: build \
-             boxhook-postgres with its `tls` feature, or connect without sslmode=require on a \
-             trusted network"
+            "inbox storage failed: the connection string asks for TLS (sslmode=require, \
+             verify-ca or verify-full, or sslrootcert), but this build has no TLS: build \
+             boxhook-postgres with its `tls` feature, or connect without TLS on a trusted \
+             network"
         );
     }
 }

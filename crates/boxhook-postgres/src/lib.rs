@@ -45,12 +45,68 @@
 //!
 //! # TLS
 //!
-//! With the `tls` feature, `sslmode=require` (what managed databases ask
-//! for) connects with rustls, checking the server's certificate against the
-//! Mozilla roots (`webpki-roots`). Without `sslmode=require` connections
-//! are plain text (unix sockets, private networks), with or without the
-//! feature; a build without it refuses `sslmode=require` with a message
-//! rather than connecting in plain text.
+//! With the `tls` feature (on in the `boxhook` command), connections can
+//! use TLS: rustls with the ring provider (no OpenSSL, no cmake). The
+//! connection string asks for it with libpq's names
+//! ([libpq's SSL support](https://www.postgresql.org/docs/current/libpq-ssl.html)),
+//! in either form:
+//!
+//! ```text
+//! postgres://boxhook@db.example.com/boxhook?sslmode=verify-full&sslrootcert=/etc/boxhook/db-ca.pem
+//! host=db.example.com user=boxhook dbname=boxhook sslmode=verify-full sslrootcert=/etc/boxhook/db-ca.pem
+//! ```
+//!
+//! | in the connection string | boxhook | libpq, for comparison |
+//! |---|---|---|
+//! | no `sslmode`, `disable`, `allow`, `prefer` | plain text | `allow`/`prefer` may use TLS, unchecked unless a root certificate file exists |
+//! | `require`, `verify-full` | TLS; the certificate must chain to the trusted CAs and name the host | `require` checks nothing (or the CA only, with a root certificate file) |
+//! | `verify-ca` | TLS; the certificate must chain to `sslrootcert`'s CAs, the host name is not checked; refused without `sslrootcert` | the same, with `~/.postgresql/root.crt` by default |
+//! | `sslrootcert=PATH` | a PEM file of CA certificates, trusted *instead of* the Mozilla roots; without `sslmode` it means `verify-full` | the same file (default `~/.postgresql/root.crt`) |
+//! | `sslrootcert=system` | the Mozilla root store compiled in (`webpki-roots`, not the system's files) | the system's store (PostgreSQL 16+) |
+//! | no `sslrootcert` | the Mozilla root store | `~/.postgresql/root.crt` |
+//!
+//! A managed database whose certificate a public CA signed needs only
+//! `sslmode=verify-full`. One with its own CA (AWS RDS, Azure Database for
+//! PostgreSQL, Google Cloud SQL, a self-hosted server) needs `sslrootcert`
+//! with the CA bundle the provider publishes. From Rust, the bundle can
+//! also come from the program: [`Options::root_certificates_pem`].
+//!
+//! Decisions, where boxhook differs from libpq:
+//!
+//! - **`require` checks the certificate and the host name.** An unchecked
+//!   TLS connection stops a passive eavesdropper only; whoever can
+//!   intercept the connection can answer with any certificate and read
+//!   the password. boxhook never skips the check: a `require` URL copied
+//!   from a provider's console works when the provider's CA is public,
+//!   and otherwise fails with "unknown issuer", saying to pass
+//!   `sslrootcert`.
+//! - **`allow` and `prefer` are plain text.** boxhook never tries TLS and
+//!   falls back: a connection is either checked TLS or, when asked, plain.
+//!   `sslrootcert` with one of them, or with `disable`, is a contradiction
+//!   and is refused.
+//! - **`verify-ca` needs `sslrootcert`** (like libpq with
+//!   `sslrootcert=system`): against public roots anyone can get a valid
+//!   certificate for a name of their own. It is for private CAs whose
+//!   server certificates do not name the address clients connect to (an
+//!   IP address, an instance name). rustls still checks the chain, the
+//!   validity dates and the signatures; only a wrong name is forgiven.
+//! - A unix socket with TLS asked for is refused (PostgreSQL never speaks
+//!   TLS there); client certificates (`sslcert`, `sslkey`, `sslpassword`)
+//!   and revocation lists (`sslcrl`, `sslcrldir`) are refused as
+//!   unsupported; `sslrootcert` and [`Options::root_certificates_pem`]
+//!   together are refused. `sslnegotiation=direct` (PostgreSQL 17) is
+//!   passed to tokio-postgres as it is.
+//!
+//! A connection that fails says why and what to do: the certificate's
+//! issuer is unknown (pass `sslrootcert` with the provider's bundle), it
+//! does not name the host (connect with a name it names, or use
+//! `verify-ca`), it expired, the server has TLS off, or the `sslrootcert`
+//! file is missing, unreadable, empty or not PEM. Passwords never appear
+//! in messages (`postgres://user:***@…`, `password=***`). The pool's
+//! connections and the workers' `LISTEN` connection are made alike.
+//!
+//! A build without the feature refuses a connection string that asks for
+//! TLS, with a message, rather than connecting in plain text.
 
 #![forbid(unsafe_code)]
 #![warn(clippy::arithmetic_side_effects)]
@@ -60,9 +116,12 @@
 )]
 
 mod connect;
+mod conninfo;
 mod idempotency;
 mod inbox;
 mod schema;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::time::Duration;
 
