@@ -7,7 +7,7 @@ use std::time::Duration;
 use boxhook::inbox::{
     Claimed, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Revive, Stored, StoredEvent,
 };
-use boxhook_postgres::{Options, PgInbox};
+use boxhook_postgres::{redact, Options, PgInbox};
 use boxhook_sqlite::SqliteInbox;
 use chrono::{DateTime, Utc};
 
@@ -20,8 +20,9 @@ pub(crate) const DEFAULT_INBOX: &str = "./boxhook-inbox.sqlite";
 #[derive(clap::Args, Clone)]
 pub(crate) struct StoreArgs {
     /// The store: postgres://… or postgresql://… (a PostgreSQL database
-    /// shared by many receivers and workers), sqlite:PATH, or a plain path
-    /// (a SQLite file).
+    /// shared by many receivers and workers; over TLS with
+    /// ?sslmode=verify-full, and &sslrootcert=CA.pem for a private CA),
+    /// sqlite:PATH, or a plain path (a SQLite file).
     #[arg(
         long,
         value_name = "URL",
@@ -152,20 +153,6 @@ pub(crate) fn migrate(args: &MigrateArgs) -> anyhow::Result<std::process::ExitCo
     })
 }
 
-/// A URL with its password hidden.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 /// The SQLite or the PostgreSQL inbox.
 #[derive(Clone, Debug)]
 pub(crate) enum AnyInbox {
@@ -271,5 +258,9 @@ mod tests {
     fn passwords_are_hidden() {
         assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://u@h/db?password=pw&sslmode=verify-full"),
+            "postgres://u@h/db?password=***&sslmode=verify-full"
+        );
     }
 }

@@ -155,6 +155,20 @@ pub fn is_postgres_url(store: &str) -> bool {
     store.starts_with("postgres://") || store.starts_with("postgresql://")
 }
 
+/// `connection_string` (a `postgres://` URL or the `key=value` form) with
+/// its password replaced by `***`, for messages and logs.
+///
+/// ```
+/// use boxhook_postgres::redact;
+/// assert_eq!(redact("postgres://boxhook:s3cret@db/boxhook"), "postgres://boxhook:***@db/boxhook");
+/// assert_eq!(redact("postgres://db/boxhook?password=s3cret"), "postgres://db/boxhook?password=***");
+/// assert_eq!(redact("host=db password='s3 cret'"), "host=db password=***");
+/// ```
+#[must_use]
+pub fn redact(connection_string: &str) -> String {
+    conninfo::redact(connection_string)
+}
+
 pub(crate) fn storage(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> InboxError {
     InboxError::new(ErrorKind::Storage, error)
 }
