@@ -66,10 +66,10 @@
 //! | no `sslrootcert` | the Mozilla root store | `~/.postgresql/root.crt` |
 //!
 //! A managed database whose certificate a public CA signed needs only
-//! `sslmode=verify-full`. One with its own CA (AWS RDS, Azure Database for
-//! PostgreSQL, Google Cloud SQL, a self-hosted server) needs `sslrootcert`
-//! with the CA bundle the provider publishes. From Rust, the bundle can
-//! also come from the program: [`Options::root_certificates_pem`].
+//! `sslmode=verify-full`. One with its own CA (AWS RDS, Google Cloud SQL,
+//! a self-hosted server) needs `sslrootcert` with the CA bundle the
+//! provider publishes. From Rust, the bundle can also come from the
+//! program: [`Options::root_certificates_pem`].
 //!
 //! Decisions, where boxhook differs from libpq:
 //!
@@ -80,8 +80,9 @@
 //!   from a provider's console works when the provider's CA is public,
 //!   and otherwise fails with "unknown issuer", saying to pass
 //!   `sslrootcert`.
-//! - **`allow` and `prefer` are plain text.** boxhook never tries TLS and
-//!   falls back: a connection is either checked TLS or, when asked, plain.
+//! - **`allow` and `prefer` are plain text.** boxhook never tries TLS with
+//!   a fallback to plain text: a connection is checked TLS or, when asked,
+//!   plain.
 //!   `sslrootcert` with one of them, or with `disable`, is a contradiction
 //!   and is refused.
 //! - **`verify-ca` needs `sslrootcert`** (like libpq with

@@ -135,6 +135,17 @@ fn sslmode_and_sslrootcert_decide_the_security() {
     ] {
         assert_eq!(parse(url, Some(&pem)).expect(url).security, want, "{url}");
     }
+    // What boxhook does not take is tokio-postgres's, as written.
+    let direct = parse(
+        "postgres://h/db?sslnegotiation=direct&sslrootcert=/ca.pem",
+        None,
+    )
+    .expect("direct");
+    assert_eq!(direct.security, verified(file(), true));
+    assert_eq!(
+        direct.config.get_ssl_negotiation(),
+        tokio_postgres::config::SslNegotiation::Direct
+    );
 }
 
 #[test]
