@@ -25,13 +25,36 @@ const RECONNECT: Duration = Duration::from_secs(1);
 /// use boxhook_postgres::Options;
 /// let options = Options::default().pool_size(4).schema("boxhook").migrate(false);
 /// assert_eq!(options.pool_size_value(), 4);
+/// assert_eq!(
+///     format!("{:?}", options.root_certificates_pem("-----BEGIN CERTIFICATE-----")),
+///     "Options { pool_size: 4, schema: Some(\"boxhook\"), migrate: false, \
+///      root_certificates: Some(\"27 bytes of PEM\") }"
+/// );
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pool_size: usize,
     schema: Option<String>,
     migrate: bool,
     root_certificates: Option<Arc<[u8]>>,
+}
+
+impl std::fmt::Debug for Options {
+    /// The fields, with the root certificates as their size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("pool_size", &self.pool_size)
+            .field("schema", &self.schema)
+            .field("migrate", &self.migrate)
+            .field(
+                "root_certificates",
+                &self
+                    .root_certificates
+                    .as_ref()
+                    .map(|pem| format!("{} bytes of PEM", pem.len())),
+            )
+            .finish()
+    }
 }
 
 impl Default for Options {
