@@ -144,18 +144,6 @@ pub async fn migrate(url: &str, options: &Options) -> Result<i64, InboxError> {
     Ok(schema::version())
 }
 
-/// Whether `store` names a PostgreSQL database (`postgres://…` or
-/// `postgresql://…`).
-///
-/// ```
-/// assert!(boxhook_postgres::is_postgres_url("postgresql://db/boxhook"));
-/// assert!(!boxhook_postgres::is_postgres_url("sqlite:inbox.sqlite"));
-/// ```
-#[must_use]
-pub fn is_postgres_url(store: &str) -> bool {
-    store.starts_with("postgres://") || store.starts_with("postgresql://")
-}
-
 /// `connection_string` (a `postgres://` URL or the `key=value` form) with
 /// its password replaced by `***`, for messages and logs.
 ///
@@ -168,6 +156,18 @@ pub fn is_postgres_url(store: &str) -> bool {
 #[must_use]
 pub fn redact(connection_string: &str) -> String {
     conninfo::redact(connection_string)
+}
+
+/// Whether `store` names a PostgreSQL database (`postgres://…` or
+/// `postgresql://…`).
+///
+/// ```
+/// assert!(boxhook_postgres::is_postgres_url("postgresql://db/boxhook"));
+/// assert!(!boxhook_postgres::is_postgres_url("sqlite:inbox.sqlite"));
+/// ```
+#[must_use]
+pub fn is_postgres_url(store: &str) -> bool {
+    store.starts_with("postgres://") || store.starts_with("postgresql://")
 }
 
 pub(crate) fn storage(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> InboxError {
