@@ -71,13 +71,40 @@ impl PgInbox {
         }
     }
 
+    /// A connection from the pool, waiting at most [`POOL_WAIT`] for one to
+    /// be free and [`CONNECT_WAIT`] for a new one to connect.
     async fn client(&self) -> Result<deadpool_postgres::Object, InboxError> {
-        self.shared.pool.get().await.map_err(|error| {
-            InboxError::new(
-                ErrorKind::Storage,
-                format!("no PostgreSQL connection: {error}"),
-            )
-        })
+        use deadpool_postgres::{PoolError, TimeoutType};
+        let timeouts = deadpool_postgres::Timeouts {
+            wait: Some(POOL_WAIT),
+            create: Some(CONNECT_WAIT),
+            recycle: None,
+        };
+        self.shared
+            .pool
+            .timeout_get(&timeouts)
+            .await
+            .map_err(|error| {
+                let hint = match &error {
+                    PoolError::Timeout(TimeoutType::Wait) => format!(
+                        " (all {} connections busy for {} s: the database is slow, or the \
+                         pool too small for the load)",
+                        self.shared.pool.status().max_size,
+                        POOL_WAIT.as_secs()
+                    ),
+                    PoolError::Timeout(TimeoutType::Create) | PoolError::Backend(_) => {
+                        "; check that the database is up and reachable".to_owned()
+                    }
+                    _ => String::new(),
+                };
+                InboxError::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "no PostgreSQL connection: {}{hint}",
+                        crate::describe(&error)
+                    ),
+                )
+            })
     }
 
     /// Acknowledges, requeues or buries a claim, if it is still the one
@@ -125,6 +152,15 @@ impl PgInbox {
         Ok(())
     }
 }
+
+/// How long a store, claim or settle waits for a free connection when all
+/// the pool's are busy: well under the 30 s Box waits for an answer, so a
+/// receiver answers 503 (and Box retries) rather than nothing.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// How long opening a new connection may take (an unreachable host, a
+/// server that accepts but does not answer).
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 /// The entry columns, in the order [`entry`] reads them.
 const ENTRY_COLUMNS: &str = "webhook_id, event_id, trigger_name, source_type, source_id, \
