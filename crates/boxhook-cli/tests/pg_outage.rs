@@ -160,6 +160,18 @@ fn serve_and_work_ride_out_a_database_restart() {
 
     let mut server = Server::start_on(&["--store", url.as_str()], &["--admin", "127.0.0.1:0"], &[]);
     let admin = admin_addr(&server);
+    // The test server trades durability for speed, and serve says so.
+    let text = server.wait_for_stderr("synchronous_commit=off", Duration::from_secs(5));
+    for name in ["fsync", "synchronous_commit"] {
+        assert!(
+            text.contains(&format!(
+                "PostgreSQL runs with {name}=off for boxhook's connections: a COMMIT can return \
+                 before it is safe on disk, so an event answered 2xx can be lost if the database \
+                 server crashes; set {name} = on"
+            )),
+            "{text}"
+        );
+    }
     let mut worker = Worker::start(&url, &handler);
 
     // Up: stored, answered 200, processed.

@@ -57,10 +57,51 @@ impl PgInbox {
     ///
     /// As [`connect`](Self::connect); with `migrate(false)`,
     /// [`ErrorKind::Corrupt`] when the schema is not current.
+    ///
+    /// Logs a warning (`tracing`, at `warn`) when the server would
+    /// acknowledge a COMMIT before it is safe on disk for this connection
+    /// (`synchronous_commit` or `fsync` off): a 2xx could then be lost in a
+    /// crash of the database server.
     pub async fn connect_with(url: &str, options: &Options) -> Result<Self, InboxError> {
-        Ok(Self {
+        let inbox = Self {
             shared: connect::connect(url, options).await?,
-        })
+        };
+        inbox.warn_unless_durable().await;
+        Ok(inbox)
+    }
+
+    /// Warns when `synchronous_commit` or `fsync` is off for this
+    /// connection (the server's, the database's or the role's setting).
+    async fn warn_unless_durable(&self) {
+        let Ok(client) = self.client().await else {
+            return;
+        };
+        let Ok(rows) = client
+            .query(
+                "SELECT name, setting FROM pg_settings \
+                 WHERE name IN ('synchronous_commit', 'fsync') AND setting = 'off' ORDER BY name",
+                &[],
+            )
+            .await
+        else {
+            return;
+        };
+        for row in rows {
+            let Ok(name) = row.try_get::<_, String>(0) else {
+                continue;
+            };
+            let fix = if name == "fsync" {
+                "set fsync = on in postgresql.conf"
+            } else {
+                "set synchronous_commit = on (postgresql.conf, or ALTER ROLE / ALTER DATABASE \
+                 … SET synchronous_commit = on)"
+            };
+            tracing::warn!(
+                "PostgreSQL runs with {name}=off for boxhook's connections: a COMMIT can return \
+                 before it is safe on disk, so an event answered 2xx can be lost if the database \
+                 server crashes; {fix}"
+            );
+        }
     }
 
     /// The idempotency store in the same database, sharing this pool.
