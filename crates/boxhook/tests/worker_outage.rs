@@ -1,7 +1,9 @@
 //! What a [`Worker`] does while its inbox is unreachable (a database
 //! restarting): it keeps running, waits longer after each failure in a row,
 //! and retries the settle of an event it processed for as long as the
-//! event's lease lasts, so a short outage does not run the event twice.
+//! event's lease lasts, so a short outage does not run the event twice. A
+//! claim that never answers (a database cut off by the network) fails
+//! after 30 s instead of holding the worker.
 //! Time is tokio's paused clock: every wait is exact.
 
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,8 @@ struct Flaky {
 #[derive(Default)]
 struct Inner {
     down: bool,
+    /// Claims never answer (a database cut off by the network).
+    hung: bool,
     pending: Option<NewRecord>,
     claimed: bool,
     acked: bool,
@@ -89,6 +93,9 @@ impl Inbox for Flaky {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Claimed>, InboxError> {
+        if self.lock().hung {
+            std::future::pending::<()>().await;
+        }
         let mut inner = self.call("claim")?;
         if inner.claimed {
             return Ok(None);
@@ -216,4 +223,23 @@ async fn claims_back_off_while_the_inbox_is_down_and_resume_when_it_is_back() {
             ms(1_000),
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_that_never_answers_fails_after_30_s() {
+    let inbox = Flaky::with_event();
+    inbox.lock().hung = true;
+    let worker = Worker::new(Arc::clone(&inbox), |_: WebhookEvent, _: Claimed| async {
+        Ok::<_, HandlerError>(())
+    });
+    let started = Instant::now();
+    let error = worker.run_once().await.expect_err("no answer");
+    assert_eq!(started.elapsed(), Duration::from_secs(30));
+    assert_eq!(error.kind(), ErrorKind::Storage);
+    assert_eq!(
+        error.to_string(),
+        "inbox storage failed: the inbox did not answer a claim within 30 s"
+    );
+    inbox.lock().hung = false;
+    assert_eq!(worker.run_once().await.expect("answers"), Ran::Acked);
 }

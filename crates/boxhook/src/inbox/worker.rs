@@ -31,6 +31,11 @@ const DEFAULT_MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(100);
 /// The longest wait between two tries at settling one event.
 const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long one call to the inbox (a claim, one try at a settle) may take
+/// before the worker counts it as failed: a database cut off by the network
+/// may not answer until the kernel gives up on the connection, many minutes
+/// later.
+const INBOX_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest wait between two claims while the inbox keeps failing: the
 /// poll interval, doubled after each failure in a row up to this (or the
 /// poll interval, if longer). An inbox that can tell when it is back (the
@@ -321,11 +326,12 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     ///
     /// # Errors
     ///
-    /// When the inbox fails to claim, or to acknowledge or release: a
-    /// settle that fails with [`ErrorKind::Storage`] is tried again, with a
-    /// growing wait (100 ms doubling up to 5 s), while the claim's lease
-    /// lasts. An event claimed but not settled returns to the queue when its
-    /// lease ends.
+    /// When the inbox fails to claim, or to acknowledge or release, or
+    /// does not answer one of these within 30 s (a database cut off by the
+    /// network). A settle that fails with [`ErrorKind::Storage`] is tried
+    /// again, with a growing wait (100 ms doubling up to 5 s), while the
+    /// claim's lease lasts. An event claimed but not settled returns to the
+    /// queue when its lease ends.
     pub async fn run_once(&self) -> Result<Ran, super::InboxError> {
         self.run_once_until(std::future::pending()).await
     }
@@ -336,11 +342,10 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         &self,
         stop: impl Future<Output = ()>,
     ) -> Result<Ran, super::InboxError> {
-        let Some(claimed) = self
-            .inbox
-            .claim_matching(&self.id, self.lease, self.clock.now(), &self.triggers)
-            .await?
-        else {
+        let claim =
+            self.inbox
+                .claim_matching(&self.id, self.lease, self.clock.now(), &self.triggers);
+        let Some(claimed) = bounded("claim", claim).await? else {
             return Ok(Ran::Idle);
         };
         let key = claimed.entry.key();
@@ -383,7 +388,8 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         let Some(failure) = outcome else {
             // `stop` has completed: one try, and otherwise the lease's end
             // puts the event back.
-            return match self.inbox.requeue(&claimed, self.clock.now()).await {
+            let requeue = self.inbox.requeue(&claimed, self.clock.now());
+            return match bounded("requeue", requeue).await {
                 Ok(()) => {
                     tracing::warn!(event = %key, attempt, "worker stopping: event cancelled after the grace period and put back");
                     Ok(Ran::Stopped)
@@ -452,9 +458,9 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         let mut wait = SETTLE_RETRY_FIRST;
         loop {
             let settled = match how {
-                Settle::Ack => self.inbox.ack(claimed).await,
-                Settle::Requeue(at) => self.inbox.requeue(claimed, at).await,
-                Settle::Bury => self.inbox.bury(claimed).await,
+                Settle::Ack => bounded("ack", self.inbox.ack(claimed)).await,
+                Settle::Requeue(at) => bounded("requeue", self.inbox.requeue(claimed, at)).await,
+                Settle::Bury => bounded("bury", self.inbox.bury(claimed)).await,
             };
             let error = match settled {
                 Err(error) if error.kind() == ErrorKind::Storage => error,
@@ -620,6 +626,25 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             }
         }
     }
+}
+
+/// `call`, or a [`ErrorKind::Storage`] error when it takes longer than
+/// [`INBOX_CALL_TIMEOUT`].
+async fn bounded<T>(
+    what: &str,
+    call: impl Future<Output = Result<T, InboxError>>,
+) -> Result<T, InboxError> {
+    tokio::time::timeout(INBOX_CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(InboxError::new(
+                ErrorKind::Storage,
+                format!(
+                    "the inbox did not answer a {what} within {} s",
+                    INBOX_CALL_TIMEOUT.as_secs()
+                ),
+            ))
+        })
 }
 
 impl<I, H> fmt::Debug for Worker<I, H> {
