@@ -202,6 +202,13 @@ fn serve_and_work_ride_out_a_database_restart() {
         slowest = slowest.max(took);
     }
     assert!(slowest < PROMPT, "answered 503 in {slowest:?}");
+    let (_, _, metrics) = get(&admin, "/metrics", None);
+    for line in [
+        r#"boxhook_deliveries_total{status="503"} 3"#,
+        r#"boxhook_events_total{trigger="FILE.UPLOADED",outcome="failed"} 3"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
     let (status, _, body) = get(&admin, "/readyz", None);
     assert_eq!(status, 503, "{body}");
     assert!(
