@@ -25,6 +25,10 @@ struct Flaky {
 }
 
 #[derive(Default)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "a test double's switches and what it saw"
+)]
 struct Inner {
     down: bool,
     /// Claims never answer (a database cut off by the network).
