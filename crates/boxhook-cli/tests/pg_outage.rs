@@ -342,6 +342,10 @@ fn serve_and_work_ride_out_a_database_restart() {
     );
     let text = worker.stderr();
     assert!(
+        text.contains("PostgreSQL runs with synchronous_commit=off for boxhook's connections"),
+        "{text}"
+    );
+    assert!(
         text.contains(
             "cannot settle the inbox event; trying again while its lease lasts event=4133/held \
              attempt=1 error=inbox storage failed: no PostgreSQL connection: "
