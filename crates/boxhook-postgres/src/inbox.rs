@@ -57,10 +57,51 @@ impl PgInbox {
     ///
     /// As [`connect`](Self::connect); with `migrate(false)`,
     /// [`ErrorKind::Corrupt`] when the schema is not current.
+    ///
+    /// Logs a warning (`tracing`, at `warn`) when the server would
+    /// acknowledge a COMMIT before it is safe on disk for this connection
+    /// (`synchronous_commit` or `fsync` off): a 2xx could then be lost in a
+    /// crash of the database server.
     pub async fn connect_with(url: &str, options: &Options) -> Result<Self, InboxError> {
-        Ok(Self {
+        let inbox = Self {
             shared: connect::connect(url, options).await?,
-        })
+        };
+        inbox.warn_unless_durable().await;
+        Ok(inbox)
+    }
+
+    /// Warns when `synchronous_commit` or `fsync` is off for this
+    /// connection (the server's, the database's or the role's setting).
+    async fn warn_unless_durable(&self) {
+        let Ok(client) = self.client().await else {
+            return;
+        };
+        let Ok(rows) = client
+            .query(
+                "SELECT name, setting FROM pg_settings \
+                 WHERE name IN ('synchronous_commit', 'fsync') AND setting = 'off' ORDER BY name",
+                &[],
+            )
+            .await
+        else {
+            return;
+        };
+        for row in rows {
+            let Ok(name) = row.try_get::<_, String>(0) else {
+                continue;
+            };
+            let fix = if name == "fsync" {
+                "set fsync = on in postgresql.conf"
+            } else {
+                "set synchronous_commit = on (postgresql.conf, or ALTER ROLE / ALTER DATABASE \
+                 … SET synchronous_commit = on)"
+            };
+            tracing::warn!(
+                "PostgreSQL runs with {name}=off for boxhook's connections: a COMMIT can return \
+                 before it is safe on disk, so an event answered 2xx can be lost if the database \
+                 server crashes; {fix}"
+            );
+        }
     }
 
     /// The idempotency store in the same database, sharing this pool.
@@ -71,13 +112,40 @@ impl PgInbox {
         }
     }
 
+    /// A connection from the pool, waiting at most [`POOL_WAIT`] for one to
+    /// be free and [`CONNECT_WAIT`] for a new one to connect.
     async fn client(&self) -> Result<deadpool_postgres::Object, InboxError> {
-        self.shared.pool.get().await.map_err(|error| {
-            InboxError::new(
-                ErrorKind::Storage,
-                format!("no PostgreSQL connection: {error}"),
-            )
-        })
+        use deadpool_postgres::{PoolError, TimeoutType};
+        let timeouts = deadpool_postgres::Timeouts {
+            wait: Some(POOL_WAIT),
+            create: Some(CONNECT_WAIT),
+            recycle: None,
+        };
+        self.shared
+            .pool
+            .timeout_get(&timeouts)
+            .await
+            .map_err(|error| {
+                let hint = match &error {
+                    PoolError::Timeout(TimeoutType::Wait) => format!(
+                        " (all {} connections busy for {} s: the database is slow, or the \
+                         pool too small for the load)",
+                        self.shared.pool.status().max_size,
+                        POOL_WAIT.as_secs()
+                    ),
+                    PoolError::Timeout(TimeoutType::Create) | PoolError::Backend(_) => {
+                        "; check that the database is up and reachable".to_owned()
+                    }
+                    _ => String::new(),
+                };
+                InboxError::new(
+                    ErrorKind::Storage,
+                    format!(
+                        "no PostgreSQL connection: {}{hint}",
+                        crate::describe(&error)
+                    ),
+                )
+            })
     }
 
     /// Acknowledges, requeues or buries a claim, if it is still the one
@@ -125,6 +193,15 @@ impl PgInbox {
         Ok(())
     }
 }
+
+/// How long a store, claim or settle waits for a free connection when all
+/// the pool's are busy: well under the 30 s Box waits for an answer, so a
+/// receiver answers 503 (and Box retries) rather than nothing.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// How long opening a new connection may take (an unreachable host, a
+/// server that accepts but does not answer).
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 /// The entry columns, in the order [`entry`] reads them.
 const ENTRY_COLUMNS: &str = "webhook_id, event_id, trigger_name, source_type, source_id, \

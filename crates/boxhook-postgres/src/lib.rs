@@ -170,8 +170,33 @@ pub fn is_postgres_url(store: &str) -> bool {
     store.starts_with("postgres://") || store.starts_with("postgresql://")
 }
 
-pub(crate) fn storage(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> InboxError {
-    InboxError::new(ErrorKind::Storage, error)
+/// A storage error with the whole of `error` in its message.
+pub(crate) fn storage(error: impl std::error::Error + 'static) -> InboxError {
+    InboxError::new(ErrorKind::Storage, describe(&error))
+}
+
+/// `error` and its causes on one line: tokio-postgres shows a server's error
+/// as `db error` and a failed connection as `error connecting to server`,
+/// with the reason (`FATAL: the database system is starting up`, `No space
+/// left on device`, `Connection refused`) and the SQLSTATE only among the
+/// causes.
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let more = current.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        if let Some(db) = current.downcast_ref::<tokio_postgres::error::DbError>() {
+            text.push_str(" (SQLSTATE ");
+            text.push_str(db.code().code());
+            text.push(')');
+        }
+        cause = current.source();
+    }
+    text
 }
 
 pub(crate) fn millis(at: DateTime<Utc>) -> i64 {

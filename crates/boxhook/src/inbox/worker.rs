@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use boxhook_core::model::WebhookEvent;
 use boxhook_core::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Backoff, Claimed, Inbox};
+use super::{Backoff, Claimed, ErrorKind, Inbox, InboxError};
 use crate::escaped;
 use crate::handler::HandlerError;
 
@@ -25,6 +25,23 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// The longest wait between two attempts, unless set: 1 hour.
 const DEFAULT_MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+/// The first wait before settling an event again after the inbox failed to
+/// (the database is away), doubled after each failure up to
+/// [`SETTLE_RETRY_MAX`], for as long as the claim's lease lasts.
+const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between two tries at settling one event.
+const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long one call to the inbox (a claim, one try at a settle) may take
+/// before the worker counts it as failed: a database cut off by the network
+/// may not answer until the kernel gives up on the connection, many minutes
+/// later.
+const INBOX_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest wait between two claims while the inbox keeps failing: the
+/// poll interval, doubled after each failure in a row up to this (or the
+/// poll interval, if longer). An inbox that can tell when it is back (the
+/// PostgreSQL one, when its `LISTEN` connection reconnects) wakes the
+/// worker sooner.
+const UNREACHABLE_MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// What a [`Worker`] runs for each claimed event.
 ///
@@ -111,6 +128,14 @@ pub enum Ran {
     /// The worker was stopping and the event ran past the grace period:
     /// it was cancelled and put back in the queue, ready at once.
     Stopped,
+}
+
+/// How a claimed event is settled.
+#[derive(Debug, Clone, Copy)]
+enum Settle {
+    Ack,
+    Requeue(DateTime<Utc>),
+    Bury,
 }
 
 /// Claims events from an [`Inbox`] one at a time, runs an [`InboxHandler`]
@@ -301,8 +326,12 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     ///
     /// # Errors
     ///
-    /// When the inbox fails to claim, acknowledge or release. An event
-    /// claimed but not settled returns to the queue when its lease ends.
+    /// When the inbox fails to claim, or to acknowledge or release, or
+    /// does not answer one of these within 30 s (a database cut off by the
+    /// network). A settle that fails with [`ErrorKind::Storage`] is tried
+    /// again, with a growing wait (100 ms doubling up to 5 s), while the
+    /// claim's lease lasts. An event claimed but not settled returns to the
+    /// queue when its lease ends.
     pub async fn run_once(&self) -> Result<Ran, super::InboxError> {
         self.run_once_until(std::future::pending()).await
     }
@@ -313,15 +342,15 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         &self,
         stop: impl Future<Output = ()>,
     ) -> Result<Ran, super::InboxError> {
-        let Some(claimed) = self
-            .inbox
-            .claim_matching(&self.id, self.lease, self.clock.now(), &self.triggers)
-            .await?
-        else {
+        let claim =
+            self.inbox
+                .claim_matching(&self.id, self.lease, self.clock.now(), &self.triggers);
+        let Some(claimed) = bounded("claim", claim).await? else {
             return Ok(Ran::Idle);
         };
         let key = claimed.entry.key();
         let attempt = claimed.attempt();
+        let mut stop = pin!(stop);
         if self.max_attempts.is_some_and(|max| attempt > max) {
             // Earlier attempts died with their worker (the lease ended):
             // running it again could kill this worker too.
@@ -329,6 +358,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 .settle_dead(
                     &claimed,
                     "earlier attempts never finished (their workers stopped)",
+                    stop,
                 )
                 .await;
         }
@@ -336,7 +366,6 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             Ok(event) => {
                 let run = crate::panic::catch_unwind(|| self.handler.call(event, claimed.clone()));
                 let mut run = pin!(tokio::time::timeout(self.lease, run));
-                let mut stop = pin!(stop);
                 poll_fn(|cx| {
                     if let Poll::Ready(done) = run.as_mut().poll(cx) {
                         return Poll::Ready(Some(done));
@@ -357,7 +386,10 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             Err(error) => Some(Some(format!("stored body is not a webhook_event: {error}"))),
         };
         let Some(failure) = outcome else {
-            return match self.inbox.requeue(&claimed, self.clock.now()).await {
+            // `stop` has completed: one try, and otherwise the lease's end
+            // puts the event back.
+            let requeue = self.inbox.requeue(&claimed, self.clock.now());
+            return match bounded("requeue", requeue).await {
                 Ok(()) => {
                     tracing::warn!(event = %key, attempt, "worker stopping: event cancelled after the grace period and put back");
                     Ok(Ran::Stopped)
@@ -366,12 +398,14 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Err(error) => Err(error),
             };
         };
-        let settled = match &failure {
-            None => self.inbox.ack(&claimed).await,
-            Some(error) if self.is_last(attempt) => return self.settle_dead(&claimed, error).await,
-            Some(_) => self.inbox.requeue(&claimed, self.retry_at(attempt)).await,
+        let how = match &failure {
+            None => Settle::Ack,
+            Some(error) if self.is_last(attempt) => {
+                return self.settle_dead(&claimed, error, stop).await
+            }
+            Some(_) => Settle::Requeue(self.retry_at(attempt)),
         };
-        match (settled, failure) {
+        match (self.settle(&claimed, how, stop).await, failure) {
             (Ok(()), None) => {
                 tracing::info!(event = %key, attempt, "inbox event processed");
                 Ok(Ran::Acked)
@@ -389,10 +423,15 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     }
 
     /// Marks `claimed` dead after its last attempt failed with `error`.
-    async fn settle_dead(&self, claimed: &Claimed, error: &str) -> Result<Ran, super::InboxError> {
+    async fn settle_dead(
+        &self,
+        claimed: &Claimed,
+        error: &str,
+        stop: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Ran, super::InboxError> {
         let key = claimed.entry.key();
         let attempt = claimed.attempt();
-        match self.inbox.bury(claimed).await {
+        match self.settle(claimed, Settle::Bury, stop).await {
             Ok(()) => {
                 tracing::error!(event = %key, attempt, error = escaped::shown(error), "inbox event failed on its last attempt; it is dead until requeued");
                 Ok(Ran::Dead)
@@ -402,9 +441,65 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         }
     }
 
+    /// Acknowledges, requeues or buries `claimed`. When the inbox fails
+    /// ([`ErrorKind::Storage`]: the database is away, the disk is full), it
+    /// tries again, waiting [`SETTLE_RETRY_FIRST`] and then twice as long
+    /// each time up to [`SETTLE_RETRY_MAX`], for as long as the claim's
+    /// lease lasts and `stop` has not completed: an event whose handler
+    /// succeeded while the database restarted is acknowledged once it is
+    /// back, not run again. Past that the error is returned, and the event
+    /// returns to the queue when its lease ends.
+    async fn settle(
+        &self,
+        claimed: &Claimed,
+        how: Settle,
+        mut stop: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<(), InboxError> {
+        let mut wait = SETTLE_RETRY_FIRST;
+        loop {
+            let settled = match how {
+                Settle::Ack => bounded("ack", self.inbox.ack(claimed)).await,
+                Settle::Requeue(at) => bounded("requeue", self.inbox.requeue(claimed, at)).await,
+                Settle::Bury => bounded("bury", self.inbox.bury(claimed)).await,
+            };
+            let error = match settled {
+                Err(error) if error.kind() == ErrorKind::Storage => error,
+                settled => return settled,
+            };
+            let left = claimed
+                .lease_until
+                .signed_duration_since(self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            if left <= wait {
+                return Err(error);
+            }
+            tracing::warn!(
+                event = %claimed.entry.key(),
+                attempt = claimed.attempt(),
+                error = escaped::shown(&error),
+                retry_in = ?wait,
+                "cannot settle the inbox event; trying again while its lease lasts"
+            );
+            let mut sleep = pin!(tokio::time::sleep(wait));
+            let stopped = poll_fn(|cx| {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(false)
+                } else {
+                    stop.as_mut().poll(cx).map(|()| true)
+                }
+            })
+            .await;
+            if stopped {
+                return Err(error);
+            }
+            wait = wait.saturating_mul(2).min(SETTLE_RETRY_MAX);
+        }
+    }
+
     /// Processes events until `shutdown` completes. The event in progress
     /// is finished and settled first; inbox failures are logged and retried
-    /// after the poll interval.
+    /// (see [`run_until_within`](Self::run_until_within)).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         self.run_until_within(shutdown, Duration::MAX).await;
     }
@@ -415,7 +510,12 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     /// another worker ([`Ran::Stopped`]).
     ///
     /// While idle, the worker waits with [`Inbox::wait_for_work`] for at
-    /// most the poll interval.
+    /// most the poll interval. When the inbox fails (to claim, or to settle
+    /// within the lease, see [`Ran`]), the worker logs it at `error` and
+    /// waits the poll interval, then twice as long after each failure in a
+    /// row, up to 10 s (or the poll interval, if longer); the first success
+    /// after failures is logged at `warn` (`inbox worker reached the inbox
+    /// again`). It never stops because of an inbox failure.
     pub async fn run_until_within(self, shutdown: impl Future<Output = ()>, grace: Duration) {
         self.drive(shutdown, grace, false, |_| {}).await;
     }
@@ -446,6 +546,9 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     ) {
         let mut shutdown = pin!(shutdown);
         let (stopping, stopped) = tokio::sync::watch::channel(false);
+        // Inbox failures in a row, and the wait after the last one.
+        let mut failures: u32 = 0;
+        let mut wait_for = self.poll_interval;
         loop {
             if *stopping.borrow()
                 || poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await
@@ -473,14 +576,30 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             if !matches!(ran, Ok(Ran::Idle)) {
                 observe(&ran);
             }
+            if ran.is_ok() && failures > 0 {
+                tracing::warn!(
+                    worker_id = escaped::text(&self.id),
+                    failures,
+                    "inbox worker reached the inbox again"
+                );
+                failures = 0;
+                wait_for = self.poll_interval;
+            }
             let wait = match ran {
                 Ok(Ran::Idle) if until_idle => return,
                 Ok(Ran::Idle) => true,
                 Ok(_) => false,
                 Err(error) => {
+                    failures = failures.saturating_add(1);
+                    if failures > 1 {
+                        let most = self.poll_interval.max(UNREACHABLE_MAX_WAIT);
+                        wait_for = wait_for.saturating_mul(2).min(most);
+                    }
                     tracing::error!(
                         error = escaped::shown(&error),
                         worker_id = escaped::text(&self.id),
+                        failures,
+                        retry_in = ?wait_for,
                         "inbox worker cannot reach the inbox"
                     );
                     if until_idle {
@@ -490,7 +609,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 }
             };
             if wait && !*stopping.borrow() {
-                let mut sleep = pin!(self.inbox.wait_for_work(self.poll_interval));
+                let mut sleep = pin!(self.inbox.wait_for_work(wait_for));
                 let stopped = poll_fn(|cx| {
                     if shutdown.as_mut().poll(cx).is_ready() {
                         Poll::Ready(true)
@@ -507,6 +626,25 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             }
         }
     }
+}
+
+/// `call`, or a [`ErrorKind::Storage`] error when it takes longer than
+/// [`INBOX_CALL_TIMEOUT`].
+async fn bounded<T>(
+    what: &str,
+    call: impl Future<Output = Result<T, InboxError>>,
+) -> Result<T, InboxError> {
+    tokio::time::timeout(INBOX_CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(InboxError::new(
+                ErrorKind::Storage,
+                format!(
+                    "the inbox did not answer a {what} within {} s",
+                    INBOX_CALL_TIMEOUT.as_secs()
+                ),
+            ))
+        })
 }
 
 impl<I, H> fmt::Debug for Worker<I, H> {
