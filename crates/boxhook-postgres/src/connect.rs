@@ -249,7 +249,7 @@ fn cannot_connect(
             "cannot connect to {}: {}; check that the server runs, the host, port, \
              user and password, and sslmode",
             redact(url),
-            conninfo::with_causes(error)
+            crate::describe(error)
         ),
     )
 }

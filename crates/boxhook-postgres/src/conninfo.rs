@@ -70,7 +70,7 @@ pub(crate) fn parse(url: &str, pem: Option<&Arc<[u8]>>) -> Result<ConnInfo, Inbo
             &format!(
                 "{}; expected e.g. postgres://user:password@host:5432/dbname or \
                  host=… user=… dbname=…",
-                with_causes(&error)
+                crate::describe(&error)
             ),
         )
     })?;
@@ -248,21 +248,6 @@ fn take_from_keywords(s: &str) -> Result<Taken, String> {
     }
     taken.rest = kept.join(" ");
     Ok(taken)
-}
-
-/// `error` and its causes, `: `-separated, each said once: tokio-postgres
-/// keeps the why (an unknown option, a refused connection) in the cause.
-pub(crate) fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        let more = error.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        cause = error.source();
-    }
-    text
 }
 
 /// `url` (either form) with its password replaced by `***`, for messages.
