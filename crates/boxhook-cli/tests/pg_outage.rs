@@ -340,7 +340,27 @@ fn serve_and_work_ride_out_a_database_restart() {
                 .contains("inbox worker reached the inbox again")
         },
     );
+    wait_until(
+        Duration::from_secs(15),
+        "the worker's LISTEN connection is open again",
+        || {
+            worker
+                .stderr()
+                .contains("PostgreSQL LISTEN connection open again")
+        },
+    );
     let text = worker.stderr();
+    // The lost LISTEN connection is one warning, not one a second, and its
+    // return is another.
+    let listen_warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("LISTEN connection"))
+        .collect();
+    assert_eq!(listen_warnings.len(), 2, "{text}");
+    assert!(
+        listen_warnings[1].contains("PostgreSQL LISTEN connection open again"),
+        "{text}"
+    );
     assert!(
         text.contains("PostgreSQL runs with synchronous_commit=off for boxhook's connections"),
         "{text}"

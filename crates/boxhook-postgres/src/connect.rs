@@ -331,6 +331,10 @@ where
     T::TlsConnect: Sync + Send,
     <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
+    // Whether the connection was lost: its loss (or the first failure to
+    // open it) is a warning, the retries every second after it are debug
+    // lines, and the reconnect is said once.
+    let mut lost = false;
     loop {
         match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
@@ -347,6 +351,7 @@ where
                             }
                             Ok(_) => {}
                             Err(error) => {
+                                let error = crate::describe(&error);
                                 tracing::warn!(%error, "PostgreSQL LISTEN connection failed");
                                 return;
                             }
@@ -358,15 +363,29 @@ where
                     .await
                     .is_ok()
                 {
+                    if std::mem::take(&mut lost) {
+                        tracing::warn!("PostgreSQL LISTEN connection open again");
+                    }
                     wake_all(&wake);
                     while rx.recv().await.is_some() {
                         wake_all(&wake);
                     }
                 }
+                // The driver said why (a warning); the reconnects are quiet.
+                lost = true;
                 driver.abort();
             }
             Err(error) => {
-                tracing::warn!(%error, "cannot open the PostgreSQL LISTEN connection; polling meanwhile");
+                let error = crate::describe(&error);
+                if std::mem::replace(&mut lost, true) {
+                    tracing::debug!(%error, "cannot open the PostgreSQL LISTEN connection yet");
+                } else {
+                    tracing::warn!(
+                        %error,
+                        "cannot open the PostgreSQL LISTEN connection; workers poll meanwhile, \
+                         retrying every second"
+                    );
+                }
             }
         }
         tokio::time::sleep(RECONNECT).await;
