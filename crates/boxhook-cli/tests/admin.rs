@@ -339,18 +339,22 @@ fn work_has_an_admin_listener_too() {
             let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
     });
+    // Only a whole line parses: stderr arrives in chunks that may end
+    // mid-line, so wait for the line's newline too.
+    let whole_line = |text: &str| {
+        text.split_inclusive('\n')
+            .find(|l| l.ends_with('\n') && l.contains("admin on http://"))
+            .map(|l| l.trim_end().to_owned())
+    };
     let mut text = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !text.contains("admin on http://") && std::time::Instant::now() < deadline {
+    while whole_line(&text).is_none() && std::time::Instant::now() < deadline {
         if let Ok(more) = rx.recv_timeout(Duration::from_millis(100)) {
             text.push_str(&more);
         }
     }
-    let line = text
-        .lines()
-        .find(|l| l.contains("admin on http://"))
-        .unwrap_or_else(|| panic!("{text}"));
-    let message: serde_json::Value = serde_json::from_str(line).unwrap();
+    let line = whole_line(&text).unwrap_or_else(|| panic!("{text}"));
+    let message: serde_json::Value = serde_json::from_str(&line).unwrap();
     let addr = message["message"]
         .as_str()
         .and_then(|m| m.strip_prefix("admin on http://"))

@@ -19,7 +19,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Read as _};
+use std::io::BufReader;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
@@ -73,17 +73,7 @@ impl Worker {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn boxhook work");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().expect("piped stderr");
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                sink.lock()
-                    .expect("stderr lock")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let stderr = common::collect_lines(child.stderr.take().expect("piped stderr"));
         Self { child, stderr }
     }
 

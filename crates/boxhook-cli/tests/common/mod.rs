@@ -114,17 +114,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn boxhook serve");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().expect("piped stderr");
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                sink.lock()
-                    .expect("stderr lock")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let stderr = collect_lines(child.stderr.take().expect("piped stderr"));
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -304,4 +294,23 @@ pub fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration
             Err(_) => return Some(started.elapsed()),
         }
     }
+}
+
+/// Collects what `pipe` carries, whole lines at a time: a reader never sees
+/// half a log line (the pipe hands over chunks that may end mid-line, or
+/// mid-character).
+pub fn collect_lines(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while let Ok(1..) = reader.read_until(b'\n', &mut line) {
+            sink.lock()
+                .expect("stderr lock")
+                .push_str(&String::from_utf8_lossy(&line));
+            line.clear();
+        }
+    });
+    text
 }
