@@ -86,7 +86,8 @@ impl Options {
 
     /// Keeps boxhook's tables in this schema (created if missing), by
     /// setting `search_path` on every connection: several inboxes can share
-    /// one database.
+    /// one database. The name must be a plain lower-case identifier
+    /// (letters, digits, `_`; at most 63): connecting refuses any other.
     #[must_use]
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = Some(schema.into());
@@ -194,6 +195,29 @@ impl Drop for Shared {
     }
 }
 
+/// Refuses a schema name that is not a plain lower-case identifier: it goes
+/// unquoted into the connection's `-c search_path=…` (where a space would
+/// start another setting, and PostgreSQL folds upper case to lower, away
+/// from the quoted name the schema is created with).
+fn check_schema_name(schema: &str) -> Result<(), InboxError> {
+    let mut chars = schema.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && schema.len() <= 63;
+    if plain {
+        return Ok(());
+    }
+    Err(InboxError::new(
+        ErrorKind::Storage,
+        format!(
+            "schema name {schema:?} is not a plain identifier: use lower-case letters, digits \
+             and underscores, at most 63, not starting with a digit (e.g. boxhook)"
+        ),
+    ))
+}
+
 /// Connects a pool to `url`, checks the database is reachable, and
 /// migrates (or checks) the schema.
 pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>, InboxError> {
@@ -202,6 +226,7 @@ pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>,
         security,
     } = conninfo::parse(url, options.root_certificates.as_ref())?;
     if let Some(schema) = &options.schema {
+        check_schema_name(schema)?;
         let current = config.get_options().unwrap_or_default().to_owned();
         config.options(format!("{current} -c search_path={schema}").trim());
     }
@@ -396,6 +421,38 @@ where
 fn wake_all(wake: &Notify) {
     wake.notify_waiters();
     wake.notify_one();
+}
+
+#[cfg(test)]
+mod schema_names {
+    #[test]
+    fn only_plain_lower_case_identifiers_are_schema_names() {
+        let cases = [
+            ("boxhook", true),
+            ("_b0x_hook", true),
+            (&"a".repeat(63)[..], true),
+            (&"a".repeat(64)[..], false),
+            ("", false),
+            ("0box", false),
+            ("Boxhook", false),
+            ("box hook", false),
+            ("box -c fsync=off", false),
+            ("box\"hook", false),
+            ("bóx", false),
+            ("box-hook", false),
+        ];
+        for (name, ok) in cases {
+            let got = super::check_schema_name(name);
+            assert_eq!(got.is_ok(), ok, "{name:?}");
+            if let Err(error) = got {
+                assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
+                assert!(
+                    error.to_string().contains("is not a plain identifier"),
+                    "{error}"
+                );
+            }
+        }
+    }
 }
 
 #[cfg(all(test, not(feature = "tls")))]
