@@ -33,21 +33,85 @@ pub(crate) struct StoreArgs {
     /// The SQLite inbox file (same as --store sqlite:FILE).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_INBOX)]
     pub(crate) inbox: PathBuf,
+    /// PostgreSQL only: the most connections this process opens (default
+    /// 16), besides a worker's one LISTEN connection. Every receiver and
+    /// worker has its own pool: keep their sum under the server's
+    /// max_connections (100 by default).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "BOXHOOK_POOL_SIZE",
+        value_parser = clap::value_parser!(u16).range(1..=1000)
+    )]
+    pub(crate) pool_size: Option<u16>,
+    /// PostgreSQL only: keep boxhook's tables in this schema (created if
+    /// missing) instead of the connection's default (public), e.g. to give
+    /// several inboxes one database. A lower-case identifier.
+    #[arg(long, value_name = "NAME", env = "BOXHOOK_SCHEMA")]
+    pub(crate) schema: Option<String>,
 }
 
 /// A store named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Store {
     Sqlite(PathBuf),
-    Postgres(String),
+    Postgres(String, PgSettings),
+}
+
+/// `--pool-size` and `--schema`: how to connect to a PostgreSQL store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PgSettings {
+    pool_size: Option<usize>,
+    schema: Option<String>,
+}
+
+impl PgSettings {
+    /// The library's options with these settings.
+    fn options(&self) -> Options {
+        let mut options = Options::default();
+        if let Some(size) = self.pool_size {
+            options = options.pool_size(size);
+        }
+        if let Some(schema) = &self.schema {
+            options = options.schema(schema.clone());
+        }
+        options
+    }
 }
 
 impl StoreArgs {
     /// The store these arguments name.
     pub(crate) fn store(&self) -> anyhow::Result<Store> {
-        match &self.store {
-            None => Ok(Store::Sqlite(self.inbox.clone())),
-            Some(url) => parse(url),
+        let store = match &self.store {
+            None => Store::Sqlite(self.inbox.clone()),
+            Some(url) => parse(url)?,
+        };
+        match store {
+            Store::Postgres(url, _) => Ok(Store::Postgres(
+                url,
+                PgSettings {
+                    pool_size: self.pool_size.map(usize::from),
+                    schema: self.schema.clone(),
+                },
+            )),
+            Store::Sqlite(path) => {
+                let flag = if self.pool_size.is_some() {
+                    Some("--pool-size")
+                } else if self.schema.is_some() {
+                    Some("--schema")
+                } else {
+                    None
+                };
+                match flag {
+                    Some(flag) => Err(usage(format!(
+                        "{flag} applies to a PostgreSQL store (--store postgres://…), not to \
+                         the SQLite file {}; drop it (or unset BOXHOOK_POOL_SIZE / \
+                         BOXHOOK_SCHEMA)",
+                        path.display()
+                    ))),
+                    None => Ok(Store::Sqlite(path)),
+                }
+            }
         }
     }
 }
@@ -55,7 +119,7 @@ impl StoreArgs {
 /// Parses `--store`.
 pub(crate) fn parse(url: &str) -> anyhow::Result<Store> {
     if boxhook_postgres::is_postgres_url(url) {
-        return Ok(Store::Postgres(url.to_owned()));
+        return Ok(Store::Postgres(url.to_owned(), PgSettings::default()));
     }
     let path = url.strip_prefix("sqlite:").unwrap_or(url);
     let path = path.strip_prefix("//").unwrap_or(path);
@@ -78,7 +142,7 @@ impl Store {
     pub(crate) fn describe(&self) -> String {
         match self {
             Self::Sqlite(path) => path.display().to_string(),
-            Self::Postgres(url) => redact(url),
+            Self::Postgres(url, _) => redact(url),
         }
     }
 
@@ -91,7 +155,7 @@ impl Store {
             Self::Sqlite(path) => SqliteInbox::open(path)
                 .map(AnyInbox::Sqlite)
                 .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", path.display())),
-            Self::Postgres(url) => PgInbox::connect(url)
+            Self::Postgres(url, settings) => PgInbox::connect_with(url, &settings.options())
                 .await
                 .map(AnyInbox::Postgres)
                 .map_err(|err| anyhow::anyhow!("cannot open store {}: {err}", redact(url))),
@@ -103,10 +167,12 @@ impl Store {
     pub(crate) async fn open_existing(&self) -> anyhow::Result<AnyInbox> {
         match self {
             Self::Sqlite(path) => open_existing_sqlite(path).map(AnyInbox::Sqlite),
-            Self::Postgres(url) => PgInbox::connect_with(url, &Options::default().migrate(false))
-                .await
-                .map(AnyInbox::Postgres)
-                .map_err(|err| anyhow::anyhow!("cannot open store {}: {err}", redact(url))),
+            Self::Postgres(url, settings) => {
+                PgInbox::connect_with(url, &settings.options().migrate(false))
+                    .await
+                    .map(AnyInbox::Postgres)
+                    .map_err(|err| anyhow::anyhow!("cannot open store {}: {err}", redact(url)))
+            }
         }
     }
 }
@@ -141,8 +207,8 @@ pub(crate) fn migrate(args: &MigrateArgs) -> anyhow::Result<std::process::ExitCo
     runtime.block_on(async {
         match &store {
             Store::Sqlite(_) => drop(store.open().await?),
-            Store::Postgres(url) => {
-                let version = boxhook_postgres::migrate(url, &Options::default())
+            Store::Postgres(url, settings) => {
+                let version = boxhook_postgres::migrate(url, &settings.options())
                     .await
                     .map_err(|err| anyhow::anyhow!("cannot migrate {}: {err}", redact(url)))?;
                 println!("schema version {version}");
@@ -231,11 +297,11 @@ mod tests {
         let cases = [
             (
                 "postgres://u@h/db",
-                Store::Postgres("postgres://u@h/db".into()),
+                Store::Postgres("postgres://u@h/db".into(), PgSettings::default()),
             ),
             (
                 "postgresql://h/db",
-                Store::Postgres("postgresql://h/db".into()),
+                Store::Postgres("postgresql://h/db".into(), PgSettings::default()),
             ),
             ("sqlite:inbox.sqlite", Store::Sqlite("inbox.sqlite".into())),
             (
