@@ -36,6 +36,9 @@ struct Inner {
     pending: Option<NewRecord>,
     claimed: bool,
     acked: bool,
+    /// The next ack commits, then loses its answer (the connection breaks
+    /// after COMMIT): it reports a storage error, and the claim is gone.
+    ack_answer_lost: bool,
     /// `(what, when)` for every call: claim, ack, requeue.
     calls: Vec<(&'static str, Instant)>,
 }
@@ -117,7 +120,17 @@ impl Inbox for Flaky {
     }
 
     async fn ack(&self, _: &Claimed) -> Result<(), InboxError> {
-        self.call("ack")?.acked = true;
+        let mut inner = self.call("ack")?;
+        if inner.acked {
+            return Err(InboxError::new(
+                ErrorKind::LeaseLost,
+                "event w-1/e-1 attempt 1 is no longer claimed",
+            ));
+        }
+        inner.acked = true;
+        if std::mem::take(&mut inner.ack_answer_lost) {
+            return Err(down());
+        }
         Ok(())
     }
 
@@ -246,4 +259,49 @@ async fn a_claim_that_never_answers_fails_after_30_s() {
     );
     inbox.lock().hung = false;
     assert_eq!(worker.run_once().await.expect("answers"), Ran::Acked);
+}
+
+/// Everything the worker logs on this thread, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ack_whose_answer_was_lost_is_not_blamed_on_another_worker() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let inbox = Flaky::with_event();
+    inbox.lock().ack_answer_lost = true;
+    let handler = |_: WebhookEvent, _: Claimed| async { Ok::<_, HandlerError>(()) };
+    let worker = Worker::new(Arc::clone(&inbox), handler).lease(Duration::from_secs(60));
+    // The first ack stored the event as done; the retry finds no claim.
+    assert_eq!(worker.run_once().await.expect("settled"), Ran::LeaseLost);
+    assert!(inbox.lock().acked);
+    assert_eq!(inbox.gaps("ack"), [ms(100)]);
+    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("UTF-8");
+    let line = text
+        .lines()
+        .find(|l| l.contains("inbox claim no longer held when settling the event"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains(
+            "error=inbox claim is no longer held: event w-1/e-1 attempt 1 is no longer claimed; an earlier \
+             try lost its connection and may have settled it already (boxhook inbox show e-1)"
+        ),
+        "{line}"
+    );
 }

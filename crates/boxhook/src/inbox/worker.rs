@@ -415,7 +415,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Ok(Ran::Released)
             }
             (Err(error), _) if error.is_lease_lost() => {
-                tracing::warn!(event = %key, attempt, "inbox claim expired before it was settled; another attempt owns the event");
+                tracing::warn!(event = %key, attempt, error = escaped::shown(&error), "inbox claim no longer held when settling the event; its lease expired and another attempt owns it, or an earlier try settled it");
                 Ok(Ran::LeaseLost)
             }
             (Err(error), _) => Err(error),
@@ -456,6 +456,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         mut stop: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<(), InboxError> {
         let mut wait = SETTLE_RETRY_FIRST;
+        let mut failed_before = false;
         loop {
             let settled = match how {
                 Settle::Ack => bounded("ack", self.inbox.ack(claimed)).await,
@@ -464,6 +465,21 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             };
             let error = match settled {
                 Err(error) if error.kind() == ErrorKind::Storage => error,
+                // An earlier try failed, so it may have settled the event
+                // and lost only its answer (a connection that broke after
+                // COMMIT): say so rather than blame another worker.
+                Err(error) if error.is_lease_lost() && failed_before => {
+                    return Err(InboxError::new(
+                        ErrorKind::LeaseLost,
+                        format!(
+                            "{}; an earlier try lost its connection and may have \
+                             settled it already (boxhook inbox show {})",
+                            std::error::Error::source(&error)
+                                .map_or_else(String::new, ToString::to_string),
+                            claimed.entry.event_id
+                        ),
+                    ));
+                }
                 settled => return settled,
             };
             let left = claimed
@@ -494,6 +510,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 return Err(error);
             }
             wait = wait.saturating_mul(2).min(SETTLE_RETRY_MAX);
+            failed_before = true;
         }
     }
 
