@@ -81,8 +81,17 @@ walstat() {
   "$pgbin/psql" -h "$pgdir" -p "$port" -U postgres -d one -At -c \
     "SELECT (SELECT wal_sync FROM pg_stat_wal) || ' ' || (SELECT xact_commit FROM pg_stat_database WHERE datname = 'one')"
 }
+# CPU ticks (user + system) of the given processes, and of the whole machine.
+ticks_of() { local t=0 p; for p in "$@"; do [[ -r "/proc/$p/stat" ]] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 serve pg1 --store "$(pg one)"; sleep 1; before="$(walstat)"
-pg1_rps="$(load pg1 "$out/corpus" 2 "$CONNECTIONS" "$url")"; after="$(walstat)"; stop_all
+receiver="$(pgrep -P "${pids[-1]}")"
+cpu0=("$(ticks_of "$receiver")" "$(ticks_of $(pgrep -u nobody postgres))" "$(machine_ticks)")
+pg1_rps="$(load pg1 "$out/corpus" 2 "$CONNECTIONS" "$url")"; after="$(walstat)"
+cpu1=("$(ticks_of "$receiver")" "$(ticks_of $(pgrep -u nobody postgres))" "$(machine_ticks)")
+stop_all
+cpu_split="$(awk -v r="$((cpu1[0] - cpu0[0]))" -v p="$((cpu1[1] - cpu0[1]))" -v m="$((cpu1[2] - cpu0[2]))" \
+  'BEGIN { printf "receiver %.0f %%, PostgreSQL %.0f %%, the rest (wrk, kernel) %.0f %% of %.1f CPU-seconds", 100 * r / m, 100 * p / m, 100 * (m - r - p) / m, m / 100 }')"
 read -r sync0 commit0 <<<"$before"; read -r sync1 commit1 <<<"$after"
 group="$(awk -v s="$((sync1 - sync0))" -v c="$((commit1 - commit0))" 'BEGIN { printf "%d WAL fsyncs for %d commits: %.1f commits per fsync", s, c, c / s }')"
 serve pg2a --store "$(pg two)"; url_a="$url"; serve pg2b --store "$(pg two)"; url_b="$url"
@@ -126,6 +135,7 @@ echo "| serve, SQLite (wrk -t2 -c$CONNECTIONS) | $sqlite_rps deliveries/s |"
 echo "| serve, PostgreSQL, 1 receiver (wrk -t2 -c$CONNECTIONS) | $pg1_rps deliveries/s |"
 echo "| serve, PostgreSQL, 2 receivers, same database (2 x wrk -t2 -c$((CONNECTIONS / 2))) | $pg2_rps deliveries/s |"
 echo "| group commit, 1 receiver (PostgreSQL's own) | $group |"
+echo "| CPU during the 1-receiver run (/proc, ticks of 10 ms) | $cpu_split |"
 echo "| work --exec true, SQLite, --concurrency $CONCURRENCY | $work_sqlite |"
 echo "| work --exec true, PostgreSQL, --concurrency $CONCURRENCY | $work_pg |"
 echo "| work --forward (local 200 server), PostgreSQL, --concurrency $CONCURRENCY | $forward_pg |"
