@@ -477,3 +477,33 @@ fn migrate_creates_the_schema_once_and_inbox_reads_without_migrating() {
     }
     assert_eq!(states(&store, None), []);
 }
+
+#[test]
+fn inbox_show_writes_the_stored_body_byte_for_byte_on_every_store() {
+    let dir = temp_dir("work-show");
+    for store in stores("work-show", &dir) {
+        store_events(&store, &[("e-show", "FILE.UPLOADED")]);
+        let out = run(
+            boxhook().args(["inbox", "show", "e-show", "--store", &store.arg]),
+            LIMIT,
+        );
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            store.arg,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.stdout,
+            body("e-show", "FILE.UPLOADED").into_bytes(),
+            "{}",
+            store.arg
+        );
+        let out = run(
+            boxhook().args(["inbox", "show", "e-none", "--store", &store.arg]),
+            LIMIT,
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", store.arg);
+        assert!(out.stdout.is_empty(), "{}", store.arg);
+    }
+}
