@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io;
-use std::sync::{Arc, Mutex};
-
 use boxhook::idempotency::MemoryStore;
 use boxhook::inbox::{Inbox, InboxError, NewRecord, Stored};
 use boxhook::{DeliveryContext, HandlerError, Outcome, Router};
@@ -19,26 +16,6 @@ use tower::ServiceExt as _;
 
 const FORGED_ID: &str = "e1\n2026-11-30T00:00:00Z  INFO forged";
 const FORGED_TRIGGER: &str = "FILE.\u{1b}]0;x\u{7}UPLOADED";
-
-/// A `MakeWriter` that appends everything to one shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().expect("lock").clone()).expect("UTF-8 logs")
-    }
-}
 
 /// A body in Box's form with the given hostile fields.
 fn body(id: &str, trigger: &str, source_id: &str) -> String {
@@ -63,21 +40,9 @@ fn refusing() -> impl Inbox {
     })
 }
 
-/// Formats every event of this thread, at every level, into a buffer.
-fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
-}
-
 #[tokio::test]
 async fn untrusted_values_are_escaped_in_every_log_line() {
-    let (captured, _guard) = capture();
+    let (captured, _guard) = common::capture_logs(tracing::Level::TRACE);
 
     // A handler whose error quotes the event id, as handlers' errors do.
     let failing = |event: WebhookEvent, _: DeliveryContext| async move {

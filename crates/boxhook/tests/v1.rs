@@ -555,30 +555,9 @@ fn an_auth_check_removes_every_copy_of_the_secret_parameter() {
     assert_eq!(params.encode(), "a=1&b=2");
 }
 
-/// A `MakeWriter` appending everything to one shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_operator_log_says_why_and_never_shows_the_secret_or_raw_controls() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = common::capture_logs(tracing::Level::DEBUG);
 
     let open = V1Service::new(
         V1Auth::allow_unauthenticated(),
@@ -598,7 +577,7 @@ async fn the_operator_log_says_why_and_never_shows_the_secret_or_raw_controls() 
     let response = call(&closed, get(&format!("/v1?token={OLD}&event_type=moved"))).await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("UTF-8");
+    let text = captured.text();
     assert!(
         text.contains("WARN") && text.contains("WITHOUT a secret"),
         "{text}"

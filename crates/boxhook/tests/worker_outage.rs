@@ -6,6 +6,8 @@
 //! after 30 s instead of holding the worker.
 //! Time is tokio's paused clock: every wait is exact.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -261,29 +263,9 @@ async fn a_claim_that_never_answers_fails_after_30_s() {
     assert_eq!(worker.run_once().await.expect("answers"), Ran::Acked);
 }
 
-/// Everything the worker logs on this thread, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_ack_whose_answer_was_lost_is_not_blamed_on_another_worker() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = common::capture_logs(tracing::Level::INFO);
     let inbox = Flaky::with_event();
     inbox.lock().ack_answer_lost = true;
     let handler = |_: WebhookEvent, _: Claimed| async { Ok::<_, HandlerError>(()) };
@@ -292,7 +274,7 @@ async fn an_ack_whose_answer_was_lost_is_not_blamed_on_another_worker() {
     assert_eq!(worker.run_once().await.expect("settled"), Ran::LeaseLost);
     assert!(inbox.lock().acked);
     assert_eq!(inbox.gaps("ack"), [ms(100)]);
-    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("UTF-8");
+    let text = captured.text();
     let line = text
         .lines()
         .find(|l| l.contains("inbox claim no longer held when settling the event"))
