@@ -126,24 +126,16 @@ fn three_receivers_two_workers_and_kills_store_each_event_once_and_finish_it() {
     let dir = temp_dir("many");
     let log = dir.join("runs.log");
     let handler = dir.join("handle.sh");
-    std::fs::write(
+    common::write_script(
         &handler,
-        format!(
-            "#!/bin/sh\n\
-             echo \"start $BOXHOOK_EVENT_ID $BOXHOOK_WORKER_ID\" >> {log}\n\
+        &format!(
+            "echo \"start $BOXHOOK_EVENT_ID $BOXHOOK_WORKER_ID\" >> {log}\n\
              cat > /dev/null\n\
              sleep 0.01\n\
              echo \"end $BOXHOOK_EVENT_ID $BOXHOOK_WORKER_ID\" >> {log}\n",
             log = log.display()
         ),
-    )
-    .expect("handler");
-    assert!(std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&handler)
-        .status()
-        .expect("chmod")
-        .success());
+    );
 
     // Three receivers starting at once on an empty database: the schema is
     // migrated once, under the advisory lock.

@@ -126,11 +126,10 @@ fn serve_and_work_ride_out_a_database_restart() {
     let handler = dir.join("handle.sh");
     // `held` runs until the test opens the gate: the event in progress
     // when the database goes away.
-    std::fs::write(
+    common::write_script(
         &handler,
-        format!(
-            "#!/bin/sh\n\
-             cat > /dev/null\n\
+        &format!(
+            "cat > /dev/null\n\
              echo \"start $BOXHOOK_EVENT_ID\" >> {log}\n\
              if [ \"$BOXHOOK_EVENT_ID\" = held ]; then\n\
              while [ ! -e {gate} ]; do sleep 0.05; done\n\
@@ -139,14 +138,7 @@ fn serve_and_work_ride_out_a_database_restart() {
             log = log.display(),
             gate = gate.display()
         ),
-    )
-    .expect("handler");
-    assert!(std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&handler)
-        .status()
-        .expect("chmod")
-        .success());
+    );
 
     let mut server = Server::start_on(&["--store", url.as_str()], &["--admin", "127.0.0.1:0"], &[]);
     let admin = admin_addr(&server);

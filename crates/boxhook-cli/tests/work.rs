@@ -120,25 +120,17 @@ fn row(id: &str, state: &str, attempts: u64) -> (String, String, u64) {
 
 fn script(dir: &Path) -> PathBuf {
     let path = dir.join("handle.sh");
-    std::fs::write(
+    common::write_script(
         &path,
-        format!(
-            "#!/bin/sh\n\
-             out={}\n\
+        &format!(
+            "out={}\n\
              cat > \"$out/$BOXHOOK_EVENT_ID.body\"\n\
              env | grep -E '^BOXHOOK_(ATTEMPT|EVENT_ID|TRIGGER|WEBHOOK_ID)=' | sort > \"$out/$BOXHOOK_EVENT_ID.$BOXHOOK_ATTEMPT.env\"\n\
              echo \"oops $BOXHOOK_EVENT_ID\" >&2\n\
              [ \"$BOXHOOK_TRIGGER\" != FILE.DELETED ]\n",
             dir.display()
         ),
-    )
-    .expect("write script");
-    let status = std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&path)
-        .status()
-        .expect("chmod");
-    assert!(status.success());
+    );
     path
 }
 

@@ -314,3 +314,12 @@ pub fn collect_lines(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<Str
     });
     text
 }
+
+/// Writes an executable shell script (`#!/bin/sh`, then `body`) at `path`,
+/// for `boxhook work --exec`.
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, format!("#!/bin/sh\n{body}"))
+        .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)))
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
