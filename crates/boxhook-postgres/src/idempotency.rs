@@ -7,7 +7,8 @@ use std::time::Duration;
 use boxhook::idempotency::{Claim, EventKey, IdempotencyStore, StoreError};
 use chrono::{DateTime, Utc};
 
-use crate::connect::{self, Options, Shared};
+use crate::connect::{self, Shared};
+use crate::options::Options;
 use crate::{millis, plus};
 
 /// A durable [`IdempotencyStore`] in PostgreSQL: a claim held by one

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use crate::connect::{self, Options, Shared};
+use crate::connect::{self, Shared};
+use crate::options::Options;
 use crate::{millis, plus, storage};
 
 /// A durable inbox in a PostgreSQL database, shared by any number of

@@ -120,18 +120,20 @@ mod connect;
 mod conninfo;
 mod idempotency;
 mod inbox;
+mod options;
 mod schema;
 #[cfg(feature = "tls")]
 mod tls;
+mod wake;
 
 use std::time::Duration;
 
 use boxhook::inbox::{ErrorKind, InboxError};
 use chrono::{DateTime, Utc};
 
-pub use connect::Options;
 pub use idempotency::PgIdempotencyStore;
 pub use inbox::PgInbox;
+pub use options::Options;
 
 /// Applies the pending migrations to the database at `url` (in the schema
 /// of `options`), under the advisory lock; returns the schema version.
