@@ -1,8 +1,9 @@
-//! `--store` over TLS: the `boxhook` command reaches a PostgreSQL with
-//! `ssl=on` whose certificate a private CA signed, given that CA with
-//! `sslrootcert`, and a bad `sslrootcert` fails with a message that says
-//! what to do, a non-zero exit and no password. Skipped with a message
-//! when PostgreSQL is not installed, unless `BOXHOOK_POSTGRES=required`.
+//! `--store` over TLS: the `boxhook` command (`migrate`, `serve`, `work`,
+//! `inbox list`) reaches a PostgreSQL with `ssl=on` whose certificate a
+//! private CA signed, given that CA with `sslrootcert`, and a bad
+//! `sslrootcert` fails with a message that says what to do, a non-zero exit
+//! and no password. Skipped with a message when PostgreSQL is not
+//! installed, unless `BOXHOOK_POSTGRES=required`.
 
 #![allow(
     clippy::doc_markdown,
@@ -12,13 +13,12 @@
 
 mod common;
 
+use std::io::BufReader;
 use std::time::Duration;
 
-use boxhook::inbox::{Inbox, NewRecord, Stored};
-use boxhook_postgres::PgInbox;
 use boxhook_testkit::fs::TempDir;
 use boxhook_testkit::postgres::Cluster;
-use common::{boxhook, run};
+use common::{boxhook, event, exchange, run, signed_request, Server};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -73,17 +73,31 @@ fn inbox_list_reads_a_store_over_tls_and_a_bad_sslrootcert_says_what_to_do() {
             String::new()
         )
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let inbox = PgInbox::connect(&url).await.expect("connect");
-        let body = br#"{"type":"webhook_event","id":"e-tls","trigger":"FILE.UPLOADED","webhook":{"id":"4133","type":"webhook"}}"#;
-        let record =
-            NewRecord::parse(body.to_vec(), Some("d-tls"), chrono::Utc::now()).expect("event");
-        assert_eq!(inbox.store(record).await.expect("store"), Stored::New);
-    });
+    // A receiver and a worker on the TLS store: a delivery is stored, then
+    // processed.
+    let server = Server::start_on(&["--store", url.as_str()], &[], &[]);
+    let mut reader = BufReader::new(server.connect());
+    let head = exchange(&mut reader, &signed_request(&event("e-tls"))).expect("an answer");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    drop(reader);
+    drop(server);
+    let worked = run(
+        boxhook().args([
+            "work",
+            "--store",
+            &url,
+            "--once",
+            "--exec",
+            "cat > /dev/null",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(
+        worked.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&worked.stderr)
+    );
 
     let listed = run(
         boxhook().args(["inbox", "list", "--json", "--store", &url]),
@@ -99,17 +113,16 @@ fn inbox_list_reads_a_store_over_tls_and_a_bad_sslrootcert_says_what_to_do() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
         .collect();
-    let ids: Vec<(&str, &str, &str)> = rows
+    let ids: Vec<(&str, &str)> = rows
         .iter()
         .map(|row| {
             (
                 row["event_id"].as_str().unwrap_or_default(),
-                row["delivery_id"].as_str().unwrap_or_default(),
                 row["state"].as_str().unwrap_or_default(),
             )
         })
         .collect();
-    assert_eq!(ids, [("e-tls", "d-tls", "pending")]);
+    assert_eq!(ids, [("e-tls", "done")]);
 
     refused_with_what_to_do(&base, &shown_base, &dir);
 }
