@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -11,9 +11,14 @@ use boxhook_core::model::WebhookEvent;
 use boxhook_core::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Backoff, Claimed, ErrorKind, Inbox, InboxError};
+use super::{Backoff, Claimed, Inbox, InboxError};
 use crate::escaped;
 use crate::handler::HandlerError;
+
+mod run;
+mod settle;
+
+use settle::bounded;
 
 /// How long a claim lasts unless set: 5 minutes.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
@@ -25,23 +30,6 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// The longest wait between two attempts, unless set: 1 hour.
 const DEFAULT_MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
-/// The first wait before settling an event again after the inbox failed to
-/// (the database is away), doubled after each failure up to
-/// [`SETTLE_RETRY_MAX`], for as long as the claim's lease lasts.
-const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(100);
-/// The longest wait between two tries at settling one event.
-const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
-/// How long one call to the inbox (a claim, one try at a settle) may take
-/// before the worker counts it as failed: a database cut off by the network
-/// may not answer until the kernel gives up on the connection, many minutes
-/// later.
-const INBOX_CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest wait between two claims while the inbox keeps failing: the
-/// poll interval, doubled after each failure in a row up to this (or the
-/// poll interval, if longer). An inbox that can tell when it is back (the
-/// PostgreSQL one, when its `LISTEN` connection reconnects) wakes the
-/// worker sooner.
-const UNREACHABLE_MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// What a [`Worker`] runs for each claimed event.
 ///
@@ -328,7 +316,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     ///
     /// When the inbox fails to claim, or to acknowledge or release, or
     /// does not answer one of these within 30 s (a database cut off by the
-    /// network). A settle that fails with [`ErrorKind::Storage`] is tried
+    /// network). A settle that fails with [`ErrorKind::Storage`](crate::inbox::ErrorKind::Storage) is tried
     /// again, with a growing wait (100 ms doubling up to 5 s), while the
     /// claim's lease lasts. An event claimed but not settled returns to the
     /// queue when its lease ends.
@@ -421,247 +409,6 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             (Err(error), _) => Err(error),
         }
     }
-
-    /// Marks `claimed` dead after its last attempt failed with `error`.
-    async fn settle_dead(
-        &self,
-        claimed: &Claimed,
-        error: &str,
-        stop: Pin<&mut impl Future<Output = ()>>,
-    ) -> Result<Ran, super::InboxError> {
-        let key = claimed.entry.key();
-        let attempt = claimed.attempt();
-        match self.settle(claimed, Settle::Bury, stop).await {
-            Ok(()) => {
-                tracing::error!(event = %key, attempt, error = escaped::shown(error), "inbox event failed on its last attempt; it is dead until requeued");
-                Ok(Ran::Dead)
-            }
-            Err(error) if error.is_lease_lost() => Ok(Ran::LeaseLost),
-            Err(error) => Err(error),
-        }
-    }
-
-    /// Acknowledges, requeues or buries `claimed`. When the inbox fails
-    /// ([`ErrorKind::Storage`]: the database is away, the disk is full), it
-    /// tries again, waiting [`SETTLE_RETRY_FIRST`] and then twice as long
-    /// each time up to [`SETTLE_RETRY_MAX`], for as long as the claim's
-    /// lease lasts and `stop` has not completed: an event whose handler
-    /// succeeded while the database restarted is acknowledged once it is
-    /// back, not run again. Past that the error is returned, and the event
-    /// returns to the queue when its lease ends.
-    async fn settle(
-        &self,
-        claimed: &Claimed,
-        how: Settle,
-        mut stop: Pin<&mut impl Future<Output = ()>>,
-    ) -> Result<(), InboxError> {
-        let mut wait = SETTLE_RETRY_FIRST;
-        let mut failed_before = false;
-        loop {
-            let settled = match how {
-                Settle::Ack => bounded("ack", self.inbox.ack(claimed)).await,
-                Settle::Requeue(at) => bounded("requeue", self.inbox.requeue(claimed, at)).await,
-                Settle::Bury => bounded("bury", self.inbox.bury(claimed)).await,
-            };
-            let error = match settled {
-                Err(error) if error.kind() == ErrorKind::Storage => error,
-                // An earlier try failed, so it may have settled the event
-                // and lost only its answer (a connection that broke after
-                // COMMIT): say so rather than blame another worker.
-                Err(error) if error.is_lease_lost() && failed_before => {
-                    return Err(InboxError::new(
-                        ErrorKind::LeaseLost,
-                        format!(
-                            "{}; an earlier try lost its connection and may have \
-                             settled it already (boxhook inbox show {})",
-                            std::error::Error::source(&error)
-                                .map_or_else(String::new, ToString::to_string),
-                            claimed.entry.event_id
-                        ),
-                    ));
-                }
-                settled => return settled,
-            };
-            let left = claimed
-                .lease_until
-                .signed_duration_since(self.clock.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO);
-            if left <= wait {
-                return Err(error);
-            }
-            tracing::warn!(
-                event = %claimed.entry.key(),
-                attempt = claimed.attempt(),
-                error = escaped::shown(&error),
-                retry_in = ?wait,
-                "cannot settle the inbox event; trying again while its lease lasts"
-            );
-            let mut sleep = pin!(tokio::time::sleep(wait));
-            let stopped = poll_fn(|cx| {
-                if sleep.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(false)
-                } else {
-                    stop.as_mut().poll(cx).map(|()| true)
-                }
-            })
-            .await;
-            if stopped {
-                return Err(error);
-            }
-            wait = wait.saturating_mul(2).min(SETTLE_RETRY_MAX);
-            failed_before = true;
-        }
-    }
-
-    /// Processes events until `shutdown` completes. The event in progress
-    /// is finished and settled first; inbox failures are logged and retried
-    /// (see [`run_until_within`](Self::run_until_within)).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        self.run_until_within(shutdown, Duration::MAX).await;
-    }
-
-    /// Processes events until `shutdown` completes; the event in progress
-    /// then has `grace` to finish, after which its handler is cancelled
-    /// (dropped) and the event is put back in the queue, ready at once for
-    /// another worker ([`Ran::Stopped`]).
-    ///
-    /// While idle, the worker waits with [`Inbox::wait_for_work`] for at
-    /// most the poll interval. When the inbox fails (to claim, or to settle
-    /// within the lease, see [`Ran`]), the worker logs it at `error` and
-    /// waits the poll interval, then twice as long after each failure in a
-    /// row, up to 10 s (or the poll interval, if longer); the first success
-    /// after failures is logged at `warn` (`inbox worker reached the inbox
-    /// again`). It never stops because of an inbox failure.
-    pub async fn run_until_within(self, shutdown: impl Future<Output = ()>, grace: Duration) {
-        self.drive(shutdown, grace, false, |_| {}).await;
-    }
-
-    /// Processes events until none is ready (or `shutdown` completes, with
-    /// `grace` as in [`run_until_within`](Self::run_until_within)), calling
-    /// `observe` with the outcome of each claimed event: for batch runs
-    /// that must say whether anything failed. Stops at the first inbox
-    /// error, which `observe` gets too.
-    ///
-    /// Events retried with a backoff are not ready yet, so they do not keep
-    /// it running; an event that fails on its last attempt is `dead`.
-    pub async fn run_until_idle(
-        &self,
-        shutdown: impl Future<Output = ()>,
-        grace: Duration,
-        observe: impl FnMut(&Result<Ran, super::InboxError>),
-    ) {
-        self.drive(shutdown, grace, true, observe).await;
-    }
-
-    async fn drive(
-        &self,
-        shutdown: impl Future<Output = ()>,
-        grace: Duration,
-        until_idle: bool,
-        mut observe: impl FnMut(&Result<Ran, super::InboxError>),
-    ) {
-        let mut shutdown = pin!(shutdown);
-        let (stopping, stopped) = tokio::sync::watch::channel(false);
-        // Inbox failures in a row, and the wait after the last one.
-        let mut failures: u32 = 0;
-        let mut wait_for = self.poll_interval;
-        loop {
-            if *stopping.borrow()
-                || poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await
-            {
-                return;
-            }
-            let hard_stop = {
-                let mut stopped = stopped.clone();
-                async move {
-                    let _ = stopped.wait_for(|stopping| *stopping).await;
-                    if grace == Duration::MAX {
-                        std::future::pending::<()>().await;
-                    }
-                    tokio::time::sleep(grace).await;
-                }
-            };
-            let mut work = pin!(self.run_once_until(hard_stop));
-            let ran = poll_fn(|cx| {
-                if !*stopping.borrow() && shutdown.as_mut().poll(cx).is_ready() {
-                    stopping.send_replace(true);
-                }
-                work.as_mut().poll(cx)
-            })
-            .await;
-            if !matches!(ran, Ok(Ran::Idle)) {
-                observe(&ran);
-            }
-            if ran.is_ok() && failures > 0 {
-                tracing::warn!(
-                    worker_id = escaped::text(&self.id),
-                    failures,
-                    "inbox worker reached the inbox again"
-                );
-                failures = 0;
-                wait_for = self.poll_interval;
-            }
-            let wait = match ran {
-                Ok(Ran::Idle) if until_idle => return,
-                Ok(Ran::Idle) => true,
-                Ok(_) => false,
-                Err(error) => {
-                    failures = failures.saturating_add(1);
-                    if failures > 1 {
-                        let most = self.poll_interval.max(UNREACHABLE_MAX_WAIT);
-                        wait_for = wait_for.saturating_mul(2).min(most);
-                    }
-                    tracing::error!(
-                        error = escaped::shown(&error),
-                        worker_id = escaped::text(&self.id),
-                        failures,
-                        retry_in = ?wait_for,
-                        "inbox worker cannot reach the inbox"
-                    );
-                    if until_idle {
-                        return;
-                    }
-                    true
-                }
-            };
-            if wait && !*stopping.borrow() {
-                let mut sleep = pin!(self.inbox.wait_for_work(wait_for));
-                let stopped = poll_fn(|cx| {
-                    if shutdown.as_mut().poll(cx).is_ready() {
-                        Poll::Ready(true)
-                    } else if sleep.as_mut().poll(cx).is_ready() {
-                        Poll::Ready(false)
-                    } else {
-                        Poll::Pending
-                    }
-                })
-                .await;
-                if stopped {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// `call`, or a [`ErrorKind::Storage`] error when it takes longer than
-/// [`INBOX_CALL_TIMEOUT`].
-async fn bounded<T>(
-    what: &str,
-    call: impl Future<Output = Result<T, InboxError>>,
-) -> Result<T, InboxError> {
-    tokio::time::timeout(INBOX_CALL_TIMEOUT, call)
-        .await
-        .unwrap_or_else(|_| {
-            Err(InboxError::new(
-                ErrorKind::Storage,
-                format!(
-                    "the inbox did not answer a {what} within {} s",
-                    INBOX_CALL_TIMEOUT.as_secs()
-                ),
-            ))
-        })
 }
 
 impl<I, H> fmt::Debug for Worker<I, H> {

@@ -1,0 +1,136 @@
+//! Settling a claimed event (ack, requeue, bury), tried again while the
+//! inbox is away and the claim's lease lasts; every inbox call bounded.
+
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::task::Poll;
+use std::time::Duration;
+
+use super::{InboxHandler, Ran, Settle, Worker};
+use crate::escaped;
+use crate::inbox::{Claimed, ErrorKind, Inbox, InboxError};
+
+/// The first wait before settling an event again after the inbox failed to
+/// (the database is away), doubled after each failure up to
+/// [`SETTLE_RETRY_MAX`], for as long as the claim's lease lasts.
+const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between two tries at settling one event.
+const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long one call to the inbox (a claim, one try at a settle) may take
+/// before the worker counts it as failed: a database cut off by the network
+/// may not answer until the kernel gives up on the connection, many minutes
+/// later.
+const INBOX_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl<I: Inbox, H: InboxHandler> Worker<I, H> {
+    /// Marks `claimed` dead after its last attempt failed with `error`.
+    pub(super) async fn settle_dead(
+        &self,
+        claimed: &Claimed,
+        error: &str,
+        stop: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Ran, super::InboxError> {
+        let key = claimed.entry.key();
+        let attempt = claimed.attempt();
+        match self.settle(claimed, Settle::Bury, stop).await {
+            Ok(()) => {
+                tracing::error!(event = %key, attempt, error = escaped::shown(error), "inbox event failed on its last attempt; it is dead until requeued");
+                Ok(Ran::Dead)
+            }
+            Err(error) if error.is_lease_lost() => Ok(Ran::LeaseLost),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Acknowledges, requeues or buries `claimed`. When the inbox fails
+    /// ([`ErrorKind::Storage`]: the database is away, the disk is full), it
+    /// tries again, waiting [`SETTLE_RETRY_FIRST`] and then twice as long
+    /// each time up to [`SETTLE_RETRY_MAX`], for as long as the claim's
+    /// lease lasts and `stop` has not completed: an event whose handler
+    /// succeeded while the database restarted is acknowledged once it is
+    /// back, not run again. Past that the error is returned, and the event
+    /// returns to the queue when its lease ends.
+    pub(super) async fn settle(
+        &self,
+        claimed: &Claimed,
+        how: Settle,
+        mut stop: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<(), InboxError> {
+        let mut wait = SETTLE_RETRY_FIRST;
+        let mut failed_before = false;
+        loop {
+            let settled = match how {
+                Settle::Ack => bounded("ack", self.inbox.ack(claimed)).await,
+                Settle::Requeue(at) => bounded("requeue", self.inbox.requeue(claimed, at)).await,
+                Settle::Bury => bounded("bury", self.inbox.bury(claimed)).await,
+            };
+            let error = match settled {
+                Err(error) if error.kind() == ErrorKind::Storage => error,
+                // An earlier try failed, so it may have settled the event
+                // and lost only its answer (a connection that broke after
+                // COMMIT): say so rather than blame another worker.
+                Err(error) if error.is_lease_lost() && failed_before => {
+                    return Err(InboxError::new(
+                        ErrorKind::LeaseLost,
+                        format!(
+                            "{}; an earlier try lost its connection and may have \
+                             settled it already (boxhook inbox show {})",
+                            std::error::Error::source(&error)
+                                .map_or_else(String::new, ToString::to_string),
+                            claimed.entry.event_id
+                        ),
+                    ));
+                }
+                settled => return settled,
+            };
+            let left = claimed
+                .lease_until
+                .signed_duration_since(self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            if left <= wait {
+                return Err(error);
+            }
+            tracing::warn!(
+                event = %claimed.entry.key(),
+                attempt = claimed.attempt(),
+                error = escaped::shown(&error),
+                retry_in = ?wait,
+                "cannot settle the inbox event; trying again while its lease lasts"
+            );
+            let mut sleep = pin!(tokio::time::sleep(wait));
+            let stopped = poll_fn(|cx| {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(false)
+                } else {
+                    stop.as_mut().poll(cx).map(|()| true)
+                }
+            })
+            .await;
+            if stopped {
+                return Err(error);
+            }
+            wait = wait.saturating_mul(2).min(SETTLE_RETRY_MAX);
+            failed_before = true;
+        }
+    }
+}
+
+/// `call`, or a [`ErrorKind::Storage`] error when it takes longer than
+/// [`INBOX_CALL_TIMEOUT`].
+pub(super) async fn bounded<T>(
+    what: &str,
+    call: impl Future<Output = Result<T, InboxError>>,
+) -> Result<T, InboxError> {
+    tokio::time::timeout(INBOX_CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(InboxError::new(
+                ErrorKind::Storage,
+                format!(
+                    "the inbox did not answer a {what} within {} s",
+                    INBOX_CALL_TIMEOUT.as_secs()
+                ),
+            ))
+        })
+}
