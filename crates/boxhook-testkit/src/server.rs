@@ -219,6 +219,17 @@ impl ScriptedServerBuilder {
 }
 
 async fn serve(listener: TcpListener, state: Arc<State>) {
+    accept(listener, move |request| answer(Arc::clone(&state), request)).await;
+}
+
+/// Serves HTTP/1.1 on every connection `listener` accepts, answering each
+/// request with `answer`, until the task is aborted. Shared by the test
+/// servers of this crate.
+pub(crate) async fn accept<F, Fut>(listener: TcpListener, answer: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -226,12 +237,11 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let state = Arc::clone(&state);
+        let answer = answer.clone();
         connections.spawn(async move {
-            let service = service_fn(move |request| answer(Arc::clone(&state), request));
             // A client that goes away mid-request is not the server's problem.
             let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(stream), service_fn(answer))
                 .await;
         });
         while connections.try_join_next().is_some() {}

@@ -41,11 +41,8 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use state::{App, State};
 pub use webhook::FakeWebhook;
@@ -274,21 +271,7 @@ impl Drop for FakeBoxApi {
 const MAX_BODY: usize = 1024 * 1024;
 
 async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
-    let mut connections = JoinSet::new();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            continue;
-        };
-        let state = Arc::clone(&state);
-        connections.spawn(async move {
-            let service = service_fn(move |request| answer(Arc::clone(&state), request));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-        while connections.try_join_next().is_some() {}
-    }
+    crate::server::accept(listener, move |request| answer(Arc::clone(&state), request)).await;
 }
 
 async fn answer(
