@@ -8,8 +8,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,20 +36,6 @@ async fn status(simulator: &Simulator, delivery: Delivery) -> u16 {
         .last()
         .and_then(boxhook_testkit::Attempt::status)
         .map_or(0, |s| s.as_u16())
-}
-
-/// A raw request, for what the simulator does not send (GET).
-fn raw_status(port: u16, request: &str) -> u16 {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(LIMIT)).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -106,7 +90,7 @@ fn serve_stores_counts_and_stops_on_sigterm() {
         "GET /box HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
         server.port
     );
-    assert_eq!(raw_status(server.port, &get), 405);
+    assert_eq!(common::raw_status(server.port, &get), 405);
 
     // While it runs: the CLI reads the same inbox.
     let listed = inbox_list(&inbox);

@@ -353,3 +353,22 @@ pub fn write_script(path: &Path, body: &str) {
         .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)))
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
+
+/// Sends `request` (raw HTTP/1.1, on a connection of its own) to the
+/// server on `port`; returns the response's status, 0 when none came.
+pub fn raw_status(port: u16, request: &str) -> u16 {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
