@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -36,15 +37,20 @@ fn ids_and_deliveries(inbox: &std::path::Path) -> Vec<(String, u64)> {
     rows
 }
 
+/// Stores the covering deliveries in a new inbox at `inbox`, through a
+/// `serve` stopped afterwards.
+fn fill(inbox: &Path) {
+    let source = Server::start(inbox, &[]);
+    for (what, delivery, want) in covering_deliveries() {
+        assert_eq!(post(&source, &delivery), want, "{what}");
+    }
+}
+
 #[test]
 fn replayed_events_arrive_verified_and_are_stored_once() {
     let dir = temp_dir("replay");
     let (first, second) = (dir.join("first.sqlite"), dir.join("second.sqlite"));
-    let source = Server::start(&first, &[]);
-    for (what, delivery, want) in covering_deliveries() {
-        assert_eq!(post(&source, &delivery), want, "{what}");
-    }
-    drop(source);
+    fill(&first);
     let target = Server::start(&second, &[]);
 
     let out = run(
@@ -151,11 +157,7 @@ fn a_terminal_gets_a_progress_bar() {
     }
     let dir = temp_dir("replay-tty");
     let (first, second) = (dir.join("first.sqlite"), dir.join("second.sqlite"));
-    let source = Server::start(&first, &[]);
-    for (what, delivery, want) in covering_deliveries() {
-        assert_eq!(post(&source, &delivery), want, "{what}");
-    }
-    drop(source);
+    fill(&first);
     let target = Server::start(&second, &[]);
     // `script` gives the command a terminal and copies what it drew.
     let inner = format!(
@@ -188,11 +190,7 @@ fn a_terminal_gets_a_progress_bar() {
 fn ctrl_c_stops_and_says_how_far_it_got() {
     let dir = temp_dir("replay-stop");
     let (first, second) = (dir.join("first.sqlite"), dir.join("second.sqlite"));
-    let source = Server::start(&first, &[]);
-    for (what, delivery, want) in covering_deliveries() {
-        assert_eq!(post(&source, &delivery), want, "{what}");
-    }
-    drop(source);
+    fill(&first);
     let target = Server::start(&second, &[]);
     let mut child = replay(&first, &target.url, &["--rate", "1"])
         .stdout(Stdio::piped())
