@@ -94,18 +94,17 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         if let Some(trigger) = &args.trigger {
             filter = filter.trigger(trigger.clone());
         }
-        let entries: Vec<InboxEntry> = inbox
+        if let Some(state) = args.state {
+            filter = filter.state(state);
+        }
+        // V1 callbacks cannot be re-signed: counted, not replayed.
+        let (skipped, entries): (Vec<InboxEntry>, Vec<InboxEntry>) = inbox
             .list(filter)
             .await?
             .into_iter()
             .filter(|e| args.since.is_none_or(|since| e.received_at >= since))
-            .filter(|e| args.state.is_none_or(|s| e.state == s))
-            .collect();
-        let skipped = entries.iter().filter(|e| e.kind == RecordKind::V1).count();
-        let entries: Vec<InboxEntry> = entries
-            .into_iter()
-            .filter(|e| e.kind != RecordKind::V1)
-            .collect();
+            .partition(|e| e.kind == RecordKind::V1);
+        let skipped = skipped.len();
         let total = entries.len() as u64;
         eprintln!(
             "replaying {total} event(s) from {} to {}{}",
