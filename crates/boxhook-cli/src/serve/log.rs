@@ -151,17 +151,22 @@ impl DeliveryLog {
 }
 
 impl DeliveryLog {
+    /// The event id and trigger of the V2 event or V1 callback, if either.
+    fn ids(&self) -> Option<(&str, &str)> {
+        match (&self.event, &self.v1) {
+            (Some(e), _) => Some((e.event_id(), e.trigger().as_str())),
+            (None, Some(v1)) => Some((v1.id.as_str(), v1.trigger.as_str())),
+            (None, None) => None,
+        }
+    }
+
     /// The log line as one JSON object: the text line's fields, each under
     /// its name (`null` where the text line has `-`), each string written
     /// through [`Printable`] as on the text line (ordinary text is
     /// unchanged), then JSON-escaped.
     pub(crate) fn to_json(&self) -> serde_json::Value {
         let event = self.event.as_ref();
-        let (event_id, trigger) = match (event, &self.v1) {
-            (Some(e), _) => (Some(e.event_id()), Some(e.trigger().as_str())),
-            (None, Some(v1)) => (Some(v1.id.as_str()), Some(v1.trigger.as_str())),
-            (None, None) => (None, None),
-        };
+        let ids = self.ids();
         let hints: Vec<&str> = self.hints.iter().map(|h| h.code().as_str()).collect();
         let text = |value: &str| Printable(value).to_string();
         serde_json::json!({
@@ -173,8 +178,8 @@ impl DeliveryLog {
             "status": self.status.as_u16(),
             "outcome": self.outcome,
             "delivery_id": self.delivery_id.as_deref().map(text),
-            "event_id": event_id.map(text),
-            "trigger": trigger.map(text),
+            "event_id": ids.map(|(id, _)| text(id)),
+            "trigger": ids.map(|(_, trigger)| text(trigger)),
             "latency_ms": u64::try_from(self.latency.as_millis()).unwrap_or(u64::MAX),
             "detail": self.detail.as_deref().map(text),
             "alert": event.and_then(|e| boxhook::alert::for_trigger(e.trigger())),
@@ -191,11 +196,7 @@ impl fmt::Display for DeliveryLog {
     /// shows as an escape and one request is always one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let event = self.event.as_ref();
-        let (event_id, trigger) = match (event, &self.v1) {
-            (Some(e), _) => (e.event_id(), e.trigger().as_str()),
-            (None, Some(v1)) => (v1.id.as_str(), v1.trigger.as_str()),
-            (None, None) => ("-", "-"),
-        };
+        let (event_id, trigger) = self.ids().unwrap_or(("-", "-"));
         write!(
             f,
             "{} {} {} {} delivery={} event={} trigger={} {}ms",
