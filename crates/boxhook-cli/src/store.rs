@@ -95,13 +95,8 @@ impl StoreArgs {
                 },
             )),
             Store::Sqlite(path) => {
-                let flag = if self.pool_size.is_some() {
-                    Some("--pool-size")
-                } else if self.schema.is_some() {
-                    Some("--schema")
-                } else {
-                    None
-                };
+                let flag = (self.pool_size.map(|_| "--pool-size"))
+                    .or(self.schema.as_ref().map(|_| "--schema"));
                 match flag {
                     Some(flag) => Err(usage(format!(
                         "{flag} applies to a PostgreSQL store (--store postgres://…), not to \

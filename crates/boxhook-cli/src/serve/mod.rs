@@ -236,7 +236,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
         let v1 = v1::service(&args.v1, &args.path, &inbox)?;
         let router = crate::webhooks::ServeWiring::route(managed.as_ref(), Router::new());
-        let key_count = [KeySlot::Primary, KeySlot::Secondary]
+        let key_count = KeySlot::BOTH
             .into_iter()
             .filter(|slot| ring.key(*slot).is_some())
             .count();
