@@ -114,13 +114,12 @@ impl PgInbox {
     }
 
     /// A connection from the pool, waiting at most [`POOL_WAIT`] for one to
-    /// be free and [`CONNECT_WAIT`] for a new one to connect.
+    /// be free (the pool's own timeouts otherwise).
     async fn client(&self) -> Result<deadpool_postgres::Object, InboxError> {
         use deadpool_postgres::{PoolError, TimeoutType};
         let timeouts = deadpool_postgres::Timeouts {
             wait: Some(POOL_WAIT),
-            create: Some(CONNECT_WAIT),
-            recycle: None,
+            ..self.shared.pool.timeouts()
         };
         self.shared
             .pool
@@ -199,10 +198,6 @@ impl PgInbox {
 /// the pool's are busy: well under the 30 s Box waits for an answer, so a
 /// receiver answers 503 (and Box retries) rather than nothing.
 const POOL_WAIT: Duration = Duration::from_secs(5);
-
-/// How long opening a new connection may take (an unreachable host, a
-/// server that accepts but does not answer).
-const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 /// The entry columns, in the order [`entry`] reads them.
 const ENTRY_COLUMNS: &str = "webhook_id, event_id, trigger_name, source_type, source_id, \
