@@ -75,7 +75,7 @@ pub(super) fn by_label(samples: &[Sample], name: &str, label: &str) -> BTreeMap<
 }
 
 /// A counter's value as a whole number (counters are whole and positive).
-fn count(value: f64) -> u64 {
+pub(super) fn count(value: f64) -> u64 {
     if value.is_finite() && value >= 0.0 {
         // Reason: a counter is a whole number far below 2^53.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

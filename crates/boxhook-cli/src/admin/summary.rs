@@ -9,7 +9,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use super::http::Shared;
-use super::metrics_text::{by_label, samples};
+use super::metrics_text::{by_label, count, samples};
 
 /// Everything the page shows, as JSON.
 pub(super) async fn summary(shared: &Shared) -> Value {
@@ -38,7 +38,7 @@ pub(super) async fn summary(shared: &Shared) -> Value {
         else {
             continue;
         };
-        let n = whole(sample.value);
+        let n = count(sample.value);
         let entry = triggers.entry(trigger.clone()).or_default();
         entry.0 = entry.0.saturating_add(n);
         if outcome == "duplicate" {
@@ -51,7 +51,12 @@ pub(super) async fn summary(shared: &Shared) -> Value {
 
     let (minutes, recent, alerts) = match &shared.dashboard {
         Some(dashboard) => {
-            for alert in dashboard.alerts().iter().filter(|a| a.reason.is_none()) {
+            // Only a WEBHOOK.DELETED has a reason to look up in the store.
+            for alert in dashboard
+                .alerts()
+                .iter()
+                .filter(|a| a.reason.is_none() && a.trigger == "WEBHOOK.DELETED")
+            {
                 if let Some(reason) = alert_reason(shared, &alert.event_id).await {
                     dashboard.set_alert_reason(&alert.event_id, &reason);
                 }
@@ -134,17 +139,6 @@ pub(super) fn rotation_advice(primary: u64, secondary: u64) -> String {
              here is not the one Box signs with (a rotation under way, or a stale key). Do not \
              reset the secondary key until this stays at 0."
         ),
-    }
-}
-
-fn whole(value: f64) -> u64 {
-    if value.is_finite() && value >= 0.0 {
-        // Reason: counters are whole numbers far below 2^53.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let n = value.round() as u64;
-        n
-    } else {
-        0
     }
 }
 
