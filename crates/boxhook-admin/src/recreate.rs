@@ -136,11 +136,20 @@ pub const RECREATIONS_TOTAL: &str = "boxhook_webhook_recreations_total";
 /// ```
 #[must_use]
 pub fn recreation_label(outcome: &RecreateOutcome) -> &'static str {
+    RESULTS[slot(outcome)]
+}
+
+/// The `result` labels, in the order of [`slot`].
+const RESULTS: [&str; 4] = ["recreated", "already_back", "alerted", "failed"];
+
+/// Which of the four results an outcome counts as: its index in
+/// [`RESULTS`] and in the handler's counters.
+fn slot(outcome: &RecreateOutcome) -> usize {
     match outcome {
-        RecreateOutcome::Recreated { .. } => "recreated",
-        RecreateOutcome::AlreadyBack { .. } => "already_back",
-        RecreateOutcome::NotDeclared { .. } | RecreateOutcome::OtherReason { .. } => "alerted",
-        RecreateOutcome::Failed { .. } => "failed",
+        RecreateOutcome::Recreated { .. } => 0,
+        RecreateOutcome::AlreadyBack { .. } => 1,
+        RecreateOutcome::NotDeclared { .. } | RecreateOutcome::OtherReason { .. } => 2,
+        RecreateOutcome::Failed { .. } => 3,
     }
 }
 
@@ -261,20 +270,11 @@ impl Recreate {
         let outcome = match deleted.reason() {
             Some(DeletionReason::AutoCleanup) => self.auto_cleanup(deleted, webhook_id).await,
             other => RecreateOutcome::OtherReason {
-                reason: other.map(|r| match r {
-                    DeletionReason::AutoCleanup => "auto_cleanup".to_owned(),
-                    DeletionReason::Other(why) => why.clone(),
-                }),
+                reason: other.map(|r| r.as_str().to_owned()),
                 webhook_id,
             },
         };
-        let slot = match &outcome {
-            RecreateOutcome::Recreated { .. } => 0,
-            RecreateOutcome::AlreadyBack { .. } => 1,
-            RecreateOutcome::NotDeclared { .. } | RecreateOutcome::OtherReason { .. } => 2,
-            RecreateOutcome::Failed { .. } => 3,
-        };
-        self.inner.counts[slot].fetch_add(1, Ordering::Relaxed);
+        self.inner.counts[slot(&outcome)].fetch_add(1, Ordering::Relaxed);
         record_metric(&outcome);
         let stats = self.stats();
         match &outcome {
