@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use boxhook::v1::Params;
 use serde::Deserialize;
 
 /// Who `boxhook-admin` acts as.
@@ -185,38 +186,23 @@ impl fmt::Debug for Credentials {
 impl ClientCredentials {
     /// The form body of the token request.
     pub(crate) fn form(&self) -> String {
-        [
+        Params::from_pairs([
             ("grant_type", "client_credentials"),
             ("client_id", &self.client_id),
             ("client_secret", &self.client_secret),
             ("box_subject_type", self.subject_type.as_str()),
             ("box_subject_id", &self.subject_id),
-        ]
-        .iter()
-        .map(|(k, v)| format!("{k}={}", form_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
+        .encode()
     }
 }
 
-/// `application/x-www-form-urlencoded` encoding of one value.
+/// `application/x-www-form-urlencoded` encoding of one value: the
+/// encoding of a one-pair form, without its `x=`.
 pub(crate) fn form_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(char::from(byte));
-            }
-            b' ' => out.push('+'),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.push('%');
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0x0F)]));
-            }
-        }
-    }
-    out
+    let mut encoded = Params::from_pairs([("x", value)]).encode();
+    encoded.drain(..2);
+    encoded
 }
 
 /// The token endpoint's answer.
