@@ -201,11 +201,7 @@ pub async fn current_state(
         if !prune && desired.on_target(&mini.target).is_none() {
             continue;
         }
-        match client.get(&mini.id).await {
-            Ok(webhook) => current.push(webhook),
-            Err(Error::Api(err)) if err.is_not_found() => {}
-            Err(err) => return Err(err),
-        }
+        current.extend(client.get_if_exists(&mini.id).await?);
     }
     Ok(current)
 }

@@ -78,14 +78,19 @@ impl BoxClient {
     pub async fn list_full(&self) -> Result<Vec<Webhook>, Error> {
         let mut full = Vec::new();
         for mini in self.list().await? {
-            match self.get(&mini.id).await {
-                Ok(webhook) => full.push(webhook),
-                // Deleted between the list and the read.
-                Err(Error::Api(err)) if err.is_not_found() => {}
-                Err(err) => return Err(err),
-            }
+            full.extend(self.get_if_exists(&mini.id).await?);
         }
         Ok(full)
+    }
+
+    /// [`get`](Self::get), with `None` for a webhook that is gone (404):
+    /// deleted between a list and the read.
+    pub(crate) async fn get_if_exists(&self, id: &str) -> Result<Option<Webhook>, Error> {
+        match self.get(id).await {
+            Ok(webhook) => Ok(Some(webhook)),
+            Err(Error::Api(err)) if err.is_not_found() => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     /// `GET /2.0/webhooks/{id}`.
@@ -126,10 +131,6 @@ impl BoxClient {
         let Some(mini) = self.list().await?.into_iter().find(|w| &w.target == target) else {
             return Ok(None);
         };
-        match self.get(&mini.id).await {
-            Ok(webhook) => Ok(Some(webhook)),
-            Err(Error::Api(err)) if err.is_not_found() => Ok(None),
-            Err(err) => Err(err),
-        }
+        self.get_if_exists(&mini.id).await
     }
 }
