@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{V1Callback, V1Trigger};
 use crate::escaped;
 use crate::handler::{BoxFuture, HandlerError};
-use crate::inbox::{Inbox, NewRecord, Stored};
+use crate::inbox::{ErasedInbox, Inbox, NewRecord, Stored};
 use crate::panic::{catch_unwind, panic_message};
 use crate::Outcome;
 
@@ -52,22 +52,6 @@ trait ErasedV1Handler: Send + Sync {
 impl<H: V1Handler> ErasedV1Handler for H {
     fn call_boxed(&self, callback: V1Callback) -> BoxFuture<'_, Result<(), HandlerError>> {
         Box::pin(self.call(callback))
-    }
-}
-
-trait ErasedInbox: Send + Sync {
-    fn store_boxed(
-        &self,
-        record: NewRecord,
-    ) -> BoxFuture<'_, Result<Stored, crate::inbox::InboxError>>;
-}
-
-impl<I: Inbox> ErasedInbox for I {
-    fn store_boxed(
-        &self,
-        record: NewRecord,
-    ) -> BoxFuture<'_, Result<Stored, crate::inbox::InboxError>> {
-        Box::pin(self.store(record))
     }
 }
 
