@@ -71,6 +71,7 @@ impl<ResBody> Clone for V1Service<ResBody> {
     }
 }
 
+#[derive(Clone)]
 struct Config {
     auth: V1Auth,
     router: V1Router,
@@ -117,17 +118,7 @@ impl<ResBody> V1Service<ResBody> {
     }
 
     fn with(self, change: impl FnOnce(&mut Config)) -> Self {
-        let mut config = match Arc::try_unwrap(self.config) {
-            Ok(config) => config,
-            Err(shared) => Config {
-                auth: shared.auth.clone(),
-                router: shared.router.clone(),
-                fields: shared.fields.clone(),
-                body_limit: shared.body_limit,
-                read_timeout: shared.read_timeout,
-                clock: shared.clock.clone(),
-            },
-        };
+        let mut config = Arc::unwrap_or_clone(self.config);
         change(&mut config);
         Self {
             config: Arc::new(config),
