@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{InboxHandler, Ran, Worker};
 use crate::escaped;
-use crate::inbox::Inbox;
+use crate::inbox::{Backoff, Inbox};
 
 /// The longest wait between two claims while the inbox keeps failing: the
 /// poll interval, doubled after each failure in a row up to this (or the
@@ -67,9 +67,13 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     ) {
         let mut shutdown = pin!(shutdown);
         let (stopping, stopped) = tokio::sync::watch::channel(false);
-        // Inbox failures in a row, and the wait after the last one.
+        // Inbox failures in a row; the wait after the n-th is the n-th
+        // delay (the poll interval while there are none).
         let mut failures: u32 = 0;
-        let mut wait_for = self.poll_interval;
+        let unreachable = Backoff::exponential(
+            self.poll_interval,
+            self.poll_interval.max(UNREACHABLE_MAX_WAIT),
+        );
         loop {
             if *stopping.borrow()
                 || poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await
@@ -104,7 +108,6 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     "inbox worker reached the inbox again"
                 );
                 failures = 0;
-                wait_for = self.poll_interval;
             }
             let wait = match ran {
                 Ok(Ran::Idle) if until_idle => return,
@@ -112,15 +115,11 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Ok(_) => false,
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    if failures > 1 {
-                        let most = self.poll_interval.max(UNREACHABLE_MAX_WAIT);
-                        wait_for = wait_for.saturating_mul(2).min(most);
-                    }
                     tracing::error!(
                         error = escaped::shown(&error),
                         worker_id = escaped::text(&self.id),
                         failures,
-                        retry_in = ?wait_for,
+                        retry_in = ?unreachable.delay(failures),
                         "inbox worker cannot reach the inbox"
                     );
                     if until_idle {
@@ -130,7 +129,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 }
             };
             if wait && !*stopping.borrow() {
-                let mut sleep = pin!(self.inbox.wait_for_work(wait_for));
+                let mut sleep = pin!(self.inbox.wait_for_work(unreachable.delay(failures)));
                 let stopped = poll_fn(|cx| {
                     if shutdown.as_mut().poll(cx).is_ready() {
                         Poll::Ready(true)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{InboxHandler, Ran, Settle, Worker};
 use crate::escaped;
-use crate::inbox::{Claimed, ErrorKind, Inbox, InboxError};
+use crate::inbox::{Backoff, Claimed, ErrorKind, Inbox, InboxError};
 
 /// The first wait before settling an event again after the inbox failed to
 /// (the database is away), doubled after each failure up to
@@ -56,8 +56,9 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         how: Settle,
         mut stop: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<(), InboxError> {
-        let mut wait = SETTLE_RETRY_FIRST;
-        let mut failed_before = false;
+        // Storage failures so far; the wait after the n-th is the n-th delay.
+        let retries = Backoff::exponential(SETTLE_RETRY_FIRST, SETTLE_RETRY_MAX);
+        let mut failures: u32 = 0;
         loop {
             let settled = match how {
                 Settle::Ack => bounded("ack", self.inbox.ack(claimed)).await,
@@ -69,7 +70,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 // An earlier try failed, so it may have settled the event
                 // and lost only its answer (a connection that broke after
                 // COMMIT): say so rather than blame another worker.
-                Err(error) if error.is_lease_lost() && failed_before => {
+                Err(error) if error.is_lease_lost() && failures > 0 => {
                     return Err(InboxError::new(
                         ErrorKind::LeaseLost,
                         format!(
@@ -83,6 +84,8 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 }
                 settled => return settled,
             };
+            failures = failures.saturating_add(1);
+            let wait = retries.delay(failures);
             let left = claimed
                 .lease_until
                 .signed_duration_since(self.clock.now())
@@ -110,8 +113,6 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             if stopped {
                 return Err(error);
             }
-            wait = wait.saturating_mul(2).min(SETTLE_RETRY_MAX);
-            failed_before = true;
         }
     }
 }
