@@ -162,9 +162,8 @@ pub(crate) fn rejection(code: &'static str) {
     metrics::counter!(REJECTIONS_TOTAL, "reason" => code).increment(1);
 }
 
-pub(crate) fn verified(key: KeySlot, form: BodyForm, took: Duration) {
+pub(crate) fn verified(key: KeySlot, form: BodyForm) {
     metrics::counter!(VERIFIED_TOTAL, "key" => key.as_str(), "form" => form.as_str()).increment(1);
-    verify_time(took);
 }
 
 pub(crate) fn verify_time(took: Duration) {

@@ -154,14 +154,15 @@ where
     };
 
     let started = Instant::now();
-    let verified = match config.verifier.verify(
+    let result = config.verifier.verify(
         &parts.headers,
         &bytes,
         boxhook_core::Clock::now(&config.clock),
-    ) {
+    );
+    metrics::verify_time(started.elapsed());
+    let verified = match result {
         Ok(verified) => verified,
         Err(error) => {
-            metrics::verify_time(started.elapsed());
             let mut response = rejected(Rejection::Unauthorized(error), delivery_id.as_ref());
             if config.keep_rejected {
                 let delivery = RejectedDelivery::new(parts.headers, bytes);
@@ -170,7 +171,7 @@ where
             return Ok(response);
         }
     };
-    metrics::verified(verified.key_slot(), verified.body_form(), started.elapsed());
+    metrics::verified(verified.key_slot(), verified.body_form());
     tracing::debug!(
         delivery_id = escaped::opt(verified.delivery_id()),
         key = verified.key_slot().as_str(),
