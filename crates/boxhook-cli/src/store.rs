@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Revive, Stored, StoredEvent,
+    Claimed, Counts, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Pruned, Retention,
+    Revive, Stored, StoredEvent,
 };
 use boxhook_postgres::{redact, Options, PgInbox};
 use boxhook_sqlite::SqliteInbox;
@@ -276,6 +277,19 @@ impl Inbox for AnyInbox {
 
     async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
         each!(self, inbox => inbox.revive(which, now))
+    }
+
+    async fn counts(&self) -> Result<Counts, InboxError> {
+        each!(self, inbox => inbox.counts())
+    }
+
+    async fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<Pruned, InboxError> {
+        each!(self, inbox => inbox.prune(retention, now, batch))
     }
 
     async fn wait_for_work(&self, timeout: Duration) {

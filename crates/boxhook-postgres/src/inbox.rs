@@ -401,6 +401,14 @@ impl Inbox for PgInbox {
         rows.iter().map(entry).collect()
     }
 
+    // ISSUE-22-PLACEHOLDER: replaced by the counters of issue 22 before it lands.
+    async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> {
+        Err(InboxError::new(
+            ErrorKind::Unsupported,
+            "counts are not implemented yet",
+        ))
+    }
+
     async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
         let client = self.client().await?;
         let stmt = client

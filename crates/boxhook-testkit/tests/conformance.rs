@@ -484,6 +484,21 @@ impl Inbox for MemInbox {
                 body: s.record.body.clone(),
             }))
     }
+    // ISSUE-22-PLACEHOLDER: the reference inbox's counts; replaced with the
+    // count and retention rules of issue 22.
+    async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> {
+        let events = self.events.lock().await;
+        let mut counts = boxhook::inbox::Counts::default();
+        for s in events.iter() {
+            match s.state {
+                EntryState::Pending => counts.pending += 1,
+                EntryState::Claimed => counts.claimed += 1,
+                EntryState::Done => counts.done += 1,
+                EntryState::Dead => counts.dead += 1,
+            }
+        }
+        Ok(counts)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -78,6 +78,10 @@ impl Inbox for Times {
     async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> {
         Ok(None)
     }
+
+    async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> {
+        Ok(boxhook::inbox::Counts::default())
+    }
 }
 
 #[tokio::test]

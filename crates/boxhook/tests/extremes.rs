@@ -378,6 +378,10 @@ impl Inbox for OneEvent {
     async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> {
         Ok(None)
     }
+
+    async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> {
+        Ok(boxhook::inbox::Counts::default())
+    }
 }
 
 #[tokio::test]

@@ -104,6 +104,13 @@ impl Inbox for MemInbox {
                 body: r.body,
             }))
     }
+
+    async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> {
+        Ok(boxhook::inbox::Counts {
+            pending: self.snapshot().len() as u64,
+            ..boxhook::inbox::Counts::default()
+        })
+    }
 }
 
 /// An idempotency store that counts every call: `store_in` must make none.

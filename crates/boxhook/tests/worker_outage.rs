@@ -147,6 +147,10 @@ impl Inbox for Flaky {
     async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> {
         Ok(None)
     }
+
+    async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> {
+        Ok(boxhook::inbox::Counts::default())
+    }
 }
 
 type Run = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), HandlerError>> + Send>>;

@@ -39,6 +39,7 @@ const EVENTS: usize = 8;
 /// #   async fn requeue(&self, _: &boxhook::inbox::Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), boxhook::inbox::InboxError> { unimplemented!() }
 /// #   async fn list(&self, _: boxhook::inbox::ListFilter) -> Result<Vec<boxhook::inbox::InboxEntry>, boxhook::inbox::InboxError> { unimplemented!() }
 /// #   async fn get(&self, _: &str) -> Result<Option<boxhook::inbox::StoredEvent>, boxhook::inbox::InboxError> { unimplemented!() }
+/// #   async fn counts(&self) -> Result<boxhook::inbox::Counts, boxhook::inbox::InboxError> { unimplemented!() }
 /// # }
 /// # impl MyInbox { fn connect() -> Self { MyInbox } }
 /// #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

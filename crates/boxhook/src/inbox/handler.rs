@@ -41,6 +41,7 @@ use crate::router::DeliveryContext;
 /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
 /// #     Ok(self.0.lock().unwrap().iter().map(|r| InboxEntry::new(r, 1, 0, EntryState::Pending)).collect()) }
 /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+/// #   async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> { Ok(Default::default()) }
 /// # }
 /// use boxhook::Router;
 /// use std::sync::Arc;

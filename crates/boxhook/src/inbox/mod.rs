@@ -99,6 +99,15 @@
 //! #         Ok(self.0.lock().unwrap().values().find(|e| e.0.event_id == id)
 //! #             .map(|e| StoredEvent { entry: InboxEntry::new(&e.0, e.1, e.3, e.2), body: e.0.body.clone() }))
 //! #     }
+//! #     // A toy counts by looking at every event; a real inbox keeps counters.
+//! #     async fn counts(&self) -> Result<Counts, InboxError> {
+//! #         let mut counts = Counts::default();
+//! #         for e in self.0.lock().unwrap().values() {
+//! #             match e.2 { EntryState::Pending => counts.pending += 1, EntryState::Claimed => counts.claimed += 1,
+//! #                         EntryState::Done => counts.done += 1, EntryState::Dead => counts.dead += 1 }
+//! #         }
+//! #         Ok(counts)
+//! #     }
 //! # }
 //! # impl Toy { fn set(&self, c: &Claimed, s: EntryState) -> Result<(), InboxError> {
 //! #     self.0.lock().unwrap().get_mut(&(c.entry.webhook_id.clone(), c.entry.event_id.clone())).unwrap().2 = s; Ok(()) } }
@@ -113,6 +122,7 @@
 //! assert_eq!(&claimed.body[..], body);
 //! inbox.ack(&claimed).await?;
 //! assert_eq!(inbox.list(ListFilter::new()).await?[0].state, EntryState::Done);
+//! assert_eq!(inbox.counts().await?.done, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
@@ -123,6 +133,7 @@ mod backoff;
 mod error;
 mod handler;
 mod record;
+mod retention;
 mod worker;
 
 use std::future::Future;
@@ -139,6 +150,7 @@ pub use handler::StoreInInbox;
 pub use record::{
     Claimed, EntryState, InboxEntry, ListFilter, NewRecord, RecordKind, Revive, Stored, StoredEvent,
 };
+pub use retention::{Counts, Pruned, Retention, DEFAULT_KEEP_KEYS, MIN_KEEP_KEYS};
 pub use worker::{
     InboxHandler, Ran, Worker, DEFAULT_LEASE, DEFAULT_POLL_INTERVAL, DEFAULT_RETRY_DELAY,
 };
@@ -169,6 +181,7 @@ pub use worker::{
 ///     async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { Ok(()) }
 ///     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
 ///     async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+///     async fn counts(&self) -> Result<Counts, InboxError> { Ok(Counts::default()) }
 /// }
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// assert!(Forgetful.claim_next("w", Duration::from_secs(1), Utc::now()).await?.is_none());
@@ -218,6 +231,37 @@ pub trait Inbox: Send + Sync + 'static {
         &self,
         event_id: &str,
     ) -> impl Future<Output = Result<Option<StoredEvent>, InboxError>> + Send;
+
+    /// How many events are in each state, and when the oldest pending one
+    /// was received.
+    ///
+    /// Answered from counters the inbox keeps in the same transaction as
+    /// every change, or from an index: never by reading every row, so the
+    /// answer costs the same with ten events stored or ten million (the
+    /// admin listener and `boxhook inbox list` ask it often).
+    fn counts(&self) -> impl Future<Output = Result<Counts, InboxError>> + Send;
+
+    /// Removes, in one bounded batch of at most `batch` events, the done
+    /// and dead events (and V1 callbacks) that `retention` no longer keeps
+    /// at `now`, and the deduplication keys of pruned events once
+    /// `retention.keys` has passed; says what it removed and whether more
+    /// is left. Pending and claimed events are never removed.
+    ///
+    /// A pruned event's key outlives its body: until `received_at +
+    /// retention.keys`, a [`store`](Self::store) of the same event answers
+    /// [`Stored::Duplicate`] and stores nothing, even when the event was
+    /// pruned a second after it was received.
+    ///
+    /// The provided method fails with [`ErrorKind::Unsupported`].
+    fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> impl Future<Output = Result<Pruned, InboxError>> + Send {
+        let _ = (retention, now, batch);
+        std::future::ready(Err(unsupported("prune old events")))
+    }
 
     /// [`claim_next`](Self::claim_next), among the events whose trigger is
     /// exactly one of `triggers` only (every event when it is empty).
@@ -342,6 +386,19 @@ impl<I: Inbox> Inbox for Arc<I> {
         triggers: &[String],
     ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send {
         (**self).claim_matching(worker_id, lease, now, triggers)
+    }
+
+    fn counts(&self) -> impl Future<Output = Result<Counts, InboxError>> + Send {
+        (**self).counts()
+    }
+
+    fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> impl Future<Output = Result<Pruned, InboxError>> + Send {
+        (**self).prune(retention, now, batch)
     }
 
     fn bury(&self, claimed: &Claimed) -> impl Future<Output = Result<(), InboxError>> + Send {

@@ -439,9 +439,16 @@ impl Claimed {
     }
 }
 
-/// What [`Inbox::list`](super::Inbox::list) returns: oldest first,
-/// optionally one trigger only, optionally in one state only, optionally at
-/// most `limit` entries.
+/// What [`Inbox::list`](super::Inbox::list) returns: oldest first (or
+/// newest first), optionally one trigger only, optionally in one state
+/// only, optionally only events received at or after a time, optionally
+/// only those stored before a given event (a cursor for paging), optionally
+/// at most `limit` entries.
+///
+/// Stored order is the order the inbox stored events in (the first
+/// delivery of each). Paging through a big inbox, newest first:
+/// list with `newest_first().limit(n)`, then again with
+/// `.before(last_page_entry.event_id)` until a page comes back short.
 ///
 /// ```
 /// use boxhook::inbox::{EntryState, ListFilter};
@@ -451,6 +458,10 @@ impl Claimed {
 /// assert_eq!(filter.state, Some(EntryState::Dead));
 /// assert_eq!(filter.limit, Some(50));
 /// assert_eq!(ListFilter::default().limit, None);
+///
+/// let page_two = ListFilter::new().newest_first().before("e-1050").limit(50);
+/// assert!(page_two.newest_first);
+/// assert_eq!(page_two.before.as_deref(), Some("e-1050"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
@@ -461,6 +472,14 @@ pub struct ListFilter {
     pub state: Option<EntryState>,
     /// At most this many entries (all when `None`).
     pub limit: Option<usize>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+    /// Only events received at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events stored before the event with this event `id` (the
+    /// oldest stored one with it, as [`Inbox::get`](super::Inbox::get)
+    /// finds it); nothing when no event has it.
+    pub before: Option<String>,
 }
 
 impl ListFilter {
@@ -488,6 +507,27 @@ impl ListFilter {
     #[must_use]
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
+        self
+    }
+
+    /// Newest first.
+    #[must_use]
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
+
+    /// Only events received at or after `since`.
+    #[must_use]
+    pub fn since(mut self, since: DateTime<Utc>) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Only events stored before the event with this `event_id`.
+    #[must_use]
+    pub fn before(mut self, event_id: impl Into<String>) -> Self {
+        self.before = Some(event_id.into());
         self
     }
 }

@@ -178,6 +178,9 @@ where
     ) -> Result<Option<boxhook::inbox::StoredEvent>, boxhook::inbox::InboxError> {
         Ok(None)
     }
+    async fn counts(&self) -> Result<boxhook::inbox::Counts, boxhook::inbox::InboxError> {
+        Ok(boxhook::inbox::Counts::default())
+    }
 }
 
 /// Everything a test's subscriber formatted, as one shared buffer (a

@@ -146,6 +146,7 @@ enum Settle {
 /// #   async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { self.1.lock().unwrap().push("release"); Ok(()) }
 /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
 /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+/// #   async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> { Ok(Default::default()) }
 /// # }
 /// use boxhook::HandlerError;
 /// use boxhook::model::WebhookEvent;
@@ -280,6 +281,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     /// #   async fn requeue(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
     /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
     /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+    /// #   async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> { Ok(Default::default()) }
     /// # }
     ///
     /// let clock = FixedClock::at("2020-01-01T07:00:00Z".parse().unwrap());
