@@ -249,11 +249,13 @@ impl BoxClient {
                 return Err(last_error);
             }
             let delay = retry.delay(attempt, wait);
+            // Box's answer can carry any text: escaped.
             tracing::debug!(
                 target: "boxhook_admin",
-                "retrying {} {} in {delay:?}: {last_error}",
+                "retrying {} {} in {delay:?}: {}",
                 call.method,
-                call.url
+                call.url,
+                boxhook::Printable(&last_error.to_string())
             );
             tokio::time::sleep(delay).await;
             attempt = attempt.saturating_add(1);

@@ -54,4 +54,4 @@ pub use plan::{current_state, plan, Change, Diff};
 pub use recreate::{recreation_label, Recreate, RecreateOutcome, RecreateStats, RECREATIONS_TOTAL};
 pub use retry::RetryPolicy;
 pub use session::{AuthKind, SessionAlert};
-pub use webhooks::{Page, LIST_PAGE_LIMIT};
+pub use webhooks::{Page, LIST_PAGE_LIMIT, MAX_LIST_ENTRIES, MAX_LIST_PAGES};

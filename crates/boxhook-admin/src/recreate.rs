@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use boxhook::model::DeletionReason;
-use boxhook::{DeliveryContext, Handler, HandlerError, WebhookDeleted};
+use boxhook::{DeliveryContext, Handler, HandlerError, Printable, WebhookDeleted};
 
 use crate::apply::{ensure, Applied};
 use crate::client::BoxClient;
@@ -277,12 +277,15 @@ impl Recreate {
         self.inner.counts[slot(&outcome)].fetch_add(1, Ordering::Relaxed);
         record_metric(&outcome);
         let stats = self.stats();
+        // The line quotes the delivery and Box's answer: escaped.
+        let line = outcome.to_string();
+        let line = Printable(&line);
         match &outcome {
-            RecreateOutcome::Failed { .. } => tracing::error!(target: "boxhook_admin", "{outcome}"),
+            RecreateOutcome::Failed { .. } => tracing::error!(target: "boxhook_admin", "{line}"),
             RecreateOutcome::Recreated { .. } | RecreateOutcome::AlreadyBack { .. } => {
-                tracing::info!(target: "boxhook_admin", "{outcome}");
+                tracing::info!(target: "boxhook_admin", "{line}");
             }
-            _ => tracing::warn!(target: "boxhook_admin", "{outcome}"),
+            _ => tracing::warn!(target: "boxhook_admin", "{line}"),
         }
         for observe in &self.inner.observers {
             observe(&outcome, stats);

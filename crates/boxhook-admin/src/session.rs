@@ -118,7 +118,8 @@ impl Handler<NoActiveSession> for SessionAlert {
         _ctx: DeliveryContext,
     ) -> Result<(), HandlerError> {
         let line = self.line(&alert);
-        tracing::warn!(target: "boxhook_admin", "{line}");
+        // The webhook id comes from the delivery: escaped.
+        tracing::warn!(target: "boxhook_admin", "{}", boxhook::Printable(&line));
         (self.observer)(&line);
         Ok(())
     }

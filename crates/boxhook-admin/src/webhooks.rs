@@ -1,15 +1,43 @@
 //! The five webhook endpoints of Box's API.
 
+use std::collections::HashMap;
+
 use http::Method;
 use serde::de::DeserializeOwned;
 
 use crate::auth::form_encode;
 use crate::client::{Answer, BoxClient};
+use crate::desired::MAX_WEBHOOKS;
 use crate::error::Error;
 use crate::model::{NewWebhook, Target, Webhook, WebhookMini, WebhookPage, WebhookUpdate};
 
 /// The page size asked for when listing: Box's maximum.
 pub const LIST_PAGE_LIMIT: u32 = 1000;
+
+/// The most webhooks [`BoxClient::list`] collects before it stops with an
+/// error: ten times Box's cap of [`MAX_WEBHOOKS`](crate::MAX_WEBHOOKS) per
+/// app and user. An honest list never comes near it, a raised cap has room,
+/// and a list that never ends stops at about a megabyte of entries.
+///
+/// ```
+/// assert_eq!(boxhook_admin::MAX_LIST_ENTRIES, 10_000);
+/// ```
+pub const MAX_LIST_ENTRIES: usize = 10 * crate::desired::MAX_WEBHOOKS;
+
+/// The most pages [`BoxClient::list`] requests before it stops with an
+/// error. Box's whole list fits in one page of [`LIST_PAGE_LIMIT`]; even at
+/// Box's default page size of 100, [`MAX_LIST_ENTRIES`] fit in 100 pages. An
+/// API answering a few entries a page, each with a next marker, is stopped
+/// after 100 requests.
+///
+/// ```
+/// assert_eq!(boxhook_admin::MAX_LIST_PAGES, 100);
+/// ```
+pub const MAX_LIST_PAGES: usize = 100;
+
+/// The longest `next_marker` followed, in bytes: Box's are a few dozen
+/// characters, and each one seen is kept to detect a loop.
+const MAX_MARKER_LEN: usize = 2048;
 
 /// One page of the webhook list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,18 +87,55 @@ impl BoxClient {
 
     /// Every webhook of this app and user, following the markers (id and
     /// target only: the list endpoint returns no more).
+    ///
+    /// Bounded whatever the API answers: past [`MAX_LIST_ENTRIES`] webhooks
+    /// or [`MAX_LIST_PAGES`] pages, at a `next_marker` an earlier page
+    /// already gave (a loop), or at a marker over 2 KiB, it stops with an
+    /// [`Error::Decode`] saying which.
     pub async fn list(&self) -> Result<Vec<WebhookMini>, Error> {
+        let stop = |detail: String| Error::Decode {
+            what: "webhook list",
+            detail,
+        };
         let mut all = Vec::new();
+        // Each marker followed, with the page that gave it.
+        let mut seen: HashMap<String, usize> = HashMap::new();
         let mut marker: Option<String> = None;
-        loop {
+        for number in 1..=MAX_LIST_PAGES {
             let page = self.list_page(marker.as_deref(), LIST_PAGE_LIMIT).await?;
-            let last = page.entries.is_empty() || page.next_marker.is_none();
-            all.extend(page.entries);
-            if last || page.next_marker == marker {
-                return Ok(all);
+            if all.len().saturating_add(page.entries.len()) > MAX_LIST_ENTRIES {
+                return Err(stop(format!(
+                    "page {number} would bring the list past {MAX_LIST_ENTRIES} webhooks; Box \
+                     keeps at most {MAX_WEBHOOKS} per app and user, so this API does not page \
+                     as Box's does: stopped"
+                )));
             }
-            marker = page.next_marker;
+            let last = page.entries.is_empty();
+            all.extend(page.entries);
+            let Some(next) = page.next_marker.filter(|_| !last) else {
+                return Ok(all);
+            };
+            if next.len() > MAX_MARKER_LEN {
+                return Err(stop(format!(
+                    "page {number} gives a next_marker of {} bytes, and Box's are a few dozen: \
+                     stopped",
+                    next.len()
+                )));
+            }
+            if let Some(earlier) = seen.insert(next.clone(), number) {
+                return Err(stop(format!(
+                    "page {number} gives the same next_marker as page {earlier}, so the pages \
+                     go round in a loop: stopped"
+                )));
+            }
+            marker = Some(next);
         }
+        Err(stop(format!(
+            "still a next page after {MAX_LIST_PAGES} pages ({} webhooks); Box keeps at most \
+             {MAX_WEBHOOKS} webhooks per app and user, so this API does not page as Box's \
+             does: stopped",
+            all.len()
+        )))
     }
 
     /// Every webhook with its address and triggers: [`list`](Self::list),

@@ -21,6 +21,7 @@ mod replay;
 mod send;
 mod send_v1;
 mod serve;
+mod shown;
 mod sign;
 mod store;
 mod verify;
@@ -88,7 +89,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("boxhook: {err:#}");
+            // The chain can quote the network: escaped whole (shown.rs).
+            eprintln!("boxhook: {}", shown::error_chain(&err));
             if err.is::<UsageError>() {
                 ExitCode::from(2)
             } else {

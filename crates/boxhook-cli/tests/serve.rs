@@ -274,7 +274,7 @@ fn demo_passes() {
     assert!(text.contains("demo passed"), "{text}");
     // The tampered step's diagnosis: no repair verifies a changed byte.
     assert!(
-        text.contains("   hint:     [unexplained] no repair verified"),
+        text.contains("   hint:     [unexplained] no repair verifies: check the keys"),
         "{text}"
     );
     assert!(

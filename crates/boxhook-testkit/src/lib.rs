@@ -91,7 +91,7 @@ pub use server::{Received, ScriptedServer, ScriptedServerBuilder};
 pub use simulator::{
     AdvanceClock, Attempt, AttemptError, AttemptErrorKind, CompressedSleep, DeliveryReport,
     Outcome, RealSleep, RetrySchedule, Simulator, SimulatorBuilder, SleepFuture, Sleeper,
-    BOX_TIMEOUT,
+    BOX_TIMEOUT, RESPONSE_BODY_TIMEOUT,
 };
 
 use boxhook_core::DeliveryTimestamp;

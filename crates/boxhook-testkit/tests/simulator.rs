@@ -366,3 +366,158 @@ async fn compressed_real_time_waits_a_fraction_of_the_schedule() {
     })
     .await;
 }
+
+/// A destination on 127.0.0.1 that answers every request `200` at once,
+/// then sends its body `chunk` bytes every `every`: `bytes` in all, or
+/// without end when `None`. Plain threads and std sockets, so it needs nothing of
+/// the runtime under test.
+struct Drip {
+    addr: std::net::SocketAddr,
+    /// Requests answered so far.
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections the client closed while the body was still dripping.
+    closed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drip {
+    fn start(bytes: Option<usize>, chunk: usize, every: Duration) -> Self {
+        use std::io::{Read as _, Write as _};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let requests = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (count, gone) = (Arc::clone(&requests), Arc::clone(&closed));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (count, gone) = (Arc::clone(&count), Arc::clone(&gone));
+                std::thread::spawn(move || {
+                    // The request head, then its Content-Length of body.
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    let head_end = loop {
+                        if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while seen.len() < head_end + length {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let declared = bytes.unwrap_or(1 << 30);
+                    let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {declared}\r\n\r\n");
+                    if stream.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                    let piece = vec![b'x'; chunk];
+                    for _ in 0..declared / chunk {
+                        std::thread::sleep(every);
+                        if stream
+                            .write_all(&piece)
+                            .and_then(|()| stream.flush())
+                            .is_err()
+                        {
+                            gone.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            requests,
+            closed,
+        }
+    }
+
+    fn uri(&self) -> http::Uri {
+        format!("http://{}/", self.addr).parse().expect("uri")
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn closed(&self) -> usize {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The status line decides: a `200` whose body drips slower than the
+/// attempt's timeout (or never ends) is delivered at the first attempt; the
+/// body is read for at most `RESPONSE_BODY_TIMEOUT`, then dropped with its
+/// connection.
+#[tokio::test]
+async fn a_2xx_with_a_slow_or_endless_body_is_delivered_at_once() {
+    bounded(async {
+        for (name, bytes) in [("slow", Some(40)), ("endless", None)] {
+            let drip = Drip::start(bytes, 1, Duration::from_millis(100));
+            let simulator = Simulator::builder(drip.uri(), sample_keys())
+                .schedule(RetrySchedule::immediate(2))
+                .timeout(Duration::from_millis(500))
+                .build();
+            let started = Instant::now();
+            let report = simulator.send_body(BODY).await;
+            let took = started.elapsed();
+            assert_eq!(
+                report.outcome(),
+                Outcome::Delivered {
+                    status: StatusCode::OK
+                },
+                "{name}: {report:?}"
+            );
+            assert_eq!(report.attempts().len(), 1, "{name}");
+            assert_eq!(drip.requests(), 1, "{name}: one request, no retry");
+            assert!(
+                took >= boxhook_testkit::RESPONSE_BODY_TIMEOUT
+                    && took < boxhook_testkit::RESPONSE_BODY_TIMEOUT + Duration::from_secs(3),
+                "{name}: {took:?}"
+            );
+            // The connection was given up, not kept reading the body.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while drip.closed() == 0 {
+                assert!(Instant::now() < deadline, "{name}: connection still open");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    })
+    .await;
+}
+
+/// A body over the simulator's 1 MiB read limit does not fail a 2xx either;
+/// it is cut there, with its connection.
+#[tokio::test]
+async fn a_2xx_with_a_huge_body_is_delivered_and_cut() {
+    bounded(async {
+        let drip = Drip::start(Some(64 << 20), 64 << 10, Duration::ZERO);
+        let simulator = Simulator::builder(drip.uri(), sample_keys())
+            .schedule(RetrySchedule::immediate(2))
+            .build();
+        let report = simulator.send_body(BODY).await;
+        assert!(report.delivered(), "{report:?}");
+        assert_eq!(report.attempts().len(), 1);
+        assert_eq!(drip.requests(), 1);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while drip.closed() == 0 {
+            assert!(Instant::now() < deadline, "connection still open");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}

@@ -38,8 +38,10 @@ pub(crate) enum LogFormat {
 static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Writes one of the program's own lines for the operator (start, stop,
-/// `--webhooks` notes) on stderr: as is, or as a JSON object with `level` and
-/// `message` when `--log-format json`, so every stderr line parses.
+/// `--webhooks` notes) on stderr: through [`Printable`] (the line can quote
+/// the network: a Box API error, a command's stderr), or as a JSON object
+/// with `level` and `message` when `--log-format json`, so every stderr line
+/// parses.
 pub(crate) fn notice(level: &str, message: &str) {
     if JSON.load(std::sync::atomic::Ordering::Relaxed) {
         let line = serde_json::json!({
@@ -49,7 +51,7 @@ pub(crate) fn notice(level: &str, message: &str) {
         });
         eprintln!("{line}");
     } else {
-        eprintln!("{message}");
+        eprintln!("{}", Printable(message));
     }
 }
 

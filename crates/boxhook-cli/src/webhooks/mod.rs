@@ -156,14 +156,18 @@ pub(crate) fn read_desired(path: &Path) -> anyhow::Result<DesiredState> {
     let bytes = crate::read_input(path, "desired-state file")?;
     let text = String::from_utf8(bytes)
         .map_err(|_| usage(format!("{} is not UTF-8 text", path.display())))?;
-    DesiredState::parse(&text).map_err(|err| match err {
-        DesiredError::Syntax(_) => usage(format!("{}: {err}", path.display())),
-        DesiredError::Violations(ref all) => usage(format!(
-            "{}: {} problem(s), nothing was sent to Box:\n{}",
-            path.display(),
-            all.len(),
-            err.to_string().trim_end()
-        )),
+    // Several lines, one problem each: each escaped on its own when printed.
+    DesiredState::parse(&text).map_err(|err| {
+        let lines = match &err {
+            DesiredError::Syntax(_) => err.to_string().lines().map(str::to_owned).collect(),
+            DesiredError::Violations(all) => std::iter::once(format!(
+                "{} problem(s), nothing was sent to Box:",
+                all.len()
+            ))
+            .chain(all.iter().map(ToString::to_string))
+            .collect(),
+        };
+        crate::shown::usage_lines(path.display().to_string(), lines)
     })
 }
 

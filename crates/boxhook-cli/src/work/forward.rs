@@ -30,7 +30,10 @@ impl Forward {
         })
     }
 
-    /// Ok when the endpoint answered 2xx.
+    /// Ok when the endpoint answered 2xx. The status line decides: the
+    /// answer's body is read for at most
+    /// [`RESPONSE_BODY_TIMEOUT`](boxhook_testkit::RESPONSE_BODY_TIMEOUT)
+    /// more, and a slow or endless one is dropped, never retried.
     pub(super) async fn run(&self, claimed: &Claimed) -> Result<(), HandlerError> {
         let report = self
             .simulator

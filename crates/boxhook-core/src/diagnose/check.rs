@@ -116,10 +116,13 @@ impl Check<'_, '_> {
                 Some(evidence) => hints.push(json::reserialized_hint(&evidence)),
                 None if hints.is_empty() => hints.push(Hint::new(
                     HintCode::Unexplained,
-                    "no repair verified (keys, signature header, timestamp, line breaks, \
-                     byte-order mark, white space, charset, Unicode normalization) and the \
-                     body is JSON as Box writes it: the key is not this app's, or the \
-                     body's content changed after signing",
+                    "no repair verifies: check the keys. Nothing in the delivery shows \
+                     a change in transit (tried: the keys' slots, white space and \
+                     encoding, the signature header, the timestamp, line breaks, a \
+                     byte-order mark, JSON white space, the escaped form, the charset and \
+                     Unicode normalization), so the key given is most likely not the one \
+                     that signed (Developer Console, Webhooks, Manage signature keys), or \
+                     the body's content changed after signing",
                 )),
                 None => {}
             }

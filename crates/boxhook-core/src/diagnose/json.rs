@@ -57,9 +57,14 @@ pub(super) struct Evidence {
     reordered: bool,
 }
 
-/// `Some` when `body` is valid JSON but not as Box writes it: white space
-/// between tokens, characters Box escapes written raw, or top-level members
-/// out of Box's order.
+/// `Some` when `body` is valid JSON that Box cannot have written as it is:
+/// white space between tokens, or top-level members out of Box's order.
+///
+/// `/` or non-ASCII text written raw is not evidence on its own: the
+/// verifier has already tried the body's escaped form, which undoes exactly
+/// that, so a body that only lost its escapes verifies (`escaped_form`), and
+/// one that does not, in Box's order and compact, most likely met a wrong
+/// key. It is named beside real evidence, as part of the picture.
 pub(super) fn reserialized_evidence(body: &[u8]) -> Option<Evidence> {
     if !is_json(body) {
         return None;
@@ -69,7 +74,7 @@ pub(super) fn reserialized_evidence(body: &[u8]) -> Option<Evidence> {
         unescaped: escaped_form(body).is_ok_and(|e| *e != *body),
         reordered: top_level_keys(body).is_some_and(|keys| !in_box_order(&keys)),
     };
-    (evidence.spaced || evidence.unescaped || evidence.reordered).then_some(evidence)
+    (evidence.spaced || evidence.reordered).then_some(evidence)
 }
 
 pub(super) fn reserialized_hint(evidence: &Evidence) -> Hint {
@@ -153,7 +158,13 @@ mod tests {
             (r#"{"type":"webhook_event","id":"1","trigger":"X"}"#, false),
             (r#"{"trigger":"X","id":"1","type":"webhook_event"}"#, true),
             (r#"{"type":"webhook_event", "id":"1"}"#, true),
-            (r#"{"type":"a/b"}"#, true),
+            // Raw `/` or non-ASCII alone: the escaped form was tried already.
+            (r#"{"type":"a/b"}"#, false),
+            (
+                r#"{"type":"webhook_event","id":"1","name":"Café/ス"}"#,
+                false,
+            ),
+            (r#"{"id":"1","type":"a/b"}"#, true),
             (r#"{"type":"a\/b"}"#, false),
             ("{\"type\":\"webhook_event\"", false),
         ];

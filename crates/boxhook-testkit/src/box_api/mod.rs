@@ -9,8 +9,9 @@
 //! target) in the list, with `limit` (default 100, at most 1000) and
 //! `marker` pagination; `401` with `WWW-Authenticate` for a bad token; the
 //! Client Credentials Grant at `POST /oauth2/token`. On request it answers
-//! the Nth call with a 429 and `Retry-After` (or a 5xx), and it counts
-//! every call by route.
+//! the Nth call with a 429 and `Retry-After` (or a 5xx, or an error whose
+//! text the test chooses), pages its list without end ([`Paging`]), and it
+//! counts every call by route.
 //!
 //! ```
 //! use boxhook_testkit::box_api::{FakeBoxApi, FAKE_ACCESS_TOKEN};
@@ -44,7 +45,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use state::{App, State};
+use state::{App, Failure, State};
 pub use webhook::FakeWebhook;
 
 /// The static access token the fake accepts by default.
@@ -60,6 +61,38 @@ pub const WRITE_ROUTES: [&str; 3] = [
     "PUT /2.0/webhooks/{id}",
     "DELETE /2.0/webhooks/{id}",
 ];
+
+/// How the fake's list endpoint (`GET /2.0/webhooks`) pages: as Box does,
+/// or broken in a way a client must survive.
+///
+/// ```
+/// use boxhook_testkit::box_api::{FakeBoxApi, Paging};
+///
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// # rt.block_on(async {
+/// // Every page full, every page naming a next one: a list without end.
+/// let api = FakeBoxApi::builder().paging(Paging::Endless).start().await?;
+/// # let _ = api;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Paging {
+    /// Box's paging over the webhooks held (the default).
+    #[default]
+    Box,
+    /// Every page is full (`limit` made-up webhooks) and names a new
+    /// `next_marker`: the list never ends.
+    Endless,
+    /// Every page is full, and the markers go round a loop of `pages`
+    /// pages: the page after the last one has the first page's marker.
+    Loop {
+        /// How many pages the loop has (at least 1).
+        pages: usize,
+    },
+}
 
 /// A running fake Box API; it stops when dropped.
 pub struct FakeBoxApi {
@@ -98,6 +131,21 @@ impl FakeBoxApiBuilder {
         self
     }
 
+    /// How the list endpoint pages (default [`Paging::Box`]).
+    #[must_use]
+    pub fn paging(mut self, paging: Paging) -> Self {
+        self.state.paging = paging;
+        self
+    }
+
+    /// The most webhooks one list page holds, whatever `limit` asks
+    /// (default 1000, Box's maximum; Box's default `limit` is 100).
+    #[must_use]
+    pub fn page_size(mut self, size: usize) -> Self {
+        self.state.page_size = size;
+        self
+    }
+
     /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<FakeBoxApi> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
@@ -131,6 +179,8 @@ impl FakeBoxApi {
                 calls: BTreeMap::new(),
                 total_calls: 0,
                 failures: HashMap::new(),
+                paging: Paging::Box,
+                page_size: 1000,
                 not_owned: HashSet::new(),
             },
         }
@@ -154,12 +204,46 @@ impl FakeBoxApi {
     /// Answers call number `n` (counting every request from 1, the token
     /// endpoint's included) with 429 and `Retry-After: retry_after` seconds.
     pub fn rate_limit_call(&self, n: u64, retry_after: u64) {
-        self.state().failures.insert(n, (429, Some(retry_after)));
+        let failure = Failure {
+            status: 429,
+            retry_after: Some(retry_after),
+            text: None,
+        };
+        self.state().failures.insert(n, failure);
     }
 
     /// Answers call number `n` with `status` (a 5xx) and no `Retry-After`.
     pub fn fail_call(&self, n: u64, status: u16) {
-        self.state().failures.insert(n, (status, None));
+        let failure = Failure {
+            status,
+            retry_after: None,
+            text: None,
+        };
+        self.state().failures.insert(n, failure);
+    }
+
+    /// Answers call number `n` with `status` and a Box error body whose
+    /// `code` and `message` are exactly the text given, as a hostile or
+    /// broken API could send: terminal escapes, line breaks and all.
+    ///
+    /// ```
+    /// use boxhook_testkit::box_api::FakeBoxApi;
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// # rt.block_on(async {
+    /// let api = FakeBoxApi::start().await?;
+    /// api.fail_call_with(1, 400, "bad_request", "\u{1b}[2Jcleared\nboxhook: all good");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fail_call_with(&self, n: u64, status: u16, code: &str, message: &str) {
+        let failure = Failure {
+            status,
+            retry_after: None,
+            text: Some((code.to_owned(), message.to_owned())),
+        };
+        self.state().failures.insert(n, failure);
     }
 
     /// Calls so far by route, e.g. `"GET /2.0/webhooks/{id}" → 3`.

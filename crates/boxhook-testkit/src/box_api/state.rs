@@ -8,6 +8,15 @@ use serde_json::{json, Value};
 
 use super::rules::{address_problem, form_pairs, target_problem};
 use super::webhook::FakeWebhook;
+use super::Paging;
+
+/// How a call chosen by number is answered instead of served.
+pub(crate) struct Failure {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<u64>,
+    /// Box's error `code` and `message`, when the test chose them.
+    pub(crate) text: Option<(String, String)>,
+}
 
 /// An answer: status, `Retry-After` / `WWW-Authenticate` when sent, JSON body.
 pub(crate) struct Answer {
@@ -43,7 +52,10 @@ pub(crate) struct State {
     pub(crate) next_id: u64,
     pub(crate) calls: BTreeMap<String, u64>,
     pub(crate) total_calls: u64,
-    pub(crate) failures: HashMap<u64, (u16, Option<u64>)>,
+    pub(crate) failures: HashMap<u64, Failure>,
+    pub(crate) paging: Paging,
+    /// The most entries a list page holds, whatever `limit` asks.
+    pub(crate) page_size: usize,
     /// Items (`type:id`) the acting user does not own: the list leaves
     /// their webhooks out, as Box's does.
     pub(crate) not_owned: HashSet<String>,
@@ -93,8 +105,11 @@ impl State {
         let n = self.total_calls;
         let count = self.calls.entry(route(method, path)).or_default();
         *count = count.saturating_add(1);
-        if let Some(&(status, retry_after)) = self.failures.get(&n) {
-            let mut answer = if status == 429 {
+        if let Some(failure) = self.failures.get(&n) {
+            let (status, retry_after) = (failure.status, failure.retry_after);
+            let mut answer = if let Some((code, message)) = &failure.text {
+                error(status, code, message, n)
+            } else if status == 429 {
                 error(
                     429,
                     "rate_limit_exceeded",
@@ -227,6 +242,10 @@ impl State {
                 None => return error(400, "invalid_parameter", "Invalid value for marker", n),
             },
         };
+        let limit = limit.min(self.page_size.max(1));
+        if self.paging != Paging::Box {
+            return self.broken_list(limit, offset);
+        }
         let mine: Vec<&FakeWebhook> = self
             .webhooks
             .values()
@@ -243,6 +262,34 @@ impl State {
         Answer::json(
             200,
             json!({"limit": limit, "next_marker": next, "prev_marker": null, "entries": entries}),
+        )
+    }
+
+    /// A full page of made-up webhooks, and a marker that never leads to
+    /// the end: always a new one ([`Paging::Endless`]), or round a loop of
+    /// pages ([`Paging::Loop`]).
+    fn broken_list(&self, limit: usize, offset: usize) -> Answer {
+        let entries: Vec<Value> = (offset..offset.saturating_add(limit))
+            .map(|i| {
+                json!({
+                    "id": 9_000_000_000_usize.saturating_add(i).to_string(),
+                    "type": "webhook",
+                    "target": {"id": i.saturating_add(1).to_string(), "type": "folder"},
+                })
+            })
+            .collect();
+        let next = match self.paging {
+            Paging::Loop { pages } => {
+                let page = offset.checked_div(limit).unwrap_or(0).saturating_add(1);
+                page.checked_rem(pages.max(1))
+                    .unwrap_or(0)
+                    .saturating_mul(limit)
+            }
+            Paging::Box | Paging::Endless => offset.saturating_add(limit),
+        };
+        Answer::json(
+            200,
+            json!({"limit": limit, "next_marker": format!("fakemarker-{next}"), "prev_marker": null, "entries": entries}),
         )
     }
 

@@ -28,12 +28,31 @@ pub use sleep::{AdvanceClock, CompressedSleep, RealSleep, SleepFuture, Sleeper};
 pub const BOX_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most response body the simulator reads (and discards) per attempt, so
-/// that the connection can be reused.
+/// that the connection can be reused; a larger body is dropped with its
+/// connection.
 const MAX_RESPONSE_BODY: usize = 1024 * 1024;
+
+/// How long the simulator reads a response's body after its status line,
+/// on top of the attempt's [timeout](SimulatorBuilder::timeout). The status
+/// decides the attempt: the body is read (and discarded) only so that the
+/// connection can be reused, and a body that is slower than this, or never
+/// ends, is dropped with its connection. It never turns a 2xx into a
+/// failure.
+///
+/// One second: a receiver's answer body is a few bytes sent with its
+/// status, so anything still arriving a second later is not worth holding
+/// the attempt (and, in `boxhook work --forward`, the event's lease) for.
+///
+/// ```
+/// assert_eq!(boxhook_testkit::RESPONSE_BODY_TIMEOUT.as_secs(), 1);
+/// ```
+pub const RESPONSE_BODY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Delivers webhooks like Box: `POST`s a signed [`Delivery`], reads the
 /// status, and retries anything but a 2xx — other statuses, connection
-/// errors, no response within the timeout — on a [`RetrySchedule`]. Every
+/// errors, no status line within the timeout — on a [`RetrySchedule`]. The
+/// status decides: a slow or endless body after a 2xx is cut, not retried
+/// ([`RESPONSE_BODY_TIMEOUT`]). Every
 /// attempt has a new `BOX-DELIVERY-ID`, a fresh timestamp from the
 /// simulator's [`Clock`], and fresh signatures; the body is byte-identical.
 ///
@@ -304,32 +323,36 @@ impl Simulator {
 
 impl Inner {
     /// One request: the status, or why there was none.
+    ///
+    /// The status line and headers must arrive within the timeout; the
+    /// body then has its own bounds ([`MAX_RESPONSE_BODY`],
+    /// [`RESPONSE_BODY_TIMEOUT`]) and does not change the result.
     async fn attempt(&self, request: Request<Full<Bytes>>) -> Result<StatusCode, AttemptError> {
-        let exchange = async {
-            let response = self.client.request(request).await.map_err(|err| {
+        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => {
                 let kind = if err.is_connect() {
                     AttemptErrorKind::Connect
                 } else {
                     AttemptErrorKind::Request
                 };
-                AttemptError::new(kind, describe(&err))
-            })?;
-            let status = response.status();
-            // Read the body so the connection returns to the pool; its content
-            // does not matter to Box.
-            let _ = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
-                .collect()
-                .await;
-            Ok(status)
-        };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .unwrap_or_else(|_| {
-                Err(AttemptError::new(
+                return Err(AttemptError::new(kind, describe(&err)));
+            }
+            Err(_) => {
+                return Err(AttemptError::new(
                     AttemptErrorKind::Timeout,
                     format!("no response within {} ms", self.timeout.as_millis()),
                 ))
-            })
+            }
+        };
+        let status = response.status();
+        // Read the body so the connection returns to the pool; its content
+        // does not matter to Box. Too large or too slow: dropped, and the
+        // connection with it.
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BODY).collect();
+        let _ = tokio::time::timeout(RESPONSE_BODY_TIMEOUT, body).await;
+        Ok(status)
     }
 }
 
@@ -392,8 +415,11 @@ impl SimulatorBuilder {
         self
     }
 
-    /// How long an attempt may take, connecting included, before it counts
-    /// as failed (default [`BOX_TIMEOUT`], 30 s). Real time, whatever the sleeper.
+    /// How long an attempt may take until the response's status line and
+    /// headers, connecting included, before it counts as failed (default
+    /// [`BOX_TIMEOUT`], 30 s). Real time, whatever the sleeper. The body
+    /// after them is read for at most [`RESPONSE_BODY_TIMEOUT`] more and
+    /// never fails the attempt.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
