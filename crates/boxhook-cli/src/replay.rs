@@ -139,6 +139,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
                 // Removed since the list: nothing to send.
                 continue;
             };
+            progress.sending();
             let send = simulator.send(Delivery::new(stored.body));
             let report = tokio::select! {
                 _ = &mut stop => { interrupted = true; break; }
@@ -208,9 +209,13 @@ impl Progress {
         }
     }
 
+    /// A delivery is about to go out.
+    fn sending(&mut self) {
+        self.rate.started(Instant::now());
+    }
+
     fn update(&mut self, tally: &Tally) {
         let now = Instant::now();
-        self.rate.sent(now);
         let rate = self.rate.per_second();
         if let Some(bar) = &self.bar {
             let eta = rate
@@ -262,9 +267,11 @@ impl Progress {
     }
 }
 
-/// Deliveries per second: the deliveries after the first over the time
-/// since the first. Counting from the start instead would make the first
-/// one look instantaneous (thousands a second under `--rate 2`).
+/// Deliveries per second: the deliveries sent after the first over the
+/// time since the first was sent. Counting the first one over the time it
+/// took would make it look instantaneous (thousands a second under `--rate
+/// 2`), and timing answers rather than sends would count the first
+/// connection's setup against the rate.
 #[derive(Debug, Default)]
 struct Rate {
     first: Option<Instant>,
@@ -273,8 +280,8 @@ struct Rate {
 }
 
 impl Rate {
-    /// A delivery answered at `at`.
-    fn sent(&mut self, at: Instant) {
+    /// A delivery sent at `at`.
+    fn started(&mut self, at: Instant) {
         self.first.get_or_insert(at);
         self.last = Some(at);
         self.count = self.count.saturating_add(1);
@@ -391,11 +398,11 @@ mod tests {
         let start = Instant::now();
         let mut rate = Rate::default();
         assert_eq!(rate.per_second(), None);
-        rate.sent(start);
+        rate.started(start);
         assert_eq!(rate.per_second(), None, "one delivery has no rate");
-        rate.sent(start + Duration::from_millis(500));
+        rate.started(start + Duration::from_millis(500));
         assert_eq!(rate.per_second(), Some(2.0));
-        rate.sent(start + Duration::from_millis(1000));
+        rate.started(start + Duration::from_millis(1000));
         assert_eq!(rate.per_second(), Some(2.0));
     }
 
