@@ -218,19 +218,17 @@ impl Progress {
         let now = Instant::now();
         let rate = self.rate.per_second();
         if let Some(bar) = &self.bar {
-            let eta = rate
-                .filter(|rate| *rate > 0.0)
+            let eta = rate.filter(|rate| *rate > 0.0).map(|rate| {
                 // Reason: event counts are far below 2^53.
-                .map(|rate| {
-                    #[allow(clippy::cast_precision_loss)]
-                    let left = self.total.saturating_sub(tally.sent) as f64;
-                    Duration::try_from_secs_f64(left / rate).unwrap_or(Duration::MAX)
-                });
+                #[allow(clippy::cast_precision_loss)]
+                let left = self.total.saturating_sub(tally.sent) as f64;
+                Duration::try_from_secs_f64(left / rate).unwrap_or(Duration::MAX)
+            });
             bar.set_position(tally.sent);
             bar.set_message(format!(
                 "{}  ETA {}  2xx {} other {} failed {}",
                 shown_rate(rate),
-                eta.map_or_else(|| "-".to_owned(), |eta| shown_duration(eta)),
+                eta.map_or_else(|| "-".to_owned(), shown_duration),
                 tally.ok,
                 tally.other,
                 tally.failed
@@ -402,7 +400,7 @@ mod tests {
         assert_eq!(rate.per_second(), None, "one delivery has no rate");
         rate.started(start + Duration::from_millis(500));
         assert_eq!(rate.per_second(), Some(2.0));
-        rate.started(start + Duration::from_millis(1000));
+        rate.started(start + Duration::from_secs(1));
         assert_eq!(rate.per_second(), Some(2.0));
     }
 

@@ -5,6 +5,10 @@
 
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+#![allow(
+    clippy::doc_markdown,
+    reason = "PostgreSQL and SQLite are product names, not code"
+)]
 
 mod common;
 
@@ -27,13 +31,16 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Arguments, environment, exit code, and the start of stderr.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+
 #[test]
 fn every_serve_flag_is_checked_before_the_store_is_created() {
     let dir = temp_dir("serve-flags-first");
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();
     let free = "127.0.0.1:0";
-    let cases: [(&[&str], &[(&str, &str)], i32, &str); 5] = [
+    let cases: [Case<'_>; 5] = [
         (
             &[
                 "--listen",

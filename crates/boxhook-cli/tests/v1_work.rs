@@ -5,6 +5,10 @@
 
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
+#![allow(
+    clippy::doc_markdown,
+    reason = "PostgreSQL and SQLite are product names, not code"
+)]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! A [`Worker`] reads each claimed record as its kind says: a V2 event goes
 //! to [`InboxHandler::call`], a V1 callback to [`InboxHandler::call_v1`]. A
-//! record that can never be read back (a body that is not a webhook_event,
+//! record that can never be read back (a body that is not a `webhook_event`,
 //! V1 parameters that do not decode), or a V1 callback for a handler that
 //! takes none, is dead on its first attempt with one log line, not retried
 //! until `max_attempts`.

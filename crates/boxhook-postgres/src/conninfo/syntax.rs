@@ -72,8 +72,8 @@ pub(super) fn split_url(url: &str, cut: Cut) -> Option<Url<'_>> {
     let end = match cut {
         Cut::Parse => ats()
             .find(|&at| rest.get(at.saturating_add(1)..).is_some_and(is_url_tail))
-            .or_else(|| ats().last()),
-        Cut::Widest => ats().last(),
+            .or_else(|| rest.rfind('@')),
+        Cut::Widest => rest.rfind('@'),
     };
     let (userinfo, after) = match end {
         Some(at) => (

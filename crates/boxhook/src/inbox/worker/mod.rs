@@ -139,7 +139,8 @@ impl std::error::Error for NoV1Handler {}
 
 /// A claimed record, read back: a V2 event or a V1 callback.
 enum Input {
-    V2(WebhookEvent),
+    /// Boxed: a typed event is several times the size of a callback.
+    V2(Box<WebhookEvent>),
     V1(V1Callback),
 }
 
@@ -466,38 +467,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     .await
             }
         };
-        let outcome = {
-            let handler = &self.handler;
-            let run = crate::panic::catch_unwind(|| -> HandlerFuture<'_> {
-                match input {
-                    Input::V2(event) => Box::pin(handler.call(event, claimed.clone())),
-                    Input::V1(callback) => Box::pin(handler.call_v1(callback, claimed.clone())),
-                }
-            });
-            let mut run = pin!(tokio::time::timeout(self.lease, run));
-            poll_fn(|cx| {
-                if let Poll::Ready(done) = run.as_mut().poll(cx) {
-                    return Poll::Ready(Some(done));
-                }
-                stop.as_mut().poll(cx).map(|()| None)
-            })
-            .await
-            .map(|done| match done {
-                Ok(Ok(Ok(()))) => None,
-                Ok(Ok(Err(error))) if error.source().is::<NoV1Handler>() => {
-                    Some(Failure::Never(error.to_string()))
-                }
-                Ok(Ok(Err(error))) => Some(Failure::Once(error.to_string())),
-                Ok(Err(panic)) => Some(Failure::Once(format!(
-                    "handler panicked: {}",
-                    crate::panic::panic_message(&*panic)
-                ))),
-                Err(_) => Some(Failure::Once(format!(
-                    "handler ran past its {:?} lease",
-                    self.lease
-                ))),
-            })
-        };
+        let outcome = self.call(input, &claimed, stop.as_mut()).await;
         let Some(failure) = outcome else {
             // `stop` has completed: one try, and otherwise the lease's end
             // puts the event back.
@@ -548,6 +518,46 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
 }
 
 impl<I: Inbox, H: InboxHandler> Worker<I, H> {
+    /// Runs the handler on `input` within the lease, a panic caught: `None`
+    /// when `stop` completed first, else the failure, if any.
+    async fn call(
+        &self,
+        input: Input,
+        claimed: &Claimed,
+        mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Option<Option<Failure>> {
+        let handler = &self.handler;
+        let run = crate::panic::catch_unwind(|| -> HandlerFuture<'_> {
+            match input {
+                Input::V2(event) => Box::pin(handler.call(*event, claimed.clone())),
+                Input::V1(callback) => Box::pin(handler.call_v1(callback, claimed.clone())),
+            }
+        });
+        let mut run = pin!(tokio::time::timeout(self.lease, run));
+        poll_fn(|cx| {
+            if let Poll::Ready(done) = run.as_mut().poll(cx) {
+                return Poll::Ready(Some(done));
+            }
+            stop.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+        .map(|done| match done {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(error))) if error.source().is::<NoV1Handler>() => {
+                Some(Failure::Never(error.to_string()))
+            }
+            Ok(Ok(Err(error))) => Some(Failure::Once(error.to_string())),
+            Ok(Err(panic)) => Some(Failure::Once(format!(
+                "handler panicked: {}",
+                crate::panic::panic_message(&*panic)
+            ))),
+            Err(_) => Some(Failure::Once(format!(
+                "handler ran past its {:?} lease",
+                self.lease
+            ))),
+        })
+    }
+
     /// The claimed record read back as its kind says: a V2 event, or a V1
     /// callback with this worker's [`V1Fields`]. An error means no attempt
     /// can ever read it.
@@ -555,7 +565,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         match claimed.entry.kind {
             RecordKind::V2 => claimed
                 .event()
-                .map(Input::V2)
+                .map(|event| Input::V2(Box::new(event)))
                 .map_err(|error| format!("the stored body is not a webhook_event: {error}")),
             RecordKind::V1 => {
                 let stored = StoredEvent {

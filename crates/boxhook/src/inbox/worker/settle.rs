@@ -38,13 +38,13 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             Ok(()) => {
                 match why {
                     Dead::LastAttempt => {
-                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox event failed on its last attempt; it is dead until requeued")
+                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox event failed on its last attempt; it is dead until requeued");
                     }
                     Dead::Unreadable => {
-                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox event can never be processed: its stored body does not read back; it is dead at once, not retried")
+                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox event can never be processed: its stored body does not read back; it is dead at once, not retried");
                     }
                     Dead::NoV1Handler => {
-                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox V1 callback cannot be processed by this worker; it is dead at once, not retried")
+                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox V1 callback cannot be processed by this worker; it is dead at once, not retried");
                     }
                 }
                 Ok(Ran::Dead)
