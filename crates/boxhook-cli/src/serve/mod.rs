@@ -128,8 +128,9 @@ pub(crate) struct Args {
     /// The one path deliveries are accepted on.
     #[arg(long, value_name = "P", default_value = "/")]
     path: String,
-    /// Where events are stored: --store URL (postgres://…, sqlite:PATH, a
-    /// path) or --inbox FILE (a SQLite file, created if missing).
+    /// Where events are stored: --store URL (postgres://…, host=… dbname=…,
+    /// sqlite:PATH, a path) or --inbox FILE (a SQLite file, created if
+    /// missing).
     #[command(flatten)]
     store: crate::store::StoreArgs,
     /// The largest body accepted, in bytes, 1 to 67108864 (real payloads are

@@ -16,12 +16,12 @@ use crate::usage;
 /// What the command gets from the worker's own environment, when set:
 /// where programs are, whose home, the locale and the time zone. Nothing
 /// else (no signature key, no store, no V1 secret) unless `--env` names it.
-pub(super) const PASSED_ON: [&str; 8] = [
+const PASSED_ON: [&str; 8] = [
     "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "LANGUAGE",
 ];
 
 /// The variables the worker sets for each event; `--env` cannot name them.
-pub(super) const EVENT_VARIABLES: [&str; 6] = [
+const EVENT_VARIABLES: [&str; 6] = [
     "BOXHOOK_KIND",
     "BOXHOOK_EVENT_ID",
     "BOXHOOK_WEBHOOK_ID",

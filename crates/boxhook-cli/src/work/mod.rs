@@ -177,7 +177,7 @@ impl Handler {
 /// A V1 callback as `work` hands it over (the command's stdin, the
 /// forwarded body): one JSON object with the typed fields and every
 /// parameter, in order, as `[name, value]` pairs.
-pub(crate) fn v1_document(callback: &V1Callback) -> Bytes {
+fn v1_document(callback: &V1Callback) -> Bytes {
     let params: Vec<[&str; 2]> = callback.params().iter().map(|(n, v)| [n, v]).collect();
     let document = serde_json::json!({
         "type": "v1_callback",
