@@ -433,3 +433,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A password pasted unencoded with an `@` in it: what follows its last
+    /// `@` (upper case and digits here, which nothing else in the URL holds)
+    /// never shows, wherever the URL puts the password.
+    #[test]
+    fn the_part_after_an_at_sign_in_a_password_is_hidden_too(
+        head in "[A-Za-z0-9!#$%&()*+,./:;<=>?@\\[\\]^_{|}~-]{0,12}",
+        tail in "[A-Z0-9]{6,12}",
+        query in prop_oneof![Just(""), Just("?sslmode=verify-full"), Just("?application_name=me@host")],
+    ) {
+        let password = format!("{head}@{tail}");
+        for url in [
+            format!("postgres://u:{password}@h/db{query}"),
+            format!("postgres://u:{password}@[::1]:5432/db{query}"),
+            format!("postgresql://u:{password}@h1:5432,h2:5433/db{query}"),
+        ] {
+            let shown = redact(&url);
+            prop_assert!(!shown.contains(&tail), "{url} -> {shown}");
+            if let Err(error) = parse(&url, None) {
+                prop_assert!(!error.to_string().contains(&tail), "{error}");
+            }
+        }
+    }
+}
