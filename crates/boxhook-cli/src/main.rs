@@ -31,7 +31,8 @@ mod work;
 use std::fmt;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Sign, verify, send and receive Box webhooks (V2 signatures).
 ///
@@ -73,7 +74,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|err| err.format(&mut Cli::command()).exit());
+    if store_given_as_flag(&matches) {
+        store::given_as_flag();
+    }
     let result = match cli.command {
         Command::Sign(args) => sign::run(&cli.keys, &args),
         Command::Verify(args) => verify::run(&cli.keys, &args),
@@ -124,6 +130,21 @@ pub(crate) fn read_input(path: &std::path::Path, what: &str) -> anyhow::Result<V
         .map_err(|err| usage(format!("cannot read {what} {}: {err}", path.display())))
 }
 
+/// Whether the (sub)command run was given `--store` on its command line,
+/// rather than through `BOXHOOK_STORE`.
+fn store_given_as_flag(matches: &ArgMatches) -> bool {
+    let mut current = matches;
+    loop {
+        if current.ids().any(|id| id.as_str() == "store") {
+            return current.value_source("store") == Some(ValueSource::CommandLine);
+        }
+        match current.subcommand() {
+            Some((_, sub)) => current = sub,
+            None => return false,
+        }
+    }
+}
+
 /// Output piped into `head` and closed early: not worth an error message.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -131,4 +152,35 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument read from the environment keeps its value out of
+    /// `--help` (`[env: NAME]`, never `[env: NAME=value]` nor `[env: NAME=]`),
+    /// in every subcommand, however deep.
+    #[test]
+    fn no_help_shows_an_environment_value() {
+        fn check(command: &clap::Command, path: &str, seen: &mut usize) {
+            for arg in command.get_arguments() {
+                if let Some(name) = arg.get_env() {
+                    *seen += 1;
+                    assert!(
+                        arg.is_hide_env_values_set(),
+                        "{path} --{}: [env: {}] shows its value in --help; add hide_env_values",
+                        arg.get_id(),
+                        name.to_string_lossy()
+                    );
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()), seen);
+            }
+        }
+        let mut seen = 0;
+        check(&Cli::command(), "boxhook", &mut seen);
+        assert!(seen >= 6, "only {seen} env-backed arguments found");
+    }
 }

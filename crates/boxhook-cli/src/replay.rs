@@ -139,6 +139,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
                 // Removed since the list: nothing to send.
                 continue;
             };
+            progress.sending();
             let send = simulator.send(Delivery::new(stored.body));
             let report = tokio::select! {
                 _ = &mut stop => { interrupted = true; break; }
@@ -185,7 +186,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     total: u64,
-    started: Instant,
+    rate: Rate,
     last_line: Option<Instant>,
 }
 
@@ -193,9 +194,9 @@ impl Progress {
     fn new(total: u64) -> Self {
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(total);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} events  {per_sec}  ETA {eta}  {msg}",
-            ) {
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} events  {msg}")
+            {
                 bar.set_style(style);
             }
             bar
@@ -203,33 +204,48 @@ impl Progress {
         Self {
             bar,
             total,
-            started: Instant::now(),
+            rate: Rate::default(),
             last_line: None,
         }
     }
 
+    /// A delivery is about to go out.
+    fn sending(&mut self) {
+        self.rate.started(Instant::now());
+    }
+
     fn update(&mut self, tally: &Tally) {
+        let now = Instant::now();
+        let rate = self.rate.per_second();
         if let Some(bar) = &self.bar {
+            let eta = rate.filter(|rate| *rate > 0.0).map(|rate| {
+                // Reason: event counts are far below 2^53.
+                #[allow(clippy::cast_precision_loss)]
+                let left = self.total.saturating_sub(tally.sent) as f64;
+                Duration::try_from_secs_f64(left / rate).unwrap_or(Duration::MAX)
+            });
             bar.set_position(tally.sent);
             bar.set_message(format!(
-                "2xx {} other {} failed {}",
-                tally.ok, tally.other, tally.failed
+                "{}  ETA {}  2xx {} other {} failed {}",
+                shown_rate(rate),
+                eta.map_or_else(|| "-".to_owned(), shown_duration),
+                tally.ok,
+                tally.other,
+                tally.failed
             ));
             return;
         }
-        let now = Instant::now();
-        let due = self
-            .last_line
-            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+        // The first line once a second has passed (or at the end): a rate
+        // needs more than one delivery.
+        let since = self.last_line.or(self.rate.first);
+        let due = since.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
         if due || tally.sent == self.total {
             self.last_line = Some(now);
-            let secs = self.started.elapsed().as_secs_f64().max(0.001);
-            // Reason: an event count is far below 2^53.
-            #[allow(clippy::cast_precision_loss)]
-            let rate = tally.sent as f64 / secs;
             println!(
-                "progress {}/{}: {tally}, {rate:.1}/s",
-                tally.sent, self.total
+                "progress {}/{}: {tally}, {}",
+                tally.sent,
+                self.total,
+                shown_rate(rate)
             );
         }
     }
@@ -246,6 +262,56 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Deliveries per second: the deliveries sent after the first over the
+/// time since the first was sent. Counting the first one over the time it
+/// took would make it look instantaneous (thousands a second under `--rate
+/// 2`), and timing answers rather than sends would count the first
+/// connection's setup against the rate.
+#[derive(Debug, Default)]
+struct Rate {
+    first: Option<Instant>,
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl Rate {
+    /// A delivery sent at `at`.
+    fn started(&mut self, at: Instant) {
+        self.first.get_or_insert(at);
+        self.last = Some(at);
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// `None` until two deliveries are apart in time.
+    fn per_second(&self) -> Option<f64> {
+        let span = self.last?.duration_since(self.first?).as_secs_f64();
+        // Reason: event counts are far below 2^53.
+        #[allow(clippy::cast_precision_loss)]
+        let intervals = self.count.saturating_sub(1) as f64;
+        (span > 0.0 && intervals > 0.0).then(|| intervals / span)
+    }
+}
+
+/// A rate as a person reads it: `437/s`, `2.0/s`, `0.5/s`, or `-/s`
+/// before there is one.
+fn shown_rate(rate: Option<f64>) -> String {
+    match rate {
+        Some(rate) if rate >= 9.95 => format!("{rate:.0}/s"),
+        Some(rate) => format!("{rate:.1}/s"),
+        None => "-/s".to_owned(),
+    }
+}
+
+/// `42s`, `3m05s`, `2h07m`.
+fn shown_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
     }
 }
 
@@ -305,6 +371,37 @@ mod tests {
         for bad in ["", "2", "h", "2w", "-2h", "yesterday", "99999999999999999d"] {
             assert!(parse_since(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn rates_and_durations_read_as_a_person_reads_them() {
+        let cases = [
+            (Some(437.1225), "437/s"),
+            (Some(9.96), "10/s"),
+            (Some(9.94), "9.9/s"),
+            (Some(2.0), "2.0/s"),
+            (Some(0.5), "0.5/s"),
+            (None, "-/s"),
+        ];
+        for (rate, want) in cases {
+            assert_eq!(shown_rate(rate), want, "{rate:?}");
+        }
+        for (secs, want) in [(42, "42s"), (185, "3m05s"), (7620, "2h07m")] {
+            assert_eq!(shown_duration(Duration::from_secs(secs)), want);
+        }
+    }
+
+    #[test]
+    fn the_rate_counts_intervals_not_the_first_delivery() {
+        let start = Instant::now();
+        let mut rate = Rate::default();
+        assert_eq!(rate.per_second(), None);
+        rate.started(start);
+        assert_eq!(rate.per_second(), None, "one delivery has no rate");
+        rate.started(start + Duration::from_millis(500));
+        assert_eq!(rate.per_second(), Some(2.0));
+        rate.started(start + Duration::from_secs(1));
+        assert_eq!(rate.per_second(), Some(2.0));
     }
 
     #[test]

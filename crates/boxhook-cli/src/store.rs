@@ -8,6 +8,7 @@ use boxhook::inbox::{
     Claimed, Counts, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Pruned, Retention,
     Revive, Stored, StoredEvent,
 };
+use boxhook_core::Printable;
 use boxhook_postgres::{redact, Options, PgInbox};
 use boxhook_sqlite::SqliteInbox;
 use chrono::{DateTime, Utc};
@@ -17,18 +18,32 @@ use crate::usage;
 /// Where `serve`, `work` and `inbox` keep events unless told otherwise.
 pub(crate) const DEFAULT_INBOX: &str = "./boxhook-inbox.sqlite";
 
+/// Whether `--store` was given on the command line (see [`given_as_flag`]).
+static GIVEN_AS_FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that `--store` came from the command line, not from
+/// `BOXHOOK_STORE`: a password in it is then visible to `ps`, and
+/// [`StoreArgs::store`] says so.
+pub(crate) fn given_as_flag() {
+    GIVEN_AS_FLAG.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// `--store` and `--inbox`, shared by every command that opens an inbox.
 #[derive(clap::Args, Clone)]
 pub(crate) struct StoreArgs {
-    /// The store: postgres://… or postgresql://… (a PostgreSQL database
-    /// shared by many receivers and workers; over TLS with
-    /// ?sslmode=verify-full, and &sslrootcert=CA.pem for a private CA),
-    /// sqlite:PATH, or a plain path (a SQLite file).
+    /// The store: postgres://… or postgresql://…, or libpq's key=value form
+    /// ('host=db port=5432 user=boxhook dbname=boxhook'): a PostgreSQL
+    /// database shared by many receivers and workers, over TLS with
+    /// sslmode=verify-full, and sslrootcert=CA.pem for a private CA; or
+    /// sqlite:PATH, or a plain path (a SQLite file). Anything else is
+    /// refused. Put a connection string with a password in BOXHOOK_STORE
+    /// rather than here: a flag shows in `ps`.
     #[arg(
         long,
         value_name = "URL",
         conflicts_with = "inbox",
-        env = "BOXHOOK_STORE"
+        env = "BOXHOOK_STORE",
+        hide_env_values = true
     )]
     pub(crate) store: Option<String>,
     /// The SQLite inbox file (same as --store sqlite:FILE).
@@ -42,13 +57,19 @@ pub(crate) struct StoreArgs {
         long,
         value_name = "N",
         env = "BOXHOOK_POOL_SIZE",
+        hide_env_values = true,
         value_parser = clap::value_parser!(u16).range(1..=1000)
     )]
     pub(crate) pool_size: Option<u16>,
     /// PostgreSQL only: keep boxhook's tables in this schema (created if
     /// missing) instead of the connection's default (public), e.g. to give
     /// several inboxes one database. A lower-case identifier.
-    #[arg(long, value_name = "NAME", env = "BOXHOOK_SCHEMA")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "BOXHOOK_SCHEMA",
+        hide_env_values = true
+    )]
     pub(crate) schema: Option<String>,
 }
 
@@ -88,13 +109,23 @@ impl StoreArgs {
             Some(url) => parse(url)?,
         };
         match store {
-            Store::Postgres(url, _) => Ok(Store::Postgres(
-                url,
-                PgSettings {
-                    pool_size: self.pool_size.map(usize::from),
-                    schema: self.schema.clone(),
-                },
-            )),
+            Store::Postgres(url, _) => {
+                if GIVEN_AS_FLAG.load(std::sync::atomic::Ordering::Relaxed) && redact(&url) != url {
+                    crate::serve::notice(
+                        "WARN",
+                        "warning: the password in --store shows in `ps` to every user of this \
+                         machine, and stays in your shell history; put the connection string \
+                         in BOXHOOK_STORE instead (export BOXHOOK_STORE='postgres://…')",
+                    );
+                }
+                Ok(Store::Postgres(
+                    url,
+                    PgSettings {
+                        pool_size: self.pool_size.map(usize::from),
+                        schema: self.schema.clone(),
+                    },
+                ))
+            }
             Store::Sqlite(path) => {
                 let flag = (self.pool_size.map(|_| "--pool-size"))
                     .or(self.schema.as_ref().map(|_| "--schema"));
@@ -112,23 +143,36 @@ impl StoreArgs {
     }
 }
 
-/// Parses `--store`.
+/// Parses `--store`: a PostgreSQL connection string (a `postgres://` URL or
+/// libpq's `key=value` form), `sqlite:PATH`, or a plain path. Anything else
+/// (another scheme, a text with `=` that is no connection string) is
+/// refused rather than taken for a file name. No message shows the text:
+/// it may hold a password.
 pub(crate) fn parse(url: &str) -> anyhow::Result<Store> {
-    if boxhook_postgres::is_postgres_url(url) {
+    if boxhook_postgres::is_connection_string(url) {
         return Ok(Store::Postgres(url.to_owned(), PgSettings::default()));
     }
-    let path = url.strip_prefix("sqlite:").unwrap_or(url);
+    let explicit = url.strip_prefix("sqlite:");
+    let path = explicit.unwrap_or(url);
     let path = path.strip_prefix("//").unwrap_or(path);
     if path.is_empty() {
+        return Err(usage(
+            "--store names no file; give postgres://…, host=… dbname=…, sqlite:PATH or a path",
+        ));
+    }
+    if let Some((scheme, _)) = url.split_once("://").filter(|_| explicit.is_none()) {
         return Err(usage(format!(
-            "--store {url:?} names no file; give postgres://…, sqlite:PATH or a path"
+            "--store: unknown scheme {}://; give postgres://…, postgresql://…, host=… \
+             dbname=… (PostgreSQL), sqlite:PATH or a path (SQLite)",
+            Printable(scheme)
         )));
     }
-    if path.contains("://") {
-        return Err(usage(format!(
-            "--store {url:?}: unknown scheme; give postgres://…, postgresql://…, sqlite:PATH \
-             or a path"
-        )));
+    if explicit.is_none() && (url.contains('=') || url.trim() != url) {
+        return Err(usage(
+            "--store is neither a PostgreSQL connection string (postgres://… or libpq's \
+             host=… port=… user=… dbname=…) nor a plain path; for a SQLite file whose name \
+             holds '=' or starts or ends with a space, write sqlite:PATH",
+        ));
     }
     Ok(Store::Sqlite(PathBuf::from(path)))
 }
@@ -319,13 +363,40 @@ mod tests {
             ),
             ("/var/x.sqlite", Store::Sqlite("/var/x.sqlite".into())),
             ("x.sqlite", Store::Sqlite("x.sqlite".into())),
+            ("my inbox.sqlite", Store::Sqlite("my inbox.sqlite".into())),
+            ("sqlite:run=3.sqlite", Store::Sqlite("run=3.sqlite".into())),
+            (
+                "host=127.0.0.1 port=55499 user=boxhook password=Pw-s3cr3t-Top dbname=boxhook",
+                Store::Postgres(
+                    "host=127.0.0.1 port=55499 user=boxhook password=Pw-s3cr3t-Top \
+                     dbname=boxhook"
+                        .into(),
+                    PgSettings::default(),
+                ),
+            ),
+            (
+                "dbname = boxhook password='a b'",
+                Store::Postgres(
+                    "dbname = boxhook password='a b'".into(),
+                    PgSettings::default(),
+                ),
+            ),
         ];
         for (url, want) in cases {
             assert_eq!(parse(url).expect(url), want, "{url}");
         }
-        for bad in ["sqlite:", "", "mysql://h/db"] {
+        for bad in [
+            "sqlite:",
+            "",
+            "mysql://u:s3cr3t@h/db",
+            "run=3.sqlite",
+            "hots=db pasword=s3cr3t",
+            "password='s3cr3t",
+            " inbox.sqlite",
+        ] {
             let err = parse(bad).expect_err(bad);
             assert!(err.is::<crate::UsageError>(), "{bad}: {err}");
+            assert!(!err.to_string().contains("s3cr3t"), "{bad}: {err}");
         }
     }
 

@@ -10,7 +10,7 @@ use boxhook::inbox::{ErrorKind, InboxError};
 use percent_encoding::percent_decode_str;
 use tokio_postgres::config::SslMode;
 
-use syntax::{keywords, split_url, Url};
+use syntax::{keywords, split_url, Cut, Url};
 
 mod syntax;
 
@@ -200,13 +200,23 @@ impl Taken {
 }
 
 fn take_tls_settings(url: &str) -> Result<Taken, String> {
-    match split_url(url) {
+    match split_url(url, Cut::Parse) {
         Some(url) => take_from_url(&url),
         None => take_from_keywords(url),
     }
 }
 
 fn take_from_url(url: &Url<'_>) -> Result<Taken, String> {
+    if url.userinfo.is_some_and(|info| info.contains('@')) {
+        // tokio-postgres (and libpq) would end the password at its first
+        // `@` and take the rest for the host.
+        return Err(
+            "the user name or password holds an unencoded @ (or the URL has an @ \
+                    where a host name should be); write each @ in a user name, password or \
+                    database name as %40"
+                .to_owned(),
+        );
+    }
     let mut taken = Taken::default();
     let mut kept = Vec::new();
     for pair in url.query.into_iter().flat_map(|query| query.split('&')) {
@@ -250,34 +260,106 @@ fn take_from_keywords(s: &str) -> Result<Taken, String> {
     Ok(taken)
 }
 
+/// libpq's connection settings, to tell its `key=value` form from a file
+/// name that happens to hold an `=`.
+const LIBPQ_KEYWORDS: [&str; 43] = [
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "require_auth",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "sslnegotiation",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+    "min_protocol_version",
+];
+
+/// Whether `s` is libpq's `key=value` form: it splits into settings, at
+/// least one of them one of libpq's.
+pub(crate) fn is_keyword_form(s: &str) -> bool {
+    keywords(s).is_some_and(|params| {
+        params
+            .iter()
+            .any(|param| LIBPQ_KEYWORDS.contains(&param.key))
+    })
+}
+
 /// `url` (either form) with its password replaced by `***`, for messages.
 pub(crate) fn redact(url: &str) -> String {
-    if let Some(parts) = split_url(url) {
+    if let Some(parts) = split_url(url, Cut::Widest) {
         let head = parts.head(Some("***"));
         let Some(query) = parts.query else {
             return head;
         };
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if percent_decode_str(key).decode_utf8_lossy() == "password" => {
-                    format!("{key}=***")
+        let mut shown = Vec::new();
+        // After a password, a pair without `=` is most likely the rest of
+        // a password holding an unencoded `&`: hidden with it.
+        let mut in_password = false;
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some((key, _)) => {
+                    in_password = percent_decode_str(key)
+                        .decode_utf8_lossy()
+                        .eq_ignore_ascii_case("password");
+                    shown.push(if in_password {
+                        format!("{key}=***")
+                    } else {
+                        pair.to_owned()
+                    });
                 }
-                _ => pair.to_owned(),
-            })
-            .collect();
-        return format!("{head}?{}", query.join("&"));
+                None if in_password => {}
+                None => shown.push(pair.to_owned()),
+            }
+        }
+        return format!("{head}?{}", shown.join("&"));
     }
     match keywords(url) {
         Some(params) => params
             .iter()
-            .map(|param| match param.key {
-                "password" => "password=***",
-                _ => param.text,
+            .map(|param| {
+                if param.key.eq_ignore_ascii_case("password") {
+                    "password=***"
+                } else {
+                    param.text
+                }
             })
             .collect::<Vec<_>>()
             .join(" "),
-        None if url.contains("password") => {
+        None if url.to_ascii_lowercase().contains("password") => {
             "(a malformed connection string with a password; not shown)".to_owned()
         }
         None => url.to_owned(),

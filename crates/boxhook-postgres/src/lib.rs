@@ -172,6 +172,25 @@ pub fn is_postgres_url(store: &str) -> bool {
     store.starts_with("postgres://") || store.starts_with("postgresql://")
 }
 
+/// Whether `store` is a PostgreSQL connection string: a `postgres://` or
+/// `postgresql://` URL, or libpq's `key=value` form with at least one of
+/// libpq's settings (`host`, `port`, `dbname`, `user`, `password`, …),
+/// values quoted or not.
+///
+/// ```
+/// use boxhook_postgres::is_connection_string;
+///
+/// assert!(is_connection_string("postgres://boxhook@db/boxhook"));
+/// assert!(is_connection_string("host=db port=5432 user=boxhook password='s3 cret' dbname=boxhook"));
+/// assert!(!is_connection_string("./boxhook-inbox.sqlite"));
+/// assert!(!is_connection_string("sqlite:inbox.sqlite"));
+/// assert!(!is_connection_string("run=3.sqlite"));
+/// ```
+#[must_use]
+pub fn is_connection_string(store: &str) -> bool {
+    is_postgres_url(store) || conninfo::is_keyword_form(store)
+}
+
 /// A storage error with the whole of `error` in its message.
 pub(crate) fn storage(error: impl std::error::Error + 'static) -> InboxError {
     InboxError::new(ErrorKind::Storage, describe(&error))

@@ -11,6 +11,12 @@ use crate::usage;
 /// The shortest token accepted: long enough that guessing it is hopeless.
 const MIN_TOKEN_LEN: usize = 16;
 
+/// The fewest different characters a token may have: a random token of 16
+/// or more characters has far more (a 64-character `openssl rand -hex 32`
+/// has all 16 hex digits), while one character repeated, or a word typed
+/// twice (`passwordpassword`: 7), has fewer.
+const MIN_DISTINCT_CHARS: usize = 8;
+
 /// A token given with `--admin-token`.
 pub(super) struct Token(Vec<u8>);
 
@@ -30,6 +36,17 @@ impl Token {
                 "--admin-token must be printable ASCII without spaces, e.g. the output of \
                  `openssl rand -hex 32`",
             ));
+        }
+        let distinct = token
+            .bytes()
+            .collect::<std::collections::BTreeSet<u8>>()
+            .len();
+        if distinct < MIN_DISTINCT_CHARS {
+            return Err(usage(format!(
+                "--admin-token has only {distinct} different character(s); a token needs at \
+                 least {MIN_DISTINCT_CHARS} (a repeated character or word is easy to guess): \
+                 use e.g. the output of `openssl rand -hex 32`"
+            )));
         }
         Ok(Self(token.as_bytes().to_vec()))
     }
@@ -115,9 +132,22 @@ mod tests {
             "0123456789abcde",
             "0123456789 abcdef0123",
             "0123456789abcdef\n",
+            "aaaaaaaaaaaaaaaa",
+            "passwordpassword",
+            "abababababababababababababababab",
         ] {
             let err = Token::new(bad).err().expect("refused");
             assert!(err.to_string().contains("--admin-token"), "{err}");
         }
+        assert_eq!(
+            Token::new("aaaaaaaaaaaaaaaa")
+                .err()
+                .expect("refused")
+                .to_string(),
+            "--admin-token has only 1 different character(s); a token needs at least 8 (a \
+             repeated character or word is easy to guess): use e.g. the output of `openssl \
+             rand -hex 32`"
+        );
+        assert!(Token::new("0123456789abcdef").is_ok());
     }
 }

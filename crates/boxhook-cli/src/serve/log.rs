@@ -9,6 +9,7 @@ use std::time::Duration;
 use boxhook::v1::{V1Accepted, V1Rejection};
 use boxhook::verify::Rejection;
 use boxhook::{Outcome, RoutedEvent};
+use boxhook_core::model::{DeletionReason, Trigger};
 use boxhook_core::Printable;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
@@ -185,6 +186,7 @@ impl DeliveryLog {
             "latency_ms": u64::try_from(self.latency.as_millis()).unwrap_or(u64::MAX),
             "detail": self.detail.as_deref().map(text),
             "alert": event.and_then(|e| boxhook::alert::for_trigger(e.trigger())),
+            "reason": event.and_then(deletion_reason).map(text),
             "hints": hints,
         })
     }
@@ -215,10 +217,22 @@ impl fmt::Display for DeliveryLog {
             write!(f, " ({})", Printable(detail))?;
         }
         match event.and_then(|e| boxhook::alert::for_trigger(e.trigger())) {
-            Some(alert) => write!(f, " ALERT: {alert}"),
+            Some(alert) => write!(f, " ALERT: {alert}")?,
+            None => return Ok(()),
+        }
+        match event.and_then(deletion_reason) {
+            Some(reason) => write!(f, " (reason {})", Printable(reason)),
+            None if event.is_some_and(|e| *e.trigger() == Trigger::WebhookDeleted) => {
+                f.write_str(" (no reason given)")
+            }
             None => Ok(()),
         }
     }
+}
+
+/// `additional_info.reason` of a `WEBHOOK.DELETED`, as Box spells it.
+fn deletion_reason(event: &RoutedEvent) -> Option<&str> {
+    event.deletion_reason().map(DeletionReason::as_str)
 }
 
 #[cfg(test)]

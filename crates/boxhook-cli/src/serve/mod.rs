@@ -8,7 +8,7 @@ mod diagnosis;
 mod log;
 mod v1;
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -99,11 +99,14 @@ that each connection holds at most 16 KiB of HTTP read buffer (a request \
 head must fit in it): about --body-budget + --max-connections × 16 KiB, \
 80 MiB with the defaults.
 
-Log: one line per request on stderr, with text from the request escaped, \
+Log: on stderr, first where it listens (`listening on URL`), the admin and \
+V1 addresses and the store (`inbox: …`, never with a password); then one \
+line per request, with text from the request escaped, \
 and the framework's warnings and errors (e.g. why the inbox failed to store \
 an event). RUST_LOG overrides the filter (default \"warn\"), e.g. \
 RUST_LOG=boxhook=info for a line per handled event. --log-format json \
-writes each line as one JSON object instead.
+writes each line as one JSON object instead. When stdout is not a \
+terminal, it carries the `listening on URL` line alone, for scripts.
 
 Admin (--admin ADDR, off by default): a second listener serving GET \
 /metrics (Prometheus text), /healthz (alive), /readyz (200 when the inbox \
@@ -125,8 +128,9 @@ pub(crate) struct Args {
     /// The one path deliveries are accepted on.
     #[arg(long, value_name = "P", default_value = "/")]
     path: String,
-    /// Where events are stored: --store URL (postgres://…, sqlite:PATH, a
-    /// path) or --inbox FILE (a SQLite file, created if missing).
+    /// Where events are stored: --store URL (postgres://…, host=… dbname=…,
+    /// sqlite:PATH, a path) or --inbox FILE (a SQLite file, created if
+    /// missing).
     #[command(flatten)]
     store: crate::store::StoreArgs,
     /// The largest body accepted, in bytes, 1 to 67108864 (real payloads are
@@ -211,7 +215,11 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             Printable(&args.path)
         )));
     }
+    // Every flag is checked before anything is created or opened: a
+    // mistake leaves no store file behind and no schema migrated.
     let managed = crate::webhooks::ServeWiring::from_args(&args.webhooks)?;
+    let v1 = v1::prepare(&args.v1, &args.path)?;
+    let diagnosis_keys = keys.diagnosis_keys()?;
     log::init_tracing_as(args.log_format)?;
     // Before the first delivery: the recorder must see every count.
     let admin = args.admin.prepare()?;
@@ -221,10 +229,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        // The inbox's errors say what to check (permissions, mount, schema,
-        // the database's address). Opened on this runtime: PostgreSQL
-        // connections are driven by its tasks.
-        let inbox = store.open().await?;
+        // The address before the store: a port in use leaves nothing
+        // created either.
         let listener = listen(args.listen, args.backlog).map_err(|err| {
             anyhow::anyhow!(
                 "cannot listen on {}: {err}; is another process using it? pick another \
@@ -233,8 +239,12 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             )
         })?;
         let addr = listener.local_addr()?;
+        // The inbox's errors say what to check (permissions, mount, schema,
+        // the database's address). Opened on this runtime: PostgreSQL
+        // connections are driven by its tasks.
+        let inbox = store.open().await?;
         let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
-        let v1 = v1::service(&args.v1, &args.path, &inbox)?;
+        let v1 = v1.map(|v1| v1.service(&inbox));
         let router = crate::webhooks::ServeWiring::route(managed.as_ref(), Router::new());
         let key_count = KeySlot::BOTH
             .into_iter()
@@ -246,7 +256,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             .v1(v1.clone())
             .log_as(args.log_format)
             // With the dashboard on, 401s are diagnosed for it (50 a second at most).
-            .diagnose_rejections(keys.diagnosis_keys()?, admin.is_some());
+            .diagnose_rejections(diagnosis_keys, admin.is_some());
         let admin_addr = match admin {
             Some(admin) => {
                 let dashboard = Arc::new(crate::admin::Dashboard::default());
@@ -266,14 +276,23 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
-        println!("listening on http://{addr}{}", args.path);
+        // The operator's lines all go to stderr, in this order: listening,
+        // admin, V1, inbox. stdout carries the address line alone, for
+        // scripts and supervisors (`--listen 127.0.0.1:0` picks the port);
+        // on a terminal it would only repeat stderr's first line.
+        if !std::io::stdout().is_terminal() {
+            println!("listening on http://{addr}{}", args.path);
+        }
+        log::notice(
+            "INFO",
+            &format!("listening on http://{addr}{}", Printable(&args.path)),
+        );
         if let Some(admin_addr) = admin_addr {
             log::notice(
                 "INFO",
                 &format!("admin on http://{admin_addr}/ (metrics, healthz, readyz, dashboard)"),
             );
         }
-        // stderr, like the inbox line: stdout's one line is the address.
         if let Some((path, _)) = &v1 {
             log::notice(
                 "INFO",

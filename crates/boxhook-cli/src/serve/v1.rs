@@ -32,12 +32,23 @@ pub(crate) struct V1Args {
     v1_param: String,
 }
 
-/// The V1 path and service, when `--v1-path` is given.
-pub(crate) fn service(
-    args: &V1Args,
-    v2_path: &str,
-    inbox: &crate::store::AnyInbox,
-) -> anyhow::Result<Option<(String, V1Service)>> {
+/// The checked V1 options: the path and the secrets.
+pub(crate) struct V1Config {
+    path: String,
+    auth: V1Auth,
+}
+
+impl V1Config {
+    /// The V1 path and the service storing into `inbox`.
+    pub(crate) fn service(self, inbox: &crate::store::AnyInbox) -> (String, V1Service) {
+        let service = V1Service::new(self.auth, V1Router::new().store_in(inbox.clone()));
+        (self.path, service)
+    }
+}
+
+/// Checks the V1 options (path, secrets) without touching anything: `None`
+/// without `--v1-path`.
+pub(crate) fn prepare(args: &V1Args, v2_path: &str) -> anyhow::Result<Option<V1Config>> {
     let Some(path) = &args.v1_path else {
         return Ok(None);
     };
@@ -71,6 +82,8 @@ pub(crate) fn service(
         );
     }
     let auth = auth.ok_or_else(|| usage("--v1-path needs --v1-secret-env NAME"))?;
-    let service = V1Service::new(auth, V1Router::new().store_in(inbox.clone()));
-    Ok(Some((path.clone(), service)))
+    Ok(Some(V1Config {
+        path: path.clone(),
+        auth,
+    }))
 }

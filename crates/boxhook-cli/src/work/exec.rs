@@ -1,33 +1,86 @@
-//! `--exec`: one `sh -c CMD` per event.
+//! `--exec`: one `sh -c CMD` per event, in a clean environment.
 
-use std::process::Stdio;
+use std::ffi::OsString;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use boxhook::inbox::Claimed;
 use boxhook::HandlerError;
 use boxhook_core::Printable;
+use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::Command;
 
-/// The command and how long one run may take.
+use crate::usage;
+
+/// What the command gets from the worker's own environment, when set:
+/// where programs are, whose home, the locale and the time zone. Nothing
+/// else (no signature key, no store, no V1 secret) unless `--env` names it.
+const PASSED_ON: [&str; 8] = [
+    "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "LANGUAGE",
+];
+
+/// The variables the worker sets for each event; `--env` cannot name them.
+const EVENT_VARIABLES: [&str; 6] = [
+    "BOXHOOK_KIND",
+    "BOXHOOK_EVENT_ID",
+    "BOXHOOK_WEBHOOK_ID",
+    "BOXHOOK_TRIGGER",
+    "BOXHOOK_ATTEMPT",
+    "BOXHOOK_WORKER_ID",
+];
+
+/// The command, how long one run may take, and the environment every run
+/// starts from.
 pub(super) struct Exec {
     command: String,
     timeout: Duration,
+    base_env: Vec<(OsString, OsString)>,
+}
+
+/// What one run is handed: the stdin bytes and `BOXHOOK_KIND`.
+pub(super) struct Input {
+    pub(super) kind: &'static str,
+    pub(super) stdin: Bytes,
 }
 
 impl Exec {
-    pub(super) fn new(command: String, timeout: Duration) -> Self {
-        Self { command, timeout }
+    /// `command`, with the variables of [`PASSED_ON`] and `LC_*` taken from
+    /// this process's environment, and those `extra` names (`--env`).
+    pub(super) fn new(
+        command: String,
+        timeout: Duration,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
+        let mut base_env: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(name, _)| {
+                name.to_str()
+                    .is_some_and(|name| PASSED_ON.contains(&name) || name.starts_with("LC_"))
+            })
+            .collect();
+        for name in extra {
+            base_env.retain(|(have, _)| have != name.as_str());
+            base_env.push((name.into(), passed_on(name)?));
+        }
+        base_env.sort();
+        Ok(Self {
+            command,
+            timeout,
+            base_env,
+        })
     }
 
     /// Runs the command on `claimed`: Ok when it exits 0 within the
     /// timeout. Killed when it runs past it, or when the worker cancels
     /// this future (the lease or the grace period ended).
-    pub(super) async fn run(&self, claimed: &Claimed) -> Result<(), HandlerError> {
+    pub(super) async fn run(&self, claimed: &Claimed, input: Input) -> Result<(), HandlerError> {
         let entry = &claimed.entry;
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&self.command)
+            .env_clear()
+            .envs(self.base_env.iter().map(|(name, value)| (name, value)))
+            .env("BOXHOOK_KIND", input.kind)
             .env("BOXHOOK_EVENT_ID", &entry.event_id)
             .env("BOXHOOK_WEBHOOK_ID", &entry.webhook_id)
             .env("BOXHOOK_TRIGGER", &entry.trigger)
@@ -47,7 +100,7 @@ impl Exec {
         let group = child.id().map(|pid| KillGroup { pid, done: false });
         let stdin = child.stdin.take();
         let stderr = child.stderr.take();
-        let body = claimed.body.clone();
+        let body = input.stdin;
         let event_id = entry.event_id.clone();
         let attempt = claimed.attempt();
         let feed = async move {
@@ -85,7 +138,7 @@ impl Exec {
         }
         match finished {
             Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(HandlerError::new(format!("the command {status}"))),
+            Ok(Ok(status)) => Err(HandlerError::new(format!("the command {}", exited(status)))),
             Ok(Err(err)) => Err(HandlerError::new(format!(
                 "cannot wait for the command: {err}"
             ))),
@@ -97,6 +150,46 @@ impl Exec {
                 )))
             }
         }
+    }
+}
+
+/// The value of `--env NAME`, from this process's environment.
+fn passed_on(name: &str) -> anyhow::Result<OsString> {
+    if name.is_empty() || name.contains('=') || name.contains('\0') {
+        return Err(usage(format!(
+            "--env {}: give a variable's name, e.g. --env API_TOKEN; its value comes from \
+             the worker's environment (a value on the command line would show in `ps`)",
+            Printable(name)
+        )));
+    }
+    if EVENT_VARIABLES.contains(&name) {
+        return Err(usage(format!(
+            "--env {name}: the worker sets {name} for each event itself"
+        )));
+    }
+    std::env::var_os(name).ok_or_else(|| {
+        usage(format!(
+            "--env {}: the variable is not set in the worker's environment; set it, or drop \
+             --env {}",
+            Printable(name),
+            Printable(name)
+        ))
+    })
+}
+
+/// How the command ended, in words: `exited with status 3`, `was killed
+/// by signal 9`.
+fn exited(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        if let Some(signal) = status.signal() {
+            return format!("was killed by signal {signal}");
+        }
+    }
+    match status.code() {
+        Some(code) => format!("exited with status {code}"),
+        None => format!("ended: {status}"),
     }
 }
 
@@ -117,5 +210,18 @@ impl Drop for KillGroup {
                 .stderr(std::process::Stdio::null())
                 .status();
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_read_as_words() {
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(exited(ExitStatus::from_raw(3 << 8)), "exited with status 3");
+        assert_eq!(exited(ExitStatus::from_raw(0)), "exited with status 0");
+        assert_eq!(exited(ExitStatus::from_raw(9)), "was killed by signal 9");
     }
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use boxhook::inbox::Claimed;
 use boxhook::HandlerError;
 use boxhook_core::KeyRing;
 use boxhook_testkit::{Delivery, RetrySchedule, Simulator};
+use bytes::Bytes;
 
 /// A one-attempt sender to the forward URL: each attempt gets a fresh
 /// timestamp, signature and delivery id, exactly as `boxhook send` makes
@@ -30,15 +30,13 @@ impl Forward {
         })
     }
 
-    /// Ok when the endpoint answered 2xx. The status line decides: the
-    /// answer's body is read for at most
+    /// Sends `body` (a V2 event's stored body, or a V1 callback's JSON
+    /// document): Ok when the endpoint answered 2xx. The status line
+    /// decides: the answer's body is read for at most
     /// [`RESPONSE_BODY_TIMEOUT`](boxhook_testkit::RESPONSE_BODY_TIMEOUT)
     /// more, and a slow or endless one is dropped, never retried.
-    pub(super) async fn run(&self, claimed: &Claimed) -> Result<(), HandlerError> {
-        let report = self
-            .simulator
-            .send(Delivery::new(claimed.body.clone()))
-            .await;
+    pub(super) async fn run(&self, body: Bytes) -> Result<(), HandlerError> {
+        let report = self.simulator.send(Delivery::new(body)).await;
         match report.last().map(boxhook_testkit::Attempt::result) {
             Some(Ok(status)) if status.is_success() => Ok(()),
             Some(Ok(status)) => Err(HandlerError::new(format!(

@@ -10,9 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use boxhook::inbox::{Backoff, Claimed, InboxHandler, Ran, Worker};
+use boxhook::inbox::{Backoff, Claimed, InboxHandler, Ran, RecordKind, Worker};
+use boxhook::v1::V1Callback;
 use boxhook::HandlerError;
 use boxhook_core::model::WebhookEvent;
+use bytes::Bytes;
 
 use crate::keys::KeyArgs;
 use crate::store::StoreArgs;
@@ -23,17 +25,32 @@ use crate::usage;
 #[command(group(clap::ArgGroup::new("handler").required(true).args(["exec", "forward"])))]
 #[command(after_help = "\
 --exec runs `sh -c CMD` once per event: the stored body, byte for byte, on \
-stdin; BOXHOOK_EVENT_ID, BOXHOOK_WEBHOOK_ID, BOXHOOK_TRIGGER, BOXHOOK_ATTEMPT \
-and BOXHOOK_WORKER_ID in the environment; its stdout is passed through, each \
-stderr line is logged with the event id. Exit 0 marks the event done; any \
-other exit, or running past --timeout (the command is killed), schedules a \
-retry after --backoff, doubling per attempt up to --max-backoff. After \
---max-attempts failed attempts the event is dead: see `boxhook inbox list \
---state dead` and `boxhook inbox requeue`.
+stdin; its stdout is passed through, each stderr line is logged with the \
+event id. Exit 0 marks the event done; any other exit, or running past \
+--timeout (the command is killed), schedules a retry after --backoff, \
+doubling per attempt up to --max-backoff. After --max-attempts failed \
+attempts the event is dead: see `boxhook inbox list --state dead` and \
+`boxhook inbox requeue`.
+
+The command's environment is clean: BOXHOOK_KIND (v2 or v1), \
+BOXHOOK_EVENT_ID, BOXHOOK_WEBHOOK_ID, BOXHOOK_TRIGGER, BOXHOOK_ATTEMPT and \
+BOXHOOK_WORKER_ID; PATH, HOME, USER, LOGNAME, TMPDIR, TZ, LANG, LANGUAGE \
+and LC_* from the worker's environment, when set; and each variable named \
+with --env NAME. Nothing else: not BOX_PRIMARY_KEY, BOX_SECONDARY_KEY, \
+BOXHOOK_STORE, BOXHOOK_ADMIN_TOKEN nor a V1 secret, unless --env names it.
 
 --forward POSTs each event's body to URL, signed as Box signs it (keys from \
 --primary-key/--secondary-key or BOX_PRIMARY_KEY/BOX_SECONDARY_KEY, a fresh \
 BOX-DELIVERY-TIMESTAMP): a 2xx marks it done.
+
+V1 callbacks (stored by `serve --v1-path`, kind v1) go to the same command \
+or URL as one JSON object instead of the body: {\"type\": \"v1_callback\", \
+\"id\", \"received_at\", \"trigger\", \"item_id\", \"item_name\", \
+\"item_type\", \"user_id\" (null when absent), \"params\": [[name, value], \
+...] (every parameter in order, the secret removed)}; --exec sets \
+BOXHOOK_KIND=v1, --forward signs it as it signs an event. A stored body \
+that cannot be read back (not a webhook_event, not form parameters) is \
+dead at once, with one log line, not retried.
 
 Processing is at least once: an event whose worker dies is claimed again \
 when its --lease ends. On SIGINT/SIGTERM the worker stops claiming, lets \
@@ -58,6 +75,12 @@ pub(crate) struct Args {
     /// Run this shell command once per event.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
+    /// Also pass this variable of the worker's environment on to --exec's
+    /// command (repeat for several); it must be set. Without it the
+    /// command gets only the BOXHOOK_* event variables, PATH, HOME, USER,
+    /// LOGNAME, TMPDIR, TZ, LANG, LANGUAGE and LC_*.
+    #[arg(long = "env", value_name = "NAME", requires = "exec")]
+    env: Vec<String>,
     /// POST each event, signed like Box, to this http:// URL.
     #[arg(long, value_name = "URL")]
     forward: Option<String>,
@@ -120,11 +143,56 @@ enum Handler {
 
 impl InboxHandler for Handler {
     async fn call(&self, _event: WebhookEvent, claimed: Claimed) -> Result<(), HandlerError> {
+        let body = claimed.body.clone();
+        self.run(&claimed, RecordKind::V2, body).await
+    }
+
+    async fn call_v1(&self, callback: V1Callback, claimed: Claimed) -> Result<(), HandlerError> {
+        self.run(&claimed, RecordKind::V1, v1_document(&callback))
+            .await
+    }
+}
+
+impl Handler {
+    /// Hands `body` over: to the command's stdin, or as the forwarded body.
+    async fn run(
+        &self,
+        claimed: &Claimed,
+        kind: RecordKind,
+        body: Bytes,
+    ) -> Result<(), HandlerError> {
         match self {
-            Self::Exec(exec) => exec.run(&claimed).await,
-            Self::Forward(forward) => forward.run(&claimed).await,
+            Self::Exec(exec) => {
+                let input = exec::Input {
+                    kind: kind.as_str(),
+                    stdin: body,
+                };
+                exec.run(claimed, input).await
+            }
+            Self::Forward(forward) => forward.run(body).await,
         }
     }
+}
+
+/// A V1 callback as `work` hands it over (the command's stdin, the
+/// forwarded body): one JSON object with the typed fields and every
+/// parameter, in order, as `[name, value]` pairs.
+fn v1_document(callback: &V1Callback) -> Bytes {
+    let params: Vec<[&str; 2]> = callback.params().iter().map(|(n, v)| [n, v]).collect();
+    let document = serde_json::json!({
+        "type": "v1_callback",
+        "id": callback.id(),
+        "received_at": callback
+            .received_at()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "trigger": callback.trigger().as_str(),
+        "item_id": callback.item_id(),
+        "item_name": callback.item_name(),
+        "item_type": callback.item_type(),
+        "user_id": callback.user_id(),
+        "params": params,
+    });
+    Bytes::from(document.to_string())
 }
 
 /// The command or endpoint each event goes to.
@@ -133,7 +201,11 @@ fn handler(keys: &KeyArgs, args: &Args, timeout: Duration) -> anyhow::Result<Han
         (Some(command), _) if command.trim().is_empty() => {
             return Err(usage("--exec needs a command, e.g. --exec ./handle.sh"))
         }
-        (Some(command), _) => Handler::Exec(Arc::new(exec::Exec::new(command.clone(), timeout))),
+        (Some(command), _) => Handler::Exec(Arc::new(exec::Exec::new(
+            command.clone(),
+            timeout,
+            &args.env,
+        )?)),
         (None, Some(url)) => {
             Handler::Forward(Arc::new(forward::Forward::new(url, keys.ring()?, timeout)?))
         }
@@ -157,8 +229,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         )));
     }
     let handler = handler(keys, args, timeout)?;
-    let store = args.store.store()?;
     crate::serve::init_tracing_as(args.log_format)?;
+    let store = args.store.store()?;
     // Before the first event: the recorder must see every count.
     let admin = args.admin.prepare()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -275,6 +275,130 @@ fn passwords_never_reach_messages() {
     }
 }
 
+#[test]
+fn the_whole_password_is_hidden_wherever_it_ends() {
+    let cases = [
+        // An unencoded '@' in the password: the user info runs to the '@'
+        // before the host, not to the first one.
+        (
+            "postgres://boxhook:Pw@s3cr3t-Top@127.0.0.1:55499/boxhook",
+            "postgres://boxhook:***@127.0.0.1:55499/boxhook",
+        ),
+        (
+            "postgres://u:a@b@c@h/db?sslmode=require",
+            "postgres://u:***@h/db?sslmode=require",
+        ),
+        // ':' in the password: the user name ends at the first one.
+        ("postgres://u:p:w:x@h/db", "postgres://u:***@h/db"),
+        ("postgres://u:p:w@x@h:5432/db", "postgres://u:***@h:5432/db"),
+        // '/' and '?' in the password, with and without '@' after them.
+        ("postgres://u:p/w@h/db", "postgres://u:***@h/db"),
+        ("postgres://u:p@ss/w@rd@h/db", "postgres://u:***@h/db"),
+        (
+            "postgres://u:p?w@h/db?sslmode=require",
+            "postgres://u:***@h/db?sslmode=require",
+        ),
+        ("postgres://u:p@ss?wd@h/db?x=1", "postgres://u:***@h/db?x=1"),
+        // Percent-encoded: shown as written, password hidden.
+        (
+            "postgres://u%40corp:p%40ss%3Aw@h/db",
+            "postgres://u%40corp:***@h/db",
+        ),
+        // IPv6 hosts, with a port and several hosts.
+        (
+            "postgres://u:pw@[::1]:5432/db",
+            "postgres://u:***@[::1]:5432/db",
+        ),
+        (
+            "postgres://u:p@w@[fe80::1%25eth0]/db",
+            "postgres://u:***@[fe80::1%25eth0]/db",
+        ),
+        (
+            "postgres://u:pw@h1:5432,[::1]:5433/db",
+            "postgres://u:***@h1:5432,[::1]:5433/db",
+        ),
+        // An '@' in the query: everything before it may be a password, so
+        // all of it is hidden (too much rather than too little).
+        (
+            "postgres://u:pw@h/db?application_name=me@host",
+            "postgres://u:***@host",
+        ),
+        (
+            "postgres://h/db?application_name=me@host",
+            "postgres://***@host",
+        ),
+        (
+            "postgres://h/db?password=s3cr3t&application_name=me@host",
+            "postgres://***@host",
+        ),
+        ("postgres://u:pw@h/db?password=x@y", "postgres://u:***@y"),
+        // A user and no password: nothing hidden.
+        ("postgres://u@h/db", "postgres://u@h/db"),
+        // Passwords in the query, an unencoded '&' in one included.
+        (
+            "postgres://u@h/db?password=s3cr3t&sslmode=require",
+            "postgres://u@h/db?password=***&sslmode=require",
+        ),
+        (
+            "postgres://u@h/db?password=a&b&c&sslmode=require",
+            "postgres://u@h/db?password=***&sslmode=require",
+        ),
+        (
+            "postgres://u@h/db?pass%77ord=s3cr3t",
+            "postgres://u@h/db?pass%77ord=***",
+        ),
+        (
+            "postgres://u@h/db?PASSWORD=s3cr3t",
+            "postgres://u@h/db?PASSWORD=***",
+        ),
+        // The key=value form, quoted values and escapes included.
+        (
+            "host=127.0.0.1 port=55499 user=boxhook password=Pw-s3cr3t-Top dbname=boxhook",
+            "host=127.0.0.1 port=55499 user=boxhook password=*** dbname=boxhook",
+        ),
+        (
+            "host=h password='a b\\' c@d' user=u",
+            "host=h password=*** user=u",
+        ),
+        ("password = 'x=y z' host=h", "password=*** host=h"),
+        ("host=h PASSWORD=s3cr3t", "host=h password=***"),
+        (
+            "host=h PASSWORD='unterminated s3cr3t",
+            "(a malformed connection string with a password; not shown)",
+        ),
+    ];
+    for (url, want) in cases {
+        assert_eq!(redact(url), want, "{url}");
+    }
+}
+
+#[test]
+fn an_unencoded_at_sign_in_the_user_info_is_refused_with_how_to_write_it() {
+    let error = parse(
+        "postgres://boxhook:Pw@s3cr3t-Top@127.0.0.1:55499/boxhook",
+        None,
+    )
+    .expect_err("an @ in the password");
+    assert_eq!(
+        error.to_string(),
+        "inbox storage failed: postgres://boxhook:***@127.0.0.1:55499/boxhook is not a \
+         PostgreSQL connection string: the user name or password holds an unencoded @ (or the \
+         URL has an @ where a host name should be); write each @ in a user name, password or \
+         database name as %40"
+    );
+    let encoded = parse(
+        "postgres://boxhook:Pw%40s3cr3t-Top@127.0.0.1:55499/boxhook",
+        None,
+    )
+    .expect("encoded");
+    assert_eq!(encoded.config.get_password(), Some(&b"Pw@s3cr3t-Top"[..]));
+    assert_eq!(encoded.config.get_user(), Some("boxhook"));
+    // An '@' in the query is read as tokio-postgres reads it.
+    let query = parse("postgres://u:pw@h/db?application_name=me@host", None).expect("query @");
+    assert_eq!(query.config.get_password(), Some(&b"pw"[..]));
+    assert_eq!(query.config.get_application_name(), Some("me@host"));
+}
+
 proptest! {
     /// Whatever the password and however the string is written, neither
     /// `redact` nor a parse error shows it.
@@ -293,6 +417,9 @@ proptest! {
         let query = if bogus { "&bogus=1" } else { "" };
         for url in [
             format!("postgres://u:{encoded}@h/db?sslmode=verify-full{query}"),
+            // As a user pastes it, unencoded.
+            format!("postgres://u:{password}@h/db?sslmode=verify-full{query}"),
+            format!("postgres://u:{password}@[::1]:5432/db"),
             format!("postgres://u@h/db?password={encoded}{query}"),
             format!("host=h password='{quoted}' sslmode=verify-full{extra}"),
         ] {
@@ -302,6 +429,31 @@ proptest! {
             if let Err(error) = parse(&url, None) {
                 prop_assert!(!error.to_string().contains(&password), "{error}");
                 prop_assert!(!error.to_string().contains(&encoded), "{error}");
+            }
+        }
+    }
+}
+
+proptest! {
+    /// A password pasted unencoded with an `@` in it: what follows its last
+    /// `@` (upper case and digits here, which nothing else in the URL holds)
+    /// never shows, wherever the URL puts the password.
+    #[test]
+    fn the_part_after_an_at_sign_in_a_password_is_hidden_too(
+        head in "[A-Za-z0-9!#$%&()*+,./:;<=>?@\\[\\]^_{|}~-]{0,12}",
+        tail in "[A-Z0-9]{6,12}",
+        query in prop_oneof![Just(""), Just("?sslmode=verify-full"), Just("?application_name=me@host")],
+    ) {
+        let password = format!("{head}@{tail}");
+        for url in [
+            format!("postgres://u:{password}@h/db{query}"),
+            format!("postgres://u:{password}@[::1]:5432/db{query}"),
+            format!("postgresql://u:{password}@h1:5432,h2:5433/db{query}"),
+        ] {
+            let shown = redact(&url);
+            prop_assert!(!shown.contains(&tail), "{url} -> {shown}");
+            if let Err(error) = parse(&url, None) {
+                prop_assert!(!error.to_string().contains(&tail), "{error}");
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use boxhook_core::model::Trigger;
+use boxhook_core::model::{DeletionReason, Trigger};
 use http::StatusCode;
 
 /// What the router did with one verified delivery.
@@ -128,6 +128,7 @@ pub struct RoutedEvent {
     event_id: String,
     webhook_id: Option<String>,
     trigger: Trigger,
+    deletion_reason: Option<DeletionReason>,
 }
 
 impl RoutedEvent {
@@ -136,7 +137,31 @@ impl RoutedEvent {
             event_id,
             webhook_id,
             trigger,
+            deletion_reason: None,
         }
+    }
+
+    pub(crate) fn with_deletion_reason(mut self, reason: Option<DeletionReason>) -> Self {
+        self.deletion_reason = reason;
+        self
+    }
+
+    /// For `WEBHOOK.DELETED`: `additional_info.reason`, when Box sent one
+    /// (`None` for every other trigger), so the log line can say why the
+    /// webhook is gone.
+    ///
+    /// ```
+    /// use boxhook::RoutedEvent;
+    ///
+    /// # fn log(response: &http::Response<()>) {
+    /// if let Some(reason) = response.extensions().get::<RoutedEvent>().and_then(|e| e.deletion_reason()) {
+    ///     println!("webhook deleted: {}", reason.as_str());
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn deletion_reason(&self) -> Option<&DeletionReason> {
+        self.deletion_reason.as_ref()
     }
 
     /// The event's `id`.

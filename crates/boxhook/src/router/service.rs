@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use boxhook_core::model::{Envelope, RoutingFields, WebhookEvent};
+use boxhook_core::model::{DeletionReason, Envelope, RoutingFields, Trigger, WebhookEvent};
 use boxhook_core::{Clock as _, Verified};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -209,12 +209,19 @@ impl Routes {
             Outcome::NotAnEvent
         })?;
         let trigger = envelope.trigger();
+        // Read only for this rare trigger: the envelope pass skips
+        // `additional_info`.
+        let reason = (*trigger == Trigger::WebhookDeleted)
+            .then(|| WebhookEvent::parse(&delivery.body).ok())
+            .flatten()
+            .and_then(|event| event.additional_info().deletion_reason());
+        alert(&envelope, reason.as_ref(), delivery_id);
         let event = RoutedEvent::new(
             envelope.id().to_owned(),
             envelope.webhook_id().map(str::to_owned),
             trigger.clone(),
-        );
-        alert(&envelope, delivery_id);
+        )
+        .with_deletion_reason(reason);
         let handler = self.handler_for(trigger);
         let target = match (handler, &self.inbox) {
             (Some(handler), _) => Some(Target::Handler(Arc::clone(handler))),
@@ -401,15 +408,19 @@ fn claimed_as(parsed: &WebhookEvent, routed: &RoutedEvent) -> bool {
 }
 
 /// Logs the two triggers that need an operator, handled or not, with the
-/// text of [`alert::for_trigger`].
-fn alert(envelope: &Envelope<'_>, delivery_id: Option<&str>) {
+/// text of [`alert::for_trigger`] and, for `WEBHOOK.DELETED`, the reason
+/// Box gave (`reason=-` when it gave none).
+fn alert(envelope: &Envelope<'_>, reason: Option<&DeletionReason>, delivery_id: Option<&str>) {
     let Some(alert) = alert::for_trigger(envelope.trigger()) else {
         return;
     };
     metrics::alert(envelope.trigger());
+    let reason = (*envelope.trigger() == Trigger::WebhookDeleted)
+        .then(|| escaped::text(reason.map_or("-", DeletionReason::as_str)));
     tracing::warn!(
         delivery_id = escaped::opt(delivery_id),
         trigger = envelope.trigger().as_str(),
+        reason,
         webhook_id = escaped::opt(envelope.webhook_id()),
         source_type = escaped::opt(envelope.source_type()),
         source_id = escaped::opt(envelope.source_id()),

@@ -11,9 +11,10 @@ use boxhook_core::model::WebhookEvent;
 use boxhook_core::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Backoff, Claimed, Inbox, InboxError};
+use super::{Backoff, Claimed, Inbox, InboxError, RecordKind, StoredEvent};
 use crate::escaped;
 use crate::handler::HandlerError;
+use crate::v1::{V1Callback, V1Fields};
 
 mod run;
 mod settle;
@@ -75,6 +76,72 @@ pub trait InboxHandler: Send + Sync + 'static {
         event: WebhookEvent,
         claimed: Claimed,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Processes one V1 callback (a record of kind
+    /// [`RecordKind::V1`](super::RecordKind::V1), stored by
+    /// [`V1Router::store_in`](crate::v1::V1Router::store_in)), read back
+    /// with the worker's [`V1Fields`] (see [`Worker::v1_fields`]). `Ok(())`
+    /// acknowledges it; an error releases it for a retry, as for
+    /// [`call`](Self::call).
+    ///
+    /// The default takes none: a handler that does not implement it (a
+    /// closure, for one) has each V1 record marked `dead` at once, with one
+    /// log line saying so, rather than failing it attempt after attempt;
+    /// requeue them once a handler takes them.
+    ///
+    /// ```
+    /// use boxhook::inbox::{Claimed, InboxHandler};
+    /// use boxhook::model::WebhookEvent;
+    /// use boxhook::v1::V1Callback;
+    /// use boxhook::HandlerError;
+    ///
+    /// struct Both;
+    ///
+    /// impl InboxHandler for Both {
+    ///     async fn call(&self, event: WebhookEvent, _: Claimed) -> Result<(), HandlerError> {
+    ///         println!("V2 {} {}", event.id(), event.trigger());
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn call_v1(&self, callback: V1Callback, _: Claimed) -> Result<(), HandlerError> {
+    ///         println!("V1 {} on item {:?}", callback.trigger(), callback.item_id());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # fn takes(_: impl InboxHandler) {}
+    /// # takes(Both);
+    /// ```
+    fn call_v1(
+        &self,
+        callback: V1Callback,
+        claimed: Claimed,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        drop((callback, claimed));
+        std::future::ready(Err(HandlerError::new(NoV1Handler)))
+    }
+}
+
+/// What the default [`InboxHandler::call_v1`] fails with: the worker marks
+/// the record dead at once rather than retrying it.
+#[derive(Debug)]
+struct NoV1Handler;
+
+impl fmt::Display for NoV1Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "this worker's handler takes V2 events only (it does not implement \
+             InboxHandler::call_v1); requeue the callback once one does",
+        )
+    }
+}
+
+impl std::error::Error for NoV1Handler {}
+
+/// A claimed record, read back: a V2 event or a V1 callback.
+enum Input {
+    /// Boxed: a typed event is several times the size of a callback.
+    V2(Box<WebhookEvent>),
+    V1(V1Callback),
 }
 
 impl<F, Fut> InboxHandler for F
@@ -111,7 +178,9 @@ pub enum Ran {
     /// claimed it meanwhile: it will be processed again there.
     LeaseLost,
     /// An event failed on its last allowed attempt (or was claimed past it,
-    /// after workers died holding it) and is now `dead`.
+    /// after workers died holding it), or can never be processed (its
+    /// stored body does not read back as its kind, or it is a V1 callback
+    /// and the handler takes none), and is now `dead`.
     Dead,
     /// The worker was stopping and the event ran past the grace period:
     /// it was cancelled and put back in the queue, ready at once.
@@ -181,6 +250,7 @@ pub struct Worker<I, H> {
     backoff: Backoff,
     max_attempts: Option<u32>,
     triggers: Vec<String>,
+    v1_fields: V1Fields,
     clock: Arc<dyn Clock>,
 }
 
@@ -200,6 +270,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             backoff: Backoff::exponential(DEFAULT_RETRY_DELAY, DEFAULT_MAX_RETRY_DELAY),
             max_attempts: None,
             triggers: Vec::new(),
+            v1_fields: V1Fields::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -257,6 +328,39 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     #[must_use]
     pub fn triggers(mut self, triggers: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.triggers = triggers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The parameter names V1 callbacks are read back with, for
+    /// [`InboxHandler::call_v1`]: those the receiver's
+    /// [`V1Service`](crate::v1::V1Service) used (default
+    /// [`V1Fields::default`]).
+    ///
+    /// ```
+    /// # use boxhook::inbox::*;
+    /// # use boxhook::model::WebhookEvent;
+    /// use boxhook::v1::V1Fields;
+    /// # #[derive(Clone)] struct None_;
+    /// # impl Inbox for None_ {
+    /// #   async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }
+    /// #   async fn claim_next(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+    /// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn requeue(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+    /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+    /// #   async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> { Ok(Default::default()) }
+    /// # }
+    ///
+    /// // For a callback URL `...?event=#event_type#&item=#item_id#`:
+    /// let worker = Worker::new(None_, |_: WebhookEvent, _: Claimed| async {
+    ///     Ok::<_, boxhook::HandlerError>(())
+    /// })
+    /// .v1_fields(V1Fields::default().trigger("event").item_id("item"));
+    /// # let _ = worker;
+    /// ```
+    #[must_use]
+    pub fn v1_fields(mut self, fields: V1Fields) -> Self {
+        self.v1_fields = fields;
         self
     }
 
@@ -348,33 +452,22 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 .settle_dead(
                     &claimed,
                     "earlier attempts never finished (their workers stopped)",
+                    Dead::LastAttempt,
                     stop,
                 )
                 .await;
         }
-        let outcome = match claimed.event() {
-            Ok(event) => {
-                let run = crate::panic::catch_unwind(|| self.handler.call(event, claimed.clone()));
-                let mut run = pin!(tokio::time::timeout(self.lease, run));
-                poll_fn(|cx| {
-                    if let Poll::Ready(done) = run.as_mut().poll(cx) {
-                        return Poll::Ready(Some(done));
-                    }
-                    stop.as_mut().poll(cx).map(|()| None)
-                })
-                .await
-                .map(|done| match done {
-                    Ok(Ok(Ok(()))) => None,
-                    Ok(Ok(Err(error))) => Some(error.to_string()),
-                    Ok(Err(panic)) => Some(format!(
-                        "handler panicked: {}",
-                        crate::panic::panic_message(&*panic)
-                    )),
-                    Err(_) => Some(format!("handler ran past its {:?} lease", self.lease)),
-                })
+        let input = match self.read(&claimed) {
+            Ok(input) => input,
+            // No attempt can ever succeed: dead at once, not after every
+            // allowed attempt.
+            Err(error) => {
+                return self
+                    .settle_dead(&claimed, &error, Dead::Unreadable, stop)
+                    .await
             }
-            Err(error) => Some(Some(format!("stored body is not a webhook_event: {error}"))),
         };
+        let outcome = self.call(input, &claimed, stop.as_mut()).await;
         let Some(failure) = outcome else {
             // `stop` has completed: one try, and otherwise the lease's end
             // puts the event back.
@@ -388,10 +481,21 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Err(error) => Err(error),
             };
         };
+        let failure = match failure {
+            None => None,
+            Some(Failure::Never(error)) => {
+                return self
+                    .settle_dead(&claimed, &error, Dead::NoV1Handler, stop)
+                    .await
+            }
+            Some(Failure::Once(error)) => Some(error),
+        };
         let how = match &failure {
             None => Settle::Ack,
             Some(error) if self.is_last(attempt) => {
-                return self.settle_dead(&claimed, error, stop).await
+                return self
+                    .settle_dead(&claimed, error, Dead::LastAttempt, stop)
+                    .await
             }
             Some(_) => Settle::Requeue(self.retry_at(attempt)),
         };
@@ -413,6 +517,90 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     }
 }
 
+impl<I: Inbox, H: InboxHandler> Worker<I, H> {
+    /// Runs the handler on `input` within the lease, a panic caught: `None`
+    /// when `stop` completed first, else the failure, if any.
+    async fn call(
+        &self,
+        input: Input,
+        claimed: &Claimed,
+        mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Option<Option<Failure>> {
+        let handler = &self.handler;
+        let run = crate::panic::catch_unwind(|| -> HandlerFuture<'_> {
+            match input {
+                Input::V2(event) => Box::pin(handler.call(*event, claimed.clone())),
+                Input::V1(callback) => Box::pin(handler.call_v1(callback, claimed.clone())),
+            }
+        });
+        let mut run = pin!(tokio::time::timeout(self.lease, run));
+        poll_fn(|cx| {
+            if let Poll::Ready(done) = run.as_mut().poll(cx) {
+                return Poll::Ready(Some(done));
+            }
+            stop.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+        .map(|done| match done {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(error))) if error.source().is::<NoV1Handler>() => {
+                Some(Failure::Never(error.to_string()))
+            }
+            Ok(Ok(Err(error))) => Some(Failure::Once(error.to_string())),
+            Ok(Err(panic)) => Some(Failure::Once(format!(
+                "handler panicked: {}",
+                crate::panic::panic_message(&*panic)
+            ))),
+            Err(_) => Some(Failure::Once(format!(
+                "handler ran past its {:?} lease",
+                self.lease
+            ))),
+        })
+    }
+
+    /// The claimed record read back as its kind says: a V2 event, or a V1
+    /// callback with this worker's [`V1Fields`]. An error means no attempt
+    /// can ever read it.
+    fn read(&self, claimed: &Claimed) -> Result<Input, String> {
+        match claimed.entry.kind {
+            RecordKind::V2 => claimed
+                .event()
+                .map(|event| Input::V2(Box::new(event)))
+                .map_err(|error| format!("the stored body is not a webhook_event: {error}")),
+            RecordKind::V1 => {
+                let stored = StoredEvent {
+                    entry: claimed.entry.clone(),
+                    body: claimed.body.clone(),
+                };
+                V1Callback::from_stored(&stored, &self.v1_fields)
+                    .map(Input::V1)
+                    .map_err(|error| error.to_string())
+            }
+        }
+    }
+}
+
+/// The future of one handler call, V2 or V1.
+type HandlerFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'a>>;
+
+/// Why an attempt failed: worth another attempt, or never.
+enum Failure {
+    Once(String),
+    Never(String),
+}
+
+/// Why an event is buried, for its one log line.
+#[derive(Debug, Clone, Copy)]
+enum Dead {
+    /// It failed on its last allowed attempt.
+    LastAttempt,
+    /// Its stored body does not read back as its kind.
+    Unreadable,
+    /// It is a V1 callback and the handler takes none.
+    NoV1Handler,
+}
+
 impl<I, H> fmt::Debug for Worker<I, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Worker")
@@ -422,6 +610,7 @@ impl<I, H> fmt::Debug for Worker<I, H> {
             .field("backoff", &self.backoff)
             .field("max_attempts", &self.max_attempts)
             .field("triggers", &self.triggers)
+            .field("v1_fields", &self.v1_fields)
             .finish_non_exhaustive()
     }
 }

@@ -6,7 +6,7 @@ use std::pin::{pin, Pin};
 use std::task::Poll;
 use std::time::Duration;
 
-use super::{InboxHandler, Ran, Settle, Worker};
+use super::{Dead, InboxHandler, Ran, Settle, Worker};
 use crate::escaped;
 use crate::inbox::{Backoff, Claimed, ErrorKind, Inbox, InboxError};
 
@@ -23,18 +23,30 @@ const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
 const INBOX_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<I: Inbox, H: InboxHandler> Worker<I, H> {
-    /// Marks `claimed` dead after its last attempt failed with `error`.
+    /// Marks `claimed` dead, `why` and with `error`, in one log line.
     pub(super) async fn settle_dead(
         &self,
         claimed: &Claimed,
         error: &str,
+        why: Dead,
         stop: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<Ran, super::InboxError> {
         let key = claimed.entry.key();
         let attempt = claimed.attempt();
+        let kind = claimed.entry.kind.as_str();
         match self.settle(claimed, Settle::Bury, stop).await {
             Ok(()) => {
-                tracing::error!(event = %key, attempt, error = escaped::shown(error), "inbox event failed on its last attempt; it is dead until requeued");
+                match why {
+                    Dead::LastAttempt => {
+                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox event failed on its last attempt; it is dead until requeued");
+                    }
+                    Dead::Unreadable => {
+                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox event can never be processed: its stored body does not read back; it is dead at once, not retried");
+                    }
+                    Dead::NoV1Handler => {
+                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox V1 callback cannot be processed by this worker; it is dead at once, not retried");
+                    }
+                }
                 Ok(Ran::Dead)
             }
             Err(error) if error.is_lease_lost() => Ok(Ran::LeaseLost),
