@@ -383,9 +383,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Err((pruned, err)) => (pruned, Some(err)),
         };
         let line = format!(
-            "pruned {} received before {before} from {}",
-            removed(&pruned),
-            store.describe()
+            "pruned {} event(s) received before {before} from {}: {} done, {} dead, {} v1; {} \
+             expired deduplication key(s) removed",
+            pruned.events(),
+            store.describe(),
+            pruned.done,
+            pruned.dead,
+            pruned.v1,
+            pruned.keys
         );
         if let Some(err) = failure {
             return Err(anyhow::anyhow!(
