@@ -124,7 +124,7 @@ fn serve_stores_v1_callbacks_beside_v2_and_send_v1_sends_them() {
         ]
     );
     // The stored body is the parameters, without the secret.
-    let id = listed[1]["event_id"].as_str().unwrap();
+    let id = listed[2]["event_id"].as_str().unwrap();
     let out = run(
         boxhook().args(["inbox", "show", id, "--inbox"]).arg(&inbox),
         LIMIT,
