@@ -315,6 +315,10 @@ mod tests {
             1,
             "never two at once"
         );
+        assert!(
+            fake.list_calls.lock().expect("lock").is_empty(),
+            "counted without listing a row"
+        );
         // Fresh enough: answered from memory, no new count.
         assert_eq!(
             counter.fresh(Duration::from_secs(2)).await.counts,
