@@ -134,6 +134,8 @@
 mod file;
 mod idempotency;
 mod inbox;
+mod prune;
+mod read;
 mod schema;
 
 pub use idempotency::SqliteIdempotencyStore;

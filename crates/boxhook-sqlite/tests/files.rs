@@ -192,7 +192,7 @@ fn open_read_only_refuses_what_is_not_an_inbox_and_changes_nothing() {
         (
             "newer.sqlite",
             ErrorKind::Corrupt,
-            "inbox data is unreadable: inbox schema version 7 is newer than this build reads (4)"
+            "inbox data is unreadable: inbox schema version 7 is newer than this build reads (5)"
                 .to_owned(),
         ),
     ];
