@@ -421,7 +421,7 @@ impl SqliteInbox {
 
     /// Runs a read on the reader's thread, or on the connection thread when
     /// there is no reader (in memory, or opened read-only).
-    async fn read<R, F>(&self, f: F) -> Result<R, InboxError>
+    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R, InboxError>
     where
         F: FnOnce(&Connection) -> Result<R, InboxError> + Send + 'static,
         R: Send + 'static,

@@ -172,7 +172,7 @@ CREATE TABLE pruned_keys (
 ) WITHOUT ROWID;
 CREATE INDEX pruned_keys_received ON pruned_keys (received_at);
 CREATE INDEX events_dead ON events (seq, received_at, kind) WHERE state = 'dead';
-CREATE INDEX events_v1_settled ON events (seq, received_at)
+CREATE INDEX events_v1_settled ON events (seq, received_at, state)
     WHERE kind = 'v1' AND state IN ('done', 'dead');
 ";
 
