@@ -387,34 +387,6 @@ async fn a_newer_schema_is_refused() {
     );
 }
 
-/// The version 1 schema exactly as builds before the idempotency store
-/// wrote it: a file of theirs must open, keep its events, and gain the
-/// `claims` table.
-const V1_SCHEMA: &str = "
-CREATE TABLE events (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    webhook_id   TEXT    NOT NULL,
-    event_id     TEXT    NOT NULL,
-    trigger_name TEXT    NOT NULL,
-    source_type  TEXT,
-    source_id    TEXT,
-    delivery_id  TEXT,
-    received_at  INTEGER NOT NULL,
-    body         BLOB    NOT NULL,
-    deliveries   INTEGER NOT NULL DEFAULT 1,
-    state        TEXT    NOT NULL DEFAULT 'pending'
-                 CHECK (state IN ('pending', 'claimed', 'done')),
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    worker_id    TEXT,
-    ready_at     INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (webhook_id, event_id)
-);
-CREATE INDEX events_queue ON events (seq) WHERE state <> 'done';
-CREATE INDEX events_trigger ON events (trigger_name, seq);
-CREATE INDEX events_event_id ON events (event_id);
-PRAGMA user_version = 1;
-";
-
 /// The counts of an inbox with only done and dead events.
 fn settled(done: u64, dead: u64) -> Counts {
     Counts {
@@ -432,7 +404,7 @@ async fn a_version_1_inbox_upgrades_to_the_current_version_keeping_its_events() 
     let body = event("w", "old", "FILE.UPLOADED");
     {
         let conn = rusqlite::Connection::open(&path).expect("create v1");
-        conn.execute_batch(V1_SCHEMA).expect("v1 schema");
+        conn.execute_batch(common::V1_SCHEMA).expect("v1 schema");
         conn.execute(
             "INSERT INTO events (webhook_id, event_id, trigger_name, received_at, body, \
              deliveries, state, attempts) VALUES ('w', 'old', 'FILE.UPLOADED', 0, ?1, 3, 'done', 1)",
