@@ -220,7 +220,8 @@ pub trait Inbox: Send + Sync + 'static {
         retry_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), InboxError>> + Send;
 
-    /// Lists stored events, oldest first.
+    /// Lists stored events, oldest first (newest first with
+    /// [`ListFilter::newest_first`]), as `filter` selects.
     fn list(
         &self,
         filter: ListFilter,
