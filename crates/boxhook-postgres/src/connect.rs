@@ -158,8 +158,10 @@ struct Configs {
 }
 
 impl Configs {
-    /// The read pool's connections may not write and stop each statement
-    /// after the read timeout; when boxhook names the connections, the read
+    /// The read pool's connections may not write, stop each statement after
+    /// the read timeout, and plan each statement with its values (a filter
+    /// on a rare trigger or state uses its index, which a plan made for any
+    /// value may not); when boxhook names the connections, the read
     /// and pruning connections say what they are (`boxhook-read`,
     /// `boxhook-prune`) in `pg_stat_activity`.
     fn new(config: tokio_postgres::Config, named: bool, options: &Options) -> Self {
