@@ -468,7 +468,9 @@ impl Inbox for PgInbox {
         if let Some(state) = state {
             // One of four words, written in: the plan knows how rare the
             // state is (dead events are few, done ones most).
-            sql.push_str(&format!(" AND e.state = '{state}'"));
+            sql.push_str(" AND e.state = '");
+            sql.push_str(state);
+            sql.push('\'');
         }
         if let Some(since) = &since {
             condition(&mut sql, since, " AND e.received_at >= $");
