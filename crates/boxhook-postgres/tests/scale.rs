@@ -19,7 +19,7 @@ use std::time::Duration;
 use boxhook::inbox::{Counts, EntryState, Inbox, ListFilter};
 use boxhook_postgres::{Options, PgInbox};
 use boxhook_testkit::postgres::Cluster;
-use chrono::{DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::Value;
 
 use common::{buffers, connect, event_blocks, explain, fill, last_statement, seq_scans, Fill};
@@ -68,7 +68,7 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
     let inbox = PgInbox::connect_with(&url, &Options::default().schema("scale").pool_size(2))
         .await
         .expect("connect");
-    let sql = connect(&url, "scale").await;
+    let sql = &connect(&url, "scale").await;
 
     // Yesterday to 7 days on: the partitions made ahead at connect.
     let from = Utc::now()
@@ -77,7 +77,7 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
         - TimeDelta::days(1);
     let step = TimeDelta::milliseconds(8 * 86_400_000 / EVENTS);
     let (pending, done, dead) = fill(
-        &sql,
+        sql,
         Fill {
             events: EVENTS,
             prefix: "e-",
@@ -92,7 +92,7 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
     sql.batch_execute("VACUUM ANALYZE events, event_keys, event_counts")
         .await
         .expect("analyze");
-    let blocks = event_blocks(&sql).await;
+    let blocks = event_blocks(sql).await;
     assert!(blocks > 10_000, "only {blocks} blocks of events");
 
     // Counts: the counters' sums and the oldest pending event.
@@ -106,9 +106,38 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
             oldest_pending: Some(from + step * 199),
         }
     );
-    let counts = last_statement(&sql, "boxhook-read", "event_counts").await;
-    no_scan("counts", &explain(&sql, &counts, &[], READS).await, blocks);
+    let counts = last_statement(sql, "boxhook-read", "event_counts").await;
+    no_scan("counts", &explain(sql, &counts, &[], READS).await, blocks);
 
+    let events = Events {
+        inbox: &inbox,
+        sql,
+        from,
+        blocks,
+    };
+    newest_and_paging(&events).await;
+    filters(&events).await;
+    claim(&events, pending).await;
+}
+
+/// What the checks share.
+struct Events<'a> {
+    inbox: &'a PgInbox,
+    sql: &'a tokio_postgres::Client,
+    /// The first event's `received_at`.
+    from: DateTime<Utc>,
+    /// The heap blocks of `events`.
+    blocks: u64,
+}
+
+/// The newest 50, and the page before them.
+async fn newest_and_paging(events: &Events<'_>) {
+    let Events {
+        inbox,
+        sql,
+        from: _,
+        blocks,
+    } = *events;
     // The newest 50, then the 50 before them.
     let page = inbox
         .list(ListFilter::new().newest_first().limit(50))
@@ -120,10 +149,10 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
         .map(|i| format!("e-{i}"))
         .collect();
     assert_eq!(ids, expected);
-    let newest = last_statement(&sql, "boxhook-read", "ORDER BY e.seq DESC LIMIT").await;
+    let newest = last_statement(sql, "boxhook-read", "ORDER BY e.seq DESC LIMIT").await;
     no_scan(
         "the newest 50",
-        &explain(&sql, &newest, &["50"], READS).await,
+        &explain(sql, &newest, &["50"], READS).await,
         blocks,
     );
     let next = inbox
@@ -135,10 +164,19 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
         Some(&*format!("e-{}", EVENTS - 50))
     );
     assert_eq!(next.len(), 50);
-    let before = last_statement(&sql, "boxhook-read", "e.seq < (SELECT seq").await;
-    let plan = explain(&sql, &before, &[&format!("'{}'", ids[49]), "50"], READS).await;
+    let before = last_statement(sql, "boxhook-read", "e.seq < (SELECT seq").await;
+    let plan = explain(sql, &before, &[&format!("'{}'", ids[49]), "50"], READS).await;
     no_scan("a page before an event", &plan, blocks);
+}
 
+/// By state, trigger, time; by id.
+async fn filters(events: &Events<'_>) {
+    let Events {
+        inbox,
+        sql,
+        from,
+        blocks,
+    } = *events;
     // The newest 50 dead events (1 in 100); by trigger; events since a
     // time; one event.
     let dead_page = inbox
@@ -152,10 +190,10 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
         .expect("list");
     assert_eq!(dead_page.len(), 50);
     assert!(dead_page.iter().all(|e| e.state == EntryState::Dead));
-    let by_state = last_statement(&sql, "boxhook-read", "e.state = 'dead'").await;
+    let by_state = last_statement(sql, "boxhook-read", "e.state = 'dead'").await;
     no_scan(
         "the newest 50 dead",
-        &explain(&sql, &by_state, &["50"], READS).await,
+        &explain(sql, &by_state, &["50"], READS).await,
         blocks,
     );
     for n in 0..3 {
@@ -181,8 +219,8 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
         .expect("list");
     let ids: Vec<&str> = deleted.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids, ["deleted-2", "deleted-1", "deleted-0"]);
-    let by_trigger = last_statement(&sql, "boxhook-read", "e.trigger_name = $1").await;
-    let plan = explain(&sql, &by_trigger, &["'FILE.DELETED'", "50"], READS).await;
+    let by_trigger = last_statement(sql, "boxhook-read", "e.trigger_name = $1").await;
+    let plan = explain(sql, &by_trigger, &["'FILE.DELETED'", "50"], READS).await;
     no_scan("the newest 50 of a rare trigger", &plan, blocks);
     let since = from + TimeDelta::days(7);
     let recent = inbox
@@ -191,22 +229,31 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
         .expect("list");
     assert_eq!(recent.len(), 50);
     assert!(recent.iter().all(|e| e.received_at >= since));
-    let since_sql = last_statement(&sql, "boxhook-read", "e.received_at >= $1").await;
+    let since_sql = last_statement(sql, "boxhook-read", "e.received_at >= $1").await;
     let at = since.timestamp_millis().to_string();
     no_scan(
         "50 since a time",
-        &explain(&sql, &since_sql, &[&at, "50"], READS).await,
+        &explain(sql, &since_sql, &[&at, "50"], READS).await,
         blocks,
     );
     let one = inbox.get("e-123456").await.expect("get").expect("stored");
     assert_eq!(one.entry.event_id, "e-123456");
-    let get = last_statement(&sql, "boxhook-read", "e.event_id = $1").await;
+    let get = last_statement(sql, "boxhook-read", "e.event_id = $1").await;
     no_scan(
         "get",
-        &explain(&sql, &get, &["'e-123456'"], READS).await,
+        &explain(sql, &get, &["'e-123456'"], READS).await,
         blocks,
     );
+}
 
+/// A claim, and the counts after it.
+async fn claim(events: &Events<'_>, pending: u64) {
+    let Events {
+        inbox,
+        sql,
+        from: _,
+        blocks,
+    } = *events;
     // A claim, among 1,000 pending events.
     let claimed = inbox
         .claim_next(
@@ -218,12 +265,12 @@ async fn counts_lists_and_claims_read_indexes_not_the_200k_events() {
         .expect("claim")
         .expect("one pending");
     assert_eq!(claimed.entry.event_id, "e-200");
-    let claim = last_statement(&sql, "boxhook", "FOR UPDATE SKIP LOCKED").await;
+    let claim = last_statement(sql, "boxhook", "FOR UPDATE SKIP LOCKED").await;
     let now = (Utc::now() + TimeDelta::days(30))
         .timestamp_millis()
         .to_string();
     for generic in [false, true] {
-        let plan = explain(&sql, &claim, &["'w'", &now, &now, "'{}'"], generic).await;
+        let plan = explain(sql, &claim, &["'w'", &now, &now, "'{}'"], generic).await;
         no_scan("a claim", &plan, blocks);
     }
     let after = inbox.counts().await.expect("counts");

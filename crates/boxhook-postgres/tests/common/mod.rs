@@ -12,12 +12,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 /// A `FILE.UPLOADED` event `id` of webhook `webhook`, received at `at`.
-pub fn record(webhook: &str, id: &str, at: DateTime<Utc>) -> NewRecord {
+pub(crate) fn record(webhook: &str, id: &str, at: DateTime<Utc>) -> NewRecord {
     event(webhook, id, "FILE.UPLOADED", at)
 }
 
 /// A V2 event `id` of webhook `webhook` with `trigger`, received at `at`.
-pub fn event(webhook: &str, id: &str, trigger: &str, at: DateTime<Utc>) -> NewRecord {
+pub(crate) fn event(webhook: &str, id: &str, trigger: &str, at: DateTime<Utc>) -> NewRecord {
     let body = format!(
         r#"{{"type":"webhook_event","id":"{id}","trigger":"{trigger}","webhook":{{"id":"{webhook}","type":"webhook"}}}}"#
     );
@@ -25,13 +25,13 @@ pub fn event(webhook: &str, id: &str, trigger: &str, at: DateTime<Utc>) -> NewRe
 }
 
 /// 2020-01-01T00:00:00Z plus `days`.
-pub fn day(days: i64) -> DateTime<Utc> {
+pub(crate) fn day(days: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_577_836_800, 0).expect("a time") + TimeDelta::days(days)
 }
 
 /// A plain connection beside the inbox's pools, with `search_path` set to
 /// `schema`.
-pub async fn connect(url: &str, schema: &str) -> tokio_postgres::Client {
+pub(crate) async fn connect(url: &str, schema: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect");
@@ -45,27 +45,27 @@ pub async fn connect(url: &str, schema: &str) -> tokio_postgres::Client {
 
 /// What [`fill`] stores.
 #[derive(Debug, Clone, Copy)]
-pub struct Fill<'a> {
+pub(crate) struct Fill<'a> {
     /// How many events.
-    pub events: i64,
+    pub(crate) events: i64,
     /// Event ids are this followed by 1, 2, …
-    pub prefix: &'a str,
+    pub(crate) prefix: &'a str,
     /// The first event's `received_at`.
-    pub from: DateTime<Utc>,
+    pub(crate) from: DateTime<Utc>,
     /// The time between two events.
-    pub step: TimeDelta,
+    pub(crate) step: TimeDelta,
     /// Events are spread over this many webhooks (`w-0`, `w-1`, …).
-    pub webhooks: i64,
+    pub(crate) webhooks: i64,
     /// Every `pending_every`th event is pending.
-    pub pending_every: i64,
+    pub(crate) pending_every: i64,
     /// Of the others, every `dead_every`th is dead; the rest are done.
-    pub dead_every: i64,
+    pub(crate) dead_every: i64,
 }
 
 /// Stores events in one statement, as the inbox's store would have stored
 /// and settled them one by one: the rows, their keys and their counts.
 /// Their days must have partitions. Returns (pending, done, dead).
-pub async fn fill(client: &tokio_postgres::Client, fill: Fill<'_>) -> (u64, u64, u64) {
+pub(crate) async fn fill(client: &tokio_postgres::Client, fill: Fill<'_>) -> (u64, u64, u64) {
     let sql = "WITH rows AS MATERIALIZED ( \
            SELECT i, 'w-' || (i % $6) AS w, $2 || i AS e, $3 + (i - 1) * $4 AS r, \
                   CASE WHEN i % $5 = 0 THEN 'pending' WHEN i % $7 = 0 THEN 'dead' \
@@ -117,7 +117,7 @@ pub async fn fill(client: &tokio_postgres::Client, fill: Fill<'_>) -> (u64, u64,
 }
 
 /// The partitions attached to `events`, by table name, oldest first.
-pub async fn partitions(client: &tokio_postgres::Client) -> Vec<String> {
+pub(crate) async fn partitions(client: &tokio_postgres::Client) -> Vec<String> {
     client
         .query(
             "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
@@ -133,7 +133,7 @@ pub async fn partitions(client: &tokio_postgres::Client) -> Vec<String> {
 
 /// The statement the inbox's `application` connection (e.g.
 /// `boxhook-read`) ran last, among those whose text has `containing`.
-pub async fn last_statement(
+pub(crate) async fn last_statement(
     client: &tokio_postgres::Client,
     application: &str,
     containing: &str,
@@ -154,7 +154,7 @@ pub async fn last_statement(
 /// prepared statement gets after its fifth run), a custom one otherwise;
 /// in a transaction rolled back, so that a plan of a change changes
 /// nothing.
-pub async fn explain(
+pub(crate) async fn explain(
     client: &tokio_postgres::Client,
     sql: &str,
     args: &[&str],
@@ -191,7 +191,7 @@ pub async fn explain(
 /// Every relation a plan read with a sequential scan that touched a
 /// buffer (the planner scans an empty partition, ahead of its day, rather
 /// than open its index: that reads nothing).
-pub fn seq_scans(plan: &Value) -> Vec<String> {
+pub(crate) fn seq_scans(plan: &Value) -> Vec<String> {
     fn walk(node: &Value, out: &mut Vec<String>) {
         let touched = node["Shared Hit Blocks"].as_u64().unwrap_or(0)
             + node["Shared Read Blocks"].as_u64().unwrap_or(0);
@@ -208,14 +208,14 @@ pub fn seq_scans(plan: &Value) -> Vec<String> {
 }
 
 /// The shared buffers a plan's execution touched (hit or read).
-pub fn buffers(plan: &Value) -> u64 {
+pub(crate) fn buffers(plan: &Value) -> u64 {
     let node = &plan["Plan"];
     node["Shared Hit Blocks"].as_u64().unwrap_or(0)
         + node["Shared Read Blocks"].as_u64().unwrap_or(0)
 }
 
 /// How many heap blocks `events` has, over every partition.
-pub async fn event_blocks(client: &tokio_postgres::Client) -> u64 {
+pub(crate) async fn event_blocks(client: &tokio_postgres::Client) -> u64 {
     let blocks: i64 = client
         .query_one(
             "SELECT coalesce(sum(pg_relation_size(c.oid) / current_setting('block_size')::int), 0)::bigint \
