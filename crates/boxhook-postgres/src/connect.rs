@@ -172,7 +172,12 @@ impl Configs {
             format!("{current} -c statement_timeout={timeout} -c default_transaction_read_only=on")
                 .trim(),
         );
+        // A prune dropped half way closes its connection: the server notices
+        // within a second even while the statement waits for a lock, and
+        // lets the pruners' lock go.
         let mut maintenance = config.clone();
+        let current = maintenance.get_options().unwrap_or_default().to_owned();
+        maintenance.options(format!("{current} -c client_connection_check_interval=1000").trim());
         if named {
             read.application_name("boxhook-read");
             maintenance.application_name("boxhook-prune");
