@@ -15,7 +15,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use boxhook::inbox::{Counts, EntryState, Inbox, ListFilter, Pruned, Retention, Stored};
+use boxhook::inbox::EntryState::{self, Dead, Done};
+use boxhook::inbox::{Counts, Inbox, ListFilter, Pruned, Retention, Stored};
 use boxhook_postgres::{Options, PgInbox};
 use boxhook_testkit::postgres::Cluster;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -23,6 +24,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::{connect, day, fill, partitions, record, Fill};
 
 const DAY: Duration = Duration::from_secs(86_400);
+
+/// Tasks storing while a prune runs, and how many events each stores.
+const TASKS: usize = 8;
+const EACH: usize = 50;
 
 async fn inbox(url: &str, schema: &str) -> PgInbox {
     PgInbox::connect_with(url, &Options::default().schema(schema).pool_size(4))
@@ -71,7 +76,6 @@ async fn whole_partitions_go_and_batches_are_deleted_where_events_stay() {
     let url = cluster.url();
     let inbox = inbox(&url, "parts").await;
     let sql = connect(&url, "parts").await;
-    use EntryState::{Dead, Done};
     // Day 0: three done. Day 1: two done, one dead (kept forever). Day 2:
     // two done, one pending. Each day's partition is made by its first store.
     store(&inbox, &["a-1", "a-2", "a-3"], day(0)).await;
@@ -136,6 +140,11 @@ async fn whole_partitions_go_and_batches_are_deleted_where_events_stay() {
     }
     assert_eq!(inbox.list(ListFilter::new()).await.expect("list").len(), 2);
 
+    keys_outlive_their_events(&inbox, &sql).await;
+}
+
+/// The keys of the events the test above pruned.
+async fn keys_outlive_their_events(inbox: &PgInbox, sql: &tokio_postgres::Client) {
     // Keys go 7 days after their event came: day 0's (their partition
     // dropped) and day 1's (marked when their rows were deleted); day 2's
     // stay until day 9.
@@ -172,10 +181,7 @@ async fn whole_partitions_go_and_batches_are_deleted_where_events_stay() {
             .expect("store"),
         Stored::New
     );
-    assert!(partitions(&sql)
-        .await
-        .iter()
-        .any(|t| t == "events_20200101"));
+    assert!(partitions(sql).await.iter().any(|t| t == "events_20200101"));
     let counts = inbox.counts().await.expect("counts");
     assert_eq!((counts.pending, counts.dead, counts.done), (2, 1, 0));
 }
@@ -271,54 +277,7 @@ async fn a_detach_cut_short_is_finished_or_undone_by_the_next_prune() {
 
     // A DETACH … CONCURRENTLY cancelled while it waits for a reader leaves
     // day 0's partition "detach pending".
-    let reader = connect(&url, "detach").await;
-    reader
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM events")
-        .await
-        .expect("reader");
-    let detacher = tokio::spawn({
-        let url = url.clone();
-        async move {
-            connect(&url, "detach")
-                .await
-                .batch_execute("ALTER TABLE events DETACH PARTITION events_20200101 CONCURRENTLY")
-                .await
-        }
-    });
-    let started = Instant::now();
-    loop {
-        let cancelled: bool = sql
-            .query_one(
-                "SELECT coalesce(bool_or(pg_cancel_backend(pid)), false) FROM pg_stat_activity \
-                 WHERE query LIKE 'ALTER TABLE events DETACH%' AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .expect("cancel")
-            .get(0);
-        if cancelled {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "never waited");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let error = detacher.await.expect("task").expect_err("cancelled");
-    assert_eq!(
-        error
-            .as_db_error()
-            .map(tokio_postgres::error::DbError::message),
-        Some("canceling statement due to user request")
-    );
-    reader.batch_execute("COMMIT").await.expect("commit");
-    let pending: bool = sql
-        .query_one(
-            "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'events_20200101'::regclass",
-            &[],
-        )
-        .await
-        .expect("pg_inherits")
-        .get(0);
-    assert!(pending);
+    cut_detach_short(&url, &sql, "events_20200101").await;
     // Day 1's partition, holding a pending event, detached by hand: as if
     // a pruner had detached it when a revive raced its check.
     sql.batch_execute("ALTER TABLE events DETACH PARTITION events_20200102")
@@ -364,6 +323,61 @@ async fn a_detach_cut_short_is_finished_or_undone_by_the_next_prune() {
         .expect("claim")
         .expect("b-2");
     assert_eq!(claimed.entry.event_id, "b-2");
+}
+
+/// Leaves `table` "detach pending": a `DETACH … CONCURRENTLY` cancelled
+/// while it waits for a reader, as a pruner stopped there would.
+async fn cut_detach_short(url: &str, sql: &tokio_postgres::Client, table: &str) {
+    let reader = connect(url, "detach").await;
+    reader
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM events")
+        .await
+        .expect("reader");
+    let detacher = tokio::spawn({
+        let (url, table) = (url.to_owned(), table.to_owned());
+        async move {
+            connect(&url, "detach")
+                .await
+                .batch_execute(&format!(
+                    "ALTER TABLE events DETACH PARTITION {table} CONCURRENTLY"
+                ))
+                .await
+        }
+    });
+    let started = Instant::now();
+    loop {
+        let cancelled: bool = sql
+            .query_one(
+                "SELECT coalesce(bool_or(pg_cancel_backend(pid)), false) FROM pg_stat_activity \
+                 WHERE query LIKE 'ALTER TABLE events DETACH%' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .expect("cancel")
+            .get(0);
+        if cancelled {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never waited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let error = detacher.await.expect("task").expect_err("cancelled");
+    assert_eq!(
+        error
+            .as_db_error()
+            .map(tokio_postgres::error::DbError::message),
+        Some("canceling statement due to user request")
+    );
+    reader.batch_execute("COMMIT").await.expect("commit");
+    let pending: bool = sql
+        .query_one(
+            "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass($1)",
+            &[&table],
+        )
+        .await
+        .expect("pg_inherits")
+        .get(0);
+    assert!(pending);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,8 +508,6 @@ async fn stores_go_on_while_a_big_partition_is_dropped() {
     )
     .await;
 
-    const TASKS: usize = 8;
-    const EACH: usize = 50;
     let storing: Vec<_> = (0..TASKS)
         .map(|task| {
             let inbox = inbox.clone();
