@@ -5,8 +5,9 @@
 //! One call, on the pruning connection:
 //!
 //! 1. Takes the session advisory lock `boxhook-prune:<schema>` with
-//!    `pg_try_advisory_lock`; when another process holds it, returns at
-//!    once, having pruned nothing. The lock is released at the end; a call
+//!    `pg_try_advisory_lock`; when another process holds it (or another
+//!    call of this process holds the pruning connection), returns at once,
+//!    having pruned nothing. The lock is released at the end; a call
 //!    dropped half way (cancelled) closes its connection, which releases it.
 //! 2. Finishes what an interrupted call left: a partition whose `DETACH …
 //!    CONCURRENTLY` was cut short is finalized, and a detached one not yet
@@ -45,7 +46,7 @@ use boxhook::inbox::{InboxError, Pruned, Retention, MIN_KEEP_KEYS};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Object};
 
-use crate::connect::{Shared, Which};
+use crate::connect::Shared;
 use crate::inbox::{ADD_COUNTS, SHARD};
 use crate::partitions::{self, quote_ident, Partition};
 use crate::{millis, storage};
@@ -100,7 +101,10 @@ pub(crate) async fn prune(
     now: DateTime<Utc>,
     batch: usize,
 ) -> Result<Pruned, InboxError> {
-    let client = shared.connection(Which::Maintenance).await?;
+    let Some(client) = shared.idle_maintenance().await? else {
+        tracing::debug!("this process is pruning this inbox already; skipped");
+        return Ok(Pruned::default());
+    };
     let Some(mut held) = Held::take(client).await? else {
         tracing::debug!("another process is pruning this inbox; skipped");
         return Ok(Pruned::default());
