@@ -71,7 +71,7 @@ fn inbox_list_reads_a_store_over_tls_and_a_bad_sslrootcert_says_what_to_do() {
         ),
         (
             Some(0),
-            format!("schema version 1\n{shown} is up to date\n"),
+            format!("schema version 2\n{shown} is up to date\n"),
             String::new()
         )
     );

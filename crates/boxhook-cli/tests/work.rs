@@ -457,7 +457,7 @@ fn migrate_creates_the_schema_once_and_inbox_reads_without_migrating() {
     assert_eq!(early.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&early.stderr)
-            .contains("older than this build's (1); run `boxhook migrate --store URL` first"),
+            .contains("older than this build's (2); run `boxhook migrate --store URL` first"),
         "{}",
         String::from_utf8_lossy(&early.stderr)
     );
@@ -466,7 +466,7 @@ fn migrate_creates_the_schema_once_and_inbox_reads_without_migrating() {
         assert_eq!(out.status.code(), Some(0));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            format!("schema version 1\n{} is up to date\n", store.arg)
+            format!("schema version 2\n{} is up to date\n", store.arg)
         );
     }
     assert_eq!(states(&store, None), []);
