@@ -40,7 +40,10 @@ pub(crate) struct V1Config {
 
 impl V1Config {
     /// The V1 path and the service storing into `inbox`.
-    pub(crate) fn service(self, inbox: &(impl boxhook::inbox::Inbox + Clone)) -> (String, V1Service) {
+    pub(crate) fn service(
+        self,
+        inbox: &(impl boxhook::inbox::Inbox + Clone),
+    ) -> (String, V1Service) {
         let service = V1Service::new(self.auth, V1Router::new().store_in(inbox.clone()));
         (self.path, service)
     }
