@@ -218,6 +218,14 @@ impl Args {
 }
 
 /// Serves until SIGINT or SIGTERM, then stops gracefully and exits 0.
+/// How many of the two signature keys `ring` holds, for `/readyz`.
+fn loaded_keys(ring: &KeyRing) -> usize {
+    KeySlot::BOTH
+        .into_iter()
+        .filter(|slot| ring.key(*slot).is_some())
+        .count()
+}
+
 pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let ring = keys.ring()?;
     if !args.path.starts_with('/') {
@@ -260,10 +268,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
         let v1 = v1.map(|v1| v1.service(&inbox));
         let router = crate::webhooks::ServeWiring::route(managed.as_ref(), Router::new());
-        let key_count = KeySlot::BOTH
-            .into_iter()
-            .filter(|slot| ring.key(*slot).is_some())
-            .count();
+        let key_count = loaded_keys(&ring);
         let probe = Arc::new(crate::admin::Probe::new(inbox.clone()));
         let mut app = App::with_router(ring, router.store_in(inbox), &args.path, max_body, budget)
             .limits(args.limits())
