@@ -8,8 +8,9 @@
 //!
 //! - at the connection limit, a new connection is still accepted, and the
 //!   oldest idle connection is closed to make room; only when every
-//!   connection is busy does a new one wait in the listen backlog (busy ones
-//!   finish within the body read deadline and the handler deadline);
+//!   connection is busy, or idle but new (see [`SHED_GRACE`]), does a new
+//!   one wait in the listen backlog (busy ones finish within the body read
+//!   deadline and the handler deadline);
 //! - a connection idle for `idle_timeout` is closed, as is one that has not
 //!   sent a complete request head within `header_timeout` (hyper's timer,
 //!   started when the connection is accepted and after each answer);
@@ -40,6 +41,17 @@ use super::App;
 /// hyper's per-connection buffer bound, in bytes: a request head must fit
 /// in it, and body bytes pass through it on their way to the verify layer.
 pub(crate) const MAX_BUF_SIZE: usize = 16 * 1024;
+
+/// How long a new connection that has not yet made a request is safe from
+/// being shed for a newcomer: time to send its request head.
+///
+/// Without it, clients reconnecting in a loop (each shed connection coming
+/// straight back and shedding the next) cut every other connection within
+/// a few connection-times of its accept, before its request could be read:
+/// a health probe, or Box's delivery, got a reset. With it, at the limit
+/// newcomers wait in the listen backlog, first come first served, while
+/// the connections ahead of them have their chance.
+pub(crate) const SHED_GRACE: Duration = Duration::from_millis(200);
 
 /// The bounds on each connection, and on how many are held at once.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +144,30 @@ impl Conn {
         !lock(&self.phase).in_flight
     }
 
+    /// Idle, and past its first [`SHED_GRACE`] or done with a request: a
+    /// connection that may be closed to make room.
+    fn is_sheddable(&self, now: Instant) -> bool {
+        let phase = lock(&self.phase);
+        !phase.in_flight
+            && (phase.requests > 0
+                || self
+                    .accepted_at
+                    .checked_add(SHED_GRACE)
+                    .is_none_or(|end| end <= now))
+    }
+
+    /// When this connection becomes sheddable if it stays idle and makes
+    /// no request; `None` when it is already past its grace.
+    fn grace_end(&self, now: Instant) -> Option<Instant> {
+        let phase = lock(&self.phase);
+        if phase.requests > 0 {
+            return None;
+        }
+        self.accepted_at
+            .checked_add(SHED_GRACE)
+            .filter(|end| *end > now)
+    }
+
     fn ask_to_close(&self) {
         lock(&self.phase).close = true;
         self.wake.notify_one();
@@ -190,8 +226,9 @@ enum Room {
     Free,
     /// At the limit, with an idle connection to close to make room.
     Shed,
-    /// At the limit, every connection busy: new ones wait.
-    Full,
+    /// At the limit, every connection busy or new: new ones wait (until
+    /// the first new idle one's grace ends, if any is).
+    Full(Option<Instant>),
 }
 
 /// Every open connection, in the order they were accepted.
@@ -216,28 +253,34 @@ impl Tracker {
     }
 
     /// Whether a new connection can be taken: fewer than `max` are held (not
-    /// counting those already closing), or one of them is idle and can be
-    /// shed, or neither.
-    fn room(&self, max: usize) -> Room {
+    /// counting those already closing), or one of them can be shed, or
+    /// neither (then also when one may become sheddable, if it stays idle).
+    fn room(&self, max: usize, now: Instant) -> Room {
         let conns = lock(&self.conns);
         let mut held = 0usize;
-        let mut idle = false;
+        let mut sheddable = false;
+        let mut next = None::<Instant>;
         for conn in conns.values().filter(|c| !c.asked_to_close()) {
             held += 1;
-            idle = idle || conn.is_idle();
+            sheddable = sheddable || conn.is_sheddable(now);
+            if conn.is_idle() {
+                if let Some(end) = conn.grace_end(now) {
+                    next = Some(next.map_or(end, |n: Instant| n.min(end)));
+                }
+            }
         }
         if held < max {
             Room::Free
-        } else if idle {
+        } else if sheddable {
             Room::Shed
         } else {
-            Room::Full
+            Room::Full(next)
         }
     }
 
     /// While more than `max` connections are held, asks the oldest idle one
     /// other than `newest` to close. Returns how many were shed.
-    fn shed(&self, max: usize, newest: u64) -> usize {
+    fn shed(&self, max: usize, newest: u64, now: Instant) -> usize {
         let conns = lock(&self.conns);
         let mut held = conns.values().filter(|c| !c.asked_to_close()).count();
         let mut shed = 0;
@@ -245,7 +288,7 @@ impl Tracker {
             if held <= max {
                 break;
             }
-            if !conn.asked_to_close() && conn.is_idle() {
+            if !conn.asked_to_close() && conn.is_sheddable(now) {
                 conn.ask_to_close();
                 held -= 1;
                 shed += 1;
@@ -308,10 +351,12 @@ pub(crate) async fn serve_with(
     let tracker = Arc::new(Tracker::default());
     let mut stop = std::pin::pin!(stop);
     loop {
-        let room = tracker.room(limits.max_connections);
-        if room == Room::Full {
+        let room = tracker.room(limits.max_connections, Instant::now());
+        if let Room::Full(grace_end) = room {
+            let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
                 () = tracker.changed.notified() => continue,
+                () = tokio::time::sleep_until(grace_end.unwrap_or(far)) => continue,
                 () = &mut stop => break,
             }
         }
@@ -338,7 +383,7 @@ pub(crate) async fn serve_with(
         };
         let conn = Arc::new(Conn::new(Instant::now()));
         let id = tracker.add(Arc::clone(&conn));
-        tracker.shed(limits.max_connections, id);
+        tracker.shed(limits.max_connections, id, Instant::now());
         tokio::spawn(drive(
             stream,
             limits,
@@ -497,22 +542,52 @@ mod tests {
     #[test]
     fn shedding_picks_the_oldest_idle_connection() {
         let tracker = Tracker::default();
-        assert_eq!(tracker.room(2), Room::Free);
-        let now = Instant::now();
-        let conns: Vec<Arc<Conn>> = (0..3).map(|_| Arc::new(Conn::new(now))).collect();
+        let accepted = Instant::now();
+        assert_eq!(tracker.room(2, accepted), Room::Free);
+        let now = accepted + SHED_GRACE;
+        let conns: Vec<Arc<Conn>> = (0..3).map(|_| Arc::new(Conn::new(accepted))).collect();
         let ids: Vec<u64> = conns.iter().map(|c| tracker.add(Arc::clone(c))).collect();
         conns[0].begin(); // the oldest is busy
         assert_eq!(
-            tracker.room(2),
+            tracker.room(2, now),
             Room::Shed,
             "an idle connection can give way"
         );
-        assert_eq!(tracker.shed(2, ids[2]), 1);
+        assert_eq!(tracker.shed(2, ids[2], now), 1);
         assert!(!conns[0].asked_to_close(), "busy: kept");
         assert!(conns[1].asked_to_close(), "the oldest idle one");
         assert!(!conns[2].asked_to_close(), "the new one");
         conns[2].begin();
-        assert_eq!(tracker.room(2), Room::Full, "every held connection is busy");
-        assert_eq!(tracker.shed(2, ids[2]), 0);
+        assert_eq!(
+            tracker.room(2, now),
+            Room::Full(None),
+            "every held connection is busy"
+        );
+        assert_eq!(tracker.shed(2, ids[2], now), 0);
+    }
+
+    #[test]
+    fn a_new_connection_is_not_shed_before_its_grace_ends() {
+        let tracker = Tracker::default();
+        let accepted = Instant::now();
+        let conns: Vec<Arc<Conn>> = (0..3).map(|_| Arc::new(Conn::new(accepted))).collect();
+        let ids: Vec<u64> = conns.iter().map(|c| tracker.add(Arc::clone(c))).collect();
+        let early = accepted + SHED_GRACE / 2;
+        assert_eq!(
+            tracker.room(2, early),
+            Room::Full(Some(accepted + SHED_GRACE)),
+            "idle but new: newcomers wait until the first grace ends"
+        );
+        assert_eq!(tracker.shed(2, ids[2], early), 0);
+        // One that has made a request is fair game at once.
+        conns[1].begin();
+        conns[1].end();
+        assert_eq!(tracker.room(2, early), Room::Shed);
+        assert_eq!(tracker.shed(2, ids[2], early), 1);
+        assert!(conns[1].asked_to_close());
+        assert!(!conns[0].asked_to_close(), "still in its grace");
+        // After the grace, the oldest idle one goes.
+        assert_eq!(tracker.shed(1, ids[2], accepted + SHED_GRACE), 1);
+        assert!(conns[0].asked_to_close());
     }
 }
