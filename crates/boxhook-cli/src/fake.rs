@@ -32,7 +32,7 @@ pub(crate) struct Fake {
     /// What each `prune` answers, in turn; past the end, nothing is left.
     pub(crate) prunes: Mutex<VecDeque<Result<Pruned, InboxError>>>,
     /// The arguments of each `prune`.
-    pub(crate) prune_calls: Mutex<Vec<(Retention, usize)>>,
+    pub(crate) prune_calls: Mutex<Vec<(Retention, DateTime<Utc>, usize)>>,
     /// `Some(why)`: every write (`store`, `ack`, …) fails with why.
     pub(crate) failing: Mutex<Option<String>>,
     /// Events `list` pages through, newest first.
@@ -138,13 +138,13 @@ impl Inbox for Fake {
     async fn prune(
         &self,
         retention: &Retention,
-        _: DateTime<Utc>,
+        now: DateTime<Utc>,
         batch: usize,
     ) -> Result<Pruned, InboxError> {
         self.prune_calls
             .lock()
             .expect("lock")
-            .push((*retention, batch));
+            .push((*retention, now, batch));
         self.prunes
             .lock()
             .expect("lock")
