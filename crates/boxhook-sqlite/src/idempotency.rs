@@ -128,11 +128,24 @@ impl SqliteIdempotencyStore {
         self.db.path()
     }
 
-    /// Forgets what was settled before `before`: keys completed before it
-    /// (a later delivery of one is handled again) and claims whose lease
-    /// ended before it. Claims still held are kept. Returns how many keys
-    /// were forgotten. Call it now and then with, say, a day ago: Box stops
-    /// retrying an event within hours.
+    /// Forgets what was settled before `before`: keys completed strictly
+    /// before it (a later delivery of one is handled again) and claims
+    /// whose lease ended strictly before it (abandoned by a process that
+    /// died). Claims still held, and keys completed at or after `before`,
+    /// are kept. Returns exactly how many rows were removed.
+    ///
+    /// This is what the pruner calls (`boxhook serve` and `work` on their
+    /// retention schedule), with `now - retention.keys` (at least a day;
+    /// 7 days by default): the router's deduplication of the events it
+    /// handles at once outlives them as long as the inbox's keys of pruned
+    /// events do, far past Box's retry window of a few hours.
+    ///
+    /// It removes at most [`FORGET_BATCH`](Self::FORGET_BATCH) rows per
+    /// transaction, each a job of its own on the connection thread, so
+    /// deliveries stored or claimed meanwhile wait for one batch at most,
+    /// never for the whole table. Both kinds are found through the
+    /// `changed_at` index: a claim's `changed_at` is when it was taken,
+    /// never after its lease's end.
     ///
     /// ```
     /// use std::time::Duration;
@@ -152,27 +165,47 @@ impl SqliteIdempotencyStore {
     ///
     /// # Errors
     ///
-    /// When the file cannot be written: the store's error.
+    /// When the file cannot be written: the store's error. The batches
+    /// committed before it stay forgotten.
     pub async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = millis(before);
-        self.write("forget claims", move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(storage)?;
-            // `execute` steps the DELETE to its end; the COMMIT's error is
-            // returned below.
-            let forgotten = tx
-                .prepare_cached(
-                    "DELETE FROM claims WHERE (state = 'done' AND changed_at < ?1) \
-                     OR (state = 'claimed' AND lease_until < ?1)",
-                )
-                .and_then(|mut stmt| stmt.execute(params![before]))
-                .map_err(storage)?;
-            tx.commit().map_err(storage)?;
-            Ok(u64::try_from(forgotten).unwrap_or(u64::MAX))
-        })
-        .await
+        let batch = i64::try_from(Self::FORGET_BATCH).unwrap_or(i64::MAX);
+        let mut forgotten: u64 = 0;
+        loop {
+            let removed = self
+                .write("forget claims", move |conn| {
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(storage)?;
+                    // `execute` steps the DELETE to its end; the COMMIT's
+                    // error is returned below.
+                    let removed = tx
+                        .prepare_cached(
+                            "DELETE FROM claims WHERE (webhook_id, event_id) IN \
+                             (SELECT webhook_id, event_id FROM claims \
+                              WHERE changed_at < ?1 AND (state = 'done' OR lease_until < ?1) \
+                              ORDER BY changed_at LIMIT ?2)",
+                        )
+                        .and_then(|mut stmt| stmt.execute(params![before, batch]))
+                        .map_err(storage)?;
+                    tx.commit().map_err(storage)?;
+                    Ok(removed)
+                })
+                .await?;
+            forgotten = forgotten.saturating_add(u64::try_from(removed).unwrap_or(u64::MAX));
+            if removed < Self::FORGET_BATCH {
+                return Ok(forgotten);
+            }
+        }
     }
+
+    /// Most claims [`forget_before`](Self::forget_before) removes in one
+    /// transaction.
+    ///
+    /// ```
+    /// assert_eq!(boxhook_sqlite::SqliteIdempotencyStore::FORGET_BATCH, 1000);
+    /// ```
+    pub const FORGET_BATCH: usize = 1000;
 
     /// Runs a write on the connection thread, then checks that the file is
     /// still the one opened (as a `store` does).

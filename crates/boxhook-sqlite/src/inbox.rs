@@ -8,19 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
-    RecordKind, Revive, Stored, StoredEvent,
+    Claimed, Counts, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
+    Pruned, RecordKind, Retention, Revive, Stored, StoredEvent,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use rusqlite::{
-    params, params_from_iter, Connection, OpenFlags, OptionalExtension as _, Row,
-    TransactionBehavior,
-};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, Row, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use crate::file::{self, sibling, Identity};
-use crate::{schema, storage};
+use crate::read::{self, Reader};
+use crate::{prune, schema, storage};
 
 /// How long a writer waits for another connection's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,6 +73,15 @@ pub struct SqliteInbox {
 
 struct Inner {
     jobs: mpsc::Sender<Job>,
+    /// The read-only connection of a file inbox opened for writing, where
+    /// `list`, `get` and `counts` run; `None` in memory and for an inbox
+    /// opened read-only, whose one connection reads.
+    reader: Option<Reader>,
+    setup: Setup,
+}
+
+/// What an opened inbox is, beyond its connections.
+struct Setup {
     path: Option<PathBuf>,
     read_only: bool,
     /// The file and its `-wal` as opened, checked after each `store`.
@@ -82,6 +89,13 @@ struct Inner {
     /// How reads spell the record kind: the `kind` column, or `'v2'` for
     /// a file opened read-only before version 4 added the column.
     kind_column: &'static str,
+    /// Whether the file has the `counts` table (version 5); a file opened
+    /// read-only before it is counted from its rows.
+    counters: bool,
+    /// Whether the file vacuums incrementally (`auto_vacuum =
+    /// INCREMENTAL`, set when it was created): prune then returns freed
+    /// pages to the file system.
+    vacuum: bool,
 }
 
 impl SqliteInbox {
@@ -125,8 +139,27 @@ impl SqliteInbox {
             }
             Err(error) => return Err(error),
         }
+        let vacuum = incremental_vacuum(&conn)?;
         let identity = Identity::capture(path).map(Arc::new);
-        Self::start(conn, Some(path.to_owned()), false, identity, "kind")
+        // The reader: read-only, beside the writer (WAL), its own thread.
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|error| cannot_open(path, &error))?;
+        reader.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+        Self::start(
+            conn,
+            Some(reader),
+            Setup {
+                path: Some(path.to_owned()),
+                read_only: false,
+                identity,
+                kind_column: "kind",
+                counters: true,
+                vacuum,
+            },
+        )
     }
 
     /// Opens an existing inbox to read it ([`list`](Inbox::list),
@@ -200,12 +233,23 @@ impl SqliteInbox {
         };
         let conn = opened.map_err(|error| cannot_open(path, &error))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
-        let kind_column = if schema::check_readable(&conn, path)? >= schema::KIND_VERSION {
-            "kind"
-        } else {
-            "'v2'"
-        };
-        Self::start(conn, Some(path.to_owned()), true, None, kind_column)
+        let version = schema::check_readable(&conn, path)?;
+        Self::start(
+            conn,
+            None,
+            Setup {
+                path: Some(path.to_owned()),
+                read_only: true,
+                identity: None,
+                kind_column: if version >= schema::KIND_VERSION {
+                    "kind"
+                } else {
+                    "'v2'"
+                },
+                counters: version >= schema::COUNTS_VERSION,
+                vacuum: false,
+            },
+        )
     }
 
     /// A private in-memory inbox, for tests: nothing survives the last
@@ -222,8 +266,22 @@ impl SqliteInbox {
     /// [`ErrorKind::Storage`] when SQLite cannot set it up.
     pub fn in_memory() -> Result<Self, InboxError> {
         let mut conn = Connection::open_in_memory().map_err(storage)?;
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(storage)?;
         schema::migrate(&mut conn)?;
-        Self::start(conn, None, false, None, "kind")
+        let vacuum = incremental_vacuum(&conn)?;
+        Self::start(
+            conn,
+            None,
+            Setup {
+                path: None,
+                read_only: false,
+                identity: None,
+                kind_column: "kind",
+                counters: true,
+                vacuum,
+            },
+        )
     }
 
     /// The file the inbox is in; `None` in memory.
@@ -234,7 +292,7 @@ impl SqliteInbox {
     /// ```
     #[must_use]
     pub fn path(&self) -> Option<&Path> {
-        self.inner.path.as_deref()
+        self.inner.setup.path.as_deref()
     }
 
     /// Whether it was opened with [`open_read_only`](Self::open_read_only).
@@ -245,18 +303,23 @@ impl SqliteInbox {
     /// ```
     #[must_use]
     pub fn is_read_only(&self) -> bool {
-        self.inner.read_only
+        self.inner.setup.read_only
     }
 
     fn start(
         mut conn: Connection,
-        path: Option<PathBuf>,
-        read_only: bool,
-        identity: Option<Arc<Identity>>,
-        kind_column: &'static str,
+        reader: Option<Connection>,
+        setup: Setup,
     ) -> Result<Self, InboxError> {
+        let (reader, reader_thread) = match reader {
+            Some(conn) => {
+                let (reader, thread) = Reader::start(conn)?;
+                (Some(reader), Some(thread))
+            }
+            None => (None, None),
+        };
         let (jobs, queue) = mpsc::channel::<Job>();
-        let thread_identity = identity.clone();
+        let thread_identity = setup.identity.clone();
         std::thread::Builder::new()
             .name("boxhook-sqlite".into())
             .spawn(move || {
@@ -296,25 +359,35 @@ impl SqliteInbox {
                         }
                     }
                 }
+                // The reader closes first (its queue closed with ours): the
+                // last connection to close checkpoints and removes the
+                // -wal, which a read-only one cannot do.
+                if let Some(thread) = reader_thread {
+                    let _ = thread.join();
+                }
+                drop(conn);
             })
             .map_err(|error| InboxError::new(ErrorKind::Storage, error))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 jobs,
-                path,
-                read_only,
-                identity,
-                kind_column,
+                reader,
+                setup,
             }),
         })
     }
 
     /// Fails when the inbox was opened read-only and cannot `what`.
     pub(crate) fn writable(&self, what: &str) -> Result<(), InboxError> {
-        if !self.inner.read_only {
+        if !self.inner.setup.read_only {
             return Ok(());
         }
-        let path = self.inner.path.as_deref().unwrap_or(Path::new(":memory:"));
+        let path = self
+            .inner
+            .setup
+            .path
+            .as_deref()
+            .unwrap_or(Path::new(":memory:"));
         Err(InboxError::new(
             ErrorKind::Storage,
             format!(
@@ -327,7 +400,7 @@ impl SqliteInbox {
 
     /// The file and its `-wal` as opened, to check after a write.
     pub(crate) fn identity(&self) -> Option<Arc<Identity>> {
-        self.inner.identity.clone()
+        self.inner.setup.identity.clone()
     }
 
     /// Runs `f` on the connection thread.
@@ -345,12 +418,40 @@ impl SqliteInbox {
             .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
+
+    /// Runs a read on the reader's thread, or on the connection thread when
+    /// there is no reader (in memory, or opened read-only).
+    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R, InboxError>
+    where
+        F: FnOnce(&Connection) -> Result<R, InboxError> + Send + 'static,
+        R: Send + 'static,
+    {
+        match &self.inner.reader {
+            Some(reader) => reader.call(f).await,
+            None => self.call(move |conn| f(conn)).await,
+        }
+    }
+}
+
+/// Whether the file returns freed pages to the file system on request
+/// (`auto_vacuum` is `INCREMENTAL`, 2).
+fn incremental_vacuum(conn: &Connection) -> Result<bool, InboxError> {
+    let mode: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |row| row.get(0))
+        .map_err(storage)?;
+    Ok(mode == 2)
 }
 
 /// WAL mode, fsync on every commit, and the schema: the setup of a
 /// connection that writes. The migration commits a write even when the
 /// schema is current, so this doubles as a write probe.
 fn set_up(conn: &mut Connection, path: &Path) -> Result<(), InboxError> {
+    // A new file vacuums incrementally: pruning returns the space it
+    // frees. SQLite only takes this before the first table is created; for
+    // an existing file without it, this changes nothing (see the crate
+    // docs for converting one).
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .map_err(storage)?;
     // `query_row` is enough for PRAGMA journal_mode: it is not a write
     // transaction, and a failure to switch is reported on the first step
     // or as the mode read back.
@@ -435,24 +536,25 @@ pub(crate) fn at_most_one_row<T>(
     Ok(first)
 }
 
-fn closed() -> InboxError {
+pub(crate) fn closed() -> InboxError {
     InboxError::new(ErrorKind::Closed, "the connection thread is gone")
 }
 
 impl fmt::Debug for SqliteInbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteInbox")
-            .field("path", &self.inner.path)
+            .field("path", &self.inner.setup.path)
             .finish_non_exhaustive()
     }
 }
 
 /// The entry columns, in the order [`entry`] reads them; the kind (the
 /// `kind` column or, for an old file read-only, `'v2'`) follows them.
-const ENTRY_COLUMNS: &str = "webhook_id, event_id, trigger_name, source_type, source_id, \
+pub(crate) const ENTRY_COLUMNS: &str =
+    "webhook_id, event_id, trigger_name, source_type, source_id, \
      delivery_id, received_at, deliveries, attempts, state";
 
-fn entry(row: &Row<'_>) -> rusqlite::Result<Result<InboxEntry, InboxError>> {
+pub(crate) fn entry(row: &Row<'_>) -> rusqlite::Result<Result<InboxEntry, InboxError>> {
     let received_at: i64 = row.get(6)?;
     let deliveries: i64 = row.get(7)?;
     let attempts: i64 = row.get(8)?;
@@ -611,6 +713,15 @@ fn store_in_one_transaction(
         .map_err(storage)?;
     let mut counts = Vec::with_capacity(records.len());
     {
+        // A retry of an event pruned since: counted on its kept key, and
+        // stored nowhere (one primary-key probe; V1 callbacks have unique
+        // ids, so no key is kept for them).
+        let mut pruned = tx
+            .prepare_cached(
+                "UPDATE pruned_keys SET deliveries = deliveries + 1 \
+                 WHERE webhook_id = ?1 AND event_id = ?2 RETURNING deliveries",
+            )
+            .map_err(storage)?;
         let mut stmt = tx
             .prepare_cached(
                 "INSERT INTO events (webhook_id, event_id, trigger_name, source_type, \
@@ -621,6 +732,18 @@ fn store_in_one_transaction(
             )
             .map_err(storage)?;
         for record in records {
+            if record.kind == RecordKind::V2 {
+                let kept = at_most_one_row(
+                    &mut pruned,
+                    params![record.webhook_id, record.event_id],
+                    |row| row.get::<_, i64>(0),
+                )
+                .map_err(storage)?;
+                if let Some(deliveries) = kept {
+                    counts.push(deliveries);
+                    continue;
+                }
+            }
             let deliveries: i64 = at_most_one_row(
                 &mut stmt,
                 params![
@@ -678,7 +801,7 @@ impl Inbox for SqliteInbox {
         self.writable("claim an event")?;
         let worker_id = worker_id.to_owned();
         let lease_until = plus(now, lease);
-        let kind = self.inner.kind_column;
+        let kind = self.inner.setup.kind_column;
         let triggers = triggers.to_vec();
         self.call(move |conn| {
             // ?1 to ?3, then one parameter per trigger.
@@ -771,66 +894,38 @@ impl Inbox for SqliteInbox {
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
-        let kind = self.inner.kind_column;
-        self.call(move |conn| {
-            let limit = filter
-                .limit
-                .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
-            let sql = format!(
-                "SELECT {ENTRY_COLUMNS}, {kind} FROM events \
-                 WHERE (?1 IS NULL OR trigger_name = ?1) AND (?3 IS NULL OR state = ?3) \
-                 ORDER BY seq LIMIT ?2"
-            );
-            // A read: collecting steps the rows to the end, and stops at
-            // (and returns) the first error.
-            let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-            let rows = stmt
-                .query_map(
-                    params![filter.trigger, limit, filter.state.map(EntryState::as_str)],
-                    entry,
-                )
-                .map_err(storage)?;
-            rows.map(|row| row.map_err(storage)?).collect()
-        })
-        .await
-    }
-
-    // ISSUE-22-PLACEHOLDER: replaced by the counters of issue 22 before it lands.
-    async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> {
-        Err(InboxError::new(
-            ErrorKind::Unsupported,
-            "counts are not implemented yet",
-        ))
+        let kind = self.inner.setup.kind_column;
+        self.read(move |conn| read::list(conn, &filter, kind)).await
     }
 
     async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
         let event_id = event_id.to_owned();
-        let kind = self.inner.kind_column;
+        let kind = self.inner.setup.kind_column;
+        self.read(move |conn| read::get(conn, &event_id, kind))
+            .await
+    }
+
+    async fn counts(&self) -> Result<Counts, InboxError> {
+        let counters = self.inner.setup.counters;
+        self.read(move |conn| read::counts(conn, counters)).await
+    }
+
+    async fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<Pruned, InboxError> {
+        self.writable("prune events")?;
+        let retention = *retention;
+        let vacuum = self.inner.setup.vacuum;
+        let identity = self.identity();
         self.call(move |conn| {
-            let sql = format!(
-                "SELECT {ENTRY_COLUMNS}, {kind}, body FROM events WHERE event_id = ?1 ORDER BY seq LIMIT 1"
-            );
-            // A read: `query_row` not stepping past the first row loses
-            // nothing (there is no commit to report).
-            let row = conn
-                .prepare_cached(&sql)
-                .and_then(|mut stmt| {
-                    stmt.query_row([&event_id], |row| {
-                        Ok(entry(row)?.map(|entry| (entry, row.get::<_, Vec<u8>>(11))))
-                    })
-                    .optional()
-                })
-                .map_err(storage)?;
-            match row {
-                None => Ok(None),
-                Some(decoded) => {
-                    let (entry, body) = decoded?;
-                    Ok(Some(StoredEvent {
-                        entry,
-                        body: Bytes::from(body.map_err(storage)?),
-                    }))
-                }
+            let pruned = prune::prune(conn, &retention, now, batch, vacuum)?;
+            if let Some(identity) = &identity {
+                identity.check()?;
             }
+            Ok(pruned)
         })
         .await
     }

@@ -134,6 +134,12 @@
 mod file;
 mod idempotency;
 mod inbox;
+#[cfg(test)]
+mod no_scan_tests;
+mod prune;
+mod read;
+#[cfg(test)]
+mod reader_tests;
 mod schema;
 
 pub use idempotency::SqliteIdempotencyStore;

@@ -9,16 +9,21 @@ use boxhook::inbox::{ErrorKind, InboxError};
 use crate::storage;
 
 /// The schema version this build writes and reads.
-pub(crate) const VERSION: i64 = 4;
+pub(crate) const VERSION: i64 = 5;
 
 /// The version that added `events.kind`: a file opened read-only below it
 /// is read as all `v2`.
 pub(crate) const KIND_VERSION: i64 = 4;
 
+/// The version that added the `counts` table (and `pruned_keys`): a file
+/// opened read-only below it is counted by reading its rows.
+pub(crate) const COUNTS_VERSION: i64 = 5;
+
 /// The oldest version [`check_readable`] accepts: a reader only needs the
 /// `events` table, which version 2 left as it was, version 3 rebuilt with
-/// the same columns (the `dead` state added) and version 4 extended with
-/// `kind` (read as all `v2` before it).
+/// the same columns (the `dead` state added), version 4 extended with
+/// `kind` (read as all `v2` before it) and version 5 left as it was (its
+/// counters are counted from the rows before it).
 const OLDEST_READABLE: i64 = 1;
 
 /// Version 1. `trigger_name` because `trigger` is an SQL keyword. Times are
@@ -113,6 +118,64 @@ const V4: &str = "
 ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'v2' CHECK (kind IN ('v2', 'v1'));
 ";
 
+/// Version 5: counts without scans, and retention.
+///
+/// - `counts`: how many events are in each state, kept by triggers in the
+///   same transaction as every insert, state change and delete, so
+///   `Inbox::counts` reads four rows instead of the table. The migration
+///   counts the existing rows once (one pass over the table: the only
+///   time a file is read whole). A counter costs every store one more
+///   update of a one-page table, inside the transaction the store commits
+///   anyway (group commit: one page per commit, not per store); measured
+///   with `benches/load/run.sh` (`serve`, 3 KiB bodies, 64 connections,
+///   2 cores shared with other work, runs alternated): see
+///   docs/ARCHITECTURE.md, "SQLite counters and retention".
+/// - `pruned_keys`: the deduplication key of each pruned event, kept until
+///   its `received_at` plus the retention's `keys` (a retry of a pruned
+///   event is a duplicate, stored nowhere). `store` looks a key up there
+///   (one primary-key probe) before inserting; the index on `received_at`
+///   is written by pruning only.
+/// - `events_dead` and `events_v1_settled`: partial indexes holding only
+///   dead events, and only done or dead V1 callbacks, each with the
+///   columns pruning reads (so it never reads those rows themselves). A store of a new V2
+///   event writes neither (SQLite skips a partial index whose condition
+///   the row does not meet), so they cost the store path nothing; they let
+///   pruning, `list --state dead` and `revive` find those events without
+///   walking the table. Done V2 events, most of the table, need no index:
+///   pruning walks them by `seq`, which grows with time.
+const V5: &str = "
+CREATE TABLE counts (
+    state TEXT    PRIMARY KEY CHECK (state IN ('pending', 'claimed', 'done', 'dead')),
+    n     INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO counts (state, n) VALUES ('pending', 0), ('claimed', 0), ('done', 0), ('dead', 0);
+UPDATE counts SET n = tally.n
+    FROM (SELECT state, count(*) AS n FROM events GROUP BY state) AS tally
+    WHERE counts.state = tally.state;
+CREATE TRIGGER events_count_insert AFTER INSERT ON events BEGIN
+    UPDATE counts SET n = n + 1 WHERE state = NEW.state;
+END;
+CREATE TRIGGER events_count_delete AFTER DELETE ON events BEGIN
+    UPDATE counts SET n = n - 1 WHERE state = OLD.state;
+END;
+CREATE TRIGGER events_count_update AFTER UPDATE OF state ON events
+    WHEN OLD.state <> NEW.state BEGIN
+    UPDATE counts SET n = n - 1 WHERE state = OLD.state;
+    UPDATE counts SET n = n + 1 WHERE state = NEW.state;
+END;
+CREATE TABLE pruned_keys (
+    webhook_id  TEXT    NOT NULL,
+    event_id    TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    deliveries  INTEGER NOT NULL,
+    PRIMARY KEY (webhook_id, event_id)
+) WITHOUT ROWID;
+CREATE INDEX pruned_keys_received ON pruned_keys (received_at);
+CREATE INDEX events_dead ON events (seq, received_at, kind) WHERE state = 'dead';
+CREATE INDEX events_v1_settled ON events (seq, received_at, state)
+    WHERE kind = 'v1' AND state IN ('done', 'dead');
+";
+
 /// Brings the database to [`VERSION`]. Runs in an immediate transaction so
 /// two processes opening a new file at once do not both create the tables.
 ///
@@ -147,6 +210,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     }
     if version < 4 {
         tx.execute_batch(V4).map_err(storage)?;
+    }
+    if version < 5 {
+        tx.execute_batch(V5).map_err(storage)?;
     }
     tx.pragma_update(None, "user_version", VERSION)
         .map_err(storage)?;

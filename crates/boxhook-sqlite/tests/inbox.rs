@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use boxhook::idempotency::{Claim, EventKey};
 use boxhook::inbox::{
-    Claimed, EntryState, ErrorKind, Inbox, ListFilter, NewRecord, Ran, RecordKind, Stored, Worker,
+    Claimed, Counts, EntryState, ErrorKind, Inbox, ListFilter, NewRecord, Ran, RecordKind, Stored,
+    Worker,
 };
 use boxhook::HandlerError;
 use boxhook_core::model::WebhookEvent;
@@ -382,47 +383,28 @@ async fn a_newer_schema_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Corrupt);
     assert_eq!(
         err.to_string(),
-        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (4)"
+        "inbox data is unreadable: inbox schema version 99 is newer than this build reads (5)"
     );
 }
 
-/// The version 1 schema exactly as builds before the idempotency store
-/// wrote it: a file of theirs must open, keep its events, and gain the
-/// `claims` table.
-const V1_SCHEMA: &str = "
-CREATE TABLE events (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    webhook_id   TEXT    NOT NULL,
-    event_id     TEXT    NOT NULL,
-    trigger_name TEXT    NOT NULL,
-    source_type  TEXT,
-    source_id    TEXT,
-    delivery_id  TEXT,
-    received_at  INTEGER NOT NULL,
-    body         BLOB    NOT NULL,
-    deliveries   INTEGER NOT NULL DEFAULT 1,
-    state        TEXT    NOT NULL DEFAULT 'pending'
-                 CHECK (state IN ('pending', 'claimed', 'done')),
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    worker_id    TEXT,
-    ready_at     INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (webhook_id, event_id)
-);
-CREATE INDEX events_queue ON events (seq) WHERE state <> 'done';
-CREATE INDEX events_trigger ON events (trigger_name, seq);
-CREATE INDEX events_event_id ON events (event_id);
-PRAGMA user_version = 1;
-";
+/// The counts of an inbox with only done and dead events.
+fn settled(done: u64, dead: u64) -> Counts {
+    Counts {
+        done,
+        dead,
+        ..Counts::default()
+    }
+}
 
 #[tokio::test]
-async fn a_version_1_inbox_upgrades_to_version_3_keeping_its_events() {
+async fn a_version_1_inbox_upgrades_to_the_current_version_keeping_its_events() {
     use boxhook::idempotency::IdempotencyStore as _;
     let dir = TempDir::new("v1");
     let path = dir.file("inbox.sqlite");
     let body = event("w", "old", "FILE.UPLOADED");
     {
         let conn = rusqlite::Connection::open(&path).expect("create v1");
-        conn.execute_batch(V1_SCHEMA).expect("v1 schema");
+        conn.execute_batch(common::V1_SCHEMA).expect("v1 schema");
         conn.execute(
             "INSERT INTO events (webhook_id, event_id, trigger_name, received_at, body, \
              deliveries, state, attempts) VALUES ('w', 'old', 'FILE.UPLOADED', 0, ?1, 3, 'done', 1)",
@@ -451,8 +433,15 @@ async fn a_version_1_inbox_upgrades_to_version_3_keeping_its_events() {
     drop(reader);
     assert_eq!(version(&path), 1);
 
+    // Counted from its rows while it is read-only (no counters yet).
+    let reader = SqliteInbox::open_read_only(&path).expect("a v1 file reads");
+    assert_eq!(reader.counts().await.expect("counts"), settled(1, 0));
+    drop(reader);
+
     let inbox = SqliteInbox::open(&path).expect("migrate");
-    assert_eq!(version(&path), 4);
+    assert_eq!(version(&path), 5);
+    // Version 5 counted the existing rows into its counters once.
+    assert_eq!(inbox.counts().await.expect("counts"), settled(1, 0));
     let listed = inbox.list(ListFilter::new()).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(
@@ -510,16 +499,17 @@ async fn a_version_1_inbox_upgrades_to_version_3_keeping_its_events() {
             ("new".to_owned(), EntryState::Dead)
         ]
     );
+    assert_eq!(inbox.counts().await.expect("counts"), settled(1, 1));
     drop(inbox);
 
-    // Opening again: still version 4, and the completion survived.
+    // Opening again: still version 5, and the completion survived.
     let store = boxhook_sqlite::SqliteIdempotencyStore::open(&path).expect("reopen");
     assert_eq!(
         store.claim(&key, t(1), LEASE).await.expect("claim"),
         Claim::Done
     );
     drop(store);
-    assert_eq!(version(&path), 4);
+    assert_eq!(version(&path), 5);
 }
 
 #[tokio::test]

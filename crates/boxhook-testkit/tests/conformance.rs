@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use boxhook::idempotency::{Claim, EventKey, IdempotencyStore, MemoryStore, StoreError};
 use boxhook::inbox::{
-    Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Revive,
-    Stored, StoredEvent,
+    Claimed, Counts, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
+    Pruned, Retention, Revive, Stored, StoredEvent,
 };
 use boxhook_testkit::conformance;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -253,12 +253,45 @@ enum InboxBug {
     StateIgnored,
     /// Every entry reads back as a V2 event.
     KindLost,
+    /// `prune` is the trait's provided one: unsupported.
+    NoPrune,
+    /// `counts` counts claimed events as pending.
+    ClaimedCountedPending,
+    /// `oldest_pending` looks at claimed events too.
+    OldestIncludesClaimed,
+    /// `prune` removes claimed events like done ones.
+    PrunesClaimed,
+    /// `prune` keeps dead events as long as done ones.
+    DeadKeptAsDone,
+    /// `prune` removes every prunable event at once.
+    BatchIgnored,
+    /// `prune` keeps no key of what it removed.
+    KeysForgotten,
+    /// `prune` never removes a key.
+    KeysKeptForever,
+    /// `list` ignores `before`.
+    BeforeIgnored,
+    /// `list` ignores `since`.
+    SinceIgnored,
 }
 
 /// A reference in-memory inbox, optionally broken.
+///
+/// Its `counts` looks at every event: it is a reference for the rules,
+/// not a store that must answer without reading every row.
 struct MemInbox {
     bug: InboxBug,
     events: tokio::sync::Mutex<Vec<Slot>>,
+    /// The keys of pruned events still kept, in the order they were
+    /// pruned. Locked after `events`, never alone before it.
+    keys: tokio::sync::Mutex<Vec<Kept>>,
+}
+
+/// The key of a pruned event, kept until `until`.
+struct Kept {
+    key: EventKey,
+    until: DateTime<Utc>,
+    deliveries: u64,
 }
 
 struct Slot {
@@ -285,6 +318,23 @@ impl MemInbox {
         Self {
             bug,
             events: tokio::sync::Mutex::default(),
+            keys: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// How long `retention` keeps a slot; `None` when it is never pruned
+    /// (kept forever, or pending or claimed).
+    fn kept_for(&self, slot: &Slot, retention: &Retention) -> Option<Duration> {
+        use boxhook::inbox::RecordKind;
+        match (slot.record.kind, slot.state) {
+            (RecordKind::V1, EntryState::Done | EntryState::Dead) => retention.v1,
+            (RecordKind::V2, EntryState::Done) => retention.done,
+            (RecordKind::V2, EntryState::Dead) if self.bug == InboxBug::DeadKeptAsDone => {
+                retention.done
+            }
+            (RecordKind::V2, EntryState::Dead) => retention.dead,
+            (_, EntryState::Claimed) if self.bug == InboxBug::PrunesClaimed => retention.done,
+            (_, EntryState::Pending | EntryState::Claimed) => None,
         }
     }
 
@@ -353,6 +403,18 @@ impl Inbox for MemInbox {
             slot.deliveries += 1;
             return Ok(Stored::Duplicate {
                 deliveries: slot.deliveries,
+            });
+        }
+        if let Some(kept) = self
+            .keys
+            .lock()
+            .await
+            .iter_mut()
+            .find(|k| k.key == record.key())
+        {
+            kept.deliveries += 1;
+            return Ok(Stored::Duplicate {
+                deliveries: kept.deliveries,
             });
         }
         events.push(Slot {
@@ -459,8 +521,23 @@ impl Inbox for MemInbox {
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
         let events = self.events.lock().await;
-        Ok(events
-            .iter()
+        // Stored before the oldest event with the cursor's id; none when
+        // no event has it.
+        let end = match &filter.before {
+            Some(_) if self.bug == InboxBug::BeforeIgnored => events.len(),
+            Some(id) => events
+                .iter()
+                .position(|s| s.record.event_id == *id)
+                .unwrap_or(0),
+            None => events.len(),
+        };
+        let stored = &events[..end];
+        let in_order: Box<dyn Iterator<Item = &Slot>> = if filter.newest_first {
+            Box::new(stored.iter().rev())
+        } else {
+            Box::new(stored.iter())
+        };
+        Ok(in_order
             .filter(|s| {
                 filter
                     .trigger
@@ -468,6 +545,10 @@ impl Inbox for MemInbox {
                     .is_none_or(|t| *t == s.record.trigger)
                     && (self.bug == InboxBug::StateIgnored
                         || filter.state.is_none_or(|state| state == s.state))
+                    && (self.bug == InboxBug::SinceIgnored
+                        || filter
+                            .since
+                            .is_none_or(|since| s.record.received_at >= since))
             })
             .take(filter.limit.unwrap_or(usize::MAX))
             .map(|s| s.entry(self.bug))
@@ -484,20 +565,88 @@ impl Inbox for MemInbox {
                 body: s.record.body.clone(),
             }))
     }
-    // ISSUE-22-PLACEHOLDER: the reference inbox's counts; replaced with the
-    // count and retention rules of issue 22.
-    async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> {
+    async fn counts(&self) -> Result<Counts, InboxError> {
         let events = self.events.lock().await;
-        let mut counts = boxhook::inbox::Counts::default();
+        let mut counts = Counts::default();
         for s in events.iter() {
             match s.state {
+                EntryState::Claimed if self.bug == InboxBug::ClaimedCountedPending => {
+                    counts.pending += 1;
+                }
                 EntryState::Pending => counts.pending += 1,
                 EntryState::Claimed => counts.claimed += 1,
                 EntryState::Done => counts.done += 1,
                 EntryState::Dead => counts.dead += 1,
             }
+            let waiting = s.state == EntryState::Pending
+                || (self.bug == InboxBug::OldestIncludesClaimed && s.state == EntryState::Claimed);
+            if waiting
+                && counts
+                    .oldest_pending
+                    .is_none_or(|oldest| s.record.received_at < oldest)
+            {
+                counts.oldest_pending = Some(s.record.received_at);
+            }
         }
         Ok(counts)
+    }
+
+    async fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<Pruned, InboxError> {
+        if self.bug == InboxBug::NoPrune {
+            return Err(InboxError::new(
+                ErrorKind::Unsupported,
+                "this inbox cannot prune old events",
+            ));
+        }
+        let mut events = self.events.lock().await;
+        let mut keys = self.keys.lock().await;
+        let mut pruned = Pruned::default();
+        // Keys whose time has passed go first; then the oldest prunable
+        // events, at most `batch` of them.
+        if self.bug != InboxBug::KeysKeptForever {
+            let before = keys.len();
+            keys.retain(|kept| kept.until > now);
+            pruned.keys = u64::try_from(before - keys.len()).unwrap();
+        }
+        let prunable: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| {
+                self.kept_for(slot, retention)
+                    .and_then(|age| Retention::cutoff(now, Some(age)))
+                    .is_some_and(|cutoff| slot.record.received_at < cutoff)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let take = if self.bug == InboxBug::BatchIgnored {
+            prunable.len()
+        } else {
+            prunable.len().min(batch)
+        };
+        pruned.more = take < prunable.len();
+        for &i in prunable[..take].iter().rev() {
+            let slot = events.remove(i);
+            match (slot.record.kind, slot.state) {
+                (boxhook::inbox::RecordKind::V1, _) => pruned.v1 += 1,
+                (_, EntryState::Dead) => pruned.dead += 1,
+                _ => pruned.done += 1,
+            }
+            let until = slot.record.received_at
+                + TimeDelta::from_std(retention.keys).unwrap_or(TimeDelta::MAX);
+            if until > now && self.bug != InboxBug::KeysForgotten {
+                keys.push(Kept {
+                    key: slot.record.key(),
+                    until,
+                    deliveries: slot.deliveries,
+                });
+            }
+        }
+        Ok(pruned)
     }
 }
 
@@ -558,4 +707,77 @@ async fn an_inbox_that_ignores_triggers_fails() {
 async fn an_inbox_that_ignores_the_state_filter_fails() {
     broken_inbox_fails(InboxBug::StateIgnored, "list-by-state").await;
     broken_inbox_fails(InboxBug::KindLost, "kind-round-trips").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_that_cannot_prune_fails() {
+    let message = failure(conformance::inbox(|| MemInbox::new(InboxBug::NoPrune))).await;
+    assert_rule(&message, "counts-match-list");
+    assert!(
+        message
+            .ends_with("`prune` failed: inbox cannot do this: this inbox cannot prune old events"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_that_counts_claimed_events_as_pending_fails() {
+    broken_inbox_fails(InboxBug::ClaimedCountedPending, "counts-match-list").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(
+    expected = "conformance rule `oldest-pending` violated: the oldest pending event's received_at while the oldest is claimed: expected Some(2020-01-01T00:00:20Z), got Some(2020-01-01T00:00:10Z)"
+)]
+async fn an_inbox_whose_oldest_pending_may_be_claimed_fails() {
+    conformance::inbox(|| MemInbox::new(InboxBug::OldestIncludesClaimed)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_that_prunes_claimed_events_fails() {
+    broken_inbox_fails(InboxBug::PrunesClaimed, "prune-keeps-pending-and-claimed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_that_keeps_dead_events_as_long_as_done_ones_fails() {
+    broken_inbox_fails(InboxBug::DeadKeptAsDone, "prune-respects-retention").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(
+    expected = "conformance rule `prune-batch-bound` violated: prune call 1 with a batch of 2 (of 5 done events, oldest first): expected Pruned { done: 2, dead: 0, v1: 0, keys: 0, more: true }, got Pruned { done: 5, dead: 0, v1: 0, keys: 0, more: false }"
+)]
+async fn an_inbox_whose_prune_ignores_the_batch_fails() {
+    conformance::inbox(|| MemInbox::new(InboxBug::BatchIgnored)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[should_panic(
+    expected = "conformance rule `retry-after-prune-is-duplicate` violated: a retry of a pruned done event: expected Duplicate { deliveries: 2 or more } (the event was pruned, its key kept), got New"
+)]
+async fn an_inbox_that_forgets_pruned_keys_fails() {
+    conformance::inbox(|| MemInbox::new(InboxBug::KeysForgotten)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_that_keeps_keys_forever_fails() {
+    broken_inbox_fails(InboxBug::KeysKeptForever, "keys-pruned-after-keys").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_whose_list_ignores_the_cursor_fails() {
+    let message = failure(conformance::inbox(|| {
+        MemInbox::new(InboxBug::BeforeIgnored)
+    }))
+    .await;
+    assert_rule(&message, "list-paging");
+    assert!(
+        message.contains("the newest 3 before e-5: expected "),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_whose_list_ignores_since_fails() {
+    broken_inbox_fails(InboxBug::SinceIgnored, "list-paging").await;
 }

@@ -6,6 +6,9 @@
     reason = "each test binary uses a different subset"
 )]
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use chrono::{DateTime, TimeDelta, Utc};
 
 pub use boxhook_testkit::fs::{is_root, on_small_fs, remount_read_only, snapshot, TempDir};
@@ -37,4 +40,60 @@ pub fn big_event(n: u64, size: usize) -> String {
     format!(
         r#"{{"type":"webhook_event","id":"e-{n}","trigger":"FILE.UPLOADED","webhook":{{"id":"4133","type":"webhook"}},"source":{{"id":"f-{n}","type":"file","name":"{name}"}}}}"#
     )
+}
+
+/// The version 1 schema exactly as builds before the idempotency store
+/// wrote it: a file of theirs must open, keep its events, and gain the
+/// `claims` table.
+pub const V1_SCHEMA: &str = "
+CREATE TABLE events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id   TEXT    NOT NULL,
+    event_id     TEXT    NOT NULL,
+    trigger_name TEXT    NOT NULL,
+    source_type  TEXT,
+    source_id    TEXT,
+    delivery_id  TEXT,
+    received_at  INTEGER NOT NULL,
+    body         BLOB    NOT NULL,
+    deliveries   INTEGER NOT NULL DEFAULT 1,
+    state        TEXT    NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'claimed', 'done')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    worker_id    TEXT,
+    ready_at     INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (webhook_id, event_id)
+);
+CREATE INDEX events_queue ON events (seq) WHERE state <> 'done';
+CREATE INDEX events_trigger ON events (trigger_name, seq);
+CREATE INDEX events_event_id ON events (event_id);
+PRAGMA user_version = 1;
+";
+
+/// Waits for the inbox's connection threads to close it: the last
+/// connection to close deletes the -wal. Dropping an inbox returns before
+/// its thread has closed the connection, and when a reader happens to
+/// close last it cannot checkpoint; a plain connection, opened and closed
+/// once the others are gone, finishes the job.
+pub fn wait_until_closed(path: &Path) {
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    for _ in 0..250 {
+        if !wal.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // A connection only opens the -wal once it reads.
+        rusqlite::Connection::open(path)
+            .and_then(|conn| conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())))
+            .expect("open to checkpoint");
+    }
+    panic!(
+        "{} is still there: a connection is still open",
+        wal.display()
+    );
+}
+
+/// The `-wal` next to `path`.
+pub fn sibling_wal(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-wal", path.display()))
 }

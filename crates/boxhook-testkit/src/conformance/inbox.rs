@@ -12,7 +12,9 @@ use boxhook::inbox::{
 use chrono::{DateTime, Utc};
 use tokio::sync::Barrier;
 
-use super::{at, inbox_work, require_multi_thread, violated};
+use super::{
+    at, inbox_counts, inbox_list, inbox_prune, inbox_work, require_multi_thread, violated,
+};
 
 /// The lease every case claims with.
 const LEASE: Duration = Duration::from_secs(60);
@@ -74,6 +76,14 @@ where
     inbox_work::claim_matching_triggers(&make()).await;
     inbox_work::list_by_state(&make()).await;
     kind_round_trips(&make()).await;
+    inbox_counts::counts_match_list(&make()).await;
+    inbox_counts::oldest_pending(&make()).await;
+    inbox_prune::prune_keeps_pending_and_claimed(&make()).await;
+    inbox_prune::prune_respects_retention(&make()).await;
+    inbox_prune::prune_batch_bound(&make()).await;
+    inbox_prune::retry_after_prune_is_duplicate(&make()).await;
+    inbox_prune::keys_pruned_after_keys(&make()).await;
+    inbox_list::list_paging(&make()).await;
 }
 
 /// A Box-shaped event body.

@@ -56,12 +56,33 @@
 //! | `claim-matching-triggers` | `claim_matching` claims only events whose trigger is exactly one of those given, oldest first; an empty list claims any |
 //! | `list-by-state` | `list` with a state returns exactly the events in it, combined with trigger and limit |
 //! | `kind-round-trips` | a record's kind (`v2` or `v1`) comes back as stored from `list`, `get` and `claim_next` |
+//! | `counts-match-list` | `counts` is all zeros for an empty inbox, then says exactly how many events `list` shows in each state after stores, duplicate deliveries, claims, `ack`, `bury`, `requeue`, both kinds of `revive`, and `prune` |
+//! | `oldest-pending` | `counts().oldest_pending` is the `received_at` of the oldest pending event (events are stored in the order they were received): claimed, done and dead events are not pending, a requeued one is even before its retry time, `None` when none is |
+//! | `prune-keeps-pending-and-claimed` | a prune keeping every kind of event for a second, months later, removes no pending event (new, or requeued for later) and no claimed one (leased, or its lease over), and the claim goes on as before |
+//! | `prune-respects-retention` | `prune` removes done V2 events by `done`, dead V2 events by `dead`, done or dead V1 callbacks by `v1`, each measured from `received_at` (an event received exactly at the cut-off stays), `None` keeps that kind forever, and `Pruned` counts each exactly |
+//! | `prune-batch-bound` | `prune` removes at most `batch` events per call, oldest first, says `more: true` when it stopped at the bound and `false` once nothing is left |
+//! | `retry-after-prune-is-duplicate` | after its done or dead event was pruned with a 1 s retention, a retry of it up to the last second of `keys` is `Duplicate { deliveries: 2 or more }`, and stores nothing: not listed, not counted, not claimed, `get` finds nothing |
+//! | `keys-pruned-after-keys` | a pruned event's key is removed by the first `prune` after `received_at + keys` (counted in `Pruned::keys`, one key at a time as each one's time comes), and a delivery of that event is then `New` again |
+//! | `list-paging` | `list` newest first, with `limit` and `before` (the cursor), visits every event exactly once whatever the page size, also by trigger or state; `before` an unknown id or the first event lists nothing; `since` keeps events received at or after it, and combines with the rest |
+//!
+//! The count and prune rules run against every inbox, like `bury-is-dead`
+//! and `revive-requeues`: the trait's provided
+//! [`Inbox::prune`](boxhook::inbox::Inbox::prune) (and
+//! `bury`, `revive`) fail with `Unsupported`, so an inbox that does not
+//! prune fails them; boxhook's own inboxes (`boxhook-sqlite`,
+//! `boxhook-postgres`) implement all of it.
+//! A retry of a pruned event may count its deliveries from 2 again (an
+//! inbox that keeps only the key of a pruned event does not know how many
+//! came before); everything else is exact.
 //!
 //! [`IdempotencyStore`]: boxhook::idempotency::IdempotencyStore
 //! [`Inbox`]: boxhook::inbox::Inbox
 
 mod idempotency;
 mod inbox;
+mod inbox_counts;
+mod inbox_list;
+mod inbox_prune;
 mod inbox_work;
 
 pub use idempotency::idempotency_store;

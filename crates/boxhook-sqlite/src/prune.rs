@@ -1,0 +1,209 @@
+//! Pruning: what [`Inbox::prune`](boxhook::inbox::Inbox::prune) removes in
+//! one bounded batch, the keys it keeps for pruned events, and the space it
+//! gives back to the file system.
+
+use boxhook::inbox::{ErrorKind, InboxError, Pruned, Retention, MIN_KEEP_KEYS};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+
+use crate::inbox::millis;
+use crate::storage;
+
+/// Most pages one prune call returns to the file system (16 MiB of 4 KiB
+/// pages): more than a batch of a few thousand events frees, and few enough
+/// that the `incremental_vacuum` after it stays short (it holds the write
+/// lock, like a batch). What is left is returned by the next calls.
+pub(crate) const MAX_VACUUM_PAGES: i64 = 4096;
+
+/// The done V2 events old enough to prune, oldest first: a walk of the
+/// table by `seq` from its start. It stops at the first event received at
+/// or after the cut-off (`seq` grows with time, so what follows is as
+/// young), so it visits the events it removes and the older ones it keeps
+/// (pending, claimed, dead, V1 callbacks) and no more.
+pub(crate) const DONE_WALK_SQL: &str =
+    "SELECT seq, received_at, state = 'done' AND kind = 'v2' FROM events ORDER BY seq";
+
+/// The dead events, oldest first, from the `events_dead` partial index
+/// alone (it holds `seq`, `received_at` and `kind`): V2 ones are pruned by
+/// the dead retention, V1 ones by the V1 walk.
+pub(crate) const DEAD_WALK_SQL: &str =
+    "SELECT seq, received_at, kind = 'v2' FROM events WHERE state = 'dead' ORDER BY seq";
+
+/// The done or dead V1 callbacks, oldest first, from the
+/// `events_v1_settled` partial index alone.
+pub(crate) const V1_WALK_SQL: &str = "SELECT seq, received_at, 1 FROM events \
+     WHERE kind = 'v1' AND state IN ('done', 'dead') ORDER BY seq";
+
+/// What kind of event a candidate is, for [`Pruned`]'s counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Done,
+    Dead,
+    V1,
+}
+
+/// Up to `limit` events of one walk whose `received_at` is before `cut`
+/// and whose third column is true, stopping at the first row (of any
+/// kind) received at or after `cut`.
+fn walk(
+    tx: &Transaction<'_>,
+    sql: &str,
+    cut: i64,
+    limit: usize,
+    kind: Kind,
+) -> Result<Vec<(i64, Kind)>, InboxError> {
+    let mut found = Vec::new();
+    if limit == 0 {
+        return Ok(found);
+    }
+    let mut stmt = tx.prepare_cached(sql).map_err(storage)?;
+    let mut rows = stmt.query([]).map_err(storage)?;
+    while let Some(row) = rows.next().map_err(storage)? {
+        let received_at: i64 = row.get(1).map_err(storage)?;
+        if received_at >= cut {
+            break;
+        }
+        if row.get::<_, bool>(2).map_err(storage)? {
+            found.push((row.get(0).map_err(storage)?, kind));
+            if found.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// One prune call: expired keys, then at most `batch` events, in one
+/// immediate transaction; then, when the file vacuums incrementally, up to
+/// [`MAX_VACUUM_PAGES`] free pages returned to the file system.
+pub(crate) fn prune(
+    conn: &mut Connection,
+    retention: &Retention,
+    now: DateTime<Utc>,
+    batch: usize,
+    vacuum: bool,
+) -> Result<Pruned, InboxError> {
+    let mut pruned = Pruned::default();
+    let keys = retention.keys.max(MIN_KEEP_KEYS);
+    // A pruned event's key is kept while `received_at + keys` is ahead of
+    // `now`, that is while `received_at` is after this.
+    let keys_cut = Retention::cutoff(now, Some(keys)).map_or(i64::MIN, millis);
+    let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(storage)?;
+
+    let removed = tx
+        .prepare_cached(
+            "DELETE FROM pruned_keys WHERE (webhook_id, event_id) IN \
+             (SELECT webhook_id, event_id FROM pruned_keys WHERE received_at <= ?1 \
+              ORDER BY received_at LIMIT ?2)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![keys_cut, limit]))
+        .map_err(storage)?;
+    pruned.keys = u64::try_from(removed).unwrap_or(u64::MAX);
+    let keys_left: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM pruned_keys WHERE received_at <= ?1)")
+        .and_then(|mut stmt| stmt.query_row([keys_cut], |row| row.get(0)))
+        .map_err(storage)?;
+
+    // One more than the batch from each walk: whether more is left.
+    let each = batch.saturating_add(1);
+    let mut candidates = Vec::new();
+    for (age, sql, kind) in [
+        (retention.done, DONE_WALK_SQL, Kind::Done),
+        (retention.dead, DEAD_WALK_SQL, Kind::Dead),
+        (retention.v1, V1_WALK_SQL, Kind::V1),
+    ] {
+        if let Some(cut) = Retention::cutoff(now, age) {
+            candidates.extend(walk(&tx, sql, millis(cut), each, kind)?);
+        }
+    }
+    candidates.sort_unstable_by_key(|(seq, _)| *seq);
+    let events_left = candidates.len() > batch;
+    candidates.truncate(batch);
+
+    {
+        let mut delete = tx
+            .prepare_cached(
+                "DELETE FROM events WHERE seq = ?1 \
+                 RETURNING webhook_id, event_id, received_at, deliveries",
+            )
+            .map_err(storage)?;
+        let mut keep = tx
+            .prepare_cached(
+                "INSERT INTO pruned_keys (webhook_id, event_id, received_at, deliveries) \
+                 VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (webhook_id, event_id) DO UPDATE \
+                 SET received_at = excluded.received_at, deliveries = excluded.deliveries",
+            )
+            .map_err(storage)?;
+        for (seq, kind) in candidates {
+            let mut rows = delete.query([seq]).map_err(storage)?;
+            let Some(row) = rows.next().map_err(storage)? else {
+                return Err(InboxError::new(
+                    ErrorKind::Storage,
+                    format!("event {seq} to prune is gone from its own transaction"),
+                ));
+            };
+            let (webhook_id, event_id, received_at, deliveries): (String, String, i64, i64) = (
+                row.get(0).map_err(storage)?,
+                row.get(1).map_err(storage)?,
+                row.get(2).map_err(storage)?,
+                row.get(3).map_err(storage)?,
+            );
+            // Stepped to its end: a DELETE reports its errors on the last step.
+            while rows.next().map_err(storage)?.is_some() {}
+            drop(rows);
+            match kind {
+                Kind::Done => pruned.done = pruned.done.saturating_add(1),
+                Kind::Dead => pruned.dead = pruned.dead.saturating_add(1),
+                // A V1 callback's id is its own, never delivered twice:
+                // there is no retry to recognise, so no key to keep.
+                Kind::V1 => {
+                    pruned.v1 = pruned.v1.saturating_add(1);
+                    continue;
+                }
+            }
+            if received_at > keys_cut {
+                keep.execute(params![webhook_id, event_id, received_at, deliveries])
+                    .map_err(storage)?;
+            }
+        }
+    }
+    // On an error the transaction is rolled back as `tx` drops: nothing of
+    // this batch is removed, and the counters are as they were.
+    tx.commit().map_err(storage)?;
+    pruned.more = events_left || keys_left;
+    if vacuum {
+        if let Err(error) = return_free_pages(conn) {
+            // The batch is committed; the pages stay free in the file and
+            // are used by the next stores, or returned by the next prune.
+            tracing::warn!(
+                error = %error,
+                "pruned, but could not return the freed pages to the file system"
+            );
+        }
+    }
+    Ok(pruned)
+}
+
+/// Returns up to [`MAX_VACUUM_PAGES`] free pages to the file system
+/// (`PRAGMA incremental_vacuum`, its own transaction). Returns how many.
+pub(crate) fn return_free_pages(conn: &Connection) -> Result<i64, InboxError> {
+    let free: i64 = conn
+        .query_row("PRAGMA freelist_count", [], |row| row.get(0))
+        .map_err(storage)?;
+    let pages = free.min(MAX_VACUUM_PAGES);
+    if pages <= 0 {
+        return Ok(0);
+    }
+    // The pragma frees one page per step (it yields a row for each): it
+    // must be stepped to its end, which also reports the commit's error.
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA incremental_vacuum({pages})"))
+        .map_err(storage)?;
+    let mut rows = stmt.query([]).map_err(storage)?;
+    while rows.next().map_err(storage)?.is_some() {}
+    Ok(pages)
+}
