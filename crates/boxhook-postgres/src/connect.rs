@@ -15,16 +15,85 @@ use crate::options::{check_schema_name, Options};
 use crate::schema;
 use crate::wake::listen;
 
-/// What the inbox and the idempotency store share: the pool, and the
+/// What the inbox and the idempotency store share: the pools, and the
 /// wake-up fed by the `LISTEN` connection.
 pub(crate) struct Shared {
+    /// Stores, claims, settles: the connections deliveries wait for.
     pub(crate) pool: Pool,
+    /// `list`, `get`, `counts`: read-only, with a statement timeout.
+    pub(crate) read: Pool,
+    /// `prune`: one connection, holding the pruners' advisory lock.
+    pub(crate) maintenance: Pool,
     pub(crate) wake: Arc<Notify>,
     /// 0 idle, 1 a NOTIFY in flight, 2 in flight and another one wanted.
     pub(crate) notifying: Arc<std::sync::atomic::AtomicU8>,
     pub(crate) listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) start_listener:
         Box<dyn Fn(Arc<Notify>) -> tokio::task::JoinHandle<()> + Send + Sync>,
+}
+
+/// Which of [`Shared`]'s pools a connection comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    /// [`Shared::pool`].
+    Write,
+    /// [`Shared::read`].
+    Read,
+    /// [`Shared::maintenance`].
+    Maintenance,
+}
+
+/// How long a store, claim, settle or read waits for a free connection when
+/// all the pool's are busy: well under the 30 s Box waits for an answer, so
+/// a receiver answers 503 (and Box retries) rather than nothing.
+pub(crate) const POOL_WAIT: Duration = Duration::from_secs(5);
+
+impl Shared {
+    /// A connection from `which` pool, waiting at most [`POOL_WAIT`] for one
+    /// to be free (the pool's own timeouts otherwise).
+    pub(crate) async fn connection(
+        &self,
+        which: Which,
+    ) -> Result<deadpool_postgres::Object, InboxError> {
+        use deadpool_postgres::{PoolError, TimeoutType};
+        let (pool, what) = match which {
+            Which::Write => (&self.pool, ""),
+            Which::Read => (&self.read, " read"),
+            Which::Maintenance => (&self.maintenance, " pruning"),
+        };
+        let timeouts = deadpool_postgres::Timeouts {
+            wait: Some(POOL_WAIT),
+            ..pool.timeouts()
+        };
+        pool.timeout_get(&timeouts).await.map_err(|error| {
+            let hint = match (&error, which) {
+                (PoolError::Timeout(TimeoutType::Wait), Which::Write) => format!(
+                    " (all {} connections busy for {} s: the database is slow, or the \
+                     pool too small for the load)",
+                    pool.status().max_size,
+                    POOL_WAIT.as_secs()
+                ),
+                (PoolError::Timeout(TimeoutType::Wait), _) => format!(
+                    " (all {} {what} connections busy for {} s: reads are slow or too many at \
+                     once; deliveries do not wait for these)",
+                    pool.status().max_size,
+                    POOL_WAIT.as_secs()
+                )
+                .replace("  ", " "),
+                (PoolError::Timeout(TimeoutType::Create) | PoolError::Backend(_), _) => {
+                    "; check that the database is up and reachable".to_owned()
+                }
+                _ => String::new(),
+            };
+            InboxError::new(
+                ErrorKind::Storage,
+                format!(
+                    "no PostgreSQL{what} connection: {}{hint}",
+                    crate::describe(&error)
+                ),
+            )
+        })
+    }
 }
 
 impl Drop for Shared {
@@ -52,14 +121,14 @@ pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>,
         let current = config.get_options().unwrap_or_default().to_owned();
         config.options(format!("{current} -c search_path={schema}").trim());
     }
-    if config.get_application_name().is_none() {
+    let named = config.get_application_name().is_none();
+    if named {
         config.application_name("boxhook");
     }
+    let configs = Configs::new(config, named, options);
     let shared = match &security {
-        Security::Plain => build(config, tokio_postgres::NoTls, options.pool_size)?,
-        Security::Verified { roots, check_name } => {
-            with_tls(config, roots, *check_name, options.pool_size)?
-        }
+        Security::Plain => build(configs, tokio_postgres::NoTls)?,
+        Security::Verified { roots, check_name } => with_tls(configs, roots, *check_name)?,
     };
     let mut client = shared
         .pool
@@ -67,8 +136,55 @@ pub(crate) async fn connect(url: &str, options: &Options) -> Result<Arc<Shared>,
         .await
         .map_err(|error| cannot_connect(url, &security, &error))?;
     schema::prepare(&mut client, options.schema.as_deref(), options.migrate).await?;
+    if options.migrate {
+        // Partitions for the coming days, so that stores land in them rather
+        // than creating one on their first event of a day. Not fatal: a store
+        // creates a missing partition itself, and `prune` creates them too.
+        if let Err(error) = crate::partitions::ensure_ahead(&mut client, chrono::Utc::now()).await {
+            tracing::warn!(%error, "cannot create the coming days' event partitions yet");
+        }
+    }
     drop(client);
     Ok(shared)
+}
+
+/// The connection settings of the three pools.
+struct Configs {
+    pool: tokio_postgres::Config,
+    read: tokio_postgres::Config,
+    maintenance: tokio_postgres::Config,
+    pool_size: usize,
+    read_pool_size: usize,
+}
+
+impl Configs {
+    /// The read pool's connections may not write, stop each statement after
+    /// the read timeout, and plan each statement with its values (a filter
+    /// on a rare trigger or state uses its index, which a plan made for any
+    /// value may not); when boxhook names the connections, the read
+    /// and pruning connections say what they are (`boxhook-read`,
+    /// `boxhook-prune`) in `pg_stat_activity`.
+    fn new(config: tokio_postgres::Config, named: bool, options: &Options) -> Self {
+        let mut read = config.clone();
+        let timeout = u64::try_from(options.read_timeout.as_millis()).unwrap_or(u64::MAX);
+        let current = read.get_options().unwrap_or_default().to_owned();
+        read.options(
+            format!("{current} -c statement_timeout={timeout} -c default_transaction_read_only=on")
+                .trim(),
+        );
+        let mut maintenance = config.clone();
+        if named {
+            read.application_name("boxhook-read");
+            maintenance.application_name("boxhook-prune");
+        }
+        Self {
+            pool: config,
+            read,
+            maintenance,
+            pool_size: options.pool_size,
+            read_pool_size: options.read_pool_size,
+        }
+    }
 }
 
 /// Why the first connection failed, and what to do.
@@ -102,27 +218,13 @@ fn cannot_connect(
 }
 
 #[cfg(feature = "tls")]
-fn with_tls(
-    config: tokio_postgres::Config,
-    roots: &Roots,
-    check_name: bool,
-    size: usize,
-) -> Result<Arc<Shared>, InboxError> {
+fn with_tls(configs: Configs, roots: &Roots, check_name: bool) -> Result<Arc<Shared>, InboxError> {
     let tls = crate::tls::client_config(roots, check_name)?;
-    build(
-        config,
-        tokio_postgres_rustls::MakeRustlsConnect::new(tls),
-        size,
-    )
+    build(configs, tokio_postgres_rustls::MakeRustlsConnect::new(tls))
 }
 
 #[cfg(not(feature = "tls"))]
-fn with_tls(
-    _: tokio_postgres::Config,
-    _: &Roots,
-    _: bool,
-    _: usize,
-) -> Result<Arc<Shared>, InboxError> {
+fn with_tls(_: Configs, _: &Roots, _: bool) -> Result<Arc<Shared>, InboxError> {
     Err(InboxError::new(
         ErrorKind::Storage,
         "the connection string asks for TLS (sslmode=require, verify-ca or verify-full, or \
@@ -131,35 +233,18 @@ fn with_tls(
     ))
 }
 
-fn build<T>(config: tokio_postgres::Config, tls: T, size: usize) -> Result<Arc<Shared>, InboxError>
+fn build<T>(configs: Configs, tls: T) -> Result<Arc<Shared>, InboxError>
 where
     T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
     T::Stream: Sync + Send,
     T::TlsConnect: Sync + Send,
     <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
-    let manager = Manager::from_config(
-        config.clone(),
-        tls.clone(),
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    let pool = Pool::builder(manager)
-        .max_size(size)
-        .runtime(Runtime::Tokio1)
-        .create_timeout(Some(Duration::from_secs(10)))
-        .wait_timeout(Some(Duration::from_secs(30)))
-        .build();
-    // `build` only fails without a runtime for the timeouts; one is given.
-    let pool = pool.map_err(|error| {
-        InboxError::new(
-            ErrorKind::Storage,
-            format!("cannot build the connection pool: {error}"),
-        )
-    })?;
+    let config = configs.pool.clone();
     Ok(Arc::new(Shared {
-        pool,
+        pool: pool(configs.pool, tls.clone(), configs.pool_size)?,
+        read: pool(configs.read, tls.clone(), configs.read_pool_size)?,
+        maintenance: pool(configs.maintenance, tls.clone(), 1)?,
         wake: Arc::new(Notify::new()),
         notifying: Arc::new(std::sync::atomic::AtomicU8::new(0)),
         listener: std::sync::Mutex::new(None),
@@ -167,6 +252,35 @@ where
             tokio::spawn(listen(config.clone(), tls.clone(), wake))
         }),
     }))
+}
+
+fn pool<T>(config: tokio_postgres::Config, tls: T, size: usize) -> Result<Pool, InboxError>
+where
+    T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    let manager = Manager::from_config(
+        config,
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    // `build` only fails without a runtime for the timeouts; one is given.
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(Duration::from_secs(10)))
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .build()
+        .map_err(|error| {
+            InboxError::new(
+                ErrorKind::Storage,
+                format!("cannot build the connection pool: {error}"),
+            )
+        })
 }
 
 #[cfg(all(test, not(feature = "tls")))]

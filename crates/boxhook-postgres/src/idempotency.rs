@@ -55,6 +55,68 @@ impl PgIdempotencyStore {
         })
     }
 
+    /// Forgets what was settled before `before`: keys completed before it
+    /// (a later delivery of one is handled again) and claims whose lease
+    /// ended before it. Claims still held are kept. Returns how many keys
+    /// were forgotten. Call it now and then with, say, a day ago: Box stops
+    /// retrying an event within hours.
+    ///
+    /// Deletes in batches of [`FORGET_BATCH`] keys, each its own
+    /// transaction, so that no claim of a live key waits long behind it.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use boxhook::idempotency::{Claim, EventKey, IdempotencyStore};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = boxhook_postgres::PgIdempotencyStore::connect("postgres://boxhook@db/boxhook").await?;
+    /// let (key, now) = (EventKey::new("4133", "e-1"), chrono::Utc::now());
+    /// store.claim(&key, now, Duration::from_secs(30)).await?;
+    /// store.complete(&key, now).await?;
+    /// assert_eq!(store.forget_before(now).await?, 0); // completed at `now`, not before
+    /// assert_eq!(store.forget_before(now + chrono::TimeDelta::days(1)).await?, 1);
+    /// assert_eq!(store.claim(&key, now, Duration::from_secs(30)).await?, Claim::Acquired);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached or refuses the change: the
+    /// store's error (what was forgotten before it stays forgotten).
+    pub async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = millis(before);
+        let limit = i64::from(FORGET_BATCH);
+        let mut forgotten = 0_u64;
+        loop {
+            // A held claim's lease ends after it was changed, so both kinds
+            // of forgettable rows were changed before `before`: the
+            // `changed_at` index finds them.
+            let rows = self
+                .execute(
+                    "WITH gone AS ( \
+                       DELETE FROM claims WHERE (webhook_id, event_id) IN ( \
+                         SELECT webhook_id, event_id FROM claims \
+                         WHERE changed_at < $1 \
+                         AND (state = 'done' OR (state = 'claimed' AND lease_until < $1)) \
+                         LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                       RETURNING 1) \
+                     SELECT count(*) FROM gone",
+                    &[&before, &limit],
+                )
+                .await?;
+            let n: i64 = rows
+                .first()
+                .map(|row| row.try_get(0))
+                .transpose()
+                .map_err(StoreError::new)?
+                .unwrap_or(0);
+            forgotten = forgotten.saturating_add(u64::try_from(n).unwrap_or(0));
+            if n < limit {
+                return Ok(forgotten);
+            }
+        }
+    }
+
     async fn execute(
         &self,
         sql: &str,
@@ -65,6 +127,10 @@ impl PgIdempotencyStore {
         client.query(&stmt, params).await.map_err(StoreError::new)
     }
 }
+
+/// How many idempotency keys [`PgIdempotencyStore::forget_before`] deletes
+/// per transaction.
+pub const FORGET_BATCH: u32 = 1000;
 
 impl IdempotencyStore for PgIdempotencyStore {
     /// One statement: insert the claim, or take over one whose lease ended;

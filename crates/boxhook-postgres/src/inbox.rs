@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
-    RecordKind, Revive, Stored, StoredEvent,
+    Claimed, Counts, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
+    Pruned, RecordKind, Retention, Revive, Stored, StoredEvent,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use crate::connect::{self, Shared};
+use crate::connect::{self, Shared, Which};
 use crate::options::Options;
-use crate::{millis, plus, storage};
+use crate::{millis, partitions, plus, storage};
 
 /// A durable inbox in a PostgreSQL database, shared by any number of
 /// receivers and workers (see the [crate docs](crate)).
@@ -113,43 +113,19 @@ impl PgInbox {
         }
     }
 
-    /// A connection from the pool, waiting at most [`POOL_WAIT`] for one to
-    /// be free (the pool's own timeouts otherwise).
+    /// A connection from the pool that stores, claims and settles.
     async fn client(&self) -> Result<deadpool_postgres::Object, InboxError> {
-        use deadpool_postgres::{PoolError, TimeoutType};
-        let timeouts = deadpool_postgres::Timeouts {
-            wait: Some(POOL_WAIT),
-            ..self.shared.pool.timeouts()
-        };
-        self.shared
-            .pool
-            .timeout_get(&timeouts)
-            .await
-            .map_err(|error| {
-                let hint = match &error {
-                    PoolError::Timeout(TimeoutType::Wait) => format!(
-                        " (all {} connections busy for {} s: the database is slow, or the \
-                         pool too small for the load)",
-                        self.shared.pool.status().max_size,
-                        POOL_WAIT.as_secs()
-                    ),
-                    PoolError::Timeout(TimeoutType::Create) | PoolError::Backend(_) => {
-                        "; check that the database is up and reachable".to_owned()
-                    }
-                    _ => String::new(),
-                };
-                InboxError::new(
-                    ErrorKind::Storage,
-                    format!(
-                        "no PostgreSQL connection: {}{hint}",
-                        crate::describe(&error)
-                    ),
-                )
-            })
+        self.shared.connection(Which::Write).await
+    }
+
+    /// A connection from the read pool (`list`, `get`, `counts`).
+    async fn reader(&self) -> Result<deadpool_postgres::Object, InboxError> {
+        self.shared.connection(Which::Read).await
     }
 
     /// Acknowledges, requeues or buries a claim, if it is still the one
-    /// held: the same worker and attempt, still `claimed`.
+    /// held: the same worker and attempt, still `claimed`; the counts move
+    /// from `claimed` to `state` in the same statement.
     async fn settle(
         &self,
         claimed: &Claimed,
@@ -160,11 +136,17 @@ impl PgInbox {
         let key = claimed.entry.key();
         let attempts = i32::try_from(claimed.entry.attempts).unwrap_or(i32::MAX);
         let stmt = client
-            .prepare_cached(
-                "UPDATE events SET state = $1, ready_at = coalesce($2, ready_at) \
-                 WHERE webhook_id = $3 AND event_id = $4 AND state = 'claimed' \
-                 AND attempts = $5 AND worker_id = $6",
-            )
+            .prepare_cached(&format!(
+                "WITH settled AS ( \
+                   UPDATE events SET state = $1, ready_at = coalesce($2, ready_at) \
+                   WHERE event_id = $4 AND webhook_id = $3 AND received_at = $7 \
+                   AND state = 'claimed' AND attempts = $5 AND worker_id = $6 \
+                   RETURNING webhook_id) \
+                 INSERT INTO event_counts AS c (webhook_id, shard, pending, claimed, done, dead) \
+                 SELECT webhook_id, {SHARD}, ($1 = 'pending')::int, -1, ($1 = 'done')::int, \
+                        ($1 = 'dead')::int FROM settled \
+                 ON CONFLICT (webhook_id, shard) DO UPDATE SET {ADD_COUNTS}"
+            ))
             .await
             .map_err(storage)?;
         let changed = client
@@ -177,6 +159,7 @@ impl PgInbox {
                     &key.event_id(),
                     &attempts,
                     &claimed.worker_id,
+                    &millis(claimed.entry.received_at),
                 ],
             )
             .await
@@ -194,14 +177,35 @@ impl PgInbox {
     }
 }
 
-/// How long a store, claim or settle waits for a free connection when all
-/// the pool's are busy: well under the 30 s Box waits for an answer, so a
-/// receiver answers 503 (and Box retries) rather than nothing.
-const POOL_WAIT: Duration = Duration::from_secs(5);
+/// [`SHARD`], for `concat!`.
+macro_rules! shard {
+    () => {
+        "(pg_backend_pid() % 16)::smallint"
+    };
+}
 
-/// The entry columns, in the order [`entry`] reads them.
-const ENTRY_COLUMNS: &str = "webhook_id, event_id, trigger_name, source_type, source_id, \
-     delivery_id, received_at, deliveries, attempts, state, kind";
+/// The counter shard a statement updates: the backend's pid modulo 16.
+/// A connection runs one transaction at a time, and a pool's connections
+/// are started one after the other (consecutive pids), so concurrent
+/// stores mostly update rows of their own instead of waiting for each
+/// other's commit on one row.
+pub(crate) const SHARD: &str = shard!();
+
+/// Adds an `event_counts` row's `EXCLUDED` changes to the stored one (in
+/// `ON CONFLICT … DO UPDATE`, the table aliased `c`).
+pub(crate) const ADD_COUNTS: &str = "pending = c.pending + EXCLUDED.pending, \
+     claimed = c.claimed + EXCLUDED.claimed, done = c.done + EXCLUDED.done, \
+     dead = c.dead + EXCLUDED.dead, deliveries = c.deliveries + EXCLUDED.deliveries";
+
+/// The entry columns of `events e` joined to `event_keys k`, in the order
+/// [`entry`] reads them.
+const ENTRY_COLUMNS: &str = "e.webhook_id, e.event_id, e.trigger_name, e.source_type, \
+     e.source_id, e.delivery_id, e.received_at, coalesce(k.deliveries, 1), e.attempts, \
+     e.state, e.kind";
+
+/// `events e` with each event's key, for its delivery count.
+const WITH_KEYS: &str =
+    "events e LEFT JOIN event_keys k ON k.webhook_id = e.webhook_id AND k.event_id = e.event_id";
 
 fn entry(row: &Row) -> Result<InboxEntry, InboxError> {
     let corrupt = |what: String| InboxError::new(ErrorKind::Corrupt, what);
@@ -229,7 +233,7 @@ fn entry(row: &Row) -> Result<InboxEntry, InboxError> {
     })
 }
 
-/// How `store` reports a row's delivery count.
+/// How `store` reports a key's delivery count.
 fn stored(deliveries: i64) -> Stored {
     if deliveries <= 1 {
         Stored::New
@@ -240,41 +244,76 @@ fn stored(deliveries: i64) -> Stored {
     }
 }
 
+/// The store: one statement, so one round trip and one commit.
+///
+/// 1. `keyed` inserts the event's key, or counts one more delivery of a
+///    key stored before (its row lock makes concurrent stores of one event
+///    wait for each other: one inserts, the others count). A pruned event's
+///    key is still there: its retry is a duplicate.
+/// 2. `added` inserts the event itself only when its key is new.
+/// 3. The counter shard gains a pending event (when new) and a delivery,
+///    last, so no statement holds a counter row while waiting for another
+///    lock. The statement is an `INSERT`, so a read-only database says
+///    `cannot execute INSERT`.
+///
+/// Every step reads rows of the steps before it, so a batch of records
+/// (`unnest` of arrays instead of `VALUES`) fits the same shape.
+const STORE: &str = concat!(
+    "WITH keyed AS ( \
+       INSERT INTO event_keys (webhook_id, event_id, received_at) VALUES ($1, $2, $7) \
+       ON CONFLICT (webhook_id, event_id) DO UPDATE SET deliveries = event_keys.deliveries + 1 \
+       RETURNING deliveries), \
+     added AS ( \
+       INSERT INTO events (webhook_id, event_id, trigger_name, source_type, source_id, \
+                           delivery_id, received_at, body, kind) \
+       SELECT $1, $2, $3::text, $4::text, $5::text, $6::text, $7, $8::bytea, $9::text \
+       FROM keyed WHERE deliveries = 1 \
+       RETURNING 1) \
+     INSERT INTO event_counts AS c (webhook_id, shard, pending, deliveries) \
+     SELECT $1, ",
+    shard!(),
+    ", (SELECT count(*) FROM added), 1 \
+     ON CONFLICT (webhook_id, shard) DO UPDATE \
+     SET pending = c.pending + EXCLUDED.pending, deliveries = c.deliveries + 1 \
+     RETURNING (SELECT deliveries FROM keyed)"
+);
+
 impl Inbox for PgInbox {
-    /// One `INSERT … ON CONFLICT DO UPDATE`, committed (and, with
-    /// PostgreSQL's default `synchronous_commit = on`, flushed to its WAL)
-    /// before it returns. The unique key makes concurrent stores of one
-    /// event insert once: the others wait for that row and count it.
+    /// One statement (see [`STORE`]), committed (and, with PostgreSQL's
+    /// default `synchronous_commit = on`, flushed to its WAL) before it
+    /// returns. When the event's day has no partition yet (a clock far from
+    /// the others', or no prune has run for a week), the store creates it
+    /// and runs again.
     async fn store(&self, record: NewRecord) -> Result<Stored, InboxError> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO events (webhook_id, event_id, trigger_name, source_type, \
-                 source_id, delivery_id, received_at, body, kind) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (webhook_id, event_id) \
-                 DO UPDATE SET deliveries = events.deliveries + 1 \
-                 RETURNING deliveries",
-            )
-            .await
-            .map_err(storage)?;
-        let row = client
-            .query_one(
-                &stmt,
-                &[
-                    &record.webhook_id,
-                    &record.event_id,
-                    &record.trigger,
-                    &record.source_type,
-                    &record.source_id,
-                    &record.delivery_id,
-                    &millis(record.received_at),
-                    &&record.body[..],
-                    &record.kind.as_str(),
-                ],
-            )
-            .await
-            .map_err(storage)?;
+        let mut client = self.client().await?;
+        let stmt = client.prepare_cached(STORE).await.map_err(storage)?;
+        let received_at = millis(record.received_at);
+        let mut created = false;
+        let row = loop {
+            let stored = client
+                .query_one(
+                    &stmt,
+                    &[
+                        &record.webhook_id,
+                        &record.event_id,
+                        &record.trigger,
+                        &record.source_type,
+                        &record.source_id,
+                        &record.delivery_id,
+                        &received_at,
+                        &&record.body[..],
+                        &record.kind.as_str(),
+                    ],
+                )
+                .await;
+            match stored {
+                Err(error) if !created && partitions::is_missing(&error) => {
+                    partitions::create(&mut client, partitions::day_of(received_at)).await?;
+                    created = true;
+                }
+                other => break other.map_err(storage)?,
+            }
+        };
         let stored = stored(row.try_get(0).map_err(storage)?);
         if stored == Stored::New {
             self.shared.notify_ready();
@@ -293,6 +332,8 @@ impl Inbox for PgInbox {
 
     /// `FOR UPDATE SKIP LOCKED`: concurrent workers each lock a different
     /// ready row, never wait for each other, and never take one row twice.
+    /// A pending event claimed moves from `pending` to `claimed` in the
+    /// counts, in the same statement.
     async fn claim_matching(
         &self,
         worker_id: &str,
@@ -302,22 +343,29 @@ impl Inbox for PgInbox {
     ) -> Result<Option<Claimed>, InboxError> {
         let client = self.client().await?;
         let lease_until = plus(now, lease);
-        let sql = format!(
-            "UPDATE events e SET state = 'claimed', attempts = e.attempts + 1, \
-             worker_id = $1, ready_at = $2 \
-             FROM (SELECT seq FROM events \
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH next AS ( \
+                   SELECT event_id, webhook_id, received_at, state FROM events \
                    WHERE state IN ('pending', 'claimed') AND ready_at <= $3 \
                    AND (cardinality($4::text[]) = 0 OR trigger_name = ANY($4)) \
-                   ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) next \
-             WHERE e.seq = next.seq \
-             RETURNING {}, e.body",
-            ENTRY_COLUMNS
-                .split(", ")
-                .map(|column| format!("e.{column}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let stmt = client.prepare_cached(&sql).await.map_err(storage)?;
+                   ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED), \
+                 taken AS ( \
+                   UPDATE events e SET state = 'claimed', attempts = e.attempts + 1, \
+                   worker_id = $1, ready_at = $2 \
+                   FROM next WHERE e.event_id = next.event_id \
+                   AND e.webhook_id = next.webhook_id AND e.received_at = next.received_at \
+                   RETURNING e.*, next.state AS was), \
+                 counted AS ( \
+                   INSERT INTO event_counts AS c (webhook_id, shard, pending, claimed) \
+                   SELECT webhook_id, {SHARD}, -1, 1 FROM taken WHERE was = 'pending' \
+                   ON CONFLICT (webhook_id, shard) DO UPDATE SET {ADD_COUNTS}) \
+                 SELECT {ENTRY_COLUMNS}, e.body \
+                 FROM taken e LEFT JOIN event_keys k \
+                 ON k.webhook_id = e.webhook_id AND k.event_id = e.event_id"
+            ))
+            .await
+            .map_err(storage)?;
         let row = client
             .query_opt(
                 &stmt,
@@ -358,63 +406,150 @@ impl Inbox for PgInbox {
             Revive::AllDead => ("state = 'dead' AND $2::text IS NULL", None),
             Revive::Event(id) => ("event_id = $2 AND state IN ('dead', 'done')", Some(id)),
         };
-        let sql = format!(
-            "UPDATE events SET state = 'pending', attempts = 0, worker_id = NULL, \
-             ready_at = $1 WHERE {condition}"
-        );
-        let stmt = client.prepare_cached(&sql).await.map_err(storage)?;
-        let revived = client
-            .execute(&stmt, &[&millis(now), &event_id])
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH old AS ( \
+                   SELECT event_id, webhook_id, received_at, state FROM events \
+                   WHERE {condition} FOR UPDATE), \
+                 revived AS ( \
+                   UPDATE events e SET state = 'pending', attempts = 0, worker_id = NULL, \
+                   ready_at = $1 FROM old WHERE e.event_id = old.event_id \
+                   AND e.webhook_id = old.webhook_id AND e.received_at = old.received_at \
+                   RETURNING e.webhook_id, old.state AS was), \
+                 counted AS ( \
+                   INSERT INTO event_counts AS c (webhook_id, shard, pending, done, dead) \
+                   SELECT webhook_id, {SHARD}, count(*), -count(*) FILTER (WHERE was = 'done'), \
+                          -count(*) FILTER (WHERE was = 'dead') \
+                   FROM revived GROUP BY webhook_id ORDER BY webhook_id \
+                   ON CONFLICT (webhook_id, shard) DO UPDATE SET {ADD_COUNTS}) \
+                 SELECT count(*) FROM revived"
+            ))
             .await
+            .map_err(storage)?;
+        let revived: i64 = client
+            .query_one(&stmt, &[&millis(now), &event_id])
+            .await
+            .map_err(storage)?
+            .try_get(0)
             .map_err(storage)?;
         if revived > 0 {
             self.shared.notify_ready();
         }
-        Ok(revived)
+        Ok(u64::try_from(revived).unwrap_or(0))
     }
 
+    /// On the read pool. Each combination of filters is its own statement,
+    /// so that PostgreSQL plans each with the index it needs: `seq` (every
+    /// event), `(trigger_name, seq)`, `(state, seq)`, walked from either
+    /// end and merged across partitions; `since` skips the partitions of
+    /// earlier days; `before` finds the event's `seq` through the primary
+    /// key (which starts with `event_id`). The read pool plans each run
+    /// with its values (`plan_cache_mode = force_custom_plan`): a rare
+    /// trigger is looked up in its index, a common one walked in `seq`
+    /// order.
     async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
-        let client = self.client().await?;
+        let client = self.reader().await?;
+        let trigger = filter.trigger;
+        let state = filter.state.map(EntryState::as_str);
+        let since = filter.since.map(millis);
+        let before = filter.before;
         let limit = filter
             .limit
             .map(|limit| i64::try_from(limit).unwrap_or(i64::MAX));
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM events \
-                 WHERE ($1::text IS NULL OR trigger_name = $1) \
-                 AND ($2::text IS NULL OR state = $2) \
-                 ORDER BY seq LIMIT $3"
-            ))
-            .await
-            .map_err(storage)?;
-        let rows = client
-            .query(
-                &stmt,
-                &[
-                    &filter.trigger,
-                    &filter.state.map(EntryState::as_str),
-                    &limit,
-                ],
-            )
-            .await
-            .map_err(storage)?;
+        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM {WITH_KEYS} WHERE true");
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+        let mut condition = |sql: &mut String, param, text: &str| {
+            params.push(param);
+            sql.push_str(&text.replace('$', &format!("${}", params.len())));
+        };
+        if let Some(trigger) = &trigger {
+            condition(&mut sql, trigger, " AND e.trigger_name = $");
+        }
+        if let Some(state) = state {
+            // One of four words, written in: the plan knows how rare the
+            // state is (dead events are few, done ones most).
+            sql.push_str(" AND e.state = '");
+            sql.push_str(state);
+            sql.push('\'');
+        }
+        if let Some(since) = &since {
+            condition(&mut sql, since, " AND e.received_at >= $");
+        }
+        if let Some(before) = &before {
+            condition(
+                &mut sql,
+                before,
+                " AND e.seq < (SELECT seq FROM events WHERE event_id = $ ORDER BY seq LIMIT 1)",
+            );
+        }
+        sql.push_str(if filter.newest_first {
+            " ORDER BY e.seq DESC"
+        } else {
+            " ORDER BY e.seq"
+        });
+        if let Some(limit) = &limit {
+            condition(&mut sql, limit, " LIMIT $");
+        }
+        let stmt = client.prepare_cached(&sql).await.map_err(storage)?;
+        let rows = client.query(&stmt, &params).await.map_err(storage)?;
         rows.iter().map(entry).collect()
     }
 
-    // ISSUE-22-PLACEHOLDER: replaced by the counters of issue 22 before it lands.
-    async fn counts(&self) -> Result<boxhook::inbox::Counts, InboxError> {
-        Err(InboxError::new(
-            ErrorKind::Unsupported,
-            "counts are not implemented yet",
-        ))
+    /// On the read pool: the sums of the counter rows (one per webhook and
+    /// shard, not per event), and the oldest pending `received_at` from the
+    /// `(state, kind, received_at)` index of each partition.
+    async fn counts(&self) -> Result<Counts, InboxError> {
+        let client = self.reader().await?;
+        let stmt = client.prepare_cached(COUNTS).await.map_err(storage)?;
+        let row = client.query_one(&stmt, &[]).await.map_err(storage)?;
+        let count = |index: usize, state: &str| -> Result<u64, InboxError> {
+            let n: i64 = row.try_get(index).map_err(storage)?;
+            u64::try_from(n).map_err(|_| {
+                InboxError::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "the {state} events' counters add up to {n}: event_counts was changed \
+                         by hand; see docs/FAILURE_MODES.md to recount"
+                    ),
+                )
+            })
+        };
+        let oldest: Option<i64> = row.try_get(4).map_err(storage)?;
+        Ok(Counts {
+            pending: count(0, "pending")?,
+            claimed: count(1, "claimed")?,
+            done: count(2, "done")?,
+            dead: count(3, "dead")?,
+            oldest_pending: match oldest {
+                None => None,
+                Some(at) => Some(DateTime::from_timestamp_millis(at).ok_or_else(|| {
+                    InboxError::new(
+                        ErrorKind::Corrupt,
+                        format!("received_at {at} ms is out of range"),
+                    )
+                })?),
+            },
+        })
     }
 
+    /// Removes what `retention` no longer keeps; see [`crate::prune`]'s
+    /// module docs for how, in `docs/ARCHITECTURE.md` too.
+    async fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<Pruned, InboxError> {
+        crate::prune::prune(&self.shared, retention, now, batch).await
+    }
+
+    /// On the read pool.
     async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
-        let client = self.client().await?;
+        let client = self.reader().await?;
         let stmt = client
             .prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS}, body FROM events WHERE event_id = $1 \
-                 ORDER BY seq LIMIT 1"
+                "SELECT {ENTRY_COLUMNS}, e.body FROM {WITH_KEYS} WHERE e.event_id = $1 \
+                 ORDER BY e.seq LIMIT 1"
             ))
             .await
             .map_err(storage)?;
@@ -440,11 +575,22 @@ impl Inbox for PgInbox {
     }
 }
 
+/// The counts: the counter rows' sums, and the oldest pending event's
+/// `received_at` (the least of V2 events' and V1 callbacks', each the
+/// first entry of `events_age` under `('pending', kind)` in each partition).
+pub(crate) const COUNTS: &str = "SELECT coalesce(sum(pending), 0)::bigint, \
+     coalesce(sum(claimed), 0)::bigint, coalesce(sum(done), 0)::bigint, \
+     coalesce(sum(dead), 0)::bigint, \
+     least((SELECT min(received_at) FROM events WHERE state = 'pending' AND kind = 'v2'), \
+           (SELECT min(received_at) FROM events WHERE state = 'pending' AND kind = 'v1')) \
+     FROM event_counts";
+
 impl fmt::Debug for PgInbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = self.shared.pool.status();
         f.debug_struct("PgInbox")
             .field("pool_size", &status.max_size)
+            .field("read_pool_size", &self.shared.read.status().max_size)
             .finish_non_exhaustive()
     }
 }

@@ -121,6 +121,8 @@ mod conninfo;
 mod idempotency;
 mod inbox;
 mod options;
+mod partitions;
+mod prune;
 mod schema;
 #[cfg(feature = "tls")]
 mod tls;
@@ -131,7 +133,7 @@ use std::time::Duration;
 use boxhook::inbox::{ErrorKind, InboxError};
 use chrono::{DateTime, Utc};
 
-pub use idempotency::PgIdempotencyStore;
+pub use idempotency::{PgIdempotencyStore, FORGET_BATCH};
 pub use inbox::PgInbox;
 pub use options::Options;
 

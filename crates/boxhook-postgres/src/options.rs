@@ -1,25 +1,46 @@
-//! [`Options`]: how to connect (pool size, schema, migrations, trusted CAs).
+//! [`Options`]: how to connect (pool sizes, schema, migrations, trusted CAs).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use boxhook::inbox::{ErrorKind, InboxError};
 
-/// How to connect: pool size, schema, whether to migrate at start, which
+/// How to connect: pool sizes, schema, whether to migrate at start, which
 /// CA certificates to trust for TLS.
 ///
+/// An inbox holds three sets of connections, so that no kind of work waits
+/// for a connection another kind holds:
+///
+/// - the pool ([`pool_size`](Self::pool_size), 16 by default) for stores,
+///   claims and settles;
+/// - the read pool ([`read_pool_size`](Self::read_pool_size), 2 by default)
+///   for `list`, `get` and `counts`, whose statements are cancelled after
+///   [`read_timeout`](Self::read_timeout) (5 s by default) and may not
+///   write: a burst of admin or CLI reads queues there, never in front of
+///   a delivery's store;
+/// - one connection for pruning, opened on the first `prune`.
+///
+/// Each is opened on first use; a receiver that never reads holds no read
+/// connection.
+///
 /// ```
+/// use std::time::Duration;
 /// use boxhook_postgres::Options;
 /// let options = Options::default().pool_size(4).schema("boxhook").migrate(false);
 /// assert_eq!(options.pool_size_value(), 4);
 /// assert_eq!(
 ///     format!("{:?}", options.root_certificates_pem("-----BEGIN CERTIFICATE-----")),
-///     "Options { pool_size: 4, schema: Some(\"boxhook\"), migrate: false, \
-///      root_certificates: Some(\"27 bytes of PEM\") }"
+///     "Options { pool_size: 4, read_pool_size: 2, read_timeout: 5s, schema: Some(\"boxhook\"), \
+///      migrate: false, root_certificates: Some(\"27 bytes of PEM\") }"
 /// );
+/// let reads = Options::default().read_pool_size(1).read_timeout(Duration::from_millis(1500));
+/// assert_eq!((reads.read_pool_size_value(), reads.read_timeout_value()), (1, Duration::from_millis(1500)));
 /// ```
 #[derive(Clone)]
 pub struct Options {
     pub(crate) pool_size: usize,
+    pub(crate) read_pool_size: usize,
+    pub(crate) read_timeout: Duration,
     pub(crate) schema: Option<String>,
     pub(crate) migrate: bool,
     pub(crate) root_certificates: Option<Arc<[u8]>>,
@@ -30,6 +51,8 @@ impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("pool_size", &self.pool_size)
+            .field("read_pool_size", &self.read_pool_size)
+            .field("read_timeout", &format_args!("{:?}", self.read_timeout))
             .field("schema", &self.schema)
             .field("migrate", &self.migrate)
             .field(
@@ -44,11 +67,14 @@ impl std::fmt::Debug for Options {
 }
 
 impl Default for Options {
-    /// 16 connections, the connection's default schema (`public`), and the
-    /// schema migrated at start.
+    /// 16 connections, 2 read connections whose statements stop after 5 s,
+    /// the connection's default schema (`public`), and the schema migrated
+    /// at start.
     fn default() -> Self {
         Self {
             pool_size: 16,
+            read_pool_size: 2,
+            read_timeout: Duration::from_secs(5),
             schema: None,
             migrate: true,
             root_certificates: None,
@@ -68,6 +94,37 @@ impl Options {
     #[must_use]
     pub fn pool_size_value(&self) -> usize {
         self.pool_size
+    }
+
+    /// The most connections the read pool holds (at least 1): those `list`,
+    /// `get` and `counts` use, apart from the pool that stores deliveries.
+    #[must_use]
+    pub fn read_pool_size(mut self, size: usize) -> Self {
+        self.read_pool_size = size.max(1);
+        self
+    }
+
+    /// The read pool size set.
+    #[must_use]
+    pub fn read_pool_size_value(&self) -> usize {
+        self.read_pool_size
+    }
+
+    /// How long one read (`list`, `get`, `counts`) may run before the
+    /// server cancels it (`statement_timeout`), at least 1 ms. Raise it for
+    /// `list` calls without a limit on a big inbox; page with
+    /// [`ListFilter::before`](boxhook::inbox::ListFilter::before) instead
+    /// where you can.
+    #[must_use]
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The read timeout set.
+    #[must_use]
+    pub fn read_timeout_value(&self) -> Duration {
+        self.read_timeout
     }
 
     /// Keeps boxhook's tables in this schema (created if missing), by
