@@ -14,7 +14,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use boxhook::inbox::{EntryState, Inbox as _, InboxEntry, ListFilter, Revive};
+use boxhook::inbox::{EntryState, Inbox as _, InboxEntry, Revive};
 use boxhook_core::Printable;
 use chrono::SecondsFormat;
 
@@ -23,8 +23,9 @@ use crate::store::StoreArgs;
 /// `boxhook inbox` subcommands.
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
-    /// List stored events, oldest first.
-    List(ListArgs),
+    /// List stored events, newest first: the last 50 unless --limit or
+    /// --all, with how many there are and the next page's cursor.
+    List(crate::list::Args),
     /// Print a stored event's raw body, byte for byte as Box sent it
     /// (unescaped: redirect it to a file or a JSON tool rather than reading
     /// it on a terminal).
@@ -35,26 +36,9 @@ pub(crate) enum Command {
     /// Re-send stored events to a receiver, signed as Box signs them, with
     /// fresh timestamps (keys from the environment, as for `send`).
     Replay(crate::replay::Args),
-}
-
-/// Arguments of `boxhook inbox list`.
-#[derive(clap::Args)]
-pub(crate) struct ListArgs {
-    #[command(flatten)]
-    store: StoreArgs,
-    /// Only events in this state: pending, in_progress (claimed by a
-    /// worker), done or dead.
-    #[arg(long, value_name = "STATE", value_parser = parse_state)]
-    state: Option<EntryState>,
-    /// One JSON object per line instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Only events with exactly this trigger, e.g. FILE.UPLOADED.
-    #[arg(long, value_name = "T")]
-    trigger: Option<String>,
-    /// At most this many events.
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
+    /// Remove done (or dead) events older than a duration, in batches, and
+    /// say how many were removed.
+    Prune(crate::prune::Args),
 }
 
 /// Arguments of `boxhook inbox show`.
@@ -79,50 +63,28 @@ pub(crate) struct RequeueArgs {
     store: StoreArgs,
 }
 
-/// `--state`: the states as `list` prints them, and `in_progress` for
-/// `claimed`.
+/// `--state`: the states as `list` prints them (`in_progress`, the name
+/// older versions took for `claimed`, still works).
 pub(crate) fn parse_state(name: &str) -> Result<EntryState, String> {
     match name {
         "in_progress" => Ok(EntryState::Claimed),
-        other => EntryState::parse(other).ok_or_else(|| {
-            format!("unknown state {other:?}; one of pending, in_progress, done, dead")
-        }),
+        other => EntryState::parse(other)
+            .ok_or_else(|| format!("unknown state {other:?}; one of pending, claimed, done, dead")),
     }
 }
 
 /// Runs an inbox subcommand.
 pub(crate) fn run(keys: &crate::keys::KeyArgs, command: &Command) -> anyhow::Result<ExitCode> {
-    if let Command::Replay(args) = command {
-        return crate::replay::run(keys, args);
+    match command {
+        Command::Replay(args) => return crate::replay::run(keys, args),
+        Command::Prune(args) => return crate::prune::run(args),
+        Command::List(args) => return crate::list::run(args),
+        Command::Show(_) | Command::Requeue(_) => {}
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     match command {
-        Command::List(args) => {
-            let store = args.store.store()?;
-            let inbox = runtime.block_on(store.open_existing())?;
-            let mut filter = ListFilter::new();
-            if let Some(state) = args.state {
-                filter = filter.state(state);
-            }
-            if let Some(trigger) = &args.trigger {
-                filter = filter.trigger(trigger.clone());
-            }
-            if let Some(limit) = args.limit {
-                filter = filter.limit(limit);
-            }
-            let entries = runtime.block_on(inbox.list(filter))?;
-            let mut out = std::io::stdout().lock();
-            if args.json {
-                for entry in &entries {
-                    writeln!(out, "{}", entry_json(entry))?;
-                }
-            } else {
-                write!(out, "{}", table(&entries))?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Show(args) => {
             let store = args.store.store()?;
             let inbox = runtime.block_on(store.open_existing())?;
@@ -164,7 +126,7 @@ pub(crate) fn run(keys: &crate::keys::KeyArgs, command: &Command) -> anyhow::Res
             }
         }
         // Handled above, before a runtime is built.
-        Command::Replay(_) => Ok(ExitCode::SUCCESS),
+        Command::Replay(_) | Command::Prune(_) | Command::List(_) => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -186,55 +148,11 @@ pub(crate) fn entry_json(entry: &InboxEntry) -> serde_json::Value {
 }
 
 /// The entries as an aligned text table, every field a sender chose
-/// written through [`Printable`].
+/// written through [`Printable`], then how many there are.
 pub(crate) fn table(entries: &[InboxEntry]) -> String {
-    use std::fmt::Write as _;
-    let rows: Vec<[String; 7]> = entries
-        .iter()
-        .map(|e| {
-            [
-                e.received_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                e.kind.as_str().to_owned(),
-                Printable(&e.event_id).to_string(),
-                Printable(&e.trigger).to_string(),
-                format!(
-                    "{}:{}",
-                    Printable(e.source_type.as_deref().unwrap_or("-")),
-                    Printable(e.source_id.as_deref().unwrap_or("-"))
-                ),
-                e.deliveries.to_string(),
-                e.state.as_str().to_owned(),
-            ]
-        })
-        .collect();
-    let header = [
-        "RECEIVED",
-        "KIND",
-        "EVENT ID",
-        "TRIGGER",
-        "SOURCE",
-        "DELIVERIES",
-        "STATE",
-    ];
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        let _ = writeln!(out, "{}", text.join("  ").trim_end());
-    };
-    line(&header);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
-    }
-    let _ = writeln!(out, "{} event(s)", rows.len());
-    out
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = crate::list::Table::default().write(entries, &mut out);
+    let _ = writeln!(out, "{} event(s)", entries.len());
+    String::from_utf8_lossy(&out).into_owned()
 }

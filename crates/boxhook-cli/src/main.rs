@@ -15,9 +15,15 @@ mod capture;
 mod demo;
 mod demo_v1;
 mod diagnose;
+#[cfg(test)]
+mod fake;
+mod health;
 mod inbox;
 mod keys;
+mod list;
+mod prune;
 mod replay;
+mod retention;
 mod send;
 mod send_v1;
 mod serve;

@@ -48,7 +48,7 @@ pub(crate) struct Args {
     /// (2026-01-31T12:00:00Z) or an age (90s, 30m, 2h, 7d).
     #[arg(long, value_name = "TIME", value_parser = parse_since)]
     since: Option<DateTime<Utc>>,
-    /// Only events in this state: pending, in_progress, done or dead.
+    /// Only events in this state: pending, claimed, done or dead.
     #[arg(long, value_name = "S", value_parser = crate::inbox::parse_state)]
     state: Option<EntryState>,
     /// At most N deliveries per second, 0.01 to 10000 (default: as fast as

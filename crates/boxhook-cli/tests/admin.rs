@@ -57,6 +57,12 @@ fn metrics_show_what_was_sent() {
         r#"boxhook_alerts_total{kind="no_active_session"} 1"#,
         // Five new events, all waiting for a worker.
         r#"boxhook_inbox_events{state="pending"} 5"#,
+        r#"boxhook_inbox_events{state="claimed"} 0"#,
+        r#"boxhook_inbox_events{state="done"} 0"#,
+        r#"boxhook_inbox_events{state="dead"} 0"#,
+        // Nothing old enough to prune.
+        r#"boxhook_pruned_total{state="done"} 0"#,
+        r#"boxhook_pruned_total{state="keys"} 0"#,
         // Each delivery that reached the verifier, the rejected ones too.
         "boxhook_verify_seconds_count 8",
         // serve stores events itself; no handler ran.
@@ -75,6 +81,8 @@ fn metrics_show_what_was_sent() {
         "boxhook_verify_seconds",
         "boxhook_handler_seconds",
         "boxhook_inbox_events",
+        "boxhook_inbox_oldest_pending_age_seconds",
+        "boxhook_pruned_total",
     ] {
         assert!(
             text.contains(&format!("# HELP {name} ")),
@@ -104,8 +112,19 @@ fn metrics_show_what_was_sent() {
     assert_eq!(summary["keys"]["escaped"], 0);
     assert_eq!(
         summary["inbox"]["states"],
-        serde_json::json!({"pending": 5})
+        serde_json::json!({"pending": 5, "claimed": 0, "done": 0, "dead": 0})
     );
+    assert_eq!(summary["inbox"]["total"], 5);
+    // The retention in force (the defaults), and nothing pruned.
+    for (state, kept) in [
+        ("done", "30d"),
+        ("dead", "90d"),
+        ("v1", "30d"),
+        ("keys", "7d"),
+    ] {
+        assert_eq!(summary["retention"][state], kept, "{state}");
+        assert_eq!(summary["pruned"][state], 0, "{state}");
+    }
     let alerts = summary["alerts"].as_array().unwrap();
     assert_eq!(alerts.len(), 2);
     assert_eq!(alerts[0]["trigger"], "NO_ACTIVE_SESSION");

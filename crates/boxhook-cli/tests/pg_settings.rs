@@ -54,7 +54,7 @@ fn receiver_connections(cluster: &Cluster) -> usize {
 fn inbox_list(url: &str, extra: &[&str]) -> std::process::Output {
     run(
         boxhook()
-            .args(["inbox", "list", "--json", "--store", url])
+            .args(["inbox", "list", "--all", "--json", "--store", url])
             .args(extra),
         LIMIT,
     )

@@ -123,7 +123,7 @@ fn replayed_events_arrive_verified_and_are_stored_once() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("unknown state \"finished\"; one of pending, in_progress, done, dead"),
+            .contains("unknown state \"finished\"; one of pending, claimed, done, dead"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

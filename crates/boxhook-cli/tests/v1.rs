@@ -113,17 +113,18 @@ fn serve_stores_v1_callbacks_beside_v2_and_send_v1_sends_them() {
             )
         })
         .collect();
+    // Newest first.
     assert_eq!(
         kinds,
         [
-            ("v1", "uploaded", Some("123456789")),
-            ("v1", "uploaded", Some("123456789")),
-            ("v1", "uploaded", Some("7")),
             ("v2", "FILE.UPLOADED", Some("1514863282731")),
+            ("v1", "uploaded", Some("7")),
+            ("v1", "uploaded", Some("123456789")),
+            ("v1", "uploaded", Some("123456789")),
         ]
     );
     // The stored body is the parameters, without the secret.
-    let id = listed[1]["event_id"].as_str().unwrap();
+    let id = listed[2]["event_id"].as_str().unwrap();
     let out = run(
         boxhook().args(["inbox", "show", id, "--inbox"]).arg(&inbox),
         LIMIT,

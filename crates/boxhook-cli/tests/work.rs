@@ -87,10 +87,11 @@ fn store_events(store: &Store, events: &[(&str, &str)]) {
     });
 }
 
-/// (state, attempts) of an event, through `inbox show`'s sibling `list`.
+/// (state, attempts) of each event, oldest first, through `inbox show`'s
+/// sibling `list` (which lists newest first).
 fn states(store: &Store, state: Option<&str>) -> Vec<(String, String, u64)> {
     let mut command = boxhook();
-    command.args(["inbox", "list", "--json", "--store", &store.arg]);
+    command.args(["inbox", "list", "--all", "--json", "--store", &store.arg]);
     if let Some(state) = state {
         command.args(["--state", state]);
     }
@@ -111,6 +112,7 @@ fn states(store: &Store, state: Option<&str>) -> Vec<(String, String, u64)> {
                 v["attempts"].as_u64().expect("attempts"),
             )
         })
+        .rev()
         .collect()
 }
 

@@ -20,8 +20,11 @@
 //! | `boxhook_verify_seconds` | histogram | | time of [`Verifier::verify`](crate::Verifier::verify) for each delivery that reached it |
 //! | `boxhook_handler_seconds` | histogram | | time a handler ran, for each event a handler ran on (until its deadline) |
 //!
-//! `boxhook_inbox_events{state}`, a gauge, is set by the programs that own
-//! an inbox (`boxhook serve` and `boxhook work`), not by this library.
+//! `boxhook_inbox_events{state}` and
+//! `boxhook_inbox_oldest_pending_age_seconds`, gauges, are set, and
+//! `boxhook_pruned_total{state}` (`done`, `dead`, `v1`, `keys`) is counted,
+//! by the programs that own an inbox (`boxhook serve` and `boxhook work`),
+//! not by this library.
 //! `boxhook_webhook_recreations_total{result}` (`recreated`,
 //! `already_back`, `alerted`, `failed`) is counted by `boxhook-admin`'s
 //! `Recreate` handler, which `serve --webhooks` runs.
@@ -61,6 +64,12 @@ pub const VERIFY_SECONDS: &str = "boxhook_verify_seconds";
 pub const HANDLER_SECONDS: &str = "boxhook_handler_seconds";
 /// `boxhook_inbox_events{state}`: set by the programs that own an inbox.
 pub const INBOX_EVENTS: &str = "boxhook_inbox_events";
+/// `boxhook_inbox_oldest_pending_age_seconds`: set by the programs that own
+/// an inbox.
+pub const INBOX_OLDEST_PENDING_AGE: &str = "boxhook_inbox_oldest_pending_age_seconds";
+/// `boxhook_pruned_total{state}`: counted by the programs that prune an
+/// inbox.
+pub const PRUNED_TOTAL: &str = "boxhook_pruned_total";
 
 /// Gives each metric above its help text and unit, in the recorder
 /// installed now. Call it once, after installing the recorder.
@@ -103,6 +112,15 @@ pub fn describe() {
     describe_gauge!(
         INBOX_EVENTS,
         "Events in the inbox, by state (set by serve and work)."
+    );
+    describe_gauge!(
+        INBOX_OLDEST_PENDING_AGE,
+        Unit::Seconds,
+        "Age of the oldest pending event, from when it was received; 0 when none is pending (set by serve and work)."
+    );
+    describe_counter!(
+        PRUNED_TOTAL,
+        "Rows pruned from the inbox: done, dead and v1 events, and keys (expired deduplication keys of pruned events) (counted by serve and work)."
     );
 }
 

@@ -77,6 +77,7 @@
     document.getElementById("now").textContent = s.now;
     if (s.role !== "work") renderDeliveries(s);
     renderInbox(s);
+    renderRetention(s);
   }
   function renderDeliveries(s) {
     setNum("deliveries.accepted", s.deliveries.accepted);
@@ -123,9 +124,17 @@
     });
   }
   function renderInbox(s) {
-    fill("#inbox tbody", Object.keys(s.inbox.states).map(function (k) {
+    var rows = ["pending", "claimed", "done", "dead"].filter(function (k) {
+      return k in s.inbox.states;
+    }).map(function (k) {
       return row([k, num("inbox." + k, s.inbox.states[k])]);
-    }), 2, "not counted yet");
+    });
+    if (rows.length > 0 && s.inbox.total !== null) {
+      var total = row(["all", num("inbox.total", s.inbox.total)]);
+      total.className = "total";
+      rows.push(total);
+    }
+    fill("#inbox tbody", rows, 2, "not counted yet");
     var oldest = document.getElementById("oldest");
     oldest.textContent = "";
     if (s.inbox.oldest_pending_age_s === null) {
@@ -137,6 +146,19 @@
     }
     document.getElementById("inbox-checked").textContent = s.inbox.checked_at || "-";
     document.getElementById("inbox-error").textContent = s.inbox.error || "";
+  }
+  function renderRetention(s) {
+    var r = s.retention;
+    if (!r) return;
+    ["done", "dead", "v1", "keys"].forEach(function (k) {
+      setNum("pruned." + k, s.pruned[k]);
+      var kept = document.querySelector("[data-r='" + k + "']");
+      if (kept) kept.textContent = r[k];
+    });
+    var last = document.getElementById("prune-last");
+    if (last) last.textContent = r.last_round_at ? "last round at " + r.last_round_at : "no round yet";
+    var error = document.getElementById("prune-error");
+    if (error) error.textContent = r.off || r.error || "";
   }
   function refresh() {
     fetch("/summary.json", { credentials: "same-origin", cache: "no-store" })

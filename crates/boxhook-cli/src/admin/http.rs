@@ -1,7 +1,17 @@
-//! The admin listener's HTTP side: a few GET routes behind the token, on
-//! a small, bounded set of connections.
+//! The admin listener's HTTP side: a few GET routes behind the token (or,
+//! without one, behind the loopback `Host` rule), on a small, bounded set
+//! of connections.
+//!
+//! Connections are managed as the delivery listener's are (see
+//! `serve/connections.rs`): at most [`LIMITS`]`.max_connections` are held,
+//! and at the limit a new connection is still accepted and the oldest idle
+//! one is closed to make room, so idle or slow clients cannot keep a health
+//! probe out. Every answer other than a 2xx closes its connection (a client
+//! without the token gets one 401 per connection), and a connection must
+//! send its request head within 2 s of opening (or of its last answer), so
+//! an unauthenticated connection lives at most about 2 s.
 
-use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,70 +19,90 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
-use super::{auth, page, summary, Dashboard, InboxProbe};
+use super::inbox::Counter;
+use super::{auth, host, page, summary, Dashboard};
+use crate::health::{StoreHealth, Verdict};
+use crate::prune::PruneStatus;
+use crate::serve::{Limits, Respond};
 
-/// Connections served at once; more wait in the backlog.
-const MAX_CONNECTIONS: usize = 32;
-/// How long one admin connection may stay open.
-const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
-/// How long a request head may take.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The admin listener's connection bounds.
+const LIMITS: Limits = Limits {
+    max_connections: 32,
+    header_timeout: Duration::from_secs(2),
+    idle_timeout: Duration::from_secs(10),
+    max_age: Duration::from_secs(60),
+    max_requests: 100,
+};
 
 /// How old an inbox count may be when a page or a scrape is answered.
-const FRESH: Duration = Duration::from_secs(2);
+pub(super) const FRESH: Duration = Duration::from_secs(2);
 
 /// Everything a request may need.
 pub(super) struct Shared {
     pub(super) token: Option<auth::Token>,
     pub(super) metrics: PrometheusHandle,
     pub(super) dashboard: Option<Arc<Dashboard>>,
-    pub(super) inbox: Arc<dyn InboxProbe>,
+    pub(super) counter: Arc<Counter>,
+    /// The outcome of the store's last write (`None`: not tracked).
+    pub(super) health: Option<Arc<StoreHealth>>,
+    /// The background pruner (`None`: not pruning, as `work --once`).
+    pub(super) prune: Option<Arc<PruneStatus>>,
     pub(super) keys: Option<usize>,
 }
 
-/// Accepts connections until the runtime ends.
-pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let Ok((stream, _)) = listener.accept().await else {
-            // A transient accept error (too many open files): try again soon.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(handle(&shared, &request).await) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(MAX_CONNECTION_AGE, connection).await;
-            drop(permit);
-        });
+/// The admin routes, as the connection manager calls them.
+#[derive(Clone)]
+struct Admin(Arc<Shared>);
+
+impl Respond for Admin {
+    fn respond(
+        &self,
+        request: Request<Incoming>,
+    ) -> impl Future<Output = Response<Full<Bytes>>> + Send {
+        let shared = Arc::clone(&self.0);
+        async move { handle(&shared, &request).await }
     }
+}
+
+/// Serves the admin listener until the runtime ends.
+pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    crate::serve::serve_with(
+        listener,
+        LIMITS,
+        Admin(shared),
+        std::future::pending(),
+        Duration::ZERO,
+    )
+    .await;
 }
 
 /// Answers one admin request.
 pub(super) async fn handle<B>(shared: &Shared, request: &Request<B>) -> Response<Full<Bytes>> {
-    if let Some(token) = &shared.token {
-        if !token.admits(request.headers()) {
-            let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"boxhook admin\", Bearer"),
-            );
-            return response;
+    match &shared.token {
+        Some(token) => {
+            if !token.admits(request.headers()) {
+                let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+                response.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"boxhook admin\", Bearer"),
+                );
+                return response;
+            }
+        }
+        None => {
+            if !host::is_loopback_request(request) {
+                return text(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "misdirected request: without --admin-token this admin listener answers \
+                     only requests addressed to localhost, 127.0.0.1 or [::1] (the Host \
+                     header), a defence against DNS rebinding; to reach it by another name, \
+                     set --admin-token\n",
+                );
+            }
         }
     }
     let path = request.uri().path();
@@ -99,7 +129,7 @@ pub(super) async fn handle<B>(shared: &Shared, request: &Request<B>) -> Response
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => readyz(shared).await,
         "/metrics" => {
-            super::inbox::refresh_if_older(&*shared.inbox, FRESH).await;
+            shared.counter.fresh(FRESH).await;
             let body = shared.metrics.render();
             with_type(
                 StatusCode::OK,
@@ -108,8 +138,8 @@ pub(super) async fn handle<B>(shared: &Shared, request: &Request<B>) -> Response
             )
         }
         "/summary.json" => {
-            super::inbox::refresh_if_older(&*shared.inbox, FRESH).await;
-            let summary = summary::summary(shared).await;
+            let inbox = shared.counter.fresh(FRESH).await;
+            let summary = summary::summary(shared, &inbox).await;
             with_type(
                 StatusCode::OK,
                 summary.to_string().into(),
@@ -127,8 +157,8 @@ pub(super) async fn handle<B>(shared: &Shared, request: &Request<B>) -> Response
             "text/css; charset=utf-8",
         ),
         _ => {
-            super::inbox::refresh_if_older(&*shared.inbox, FRESH).await;
-            let summary = summary::summary(shared).await;
+            let inbox = shared.counter.fresh(FRESH).await;
+            let summary = summary::summary(shared, &inbox).await;
             with_type(
                 StatusCode::OK,
                 page::html(&summary).into(),
@@ -138,7 +168,8 @@ pub(super) async fn handle<B>(shared: &Shared, request: &Request<B>) -> Response
     }
 }
 
-/// 200 when the store answers and the keys are loaded, else 503 with why.
+/// 200 when the keys are loaded, the store's last write succeeded and it
+/// answers a count; else 503 with why (see `crate::health`).
 async fn readyz(shared: &Shared) -> Response<Full<Bytes>> {
     let keys = match shared.keys {
         Some(0) => {
@@ -150,12 +181,35 @@ async fn readyz(shared: &Shared) -> Response<Full<Bytes>> {
         Some(n) => format!(", {n} signature key(s) loaded"),
         None => String::new(),
     };
-    match shared.inbox.ping().await {
-        Ok(()) => text(StatusCode::OK, &format!("ready: store reachable{keys}\n")),
-        Err(why) => text(
+    let verdict = shared
+        .health
+        .as_ref()
+        .map_or(Verdict::Writes, |h| h.verdict(tokio::time::Instant::now()));
+    if let Verdict::Failing { ago, why } = &verdict {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "not ready: the last write to the store failed {} s ago: {why}\n",
+                ago.as_secs()
+            ),
+        );
+    }
+    if let Some(why) = shared.counter.fresh(FRESH).await.error {
+        return text(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("not ready: {why}\n"),
+        );
+    }
+    match verdict {
+        Verdict::Retrying { ago, why } => text(
+            StatusCode::OK,
+            &format!(
+                "ready: store reachable{keys}; the last write failed {} s ago ({why}), none \
+                 since: taking deliveries again to retry\n",
+                ago.as_secs()
+            ),
         ),
+        _ => text(StatusCode::OK, &format!("ready: store reachable{keys}\n")),
     }
 }
 
@@ -189,57 +243,45 @@ fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Res
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-    use std::pin::Pin;
-
+    use boxhook::inbox::{Counts, Inbox as _, NewRecord};
     use http_body_util::BodyExt as _;
 
-    use super::super::inbox::InboxSummary;
+    use super::super::inbox::Probe;
     use super::*;
+    use crate::fake::Fake;
+    use crate::health::Watched;
 
-    /// A store that cannot be reached.
-    #[derive(Default)]
-    struct Down(std::sync::Mutex<InboxSummary>);
-
-    type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-    impl InboxProbe for Down {
-        fn ping(&self) -> Fut<'_, Result<(), String>> {
-            Box::pin(async { Err("the store failed: database is locked".to_owned()) })
-        }
-        fn count(&self) -> Fut<'_, Result<InboxSummary, String>> {
-            Box::pin(async { Err("the store failed: database is locked".to_owned()) })
-        }
-        fn body<'a>(&'a self, _: &'a str) -> Fut<'a, Option<Bytes>> {
-            Box::pin(async { None })
-        }
-        fn last(&self) -> InboxSummary {
-            self.0.lock().expect("lock").clone()
-        }
-        fn keep(&self, summary: InboxSummary) {
-            *self.0.lock().expect("lock") = summary;
-        }
-    }
-
-    fn shared(keys: Option<usize>) -> Shared {
+    fn shared_with(fake: &Arc<Fake>, keys: Option<usize>, token: Option<&str>) -> Shared {
         Shared {
-            token: None,
+            token: token.map(|t| auth::Token::new(t).expect("token")),
             metrics: metrics_exporter_prometheus::PrometheusBuilder::new()
                 .build_recorder()
                 .handle(),
             dashboard: None,
-            inbox: Arc::new(Down::default()),
+            counter: Counter::new(Arc::new(Probe::new(Arc::clone(fake)))),
+            health: Some(Arc::new(StoreHealth::default())),
+            prune: None,
             keys,
         }
     }
 
-    async fn answer(shared: &Shared, method: Method, path: &str) -> (u16, String) {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .body(())
-            .expect("request");
-        let response = handle(shared, &request).await;
+    fn down() -> Arc<Fake> {
+        let fake = Fake::default();
+        *fake.counts_error.lock().expect("lock") = Some("database is locked".to_owned());
+        Arc::new(fake)
+    }
+
+    async fn answer_with(
+        shared: &Shared,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = handle(shared, &request.body(()).expect("request")).await;
         let status = response.status().as_u16();
         let body = response
             .into_body()
@@ -250,30 +292,91 @@ mod tests {
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
+    async fn answer(shared: &Shared, method: Method, path: &str) -> (u16, String) {
+        answer_with(shared, method, path, &[("host", "127.0.0.1:9090")]).await
+    }
+
     #[tokio::test]
     async fn readyz_says_why_it_is_not_ready() {
         let cases: &[(Option<usize>, u16, &str)] = &[
             (
                 Some(2),
                 503,
-                "not ready: the store failed: database is locked\n",
+                "not ready: the store failed: inbox storage failed: database is locked\n",
             ),
             (Some(0), 503, "not ready: no key loaded\n"),
             (
                 None,
                 503,
-                "not ready: the store failed: database is locked\n",
+                "not ready: the store failed: inbox storage failed: database is locked\n",
             ),
         ];
         for (keys, status, body) in cases {
-            let got = answer(&shared(*keys), Method::GET, "/readyz").await;
+            let got = answer(&shared_with(&down(), *keys, None), Method::GET, "/readyz").await;
             assert_eq!(got, (*status, (*body).to_owned()), "{keys:?}");
         }
     }
 
+    fn record() -> NewRecord {
+        NewRecord::parse(
+            r#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED"}"#,
+            Some("d-1"),
+            chrono::Utc::now(),
+        )
+        .expect("a record")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readyz_fails_while_writes_fail_though_reads_answer() {
+        let fake = Arc::new(Fake::counting(Counts::default()));
+        let shared = shared_with(&fake, Some(1), None);
+        let health = Arc::clone(shared.health.as_ref().expect("tracked"));
+        let inbox = Watched::new(Arc::clone(&fake), health);
+        assert_eq!(
+            answer(&shared, Method::GET, "/readyz").await,
+            (
+                200,
+                "ready: store reachable, 1 signature key(s) loaded\n".to_owned()
+            )
+        );
+        *fake.failing.lock().expect("lock") = Some("database or disk is full".to_owned());
+        assert!(inbox.store(record()).await.is_err());
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(
+            answer(&shared, Method::GET, "/readyz").await,
+            (
+                503,
+                "not ready: the last write to the store failed 4 s ago: inbox storage failed: \
+                 database or disk is full\n"
+                    .to_owned()
+            )
+        );
+        // No delivery for a while: let them in again to find out.
+        tokio::time::advance(crate::health::RETRY_AFTER).await;
+        assert_eq!(
+            answer(&shared, Method::GET, "/readyz").await,
+            (
+                200,
+                "ready: store reachable, 1 signature key(s) loaded; the last write failed 34 s \
+                 ago (inbox storage failed: database or disk is full), none since: taking \
+                 deliveries again to retry\n"
+                    .to_owned()
+            )
+        );
+        *fake.failing.lock().expect("lock") = None;
+        assert!(inbox.store(record()).await.is_ok());
+        assert_eq!(
+            answer(&shared, Method::GET, "/readyz").await,
+            (
+                200,
+                "ready: store reachable, 1 signature key(s) loaded\n".to_owned()
+            )
+        );
+    }
+
     #[tokio::test]
     async fn routes_methods_and_the_inbox_error_on_the_page() {
-        let shared = shared(Some(1));
+        let shared = shared_with(&down(), Some(1), None);
         assert_eq!(
             answer(&shared, Method::GET, "/healthz").await,
             (200, "ok\n".to_owned())
@@ -285,8 +388,58 @@ mod tests {
         let summary: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(
             summary["inbox"]["error"],
-            "the store failed: database is locked"
+            "the store failed: inbox storage failed: database is locked"
         );
         assert_eq!(summary["role"], "work");
+    }
+
+    #[tokio::test]
+    async fn without_a_token_only_loopback_hosts_are_answered() {
+        let shared = shared_with(&down(), Some(1), None);
+        let refused = "misdirected request: without --admin-token this admin listener answers \
+                       only requests addressed to localhost, 127.0.0.1 or [::1] (the Host \
+                       header), a defence against DNS rebinding; to reach it by another name, \
+                       set --admin-token\n";
+        for path in ["/healthz", "/metrics", "/", "/nothing"] {
+            assert_eq!(
+                answer_with(
+                    &shared,
+                    Method::GET,
+                    path,
+                    &[("host", "attacker.example:9090")]
+                )
+                .await,
+                (421, refused.to_owned()),
+                "{path}"
+            );
+        }
+        for host in ["localhost:9090", "127.0.0.1", "[::1]:9090"] {
+            assert_eq!(
+                answer_with(&shared, Method::GET, "/healthz", &[("host", host)]).await,
+                (200, "ok\n".to_owned()),
+                "{host}"
+            );
+        }
+        // With a token, any name: the token is the defence.
+        let token = "0123456789abcdef0123";
+        let shared = shared_with(&down(), Some(1), Some(token));
+        let bearer = format!("Bearer {token}");
+        assert_eq!(
+            answer_with(
+                &shared,
+                Method::GET,
+                "/healthz",
+                &[
+                    ("host", "boxhook.internal:9090"),
+                    ("authorization", &bearer)
+                ]
+            )
+            .await,
+            (200, "ok\n".to_owned())
+        );
+        assert_eq!(
+            answer_with(&shared, Method::GET, "/healthz", &[("host", "localhost")]).await,
+            (401, "unauthorized\n".to_owned())
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! without `--admin-token`, and then every request must carry the token.
 
 mod auth;
+mod host;
 mod http;
 mod inbox;
 mod metrics_text;
@@ -19,6 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::health::StoreHealth;
+use crate::prune::PruneStatus;
 
 pub(crate) use inbox::{InboxProbe, Probe};
 pub(crate) use state::Dashboard;
@@ -49,8 +53,12 @@ pub(crate) struct AdminArgs {
 pub(crate) struct Wiring {
     /// The receiver's deliveries, for the dashboard (absent in `work`).
     pub(crate) dashboard: Option<Arc<Dashboard>>,
-    /// The store, for /readyz, the inbox card and the inbox gauge.
+    /// The store, for /readyz, the inbox card and the inbox gauges.
     pub(crate) inbox: Arc<dyn InboxProbe>,
+    /// The outcome of the store's last write, for /readyz.
+    pub(crate) health: Option<Arc<StoreHealth>>,
+    /// The background pruner, for the retention card.
+    pub(crate) prune: Option<Arc<PruneStatus>>,
     /// How many signature keys are loaded (`None`: the program verifies
     /// nothing, as `work`).
     pub(crate) keys: Option<usize>,
@@ -95,6 +103,7 @@ impl AdminArgs {
         // Shown from the start, at count 0, like the counters once they move.
         let _ = metrics::histogram!(boxhook::metrics::VERIFY_SECONDS);
         let _ = metrics::histogram!(boxhook::metrics::HANDLER_SECONDS);
+        crate::prune::register_metrics();
         Ok(Some(Admin {
             addr,
             token,
@@ -109,10 +118,14 @@ impl Admin {
     pub(crate) async fn start_for_worker(
         self,
         inbox: impl boxhook::inbox::Inbox,
+        health: Arc<StoreHealth>,
+        prune: Option<Arc<PruneStatus>>,
     ) -> anyhow::Result<SocketAddr> {
         let wiring = Wiring {
             dashboard: None,
             inbox: Arc::new(Probe::new(inbox)),
+            health: Some(health),
+            prune,
             keys: None,
         };
         let addr = self.start(wiring).await?;
@@ -124,7 +137,7 @@ impl Admin {
     }
 
     /// Binds the admin address and serves it on the current runtime until
-    /// the program ends; also refreshes the inbox gauge every
+    /// the program ends; also refreshes the inbox gauges every
     /// [`inbox::REFRESH`]. Returns the address bound.
     pub(crate) async fn start(self, wiring: Wiring) -> anyhow::Result<SocketAddr> {
         let listener = tokio::net::TcpListener::bind(self.addr)
@@ -141,10 +154,12 @@ impl Admin {
             token: self.token,
             metrics: self.metrics,
             dashboard: wiring.dashboard,
-            inbox: wiring.inbox,
+            counter: inbox::Counter::new(wiring.inbox),
+            health: wiring.health,
+            prune: wiring.prune,
             keys: wiring.keys,
         });
-        tokio::spawn(inbox::refresh_loop(Arc::clone(&shared.inbox)));
+        tokio::spawn(inbox::refresh_loop(Arc::clone(&shared.counter)));
         let upkeep = shared.metrics.clone();
         tokio::spawn(async move {
             // Histograms keep their samples until upkeep folds them in.
@@ -153,7 +168,7 @@ impl Admin {
                 upkeep.run_upkeep();
             }
         });
-        tokio::spawn(http::accept_loop(listener, shared));
+        tokio::spawn(http::serve(listener, shared));
         Ok(addr)
     }
 }

@@ -78,6 +78,7 @@ fn cards(summary: &Value) -> String {
              deliveries, rejections, keys and alerts.</p></section>",
         );
         card_inbox(summary, &mut out);
+        card_retention(summary, &mut out);
         return out;
     }
     card_deliveries_per_minute(summary, &mut out);
@@ -86,6 +87,7 @@ fn cards(summary: &Value) -> String {
     card_keys(summary, &mut out);
     card_alerts(summary, &mut out);
     card_inbox(summary, &mut out);
+    card_retention(summary, &mut out);
     card_recent_rejected_deliveries(summary, &mut out);
     out
 }
@@ -208,18 +210,29 @@ fn card_alerts(summary: &Value, out: &mut String) {
     );
 }
 
+/// The states, in the order the inbox card shows them.
+const STATES: [&str; 4] = ["pending", "claimed", "done", "dead"];
+
 /// The inbox card.
 fn card_inbox(summary: &Value, out: &mut String) {
     let null = Value::Null;
     let inbox = summary.get("inbox").unwrap_or(&null);
     let mut rows = String::new();
     if let Some(states) = inbox.get("states").and_then(Value::as_object) {
-        for (state, count) in states {
+        for state in STATES {
+            if let Some(count) = states.get(state) {
+                let _ = write!(
+                    rows,
+                    "<tr><td>{state}</td><td>{}</td></tr>",
+                    num(&format!("inbox.{state}"), count.as_u64().unwrap_or(0))
+                );
+            }
+        }
+        if let Some(total) = inbox.get("total").and_then(Value::as_u64) {
             let _ = write!(
                 rows,
-                "<tr><td>{}</td><td>{}</td></tr>",
-                escape(state),
-                num(&format!("inbox.{state}"), count.as_u64().unwrap_or(0))
+                "<tr class=\"total\"><td>all</td><td>{}</td></tr>",
+                num("inbox.total", total)
             );
         }
     }
@@ -246,6 +259,53 @@ fn card_inbox(summary: &Value, out: &mut String) {
                 .and_then(Value::as_str)
                 .unwrap_or("-")
         ),
+    );
+}
+
+/// The retention card: how long each kind of finished event is kept, and
+/// what the pruner removed since the process started.
+fn card_retention(summary: &Value, out: &mut String) {
+    let null = Value::Null;
+    let retention = summary.get("retention").unwrap_or(&null);
+    let pruned = summary.get("pruned").unwrap_or(&null);
+    if retention.is_null() {
+        out.push_str(
+            "<section class=\"card\" id=\"retention\"><h2>Retention</h2><p>This process \
+             does not prune the inbox.</p></section>",
+        );
+        return;
+    }
+    let mut rows = String::new();
+    for (what, key) in [
+        ("done events", "done"),
+        ("dead events", "dead"),
+        ("V1 callbacks", "v1"),
+        ("deduplication keys", "keys"),
+    ] {
+        let _ = write!(
+            rows,
+            "<tr><td>{what}</td><td data-r=\"{key}\">{}</td><td>{}</td></tr>",
+            escape(s(retention, key)),
+            num(&format!("pruned.{key}"), n(pruned, key)),
+        );
+    }
+    let last = match retention.get("last_round_at").and_then(Value::as_str) {
+        Some(at) => format!("last round at {}", escape(at)),
+        None => "no round yet".to_owned(),
+    };
+    let problem = retention
+        .get("off")
+        .and_then(Value::as_str)
+        .or_else(|| retention.get("error").and_then(Value::as_str))
+        .unwrap_or("");
+    let _ = write!(
+        out,
+        "<section class=\"card\" id=\"retention\"><h2>Retention</h2><table id=\"pruned\">\
+         <thead><tr><th>what</th><th>kept</th><th>pruned</th></tr></thead><tbody>{rows}</tbody>\
+         </table><p class=\"small\"><span id=\"prune-last\">{last}</span>; pruned counts \
+         since this process started</p><p class=\"error\" id=\"prune-error\">{}</p>\
+         </section>",
+        escape(problem),
     );
 }
 
@@ -367,12 +427,46 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_page_shows_the_inbox_only() {
+    fn a_worker_page_shows_the_inbox_and_the_retention_only() {
         let summary = json!({"role": "work", "inbox": {"states": {"pending": 3, "dead": 1}}});
         let page = html(&summary);
         assert!(page.contains("<span class=\"n\" data-k=\"inbox.pending\">3</span>"));
         assert!(page.contains("<span class=\"n\" data-k=\"inbox.dead\">1</span>"));
+        assert!(page.contains("This process does not prune the inbox."));
         assert!(!page.contains("Deliveries per minute"));
         assert!(!page.contains("id=\"keys\""));
+    }
+
+    #[test]
+    fn the_inbox_card_lists_states_in_order_with_the_total() {
+        let summary = json!({"inbox": {
+            "states": {"claimed": 1, "dead": 2, "done": 999_000, "pending": 3},
+            "total": 999_006,
+        }});
+        let page = html(&summary);
+        let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        assert!(at("<td>pending</td>") < at("<td>claimed</td>"));
+        assert!(at("<td>claimed</td>") < at("<td>done</td>"));
+        assert!(at("<td>done</td>") < at("<td>dead</td>"));
+        assert!(page.contains(
+            "<tr class=\"total\"><td>all</td><td><span class=\"n\" data-k=\"inbox.total\">999006</span></td></tr>"
+        ));
+    }
+
+    #[test]
+    fn the_retention_card_shows_what_is_kept_and_pruned() {
+        let summary = json!({
+            "retention": {"done": "30d", "dead": "forever", "v1": "30d", "keys": "7d",
+                          "last_round_at": "2026-12-01T00:00:00Z", "error": "disk <full>", "off": null},
+            "pruned": {"done": 1000, "dead": 0, "v1": 2, "keys": 7},
+        });
+        let page = html(&summary);
+        assert!(page.contains(
+            "<tr><td>done events</td><td data-r=\"done\">30d</td><td><span class=\"n\" data-k=\"pruned.done\">1000</span></td></tr>"
+        ));
+        assert!(page.contains("<td data-r=\"dead\">forever</td>"));
+        assert!(page.contains("data-k=\"pruned.keys\">7<"));
+        assert!(page.contains("<span id=\"prune-last\">last round at 2026-12-01T00:00:00Z</span>"));
+        assert!(page.contains("<p class=\"error\" id=\"prune-error\">disk &lt;full&gt;</p>"));
     }
 }

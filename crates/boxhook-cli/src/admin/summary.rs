@@ -1,6 +1,6 @@
 //! What the dashboard shows, as JSON (`/summary.json`): the counters read
-//! back from the rendered metrics, the dashboard's rings, and the inbox
-//! count.
+//! back from the rendered metrics, the dashboard's rings, the inbox count,
+//! and the retention in force with what the pruner removed.
 
 use std::collections::BTreeMap;
 
@@ -9,10 +9,15 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use super::http::Shared;
+use super::inbox::InboxSummary;
 use super::metrics_text::{by_label, count, samples};
+use crate::retention::show;
 
-/// Everything the page shows, as JSON.
-pub(super) async fn summary(shared: &Shared) -> Value {
+/// The most time a page spends reading alerts' reasons from the store.
+const ALERT_REASONS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Everything the page shows, as JSON, with `inbox` as the inbox count.
+pub(super) async fn summary(shared: &Shared, inbox: &InboxSummary) -> Value {
     let now = Utc::now();
     let samples = samples(&shared.metrics.render());
     let statuses = by_label(&samples, boxhook::metrics::DELIVERIES_TOTAL, "status");
@@ -28,6 +33,7 @@ pub(super) async fn summary(shared: &Shared) -> Value {
     let keys = by_label(&samples, boxhook::metrics::VERIFIED_TOTAL, "key");
     let forms = by_label(&samples, boxhook::metrics::VERIFIED_TOTAL, "form");
     let alert_counts = by_label(&samples, boxhook::metrics::ALERTS_TOTAL, "kind");
+    let pruned = by_label(&samples, boxhook::metrics::PRUNED_TOTAL, "state");
     let mut triggers: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for sample in samples
         .iter()
@@ -51,16 +57,7 @@ pub(super) async fn summary(shared: &Shared) -> Value {
 
     let (minutes, recent, alerts) = match &shared.dashboard {
         Some(dashboard) => {
-            // Only a WEBHOOK.DELETED has a reason to look up in the store.
-            for alert in dashboard
-                .alerts()
-                .iter()
-                .filter(|a| a.reason.is_none() && a.trigger == "WEBHOOK.DELETED")
-            {
-                if let Some(reason) = alert_reason(shared, &alert.event_id).await {
-                    dashboard.set_alert_reason(&alert.event_id, &reason);
-                }
-            }
+            fill_alert_reasons(shared, dashboard).await;
             (
                 dashboard.minutes(now),
                 dashboard.recent(),
@@ -69,7 +66,7 @@ pub(super) async fn summary(shared: &Shared) -> Value {
         }
         None => (Vec::new(), Vec::new(), Vec::new()),
     };
-    let inbox = shared.inbox.last();
+    let retention = shared.prune.as_deref().map(retention);
     json!({
         "role": if shared.dashboard.is_some() { "serve" } else { "work" },
         "now": now.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -106,18 +103,72 @@ pub(super) async fn summary(shared: &Shared) -> Value {
             "reason": a.reason,
             "what_to_do": a.what_to_do,
         })).collect::<Vec<_>>(),
-        "inbox": {
-            "states": inbox.states,
-            "oldest_pending_age_s": inbox.oldest_pending.map(|t| (now - t).num_seconds().max(0)),
-            "checked_at": inbox.checked_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-            "error": inbox.error,
+        "inbox": inbox_json(inbox, now),
+        "retention": retention,
+        "pruned": {
+            "done": get(&pruned, "done"),
+            "dead": get(&pruned, "dead"),
+            "v1": get(&pruned, "v1"),
+            "keys": get(&pruned, "keys"),
         },
     })
 }
 
+/// The inbox card's counts.
+fn inbox_json(inbox: &InboxSummary, now: chrono::DateTime<Utc>) -> Value {
+    let states: serde_json::Map<String, Value> = inbox
+        .states()
+        .into_iter()
+        .map(|(state, n)| (state.to_owned(), Value::from(n)))
+        .collect();
+    json!({
+        "states": states,
+        "total": inbox.counts.map(|c| c.total()),
+        "oldest_pending_age_s": inbox
+            .counts
+            .and_then(|c| c.oldest_pending)
+            .map(|t| (now - t).num_seconds().max(0)),
+        "checked_at": inbox.checked_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "error": inbox.error,
+    })
+}
+
+/// The retention in force and the pruner's last round.
+fn retention(prune: &crate::prune::PruneStatus) -> Value {
+    let retention = prune.retention();
+    let last = prune.last();
+    json!({
+        "done": show(retention.done),
+        "dead": show(retention.dead),
+        "v1": show(retention.v1),
+        "keys": show(Some(retention.keys)),
+        "last_round_at": last.at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "error": last.error,
+        "off": last.off,
+    })
+}
+
+/// Reads the reason of each `WEBHOOK.DELETED` alert shown without one
+/// from the stored event (only those have a reason); a store that does
+/// not answer holds the page up [`ALERT_REASONS_WITHIN`] at most.
+async fn fill_alert_reasons(shared: &Shared, dashboard: &super::Dashboard) {
+    let lookups = async {
+        for alert in dashboard
+            .alerts()
+            .iter()
+            .filter(|a| a.reason.is_none() && a.trigger == "WEBHOOK.DELETED")
+        {
+            if let Some(reason) = alert_reason(shared, &alert.event_id).await {
+                dashboard.set_alert_reason(&alert.event_id, &reason);
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ALERT_REASONS_WITHIN, lookups).await;
+}
+
 /// `additional_info.reason` of a stored `WEBHOOK.DELETED`.
 async fn alert_reason(shared: &Shared, event_id: &str) -> Option<String> {
-    let body = shared.inbox.body(event_id).await?;
+    let body = shared.counter.probe().body(event_id).await?;
     let event = WebhookEvent::parse(&body).ok()?;
     let reason = event.additional_info().deletion_reason()?;
     Some(reason.as_str().to_owned())

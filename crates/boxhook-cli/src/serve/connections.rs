@@ -25,7 +25,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION};
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -261,6 +265,25 @@ impl Tracker {
     }
 }
 
+/// What answers the requests of a listener served by [`serve_with`]: the
+/// delivery listener's [`App`], or the admin listener.
+pub(crate) trait Respond: Clone + Send + Sync + 'static {
+    /// The answer to `request`.
+    fn respond(
+        &self,
+        request: Request<Incoming>,
+    ) -> impl Future<Output = Response<Full<Bytes>>> + Send;
+}
+
+impl Respond for App {
+    fn respond(
+        &self,
+        request: Request<Incoming>,
+    ) -> impl Future<Output = Response<Full<Bytes>>> + Send {
+        self.handle(request)
+    }
+}
+
 /// Accepts connections until `stop` resolves, then stops accepting, closes
 /// idle connections at once and lets in-flight deliveries finish, for at
 /// most `grace`. See the module documentation for the limits applied.
@@ -271,6 +294,17 @@ pub(crate) async fn serve(
     grace: Duration,
 ) {
     let limits = app.limits;
+    serve_with(listener, limits, app, stop, grace).await;
+}
+
+/// [`serve`] for any [`Respond`], within `limits`.
+pub(crate) async fn serve_with(
+    listener: TcpListener,
+    limits: Limits,
+    app: impl Respond,
+    stop: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let tracker = Arc::new(Tracker::default());
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -305,7 +339,14 @@ pub(crate) async fn serve(
         let conn = Arc::new(Conn::new(Instant::now()));
         let id = tracker.add(Arc::clone(&conn));
         tracker.shed(limits.max_connections, id);
-        tokio::spawn(drive(stream, app.clone(), conn, id, Arc::clone(&tracker)));
+        tokio::spawn(drive(
+            stream,
+            limits,
+            app.clone(),
+            conn,
+            id,
+            Arc::clone(&tracker),
+        ));
     }
     drop(listener);
     tracker.close_all();
@@ -327,8 +368,14 @@ pub(crate) async fn serve(
 }
 
 /// Serves one connection until it closes, enforcing its limits.
-async fn drive(stream: TcpStream, app: App, conn: Arc<Conn>, id: u64, tracker: Arc<Tracker>) {
-    let limits = app.limits;
+async fn drive(
+    stream: TcpStream,
+    limits: Limits,
+    app: impl Respond,
+    conn: Arc<Conn>,
+    id: u64,
+    tracker: Arc<Tracker>,
+) {
     let service = {
         let conn = Arc::clone(&conn);
         let tracker = Arc::clone(&tracker);
@@ -341,7 +388,7 @@ async fn drive(stream: TcpStream, app: App, conn: Arc<Conn>, id: u64, tracker: A
             };
             let app = app.clone();
             async move {
-                let mut response = app.handle(request).await;
+                let mut response = app.respond(request).await;
                 if !response.status().is_success() || number >= limits.max_requests {
                     // hyper closes the connection once this answer is written.
                     response

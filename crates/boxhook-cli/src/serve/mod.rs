@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tower_layer::Layer as _;
 use tower_service::Service;
 
-pub(crate) use connections::{serve, Limits};
+pub(crate) use connections::{serve, serve_with, Limits, Respond};
 pub(crate) use log::{init_tracing_as, notice, DeliveryLog, LogFormat};
 
 use crate::keys::KeyArgs;
@@ -113,6 +113,13 @@ Any address but loopback needs --admin-token or BOXHOOK_ADMIN_TOKEN \
 (Authorization: Bearer TOKEN). With --admin, 401s are diagnosed for the \
 dashboard, at most 50 a second.
 
+Retention: done events are pruned 30 days after they were received, dead \
+ones after 90, V1 callbacks after 30 (--retain-done, --retain-dead, \
+--retain-v1: 90s, 30m, 12h, 30d, or forever), in batches of 1000 every 5 \
+minutes; a pruned event's deduplication key is kept 7 days (--retain-keys, \
+at least 1d), so Box's late retries are still answered as duplicates. \
+Pending and claimed events are never pruned.
+
 Box only delivers to HTTPS on port 443: run this behind a TLS-terminating \
 proxy or tunnel that forwards the body untouched, e.g. with Caddy:
   webhooks.example.com {
@@ -188,6 +195,8 @@ pub(crate) struct Args {
     log_format: log::LogFormat,
     #[command(flatten)]
     admin: crate::admin::AdminArgs,
+    #[command(flatten)]
+    retention: crate::retention::RetentionArgs,
 }
 
 impl Args {
@@ -225,6 +234,9 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         // the database's address). Opened on this runtime: PostgreSQL
         // connections are driven by its tasks.
         let inbox = store.open().await?;
+        // Pruned in the background; every write watched, for /readyz.
+        let (inbox, health, prune) =
+            crate::health::Watched::start(inbox, Some(args.retention.retention()));
         let listener = listen(args.listen, args.backlog).map_err(|err| {
             anyhow::anyhow!(
                 "cannot listen on {}: {err}; is another process using it? pick another \
@@ -260,6 +272,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
                 let wiring = crate::admin::Wiring {
                     dashboard: Some(dashboard),
                     inbox: probe,
+                    health: Some(health),
+                    prune,
                     keys: Some(key_count),
                 };
                 Some(admin.start(wiring).await?)

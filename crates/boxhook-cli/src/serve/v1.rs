@@ -36,7 +36,7 @@ pub(crate) struct V1Args {
 pub(crate) fn service(
     args: &V1Args,
     v2_path: &str,
-    inbox: &crate::store::AnyInbox,
+    inbox: &(impl boxhook::inbox::Inbox + Clone),
 ) -> anyhow::Result<Option<(String, V1Service)>> {
     let Some(path) = &args.v1_path else {
         return Ok(None);

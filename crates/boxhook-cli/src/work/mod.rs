@@ -42,8 +42,12 @@ them back in the queue.
 
 --admin ADDR (off by default; a token off loopback, as for serve) serves \
 /metrics (the inbox's events per state as boxhook_inbox_events{state}), \
-/healthz, /readyz (200 while the store answers) and / (the inbox's counts \
-and oldest pending age).
+/healthz, /readyz (200 while the store answers and its last write \
+succeeded) and / (the inbox's counts and oldest pending age).
+
+Retention, as for serve: done events pruned after --retain-done (30d), dead \
+ones after --retain-dead (90d), V1 callbacks after --retain-v1 (30d), keys \
+kept --retain-keys (7d); pruned in batches every 5 minutes, not with --once.
 
 Exit status: 0 stopped by a signal, or (--once) every event processed; 1 \
 (--once) an event failed, or the store failed; 2 usage error.
@@ -109,6 +113,8 @@ pub(crate) struct Args {
     log_format: crate::serve::LogFormat,
     #[command(flatten)]
     admin: crate::admin::AdminArgs,
+    #[command(flatten)]
+    retention: crate::retention::RetentionArgs,
 }
 
 /// What processes one event: a command or an HTTP endpoint.
@@ -166,8 +172,11 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         let inbox = store.open().await?;
+        // Pruned unless a batch run (--once); claims and settles watched.
+        let retention = (!args.once).then(|| args.retention.retention());
+        let (inbox, health, prune) = crate::health::Watched::start(inbox, retention);
         if let Some(admin) = admin {
-            admin.start_for_worker(inbox.clone()).await?;
+            admin.start_for_worker(inbox.clone(), health, prune).await?;
         }
         let until = if args.once {
             ", until nothing is ready"

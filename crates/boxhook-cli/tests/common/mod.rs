@@ -218,11 +218,11 @@ impl Drop for Server {
     }
 }
 
-/// `inbox list --json`, parsed.
+/// `inbox list --all --json`, parsed: every event, newest first.
 pub fn inbox_list(inbox: &Path) -> Vec<serde_json::Value> {
     let out = run(
         boxhook()
-            .args(["inbox", "list", "--json", "--inbox"])
+            .args(["inbox", "list", "--all", "--json", "--inbox"])
             .arg(inbox),
         Duration::from_secs(20),
     );

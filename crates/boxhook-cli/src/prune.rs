@@ -1,0 +1,633 @@
+//! Pruning the inbox: the background pruner of `serve` and `work`, and
+//! `boxhook inbox prune`.
+//!
+//! Both call [`Inbox::prune`] in bounded batches ([`BATCH`] events at
+//! most), so no batch holds the store for long, with a short pause between
+//! batches ([`PAUSE`]) so that deliveries get the store in between. The
+//! background pruner runs a round [`FIRST`] after start, then every
+//! [`EVERY`]; a round goes on while the store says more is left. A failed
+//! round is logged with what to do and tried again at the next one: the
+//! pruner never stops the process. On PostgreSQL the store itself lets
+//! only one process prune at a time.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use boxhook::inbox::{ErrorKind, Inbox, InboxError, Pruned, Retention};
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::retention::{describe, parse_duration};
+use crate::store::{Store, StoreArgs};
+use crate::usage;
+
+/// The most events one call of [`Inbox::prune`] removes.
+pub(crate) const BATCH: usize = 1000;
+/// The pause between two batches while more is left.
+pub(crate) const PAUSE: Duration = Duration::from_millis(100);
+/// When the first background round runs, after start.
+pub(crate) const FIRST: Duration = Duration::from_secs(5);
+/// How often the background pruner runs a round.
+pub(crate) const EVERY: Duration = Duration::from_secs(300);
+
+/// What the background pruner has done, for the dashboard.
+#[derive(Debug)]
+pub(crate) struct PruneStatus {
+    retention: Retention,
+    inner: Mutex<Last>,
+}
+
+/// The last round's outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Last {
+    /// When the last round ended.
+    pub(crate) at: Option<DateTime<Utc>>,
+    /// What it removed.
+    pub(crate) pruned: Pruned,
+    /// Why it failed, if it did.
+    pub(crate) error: Option<String>,
+    /// Why the pruner stopped for good (the store cannot prune).
+    pub(crate) off: Option<String>,
+}
+
+impl PruneStatus {
+    pub(crate) fn new(retention: Retention) -> Self {
+        Self {
+            retention,
+            inner: Mutex::new(Last::default()),
+        }
+    }
+
+    /// The retention in force.
+    pub(crate) fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// The last round.
+    pub(crate) fn last(&self) -> Last {
+        self.inner.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn set(&self, last: Last) {
+        if let Ok(mut inner) = self.inner.lock() {
+            *inner = last;
+        }
+    }
+}
+
+/// Counts one batch in `boxhook_pruned_total{state}`.
+fn count(pruned: &Pruned) {
+    for (state, n) in [
+        ("done", pruned.done),
+        ("dead", pruned.dead),
+        ("v1", pruned.v1),
+        ("keys", pruned.keys),
+    ] {
+        metrics::counter!(boxhook::metrics::PRUNED_TOTAL, "state" => state).increment(n);
+    }
+}
+
+/// Shows `boxhook_pruned_total{state}` at 0 from the start.
+pub(crate) fn register_metrics() {
+    count(&Pruned::default());
+}
+
+/// Prunes batch after batch while the store says more is left under
+/// `retention`, calling `after` with each batch's removals and pausing
+/// `pause` between batches. Stops early when `stop` says so (checked
+/// between batches) or when a batch removed nothing yet said more (a store
+/// that cannot go further now). On failure, returns what was removed
+/// before it with the error.
+pub(crate) async fn prune_all(
+    inbox: &impl Inbox,
+    retention: &Retention,
+    pause: Duration,
+    stop: &AtomicBool,
+    mut after: impl FnMut(&Pruned),
+) -> Result<Pruned, (Pruned, InboxError)> {
+    let mut total = Pruned::default();
+    loop {
+        let batch = match inbox.prune(retention, Utc::now(), BATCH).await {
+            Ok(batch) => batch,
+            Err(err) => return Err((total, err)),
+        };
+        total.add(batch);
+        after(&batch);
+        let stuck = batch.events() == 0 && batch.keys == 0;
+        if !batch.more || stuck || stop.load(Ordering::Relaxed) {
+            return Ok(total);
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Starts the background pruner of `inbox` under `retention` on the
+/// current runtime; returns its status, for the dashboard.
+pub(crate) fn start(inbox: impl Inbox, retention: Retention) -> Arc<PruneStatus> {
+    let status = Arc::new(PruneStatus::new(retention));
+    tokio::spawn(Pruner::new(inbox, Arc::clone(&status)).run());
+    status
+}
+
+/// The background pruner of `serve` and `work`.
+pub(crate) struct Pruner<I> {
+    inbox: I,
+    status: Arc<PruneStatus>,
+    first: Duration,
+    every: Duration,
+    pause: Duration,
+}
+
+impl<I: Inbox> Pruner<I> {
+    /// A pruner of `inbox` under `status`'s retention, on the default
+    /// schedule.
+    pub(crate) fn new(inbox: I, status: Arc<PruneStatus>) -> Self {
+        Self {
+            inbox,
+            status,
+            first: FIRST,
+            every: EVERY,
+            pause: PAUSE,
+        }
+    }
+
+    /// Runs rounds until the runtime ends, or until the store says it
+    /// cannot prune.
+    pub(crate) async fn run(self) {
+        crate::serve::notice(
+            "INFO",
+            &format!(
+                "pruning every {} s in batches of {BATCH}; retention {}",
+                self.every.as_secs(),
+                describe(&self.status.retention)
+            ),
+        );
+        tokio::time::sleep(self.first).await;
+        while self.round().await {
+            tokio::time::sleep(self.every).await;
+        }
+    }
+
+    /// One round; false when pruning is off for good.
+    async fn round(&self) -> bool {
+        let started = Instant::now();
+        let retention = self.status.retention;
+        let never = AtomicBool::new(false);
+        let result = prune_all(&self.inbox, &retention, self.pause, &never, count).await;
+        let at = Some(Utc::now());
+        match result {
+            Ok(pruned) => {
+                if pruned.events() > 0 || pruned.keys > 0 {
+                    crate::serve::notice(
+                        "INFO",
+                        &format!(
+                            "pruned {} in {:.1} s (retention {})",
+                            removed(&pruned),
+                            started.elapsed().as_secs_f64(),
+                            describe(&retention)
+                        ),
+                    );
+                }
+                self.status.set(Last {
+                    at,
+                    pruned,
+                    error: None,
+                    off: None,
+                });
+                true
+            }
+            Err((pruned, err)) if err.kind() == ErrorKind::Unsupported => {
+                let off = format!("this store cannot prune ({err}); nothing will be pruned");
+                crate::serve::notice("WARN", &off);
+                self.status.set(Last {
+                    at,
+                    pruned,
+                    error: None,
+                    off: Some(off),
+                });
+                false
+            }
+            Err((pruned, err)) => {
+                let error = format!(
+                    "pruning the inbox failed: {err}; {} removed before the failure; trying \
+                     again in {} s. Events waiting for a worker are not affected, but the inbox \
+                     grows until pruning succeeds: check the store (disk space, permissions, \
+                     locks); `boxhook inbox prune --older-than 30d` run by hand shows the error \
+                     at once",
+                    removed(&pruned),
+                    self.every.as_secs(),
+                );
+                crate::serve::notice("WARN", &error);
+                self.status.set(Last {
+                    at,
+                    pruned,
+                    error: Some(err.to_string()),
+                    off: None,
+                });
+                true
+            }
+        }
+    }
+}
+
+/// What a round removed, in words.
+fn removed(pruned: &Pruned) -> String {
+    format!(
+        "{} event(s) ({} done, {} dead, {} v1) and {} expired deduplication key(s)",
+        pruned.events(),
+        pruned.done,
+        pruned.dead,
+        pruned.v1,
+        pruned.keys
+    )
+}
+
+/// Which finished events `boxhook inbox prune` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prunable {
+    Done,
+    Dead,
+}
+
+fn parse_prunable(text: &str) -> Result<Prunable, String> {
+    match text {
+        "done" => Ok(Prunable::Done),
+        "dead" => Ok(Prunable::Dead),
+        "pending" | "claimed" | "in_progress" => Err(format!(
+            "{text} events are never pruned (a worker still has to process them); give done \
+             or dead"
+        )),
+        other => Err(format!("unknown state {other:?}; give done or dead")),
+    }
+}
+
+/// Arguments of `boxhook inbox prune`.
+#[derive(clap::Args)]
+#[command(after_help = "\
+Removes, in batches of 1000, the done (or, with --state dead, the dead) V2 \
+events received more than --older-than ago, and with --v1 the V1 callbacks \
+(done or dead) as old. Pending and claimed events are never removed. A \
+pruned event's deduplication key is kept until --retain-keys (7d) after it \
+was received, so a late retry from Box is still answered as a duplicate and \
+not stored again. Safe while serve and work run; `serve` and `work` also \
+prune on their own (--retain-done, --retain-dead, --retain-v1).
+
+Progress is shown on a terminal. Ctrl-C stops after the batch in flight.
+
+Exit status: 0 pruned (also when nothing was old enough), 1 the store \
+failed (what was removed before stays removed), 2 usage error, 130 stopped \
+by Ctrl-C.
+
+Examples:
+  boxhook inbox prune --older-than 7d
+  boxhook inbox prune --older-than 30d --state dead --store postgres://boxhook@db/boxhook")]
+pub(crate) struct Args {
+    /// Remove events received more than DURATION ago: 90s, 30m, 12h, 30d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    older_than: Duration,
+    /// Which events: done (the default) or dead.
+    #[arg(long, value_name = "STATE", value_parser = parse_prunable)]
+    state: Option<Prunable>,
+    /// Also remove V1 callbacks (done or dead) received more than
+    /// --older-than ago.
+    #[arg(long)]
+    v1: bool,
+    #[command(flatten)]
+    keys: KeysArg,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// `--retain-keys` for `inbox prune`.
+#[derive(clap::Args)]
+struct KeysArg {
+    /// How long the deduplication key of a pruned event is kept, from when
+    /// it was received: at least 1d.
+    #[arg(long, value_name = "DURATION", default_value = "7d",
+          value_parser = crate::retention::parse_keys)]
+    retain_keys: Duration,
+}
+
+impl Args {
+    /// The retention that prunes exactly what these flags ask for.
+    fn retention(&self) -> Retention {
+        let older = Some(self.older_than);
+        let base = Retention::nothing().keys(self.keys.retain_keys);
+        let base = match self.state.unwrap_or(Prunable::Done) {
+            Prunable::Done => base.done(older),
+            Prunable::Dead => base.dead(older),
+        };
+        if self.v1 {
+            base.v1(older)
+        } else {
+            base
+        }
+    }
+
+    /// What is pruned, in words: `done events`, `dead events and V1
+    /// callbacks`.
+    fn what(&self) -> String {
+        let state = match self.state.unwrap_or(Prunable::Done) {
+            Prunable::Done => "done",
+            Prunable::Dead => "dead",
+        };
+        if self.v1 {
+            format!("{state} events and done or dead V1 callbacks")
+        } else {
+            format!("{state} events")
+        }
+    }
+}
+
+/// Runs `boxhook inbox prune`.
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let store = args.store.store()?;
+    if let Store::Sqlite(path) = &store {
+        // Pruning a file that is not there would create an empty inbox.
+        if !path.is_file() {
+            return Err(usage(format!(
+                "no inbox at {} (pass --inbox FILE or --store URL)",
+                path.display()
+            )));
+        }
+    }
+    let retention = args.retention();
+    let now = Utc::now();
+    let before = Retention::cutoff(now, Some(args.older_than))
+        .unwrap_or(now)
+        .to_rfc3339_opts(SecondsFormat::Secs, true);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let inbox = store.open().await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+        let progress = Progress::new(&format!("pruning {} received before {before}", args.what()));
+        let mut so_far = Pruned::default();
+        let result = prune_all(&inbox, &retention, PAUSE, &stop, |batch| {
+            so_far.add(*batch);
+            progress.show(&so_far);
+        })
+        .await;
+        progress.finish();
+        let (pruned, failure) = match result {
+            Ok(pruned) => (pruned, None),
+            Err((pruned, err)) => (pruned, Some(err)),
+        };
+        let line = format!(
+            "pruned {} event(s) received before {before} from {}: {} done, {} dead, {} v1; {} \
+             expired deduplication key(s) removed",
+            pruned.events(),
+            store.describe(),
+            pruned.done,
+            pruned.dead,
+            pruned.v1,
+            pruned.keys
+        );
+        if let Some(err) = failure {
+            return Err(anyhow::anyhow!(
+                "{line}, then the store failed: {err}; run the command again once the store is \
+                 fixed"
+            ));
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        if stop.load(Ordering::Relaxed) && pruned.more {
+            writeln!(out, "interrupted: more is left to prune")?;
+            return Ok(ExitCode::from(130));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A spinner on a terminal's stderr; nothing otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    what: String,
+}
+
+impl Progress {
+    fn new(what: &str) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_message(format!("{what}: 0 removed so far"));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self {
+            bar,
+            what: what.to_owned(),
+        }
+    }
+
+    fn show(&self, so_far: &Pruned) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "{}: {} event(s) and {} key(s) removed so far",
+                self.what,
+                so_far.events(),
+                so_far.keys
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use boxhook::inbox::ErrorKind;
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::fake::Fake;
+
+    #[allow(clippy::unnecessary_wraps, reason = "a scripted answer of prune")]
+    fn batch(done: u64, keys: u64, more: bool) -> Result<Pruned, InboxError> {
+        Ok(Pruned {
+            done,
+            keys,
+            more,
+            ..Pruned::default()
+        })
+    }
+
+    fn fake(batches: Vec<Result<Pruned, InboxError>>) -> Arc<Fake> {
+        let fake = Fake::default();
+        *fake.prunes.lock().expect("lock") = batches.into();
+        Arc::new(fake)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_goes_on_while_more_is_left_in_bounded_batches() {
+        let inbox = fake(vec![
+            batch(1000, 0, true),
+            batch(1000, 2, true),
+            batch(10, 0, false),
+            batch(5, 0, false),
+        ]);
+        let never = AtomicBool::new(false);
+        let mut seen = Vec::new();
+        let started = tokio::time::Instant::now();
+        let total = prune_all(&inbox, &Retention::default(), PAUSE, &never, |b| {
+            seen.push(b.done);
+        })
+        .await
+        .expect("pruned");
+        assert_eq!(
+            total,
+            Pruned {
+                done: 2010,
+                keys: 2,
+                ..Pruned::default()
+            }
+        );
+        assert_eq!(seen, [1000, 1000, 10]);
+        // Two pauses: after each batch that said more.
+        assert_eq!(started.elapsed(), 2 * PAUSE);
+        let calls = inbox.prune_calls.lock().expect("lock").clone();
+        assert_eq!(calls.len(), 3, "the fourth batch is the next round's");
+        assert!(calls
+            .iter()
+            .all(|(r, b)| *r == Retention::default() && *b == BATCH));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_keeps_what_was_removed_before_it() {
+        let inbox = fake(vec![
+            batch(1000, 0, true),
+            Err(InboxError::new(
+                ErrorKind::Storage,
+                "database or disk is full",
+            )),
+        ]);
+        let never = AtomicBool::new(false);
+        let (pruned, err) = prune_all(&inbox, &Retention::default(), PAUSE, &never, |_| {})
+            .await
+            .expect_err("failed");
+        assert_eq!(pruned.done, 1000);
+        assert_eq!(err.kind(), ErrorKind::Storage);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_that_removes_nothing_ends_the_round_and_stop_is_heard() {
+        let inbox = fake(vec![batch(0, 0, true), batch(1, 0, true)]);
+        let never = AtomicBool::new(false);
+        let total = prune_all(&inbox, &Retention::default(), PAUSE, &never, |_| {}).await;
+        assert_eq!(total.ok().map(|p| p.more), Some(true));
+        assert_eq!(inbox.prune_calls.lock().expect("lock").len(), 1);
+
+        let inbox = fake(vec![batch(1, 0, true), batch(1, 0, true)]);
+        let stop = AtomicBool::new(true);
+        let total = prune_all(&inbox, &Retention::default(), PAUSE, &stop, |_| {}).await;
+        assert_eq!(total.ok().map(|p| (p.done, p.more)), Some((1, true)));
+        assert_eq!(inbox.prune_calls.lock().expect("lock").len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_background_pruner_runs_at_start_then_on_schedule_and_survives_failures() {
+        let inbox = fake(vec![
+            batch(3, 1, false),
+            Err(InboxError::new(ErrorKind::Storage, "database is locked")),
+            batch(2, 0, false),
+        ]);
+        let status = Arc::new(PruneStatus::new(Retention::default()));
+        let pruner = Pruner::new(Arc::clone(&inbox), Arc::clone(&status));
+        let task = tokio::spawn(pruner.run());
+        let calls = || inbox.prune_calls.lock().expect("lock").len();
+        tokio::time::sleep(Duration::from_millis(4999)).await;
+        assert_eq!(calls(), 0, "not before FIRST");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert_eq!(calls(), 1);
+        let last = status.last();
+        assert_eq!(
+            (last.pruned.done, last.pruned.keys, last.error),
+            (3, 1, None)
+        );
+        tokio::time::sleep(EVERY).await;
+        assert_eq!(calls(), 2);
+        assert_eq!(
+            status.last().error.as_deref(),
+            Some("inbox storage failed: database is locked")
+        );
+        tokio::time::sleep(EVERY).await;
+        assert_eq!(calls(), 3, "retried at the next round");
+        assert_eq!(status.last().error, None);
+        assert_eq!(status.last().pruned.done, 2);
+        assert!(!task.is_finished());
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_cannot_prune_turns_the_pruner_off() {
+        let inbox = fake(vec![Err(InboxError::new(ErrorKind::Unsupported, "no"))]);
+        let status = Arc::new(PruneStatus::new(Retention::default()));
+        let task = tokio::spawn(Pruner::new(Arc::clone(&inbox), Arc::clone(&status)).run());
+        tokio::time::sleep(FIRST + Duration::from_millis(1)).await;
+        assert!(task.is_finished());
+        assert!(status
+            .last()
+            .off
+            .is_some_and(|off| off.starts_with("this store cannot prune")));
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(args: &[&str]) -> Args {
+        Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+            .map_or_else(|err| panic!("{err}"), |cli| cli.args)
+    }
+
+    fn refused(args: &[&str]) -> String {
+        match Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied())) {
+            Ok(_) => panic!("{args:?} accepted"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn by_hand_prunes_done_events_unless_told_otherwise() {
+        let hour = Some(Duration::from_secs(3600));
+        let args = parse(&["--older-than", "1h"]);
+        assert_eq!(args.retention(), Retention::nothing().done(hour));
+        assert_eq!(args.what(), "done events");
+        let args = parse(&["--older-than", "1h", "--state", "dead", "--v1"]);
+        assert_eq!(args.retention(), Retention::nothing().dead(hour).v1(hour));
+        assert_eq!(args.what(), "dead events and done or dead V1 callbacks");
+        let args = parse(&["--older-than", "1h", "--retain-keys", "30d"]);
+        assert_eq!(args.retention().keys, Duration::from_secs(30 * 86_400));
+    }
+
+    #[test]
+    fn by_hand_refuses_what_is_never_pruned() {
+        let err = refused(&["--older-than", "1h", "--state", "pending"]);
+        assert!(
+            err.contains("pending events are never pruned (a worker still has to process them)"),
+            "{err}"
+        );
+        let err = refused(&["--older-than", "1h", "--state", "finished"]);
+        assert!(
+            err.contains("unknown state \"finished\"; give done or dead"),
+            "{err}"
+        );
+        assert!(refused(&[]).contains("--older-than"));
+        assert!(refused(&["--older-than", "forever"]).contains("\"forever\" is not a duration"));
+    }
+}
