@@ -107,7 +107,7 @@ prune_seconds=$(( PRUNE / 1000 + 60 ))
 expected_rate=20000
 delivered=$(( expected_rate * (5 * DURATION + 2 * READ_SECONDS) + PRUNE_RATE * (prune_seconds + 3 * DURATION) ))
 largest=$(( MAX_RATE * DURATION ))
-for n in $(( expected_rate * READ_SECONDS * 3 / 2 )) $(( PRUNE_RATE * PRUNE_WINDOW * 12 / 5 )); do
+for n in $(( expected_rate * READ_SECONDS * 2 )) $(( PRUNE_RATE * PRUNE_WINDOW * 12 / 5 )); do
   if (( n > largest )); then largest=$n; fi
 done
 corpus_bytes=$(( (SIZE + 600) * largest ))
@@ -272,11 +272,13 @@ load_wait() {
     notes+=("$load_name: $r_non2xx deliveries answered non-2xx, $r_errors socket errors (see $out/$load_name.wrk)")
   fi
 }
-# load RUN SERVER SECONDS: run.sh's load, saturating, on a corpus sized for it.
+# load RUN SERVER SECONDS: run.sh's load, saturating, on a corpus sized for
+# it: twice the fastest rate seen so far (every delivery must be new).
 load() {
-  sign "$(( rate_guess * $3 * 3 / 2 + 2000 ))"
+  sign "$(( rate_guess * $3 * 2 + 2000 ))"
   load_start "$1" "$2" "$3"
   load_wait
+  if (( r_rps > rate_guess )); then rate_guess=$r_rps; fi
 }
 # readers RUN SERVER SECONDS: READERS connections asking serve SERVER's
 # admin listener for /metrics, / and /summary.json as fast as it answers;
@@ -372,14 +374,14 @@ bench() {
 
   # The empty store's receiver stays up, idle, until the filled one has
   # been measured against it.
-  rate_guess=$(( MAX_RATE * 2 / 3 ))
+  rate_guess=$(( MAX_RATE / 2 ))
   start_serve empty "${empty_args[@]}"
   sleep 1
   load "$store-empty-1" empty "$DURATION"
   rate_guess=$(( r_rps > 1000 ? r_rps : 1000 ))
   local e_req="$r_requests" e_us="$r_us" e_p99="$r_p99"
   local empty_idle; empty_idle="$(kib empty VmRSS)"
-  sign "$(( rate_guess * READ_SECONDS * 3 / 2 + 2000 ))"
+  sign "$(( rate_guess * READ_SECONDS * 2 + 2000 ))"
   load_start "$store-empty-readers" empty "$READ_SECONDS"
   readers "$store-empty-readers" empty "$READ_SECONDS"
   load_wait
@@ -387,10 +389,15 @@ bench() {
   local empty_hwm; empty_hwm="$(kib empty VmHWM)"
 
   # The fill.
-  local now from step gap=120000
+  # A two-hour pause in the traffic after the PRUNE oldest events: the
+  # prune's cut-off falls in its middle. `inbox prune --older-than` cuts
+  # relative to each batch's clock, so its cut-off moves on while it runs;
+  # an hour either way keeps it exactly PRUNE events.
+  local now from step gap=7200000
   now="$(now_ms)"
   from=$(( now - SPAN_DAYS * 86400000 ))
   step=$(( (SPAN_DAYS * 86400000 - 3600000 - gap) / EVENTS ))
+  (( step > 0 )) || die "EVENTS is too many for SPAN_DAYS: less than 1 ms between events"
   log "filling $(thousands "$EVENTS") events (one every $step ms from $(date -u -d "@$(( from / 1000 ))" +%FT%TZ))"
   local fill_args=(--events "$EVENTS" --pending "$PENDING" --from-ms "$from" --step-ms "$step" --gap-after "$PRUNE" --gap-ms "$gap")
   case "$store" in
@@ -434,7 +441,7 @@ bench() {
   esac
 
   # Readers.
-  sign "$(( rate_guess * READ_SECONDS * 3 / 2 + 2000 ))"
+  sign "$(( rate_guess * READ_SECONDS * 2 + 2000 ))"
   load_start "$store-big-readers" big "$READ_SECONDS"
   readers "$store-big-readers" big "$READ_SECONDS"
   load_wait
@@ -446,7 +453,7 @@ bench() {
   # The dashboard polling every second and a scraper: under the same
   # saturating load (for the page and scrape times), then under a paced
   # load between two paced runs without it (for the deliveries' p99).
-  sign "$(( rate_guess * DURATION * 3 / 2 + 2000 ))"
+  sign "$(( rate_guess * DURATION * 2 + 2000 ))"
   load_start "$store-big-polled" big "$DURATION"
   poll big "$DURATION" "$out/$store-poll.txt"
   load_wait
