@@ -163,9 +163,11 @@ impl SqliteInbox {
     }
 
     /// Opens an existing inbox to read it ([`list`](Inbox::list),
-    /// [`get`](Inbox::get)) without changing anything on disk: no file
-    /// created, no schema written, no migration. Its `store`, `claim_next`,
-    /// `ack` and `requeue` fail with [`ErrorKind::Storage`].
+    /// [`get`](Inbox::get), [`counts`](Inbox::counts)) without changing
+    /// anything on disk: no file created, no schema written, no migration.
+    /// Its `store`, `claim_next`, `ack`, `requeue` and `prune` fail with
+    /// [`ErrorKind::Storage`]. A file older than schema version 5 has no
+    /// counters yet: `counts` counts its rows (one pass over the table).
     ///
     /// Reading is safe while a receiver writes. SQLite reads a WAL-mode
     /// database through its `-wal` and `-shm` files, and a read-only

@@ -13,14 +13,17 @@
 //!   refused here). Cheap to clone; all clones share one connection on one
 //!   background thread.
 //! - [`SqliteInbox::open_read_only`]`(path)`: read an existing inbox
-//!   (`list`, `get`) without creating, migrating or writing anything.
+//!   (`list`, `get`, `counts`) without creating, migrating or writing
+//!   anything.
 //! - [`Inbox`](boxhook::inbox::Inbox) (the framework's trait):
 //!   `store(NewRecord) -> Stored::{New, Duplicate { deliveries }}`,
 //!   `claim_next(worker_id, lease, now) -> Option<Claimed>`, `ack(&Claimed)`,
 //!   `requeue(&Claimed, retry_at)`, `bury(&Claimed)` (dead), `revive(Revive,
 //!   now)`, `claim_matching(.., triggers)`, `list(ListFilter { trigger,
-//!   state, limit }) -> Vec<InboxEntry>`, `get(event_id) ->
-//!   Option<StoredEvent>` (entry + raw body).
+//!   state, limit, newest_first, since, before }) -> Vec<InboxEntry>`,
+//!   `get(event_id) -> Option<StoredEvent>` (entry + raw body), `counts()
+//!   -> Counts` (per state, and the oldest pending), `prune(&Retention,
+//!   now, batch) -> Pruned`.
 //!   [`Router::store_in`](boxhook::Router::store_in) deduplicates with it:
 //!   of concurrent deliveries of one event exactly one is stored, and every
 //!   one is counted.
@@ -79,8 +82,56 @@
 //! inbox keeps its events (as `v2`) and gains what is new the first time
 //! this build opens it for writing. Older builds refuse a newer file
 //! ("newer than this build reads"), so upgrade every process sharing a file
-//! together. Opening read-only never migrates, and reads version 1 to 4
-//! files alike (events of a file older than 4 read as `v2`).
+//! together. Opening read-only never migrates, and reads version 1 to 5
+//! files alike (events of a file older than 4 read as `v2`; a file older
+//! than 5 is counted from its rows).
+//!
+//! Version 5 adds what a long-running inbox needs: the `counts` table
+//! (kept by triggers), `pruned_keys` (the keys of pruned events), and two
+//! partial indexes (dead events; done or dead V1 callbacks). Migrating
+//! counts the existing events once, in one pass over the table.
+//!
+//! # Counts, retention and disk space
+//!
+//! - [`counts`](boxhook::inbox::Inbox::counts) reads four counters and
+//!   walks the queue index to the first pending event: the same work with
+//!   ten events stored or ten million (tested with 200,000, counting
+//!   SQLite's steps). The counters change in the same transaction as the
+//!   events they count.
+//! - [`list`](boxhook::inbox::Inbox::list) walks an index in the order
+//!   asked and stops at the limit: the newest 50, a page `before` a cursor,
+//!   by trigger, pending, claimed or dead events cost what they return.
+//!   Two filters have no index of their own and may read far: `since`
+//!   (events received at or after a time) reads every newer event before
+//!   the limit is met, and, without a limit, `done` reads the table. They
+//!   run on the reader's connection, so they delay no store; an index for
+//!   them would be written by every store (one more index on `state` cost
+//!   `serve` a fifth of its stores per second when measured).
+//! - [`prune`](boxhook::inbox::Inbox::prune) removes at most `batch`
+//!   events per call, oldest first, in one transaction, walking done V2
+//!   events by `seq` (which grows with time) and dead events and V1
+//!   callbacks by their partial indexes; it stops at the first event too
+//!   young to prune, so a call costs the events it removes plus the older
+//!   ones it keeps (pending, claimed, or kept longer). The key of each
+//!   pruned V2 event goes to `pruned_keys` until `received_at +
+//!   retention.keys`: a retry of it is `Duplicate` (its deliveries counted
+//!   on), stores nothing, and costs `store` one primary-key probe. Expired
+//!   keys are removed by later calls, at most `batch` a call.
+//! - **Space.** A file created by this build has `auto_vacuum =
+//!   INCREMENTAL`: after each batch, prune returns up to 4,096 free pages
+//!   (16 MiB) to the file system with `PRAGMA incremental_vacuum` (2,000
+//!   events of 3 KiB: 8.4 MB on disk, 176 KB after pruning them, their keys
+//!   kept; `tests/retention.rs`). A file created before has `auto_vacuum =
+//!   NONE`, which SQLite cannot change without rewriting the file: pruning
+//!   frees its pages inside the file, and new events fill them before the
+//!   file grows again (tested), so it stops growing but does not shrink.
+//!   To convert one, stop every receiver and worker using it, make sure
+//!   the disk has room for a second copy of it, then run `sqlite3 FILE
+//!   'PRAGMA auto_vacuum = INCREMENTAL; VACUUM;'`: it rewrites the whole
+//!   file (minutes per gigabyte) and prunes return space from then on.
+//!   `PRAGMA auto_vacuum = NONE; VACUUM;` converts back, for an operator
+//!   who would rather not pay its cost on stores (see
+//!   docs/ARCHITECTURE.md).
 //!
 //! # Durability
 //!
@@ -126,6 +177,19 @@
 //! async methods send it work through a channel: the async runtime never
 //! blocks on disk, and any executor can drive the futures. The thread ends
 //! when the last clone is dropped.
+//!
+//! A file inbox opened with [`SqliteInbox::open`] has a second,
+//! read-only connection on a thread of its own for `list`, `get` and
+//! `counts`: in WAL mode a reader works on its own snapshot and takes no
+//! lock a writer waits for, so an admin page or `boxhook inbox list`
+//! never queues a delivery behind it (tested by holding a read open while
+//! stores commit). A read whose future is dropped before its answer (a
+//! timeout, a closed connection) is cancelled: skipped if it has not
+//! started, interrupted within a few thousand SQLite instructions if it
+//! has. A long read keeps the WAL from being checkpointed past its
+//! snapshot, so the `-wal` grows while it lasts and is reused after. In
+//! memory, and for [`SqliteInbox::open_read_only`], the one connection
+//! does everything.
 
 #![forbid(unsafe_code)]
 #![warn(clippy::arithmetic_side_effects)]

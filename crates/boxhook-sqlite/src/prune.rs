@@ -207,3 +207,77 @@ pub(crate) fn return_free_pages(conn: &Connection) -> Result<i64, InboxError> {
     while rows.next().map_err(storage)?.is_some() {}
     Ok(pages)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use boxhook::inbox::{Counts, Pruned, Retention};
+    use chrono::DateTime;
+    use rusqlite::Connection;
+
+    use super::prune;
+    use crate::{read, schema};
+
+    /// Ten done events received at 1..=10 s, and the prune that takes
+    /// them all.
+    fn ten_done() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("open");
+        schema::migrate(&mut conn).expect("schema");
+        conn.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) \
+             INSERT INTO events (webhook_id, event_id, trigger_name, received_at, body, state) \
+             SELECT '4133', 'e-' || i, 'FILE.UPLOADED', i * 1000, x'7b7d', 'done' FROM n",
+        )
+        .expect("fill");
+        conn
+    }
+
+    fn kept_keys(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM pruned_keys", [], |row| row.get(0))
+            .expect("keys")
+    }
+
+    /// A batch that fails half way (here: on its 7th delete) removes
+    /// nothing: its deletes, counters and kept keys roll back together,
+    /// and the next call does the whole batch.
+    #[test]
+    fn a_batch_that_fails_half_way_leaves_everything_as_it_was() {
+        let mut conn = ten_done();
+        let retention = Retention::nothing().done(Some(Duration::from_secs(1)));
+        let now = DateTime::from_timestamp(100, 0).expect("in range");
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER refuse BEFORE DELETE ON events WHEN OLD.event_id = 'e-7' \
+             BEGIN SELECT RAISE(ABORT, 'disk I/O error, say'); END;",
+        )
+        .expect("trigger");
+        let error = prune(&mut conn, &retention, now, 100, true).expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "inbox storage failed: disk I/O error, say"
+        );
+        let counts = read::counts(&conn, true).expect("counts");
+        assert_eq!(
+            counts,
+            Counts {
+                done: 10,
+                ..Counts::default()
+            }
+        );
+        assert_eq!(kept_keys(&conn), 0);
+
+        conn.execute_batch("DROP TRIGGER refuse").expect("drop");
+        assert_eq!(
+            prune(&mut conn, &retention, now, 100, true).expect("prune"),
+            Pruned {
+                done: 10,
+                ..Pruned::default()
+            }
+        );
+        assert_eq!(
+            read::counts(&conn, true).expect("counts"),
+            Counts::default()
+        );
+        assert_eq!(kept_keys(&conn), 10);
+    }
+}

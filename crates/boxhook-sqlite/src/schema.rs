@@ -126,10 +126,15 @@ ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'v2' CHECK (kind IN ('v
 ///   counts the existing rows once (one pass over the table: the only
 ///   time a file is read whole). A counter costs every store one more
 ///   update of a one-page table, inside the transaction the store commits
-///   anyway (group commit: one page per commit, not per store); measured
-///   with `benches/load/run.sh` (`serve`, 3 KiB bodies, 64 connections,
-///   2 cores shared with other work, runs alternated): see
-///   docs/ARCHITECTURE.md, "SQLite counters and retention".
+///   anyway (group commit: one page per commit, not per store). Measured
+///   with `benches/load/serve_ab.sh` (`benches/load/run.sh`'s load: 3 KiB
+///   bodies, 64 connections; 7 alternated rounds, once in each order, on
+///   2 cores shared with other builds, 2026-12-06): all of version 5
+///   (counters, the `pruned_keys` probe, `auto_vacuum` on a new file) took
+///   `serve` about 4% more CPU per stored delivery (95.2 → 99.4 µs and
+///   102.9 → 107.1 µs, medians); requests/s differed by -10% and +4%,
+///   within that machine's noise. See docs/ARCHITECTURE.md, "The SQLite
+///   store over months".
 /// - `pruned_keys`: the deduplication key of each pruned event, kept until
 ///   its `received_at` plus the retention's `keys` (a retry of a pruned
 ///   event is a duplicate, stored nowhere). `store` looks a key up there
