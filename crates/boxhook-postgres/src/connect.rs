@@ -39,8 +39,6 @@ pub(crate) enum Which {
     Write,
     /// [`Shared::read`].
     Read,
-    /// [`Shared::maintenance`].
-    Maintenance,
 }
 
 /// How long a store, claim, settle or read waits for a free connection when
@@ -55,45 +53,61 @@ impl Shared {
         &self,
         which: Which,
     ) -> Result<deadpool_postgres::Object, InboxError> {
-        use deadpool_postgres::{PoolError, TimeoutType};
-        let (pool, what) = match which {
-            Which::Write => (&self.pool, ""),
-            Which::Read => (&self.read, " read"),
-            Which::Maintenance => (&self.maintenance, " pruning"),
+        let pool = match which {
+            Which::Write => &self.pool,
+            Which::Read => &self.read,
         };
         let timeouts = deadpool_postgres::Timeouts {
             wait: Some(POOL_WAIT),
             ..pool.timeouts()
         };
-        pool.timeout_get(&timeouts).await.map_err(|error| {
-            let hint = match (&error, which) {
-                (PoolError::Timeout(TimeoutType::Wait), Which::Write) => format!(
-                    " (all {} connections busy for {} s: the database is slow, or the \
-                     pool too small for the load)",
-                    pool.status().max_size,
-                    POOL_WAIT.as_secs()
-                ),
-                (PoolError::Timeout(TimeoutType::Wait), _) => format!(
-                    " (all {} {what} connections busy for {} s: reads are slow or too many at \
-                     once; deliveries do not wait for these)",
-                    pool.status().max_size,
-                    POOL_WAIT.as_secs()
-                )
-                .replace("  ", " "),
-                (PoolError::Timeout(TimeoutType::Create) | PoolError::Backend(_), _) => {
-                    "; check that the database is up and reachable".to_owned()
-                }
-                _ => String::new(),
-            };
-            InboxError::new(
-                ErrorKind::Storage,
-                format!(
-                    "no PostgreSQL{what} connection: {}{hint}",
-                    crate::describe(&error)
-                ),
-            )
-        })
+        pool.timeout_get(&timeouts)
+            .await
+            .map_err(|error| no_connection(&error, pool, which))
     }
+
+    /// The pruning connection, when no other call of this process holds it.
+    pub(crate) async fn idle_maintenance(
+        &self,
+    ) -> Result<Option<deadpool_postgres::Object>, InboxError> {
+        use deadpool_postgres::{PoolError, TimeoutType};
+        let timeouts = deadpool_postgres::Timeouts {
+            wait: Some(Duration::ZERO),
+            ..self.maintenance.timeouts()
+        };
+        match self.maintenance.timeout_get(&timeouts).await {
+            Ok(client) => Ok(Some(client)),
+            Err(PoolError::Timeout(TimeoutType::Wait)) => Ok(None),
+            Err(error) => Err(no_connection(&error, &self.maintenance, Which::Write)),
+        }
+    }
+}
+
+/// Why no connection came from `pool`, and what to do.
+fn no_connection(error: &deadpool_postgres::PoolError, pool: &Pool, which: Which) -> InboxError {
+    use deadpool_postgres::{PoolError, TimeoutType};
+    let hint = match (error, which) {
+        (PoolError::Timeout(TimeoutType::Wait), Which::Write) => format!(
+            " (all {} connections busy for {} s: the database is slow, or the pool too small \
+             for the load)",
+            pool.status().max_size,
+            POOL_WAIT.as_secs()
+        ),
+        (PoolError::Timeout(TimeoutType::Wait), Which::Read) => format!(
+            " (all {} read connections busy for {} s: reads are slow or too many at once; \
+             deliveries do not wait for these)",
+            pool.status().max_size,
+            POOL_WAIT.as_secs()
+        ),
+        (PoolError::Timeout(TimeoutType::Create) | PoolError::Backend(_), _) => {
+            "; check that the database is up and reachable".to_owned()
+        }
+        _ => String::new(),
+    };
+    InboxError::new(
+        ErrorKind::Storage,
+        format!("no PostgreSQL connection: {}{hint}", crate::describe(error)),
+    )
 }
 
 impl Drop for Shared {
@@ -172,7 +186,12 @@ impl Configs {
             format!("{current} -c statement_timeout={timeout} -c default_transaction_read_only=on")
                 .trim(),
         );
+        // A prune dropped half way closes its connection: the server notices
+        // within a second even while the statement waits for a lock, and
+        // lets the pruners' lock go.
         let mut maintenance = config.clone();
+        let current = maintenance.get_options().unwrap_or_default().to_owned();
+        maintenance.options(format!("{current} -c client_connection_check_interval=1000").trim());
         if named {
             read.application_name("boxhook-read");
             maintenance.application_name("boxhook-prune");

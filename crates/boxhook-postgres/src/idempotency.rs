@@ -130,6 +130,10 @@ impl PgIdempotencyStore {
 
 /// How many idempotency keys [`PgIdempotencyStore::forget_before`] deletes
 /// per transaction.
+///
+/// ```
+/// assert_eq!(boxhook_postgres::FORGET_BATCH, 1000);
+/// ```
 pub const FORGET_BATCH: u32 = 1000;
 
 impl IdempotencyStore for PgIdempotencyStore {

@@ -279,11 +279,13 @@ const STORE: &str = concat!(
 );
 
 impl Inbox for PgInbox {
-    /// One statement (see [`STORE`]), committed (and, with PostgreSQL's
-    /// default `synchronous_commit = on`, flushed to its WAL) before it
-    /// returns. When the event's day has no partition yet (a clock far from
-    /// the others', or no prune has run for a week), the store creates it
-    /// and runs again.
+    /// One statement, committed (and, with PostgreSQL's default
+    /// `synchronous_commit = on`, flushed to its WAL) before it returns: it
+    /// inserts the event's key in `event_keys` or counts one more delivery
+    /// of it (concurrent stores of one event wait for each other's key),
+    /// inserts the event only when its key is new, and counts it. When the
+    /// event's day has no partition yet (a clock far from the others', or
+    /// no prune for a week), the store creates it and runs again.
     async fn store(&self, record: NewRecord) -> Result<Stored, InboxError> {
         let mut client = self.client().await?;
         let stmt = client.prepare_cached(STORE).await.map_err(storage)?;
@@ -532,8 +534,12 @@ impl Inbox for PgInbox {
         })
     }
 
-    /// Removes what `retention` no longer keeps; see [`crate::prune`]'s
-    /// module docs for how, in `docs/ARCHITECTURE.md` too.
+    /// Removes what `retention` no longer keeps: whole day partitions
+    /// (detached concurrently, then dropped) where every event may go, at
+    /// most `batch` events by `DELETE` elsewhere, then keys past
+    /// `retention.keys`; one process at a time per schema (the others get
+    /// nothing pruned at once). See "PostgreSQL at volume" in
+    /// docs/ARCHITECTURE.md.
     async fn prune(
         &self,
         retention: &Retention,

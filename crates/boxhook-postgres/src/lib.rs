@@ -13,13 +13,24 @@
 //!   `boxhook migrate --store URL` runs), e.g. from a deploy step, then start
 //!   receivers with `migrate(false)`.
 //! - [`PgInbox::idempotency_store`] / [`PgIdempotencyStore::connect`]: the
-//!   idempotency store in the same database.
+//!   idempotency store in the same database;
+//!   [`PgIdempotencyStore::forget_before`] forgets settled keys.
+//! - `Inbox::counts` and `Inbox::prune`: counts from counters, and pruning
+//!   by dropping whole day partitions (see docs/ARCHITECTURE.md, "PostgreSQL
+//!   at volume"). Reads (`list`, `get`, `counts`) run on a read pool of
+//!   their own ([`Options::read_pool_size`], [`Options::read_timeout`]).
+//!
+//! PostgreSQL 14 or newer: `events` is partitioned by day, and pruning
+//! detaches partitions with `DETACH PARTITION … CONCURRENTLY`.
 //!
 //! # Which PostgreSQL guarantee backs which promise
 //!
 //! | promise | mechanism |
 //! |---|---|
-//! | an event is stored once, however many receivers get its deliveries, for as long as the row is kept (no time window) | `UNIQUE (webhook_id, event_id)` and `INSERT … ON CONFLICT DO UPDATE SET deliveries = deliveries + 1`: concurrent inserts of one key wait for each other, one inserts, the others count |
+//! | an event is stored once, however many receivers get its deliveries, for as long as its key is kept (no time window; past its pruning, until `received_at + keys`) | the primary key `(webhook_id, event_id)` of `event_keys` and `INSERT … ON CONFLICT DO UPDATE SET deliveries = deliveries + 1`, the event inserted in the same statement only when its key is new: concurrent stores of one key wait for each other, one inserts, the others count |
+//! | counts are exact and cost the same at any size | every statement that adds, moves or removes an event changes the counter rows of `event_counts` in the same statement (sharded by webhook and backend pid, summed on read); the oldest pending event is the first entry of an index per partition |
+//! | pruning neither bloats the table nor holds a lock a store waits for | whole day partitions detached with `DETACH PARTITION … CONCURRENTLY` and dropped, counts subtracted in the same transaction; elsewhere `DELETE`s of at most `batch` events; one pruner per schema by `pg_try_advisory_lock` |
+//! | admin reads never delay a delivery | `list`, `get` and `counts` on a read pool of their own, read-only, with a statement timeout |
 //! | a 2xx means the event is on disk | the insert's COMMIT returns only after the WAL is flushed (`synchronous_commit = on`, PostgreSQL's default; do not turn it off for this database) |
 //! | no event is handed to two live workers at once | the claim is one `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)`: the row lock lets one transaction claim a row, and the new `ready_at` (the lease's end) keeps it from being ready for anyone else until the lease ends |
 //! | an expired lease is claimable again | a `claimed` row whose `ready_at` (lease end) has passed is ready, by the same query |

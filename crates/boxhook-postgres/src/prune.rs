@@ -5,23 +5,24 @@
 //! One call, on the pruning connection:
 //!
 //! 1. Takes the session advisory lock `boxhook-prune:<schema>` with
-//!    `pg_try_advisory_lock`; when another process holds it, returns at
-//!    once, having pruned nothing. The lock is released at the end; a call
+//!    `pg_try_advisory_lock`; when another process holds it (or another
+//!    call of this process holds the pruning connection), returns at once,
+//!    having pruned nothing. The lock is released at the end; a call
 //!    dropped half way (cancelled) closes its connection, which releases it.
 //! 2. Finishes what an interrupted call left: a partition whose `DETACH …
 //!    CONCURRENTLY` was cut short is finalized, and a detached one not yet
 //!    dropped is checked again and dropped, or attached again.
 //! 3. Creates the partitions of the coming days (by the wall clock).
-//! 4. Drops at most one whole partition: the oldest whose every event the
+//! 4. Drops whole partitions, oldest first: those whose every event the
 //!    retention lets go (no pending or claimed one, none younger than its
-//!    state's retention), when it holds at most the batch's number of
-//!    events, or at least [`WHOLE_PARTITION_ROWS`] (which no bounded
-//!    `DELETE` should go through). `DETACH PARTITION … CONCURRENTLY` takes
+//!    state's retention), while their events fit in the batch, or the
+//!    first one holding at least [`WHOLE_PARTITION_ROWS`] events (which no
+//!    bounded `DELETE` should go through), which spends the batch. `DETACH PARTITION … CONCURRENTLY` takes
 //!    no lock a store, claim or read waits for; once detached, the table is
 //!    checked again (a `revive` may have raced the first check) and either
 //!    dropped, its counts subtracted in the same transaction, or attached
 //!    again. Its events' keys stay in `event_keys`.
-//! 5. Otherwise deletes at most `batch` events that the retention lets go,
+//! 5. With what is left of the batch, deletes events the retention lets go,
 //!    oldest first, in one transaction (`FOR UPDATE SKIP LOCKED`: rows a
 //!    worker or a revive holds are left for the next call), marking their
 //!    keys `gone` (or deleting those whose key retention is over) and
@@ -30,6 +31,8 @@
 //!    and whose event is gone: marked `gone`, or in a range of days no
 //!    partition covers any more (their partition was dropped), checked one
 //!    by one against `events` for a day whose partition came back.
+//! 7. Says `more` when a prunable event is left (an index probe per state
+//!    and kind), or the keys stopped at the batch.
 //!
 //! Each step is a transaction of its own, and no step holds a lock a store
 //! waits for longer than one batch: the `DELETE`s lock rows no store
@@ -43,7 +46,7 @@ use boxhook::inbox::{InboxError, Pruned, Retention, MIN_KEEP_KEYS};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Object};
 
-use crate::connect::{Shared, Which};
+use crate::connect::Shared;
 use crate::inbox::{ADD_COUNTS, SHARD};
 use crate::partitions::{self, quote_ident, Partition};
 use crate::{millis, storage};
@@ -98,7 +101,10 @@ pub(crate) async fn prune(
     now: DateTime<Utc>,
     batch: usize,
 ) -> Result<Pruned, InboxError> {
-    let client = shared.connection(Which::Maintenance).await?;
+    let Some(client) = shared.idle_maintenance().await? else {
+        tracing::debug!("this process is pruning this inbox already; skipped");
+        return Ok(Pruned::default());
+    };
     let Some(mut held) = Held::take(client).await? else {
         tracing::debug!("another process is pruning this inbox; skipped");
         return Ok(Pruned::default());
@@ -186,18 +192,50 @@ async fn run(
     if let Err(error) = partitions::ensure_ahead(client, Utc::now()).await {
         tracing::warn!(%error, "cannot create the coming days' event partitions; retrying at the next prune");
     }
-    if budget == 0 {
-        return Ok(pruned);
+    let spent = |pruned: &Pruned| i64::try_from(pruned.events()).unwrap_or(i64::MAX);
+    if budget > spent(&pruned) {
+        drop_partitions(
+            client,
+            &classes,
+            budget.saturating_sub(spent(&pruned)),
+            &mut pruned,
+        )
+        .await?;
     }
-    let dropped = drop_one_partition(client, &classes, budget, &mut pruned).await?;
-    let mut more = dropped;
-    if !dropped {
-        more |= delete_events(client, &classes, budget, keys_cutoff, &mut pruned).await?;
+    if budget > spent(&pruned) {
+        let left = budget.saturating_sub(spent(&pruned));
+        delete_events(client, &classes, left, keys_cutoff, &mut pruned).await?;
     }
     let keys_budget = budget.saturating_sub(i64::try_from(pruned.keys).unwrap_or(i64::MAX));
-    more |= delete_keys(client, keys_cutoff, keys_budget, &mut pruned).await?;
-    pruned.more = more;
+    let keys_more = delete_keys(client, keys_cutoff, keys_budget, &mut pruned).await?;
+    pruned.more = keys_more || events_left(&*client, &classes).await?;
     Ok(pruned)
+}
+
+/// Whether any event is left that `classes` would prune.
+async fn events_left(
+    client: &impl GenericClient,
+    classes: &[Class; 4],
+) -> Result<bool, InboxError> {
+    for class in classes {
+        let Some(cutoff) = class.cutoff else {
+            continue;
+        };
+        let left: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM events \
+                 WHERE state = $1 AND kind = $2 AND received_at < $3)",
+                &[&class.state, &class.kind, &cutoff],
+            )
+            .await
+            .map_err(storage)?
+            .try_get(0)
+            .map_err(storage)?;
+        if left {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Finalizes detaches cut short, then drops (or attaches again) the
@@ -237,17 +275,19 @@ async fn finish_interrupted(
     Ok(())
 }
 
-/// Detaches and drops the oldest partition that can go whole, if any;
-/// whether one went.
-async fn drop_one_partition(
+/// Detaches and drops, oldest first, the partitions that can go whole
+/// within `budget` events, or the first one of at least
+/// [`WHOLE_PARTITION_ROWS`] (which spends the budget).
+async fn drop_partitions(
     client: &mut Object,
     classes: &[Class; 4],
     budget: i64,
     pruned: &mut Pruned,
-) -> Result<bool, InboxError> {
+) -> Result<(), InboxError> {
     let Some(latest) = classes.iter().filter_map(|c| c.cutoff).max() else {
-        return Ok(false);
+        return Ok(());
     };
+    let mut left = budget;
     for partition in partitions::attached(&*client).await? {
         if partition.detach_pending || partition.hi > latest {
             continue;
@@ -265,7 +305,7 @@ async fn drop_one_partition(
             .map_err(storage)?
             .try_get(0)
             .map_err(storage)?;
-        if rows > budget && rows < WHOLE_PARTITION_ROWS {
+        if rows > left && rows < WHOLE_PARTITION_ROWS {
             continue;
         }
         client
@@ -274,11 +314,16 @@ async fn drop_one_partition(
             ))
             .await
             .map_err(storage)?;
+        let before = pruned.events();
         if drop_detached(client, &partition, classes, pruned).await? {
-            return Ok(true);
+            let dropped = pruned.events().saturating_sub(before);
+            left = left.saturating_sub(i64::try_from(dropped).unwrap_or(i64::MAX));
+            if left <= 0 {
+                return Ok(());
+            }
         }
     }
-    Ok(false)
+    Ok(())
 }
 
 /// Whether no event in `table` must stay: none pending or claimed, none of
@@ -398,14 +443,14 @@ async fn reattach(client: &mut Object, partition: &Partition) -> Result<(), Inbo
 }
 
 /// Deletes at most `budget` prunable events, oldest first within each
-/// class, in one transaction; whether it stopped at the budget.
+/// class, in one transaction.
 async fn delete_events(
     client: &mut Object,
     classes: &[Class; 4],
     budget: i64,
     keys_cutoff: i64,
     pruned: &mut Pruned,
-) -> Result<bool, InboxError> {
+) -> Result<(), InboxError> {
     let tx = client.transaction().await.map_err(storage)?;
     let delete = tx
         .prepare_cached(
@@ -470,8 +515,7 @@ async fn delete_events(
         pruned.keys = pruned.keys.saturating_add(removed);
         gone.subtract(&tx).await?;
     }
-    tx.commit().await.map_err(storage)?;
-    Ok(left == 0)
+    tx.commit().await.map_err(storage)
 }
 
 /// Deletes at most `budget` keys whose retention is over and whose event

@@ -96,6 +96,12 @@ where
                             }
                         }
                     }
+                    // Closed without an error message (a server shutting
+                    // down may close the socket before its own error is
+                    // read): as much a loss, unless this end let go.
+                    if !tx.is_closed() {
+                        tracing::warn!("PostgreSQL LISTEN connection closed by the server");
+                    }
                 });
                 if client
                     .batch_execute(&format!("LISTEN {CHANNEL}"))

@@ -252,6 +252,12 @@ pub trait Inbox: Send + Sync + 'static {
     /// [`Stored::Duplicate`] and stores nothing, even when the event was
     /// pruned a second after it was received.
     ///
+    /// The bound is on work that grows with the events removed. An inbox
+    /// that keeps its events in time partitions (the PostgreSQL one) may
+    /// also drop a whole partition whose every event the retention lets go,
+    /// however many it holds, in one call: that costs the same for ten
+    /// events or a million, and holds no lock a store waits for.
+    ///
     /// The provided method fails with [`ErrorKind::Unsupported`].
     fn prune(
         &self,
