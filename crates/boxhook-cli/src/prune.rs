@@ -154,8 +154,11 @@ impl<I: Inbox> Pruner<I> {
     }
 
     /// Runs rounds until the runtime ends, or until the store says it
-    /// cannot prune.
+    /// cannot prune; says the retention in force with the first round.
     pub(crate) async fn run(self) {
+        // Said with the first round, not at once: the program's own start
+        // lines come first, in their order.
+        tokio::time::sleep(self.first).await;
         crate::serve::notice(
             "INFO",
             &format!(
@@ -164,7 +167,6 @@ impl<I: Inbox> Pruner<I> {
                 describe(&self.status.retention)
             ),
         );
-        tokio::time::sleep(self.first).await;
         while self.round().await {
             tokio::time::sleep(self.every).await;
         }

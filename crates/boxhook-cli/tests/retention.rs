@@ -195,6 +195,10 @@ fn with_time(stdout: &str, older_than: TimeDelta) -> String {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one inbox: pruned by state, then a pruned event retried"
+)]
 fn inbox_prune_removes_old_finished_events_and_a_retry_stays_a_duplicate() {
     let dir = temp_dir("retention-prune");
     let path = dir.join("inbox.sqlite");

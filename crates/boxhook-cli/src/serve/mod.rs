@@ -107,11 +107,13 @@ writes each line as one JSON object instead.
 
 Admin (--admin ADDR, off by default): a second listener serving GET \
 /metrics (Prometheus text), /healthz (alive), /readyz (200 when the inbox \
-answers and keys are loaded, else 503 with the reason) and / (a dashboard \
-that refreshes itself). The delivery listener never serves these paths. \
-Any address but loopback needs --admin-token or BOXHOOK_ADMIN_TOKEN \
-(Authorization: Bearer TOKEN). With --admin, 401s are diagnosed for the \
-dashboard, at most 50 a second.
+answers, its last write succeeded and keys are loaded, else 503 with the \
+reason) and / (a dashboard that refreshes itself). The delivery listener \
+never serves these paths. Any address but loopback needs --admin-token or \
+BOXHOOK_ADMIN_TOKEN (Authorization: Bearer TOKEN); without a token only \
+requests addressed to localhost, 127.0.0.1 or [::1] are answered (421 \
+otherwise). With --admin, 401s are diagnosed for the dashboard, at most 50 \
+a second.
 
 Retention: done events are pruned 30 days after they were received, dead \
 ones after 90, V1 callbacks after 30 (--retain-done, --retain-dead, \
