@@ -12,6 +12,24 @@ local corpus = os.getenv("BOXHOOK_CORPUS")
 local threads = {}
 local created = 0
 
+-- BOXHOOK_DELAY_MS (benches/load/scale.sh's paced load): each connection
+-- waits this long after an answer before its next request, so the load
+-- stays near connections x 1000 / BOXHOOK_DELAY_MS requests/s instead of
+-- as many as the server takes. Unset: no delay (run.sh's load).
+local delay_ms = tonumber(os.getenv("BOXHOOK_DELAY_MS") or "")
+if delay_ms and delay_ms > 0 then
+   function delay()
+      return delay_ms
+   end
+end
+
+-- BOXHOOK_QUANTILES (scale.sh): a file to write the latency distribution
+-- to, as 1000 quantiles (the 0.05th, 0.15th, ... 99.95th percentiles, in
+-- microseconds, one a line), so that runs back to back can be merged into
+-- one distribution, each quantile standing for a thousandth of its run's
+-- requests.
+local quantiles = os.getenv("BOXHOOK_QUANTILES")
+
 function setup(thread)
    thread:set("tid", created)
    created = created + 1
@@ -57,7 +75,14 @@ function done(summary, latency, requests)
    local e = summary.errors
    io.write(string.format(
       "BOXHOOK_RESULT requests=%d duration_us=%d non2xx=%d connect=%d read=%d write=%d timeout=%d "
-         .. "p50_us=%d p99_us=%d corpus=%d repeats=%d\n",
+         .. "p50_us=%d p99_us=%d corpus=%d repeats=%d max_us=%d\n",
       summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-      latency:percentile(50), latency:percentile(99), loaded, repeats))
+      latency:percentile(50), latency:percentile(99), loaded, repeats, latency.max))
+   if quantiles and quantiles ~= "" then
+      local file = assert(io.open(quantiles, "w"))
+      for k = 0, 999 do
+         file:write(string.format("%d\n", latency:percentile((k + 0.5) / 10)))
+      end
+      file:close()
+   end
 end
