@@ -120,7 +120,7 @@ a second.
 
 Retention: done events are pruned 30 days after they were received, dead \
 ones after 90, V1 callbacks after 30 (--retain-done, --retain-dead, \
---retain-v1: 90s, 30m, 12h, 30d, or forever), in batches of 1000 every 5 \
+--retain-v1: 90s, 30m, 12h, 30d, or forever), in paced batches of 100 every 5 \
 minutes; a pruned event's deduplication key is kept 7 days (--retain-keys, \
 at least 1d), so Box's late retries are still answered as duplicates. \
 Pending and claimed events are never pruned.
