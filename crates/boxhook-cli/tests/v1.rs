@@ -91,7 +91,8 @@ fn serve_stores_v1_callbacks_beside_v2_and_send_v1_sends_them() {
         get(server.port, &format!("/?token={SECRET}&event_type=x")),
         400
     );
-    let log = server.wait_for_stderr("v1_callback_on_v2_endpoint", LIMIT);
+    // The warning comes before the access line: wait for the access line.
+    let log = server.wait_for_stderr("GET / 400 v1_callback_on_v2_endpoint", LIMIT);
     assert!(
         log.contains("GET / 400 v1_callback_on_v2_endpoint"),
         "{log}"
