@@ -45,9 +45,8 @@
 #   EVENTS=200000 STORES=sqlite DURATION=5 READ_SECONDS=5 bash benches/load/scale.sh
 #
 # Why the latency comparisons use a paced load: pruning runs in batches of
-# 100, each followed by a pause as long as it took, so a prune of
-# 1,000,000 events takes
-# minutes, and a saturating load for minutes would need gigabytes of
+# 25 events on SQLite (100 on PostgreSQL), each followed by a pause as long
+# as it took, so a prune of 1,000,000 events takes minutes, and a saturating load for minutes would need gigabytes of
 # pre-signed deliveries; a paced load measures a delivery's own latency,
 # not its wait in a saturated queue, which is what a stall shows in. The
 # prune's load is runs of PRUNE_WINDOW seconds back to back, each on a

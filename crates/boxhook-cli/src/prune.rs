@@ -1,8 +1,8 @@
 //! Pruning the inbox: the background pruner of `serve` and `work`, and
 //! `boxhook inbox prune`.
 //!
-//! Both call [`Inbox::prune`] in bounded batches ([`BATCH`] events at
-//! most), so no batch holds the store for long, and pause between batches
+//! Both call [`Inbox::prune`] in bounded batches ([`SQLITE_BATCH`] or
+//! [`POSTGRES_BATCH`] events at most), so no batch holds the store for long, and pause between batches
 //! for as long as the batch took (at least [`PAUSE`]): pruning takes at
 //! most half of the store's time, and a delivery waits for one small batch
 //! at most. Every batch of a round cuts at the same time, the round's
@@ -26,14 +26,25 @@ use crate::retention::{describe, parse_duration};
 use crate::store::{Store, StoreArgs};
 use crate::usage;
 
-/// The most events one call of [`Inbox::prune`] removes.
+/// The most events one call of [`Inbox::prune`] removes from an SQLite
+/// inbox.
 ///
-/// Measured with `benches/load/scale.sh` on a 1 M-event SQLite inbox: a
-/// batch of 1,000 held the single writer for about 100 ms (39 ms of
-/// deletes, 66 ms of commit) and took deliveries' p99 from 12 ms to 130 ms
-/// while it pruned; a batch of 200 took 14 ms. 100 keeps a delivery's
-/// extra wait near the commit's own fsync.
-pub(crate) const BATCH: usize = 100;
+/// SQLite has one writer: a batch holds every delivery that arrives while
+/// it runs. Measured on a 2,000,000-event file with the `sqlite3` shell
+/// (`synchronous=FULL`, the batch's deletes, kept keys and incremental
+/// vacuum in one transaction): 100 events took 15–16 ms a batch, 25 took
+/// 4.7 ms. With batches of 100, `benches/load/scale.sh` measured the p99
+/// of paced deliveries at 38 ms during a prune against 4 ms without it; 25
+/// keeps a delivery's extra wait near one commit.
+pub(crate) const SQLITE_BATCH: usize = 25;
+
+/// The most events one call of [`Inbox::prune`] removes from a PostgreSQL
+/// inbox. Its deletes lock rows no store writes, so a batch delays no
+/// delivery by its length; it bounds the transaction, and each call pays
+/// a few round trips (the pruners' lock, the coming days' partitions, the
+/// probes for more).
+pub(crate) const POSTGRES_BATCH: usize = 100;
+
 /// The shortest pause between two batches while more is left; the pause is
 /// as long as the batch before it took when that is longer.
 pub(crate) const PAUSE: Duration = Duration::from_millis(10);
@@ -104,8 +115,9 @@ pub(crate) fn register_metrics() {
     count(&Pruned::default());
 }
 
-/// Prunes batch after batch while the store says more is left under
-/// `retention` at `now` (the same cut for every batch), calling `after`
+/// Prunes batch after batch, of `batch` events at most, while the store
+/// says more is left under `retention` at `now` (the same cut for every
+/// batch), calling `after`
 /// with each batch's removals and pausing between batches for as long as
 /// the batch took, and at least `pause`. Stops early when `stop` says so (checked
 /// between batches) or when a batch removed nothing yet said more (a store
@@ -115,6 +127,7 @@ pub(crate) async fn prune_all(
     inbox: &impl Inbox,
     retention: &Retention,
     now: DateTime<Utc>,
+    batch: usize,
     pause: Duration,
     stop: &AtomicBool,
     mut after: impl FnMut(&Pruned),
@@ -122,25 +135,26 @@ pub(crate) async fn prune_all(
     let mut total = Pruned::default();
     loop {
         let started = tokio::time::Instant::now();
-        let batch = match inbox.prune(retention, now, BATCH).await {
-            Ok(batch) => batch,
+        let pruned = match inbox.prune(retention, now, batch).await {
+            Ok(pruned) => pruned,
             Err(err) => return Err((total, err)),
         };
-        total.add(batch);
-        after(&batch);
-        let stuck = batch.events() == 0 && batch.keys == 0;
-        if !batch.more || stuck || stop.load(Ordering::Relaxed) {
+        total.add(pruned);
+        after(&pruned);
+        let stuck = pruned.events() == 0 && pruned.keys == 0;
+        if !pruned.more || stuck || stop.load(Ordering::Relaxed) {
             return Ok(total);
         }
         tokio::time::sleep(pause.max(started.elapsed())).await;
     }
 }
 
-/// Starts the background pruner of `inbox` under `retention` on the
-/// current runtime; returns its status, for the dashboard.
-pub(crate) fn start(inbox: impl Inbox, retention: Retention) -> Arc<PruneStatus> {
+/// Starts the background pruner of `inbox` under `retention`, in batches
+/// of `batch`, on the current runtime; returns its status, for the
+/// dashboard.
+pub(crate) fn start(inbox: impl Inbox, retention: Retention, batch: usize) -> Arc<PruneStatus> {
     let status = Arc::new(PruneStatus::new(retention));
-    tokio::spawn(Pruner::new(inbox, Arc::clone(&status)).run());
+    tokio::spawn(Pruner::new(inbox, Arc::clone(&status), batch).run());
     status
 }
 
@@ -148,18 +162,20 @@ pub(crate) fn start(inbox: impl Inbox, retention: Retention) -> Arc<PruneStatus>
 pub(crate) struct Pruner<I> {
     inbox: I,
     status: Arc<PruneStatus>,
+    batch: usize,
     first: Duration,
     every: Duration,
     pause: Duration,
 }
 
 impl<I: Inbox> Pruner<I> {
-    /// A pruner of `inbox` under `status`'s retention, on the default
-    /// schedule.
-    pub(crate) fn new(inbox: I, status: Arc<PruneStatus>) -> Self {
+    /// A pruner of `inbox` under `status`'s retention, in batches of
+    /// `batch`, on the default schedule.
+    pub(crate) fn new(inbox: I, status: Arc<PruneStatus>, batch: usize) -> Self {
         Self {
             inbox,
             status,
+            batch,
             first: FIRST,
             every: EVERY,
             pause: PAUSE,
@@ -175,8 +191,9 @@ impl<I: Inbox> Pruner<I> {
         crate::serve::notice(
             "INFO",
             &format!(
-                "pruning every {} s in batches of {BATCH}; retention {}",
+                "pruning every {} s in batches of {}; retention {}",
                 self.every.as_secs(),
+                self.batch,
                 describe(&self.status.retention)
             ),
         );
@@ -194,6 +211,7 @@ impl<I: Inbox> Pruner<I> {
             &self.inbox,
             &retention,
             Utc::now(),
+            self.batch,
             self.pause,
             &never,
             count,
@@ -289,7 +307,8 @@ fn parse_prunable(text: &str) -> Result<Prunable, String> {
 /// Arguments of `boxhook inbox prune`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Removes, in batches of 100 with a pause as long as each batch took, the done (or, with --state dead, the dead) V2 \
+Removes, in batches (25 events on SQLite, 100 on PostgreSQL) with a pause as \
+long as each batch took, the done (or, with --state dead, the dead) V2 \
 events received more than --older-than ago, and with --v1 the V1 callbacks \
 (done or dead) as old. Pending and claimed events are never removed. A \
 pruned event's deduplication key is kept until --retain-keys (7d) after it \
@@ -395,7 +414,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         });
         let progress = Progress::new(&format!("pruning {} received before {before}", args.what()));
         let mut so_far = Pruned::default();
-        let result = prune_all(&inbox, &retention, now, PAUSE, &stop, |batch| {
+        let batch = inbox.prune_batch();
+        let result = prune_all(&inbox, &retention, now, batch, PAUSE, &stop, |batch| {
             so_far.add(*batch);
             progress.show(&so_far);
         })
@@ -506,9 +526,17 @@ mod tests {
         let mut seen = Vec::new();
         let started = tokio::time::Instant::now();
         let cut = Utc::now();
-        let total = prune_all(&inbox, &Retention::default(), cut, PAUSE, &never, |b| {
-            seen.push(b.done);
-        })
+        let total = prune_all(
+            &inbox,
+            &Retention::default(),
+            cut,
+            1000,
+            PAUSE,
+            &never,
+            |b| {
+                seen.push(b.done);
+            },
+        )
         .await
         .expect("pruned");
         assert_eq!(
@@ -527,7 +555,7 @@ mod tests {
         // One cut for the whole round, whatever the time when each batch runs.
         assert!(calls
             .iter()
-            .all(|(r, now, b)| *r == Retention::default() && *now == cut && *b == BATCH));
+            .all(|(r, now, b)| *r == Retention::default() && *now == cut && *b == 1000));
     }
 
     #[tokio::test(start_paused = true)]
@@ -544,6 +572,7 @@ mod tests {
             &inbox,
             &Retention::default(),
             Utc::now(),
+            1000,
             PAUSE,
             &never,
             |_| {},
@@ -562,6 +591,7 @@ mod tests {
             &inbox,
             &Retention::default(),
             Utc::now(),
+            1000,
             PAUSE,
             &never,
             |_| {},
@@ -576,6 +606,7 @@ mod tests {
             &inbox,
             &Retention::default(),
             Utc::now(),
+            1000,
             PAUSE,
             &stop,
             |_| {},
@@ -593,7 +624,7 @@ mod tests {
             batch(2, 0, false),
         ]);
         let status = Arc::new(PruneStatus::new(Retention::default()));
-        let pruner = Pruner::new(Arc::clone(&inbox), Arc::clone(&status));
+        let pruner = Pruner::new(Arc::clone(&inbox), Arc::clone(&status), 1000);
         let task = tokio::spawn(pruner.run());
         let calls = || inbox.prune_calls.lock().expect("lock").len();
         tokio::time::sleep(Duration::from_millis(4999)).await;
@@ -623,7 +654,7 @@ mod tests {
     async fn a_store_that_cannot_prune_turns_the_pruner_off() {
         let inbox = fake(vec![Err(InboxError::new(ErrorKind::Unsupported, "no"))]);
         let status = Arc::new(PruneStatus::new(Retention::default()));
-        let task = tokio::spawn(Pruner::new(Arc::clone(&inbox), Arc::clone(&status)).run());
+        let task = tokio::spawn(Pruner::new(Arc::clone(&inbox), Arc::clone(&status), 1000).run());
         tokio::time::sleep(FIRST + Duration::from_millis(1)).await;
         assert!(task.is_finished());
         assert!(status

@@ -266,6 +266,17 @@ pub(crate) enum AnyInbox {
     Postgres(PgInbox),
 }
 
+impl AnyInbox {
+    /// The most events one call of [`Inbox::prune`] removes from this
+    /// store (see [`crate::prune::SQLITE_BATCH`]).
+    pub(crate) fn prune_batch(&self) -> usize {
+        match self {
+            Self::Sqlite(_) => crate::prune::SQLITE_BATCH,
+            Self::Postgres(_) => crate::prune::POSTGRES_BATCH,
+        }
+    }
+}
+
 macro_rules! each {
     ($self:ident, $inbox:ident => $call:expr) => {
         match $self {

@@ -337,7 +337,7 @@ fn serve_and_work_prune_in_the_background_and_show_it() {
     let log = server.wait_for_stderr("pruned 1500 event(s)", Duration::from_secs(30));
     assert!(
         log.contains(
-            "pruning every 300 s in batches of 100; retention done 30d, dead 90d, v1 30d, keys 7d\n"
+            "pruning every 300 s in batches of 25; retention done 30d, dead 90d, v1 30d, keys 7d\n"
         ),
         "{log}"
     );

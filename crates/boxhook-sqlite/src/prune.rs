@@ -12,10 +12,9 @@ use crate::storage;
 /// Most pages one prune call returns to the file system (16 MiB of 4 KiB
 /// pages): more than a batch of a few thousand events frees. They are
 /// returned inside the batch's own transaction, before its commit, so a
-/// batch costs one commit (one WAL fsync), not two: measured at 10,000,000
-/// events (`benches/load/scale.sh`), a separate `incremental_vacuum`
-/// transaction after every batch of 100 doubled the commits a prune makes
-/// while deliveries waited behind them.
+/// batch costs one commit (one WAL fsync), not two: a separate
+/// `incremental_vacuum` transaction after every batch doubled the commits
+/// a prune makes while deliveries wait behind them.
 pub(crate) const MAX_VACUUM_PAGES: i64 = 4096;
 
 /// The done V2 events old enough to prune, oldest first: a walk of the
@@ -92,7 +91,7 @@ pub(crate) fn prune(
     // `now`, that is while `received_at` is after this.
     let keys_cut = Retention::cutoff(now, Some(keys)).map_or(i64::MIN, millis);
     let limit = i64::try_from(batch).unwrap_or(i64::MAX);
-    let tx = conn
+    let mut tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(storage)?;
 
@@ -175,9 +174,21 @@ pub(crate) fn prune(
         }
     }
     if vacuum {
-        // In the batch's transaction: one commit for both. A failure here
-        // rolls the batch back too, and the next call does it again.
-        return_free_pages(&tx)?;
+        // In the batch's transaction, one commit for both; in a savepoint,
+        // so a failure to give pages back undoes only that, and the batch
+        // still commits. The pages stay free in the file, new events reuse
+        // them, and the next prune returns them.
+        let savepoint = tx.savepoint().map_err(storage)?;
+        match return_free_pages(&savepoint) {
+            Ok(_) => savepoint.commit().map_err(storage)?,
+            Err(error) => {
+                drop(savepoint);
+                tracing::warn!(
+                    error = %error,
+                    "pruned, but could not return the freed pages to the file system"
+                );
+            }
+        }
     }
     // On an error the transaction is rolled back as `tx` drops: nothing of
     // this batch is removed, and the counters are as they were.

@@ -246,7 +246,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let inbox = store.open().await?;
         // Pruned unless a batch run (--once); claims and settles watched.
         let retention = (!args.once).then(|| args.retention.retention());
-        let (inbox, health, prune) = crate::health::Watched::start(inbox, retention);
+        let batch = inbox.prune_batch();
+        let (inbox, health, prune) = crate::health::Watched::start(inbox, retention, batch);
         if let Some(admin) = admin {
             admin.start_for_worker(inbox.clone(), health, prune).await?;
         }
