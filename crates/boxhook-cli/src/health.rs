@@ -142,17 +142,17 @@ impl<I> Watched<I> {
     }
 
     /// How `serve` and `work` use their store: the background pruner
-    /// started on it when `retention` is given (on the current runtime), in
-    /// batches of `batch`, and the store watched for `/readyz`.
+    /// started on it when `prune` gives a retention (on the current
+    /// runtime, as its plan says), and the store watched for `/readyz`.
     pub(crate) fn start(
         inbox: I,
-        retention: Option<Retention>,
-        batch: usize,
+        prune: Option<(Retention, crate::prune::Plan)>,
     ) -> (Self, Arc<StoreHealth>, Option<Arc<PruneStatus>>)
     where
         I: Inbox + Clone,
     {
-        let prune = retention.map(|retention| crate::prune::start(inbox.clone(), retention, batch));
+        let prune =
+            prune.map(|(retention, plan)| crate::prune::start(inbox.clone(), retention, plan));
         let health = Arc::new(StoreHealth::default());
         (Self::new(inbox, Arc::clone(&health)), health, prune)
     }

@@ -267,12 +267,12 @@ pub(crate) enum AnyInbox {
 }
 
 impl AnyInbox {
-    /// The most events one call of [`Inbox::prune`] removes from this
-    /// store (see [`crate::prune::SQLITE_BATCH`]).
-    pub(crate) fn prune_batch(&self) -> usize {
+    /// How this store is pruned: the batch, and whether the background
+    /// pruner cuts whole days (see [`crate::prune::Plan`]).
+    pub(crate) fn prune_plan(&self) -> crate::prune::Plan {
         match self {
-            Self::Sqlite(_) => crate::prune::SQLITE_BATCH,
-            Self::Postgres(_) => crate::prune::POSTGRES_BATCH,
+            Self::Sqlite(_) => crate::prune::SQLITE_PLAN,
+            Self::Postgres(_) => crate::prune::POSTGRES_PLAN,
         }
     }
 }

@@ -121,7 +121,8 @@ a second.
 Retention: done events are pruned 30 days after they were received, dead \
 ones after 90, V1 callbacks after 30 (--retain-done, --retain-dead, \
 --retain-v1: 90s, 30m, 12h, 30d, or forever), in paced batches (25 events on \
-SQLite, 100 on PostgreSQL) every 5 minutes; a pruned event's deduplication key is kept 7 days (--retain-keys, \
+SQLite, 100 on PostgreSQL) every 5 minutes; on PostgreSQL whole UTC days at a \
+time (its partitions), so an event may stay up to a day past its retention; a pruned event's deduplication key is kept 7 days (--retain-keys, \
 at least 1d), so Box's late retries are still answered as duplicates. \
 Pending and claimed events are never pruned.
 
@@ -263,9 +264,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         // connections are driven by its tasks.
         let inbox = store.open().await?;
         // Pruned in the background; every write watched, for /readyz.
-        let batch = inbox.prune_batch();
-        let (inbox, health, prune) =
-            crate::health::Watched::start(inbox, Some(args.retention.retention()), batch);
+        let prune = Some((args.retention.retention(), inbox.prune_plan()));
+        let (inbox, health, prune) = crate::health::Watched::start(inbox, prune);
         let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
         let v1 = v1.map(|v1| v1.service(&inbox));
         let router = crate::webhooks::ServeWiring::route(managed.as_ref(), Router::new());

@@ -245,9 +245,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let inbox = store.open().await?;
         // Pruned unless a batch run (--once); claims and settles watched.
-        let retention = (!args.once).then(|| args.retention.retention());
-        let batch = inbox.prune_batch();
-        let (inbox, health, prune) = crate::health::Watched::start(inbox, retention, batch);
+        let prune = (!args.once).then(|| (args.retention.retention(), inbox.prune_plan()));
+        let (inbox, health, prune) = crate::health::Watched::start(inbox, prune);
         if let Some(admin) = admin {
             admin.start_for_worker(inbox.clone(), health, prune).await?;
         }
