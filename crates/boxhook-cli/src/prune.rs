@@ -163,6 +163,58 @@ pub(crate) async fn prune_all(
     }
 }
 
+/// How long `inbox prune` waits, one [`RETRY`] at a time, while the store
+/// says more is left but removes nothing (another process is pruning it,
+/// or workers hold what is left), before it gives up.
+pub(crate) const STUCK_FOR: Duration = Duration::from_secs(60);
+/// How often `inbox prune` tries again while it waits.
+pub(crate) const RETRY: Duration = Duration::from_secs(1);
+
+/// [`prune_all`], for `boxhook inbox prune`: when the store says more is
+/// left but removes nothing, tries again every [`RETRY`] (calling `waiting`
+/// with how long it has waited) until it removes something again, for
+/// [`STUCK_FOR`] at most. The total says `more` when it gave up with more
+/// left. A background round does not wait: its next round comes anyway.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "prune_all's arguments and the wait's callback"
+)]
+pub(crate) async fn prune_patiently(
+    inbox: &impl Inbox,
+    retention: &Retention,
+    now: DateTime<Utc>,
+    batch: usize,
+    pause: Duration,
+    stop: &AtomicBool,
+    mut after: impl FnMut(&Pruned),
+    mut waiting: impl FnMut(Duration),
+) -> Result<Pruned, (Pruned, InboxError)> {
+    let mut total = Pruned::default();
+    let mut waited = Duration::ZERO;
+    loop {
+        let before = total;
+        match prune_all(inbox, retention, now, batch, pause, stop, &mut after).await {
+            Ok(round) => total.add(round),
+            Err((round, err)) => {
+                total.add(round);
+                return Err((total, err));
+            }
+        }
+        if !total.more || stop.load(Ordering::Relaxed) {
+            return Ok(total);
+        }
+        if total.events() > before.events() || total.keys > before.keys {
+            waited = Duration::ZERO;
+        }
+        if waited >= STUCK_FOR {
+            return Ok(total);
+        }
+        waiting(waited);
+        tokio::time::sleep(RETRY).await;
+        waited += RETRY;
+    }
+}
+
 /// How a store is pruned: see [`AnyInbox::prune_plan`](crate::store::AnyInbox::prune_plan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Plan {
@@ -399,8 +451,10 @@ prune on their own (--retain-done, --retain-dead, --retain-v1).
 Progress is shown on a terminal. Ctrl-C stops after the batch in flight.
 
 Exit status: 0 pruned (also when nothing was old enough), 1 the store \
-failed (what was removed before stays removed), 2 usage error, 130 stopped \
-by Ctrl-C.
+failed (what was removed before stays removed), 2 usage error, 3 more is \
+left but the store removed nothing for 60 s (another process is pruning \
+it, or workers hold those events; it tries again every second meanwhile), \
+130 stopped by Ctrl-C.
 
 Examples:
   boxhook inbox prune --older-than 7d
@@ -496,10 +550,31 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let mut so_far = Pruned::default();
         // By hand, the cut is exactly where the operator said.
         let batch = inbox.prune_plan().batch;
-        let result = prune_all(&inbox, &retention, now, batch, PAUSE, &stop, |batch| {
-            so_far.add(*batch);
-            progress.show(&so_far);
-        })
+        let mut said = false;
+        let result = prune_patiently(
+            &inbox,
+            &retention,
+            now,
+            batch,
+            PAUSE,
+            &stop,
+            |batch| {
+                so_far.add(*batch);
+                progress.show(&so_far);
+            },
+            |_waited| {
+                if !said {
+                    said = true;
+                    progress.say(&format!(
+                        "more is left, but the store removes nothing now (another process is \
+                         pruning it, or workers hold the events left): trying again every {} s \
+                         for up to {} s",
+                        RETRY.as_secs(),
+                        STUCK_FOR.as_secs()
+                    ));
+                }
+            },
+        )
         .await;
         progress.finish();
         let (pruned, failure) = match result {
@@ -527,6 +602,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         if stop.load(Ordering::Relaxed) && pruned.more {
             writeln!(out, "interrupted: more is left to prune")?;
             return Ok(ExitCode::from(130));
+        }
+        if pruned.more {
+            writeln!(
+                out,
+                "stopped with more left to prune: for {} s the store removed nothing (another \
+                 process is pruning it, or workers hold the events left); run the command again \
+                 later",
+                STUCK_FOR.as_secs()
+            )?;
+            return Ok(ExitCode::from(3));
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -561,6 +646,14 @@ impl Progress {
                 so_far.events(),
                 so_far.keys
             ));
+        }
+    }
+
+    /// A line on stderr, above the spinner on a terminal.
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
         }
     }
 
@@ -626,6 +719,60 @@ mod tests {
                 "{now}"
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inbox_prune_waits_while_another_pruner_holds_the_store() {
+        // Progress, then two calls skipped (another process prunes), then
+        // progress again to the end.
+        let inbox = fake(vec![
+            batch(25, 0, true),
+            batch(0, 0, true),
+            batch(0, 0, true),
+            batch(25, 3, false),
+        ]);
+        let never = AtomicBool::new(false);
+        let mut waits = Vec::new();
+        let total = prune_patiently(
+            &inbox,
+            &Retention::default(),
+            Utc::now(),
+            25,
+            PAUSE,
+            &never,
+            |_| {},
+            |waited| waits.push(waited),
+        )
+        .await
+        .expect("pruned");
+        assert_eq!((total.done, total.keys, total.more), (50, 3, false));
+        assert_eq!(waits, [Duration::ZERO, RETRY]);
+
+        // Skipped for good: gives up after STUCK_FOR, saying more is left.
+        let inbox = fake(
+            std::iter::once(batch(10, 0, true))
+                .chain(std::iter::repeat_with(|| batch(0, 0, true)).take(100))
+                .collect(),
+        );
+        let started = tokio::time::Instant::now();
+        let total = prune_patiently(
+            &inbox,
+            &Retention::default(),
+            Utc::now(),
+            25,
+            PAUSE,
+            &never,
+            |_| {},
+            |_| {},
+        )
+        .await
+        .expect("pruned");
+        assert_eq!((total.done, total.more), (10, true));
+        let waited = started.elapsed();
+        assert!(
+            waited >= STUCK_FOR && waited < STUCK_FOR + 2 * RETRY,
+            "{waited:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -7,7 +7,7 @@
 //! 1. Takes the session advisory lock `boxhook-prune:<schema>` with
 //!    `pg_try_advisory_lock`; when another process holds it (or another
 //!    call of this process holds the pruning connection), returns at once,
-//!    having pruned nothing. The lock is released at the end; a call
+//!    having pruned nothing, with `more` (try again later). The lock is released at the end; a call
 //!    dropped half way (cancelled) closes its connection, which releases it.
 //! 2. Finishes what an interrupted call left: a partition whose `DETACH …
 //!    CONCURRENTLY` was cut short is finalized, and a detached one not yet
@@ -101,13 +101,19 @@ pub(crate) async fn prune(
     now: DateTime<Utc>,
     batch: usize,
 ) -> Result<Pruned, InboxError> {
+    // Skipped because another call prunes: nothing removed, and `more`,
+    // since nothing says nothing is left.
+    let skipped = Pruned {
+        more: true,
+        ..Pruned::default()
+    };
     let Some(client) = shared.idle_maintenance().await? else {
         tracing::debug!("this process is pruning this inbox already; skipped");
-        return Ok(Pruned::default());
+        return Ok(skipped);
     };
     let Some(mut held) = Held::take(client).await? else {
         tracing::debug!("another process is pruning this inbox; skipped");
-        return Ok(Pruned::default());
+        return Ok(skipped);
     };
     let result = run(held.client(), retention, now, batch).await;
     held.release().await;

@@ -259,6 +259,10 @@ pub trait Inbox: Send + Sync + 'static {
     /// however many it holds, in one call: that costs the same for ten
     /// events or a million, and holds no lock a store waits for.
     ///
+    /// A call that cannot prune now (another process is pruning the same
+    /// store) removes nothing and says `more`: the caller tries again
+    /// later, never takes it for "nothing left".
+    ///
     /// The provided method fails with [`ErrorKind::Unsupported`].
     fn prune(
         &self,
