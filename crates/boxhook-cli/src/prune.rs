@@ -129,40 +129,6 @@ pub(crate) fn register_metrics() {
     count(&Pruned::default());
 }
 
-/// Prunes batch after batch, of `batch` events at most, while the store
-/// says more is left under `retention` at `now` (the same cut for every
-/// batch), calling `after` with each batch's removals and pausing between
-/// batches for [`PACE`] times as long as the batch took, and at least
-/// `pause`. Stops early when `stop` says so (checked
-/// between batches) or when a batch removed nothing yet said more (a store
-/// that cannot go further now). On failure, returns what was removed
-/// before it with the error.
-pub(crate) async fn prune_all(
-    inbox: &impl Inbox,
-    retention: &Retention,
-    now: DateTime<Utc>,
-    batch: usize,
-    pause: Duration,
-    stop: &AtomicBool,
-    mut after: impl FnMut(&Pruned),
-) -> Result<Pruned, (Pruned, InboxError)> {
-    let mut total = Pruned::default();
-    loop {
-        let started = tokio::time::Instant::now();
-        let pruned = match inbox.prune(retention, now, batch).await {
-            Ok(pruned) => pruned,
-            Err(err) => return Err((total, err)),
-        };
-        total.add(pruned);
-        after(&pruned);
-        let stuck = pruned.events() == 0 && pruned.keys == 0;
-        if !pruned.more || stuck || stop.load(Ordering::Relaxed) {
-            return Ok(total);
-        }
-        tokio::time::sleep(pause.max(started.elapsed() * PACE)).await;
-    }
-}
-
 /// How long `inbox prune` waits, one [`RETRY`] at a time, while the store
 /// says more is left but removes nothing (another process is pruning it,
 /// or workers hold what is left), before it gives up.
@@ -170,21 +136,35 @@ pub(crate) const STUCK_FOR: Duration = Duration::from_secs(60);
 /// How often `inbox prune` tries again while it waits.
 pub(crate) const RETRY: Duration = Duration::from_secs(1);
 
-/// [`prune_all`], for `boxhook inbox prune`: when the store says more is
-/// left but removes nothing, tries again every [`RETRY`] (calling `waiting`
-/// with how long it has waited) until it removes something again, for
-/// [`STUCK_FOR`] at most. The total says `more` when it gave up with more
-/// left. A background round does not wait: its next round comes anyway.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "prune_all's arguments and the wait's callback"
-)]
-pub(crate) async fn prune_patiently(
+/// How [`prune_all`] goes: its batches, its pauses, and how long it waits
+/// while the store removes nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pacing {
+    /// The most events one call of [`Inbox::prune`] removes.
+    pub(crate) batch: usize,
+    /// The shortest pause between two batches ([`PAUSE`]).
+    pub(crate) pause: Duration,
+    /// How long to keep trying, every [`RETRY`], while the store says more
+    /// is left but removes nothing: zero for a background round (its next
+    /// round comes anyway), [`STUCK_FOR`] for `inbox prune`.
+    pub(crate) patience: Duration,
+}
+
+/// Prunes batch after batch while the store says more is left under
+/// `retention` at `now` (the same cut for every batch), calling `after`
+/// with each batch's removals and pausing between batches for [`PACE`]
+/// times as long as the batch took, and at least `pacing.pause`. When a
+/// call removes nothing yet says more (another process is pruning, or
+/// workers hold what is left), it tries again every [`RETRY`], calling
+/// `waiting` with how long it has waited, until something is removed again
+/// or `pacing.patience` has passed; then the total says `more`. Stops early
+/// when `stop` says so (checked between calls). On failure, returns what
+/// was removed before it with the error.
+pub(crate) async fn prune_all(
     inbox: &impl Inbox,
     retention: &Retention,
     now: DateTime<Utc>,
-    batch: usize,
-    pause: Duration,
+    pacing: Pacing,
     stop: &AtomicBool,
     mut after: impl FnMut(&Pruned),
     mut waiting: impl FnMut(Duration),
@@ -192,26 +172,26 @@ pub(crate) async fn prune_patiently(
     let mut total = Pruned::default();
     let mut waited = Duration::ZERO;
     loop {
-        let before = total;
-        match prune_all(inbox, retention, now, batch, pause, stop, &mut after).await {
-            Ok(round) => total.add(round),
-            Err((round, err)) => {
-                total.add(round);
-                return Err((total, err));
-            }
-        }
-        if !total.more || stop.load(Ordering::Relaxed) {
+        let started = tokio::time::Instant::now();
+        let pruned = match inbox.prune(retention, now, pacing.batch).await {
+            Ok(pruned) => pruned,
+            Err(err) => return Err((total, err)),
+        };
+        total.add(pruned);
+        after(&pruned);
+        if !pruned.more || stop.load(Ordering::Relaxed) {
             return Ok(total);
         }
-        if total.events() > before.events() || total.keys > before.keys {
+        if pruned.events() > 0 || pruned.keys > 0 {
             waited = Duration::ZERO;
-        }
-        if waited >= STUCK_FOR {
+            tokio::time::sleep(pacing.pause.max(started.elapsed() * PACE)).await;
+        } else if waited < pacing.patience {
+            waiting(waited);
+            tokio::time::sleep(RETRY).await;
+            waited += RETRY;
+        } else {
             return Ok(total);
         }
-        waiting(waited);
-        tokio::time::sleep(RETRY).await;
-        waited += RETRY;
     }
 }
 
@@ -343,10 +323,14 @@ impl<I: Inbox> Pruner<I> {
             &self.inbox,
             &cut,
             now,
-            self.plan.batch,
-            self.pause,
+            Pacing {
+                batch: self.plan.batch,
+                pause: self.pause,
+                patience: Duration::ZERO,
+            },
             &never,
             count,
+            |_| {},
         )
         .await;
         let at = Some(Utc::now());
@@ -551,12 +535,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         // By hand, the cut is exactly where the operator said.
         let batch = inbox.prune_plan().batch;
         let mut said = false;
-        let result = prune_patiently(
+        let pacing = Pacing {
+            batch,
+            pause: PAUSE,
+            patience: STUCK_FOR,
+        };
+        let result = prune_all(
             &inbox,
             &retention,
             now,
-            batch,
-            PAUSE,
+            pacing,
             &stop,
             |batch| {
                 so_far.add(*batch);
@@ -733,12 +721,11 @@ mod tests {
         ]);
         let never = AtomicBool::new(false);
         let mut waits = Vec::new();
-        let total = prune_patiently(
+        let total = prune_all(
             &inbox,
             &Retention::default(),
             Utc::now(),
-            25,
-            PAUSE,
+            pacing(25, STUCK_FOR),
             &never,
             |_| {},
             |waited| waits.push(waited),
@@ -755,12 +742,11 @@ mod tests {
                 .collect(),
         );
         let started = tokio::time::Instant::now();
-        let total = prune_patiently(
+        let total = prune_all(
             &inbox,
             &Retention::default(),
             Utc::now(),
-            25,
-            PAUSE,
+            pacing(25, STUCK_FOR),
             &never,
             |_| {},
             |_| {},
@@ -809,6 +795,15 @@ mod tests {
         })
     }
 
+    /// The tests' pacing: `batch` events a call, the shortest pause, `patience`.
+    fn pacing(batch: usize, patience: Duration) -> Pacing {
+        Pacing {
+            batch,
+            pause: PAUSE,
+            patience,
+        }
+    }
+
     fn fake(batches: Vec<Result<Pruned, InboxError>>) -> Arc<Fake> {
         let fake = Fake::default();
         *fake.prunes.lock().expect("lock") = batches.into();
@@ -831,12 +826,10 @@ mod tests {
             &inbox,
             &Retention::default(),
             cut,
-            1000,
-            PAUSE,
+            pacing(1000, Duration::ZERO),
             &never,
-            |b| {
-                seen.push(b.done);
-            },
+            |b| seen.push(b.done),
+            |_| {},
         )
         .await
         .expect("pruned");
@@ -873,9 +866,9 @@ mod tests {
             &inbox,
             &Retention::default(),
             Utc::now(),
-            1000,
-            PAUSE,
+            pacing(1000, Duration::ZERO),
             &never,
+            |_| {},
             |_| {},
         )
         .await
@@ -892,9 +885,9 @@ mod tests {
             &inbox,
             &Retention::default(),
             Utc::now(),
-            1000,
-            PAUSE,
+            pacing(1000, Duration::ZERO),
             &never,
+            |_| {},
             |_| {},
         )
         .await;
@@ -907,9 +900,9 @@ mod tests {
             &inbox,
             &Retention::default(),
             Utc::now(),
-            1000,
-            PAUSE,
+            pacing(1000, Duration::ZERO),
             &stop,
+            |_| {},
             |_| {},
         )
         .await;
