@@ -34,6 +34,7 @@ mod auth;
 mod client;
 pub mod desired;
 mod error;
+pub mod fake;
 mod model;
 pub mod plan;
 mod recreate;

@@ -138,6 +138,10 @@ pub mod verify;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "runtime")]
+pub mod runtime;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use clock::RequestClock;
 pub use handler::Dedicated;

@@ -1,0 +1,2 @@
+//! Open a boxhook inbox from a URL (being moved here from the command line
+//! tool).
