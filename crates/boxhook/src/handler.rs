@@ -8,8 +8,8 @@ use std::pin::Pin;
 
 use boxhook_core::model::{DeletionReason, Trigger, WebhookEvent};
 
+use crate::context::DeliveryContext;
 use crate::marker::{EventOnly, WithContext};
-use crate::router::DeliveryContext;
 
 /// Handles one kind of input: a [`WebhookEvent`] (the default), a
 /// [`WebhookDeleted`] or a [`NoActiveSession`].

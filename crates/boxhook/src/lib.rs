@@ -125,6 +125,7 @@
 
 pub mod alert;
 mod clock;
+mod context;
 mod escaped;
 mod handler;
 pub mod idempotency;
@@ -144,11 +145,10 @@ pub mod runtime;
 pub mod server;
 
 pub use clock::RequestClock;
+pub use context::DeliveryContext;
 pub use handler::Dedicated;
 pub use handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
-pub use router::{
-    DeliveryContext, Outcome, RoutedEvent, Router, RouterFuture, DEFAULT_HANDLER_TIMEOUT,
-};
+pub use router::{Outcome, RoutedEvent, Router, RouterFuture, DEFAULT_HANDLER_TIMEOUT};
 pub use verify::VerifyLayer;
 
 /// The payload model: [`WebhookEvent`], [`Trigger`], [`Source`](model::Source)

@@ -6,9 +6,9 @@ use std::fmt;
 use boxhook_core::model::WebhookEvent;
 
 use super::{Inbox, NewRecord, Stored};
+use crate::context::DeliveryContext;
 use crate::escaped;
 use crate::handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
-use crate::router::DeliveryContext;
 
 /// A [`Handler`] that stores each event in an [`Inbox`] and returns once it
 /// is durable, so the 2xx Box gets means "stored". An inbox failure is a

@@ -6,8 +6,8 @@ use boxhook_core::model::WebhookEvent;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use crate::context::DeliveryContext;
 use crate::idempotency::EventKey;
-use crate::router::DeliveryContext;
 
 /// An accepted event, ready to be stored: the raw body exactly as received
 /// and what the CLI and workers look it up by.

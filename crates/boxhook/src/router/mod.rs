@@ -11,7 +11,6 @@
 //! would retry. `WEBHOOK.DELETED` and `NO_ACTIVE_SESSION` are logged at `warn`
 //! whether or not a handler takes them.
 
-mod context;
 mod outcome;
 mod service;
 
@@ -25,7 +24,6 @@ use crate::handler::{Dedicated, Erased, ErasedHandler, Handler, NoActiveSession,
 use crate::idempotency::{ErasedStore, IdempotencyStore, MemoryStore};
 use crate::inbox::{ErasedInbox, Inbox};
 
-pub use context::DeliveryContext;
 pub use outcome::{Outcome, RoutedEvent};
 pub use service::RouterFuture;
 
@@ -119,7 +117,7 @@ impl Router {
     }
 
     /// Handles `trigger` with `handler`: an async function or closure taking
-    /// the [`WebhookEvent`] (and optionally the [`DeliveryContext`]), or any
+    /// the [`WebhookEvent`] (and optionally the [`DeliveryContext`](crate::DeliveryContext)), or any
     /// [`Handler`].
     ///
     /// ```

@@ -17,7 +17,8 @@ use http_body::Body;
 use http_body_util::{BodyExt as _, Full};
 use tower_service::Service;
 
-use super::{DeliveryContext, EventHandler, Outcome, RoutedEvent, Router, Routes};
+use super::{EventHandler, Outcome, RoutedEvent, Router, Routes};
+use crate::context::DeliveryContext;
 use crate::handler::{BoxFuture, ErasedHandler};
 use crate::idempotency::{Claim, EventKey};
 use crate::inbox::{ErasedInbox, NewRecord, Stored};
