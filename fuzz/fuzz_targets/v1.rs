@@ -4,7 +4,7 @@
 //! and its inbox record agree with the parameters.
 #![no_main]
 
-use boxhook::inbox::{NewRecord, RecordKind};
+use boxhook::inbox::RecordKind;
 use boxhook::v1::{Params, ParamsError, V1Auth, V1Callback, V1Fields, V1Trigger, MAX_PARAMS};
 use libfuzzer_sys::fuzz_target;
 
@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let trigger = callback.trigger();
     assert_eq!(&V1Trigger::parse(trigger.as_str()), trigger);
     assert_eq!(callback.item_id(), checked.get("item_id"));
-    let record = NewRecord::v1(&callback);
+    let record = callback.to_record();
     assert_eq!(record.kind, RecordKind::V1);
     assert_eq!(Params::parse(&record.body).as_ref(), Ok(&checked));
 });

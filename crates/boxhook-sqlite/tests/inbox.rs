@@ -530,7 +530,7 @@ async fn v1_callbacks_are_stored_each_on_its_own_and_read_back_as_v1() {
             &V1Fields::default(),
         );
         assert_eq!(
-            inbox.store(NewRecord::v1(&callback)).await.expect("store"),
+            inbox.store(callback.to_record()).await.expect("store"),
             Stored::New
         );
     }

@@ -109,7 +109,7 @@ fn at() -> DateTime<Utc> {
 
 fn v1_record(id: &str, query: &[u8]) -> NewRecord {
     let params = Params::parse(query).expect("params");
-    NewRecord::v1(&V1Callback::new(id, at(), params, &V1Fields::default()))
+    V1Callback::new(id, at(), params, &V1Fields::default()).to_record()
 }
 
 fn v2_record(id: &str) -> NewRecord {

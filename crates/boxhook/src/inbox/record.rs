@@ -41,7 +41,8 @@ pub struct NewRecord {
     /// The body, byte for byte as received (for a V1 callback: its
     /// parameters, form-encoded, without the secret).
     pub body: Bytes,
-    /// A V2 event or a V1 callback.
+    /// A V2 event or a V1 callback (whose record
+    /// [`V1Callback::to_record`](crate::v1::V1Callback::to_record) builds).
     pub kind: RecordKind,
 }
 
@@ -117,39 +118,6 @@ impl NewRecord {
             received_at,
             body,
             kind: RecordKind::V2,
-        }
-    }
-
-    /// The record of a V1 callback: its [`id`](crate::v1::V1Callback::id)
-    /// as `event_id` (unique, so never a duplicate), an empty
-    /// `webhook_id`, the trigger's text, `item_type` and `item_id` as the
-    /// source, and the parameters, form-encoded, as the body.
-    ///
-    /// ```
-    /// use boxhook::inbox::{NewRecord, RecordKind};
-    /// use boxhook::v1::{Params, V1Callback, V1Fields};
-    ///
-    /// let at = "2024-05-14T09:12:31Z".parse()?;
-    /// let params = Params::parse(b"event_type=uploaded&item_id=42&item_type=file")?;
-    /// let record = NewRecord::v1(&V1Callback::new("v1-x", at, params, &V1Fields::default()));
-    /// assert_eq!(record.kind, RecordKind::V1);
-    /// assert_eq!((record.event_id.as_str(), record.trigger.as_str()), ("v1-x", "uploaded"));
-    /// assert_eq!(record.source_id.as_deref(), Some("42"));
-    /// assert_eq!(&record.body[..], b"event_type=uploaded&item_id=42&item_type=file");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn v1(callback: &crate::v1::V1Callback) -> Self {
-        Self {
-            webhook_id: String::new(),
-            event_id: callback.id().to_owned(),
-            trigger: callback.trigger().as_str().to_owned(),
-            source_type: callback.item_type().map(str::to_owned),
-            source_id: callback.item_id().map(str::to_owned),
-            delivery_id: None,
-            received_at: callback.received_at(),
-            body: Bytes::from(callback.params().encode()),
-            kind: RecordKind::V1,
         }
     }
 

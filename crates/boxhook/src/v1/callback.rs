@@ -4,10 +4,11 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::{Params, ParamsError, V1Trigger};
-use crate::inbox::{RecordKind, StoredEvent};
+use crate::inbox::{NewRecord, RecordKind, StoredEvent};
 
 /// Which parameter of the callback URL carries what.
 ///
@@ -193,6 +194,42 @@ impl V1Callback {
             params,
             fields,
         ))
+    }
+
+    /// The record an inbox stores for this callback: its [`id`](Self::id)
+    /// as `event_id` (unique, so never a duplicate), an empty `webhook_id`,
+    /// the trigger's text, `item_type` and `item_id` as the source, and the
+    /// parameters, form-encoded, as the body. [`from_stored`](Self::from_stored)
+    /// reads it back.
+    ///
+    /// ```
+    /// use boxhook::inbox::RecordKind;
+    /// use boxhook::v1::{Params, V1Callback, V1Fields};
+    ///
+    /// let at = "2024-05-14T09:12:31Z".parse()?;
+    /// let params = Params::parse(b"event_type=uploaded&item_id=42&item_type=file")?;
+    /// let record = V1Callback::new("v1-x", at, params, &V1Fields::default()).to_record();
+    /// assert_eq!(record.kind, RecordKind::V1);
+    /// assert_eq!((record.event_id.as_str(), record.trigger.as_str()), ("v1-x", "uploaded"));
+    /// assert_eq!(record.webhook_id, "");
+    /// assert_eq!((record.source_type.as_deref(), record.source_id.as_deref()), (Some("file"), Some("42")));
+    /// assert_eq!((record.delivery_id, record.received_at), (None, at));
+    /// assert_eq!(&record.body[..], b"event_type=uploaded&item_id=42&item_type=file");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn to_record(&self) -> NewRecord {
+        NewRecord {
+            webhook_id: String::new(),
+            event_id: self.id.clone(),
+            trigger: self.trigger.as_str().to_owned(),
+            source_type: self.item_type.clone(),
+            source_id: self.item_id.clone(),
+            delivery_id: None,
+            received_at: self.received_at,
+            body: Bytes::from(self.params.encode()),
+            kind: RecordKind::V1,
+        }
     }
 
     /// A new, unique id for a callback received at `at`:

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{V1Callback, V1Trigger};
 use crate::escaped;
 use crate::handler::{BoxFuture, HandlerError};
-use crate::inbox::{ErasedInbox, Inbox, NewRecord, Stored};
+use crate::inbox::{ErasedInbox, Inbox, Stored};
 use crate::panic::{catch_unwind, panic_message};
 use crate::Outcome;
 
@@ -207,7 +207,7 @@ async fn run(handler: &dyn ErasedV1Handler, callback: V1Callback) -> Outcome {
 }
 
 async fn store(inbox: &dyn ErasedInbox, callback: &V1Callback) -> Outcome {
-    match inbox.store_boxed(NewRecord::v1(callback)).await {
+    match inbox.store_boxed(callback.to_record()).await {
         Ok(Stored::New) => {
             tracing::debug!(
                 callback_id = callback.id(),
