@@ -94,7 +94,7 @@ async fn the_layer_clock_times_the_whole_stack() {
     let inbox = Arc::new(Times::default());
     let seen = Arc::clone(&times);
     let router = Router::new()
-        .idempotency_shared(Arc::clone(&times))
+        .idempotency(Arc::clone(&times))
         .on(
             Trigger::FileUploaded,
             move |_: WebhookEvent, ctx: DeliveryContext| {

@@ -258,7 +258,7 @@ async fn each_extreme_setting_has_its_documented_outcome() {
             "{settings:?}: the table and the predictor agree"
         );
         let leases = Arc::new(Leases::default());
-        let router = router(settings).idempotency_shared(Arc::clone(&leases));
+        let router = router(settings).idempotency(Arc::clone(&leases));
         assert_eq!(
             deliver(router, settings).await,
             (status, code),

@@ -155,7 +155,7 @@ async fn concurrent_deliveries_of_one_event_are_one_handled_and_the_rest_duplica
     let claims = Arc::new(CountingStore::default());
     let service = stack(
         Router::new()
-            .idempotency_shared(Arc::clone(&claims))
+            .idempotency(Arc::clone(&claims))
             .store_in(Arc::clone(&inbox)),
     );
     let body = event("e-concurrent", "FILE.UPLOADED");

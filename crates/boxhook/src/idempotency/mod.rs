@@ -32,6 +32,7 @@ mod memory;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -252,5 +253,49 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.source)
+    }
+}
+
+/// A shared store is a store: hand the router an `Arc` and keep a clone to
+/// look into the store (from a test, a health check) or to share it between
+/// routers.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use boxhook::idempotency::{Claim, EventKey, IdempotencyStore, MemoryStore};
+/// use boxhook::Router;
+///
+/// let store = Arc::new(MemoryStore::default());
+/// let router = Router::new().idempotency(Arc::clone(&store));
+/// # let _ = router;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let key = EventKey::new("4133", "evt-1");
+/// let now = boxhook::chrono::Utc::now();
+/// assert_eq!(store.claim(&key, now, Duration::from_secs(30)).await?, Claim::Acquired);
+/// # Ok::<(), boxhook::idempotency::StoreError>(())
+/// # }).unwrap();
+/// ```
+impl<S: IdempotencyStore> IdempotencyStore for Arc<S> {
+    fn claim(
+        &self,
+        key: &EventKey,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
+        (**self).claim(key, now, lease)
+    }
+
+    fn complete(
+        &self,
+        key: &EventKey,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).complete(key, now)
+    }
+
+    fn release(&self, key: &EventKey) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(key)
     }
 }

@@ -359,17 +359,24 @@ impl Router {
         })
     }
 
-    /// The idempotency store (default: [`MemoryStore::default`]).
+    /// The idempotency store (default: [`MemoryStore::default`]). To keep
+    /// a handle on it (a test inspecting it, two routers sharing it), pass
+    /// an `Arc` of it: `Arc<S>` is a store whenever `S` is.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use boxhook::idempotency::MemoryStore;
+    /// use boxhook::Router;
+    ///
+    /// let store = Arc::new(MemoryStore::new(10_000, Duration::from_secs(3600)));
+    /// let uploads = Router::new().idempotency(Arc::clone(&store));
+    /// let deletions = Router::new().idempotency(store);
+    /// # let _ = (uploads, deletions);
+    /// ```
     #[must_use]
     pub fn idempotency(self, store: impl IdempotencyStore) -> Self {
         self.edit(|r| r.store = Arc::new(store))
-    }
-
-    /// The idempotency store, shared with other code (for instance a
-    /// `Arc<MemoryStore>` a test inspects).
-    #[must_use]
-    pub fn idempotency_shared<S: IdempotencyStore>(self, store: Arc<S>) -> Self {
-        self.edit(|r| r.store = store)
     }
 
     /// How long a handler may run (default [`DEFAULT_HANDLER_TIMEOUT`]);
