@@ -6,7 +6,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
-use boxhook_core::model::{DeletionReason, Trigger, WebhookEvent};
+use boxhook_core::model::{DeletionReason, WebhookEvent};
 
 use crate::context::DeliveryContext;
 use crate::marker::{EventOnly, WithContext};
@@ -182,25 +182,6 @@ mod sealed {
     }
 }
 
-/// An input with a dedicated handler: the typed view of one trigger,
-/// implemented by [`WebhookDeleted`] and [`NoActiveSession`]. Register a
-/// handler for one with [`Router::on_dedicated`](crate::Router::on_dedicated)
-/// (or its shorthands
-/// [`on_webhook_deleted`](crate::Router::on_webhook_deleted) and
-/// [`on_no_active_session`](crate::Router::on_no_active_session)). Sealed.
-///
-/// ```
-/// use boxhook::{Dedicated, NoActiveSession, WebhookDeleted};
-/// use boxhook::model::Trigger;
-///
-/// assert_eq!(WebhookDeleted::TRIGGER, Trigger::WebhookDeleted);
-/// assert_eq!(NoActiveSession::TRIGGER, Trigger::NoActiveSession);
-/// ```
-pub trait Dedicated: sealed::FromEvent + Send + 'static {
-    /// The trigger whose events this input is built from.
-    const TRIGGER: Trigger;
-}
-
 /// A handler's failure. Box retries the event either way (see "Retries and deduplication" in
 /// docs/PROTOCOL.md); the
 /// difference is the status and the log line.
@@ -329,10 +310,6 @@ impl sealed::FromEvent for WebhookDeleted {
     }
 }
 
-impl Dedicated for WebhookDeleted {
-    const TRIGGER: Trigger = Trigger::WebhookDeleted;
-}
-
 impl WebhookDeleted {
     /// `additional_info.reason`: [`DeletionReason::AutoCleanup`] is the one
     /// Box documents; `None` when Box sent no reason.
@@ -384,10 +361,6 @@ impl sealed::FromEvent for NoActiveSession {
     fn from_event(event: WebhookEvent) -> Self {
         Self { event }
     }
-}
-
-impl Dedicated for NoActiveSession {
-    const TRIGGER: Trigger = Trigger::NoActiveSession;
 }
 
 impl NoActiveSession {

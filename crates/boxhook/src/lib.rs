@@ -146,7 +146,6 @@ pub mod server;
 
 pub use clock::RequestClock;
 pub use context::DeliveryContext;
-pub use handler::Dedicated;
 pub use handler::{Handler, HandlerError, NoActiveSession, WebhookDeleted};
 pub use router::{Outcome, RoutedEvent, Router, RouterFuture, DEFAULT_HANDLER_TIMEOUT};
 pub use verify::VerifyLayer;

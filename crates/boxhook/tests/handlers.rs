@@ -1,6 +1,7 @@
 //! Handler shapes: with or without the delivery context, returning any
-//! error that converts into `HandlerError`, dedicated inputs through one
-//! generic path; each answered with the status its result calls for.
+//! error that converts into `HandlerError`, the dedicated `WEBHOOK.DELETED`
+//! and `NO_ACTIVE_SESSION` inputs; each answered with the status its result
+//! calls for.
 
 mod common;
 
@@ -68,7 +69,7 @@ async fn every_handler_shape_answers_by_its_result() {
         .on(Trigger::FileRestored, boxed_error)
         .on(Trigger::FileMoved, string_error)
         .on(Trigger::FileLocked, retry)
-        .on_dedicated(move |input: WebhookDeleted| {
+        .on_webhook_deleted(move |input: WebhookDeleted| {
             let seen = deleted.clone();
             async move {
                 let id = input.webhook_id().unwrap_or("-").to_owned();
@@ -154,6 +155,6 @@ fn a_dedicated_handler_and_an_exact_one_collide() {
 #[should_panic(expected = "boxhook: NO_ACTIVE_SESSION has a handler already")]
 fn two_dedicated_handlers_for_one_trigger_collide() {
     let _ = Router::new()
-        .on_dedicated(|_: NoActiveSession| async { Ok::<_, HandlerError>(()) })
+        .on_no_active_session(|_: NoActiveSession| async { Ok::<_, HandlerError>(()) })
         .on(Trigger::NoActiveSession, fine);
 }

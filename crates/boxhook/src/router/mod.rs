@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use boxhook_core::model::{Trigger, TriggerFamily, WebhookEvent};
 
-use crate::handler::{Dedicated, Erased, ErasedHandler, Handler, NoActiveSession, WebhookDeleted};
+use crate::handler::{Erased, ErasedHandler, Handler, NoActiveSession, WebhookDeleted};
 use crate::idempotency::{ErasedStore, IdempotencyStore, MemoryStore};
 use crate::inbox::{ErasedInbox, Inbox};
 
@@ -74,7 +74,8 @@ type EventHandler = Arc<dyn ErasedHandler>;
 
 #[derive(Clone)]
 pub(crate) struct Routes {
-    /// Handlers by trigger, dedicated ones ([`Router::on_dedicated`])
+    /// Handlers by trigger, the `WEBHOOK.DELETED` and `NO_ACTIVE_SESSION`
+    /// ones ([`Router::on_webhook_deleted`], [`Router::on_no_active_session`])
     /// included: each builds its own input from the event.
     exact: HashMap<Trigger, EventHandler>,
     family: HashMap<TriggerFamily, EventHandler>,
@@ -138,8 +139,9 @@ impl Router {
     ///
     /// # Panics
     ///
-    /// When `trigger` already has a handler (including a
-    /// [dedicated](Router::on_dedicated) one): a setup error.
+    /// When `trigger` already has a handler (including one given to
+    /// [`on_webhook_deleted`](Router::on_webhook_deleted) or
+    /// [`on_no_active_session`](Router::on_no_active_session)): a setup error.
     #[must_use]
     pub fn on<M: 'static>(self, trigger: Trigger, handler: impl Handler<WebhookEvent, M>) -> Self {
         self.route(trigger, Erased::<_, WebhookEvent, M>::new(handler))
@@ -188,36 +190,9 @@ impl Router {
         })
     }
 
-    /// Handles the trigger of a [`Dedicated`] input with its typed view:
-    /// [`WebhookDeleted`] (`WEBHOOK.DELETED`, with its reason) or
-    /// [`NoActiveSession`] (`NO_ACTIVE_SESSION`). A dedicated handler is the
-    /// handler for its trigger, as [`on`](Router::on) would register it.
-    ///
-    /// ```
-    /// use boxhook::{HandlerError, NoActiveSession, Router, WebhookDeleted};
-    ///
-    /// let router = Router::new()
-    ///     .on_dedicated(|deleted: WebhookDeleted| async move {
-    ///         eprintln!("recreate webhook {:?} ({:?})", deleted.webhook_id(), deleted.reason());
-    ///         Ok::<_, HandlerError>(())
-    ///     })
-    ///     .on_dedicated(|alert: NoActiveSession| async move {
-    ///         eprintln!("re-authorize the Box app (webhook {:?})", alert.webhook_id());
-    ///         Ok::<_, HandlerError>(())
-    ///     });
-    /// # let _ = router;
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// When the trigger already has a handler.
-    #[must_use]
-    pub fn on_dedicated<T: Dedicated, M: 'static>(self, handler: impl Handler<T, M>) -> Self {
-        self.route(T::TRIGGER, Erased::<_, T, M>::new(handler))
-    }
-
-    /// Handles `WEBHOOK.DELETED` with its typed reason (`auto_cleanup`):
-    /// [`on_dedicated`](Router::on_dedicated) for [`WebhookDeleted`].
+    /// Handles `WEBHOOK.DELETED` with its typed view, [`WebhookDeleted`]
+    /// (with its reason, `auto_cleanup`). It is the handler for that
+    /// trigger, as [`on`](Router::on) would register it.
     ///
     /// ```
     /// use boxhook::{HandlerError, Router, WebhookDeleted};
@@ -234,12 +209,16 @@ impl Router {
     /// When `WEBHOOK.DELETED` already has a handler.
     #[must_use]
     pub fn on_webhook_deleted<M: 'static>(self, handler: impl Handler<WebhookDeleted, M>) -> Self {
-        self.on_dedicated::<WebhookDeleted, M>(handler)
+        self.route(
+            Trigger::WebhookDeleted,
+            Erased::<_, WebhookDeleted, M>::new(handler),
+        )
     }
 
     /// Handles `NO_ACTIVE_SESSION`, Box's sign that the webhook's
-    /// authorization has died: [`on_dedicated`](Router::on_dedicated) for
-    /// [`NoActiveSession`].
+    /// authorization has died, with its typed view, [`NoActiveSession`]. It
+    /// is the handler for that trigger, as [`on`](Router::on) would
+    /// register it.
     ///
     /// ```
     /// use boxhook::{HandlerError, NoActiveSession, Router};
@@ -259,7 +238,10 @@ impl Router {
         self,
         handler: impl Handler<NoActiveSession, M>,
     ) -> Self {
-        self.on_dedicated::<NoActiveSession, M>(handler)
+        self.route(
+            Trigger::NoActiveSession,
+            Erased::<_, NoActiveSession, M>::new(handler),
+        )
     }
 
     /// Handles every event no other handler takes, including triggers boxhook
