@@ -168,9 +168,8 @@ pub use verify::VerifyLayer;
 pub use boxhook_core::model;
 pub use boxhook_core::model::{Trigger, WebhookEvent};
 pub use boxhook_core::{
-    BodyForm, Clock, DeliveryHeaders, ErrorKind, FixedClock, Freshness, KeyError, KeyRing, KeySlot,
-    Printable, SharedKeyRing, SigningKey, SystemClock, Verified, Verifier, VerifierBuilder,
-    VerifyError,
+    BodyForm, Clock, DeliveryHeaders, FixedClock, Freshness, KeyError, KeyRing, KeySlot, Printable,
+    SharedKeyRing, SigningKey, SystemClock, Verified, Verifier, VerifierBuilder, VerifyError,
 };
 
 /// Why a delivery does not verify: [`diagnose`](diagnose::diagnose) repairs
