@@ -24,7 +24,10 @@ use crate::marker::{EventOnly, WithContext};
 /// with `E: Into<HandlerError>` (any `std::error::Error + Send + Sync`, a
 /// boxed error, `anyhow::Error`, a `String`, or [`HandlerError`] itself) is
 /// a handler. The second type parameter `M` only tells the two closure
-/// shapes apart ([`marker`](crate::marker)); you never name it.
+/// shapes apart (a private marker type; the default is the one for handlers
+/// taking the context). You never name it: code generic over handlers takes
+/// it as a parameter of its own, `fn add<M>(handler: impl Handler<WebhookEvent, M>)`,
+/// as [`Router::on`](crate::Router::on) does.
 ///
 /// ```
 /// use boxhook::{DeliveryContext, Handler, HandlerError, Router};

@@ -130,7 +130,7 @@ mod escaped;
 mod handler;
 pub mod idempotency;
 pub mod inbox;
-pub mod marker;
+mod marker;
 pub mod metrics;
 mod panic;
 mod router;

@@ -1,6 +1,10 @@
 //! Marker types that tell [`Handler`](crate::Handler)'s two closure shapes
 //! apart. You never name them: the compiler picks the one your function or
-//! closure fits.
+//! closure fits, and a handler you implement yourself takes the default.
+//!
+//! The module is private, so the types cannot be named outside the crate;
+//! they are `pub` because they appear in `Handler`'s public signature (its
+//! second type parameter), as sealed types do.
 //!
 //! ```
 //! use boxhook::{DeliveryContext, HandlerError, Router};
@@ -18,21 +22,9 @@
 /// The handler takes the input and the
 /// [`DeliveryContext`](crate::DeliveryContext): `Fn(T, DeliveryContext)`,
 /// and the default for handlers you implement yourself.
-///
-/// ```
-/// fn takes<H: boxhook::Handler<boxhook::model::WebhookEvent, boxhook::marker::WithContext>>(_: H) {}
-/// takes(|_: boxhook::model::WebhookEvent, _: boxhook::DeliveryContext| async {
-///     Ok::<_, boxhook::HandlerError>(())
-/// });
-/// ```
 #[derive(Debug)]
 pub enum WithContext {}
 
 /// The handler takes the input alone: `Fn(T)`.
-///
-/// ```
-/// fn takes<H: boxhook::Handler<boxhook::model::WebhookEvent, boxhook::marker::EventOnly>>(_: H) {}
-/// takes(|_: boxhook::model::WebhookEvent| async { Ok::<_, boxhook::HandlerError>(()) });
-/// ```
 #[derive(Debug)]
 pub enum EventOnly {}
