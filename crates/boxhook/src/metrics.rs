@@ -20,14 +20,19 @@
 //! | `boxhook_verify_seconds` | histogram | | time of [`Verifier::verify`](crate::Verifier::verify) for each delivery that reached it |
 //! | `boxhook_handler_seconds` | histogram | | time a handler ran, for each event a handler ran on (until its deadline) |
 //!
-//! `boxhook_inbox_events{state}` and
-//! `boxhook_inbox_oldest_pending_age_seconds`, gauges, are set, and
-//! `boxhook_pruned_total{state}` (`done`, `dead`, `v1`, `keys`) is counted,
-//! by the programs that own an inbox (`boxhook serve` and `boxhook work`),
-//! not by this library.
+//! Three more describe an inbox as a whole, which neither the router nor a
+//! worker sees: this library names and describes them, and the program that
+//! owns the inbox records them.
+//!
+//! | name | kind | labels | set from |
+//! |---|---|---|---|
+//! | `boxhook_inbox_events` | gauge | `state` | each state's count in the inbox's [`Counts`](crate::inbox::Counts) (`pending`, `claimed`, `done`, `dead`) |
+//! | `boxhook_inbox_oldest_pending_age_seconds` | gauge | | the age of [`Counts::oldest_pending`](crate::inbox::Counts::oldest_pending); 0 when nothing is pending |
+//! | `boxhook_pruned_total` | counter | `state` | each field of a prune's [`Pruned`](crate::inbox::Pruned): `done`, `dead`, `v1`, `keys` |
+//!
 //! `boxhook_webhook_recreations_total{result}` (`recreated`,
 //! `already_back`, `alerted`, `failed`) is counted by `boxhook-admin`'s
-//! `Recreate` handler, which `serve --webhooks` runs.
+//! `Recreate` handler.
 //!
 //! ```
 //! // Any recorder works; this one keeps the values in memory for the test.
@@ -62,12 +67,13 @@ pub const ALERTS_TOTAL: &str = "boxhook_alerts_total";
 pub const VERIFY_SECONDS: &str = "boxhook_verify_seconds";
 /// `boxhook_handler_seconds`.
 pub const HANDLER_SECONDS: &str = "boxhook_handler_seconds";
-/// `boxhook_inbox_events{state}`: set by the programs that own an inbox.
+/// `boxhook_inbox_events{state}`: the inbox's events by state, set by the
+/// program that owns the inbox (see the [module docs](self)).
 pub const INBOX_EVENTS: &str = "boxhook_inbox_events";
-/// `boxhook_inbox_oldest_pending_age_seconds`: set by the programs that own
-/// an inbox.
+/// `boxhook_inbox_oldest_pending_age_seconds`: set by the program that owns
+/// the inbox.
 pub const INBOX_OLDEST_PENDING_AGE: &str = "boxhook_inbox_oldest_pending_age_seconds";
-/// `boxhook_pruned_total{state}`: counted by the programs that prune an
+/// `boxhook_pruned_total{state}`: counted by the program that prunes the
 /// inbox.
 pub const PRUNED_TOTAL: &str = "boxhook_pruned_total";
 
@@ -109,18 +115,15 @@ pub fn describe() {
         Unit::Seconds,
         "Time a handler ran on one event."
     );
-    describe_gauge!(
-        INBOX_EVENTS,
-        "Events in the inbox, by state (set by serve and work)."
-    );
+    describe_gauge!(INBOX_EVENTS, "Events in the inbox, by state.");
     describe_gauge!(
         INBOX_OLDEST_PENDING_AGE,
         Unit::Seconds,
-        "Age of the oldest pending event, from when it was received; 0 when none is pending (set by serve and work)."
+        "Age of the oldest pending event, from when it was received; 0 when none is pending."
     );
     describe_counter!(
         PRUNED_TOTAL,
-        "Rows pruned from the inbox: done, dead and v1 events, and keys (expired deduplication keys of pruned events) (counted by serve and work)."
+        "Rows pruned from the inbox: done, dead and v1 events, and keys (expired deduplication keys of pruned events)."
     );
 }
 
