@@ -2,6 +2,33 @@
 //! each event once to a typed handler, and answer Box with the status that
 //! makes it retry only what must be retried.
 //!
+//! # Where to start
+//!
+//! A receiver is one tower service: a layer that verifies, a router, and the
+//! handlers you write.
+//!
+//! - [`VerifyLayer`] checks each delivery's signatures and timestamp with a
+//!   [`Verifier`], which holds the app's two signature keys in a
+//!   [`KeyRing`], and answers every delivery that fails before anything
+//!   else sees it. The [`Verifier`] also works alone, without tower.
+//! - [`Router`] parses each verified event and hands it, once, to the
+//!   [`Handler`] registered for its trigger; its answer tells Box whether to
+//!   retry.
+//! - A [`Handler`] is what you write, usually an async function taking the
+//!   [`WebhookEvent`] and, when it needs the delivery's ids, timing, key or
+//!   raw body, its [`DeliveryContext`].
+//! - [`inbox::Inbox`]: when handling takes longer than Box waits, the router
+//!   stores each event in a durable inbox ([`Router::store_in`]) and an
+//!   [`inbox::Worker`] processes it at your own pace.
+//!
+//! To run the service, `boxhook::server` (feature `server`) serves it, or
+//! any tower service holding it such as an axum app, over HTTP/1.1 with the
+//! connection limits of the `boxhook` command: header, idle and age
+//! deadlines, a cap on connections that drops the oldest idle one, and a
+//! global body budget. Any other server that runs tower services works too.
+//! `boxhook::runtime` (feature `runtime`) sends deliveries as Box does,
+//! signed and with Box's retry schedule, and replays stored events.
+//!
 //! # From `cargo add` to a running receiver
 //!
 //! One dependency on boxhook, plus an async runtime and a server:
