@@ -177,11 +177,7 @@ pub use envelope::Envelope;
 pub use error::{ParseError, ParseErrorKind};
 pub use event::WebhookEvent;
 pub use family::TriggerFamily;
-// Hidden, not private: it is the router's internal fast path, not a way to
-// read an event, but the `boxhook` crate's router calls it across the crate
-// boundary, and the benches, the fuzz targets and this crate's property
-// tests check it from outside. Use `Envelope` or `WebhookEvent` instead.
-#[doc(hidden)]
+// Hidden from the docs, not private: see the reason on the struct.
 pub use peek::RoutingFields;
 pub use raw::RawJson;
 pub use refs::{FileVersion, FolderMini, ItemRef, SharedLink, UserMini};

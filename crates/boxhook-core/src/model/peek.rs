@@ -39,6 +39,13 @@ use super::trigger::Trigger;
 /// // An escape in a kept value: not peeked, parse the body instead.
 /// assert!(RoutingFields::peek(br#"{"id":"e\u002d1","trigger":"X","webhook":{"id":"1"}}"#).is_none());
 /// ```
+// Reason for `doc(hidden)`: this is the router's internal fast path, not a
+// way to read an event (use `Envelope` or `WebhookEvent`), but the `boxhook`
+// crate's router calls it across the crate boundary, and the benches, the
+// fuzz targets and this crate's property tests check it from outside. The
+// attribute is on the struct, not the re-export, so that `boxhook::model`,
+// which re-exports the whole module, hides it too.
+#[doc(hidden)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoutingFields<'a> {
     id: &'a str,
