@@ -78,6 +78,16 @@ use http_body_util::Full;
 
 use crate::RequestClock;
 
+/// What kind of verification failure a [`VerifyError`](crate::VerifyError)
+/// is ([`VerifyError::kind`](crate::VerifyError::kind)), each with a stable
+/// code for logs and metrics.
+///
+/// ```
+/// use boxhook::verify::ErrorKind;
+///
+/// assert_eq!(ErrorKind::Mismatch.code(), "mismatch");
+/// ```
+pub use boxhook_core::ErrorKind;
 pub use budget::BodyBudget;
 pub use rejection::{RejectedDelivery, Rejection};
 pub use service::{ResponseFuture, Verify};
