@@ -23,7 +23,8 @@ const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
 const INBOX_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<I: Inbox, H: InboxHandler> Worker<I, H> {
-    /// Marks `claimed` dead, `why` and with `error`, in one log line.
+    /// Marks `claimed` dead, `why` and with `error`, in one log line; or,
+    /// when this worker keeps no dead letters, releases it for a retry.
     pub(super) async fn settle_dead(
         &self,
         claimed: &Claimed,
@@ -34,6 +35,19 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         let key = claimed.entry.key();
         let attempt = claimed.attempt();
         let kind = claimed.entry.kind.as_str();
+        if self.bury.is_none() {
+            // `max_attempts` sets `bury`, so this is an event that can never
+            // be processed, on a worker without dead letters.
+            let retry_at = self.retry_at(attempt);
+            return match self.settle(claimed, Settle::Requeue(retry_at), stop).await {
+                Ok(()) => {
+                    tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), reason = ?why, "inbox event cannot be processed; this worker keeps no dead letters (Worker::dead_letters), so it is released for a retry");
+                    Ok(Ran::Released)
+                }
+                Err(error) if error.is_lease_lost() => Ok(Ran::LeaseLost),
+                Err(error) => Err(error),
+            };
+        }
         match self.settle(claimed, Settle::Bury, stop).await {
             Ok(()) => {
                 match why {
@@ -75,7 +89,15 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             let settled = match how {
                 Settle::Ack => bounded("ack", self.inbox.ack(claimed)).await,
                 Settle::Requeue(at) => bounded("requeue", self.inbox.requeue(claimed, at)).await,
-                Settle::Bury => bounded("bury", self.inbox.bury(claimed)).await,
+                Settle::Bury => match self.bury {
+                    Some(bury) => bounded("bury", bury(&self.inbox, claimed)).await,
+                    // `settle_dead` requeues instead when there is no `bury`.
+                    None => Err(InboxError::new(
+                        ErrorKind::Unsupported,
+                        "this worker keeps no dead letters: set Worker::dead_letters \
+                         (or max_attempts) on an inbox that implements DeadLetters",
+                    )),
+                },
             };
             let error = match settled {
                 Err(error) if error.kind() == ErrorKind::Storage => error,
