@@ -169,3 +169,139 @@ pub(super) async fn bounded<T>(
             ))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use boxhook_core::model::WebhookEvent;
+    use boxhook_core::FixedClock;
+    use chrono::{DateTime, Utc};
+
+    use crate::inbox::{
+        Claimed, Counts, DeadLetters, EntryState, Inbox, InboxEntry, InboxError, ListFilter,
+        NewRecord, Ran, Revive, Stored, StoredEvent, Worker,
+    };
+
+    /// One stored event whose body is not an event, and what was done to it.
+    struct Unreadable {
+        record: NewRecord,
+        claimed: Mutex<bool>,
+        done: Mutex<Vec<String>>,
+    }
+
+    impl Unreadable {
+        fn new() -> Self {
+            let mut record = NewRecord::parse(
+                &br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","webhook":{"id":"4133"}}"#[..],
+                Some("d-1"),
+                at(0),
+            )
+            .expect("an event");
+            record.body = bytes::Bytes::from_static(b"not json at all");
+            Self {
+                record,
+                claimed: Mutex::new(false),
+                done: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn done(&self) -> Vec<String> {
+            self.done.lock().expect("lock").clone()
+        }
+    }
+
+    impl Inbox for Unreadable {
+        async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> {
+            Ok(Stored::New)
+        }
+
+        async fn claim_next(
+            &self,
+            worker_id: &str,
+            lease: Duration,
+            now: DateTime<Utc>,
+        ) -> Result<Option<Claimed>, InboxError> {
+            let mut claimed = self.claimed.lock().expect("lock");
+            if *claimed {
+                return Ok(None);
+            }
+            *claimed = true;
+            Ok(Some(Claimed {
+                entry: InboxEntry::new(&self.record, 1, 1, EntryState::Claimed),
+                body: self.record.body.clone(),
+                worker_id: worker_id.to_owned(),
+                lease_until: now + chrono::TimeDelta::from_std(lease).expect("lease"),
+            }))
+        }
+
+        async fn ack(&self, _: &Claimed) -> Result<(), InboxError> {
+            self.done.lock().expect("lock").push("ack".to_owned());
+            Ok(())
+        }
+
+        async fn requeue(&self, _: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
+            self.done
+                .lock()
+                .expect("lock")
+                .push(format!("requeue {retry_at}"));
+            Ok(())
+        }
+
+        async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
+            Ok(Vec::new())
+        }
+
+        async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> {
+            Ok(None)
+        }
+
+        async fn counts(&self) -> Result<Counts, InboxError> {
+            Ok(Counts::default())
+        }
+    }
+
+    impl DeadLetters for Unreadable {
+        async fn bury(&self, _: &Claimed) -> Result<(), InboxError> {
+            self.done.lock().expect("lock").push("bury".to_owned());
+            Ok(())
+        }
+
+        async fn revive(&self, _: Revive, _: DateTime<Utc>) -> Result<u64, InboxError> {
+            Ok(0)
+        }
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + seconds, 0).expect("a time")
+    }
+
+    fn worker(
+        inbox: &std::sync::Arc<Unreadable>,
+    ) -> Worker<std::sync::Arc<Unreadable>, impl crate::inbox::InboxHandler> {
+        Worker::new(
+            std::sync::Arc::clone(inbox),
+            |_: WebhookEvent, _: Claimed| async { Ok(()) },
+        )
+        .clock(FixedClock::at(at(100)))
+    }
+
+    #[tokio::test]
+    async fn without_dead_letters_an_unreadable_event_is_released_for_a_retry() {
+        let inbox = std::sync::Arc::new(Unreadable::new());
+        let worker = worker(&inbox);
+        assert_eq!(worker.run_once().await.expect("run"), Ran::Released);
+        // The default backoff: 30 s after the first attempt.
+        assert_eq!(inbox.done(), ["requeue 2023-11-14 22:15:30 UTC"]);
+        assert_eq!(worker.run_once().await.expect("run"), Ran::Idle);
+    }
+
+    #[tokio::test]
+    async fn with_dead_letters_an_unreadable_event_is_dead_at_once() {
+        let inbox = std::sync::Arc::new(Unreadable::new());
+        let worker = worker(&inbox).dead_letters();
+        assert_eq!(worker.run_once().await.expect("run"), Ran::Dead);
+        assert_eq!(inbox.done(), ["bury"]);
+    }
+}
