@@ -72,7 +72,8 @@ where
 
 /// Runs every inbox rule, of [`Inbox`], [`DeadLetters`], [`FilteredClaims`]
 /// and [`Prune`], against fresh inboxes from `make`: the suite for an inbox
-/// that implements all four, as boxhook's SQLite and PostgreSQL inboxes do.
+/// that implements all four, as those of `boxhook-sqlite` and
+/// `boxhook-postgres` do.
 /// Shorthand for
 /// `InboxSuite::new(make).dead_letters().filtered_claims().prune().run()`.
 ///

@@ -232,7 +232,9 @@ mod tests {
                 entry: InboxEntry::new(&self.record, 1, 1, EntryState::Claimed),
                 body: self.record.body.clone(),
                 worker_id: worker_id.to_owned(),
-                lease_until: now + chrono::TimeDelta::from_std(lease).expect("lease"),
+                lease_until: now
+                    .checked_add_signed(chrono::TimeDelta::from_std(lease).expect("lease"))
+                    .expect("a lease within chrono's range"),
             }))
         }
 
@@ -274,7 +276,7 @@ mod tests {
     }
 
     fn at(seconds: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + seconds, 0).expect("a time")
+        DateTime::from_timestamp(1_700_000_000_i64.saturating_add(seconds), 0).expect("a time")
     }
 
     fn worker(
