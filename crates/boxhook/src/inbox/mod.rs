@@ -36,7 +36,7 @@
 //! |---|---|---|
 //! | [`DeadLetters`] | `bury`, `revive` | [`Worker::max_attempts`] and [`Worker::dead_letters`] (events that fail too often, or can never be processed, are `dead`); requeueing dead or done events (`boxhook inbox requeue`) |
 //! | [`FilteredClaims`] | `claim_matching` | [`Worker::triggers`] (a worker that takes some triggers only) |
-//! | [`Prune`] | `prune` | removing old events and keys (`boxhook inbox prune`, `boxhook work --prune-*`) |
+//! | [`Prune`] | `prune` | removing old events and keys (`boxhook inbox prune`, and the background pruner of `boxhook serve` and `boxhook work`) |
 //!
 //! The SQLite and PostgreSQL inboxes implement all four, and so does an
 //! `Arc` of any of them. `boxhook_testkit::conformance` checks the rules of
