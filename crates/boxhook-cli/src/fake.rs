@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, Counts, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Pruned,
-    Retention, Stored, StoredEvent,
+    Claimed, Counts, DeadLetters, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
+    Prune, Pruned, Retention, Revive, Stored, StoredEvent,
 };
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
@@ -134,7 +134,9 @@ impl Inbox for Fake {
             None => Ok(*self.counts.lock().expect("lock")),
         }
     }
+}
 
+impl Prune for Fake {
     async fn prune(
         &self,
         retention: &Retention,
@@ -151,8 +153,14 @@ impl Inbox for Fake {
             .pop_front()
             .unwrap_or(Ok(Pruned::default()))
     }
+}
 
+impl DeadLetters for Fake {
     async fn bury(&self, _: &Claimed) -> Result<(), InboxError> {
         self.write()
+    }
+
+    async fn revive(&self, _: Revive, _: DateTime<Utc>) -> Result<u64, InboxError> {
+        Err(unsupported())
     }
 }

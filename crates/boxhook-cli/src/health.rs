@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, Counts, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Pruned,
-    Retention, Revive, Stored, StoredEvent,
+    Claimed, Counts, DeadLetters, ErrorKind, FilteredClaims, Inbox, InboxEntry, InboxError,
+    ListFilter, NewRecord, Prune, Pruned, Retention, Revive, Stored, StoredEvent,
 };
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
@@ -149,7 +149,7 @@ impl<I> Watched<I> {
         prune: Option<(Retention, crate::prune::Plan)>,
     ) -> (Self, Arc<StoreHealth>, Option<Arc<PruneStatus>>)
     where
-        I: Inbox + Clone,
+        I: Prune + Clone,
     {
         let prune =
             prune.map(|(retention, plan)| crate::prune::start(inbox.clone(), retention, plan));
@@ -212,16 +212,22 @@ impl<I: Inbox> Inbox for Watched<I> {
         self.inbox.counts().await
     }
 
-    async fn prune(
-        &self,
-        retention: &Retention,
-        now: DateTime<Utc>,
-        batch: usize,
-    ) -> Result<Pruned, InboxError> {
-        // Its failures are the pruner's to report, not a delivery's.
-        self.inbox.prune(retention, now, batch).await
+    async fn wait_for_work(&self, timeout: Duration) {
+        self.inbox.wait_for_work(timeout).await;
+    }
+}
+
+impl<I: DeadLetters> DeadLetters for Watched<I> {
+    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        self.watch("a bury", self.inbox.bury(claimed)).await
     }
 
+    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
+        self.inbox.revive(which, now).await
+    }
+}
+
+impl<I: FilteredClaims> FilteredClaims for Watched<I> {
     async fn claim_matching(
         &self,
         worker_id: &str,
@@ -235,17 +241,17 @@ impl<I: Inbox> Inbox for Watched<I> {
         )
         .await
     }
+}
 
-    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
-        self.watch("a bury", self.inbox.bury(claimed)).await
-    }
-
-    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
-        self.inbox.revive(which, now).await
-    }
-
-    async fn wait_for_work(&self, timeout: Duration) {
-        self.inbox.wait_for_work(timeout).await;
+impl<I: Prune> Prune for Watched<I> {
+    async fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<Pruned, InboxError> {
+        // Its failures are the pruner's to report, not a delivery's.
+        self.inbox.prune(retention, now, batch).await
     }
 }
 

@@ -14,7 +14,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use boxhook::inbox::{EntryState, Inbox as _, InboxEntry, Revive};
+use boxhook::inbox::{DeadLetters as _, EntryState, Inbox as _, InboxEntry, Revive};
 use boxhook_core::Printable;
 use chrono::SecondsFormat;
 

@@ -1,7 +1,7 @@
 //! Pruning the inbox: the background pruner of `serve` and `work`, and
 //! `boxhook inbox prune`.
 //!
-//! Both call [`Inbox::prune`] in bounded batches ([`SQLITE_BATCH`] or
+//! Both call [`Prune::prune`] in bounded batches ([`SQLITE_BATCH`] or
 //! [`POSTGRES_BATCH`] events at most), so no batch holds the store for
 //! long, and pause after each for [`PACE`] times as long as it took (at
 //! least [`PAUSE`]): pruning takes at most a fifth of the store's time, and
@@ -19,14 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use boxhook::inbox::{ErrorKind, Inbox, InboxError, Pruned, Retention};
+use boxhook::inbox::{ErrorKind, InboxError, Prune, Pruned, Retention};
 use chrono::{DateTime, DurationRound as _, SecondsFormat, TimeDelta, Utc};
 
 use crate::retention::{describe, parse_duration};
 use crate::store::{Store, StoreArgs};
 use crate::usage;
 
-/// The most events one call of [`Inbox::prune`] removes from an SQLite
+/// The most events one call of [`Prune::prune`] removes from an SQLite
 /// inbox.
 ///
 /// SQLite has one writer: a batch holds every delivery that arrives while
@@ -38,7 +38,7 @@ use crate::usage;
 /// keeps a delivery's extra wait near one commit.
 pub(crate) const SQLITE_BATCH: usize = 25;
 
-/// The most events one call of [`Inbox::prune`] removes from a PostgreSQL
+/// The most events one call of [`Prune::prune`] removes from a PostgreSQL
 /// inbox. Its deletes lock rows no store writes, so a batch delays no
 /// delivery by its length; it bounds the transaction, and each call pays
 /// a few round trips (the pruners' lock, the coming days' partitions, the
@@ -140,7 +140,7 @@ pub(crate) const RETRY: Duration = Duration::from_secs(1);
 /// while the store removes nothing.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pacing {
-    /// The most events one call of [`Inbox::prune`] removes.
+    /// The most events one call of [`Prune::prune`] removes.
     pub(crate) batch: usize,
     /// The shortest pause between two batches ([`PAUSE`]).
     pub(crate) pause: Duration,
@@ -161,7 +161,7 @@ pub(crate) struct Pacing {
 /// when `stop` says so (checked between calls). On failure, returns what
 /// was removed before it with the error.
 pub(crate) async fn prune_all(
-    inbox: &impl Inbox,
+    inbox: &impl Prune,
     retention: &Retention,
     now: DateTime<Utc>,
     pacing: Pacing,
@@ -198,7 +198,7 @@ pub(crate) async fn prune_all(
 /// How a store is pruned: see [`AnyInbox::prune_plan`](crate::store::AnyInbox::prune_plan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Plan {
-    /// The most events one call of [`Inbox::prune`] removes.
+    /// The most events one call of [`Prune::prune`] removes.
     pub(crate) batch: usize,
     /// Whether the background pruner cuts at UTC midnight (see
     /// [`whole_days`]).
@@ -253,7 +253,7 @@ pub(crate) fn whole_days(retention: &Retention, now: DateTime<Utc>) -> Retention
 
 /// Starts the background pruner of `inbox` under `retention`, as `plan`
 /// says, on the current runtime; returns its status, for the dashboard.
-pub(crate) fn start(inbox: impl Inbox, retention: Retention, plan: Plan) -> Arc<PruneStatus> {
+pub(crate) fn start(inbox: impl Prune, retention: Retention, plan: Plan) -> Arc<PruneStatus> {
     let status = Arc::new(PruneStatus::new(retention));
     tokio::spawn(Pruner::new(inbox, Arc::clone(&status), plan).run());
     status
@@ -269,7 +269,7 @@ pub(crate) struct Pruner<I> {
     pause: Duration,
 }
 
-impl<I: Inbox> Pruner<I> {
+impl<I: Prune> Pruner<I> {
     /// A pruner of `inbox` under `status`'s retention, as `plan` says, on
     /// the default schedule.
     pub(crate) fn new(inbox: I, status: Arc<PruneStatus>, plan: Plan) -> Self {

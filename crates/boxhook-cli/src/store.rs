@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, Counts, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Pruned, Retention,
-    Revive, Stored, StoredEvent,
+    Claimed, Counts, DeadLetters, FilteredClaims, Inbox, InboxEntry, InboxError, ListFilter,
+    NewRecord, Prune, Pruned, Retention, Revive, Stored, StoredEvent,
 };
 use boxhook_core::Printable;
 use boxhook_postgres::{redact, Options, PgInbox};
@@ -316,6 +316,26 @@ impl Inbox for AnyInbox {
         each!(self, inbox => inbox.get(event_id))
     }
 
+    async fn counts(&self) -> Result<Counts, InboxError> {
+        each!(self, inbox => inbox.counts())
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        each!(self, inbox => inbox.wait_for_work(timeout));
+    }
+}
+
+impl DeadLetters for AnyInbox {
+    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        each!(self, inbox => inbox.bury(claimed))
+    }
+
+    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
+        each!(self, inbox => inbox.revive(which, now))
+    }
+}
+
+impl FilteredClaims for AnyInbox {
     async fn claim_matching(
         &self,
         worker_id: &str,
@@ -325,19 +345,9 @@ impl Inbox for AnyInbox {
     ) -> Result<Option<Claimed>, InboxError> {
         each!(self, inbox => inbox.claim_matching(worker_id, lease, now, triggers))
     }
+}
 
-    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
-        each!(self, inbox => inbox.bury(claimed))
-    }
-
-    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
-        each!(self, inbox => inbox.revive(which, now))
-    }
-
-    async fn counts(&self) -> Result<Counts, InboxError> {
-        each!(self, inbox => inbox.counts())
-    }
-
+impl Prune for AnyInbox {
     async fn prune(
         &self,
         retention: &Retention,
@@ -345,10 +355,6 @@ impl Inbox for AnyInbox {
         batch: usize,
     ) -> Result<Pruned, InboxError> {
         each!(self, inbox => inbox.prune(retention, now, batch))
-    }
-
-    async fn wait_for_work(&self, timeout: Duration) {
-        each!(self, inbox => inbox.wait_for_work(timeout));
     }
 }
 

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use boxhook::inbox::{EntryState, Inbox as _, NewRecord};
+use boxhook::inbox::{DeadLetters as _, EntryState, Inbox as _, NewRecord};
 use boxhook_sqlite::SqliteInbox;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use common::admin::{admin_addr, get, post};

@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use boxhook::inbox::{Inbox, NewRecord, Pruned, Retention};
+use boxhook::inbox::{Inbox, NewRecord, Prune, Pruned, Retention};
 use boxhook_postgres::{Options, PgInbox};
 use chrono::{DateTime, TimeDelta, Utc};
 

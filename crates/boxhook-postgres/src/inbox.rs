@@ -329,62 +329,7 @@ impl Inbox for PgInbox {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Claimed>, InboxError> {
-        self.claim_matching(worker_id, lease, now, &[]).await
-    }
-
-    /// `FOR UPDATE SKIP LOCKED`: concurrent workers each lock a different
-    /// ready row, never wait for each other, and never take one row twice.
-    /// A pending event claimed moves from `pending` to `claimed` in the
-    /// counts, in the same statement.
-    async fn claim_matching(
-        &self,
-        worker_id: &str,
-        lease: Duration,
-        now: DateTime<Utc>,
-        triggers: &[String],
-    ) -> Result<Option<Claimed>, InboxError> {
-        let client = self.client().await?;
-        let lease_until = plus(now, lease);
-        let stmt = client
-            .prepare_cached(&format!(
-                "WITH next AS ( \
-                   SELECT event_id, webhook_id, received_at, state FROM events \
-                   WHERE state IN ('pending', 'claimed') AND ready_at <= $3 \
-                   AND (cardinality($4::text[]) = 0 OR trigger_name = ANY($4)) \
-                   ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED), \
-                 taken AS ( \
-                   UPDATE events e SET state = 'claimed', attempts = e.attempts + 1, \
-                   worker_id = $1, ready_at = $2 \
-                   FROM next WHERE e.event_id = next.event_id \
-                   AND e.webhook_id = next.webhook_id AND e.received_at = next.received_at \
-                   RETURNING e.*, next.state AS was), \
-                 counted AS ( \
-                   INSERT INTO event_counts AS c (webhook_id, shard, pending, claimed) \
-                   SELECT webhook_id, {SHARD}, -1, 1 FROM taken WHERE was = 'pending' \
-                   ON CONFLICT (webhook_id, shard) DO UPDATE SET {ADD_COUNTS}) \
-                 SELECT {ENTRY_COLUMNS}, e.body \
-                 FROM taken e LEFT JOIN event_keys k \
-                 ON k.webhook_id = e.webhook_id AND k.event_id = e.event_id"
-            ))
-            .await
-            .map_err(storage)?;
-        let row = client
-            .query_opt(
-                &stmt,
-                &[&worker_id, &millis(lease_until), &millis(now), &triggers],
-            )
-            .await
-            .map_err(storage)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let body: Vec<u8> = row.try_get(11).map_err(storage)?;
-        Ok(Some(Claimed {
-            entry: entry(&row)?,
-            body: Bytes::from(body),
-            worker_id: worker_id.to_owned(),
-            lease_until,
-        }))
+        boxhook::inbox::FilteredClaims::claim_matching(self, worker_id, lease, now, &[]).await
     }
 
     async fn ack(&self, claimed: &Claimed) -> Result<(), InboxError> {
@@ -396,48 +341,6 @@ impl Inbox for PgInbox {
             .await?;
         self.shared.notify_ready();
         Ok(())
-    }
-
-    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
-        self.settle(claimed, EntryState::Dead, None).await
-    }
-
-    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
-        let client = self.client().await?;
-        let (condition, event_id) = match which {
-            Revive::AllDead => ("state = 'dead' AND $2::text IS NULL", None),
-            Revive::Event(id) => ("event_id = $2 AND state IN ('dead', 'done')", Some(id)),
-        };
-        let stmt = client
-            .prepare_cached(&format!(
-                "WITH old AS ( \
-                   SELECT event_id, webhook_id, received_at, state FROM events \
-                   WHERE {condition} FOR UPDATE), \
-                 revived AS ( \
-                   UPDATE events e SET state = 'pending', attempts = 0, worker_id = NULL, \
-                   ready_at = $1 FROM old WHERE e.event_id = old.event_id \
-                   AND e.webhook_id = old.webhook_id AND e.received_at = old.received_at \
-                   RETURNING e.webhook_id, old.state AS was), \
-                 counted AS ( \
-                   INSERT INTO event_counts AS c (webhook_id, shard, pending, done, dead) \
-                   SELECT webhook_id, {SHARD}, count(*), -count(*) FILTER (WHERE was = 'done'), \
-                          -count(*) FILTER (WHERE was = 'dead') \
-                   FROM revived GROUP BY webhook_id ORDER BY webhook_id \
-                   ON CONFLICT (webhook_id, shard) DO UPDATE SET {ADD_COUNTS}) \
-                 SELECT count(*) FROM revived"
-            ))
-            .await
-            .map_err(storage)?;
-        let revived: i64 = client
-            .query_one(&stmt, &[&millis(now), &event_id])
-            .await
-            .map_err(storage)?
-            .try_get(0)
-            .map_err(storage)?;
-        if revived > 0 {
-            self.shared.notify_ready();
-        }
-        Ok(u64::try_from(revived).unwrap_or(0))
     }
 
     /// On the read pool. Each combination of filters is its own statement,
@@ -534,21 +437,6 @@ impl Inbox for PgInbox {
         })
     }
 
-    /// Removes what `retention` no longer keeps: whole day partitions
-    /// (detached concurrently, then dropped) where every event may go, at
-    /// most `batch` events by `DELETE` elsewhere, then keys past
-    /// `retention.keys`; one process at a time per schema (the others get
-    /// nothing pruned at once). See "PostgreSQL at volume" in
-    /// docs/ARCHITECTURE.md.
-    async fn prune(
-        &self,
-        retention: &Retention,
-        now: DateTime<Utc>,
-        batch: usize,
-    ) -> Result<Pruned, InboxError> {
-        crate::prune::prune(&self.shared, retention, now, batch).await
-    }
-
     /// On the read pool.
     async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
         let client = self.reader().await?;
@@ -578,6 +466,124 @@ impl Inbox for PgInbox {
     async fn wait_for_work(&self, timeout: Duration) {
         self.shared.ensure_listening();
         let _ = tokio::time::timeout(timeout, self.shared.wake.notified()).await;
+    }
+}
+
+impl boxhook::inbox::DeadLetters for PgInbox {
+    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        self.settle(claimed, EntryState::Dead, None).await
+    }
+
+    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
+        let client = self.client().await?;
+        let (condition, event_id) = match which {
+            Revive::AllDead => ("state = 'dead' AND $2::text IS NULL", None),
+            Revive::Event(id) => ("event_id = $2 AND state IN ('dead', 'done')", Some(id)),
+        };
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH old AS ( \
+                   SELECT event_id, webhook_id, received_at, state FROM events \
+                   WHERE {condition} FOR UPDATE), \
+                 revived AS ( \
+                   UPDATE events e SET state = 'pending', attempts = 0, worker_id = NULL, \
+                   ready_at = $1 FROM old WHERE e.event_id = old.event_id \
+                   AND e.webhook_id = old.webhook_id AND e.received_at = old.received_at \
+                   RETURNING e.webhook_id, old.state AS was), \
+                 counted AS ( \
+                   INSERT INTO event_counts AS c (webhook_id, shard, pending, done, dead) \
+                   SELECT webhook_id, {SHARD}, count(*), -count(*) FILTER (WHERE was = 'done'), \
+                          -count(*) FILTER (WHERE was = 'dead') \
+                   FROM revived GROUP BY webhook_id ORDER BY webhook_id \
+                   ON CONFLICT (webhook_id, shard) DO UPDATE SET {ADD_COUNTS}) \
+                 SELECT count(*) FROM revived"
+            ))
+            .await
+            .map_err(storage)?;
+        let revived: i64 = client
+            .query_one(&stmt, &[&millis(now), &event_id])
+            .await
+            .map_err(storage)?
+            .try_get(0)
+            .map_err(storage)?;
+        if revived > 0 {
+            self.shared.notify_ready();
+        }
+        Ok(u64::try_from(revived).unwrap_or(0))
+    }
+}
+
+impl boxhook::inbox::FilteredClaims for PgInbox {
+    /// `FOR UPDATE SKIP LOCKED`: concurrent workers each lock a different
+    /// ready row, never wait for each other, and never take one row twice.
+    /// A pending event claimed moves from `pending` to `claimed` in the
+    /// counts, in the same statement.
+    async fn claim_matching(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+    ) -> Result<Option<Claimed>, InboxError> {
+        let client = self.client().await?;
+        let lease_until = plus(now, lease);
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH next AS ( \
+                   SELECT event_id, webhook_id, received_at, state FROM events \
+                   WHERE state IN ('pending', 'claimed') AND ready_at <= $3 \
+                   AND (cardinality($4::text[]) = 0 OR trigger_name = ANY($4)) \
+                   ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED), \
+                 taken AS ( \
+                   UPDATE events e SET state = 'claimed', attempts = e.attempts + 1, \
+                   worker_id = $1, ready_at = $2 \
+                   FROM next WHERE e.event_id = next.event_id \
+                   AND e.webhook_id = next.webhook_id AND e.received_at = next.received_at \
+                   RETURNING e.*, next.state AS was), \
+                 counted AS ( \
+                   INSERT INTO event_counts AS c (webhook_id, shard, pending, claimed) \
+                   SELECT webhook_id, {SHARD}, -1, 1 FROM taken WHERE was = 'pending' \
+                   ON CONFLICT (webhook_id, shard) DO UPDATE SET {ADD_COUNTS}) \
+                 SELECT {ENTRY_COLUMNS}, e.body \
+                 FROM taken e LEFT JOIN event_keys k \
+                 ON k.webhook_id = e.webhook_id AND k.event_id = e.event_id"
+            ))
+            .await
+            .map_err(storage)?;
+        let row = client
+            .query_opt(
+                &stmt,
+                &[&worker_id, &millis(lease_until), &millis(now), &triggers],
+            )
+            .await
+            .map_err(storage)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let body: Vec<u8> = row.try_get(11).map_err(storage)?;
+        Ok(Some(Claimed {
+            entry: entry(&row)?,
+            body: Bytes::from(body),
+            worker_id: worker_id.to_owned(),
+            lease_until,
+        }))
+    }
+}
+
+impl boxhook::inbox::Prune for PgInbox {
+    /// Removes what `retention` no longer keeps: whole day partitions
+    /// (detached concurrently, then dropped) where every event may go, at
+    /// most `batch` events by `DELETE` elsewhere, then keys past
+    /// `retention.keys`; one process at a time per schema (the others get
+    /// nothing pruned at once). See "PostgreSQL at volume" in
+    /// docs/ARCHITECTURE.md.
+    async fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<Pruned, InboxError> {
+        crate::prune::prune(&self.shared, retention, now, batch).await
     }
 }
 

@@ -15,7 +15,7 @@
 //! - [`PgInbox::idempotency_store`] / [`PgIdempotencyStore::connect`]: the
 //!   idempotency store in the same database;
 //!   [`PgIdempotencyStore::forget_before`] forgets settled keys.
-//! - `Inbox::counts` and `Inbox::prune`: counts from counters, and pruning
+//! - `Inbox::counts` and `Prune::prune`: counts from counters, and pruning
 //!   by dropping whole day partitions (see docs/ARCHITECTURE.md, "PostgreSQL
 //!   at volume"). Reads (`list`, `get`, `counts`) run on a read pool of
 //!   their own ([`Options::read_pool_size`], [`Options::read_timeout`]).

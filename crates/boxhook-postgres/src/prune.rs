@@ -93,7 +93,7 @@ fn classes(retention: &Retention, now: DateTime<Utc>) -> [Class; 4] {
     ]
 }
 
-/// What [`Inbox::prune`](boxhook::inbox::Inbox::prune) does on PostgreSQL
+/// What [`Prune::prune`](boxhook::inbox::Prune::prune) does on PostgreSQL
 /// (see the [module docs](self)).
 pub(crate) async fn prune(
     shared: &Shared,

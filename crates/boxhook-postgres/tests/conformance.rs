@@ -32,8 +32,10 @@ async fn the_postgres_inbox_conforms() {
         return;
     };
     let url = cluster.url();
-    conformance::inbox(|| block(PgInbox::connect_with(&url, &fresh_options())).expect("connect"))
-        .await;
+    conformance::full_inbox(|| {
+        block(PgInbox::connect_with(&url, &fresh_options())).expect("connect")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -16,7 +16,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use boxhook::inbox::EntryState::{self, Dead, Done};
-use boxhook::inbox::{Counts, Inbox, ListFilter, Pruned, Retention, Stored};
+use boxhook::inbox::{Counts, DeadLetters, Inbox, ListFilter, Prune, Pruned, Retention, Stored};
 use boxhook_postgres::{Options, PgInbox};
 use boxhook_testkit::postgres::Cluster;
 use chrono::{DateTime, TimeDelta, Utc};

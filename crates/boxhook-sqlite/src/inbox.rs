@@ -790,9 +790,67 @@ impl Inbox for SqliteInbox {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Claimed>, InboxError> {
-        self.claim_matching(worker_id, lease, now, &[]).await
+        boxhook::inbox::FilteredClaims::claim_matching(self, worker_id, lease, now, &[]).await
     }
 
+    async fn ack(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        self.settle(claimed, EntryState::Done, None).await
+    }
+
+    async fn requeue(&self, claimed: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
+        self.settle(claimed, EntryState::Pending, Some(retry_at))
+            .await
+    }
+
+    async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
+        let kind = self.inner.setup.kind_column;
+        self.read(move |conn| read::list(conn, &filter, kind)).await
+    }
+
+    async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
+        let event_id = event_id.to_owned();
+        let kind = self.inner.setup.kind_column;
+        self.read(move |conn| read::get(conn, &event_id, kind))
+            .await
+    }
+
+    async fn counts(&self) -> Result<Counts, InboxError> {
+        let counters = self.inner.setup.counters;
+        self.read(move |conn| read::counts(conn, counters)).await
+    }
+}
+
+impl boxhook::inbox::DeadLetters for SqliteInbox {
+    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        self.settle(claimed, EntryState::Dead, None).await
+    }
+
+    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
+        self.writable("requeue events")?;
+        self.call(move |conn| {
+            let (condition, event_id) = match which {
+                Revive::AllDead => ("state = 'dead'", None),
+                Revive::Event(id) => ("event_id = ?2 AND state IN ('dead', 'done')", Some(id)),
+            };
+            let sql = format!(
+                "UPDATE events SET state = 'pending', attempts = 0, worker_id = NULL, \
+                 ready_at = ?1 WHERE {condition}"
+            );
+            // One UPDATE in autocommit: `execute` steps it to its end and
+            // returns the commit's error.
+            let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+            let changed = match event_id {
+                None => stmt.execute(params![millis(now)]),
+                Some(id) => stmt.execute(params![millis(now), id]),
+            }
+            .map_err(storage)?;
+            Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+}
+
+impl boxhook::inbox::FilteredClaims for SqliteInbox {
     async fn claim_matching(
         &self,
         worker_id: &str,
@@ -857,61 +915,9 @@ impl Inbox for SqliteInbox {
         })
         .await
     }
+}
 
-    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
-        self.settle(claimed, EntryState::Dead, None).await
-    }
-
-    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
-        self.writable("requeue events")?;
-        self.call(move |conn| {
-            let (condition, event_id) = match which {
-                Revive::AllDead => ("state = 'dead'", None),
-                Revive::Event(id) => ("event_id = ?2 AND state IN ('dead', 'done')", Some(id)),
-            };
-            let sql = format!(
-                "UPDATE events SET state = 'pending', attempts = 0, worker_id = NULL, \
-                 ready_at = ?1 WHERE {condition}"
-            );
-            // One UPDATE in autocommit: `execute` steps it to its end and
-            // returns the commit's error.
-            let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-            let changed = match event_id {
-                None => stmt.execute(params![millis(now)]),
-                Some(id) => stmt.execute(params![millis(now), id]),
-            }
-            .map_err(storage)?;
-            Ok(u64::try_from(changed).unwrap_or(u64::MAX))
-        })
-        .await
-    }
-
-    async fn ack(&self, claimed: &Claimed) -> Result<(), InboxError> {
-        self.settle(claimed, EntryState::Done, None).await
-    }
-
-    async fn requeue(&self, claimed: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
-        self.settle(claimed, EntryState::Pending, Some(retry_at))
-            .await
-    }
-
-    async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
-        let kind = self.inner.setup.kind_column;
-        self.read(move |conn| read::list(conn, &filter, kind)).await
-    }
-
-    async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
-        let event_id = event_id.to_owned();
-        let kind = self.inner.setup.kind_column;
-        self.read(move |conn| read::get(conn, &event_id, kind))
-            .await
-    }
-
-    async fn counts(&self) -> Result<Counts, InboxError> {
-        let counters = self.inner.setup.counters;
-        self.read(move |conn| read::counts(conn, counters)).await
-    }
-
+impl boxhook::inbox::Prune for SqliteInbox {
     async fn prune(
         &self,
         retention: &Retention,

@@ -107,7 +107,7 @@
 //!   run on the reader's connection, so they delay no store; an index for
 //!   them would be written by every store (one more index on `state` cost
 //!   `serve` a fifth of its stores per second when measured).
-//! - [`prune`](boxhook::inbox::Inbox::prune) removes at most `batch`
+//! - [`prune`](boxhook::inbox::Prune::prune) removes at most `batch`
 //!   events per call, oldest first, in one transaction, walking done V2
 //!   events by `seq` (which grows with time) and dead events and V1
 //!   callbacks by their partial indexes; it stops at the first event too

@@ -1,4 +1,4 @@
-//! Pruning: what [`Inbox::prune`](boxhook::inbox::Inbox::prune) removes in
+//! Pruning: what [`Prune::prune`](boxhook::inbox::Prune::prune) removes in
 //! one bounded batch, the keys it keeps for pruned events, and the space it
 //! gives back to the file system.
 

@@ -48,14 +48,14 @@ async fn the_inbox_files_idempotency_store_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_in_memory_inbox_conforms() {
-    conformance::inbox(|| SqliteInbox::in_memory().expect("open")).await;
+    conformance::full_inbox(|| SqliteInbox::in_memory().expect("open")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_file_inbox_conforms() {
     let dir = TempDir::new("conformance-inbox");
     let n = AtomicUsize::new(0);
-    conformance::inbox(|| {
+    conformance::full_inbox(|| {
         let file = dir.file(&format!(
             "inbox-{}.sqlite",
             n.fetch_add(1, Ordering::SeqCst)

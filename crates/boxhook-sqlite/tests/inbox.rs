@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use boxhook::idempotency::{Claim, EventKey};
 use boxhook::inbox::{
-    Claimed, Counts, EntryState, ErrorKind, Inbox, ListFilter, NewRecord, Ran, RecordKind, Stored,
-    Worker,
+    Claimed, Counts, DeadLetters, EntryState, ErrorKind, Inbox, ListFilter, NewRecord, Ran,
+    RecordKind, Stored, Worker,
 };
 use boxhook::HandlerError;
 use boxhook_core::model::WebhookEvent;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use boxhook::idempotency::{Claim, EventKey, IdempotencyStore as _};
-use boxhook::inbox::{Counts, ErrorKind, Inbox, NewRecord, Pruned, Retention, Stored};
+use boxhook::inbox::{Counts, ErrorKind, Inbox, NewRecord, Prune, Pruned, Retention, Stored};
 use boxhook_sqlite::{SqliteIdempotencyStore, SqliteInbox};
 use common::{big_event, t, TempDir};
 

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use boxhook::idempotency::{Claim, EventKey, IdempotencyStore, MemoryStore, StoreError};
 use boxhook::inbox::{
-    Claimed, Counts, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
-    Pruned, Retention, Revive, Stored, StoredEvent,
+    Claimed, Counts, DeadLetters, EntryState, ErrorKind, FilteredClaims, Inbox, InboxEntry,
+    InboxError, ListFilter, NewRecord, Prune, Pruned, Retention, Revive, Stored, StoredEvent,
 };
-use boxhook_testkit::conformance;
+use boxhook_testkit::conformance::{self, InboxSuite};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// Runs `suite` and returns its panic message; fails when it passed.
@@ -253,7 +253,7 @@ enum InboxBug {
     StateIgnored,
     /// Every entry reads back as a V2 event.
     KindLost,
-    /// `prune` is the trait's provided one: unsupported.
+    /// `prune` fails with `Unsupported`.
     NoPrune,
     /// `counts` counts claimed events as pending.
     ClaimedCountedPending,
@@ -437,41 +437,6 @@ impl Inbox for MemInbox {
         self.claim_matching(worker_id, lease, now, &[]).await
     }
 
-    async fn claim_matching(
-        &self,
-        worker_id: &str,
-        lease: Duration,
-        now: DateTime<Utc>,
-        triggers: &[String],
-    ) -> Result<Option<Claimed>, InboxError> {
-        let bug = self.bug;
-        let mut events = self.events.lock().await;
-        let Some(slot) = events.iter_mut().find(|s| {
-            matches!(s.state, EntryState::Pending | EntryState::Claimed)
-                && (triggers.is_empty()
-                    || bug == InboxBug::TriggersIgnored
-                    || triggers.contains(&s.record.trigger))
-                && (s.ready_at <= now
-                    || bug == InboxBug::ClaimIgnoresLease
-                    || (bug == InboxBug::RetryAtIgnored && s.state == EntryState::Pending))
-        }) else {
-            return Ok(None);
-        };
-        let lease_until = now
-            .checked_add_signed(TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        slot.state = EntryState::Claimed;
-        slot.attempts += 1;
-        worker_id.clone_into(&mut slot.worker);
-        slot.ready_at = lease_until;
-        Ok(Some(Claimed {
-            entry: slot.entry(self.bug),
-            body: slot.record.body.clone(),
-            worker_id: worker_id.to_owned(),
-            lease_until,
-        }))
-    }
-
     async fn ack(&self, claimed: &Claimed) -> Result<(), InboxError> {
         // The bug: a held claim is "acknowledged" by leaving it claimed.
         let state = if self.bug == InboxBug::AckIgnored {
@@ -485,38 +450,6 @@ impl Inbox for MemInbox {
     async fn requeue(&self, claimed: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
         self.settle(claimed, EntryState::Pending, Some(retry_at))
             .await
-    }
-
-    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
-        let state = if self.bug == InboxBug::BuryRequeues {
-            EntryState::Pending
-        } else {
-            EntryState::Dead
-        };
-        self.settle(claimed, state, None).await
-    }
-
-    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
-        let mut events = self.events.lock().await;
-        let mut revived = 0;
-        for slot in events.iter_mut() {
-            let chosen = match &which {
-                Revive::AllDead => slot.state == EntryState::Dead,
-                Revive::Event(id) => {
-                    slot.record.event_id == *id
-                        && matches!(slot.state, EntryState::Dead | EntryState::Done)
-                }
-            };
-            if chosen {
-                slot.state = EntryState::Pending;
-                if self.bug != InboxBug::ReviveKeepsAttempts {
-                    slot.attempts = 0;
-                }
-                slot.ready_at = now;
-                revived += 1;
-            }
-        }
-        Ok(revived)
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
@@ -565,6 +498,7 @@ impl Inbox for MemInbox {
                 body: s.record.body.clone(),
             }))
     }
+
     async fn counts(&self) -> Result<Counts, InboxError> {
         let events = self.events.lock().await;
         let mut counts = Counts::default();
@@ -590,7 +524,80 @@ impl Inbox for MemInbox {
         }
         Ok(counts)
     }
+}
 
+impl FilteredClaims for MemInbox {
+    async fn claim_matching(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+    ) -> Result<Option<Claimed>, InboxError> {
+        let bug = self.bug;
+        let mut events = self.events.lock().await;
+        let Some(slot) = events.iter_mut().find(|s| {
+            matches!(s.state, EntryState::Pending | EntryState::Claimed)
+                && (triggers.is_empty()
+                    || bug == InboxBug::TriggersIgnored
+                    || triggers.contains(&s.record.trigger))
+                && (s.ready_at <= now
+                    || bug == InboxBug::ClaimIgnoresLease
+                    || (bug == InboxBug::RetryAtIgnored && s.state == EntryState::Pending))
+        }) else {
+            return Ok(None);
+        };
+        let lease_until = now
+            .checked_add_signed(TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        slot.state = EntryState::Claimed;
+        slot.attempts += 1;
+        worker_id.clone_into(&mut slot.worker);
+        slot.ready_at = lease_until;
+        Ok(Some(Claimed {
+            entry: slot.entry(self.bug),
+            body: slot.record.body.clone(),
+            worker_id: worker_id.to_owned(),
+            lease_until,
+        }))
+    }
+}
+
+impl DeadLetters for MemInbox {
+    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        let state = if self.bug == InboxBug::BuryRequeues {
+            EntryState::Pending
+        } else {
+            EntryState::Dead
+        };
+        self.settle(claimed, state, None).await
+    }
+
+    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
+        let mut events = self.events.lock().await;
+        let mut revived = 0;
+        for slot in events.iter_mut() {
+            let chosen = match &which {
+                Revive::AllDead => slot.state == EntryState::Dead,
+                Revive::Event(id) => {
+                    slot.record.event_id == *id
+                        && matches!(slot.state, EntryState::Dead | EntryState::Done)
+                }
+            };
+            if chosen {
+                slot.state = EntryState::Pending;
+                if self.bug != InboxBug::ReviveKeepsAttempts {
+                    slot.attempts = 0;
+                }
+                slot.ready_at = now;
+                revived += 1;
+            }
+        }
+        Ok(revived)
+    }
+}
+
+impl Prune for MemInbox {
     async fn prune(
         &self,
         retention: &Retention,
@@ -652,11 +659,91 @@ impl Inbox for MemInbox {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_correct_inbox_conforms() {
-    conformance::inbox(|| MemInbox::new(InboxBug::None)).await;
+    conformance::full_inbox(|| MemInbox::new(InboxBug::None)).await;
+}
+
+/// [`MemInbox`] with only what every inbox has: no dead letters, no
+/// filtered claims, no pruning.
+struct CoreOnly(MemInbox);
+
+impl Inbox for CoreOnly {
+    async fn store(&self, record: NewRecord) -> Result<Stored, InboxError> {
+        self.0.store(record).await
+    }
+
+    async fn claim_next(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Claimed>, InboxError> {
+        self.0.claim_next(worker_id, lease, now).await
+    }
+
+    async fn ack(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        self.0.ack(claimed).await
+    }
+
+    async fn requeue(&self, claimed: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
+        self.0.requeue(claimed, retry_at).await
+    }
+
+    async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
+        self.0.list(filter).await
+    }
+
+    async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
+        self.0.get(event_id).await
+    }
+
+    async fn counts(&self) -> Result<Counts, InboxError> {
+        self.0.counts().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inbox_with_only_the_core_trait_conforms() {
+    conformance::inbox(|| CoreOnly(MemInbox::new(InboxBug::None))).await;
+    InboxSuite::new(|| CoreOnly(MemInbox::new(InboxBug::None)))
+        .run()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_core_suite_catches_a_broken_core_only_inbox() {
+    let message = failure(conformance::inbox(|| {
+        CoreOnly(MemInbox::new(InboxBug::AckIgnored))
+    }))
+    .await;
+    assert_rule(&message, "ack-is-final");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_suite_runs_the_groups_it_was_given_only() {
+    // `bury` is broken: the core rules and those of `FilteredClaims` never
+    // bury, so they pass ...
+    InboxSuite::new(|| MemInbox::new(InboxBug::BuryRequeues))
+        .filtered_claims()
+        .run()
+        .await;
+    // ... and the `DeadLetters` rules catch it.
+    let message = failure(
+        InboxSuite::new(|| MemInbox::new(InboxBug::BuryRequeues))
+            .dead_letters()
+            .run(),
+    )
+    .await;
+    assert_rule(&message, "bury-is-dead");
+    // A broken `claim_matching` likewise passes without `filtered_claims`.
+    InboxSuite::new(|| MemInbox::new(InboxBug::TriggersIgnored))
+        .dead_letters()
+        .prune()
+        .run()
+        .await;
 }
 
 async fn broken_inbox_fails(bug: InboxBug, rule: &str) {
-    let message = failure(conformance::inbox(move || MemInbox::new(bug))).await;
+    let message = failure(conformance::full_inbox(move || MemInbox::new(bug))).await;
     assert_rule(&message, rule);
 }
 
@@ -705,13 +792,20 @@ async fn an_inbox_that_ignores_triggers_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_inbox_that_ignores_the_state_filter_fails() {
-    broken_inbox_fails(InboxBug::StateIgnored, "list-by-state").await;
+    // `list-paging` pages by state too: a core rule, so even the core
+    // suite catches it, before `list-by-state` (a `DeadLetters` rule) runs.
+    broken_inbox_fails(InboxBug::StateIgnored, "list-paging").await;
+    let message = failure(conformance::inbox(|| {
+        CoreOnly(MemInbox::new(InboxBug::StateIgnored))
+    }))
+    .await;
+    assert_rule(&message, "list-paging");
     broken_inbox_fails(InboxBug::KindLost, "kind-round-trips").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_inbox_that_cannot_prune_fails() {
-    let message = failure(conformance::inbox(|| MemInbox::new(InboxBug::NoPrune))).await;
+    let message = failure(conformance::full_inbox(|| MemInbox::new(InboxBug::NoPrune))).await;
     assert_rule(&message, "counts-match-list");
     assert!(
         message
@@ -722,15 +816,27 @@ async fn an_inbox_that_cannot_prune_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_inbox_that_counts_claimed_events_as_pending_fails() {
-    broken_inbox_fails(InboxBug::ClaimedCountedPending, "counts-match-list").await;
+    // `counts-core`, a core rule, runs first.
+    broken_inbox_fails(InboxBug::ClaimedCountedPending, "counts-core").await;
+    let message = failure(conformance::inbox(|| {
+        CoreOnly(MemInbox::new(InboxBug::ClaimedCountedPending))
+    }))
+    .await;
+    assert_rule(&message, "counts-core");
+    assert!(
+        message.ends_with(
+            "counts (pending, claimed, done, dead) after 4 claims: expected (2, 4, 0, 0), got (6, 0, 0, 0)"
+        ),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[should_panic(
-    expected = "conformance rule `oldest-pending` violated: the oldest pending event's received_at while the oldest is claimed: expected Some(2020-01-01T00:00:20Z), got Some(2020-01-01T00:00:10Z)"
+    expected = "conformance rule `oldest-pending-core` violated: the oldest pending event's received_at while the oldest is claimed: expected Some(2020-01-01T00:00:20Z), got Some(2020-01-01T00:00:10Z)"
 )]
 async fn an_inbox_whose_oldest_pending_may_be_claimed_fails() {
-    conformance::inbox(|| MemInbox::new(InboxBug::OldestIncludesClaimed)).await;
+    conformance::inbox(|| CoreOnly(MemInbox::new(InboxBug::OldestIncludesClaimed))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -748,7 +854,7 @@ async fn an_inbox_that_keeps_dead_events_as_long_as_done_ones_fails() {
     expected = "conformance rule `prune-batch-bound` violated: prune call 1 with a batch of 2 (of 5 done events, oldest first): expected Pruned { done: 2, dead: 0, v1: 0, keys: 0, more: true }, got Pruned { done: 5, dead: 0, v1: 0, keys: 0, more: false }"
 )]
 async fn an_inbox_whose_prune_ignores_the_batch_fails() {
-    conformance::inbox(|| MemInbox::new(InboxBug::BatchIgnored)).await;
+    conformance::full_inbox(|| MemInbox::new(InboxBug::BatchIgnored)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -756,7 +862,7 @@ async fn an_inbox_whose_prune_ignores_the_batch_fails() {
     expected = "conformance rule `retry-after-prune-is-duplicate` violated: a retry of a pruned done event: expected Duplicate { deliveries: 2 or more } (the event was pruned, its key kept), got New"
 )]
 async fn an_inbox_that_forgets_pruned_keys_fails() {
-    conformance::inbox(|| MemInbox::new(InboxBug::KeysForgotten)).await;
+    conformance::full_inbox(|| MemInbox::new(InboxBug::KeysForgotten)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, Counts, EntryState, Inbox, InboxEntry, InboxError, InboxHandler, ListFilter,
-    NewRecord, Ran, Stored, StoredEvent, Worker,
+    Claimed, Counts, DeadLetters, EntryState, Inbox, InboxEntry, InboxError, InboxHandler,
+    ListFilter, NewRecord, Ran, Revive, Stored, StoredEvent, Worker,
 };
 use boxhook::model::WebhookEvent;
 use boxhook::v1::{Params, V1Callback, V1Fields};
@@ -85,11 +85,6 @@ impl Inbox for Records {
         Ok(())
     }
 
-    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
-        self.set(claimed, EntryState::Dead);
-        Ok(())
-    }
-
     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
         Ok(Vec::new())
     }
@@ -100,6 +95,31 @@ impl Inbox for Records {
 
     async fn counts(&self) -> Result<Counts, InboxError> {
         Ok(Counts::default())
+    }
+}
+
+impl DeadLetters for Records {
+    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
+        self.set(claimed, EntryState::Dead);
+        Ok(())
+    }
+
+    async fn revive(&self, which: Revive, _: DateTime<Utc>) -> Result<u64, InboxError> {
+        let mut revived = 0;
+        for (record, state, attempts) in self.0.lock().expect("lock").iter_mut() {
+            let chosen = match &which {
+                Revive::AllDead => *state == EntryState::Dead,
+                Revive::Event(id) => {
+                    record.event_id == *id && matches!(*state, EntryState::Dead | EntryState::Done)
+                }
+            };
+            if chosen {
+                *state = EntryState::Pending;
+                *attempts = 0;
+                revived += 1;
+            }
+        }
+        Ok(revived)
     }
 }
 

@@ -1,13 +1,17 @@
-//! The [`Inbox`] suite.
+//! The inbox suites: [`inbox`] (every [`Inbox`]), [`InboxSuite`] and
+//! [`full_inbox`] (with the optional traits).
 
 use std::collections::BTreeSet;
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, EntryState, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, RecordKind, Stored,
+    Claimed, DeadLetters, EntryState, FilteredClaims, Inbox, InboxEntry, InboxError, ListFilter,
+    NewRecord, Prune, RecordKind, Stored,
 };
 use chrono::{DateTime, Utc};
 use tokio::sync::Barrier;
@@ -26,9 +30,11 @@ const DELIVERIES_COUNTED: u64 = 32;
 const WORKERS: usize = 16;
 const EVENTS: usize = 8;
 
-/// Runs every inbox rule (listed in the [module docs](super)) against fresh
-/// inboxes from `make`, and panics with the name of the first rule an inbox
-/// breaks.
+/// Runs the rules every [`Inbox`] must keep (those of trait `Inbox` in the
+/// [module docs](super)) against fresh inboxes from `make`, and panics with
+/// the name of the first rule an inbox breaks. An inbox that also
+/// implements [`DeadLetters`], [`FilteredClaims`] or [`Prune`] runs their
+/// rules too with [`InboxSuite`] or [`full_inbox`].
 ///
 /// Call it from a multi-thread tokio runtime; it panics otherwise.
 ///
@@ -61,6 +67,171 @@ where
     F: Fn() -> I,
 {
     require_multi_thread("inbox");
+    core(&make).await;
+}
+
+/// Runs every inbox rule, of [`Inbox`], [`DeadLetters`], [`FilteredClaims`]
+/// and [`Prune`], against fresh inboxes from `make`: the suite for an inbox
+/// that implements all four, as those of `boxhook-sqlite` and
+/// `boxhook-postgres` do.
+/// Shorthand for
+/// `InboxSuite::new(make).dead_letters().filtered_claims().prune().run()`.
+///
+/// ```no_run
+/// # use boxhook::inbox::*;
+/// # use chrono::{DateTime, Utc};
+/// # use std::time::Duration;
+/// # struct MyInbox;
+/// # impl Inbox for MyInbox {
+/// #   async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { unimplemented!() }
+/// #   async fn claim_next(&self, _: &str, _: Duration, _: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> { unimplemented!() }
+/// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { unimplemented!() }
+/// #   async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { unimplemented!() }
+/// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { unimplemented!() }
+/// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { unimplemented!() }
+/// #   async fn counts(&self) -> Result<Counts, InboxError> { unimplemented!() }
+/// # }
+/// # impl DeadLetters for MyInbox {
+/// #   async fn bury(&self, _: &Claimed) -> Result<(), InboxError> { unimplemented!() }
+/// #   async fn revive(&self, _: Revive, _: DateTime<Utc>) -> Result<u64, InboxError> { unimplemented!() }
+/// # }
+/// # impl FilteredClaims for MyInbox {
+/// #   async fn claim_matching(&self, _: &str, _: Duration, _: DateTime<Utc>, _: &[String]) -> Result<Option<Claimed>, InboxError> { unimplemented!() }
+/// # }
+/// # impl Prune for MyInbox {
+/// #   async fn prune(&self, _: &Retention, _: DateTime<Utc>, _: usize) -> Result<Pruned, InboxError> { unimplemented!() }
+/// # }
+/// # impl MyInbox { fn connect() -> Self { MyInbox } }
+/// #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+/// async fn my_inbox_conforms() {
+///     boxhook_testkit::conformance::full_inbox(MyInbox::connect).await;
+/// }
+/// ```
+///
+/// # Panics
+///
+/// As [`inbox`].
+pub async fn full_inbox<I, F>(make: F)
+where
+    I: DeadLetters + FilteredClaims + Prune,
+    F: Fn() -> I,
+{
+    InboxSuite::new(make)
+        .dead_letters()
+        .filtered_claims()
+        .prune()
+        .run()
+        .await;
+}
+
+/// The rules of one optional inbox trait, run on inboxes from `make`.
+type Group<F> = for<'a> fn(&'a F) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// The inbox suite for the traits an inbox implements: the core rules of
+/// [`inbox`], then those of each trait chosen. Each method is there only
+/// when the inbox implements its trait, so a suite asks for no more than
+/// the inbox does.
+///
+/// ```no_run
+/// # use boxhook::inbox::*;
+/// # use chrono::{DateTime, Utc};
+/// # use std::time::Duration;
+/// # struct MyInbox;
+/// # impl Inbox for MyInbox {
+/// #   async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { unimplemented!() }
+/// #   async fn claim_next(&self, _: &str, _: Duration, _: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> { unimplemented!() }
+/// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { unimplemented!() }
+/// #   async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { unimplemented!() }
+/// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { unimplemented!() }
+/// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { unimplemented!() }
+/// #   async fn counts(&self) -> Result<Counts, InboxError> { unimplemented!() }
+/// # }
+/// # impl DeadLetters for MyInbox {
+/// #   async fn bury(&self, _: &Claimed) -> Result<(), InboxError> { unimplemented!() }
+/// #   async fn revive(&self, _: Revive, _: DateTime<Utc>) -> Result<u64, InboxError> { unimplemented!() }
+/// # }
+/// # impl MyInbox { fn connect() -> Self { MyInbox } }
+/// use boxhook_testkit::conformance::InboxSuite;
+///
+/// // `MyInbox` has dead letters, but neither filters claims nor prunes.
+/// #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+/// async fn my_inbox_conforms() {
+///     InboxSuite::new(MyInbox::connect).dead_letters().run().await;
+/// }
+/// ```
+#[must_use = "a suite does nothing until `run().await`"]
+pub struct InboxSuite<I, F> {
+    make: F,
+    groups: Vec<Group<F>>,
+    inbox: PhantomData<fn() -> I>,
+}
+
+impl<I, F> fmt::Debug for InboxSuite<I, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxSuite")
+            .field("groups", &self.groups.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: Inbox, F: Fn() -> I> InboxSuite<I, F> {
+    /// The core rules of [`inbox`], on fresh inboxes from `make`.
+    pub fn new(make: F) -> Self {
+        Self {
+            make,
+            groups: Vec::new(),
+            inbox: PhantomData,
+        }
+    }
+
+    /// Runs the rules chosen and panics with the name of the first rule an
+    /// inbox breaks.
+    ///
+    /// # Panics
+    ///
+    /// As [`inbox`].
+    pub async fn run(self) {
+        require_multi_thread("inbox");
+        core(&self.make).await;
+        for group in &self.groups {
+            group(&self.make).await;
+        }
+    }
+
+    fn with(mut self, group: Group<F>) -> Self {
+        self.groups.push(group);
+        self
+    }
+}
+
+impl<I: DeadLetters, F: Fn() -> I> InboxSuite<I, F> {
+    /// Adds the [`DeadLetters`] rules: `bury-is-dead`, `revive-requeues`,
+    /// `list-by-state`, `oldest-pending`.
+    pub fn dead_letters(self) -> Self {
+        self.with(|make| Box::pin(dead_letters(make)))
+    }
+}
+
+impl<I: FilteredClaims, F: Fn() -> I> InboxSuite<I, F> {
+    /// Adds the [`FilteredClaims`] rule: `claim-matching-triggers`.
+    pub fn filtered_claims(self) -> Self {
+        self.with(|make| Box::pin(filtered_claims(make)))
+    }
+}
+
+impl<I: Prune + DeadLetters, F: Fn() -> I> InboxSuite<I, F> {
+    /// Adds the [`Prune`] rules: `prune-keeps-pending-and-claimed`,
+    /// `prune-respects-retention`, `prune-batch-bound`,
+    /// `retry-after-prune-is-duplicate`, `keys-pruned-after-keys`, and
+    /// `counts-match-list`. They bury events too, so they ask for
+    /// [`DeadLetters`] as well.
+    pub fn prune(self) -> Self {
+        self.with(|make| Box::pin(prune(make)))
+    }
+}
+
+/// The rules of trait [`Inbox`].
+async fn core<I: Inbox, F: Fn() -> I>(make: &F) {
     store_new_then_duplicate(&make()).await;
     body_byte_for_byte(&make()).await;
     concurrent_stores(make()).await;
@@ -71,19 +242,33 @@ where
     requeue_respects_retry_at(&make()).await;
     list_filters(&make()).await;
     get(&make()).await;
+    kind_round_trips(&make()).await;
+    inbox_counts::counts_core(&make()).await;
+    inbox_counts::oldest_pending_core(&make()).await;
+    inbox_list::list_paging(&make()).await;
+}
+
+/// The rules of trait [`DeadLetters`].
+async fn dead_letters<I: DeadLetters, F: Fn() -> I>(make: &F) {
     inbox_work::bury_is_dead(&make()).await;
     inbox_work::revive_requeues(&make()).await;
-    inbox_work::claim_matching_triggers(&make()).await;
     inbox_work::list_by_state(&make()).await;
-    kind_round_trips(&make()).await;
-    inbox_counts::counts_match_list(&make()).await;
     inbox_counts::oldest_pending(&make()).await;
+}
+
+/// The rules of trait [`FilteredClaims`].
+async fn filtered_claims<I: FilteredClaims, F: Fn() -> I>(make: &F) {
+    inbox_work::claim_matching_triggers(&make()).await;
+}
+
+/// The rules of trait [`Prune`] (with [`DeadLetters`]).
+async fn prune<I: Prune + DeadLetters, F: Fn() -> I>(make: &F) {
+    inbox_counts::counts_match_list(&make()).await;
     inbox_prune::prune_keeps_pending_and_claimed(&make()).await;
     inbox_prune::prune_respects_retention(&make()).await;
     inbox_prune::prune_batch_bound(&make()).await;
     inbox_prune::retry_after_prune_is_duplicate(&make()).await;
     inbox_prune::keys_pruned_after_keys(&make()).await;
-    inbox_list::list_paging(&make()).await;
 }
 
 /// A Box-shaped event body.

@@ -1,12 +1,12 @@
-//! The [`Inbox`] rules of pruning: what [`Inbox::prune`] removes, what it
+//! The [`Prune`] rules: what [`Prune::prune`] removes, what it
 //! never removes, its batches, and the deduplication keys that outlive the
 //! events they belonged to.
 
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Counts, EntryState, Inbox, ListFilter, NewRecord, Pruned, RecordKind, Retention, Stored,
-    MIN_KEEP_KEYS,
+    Counts, DeadLetters, EntryState, Inbox, ListFilter, NewRecord, Prune, Pruned, RecordKind,
+    Retention, Stored, MIN_KEEP_KEYS,
 };
 use chrono::{DateTime, Utc};
 
@@ -32,7 +32,12 @@ fn v1(event_id: &str, received: i64) -> NewRecord {
 
 /// Stores `records` in order, then claims them in that order at `now` and
 /// acknowledges or buries each as `then` says (pending ones are left).
-async fn fill<I: Inbox>(inbox: &I, rule: &str, records: Vec<(NewRecord, Then)>, now: i64) {
+async fn fill<I: Prune + DeadLetters>(
+    inbox: &I,
+    rule: &str,
+    records: Vec<(NewRecord, Then)>,
+    now: i64,
+) {
     let mut plan = Vec::with_capacity(records.len());
     for (record, then) in records {
         plan.push((record.event_id.clone(), then));
@@ -69,7 +74,7 @@ fn strings(ids: &[&str]) -> Vec<String> {
     ids.iter().map(|id| (*id).to_owned()).collect()
 }
 
-async fn prune<I: Inbox>(
+async fn prune<I: Prune + DeadLetters>(
     inbox: &I,
     rule: &str,
     retention: &Retention,
@@ -89,7 +94,7 @@ fn prune_everything() -> Retention {
         .keys(MIN_KEEP_KEYS)
 }
 
-pub(super) async fn prune_keeps_pending_and_claimed<I: Inbox>(inbox: &I) {
+pub(super) async fn prune_keeps_pending_and_claimed<I: Prune + DeadLetters>(inbox: &I) {
     const RULE: &str = "prune-keeps-pending-and-claimed";
     fill(
         inbox,
@@ -140,7 +145,7 @@ pub(super) async fn prune_keeps_pending_and_claimed<I: Inbox>(inbox: &I) {
     );
 }
 
-pub(super) async fn prune_respects_retention<I: Inbox>(inbox: &I) {
+pub(super) async fn prune_respects_retention<I: Prune + DeadLetters>(inbox: &I) {
     const RULE: &str = "prune-respects-retention";
     // At 10,000 s: done V2 events kept 1,000 s (cut-off 9,000), dead V2
     // events 2,000 s (8,000), V1 callbacks 3,000 s (7,000). An event
@@ -237,7 +242,7 @@ pub(super) async fn prune_respects_retention<I: Inbox>(inbox: &I) {
     );
 }
 
-pub(super) async fn prune_batch_bound<I: Inbox>(inbox: &I) {
+pub(super) async fn prune_batch_bound<I: Prune + DeadLetters>(inbox: &I) {
     const RULE: &str = "prune-batch-bound";
     let mut records: Vec<(NewRecord, Then)> = (1..=5)
         .map(|n| {
@@ -288,7 +293,7 @@ pub(super) async fn prune_batch_bound<I: Inbox>(inbox: &I) {
 
 /// Stores `event_id` again, as Box's retry, and checks that it is a
 /// duplicate that stored nothing.
-async fn retry_is_duplicate<I: Inbox>(
+async fn retry_is_duplicate<I: Prune + DeadLetters>(
     inbox: &I,
     rule: &str,
     event_id: &str,
@@ -321,7 +326,7 @@ async fn retry_is_duplicate<I: Inbox>(
     );
 }
 
-pub(super) async fn retry_after_prune_is_duplicate<I: Inbox>(inbox: &I) {
+pub(super) async fn retry_after_prune_is_duplicate<I: Prune + DeadLetters>(inbox: &I) {
     const RULE: &str = "retry-after-prune-is-duplicate";
     ok(
         RULE,
@@ -398,7 +403,7 @@ pub(super) async fn retry_after_prune_is_duplicate<I: Inbox>(inbox: &I) {
     .await;
 }
 
-pub(super) async fn keys_pruned_after_keys<I: Inbox>(inbox: &I) {
+pub(super) async fn keys_pruned_after_keys<I: Prune + DeadLetters>(inbox: &I) {
     const RULE: &str = "keys-pruned-after-keys";
     const DAY: i64 = 86_400;
     fill(

@@ -1,12 +1,13 @@
-//! The [`Inbox`] rules for workers past the first claim: dead letters,
-//! requeueing them, claims filtered by trigger, lists by state.
+//! The rules for workers past the first claim: dead letters and requeueing
+//! them, and lists by state ([`DeadLetters`]); claims filtered by trigger
+//! ([`FilteredClaims`]).
 
-use boxhook::inbox::{EntryState, Inbox, ListFilter, Revive};
+use boxhook::inbox::{DeadLetters, EntryState, FilteredClaims, ListFilter, Revive};
 
 use super::at;
 use super::inbox::{claim_none, claim_some, expect, ok, record, state_of};
 
-pub(super) async fn bury_is_dead<I: Inbox>(inbox: &I) {
+pub(super) async fn bury_is_dead<I: DeadLetters>(inbox: &I) {
     const RULE: &str = "bury-is-dead";
     ok(
         RULE,
@@ -54,7 +55,7 @@ pub(super) async fn bury_is_dead<I: Inbox>(inbox: &I) {
     );
 }
 
-pub(super) async fn revive_requeues<I: Inbox>(inbox: &I) {
+pub(super) async fn revive_requeues<I: DeadLetters>(inbox: &I) {
     const RULE: &str = "revive-requeues";
     for (n, id) in ["e-1", "e-2", "e-3", "e-4"].into_iter().enumerate() {
         let delivery = format!("d-{n}");
@@ -146,7 +147,7 @@ pub(super) async fn revive_requeues<I: Inbox>(inbox: &I) {
     expect(RULE, "events revived by an unknown id", unknown, 0);
 }
 
-pub(super) async fn claim_matching_triggers<I: Inbox>(inbox: &I) {
+pub(super) async fn claim_matching_triggers<I: FilteredClaims>(inbox: &I) {
     const RULE: &str = "claim-matching-triggers";
     for (n, (id, trigger)) in [
         ("e-1", "FILE.UPLOADED"),
@@ -211,7 +212,7 @@ pub(super) async fn claim_matching_triggers<I: Inbox>(inbox: &I) {
     );
 }
 
-pub(super) async fn list_by_state<I: Inbox>(inbox: &I) {
+pub(super) async fn list_by_state<I: DeadLetters>(inbox: &I) {
     const RULE: &str = "list-by-state";
     for (n, id) in ["e-1", "e-2", "e-3", "e-4", "e-5"].into_iter().enumerate() {
         let delivery = format!("d-{n}");

@@ -19,8 +19,28 @@
 //!   ([`claim_next`](Inbox::claim_next)), runs an [`InboxHandler`], and
 //!   acknowledges it ([`ack`](Inbox::ack)) or puts it back for a retry
 //!   ([`requeue`](Inbox::requeue)) after a [`Backoff`]; after its
-//!   `max_attempts` an event is `dead` ([`bury`](Inbox::bury)) until an
-//!   operator requeues it ([`revive`](Inbox::revive)).
+//!   `max_attempts` an event is `dead` ([`bury`](DeadLetters::bury)) until
+//!   an operator requeues it ([`revive`](DeadLetters::revive)).
+//!
+//! # What an inbox must do, and what it may
+//!
+//! [`Inbox`] is what every inbox implements, and all that
+//! [`Router::store_in`](crate::Router::store_in), [`StoreInInbox`] and a
+//! default [`Worker`] need: `store`, `claim_next`, `ack`, `requeue`, `list`,
+//! `get`, `counts` (and `wait_for_work`, which polls unless the inbox can be
+//! woken). Three more capabilities are traits of their own, so a type says
+//! what it can do by what it implements, and a call it cannot answer does
+//! not compile, rather than failing at run time:
+//!
+//! | trait | methods | needed for |
+//! |---|---|---|
+//! | [`DeadLetters`] | `bury`, `revive` | [`Worker::max_attempts`] and [`Worker::dead_letters`] (events that fail too often, or can never be processed, are `dead`); requeueing dead or done events (`boxhook inbox requeue`) |
+//! | [`FilteredClaims`] | `claim_matching` | [`Worker::triggers`] (a worker that takes some triggers only) |
+//! | [`Prune`] | `prune` | removing old events and keys (`boxhook inbox prune`, and the background pruner of `boxhook serve` and `boxhook work`) |
+//!
+//! The SQLite and PostgreSQL inboxes implement all four, and so does an
+//! `Arc` of any of them. `boxhook_testkit::conformance` checks the rules of
+//! each trait an inbox implements.
 //!
 //! # An inbox is not an idempotency store
 //!
@@ -242,6 +262,145 @@ pub trait Inbox: Send + Sync + 'static {
     /// admin listener and `boxhook inbox list` ask it often).
     fn counts(&self) -> impl Future<Output = Result<Counts, InboxError>> + Send;
 
+    /// Waits until new work may be ready, or at most `timeout`: what an
+    /// idle worker does between two claims.
+    ///
+    /// The provided method sleeps for `timeout` (polling); an inbox that
+    /// can be told about new events (PostgreSQL's `LISTEN`) returns as soon
+    /// as one is stored or requeued. Returning early is always allowed.
+    fn wait_for_work(&self, timeout: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(timeout)
+    }
+}
+
+/// An [`Inbox`] that keeps dead letters: events marked `dead`, never
+/// claimed again until an operator requeues them.
+///
+/// [`Worker::max_attempts`] and [`Worker::dead_letters`] need it, and so
+/// does requeueing dead or done events. `boxhook_testkit::conformance`
+/// checks its rules (`bury-is-dead`, `revive-requeues`, ...) with
+/// `InboxSuite::dead_letters`.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use chrono::{DateTime, Utc};
+/// use boxhook::inbox::*;
+///
+/// /// Keeps nothing, so it has nothing to bury or revive either.
+/// struct Forgetful;
+/// # impl Inbox for Forgetful {
+/// #     async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }
+/// #     async fn claim_next(&self, _: &str, _: Duration, _: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+/// #     async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+/// #     async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { Ok(()) }
+/// #     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+/// #     async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+/// #     async fn counts(&self) -> Result<Counts, InboxError> { Ok(Counts::default()) }
+/// # }
+///
+/// impl DeadLetters for Forgetful {
+///     async fn bury(&self, _: &Claimed) -> Result<(), InboxError> {
+///         Err(InboxError::new(ErrorKind::LeaseLost, "no claim is ever held"))
+///     }
+///     async fn revive(&self, _: Revive, _: DateTime<Utc>) -> Result<u64, InboxError> { Ok(0) }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert_eq!(Forgetful.revive(Revive::AllDead, Utc::now()).await?, 0);
+/// # Ok::<(), InboxError>(())
+/// # }).unwrap();
+/// ```
+pub trait DeadLetters: Inbox {
+    /// Marks a claimed event `dead`: it is not claimed again until
+    /// [`revive`](Self::revive)d. Same [`ErrorKind::LeaseLost`] rule as
+    /// [`ack`](Inbox::ack).
+    fn bury(&self, claimed: &Claimed) -> impl Future<Output = Result<(), InboxError>> + Send;
+
+    /// Puts events back in the queue, ready at `now`, with their attempt
+    /// count reset to 0; returns how many. See [`Revive`] for which.
+    fn revive(
+        &self,
+        which: Revive,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, InboxError>> + Send;
+}
+
+/// An [`Inbox`] that can claim the events of some triggers only, for
+/// [`Worker::triggers`]. `boxhook_testkit::conformance` checks it
+/// (`claim-matching-triggers`) with `InboxSuite::filtered_claims`.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use chrono::{DateTime, Utc};
+/// use boxhook::inbox::*;
+///
+/// /// Never has anything to claim, whatever the triggers.
+/// struct Empty;
+/// # impl Inbox for Empty {
+/// #     async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }
+/// #     async fn claim_next(&self, _: &str, _: Duration, _: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+/// #     async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+/// #     async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { Ok(()) }
+/// #     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+/// #     async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+/// #     async fn counts(&self) -> Result<Counts, InboxError> { Ok(Counts::default()) }
+/// # }
+///
+/// impl FilteredClaims for Empty {
+///     async fn claim_matching(&self, _: &str, _: Duration, _: DateTime<Utc>, _: &[String])
+///         -> Result<Option<Claimed>, InboxError> { Ok(None) }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let triggers = ["FILE.UPLOADED".to_owned()];
+/// assert!(Empty.claim_matching("w", Duration::from_secs(60), Utc::now(), &triggers).await?.is_none());
+/// # Ok::<(), InboxError>(())
+/// # }).unwrap();
+/// ```
+pub trait FilteredClaims: Inbox {
+    /// [`claim_next`](Inbox::claim_next), among the events whose trigger is
+    /// exactly one of `triggers` only (every event when it is empty).
+    fn claim_matching(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+    ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send;
+}
+
+/// An [`Inbox`] that removes old events and deduplication keys, as a
+/// [`Retention`] says. `boxhook_testkit::conformance` checks its rules
+/// (`prune-*`, `retry-after-prune-is-duplicate`, `keys-pruned-after-keys`)
+/// with `InboxSuite::prune`.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use chrono::{DateTime, Utc};
+/// use boxhook::inbox::*;
+///
+/// /// Keeps nothing, so there is never anything to prune.
+/// struct Forgetful;
+/// # impl Inbox for Forgetful {
+/// #     async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }
+/// #     async fn claim_next(&self, _: &str, _: Duration, _: DateTime<Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+/// #     async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+/// #     async fn requeue(&self, _: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> { Ok(()) }
+/// #     async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+/// #     async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+/// #     async fn counts(&self) -> Result<Counts, InboxError> { Ok(Counts::default()) }
+/// # }
+///
+/// impl Prune for Forgetful {
+///     async fn prune(&self, _: &Retention, _: DateTime<Utc>, _: usize) -> Result<Pruned, InboxError> {
+///         Ok(Pruned::default())
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let pruned = Forgetful.prune(&Retention::default(), Utc::now(), 1_000).await?;
+/// assert!(!pruned.more);
+/// # Ok::<(), InboxError>(())
+/// # }).unwrap();
+/// ```
+pub trait Prune: Inbox {
     /// Removes, in one bounded batch of at most `batch` events, the done
     /// and dead events (and V1 callbacks) that `retention` no longer keeps
     /// at `now`, and the deduplication keys of pruned events once
@@ -249,7 +408,7 @@ pub trait Inbox: Send + Sync + 'static {
     /// is left. Pending and claimed events are never removed.
     ///
     /// A pruned event's key outlives its body: until `received_at +
-    /// retention.keys`, a [`store`](Self::store) of the same event answers
+    /// retention.keys`, a [`store`](Inbox::store) of the same event answers
     /// [`Stored::Duplicate`] and stores nothing, even when the event was
     /// pruned a second after it was received.
     ///
@@ -262,79 +421,12 @@ pub trait Inbox: Send + Sync + 'static {
     /// A call that cannot prune now (another process is pruning the same
     /// store) removes nothing and says `more`: the caller tries again
     /// later, never takes it for "nothing left".
-    ///
-    /// The provided method fails with [`ErrorKind::Unsupported`].
     fn prune(
         &self,
         retention: &Retention,
         now: DateTime<Utc>,
         batch: usize,
-    ) -> impl Future<Output = Result<Pruned, InboxError>> + Send {
-        let _ = (retention, now, batch);
-        std::future::ready(Err(unsupported("prune old events")))
-    }
-
-    /// [`claim_next`](Self::claim_next), among the events whose trigger is
-    /// exactly one of `triggers` only (every event when it is empty).
-    ///
-    /// The provided method claims through `claim_next` when `triggers` is
-    /// empty and fails with [`ErrorKind::Unsupported`] otherwise; the
-    /// SQLite and PostgreSQL inboxes filter in their query.
-    fn claim_matching(
-        &self,
-        worker_id: &str,
-        lease: Duration,
-        now: DateTime<Utc>,
-        triggers: &[String],
-    ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send {
-        async move {
-            if triggers.is_empty() {
-                self.claim_next(worker_id, lease, now).await
-            } else {
-                Err(unsupported("claim events of some triggers only"))
-            }
-        }
-    }
-
-    /// Marks a claimed event `dead`: it is not claimed again until
-    /// [`revive`](Self::revive)d. Same [`ErrorKind::LeaseLost`] rule as
-    /// [`ack`](Self::ack).
-    ///
-    /// The provided method fails with [`ErrorKind::Unsupported`].
-    fn bury(&self, claimed: &Claimed) -> impl Future<Output = Result<(), InboxError>> + Send {
-        let _ = claimed;
-        std::future::ready(Err(unsupported("mark an event dead")))
-    }
-
-    /// Puts events back in the queue, ready at `now`, with their attempt
-    /// count reset to 0; returns how many. See [`Revive`] for which.
-    ///
-    /// The provided method fails with [`ErrorKind::Unsupported`].
-    fn revive(
-        &self,
-        which: Revive,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u64, InboxError>> + Send {
-        let _ = (which, now);
-        std::future::ready(Err(unsupported("requeue dead or done events")))
-    }
-
-    /// Waits until new work may be ready, or at most `timeout`: what an
-    /// idle worker does between two claims.
-    ///
-    /// The provided method sleeps for `timeout` (polling); an inbox that
-    /// can be told about new events (PostgreSQL's `LISTEN`) returns as soon
-    /// as one is stored or requeued. Returning early is always allowed.
-    fn wait_for_work(&self, timeout: Duration) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep(timeout)
-    }
-}
-
-fn unsupported(what: &str) -> InboxError {
-    InboxError::new(
-        ErrorKind::Unsupported,
-        format!("this inbox cannot {what}; use the SQLite or PostgreSQL inbox"),
-    )
+    ) -> impl Future<Output = Result<Pruned, InboxError>> + Send;
 }
 
 /// An [`Inbox`] behind a pointer, for what the router needs of it:
@@ -389,29 +481,16 @@ impl<I: Inbox> Inbox for Arc<I> {
         (**self).get(event_id)
     }
 
-    fn claim_matching(
-        &self,
-        worker_id: &str,
-        lease: Duration,
-        now: DateTime<Utc>,
-        triggers: &[String],
-    ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send {
-        (**self).claim_matching(worker_id, lease, now, triggers)
-    }
-
     fn counts(&self) -> impl Future<Output = Result<Counts, InboxError>> + Send {
         (**self).counts()
     }
 
-    fn prune(
-        &self,
-        retention: &Retention,
-        now: DateTime<Utc>,
-        batch: usize,
-    ) -> impl Future<Output = Result<Pruned, InboxError>> + Send {
-        (**self).prune(retention, now, batch)
+    fn wait_for_work(&self, timeout: Duration) -> impl Future<Output = ()> + Send {
+        (**self).wait_for_work(timeout)
     }
+}
 
+impl<I: DeadLetters> DeadLetters for Arc<I> {
     fn bury(&self, claimed: &Claimed) -> impl Future<Output = Result<(), InboxError>> + Send {
         (**self).bury(claimed)
     }
@@ -423,8 +502,27 @@ impl<I: Inbox> Inbox for Arc<I> {
     ) -> impl Future<Output = Result<u64, InboxError>> + Send {
         (**self).revive(which, now)
     }
+}
 
-    fn wait_for_work(&self, timeout: Duration) -> impl Future<Output = ()> + Send {
-        (**self).wait_for_work(timeout)
+impl<I: FilteredClaims> FilteredClaims for Arc<I> {
+    fn claim_matching(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+    ) -> impl Future<Output = Result<Option<Claimed>, InboxError>> + Send {
+        (**self).claim_matching(worker_id, lease, now, triggers)
+    }
+}
+
+impl<I: Prune> Prune for Arc<I> {
+    fn prune(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> impl Future<Output = Result<Pruned, InboxError>> + Send {
+        (**self).prune(retention, now, batch)
     }
 }

@@ -78,7 +78,7 @@ impl Counts {
 }
 
 /// How long an inbox keeps what it has finished with: what one call of
-/// [`Inbox::prune`](super::Inbox::prune) may remove.
+/// [`Prune::prune`](super::Prune::prune) may remove.
 ///
 /// Ages are measured from an event's `received_at` (when the receiver
 /// first stored it). `None` keeps that kind of event forever. Pending and
@@ -220,7 +220,7 @@ impl Retention {
     }
 }
 
-/// What one call of [`Inbox::prune`](super::Inbox::prune) removed.
+/// What one call of [`Prune::prune`](super::Prune::prune) removed.
 ///
 /// ```
 /// use boxhook::inbox::Pruned;

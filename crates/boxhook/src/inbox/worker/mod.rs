@@ -11,9 +11,11 @@ use boxhook_core::model::WebhookEvent;
 use boxhook_core::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Backoff, Claimed, Inbox, InboxError, RecordKind, StoredEvent};
+use super::{
+    Backoff, Claimed, DeadLetters, FilteredClaims, Inbox, InboxError, RecordKind, StoredEvent,
+};
 use crate::escaped;
-use crate::handler::HandlerError;
+use crate::handler::{BoxFuture, HandlerError};
 use crate::v1::{V1Callback, V1Fields};
 
 mod run;
@@ -249,9 +251,61 @@ pub struct Worker<I, H> {
     poll_interval: Duration,
     backoff: Backoff,
     max_attempts: Option<u32>,
+    /// How events are marked dead: set, with the inbox's
+    /// [`DeadLetters::bury`], by [`max_attempts`](Self::max_attempts) and
+    /// [`dead_letters`](Self::dead_letters); `None` keeps no dead letters.
+    bury: Option<BuryFn<I>>,
     triggers: Vec<String>,
+    /// How events are claimed: [`Inbox::claim_next`], or
+    /// [`FilteredClaims::claim_matching`] once [`triggers`](Self::triggers)
+    /// is set.
+    claim: ClaimFn<I>,
     v1_fields: V1Fields,
     clock: Arc<dyn Clock>,
+}
+
+/// [`DeadLetters::bury`] of a worker's inbox, kept by a worker whose inbox
+/// has dead letters.
+type BuryFn<I> = for<'a> fn(&'a I, &'a Claimed) -> BoxFuture<'a, Result<(), InboxError>>;
+
+/// How a worker claims its next event: `(inbox, worker id, lease, now,
+/// triggers)`.
+type ClaimFn<I> = for<'a> fn(
+    &'a I,
+    &'a str,
+    Duration,
+    DateTime<Utc>,
+    &'a [String],
+) -> BoxFuture<'a, Result<Option<Claimed>, InboxError>>;
+
+/// Claims any event: the triggers are empty unless the inbox filters claims.
+fn claim_any<'a, I: Inbox>(
+    inbox: &'a I,
+    worker_id: &'a str,
+    lease: Duration,
+    now: DateTime<Utc>,
+    _: &'a [String],
+) -> BoxFuture<'a, Result<Option<Claimed>, InboxError>> {
+    Box::pin(inbox.claim_next(worker_id, lease, now))
+}
+
+/// Claims an event with one of `triggers` (any when empty).
+fn claim_matching<'a, I: FilteredClaims>(
+    inbox: &'a I,
+    worker_id: &'a str,
+    lease: Duration,
+    now: DateTime<Utc>,
+    triggers: &'a [String],
+) -> BoxFuture<'a, Result<Option<Claimed>, InboxError>> {
+    Box::pin(inbox.claim_matching(worker_id, lease, now, triggers))
+}
+
+/// Marks a claimed event dead.
+fn bury<'a, I: DeadLetters>(
+    inbox: &'a I,
+    claimed: &'a Claimed,
+) -> BoxFuture<'a, Result<(), InboxError>> {
+    Box::pin(inbox.bury(claimed))
 }
 
 impl<I: Inbox, H: InboxHandler> Worker<I, H> {
@@ -259,6 +313,12 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     /// [`DEFAULT_LEASE`], [`DEFAULT_POLL_INTERVAL`], an exponential backoff
     /// from [`DEFAULT_RETRY_DELAY`] up to an hour, no limit on attempts,
     /// every trigger, the system clock and the worker id `worker-<pid>`.
+    ///
+    /// These defaults need only an [`Inbox`]. Without dead letters (see
+    /// [`dead_letters`](Self::dead_letters)), an event that can never be
+    /// processed (its body does not read back, or it is a V1 callback and
+    /// the handler takes none) is released for a retry after the backoff,
+    /// with an error logged each time, rather than marked `dead`.
     #[must_use]
     pub fn new(inbox: I, handler: H) -> Self {
         Self {
@@ -269,7 +329,9 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             poll_interval: DEFAULT_POLL_INTERVAL,
             backoff: Backoff::exponential(DEFAULT_RETRY_DELAY, DEFAULT_MAX_RETRY_DELAY),
             max_attempts: None,
+            bury: None,
             triggers: Vec::new(),
+            claim: claim_any::<I>,
             v1_fields: V1Fields::default(),
             clock: Arc::new(SystemClock),
         }
@@ -310,24 +372,6 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     #[must_use]
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
-        self
-    }
-
-    /// After this many failed attempts an event is `dead`
-    /// ([`Inbox::bury`]): listed, never claimed again until requeued. An
-    /// event claimed past it (its earlier workers died holding it) is buried
-    /// without running. Unlimited unless set; 0 counts as 1.
-    #[must_use]
-    pub fn max_attempts(mut self, max: u32) -> Self {
-        self.max_attempts = Some(max.max(1));
-        self
-    }
-
-    /// Claims only events with one of these exact triggers (every event
-    /// when empty, the default); see [`Inbox::claim_matching`].
-    #[must_use]
-    pub fn triggers(mut self, triggers: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.triggers = triggers.into_iter().map(Into::into).collect();
         self
     }
 
@@ -436,9 +480,13 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         &self,
         stop: impl Future<Output = ()>,
     ) -> Result<Ran, super::InboxError> {
-        let claim =
-            self.inbox
-                .claim_matching(&self.id, self.lease, self.clock.now(), &self.triggers);
+        let claim = (self.claim)(
+            &self.inbox,
+            &self.id,
+            self.lease,
+            self.clock.now(),
+            &self.triggers,
+        );
         let Some(claimed) = bounded("claim", claim).await? else {
             return Ok(Ran::Idle);
         };
@@ -514,6 +562,68 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             }
             (Err(error), _) => Err(error),
         }
+    }
+}
+
+impl<I: DeadLetters, H: InboxHandler> Worker<I, H> {
+    /// After this many failed attempts an event is `dead`
+    /// ([`DeadLetters::bury`]): listed, never claimed again until requeued.
+    /// An event claimed past it (its earlier workers died holding it) is
+    /// buried without running. Unlimited unless set; 0 counts as 1. Implies
+    /// [`dead_letters`](Self::dead_letters).
+    ///
+    /// ```
+    /// use boxhook::inbox::{Claimed, Worker};
+    /// use boxhook::model::WebhookEvent;
+    /// # use boxhook::inbox::*;
+    /// # struct MyInbox;
+    /// # impl Inbox for MyInbox {
+    /// #   async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }
+    /// #   async fn claim_next(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+    /// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn requeue(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+    /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+    /// #   async fn counts(&self) -> Result<Counts, InboxError> { Ok(Default::default()) }
+    /// # }
+    /// # impl DeadLetters for MyInbox {
+    /// #   async fn bury(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn revive(&self, _: Revive, _: chrono::DateTime<chrono::Utc>) -> Result<u64, InboxError> { Ok(0) }
+    /// # }
+    ///
+    /// // `MyInbox` implements `DeadLetters`; without it this does not compile.
+    /// let worker = Worker::new(MyInbox, |_: WebhookEvent, _: Claimed| async {
+    ///     Ok::<_, boxhook::HandlerError>(())
+    /// })
+    /// .max_attempts(5);
+    /// # let _ = worker;
+    /// ```
+    #[must_use]
+    pub fn max_attempts(mut self, max: u32) -> Self {
+        self.max_attempts = Some(max.max(1));
+        self.dead_letters()
+    }
+
+    /// Marks `dead` ([`DeadLetters::bury`]) at once every event that can
+    /// never be processed: its stored body does not read back as its kind,
+    /// or it is a V1 callback and the handler takes none. Without it (and
+    /// without [`max_attempts`](Self::max_attempts)) such an event is
+    /// released for a retry after the backoff, again and again.
+    #[must_use]
+    pub fn dead_letters(mut self) -> Self {
+        self.bury = Some(bury::<I>);
+        self
+    }
+}
+
+impl<I: FilteredClaims, H: InboxHandler> Worker<I, H> {
+    /// Claims only events with one of these exact triggers (every event
+    /// when empty, the default); see [`FilteredClaims::claim_matching`].
+    #[must_use]
+    pub fn triggers(mut self, triggers: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.triggers = triggers.into_iter().map(Into::into).collect();
+        self.claim = claim_matching::<I>;
+        self
     }
 }
 
@@ -609,6 +719,7 @@ impl<I, H> fmt::Debug for Worker<I, H> {
             .field("poll_interval", &self.poll_interval)
             .field("backoff", &self.backoff)
             .field("max_attempts", &self.max_attempts)
+            .field("dead_letters", &self.bury.is_some())
             .field("triggers", &self.triggers)
             .field("v1_fields", &self.v1_fields)
             .finish_non_exhaustive()

@@ -23,7 +23,8 @@ const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
 const INBOX_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<I: Inbox, H: InboxHandler> Worker<I, H> {
-    /// Marks `claimed` dead, `why` and with `error`, in one log line.
+    /// Marks `claimed` dead, `why` and with `error`, in one log line; or,
+    /// when this worker keeps no dead letters, releases it for a retry.
     pub(super) async fn settle_dead(
         &self,
         claimed: &Claimed,
@@ -34,6 +35,19 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         let key = claimed.entry.key();
         let attempt = claimed.attempt();
         let kind = claimed.entry.kind.as_str();
+        if self.bury.is_none() {
+            // `max_attempts` sets `bury`, so this is an event that can never
+            // be processed, on a worker without dead letters.
+            let retry_at = self.retry_at(attempt);
+            return match self.settle(claimed, Settle::Requeue(retry_at), stop).await {
+                Ok(()) => {
+                    tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), reason = ?why, "inbox event cannot be processed; this worker keeps no dead letters (Worker::dead_letters), so it is released for a retry");
+                    Ok(Ran::Released)
+                }
+                Err(error) if error.is_lease_lost() => Ok(Ran::LeaseLost),
+                Err(error) => Err(error),
+            };
+        }
         match self.settle(claimed, Settle::Bury, stop).await {
             Ok(()) => {
                 match why {
@@ -75,7 +89,15 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             let settled = match how {
                 Settle::Ack => bounded("ack", self.inbox.ack(claimed)).await,
                 Settle::Requeue(at) => bounded("requeue", self.inbox.requeue(claimed, at)).await,
-                Settle::Bury => bounded("bury", self.inbox.bury(claimed)).await,
+                Settle::Bury => match self.bury {
+                    Some(bury) => bounded("bury", bury(&self.inbox, claimed)).await,
+                    // `settle_dead` requeues instead when there is no `bury`.
+                    None => Err(InboxError::new(
+                        ErrorKind::Unsupported,
+                        "this worker keeps no dead letters: set Worker::dead_letters \
+                         (or max_attempts) on an inbox that implements DeadLetters",
+                    )),
+                },
             };
             let error = match settled {
                 Err(error) if error.kind() == ErrorKind::Storage => error,
@@ -146,4 +168,142 @@ pub(super) async fn bounded<T>(
                 ),
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use boxhook_core::model::WebhookEvent;
+    use boxhook_core::FixedClock;
+    use chrono::{DateTime, Utc};
+
+    use crate::inbox::{
+        Claimed, Counts, DeadLetters, EntryState, Inbox, InboxEntry, InboxError, ListFilter,
+        NewRecord, Ran, Revive, Stored, StoredEvent, Worker,
+    };
+
+    /// One stored event whose body is not an event, and what was done to it.
+    struct Unreadable {
+        record: NewRecord,
+        claimed: Mutex<bool>,
+        done: Mutex<Vec<String>>,
+    }
+
+    impl Unreadable {
+        fn new() -> Self {
+            let mut record = NewRecord::parse(
+                &br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","webhook":{"id":"4133"}}"#[..],
+                Some("d-1"),
+                at(0),
+            )
+            .expect("an event");
+            record.body = bytes::Bytes::from_static(b"not json at all");
+            Self {
+                record,
+                claimed: Mutex::new(false),
+                done: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn done(&self) -> Vec<String> {
+            self.done.lock().expect("lock").clone()
+        }
+    }
+
+    impl Inbox for Unreadable {
+        async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> {
+            Ok(Stored::New)
+        }
+
+        async fn claim_next(
+            &self,
+            worker_id: &str,
+            lease: Duration,
+            now: DateTime<Utc>,
+        ) -> Result<Option<Claimed>, InboxError> {
+            let mut claimed = self.claimed.lock().expect("lock");
+            if *claimed {
+                return Ok(None);
+            }
+            *claimed = true;
+            Ok(Some(Claimed {
+                entry: InboxEntry::new(&self.record, 1, 1, EntryState::Claimed),
+                body: self.record.body.clone(),
+                worker_id: worker_id.to_owned(),
+                lease_until: now
+                    .checked_add_signed(chrono::TimeDelta::from_std(lease).expect("lease"))
+                    .expect("a lease within chrono's range"),
+            }))
+        }
+
+        async fn ack(&self, _: &Claimed) -> Result<(), InboxError> {
+            self.done.lock().expect("lock").push("ack".to_owned());
+            Ok(())
+        }
+
+        async fn requeue(&self, _: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
+            self.done
+                .lock()
+                .expect("lock")
+                .push(format!("requeue {retry_at}"));
+            Ok(())
+        }
+
+        async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
+            Ok(Vec::new())
+        }
+
+        async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> {
+            Ok(None)
+        }
+
+        async fn counts(&self) -> Result<Counts, InboxError> {
+            Ok(Counts::default())
+        }
+    }
+
+    impl DeadLetters for Unreadable {
+        async fn bury(&self, _: &Claimed) -> Result<(), InboxError> {
+            self.done.lock().expect("lock").push("bury".to_owned());
+            Ok(())
+        }
+
+        async fn revive(&self, _: Revive, _: DateTime<Utc>) -> Result<u64, InboxError> {
+            Ok(0)
+        }
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000_i64.saturating_add(seconds), 0).expect("a time")
+    }
+
+    fn worker(
+        inbox: &std::sync::Arc<Unreadable>,
+    ) -> Worker<std::sync::Arc<Unreadable>, impl crate::inbox::InboxHandler> {
+        Worker::new(
+            std::sync::Arc::clone(inbox),
+            |_: WebhookEvent, _: Claimed| async { Ok(()) },
+        )
+        .clock(FixedClock::at(at(100)))
+    }
+
+    #[tokio::test]
+    async fn without_dead_letters_an_unreadable_event_is_released_for_a_retry() {
+        let inbox = std::sync::Arc::new(Unreadable::new());
+        let worker = worker(&inbox);
+        assert_eq!(worker.run_once().await.expect("run"), Ran::Released);
+        // The default backoff: 30 s after the first attempt.
+        assert_eq!(inbox.done(), ["requeue 2023-11-14 22:15:30 UTC"]);
+        assert_eq!(worker.run_once().await.expect("run"), Ran::Idle);
+    }
+
+    #[tokio::test]
+    async fn with_dead_letters_an_unreadable_event_is_dead_at_once() {
+        let inbox = std::sync::Arc::new(Unreadable::new());
+        let worker = worker(&inbox).dead_letters();
+        assert_eq!(worker.run_once().await.expect("run"), Ran::Dead);
+        assert_eq!(inbox.done(), ["bury"]);
+    }
 }
