@@ -231,7 +231,7 @@ pub enum EntryState {
     Done,
     /// Given up on: it failed on every one of the worker's `max_attempts`.
     /// Never claimed again until requeued
-    /// ([`Inbox::revive`](super::Inbox::revive)).
+    /// ([`DeadLetters::revive`](super::DeadLetters::revive)).
     Dead,
 }
 
@@ -500,7 +500,7 @@ impl ListFilter {
     }
 }
 
-/// Which events [`Inbox::revive`](super::Inbox::revive) puts back in the
+/// Which events [`DeadLetters::revive`](super::DeadLetters::revive) puts back in the
 /// queue.
 ///
 /// ```
