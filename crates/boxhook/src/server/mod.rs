@@ -11,15 +11,16 @@
 //! ```no_run
 //! use boxhook::{KeyRing, Layer as _, Router, Verifier, VerifyLayer};
 //!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn example(stop: tokio::sync::oneshot::Receiver<()>) -> Result<(), Box<dyn std::error::Error>> {
 //! let keys = KeyRing::from_strs(Some("primary-key"), Some("secondary-key"))?;
 //! let webhooks = VerifyLayer::new(Verifier::new(keys)).layer(Router::new());
 //! let app = axum::Router::new().route_service("/box/webhooks", webhooks);
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! boxhook::server::serve(listener, app)
-//!     .with_graceful_shutdown(async {
-//!         let _ = tokio::signal::ctrl_c().await;
+//!     // Stops on a signal: here a channel; `tokio::signal::ctrl_c()` in a binary.
+//!     .with_graceful_shutdown(async move {
+//!         let _ = stop.await;
 //!     })
 //!     .await;
 //! # Ok(())
@@ -180,15 +181,15 @@ type NoticeHook = Arc<dyn Fn(&Notice) + Send + Sync>;
 /// use boxhook::server::{Limits, Server};
 /// use boxhook::verify::BodyBudget;
 ///
-/// # async fn example(app: axum::Router) -> std::io::Result<()> {
+/// # async fn example(app: axum::Router, stop: tokio::sync::oneshot::Receiver<()>) -> std::io::Result<()> {
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// Server::new(listener, app)
 ///     .limits(Limits { max_connections: 256, ..Limits::DEFAULT })
 ///     .body_budget(BodyBudget::new(16 * 1024 * 1024))
 ///     .grace(Duration::from_secs(10))
 ///     .on_notice(|notice| eprintln!("WARN {notice}"))
-///     .with_graceful_shutdown(async {
-///         let _ = tokio::signal::ctrl_c().await;
+///     .with_graceful_shutdown(async move {
+///         let _ = stop.await;
 ///     })
 ///     .await;
 /// # Ok(())
@@ -394,19 +395,27 @@ where
             on_notice,
             mut shutdown,
         } = self;
-        let notify = |notice: Notice| match &on_notice {
-            Some(hook) => hook(&notice),
-            None => tracing::warn!(target: "boxhook::server", "{notice}"),
+        let notify = |notice: Notice| {
+            if let Some(hook) = &on_notice {
+                hook(&notice);
+            } else {
+                tracing::warn!(target: "boxhook::server", "{notice}");
+            }
         };
         let tracker = Arc::new(Tracker::default());
         let mut tasks = JoinSet::new();
         loop {
             let room = tracker.room(limits.max_connections, Instant::now());
             if let Room::Full(grace_end) = room {
-                let far = Instant::now() + Duration::from_secs(3600);
+                let grace_ended = async {
+                    match grace_end {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = tracker.changed.notified() => continue,
-                    () = tokio::time::sleep_until(grace_end.unwrap_or(far)) => continue,
+                    () = grace_ended => continue,
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
                     () = &mut shutdown => break,
                 }

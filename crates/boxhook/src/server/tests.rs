@@ -342,7 +342,7 @@ async fn a_shutdown_finishes_requests_in_flight_and_closes_idle_connections() {
 async fn past_the_grace_busy_connections_close_with_a_notice() {
     let app = axum::Router::new().route(
         "/never",
-        axum::routing::get(|| std::future::pending::<&'static str>()),
+        axum::routing::get(std::future::pending::<&'static str>),
     );
     let notices = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = Arc::clone(&notices);
@@ -379,16 +379,15 @@ async fn past_the_grace_busy_connections_close_with_a_notice() {
     );
 }
 
+/// A handler with a bug.
+async fn buggy() -> &'static str {
+    panic!("handler bug")
+}
+
 #[tokio::test]
 async fn a_panicking_service_closes_its_connection_and_the_server_goes_on() {
     let app = axum::Router::new()
-        .route(
-            "/panic",
-            axum::routing::get(|| async {
-                let bug: Option<&'static str> = None;
-                bug.expect("handler bug")
-            }),
-        )
+        .route("/panic", axum::routing::get(buggy))
         .merge(hello_app());
     let limits = Limits {
         max_connections: 1,

@@ -192,7 +192,7 @@ impl Tracker {
         let mut sheddable = false;
         let mut next = None::<Instant>;
         for conn in conns.values().filter(|c| !c.asked_to_close()) {
-            held += 1;
+            held = held.saturating_add(1);
             sheddable = sheddable || conn.is_sheddable(now);
             if conn.is_idle() {
                 if let Some(end) = conn.grace_end(now) {
@@ -214,15 +214,15 @@ impl Tracker {
     pub(super) fn shed(&self, max: usize, newest: u64, now: Instant) -> usize {
         let conns = lock(&self.conns);
         let mut held = conns.values().filter(|c| !c.asked_to_close()).count();
-        let mut shed = 0;
+        let mut shed = 0usize;
         for (_, conn) in conns.iter().filter(|(id, _)| **id != newest) {
             if held <= max {
                 break;
             }
             if !conn.asked_to_close() && conn.is_sheddable(now) {
                 conn.ask_to_close();
-                held -= 1;
-                shed += 1;
+                held = held.saturating_sub(1);
+                shed = shed.saturating_add(1);
             }
         }
         shed
