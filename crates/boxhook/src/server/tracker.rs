@@ -130,6 +130,7 @@ impl Conn {
     }
 }
 
+/// What [`Conn::check`] found.
 pub(super) enum Check {
     /// Close now: at once when `drop_now`, else once the answer in flight is written.
     Close { drop_now: bool },
