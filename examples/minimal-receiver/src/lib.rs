@@ -1,7 +1,10 @@
-//! The smallest complete Box webhook receiver: one dependency on `boxhook`,
-//! plus tokio and axum, and no other boxhook crate.
+//! The smallest complete Box webhook receiver: one dependency on `boxhook`
+//! (feature `server`), plus tokio and axum, and no other boxhook crate.
 //!
-//! It verifies every delivery to `/box/webhooks` on 127.0.0.1, logs each
+//! It serves an axum app with [`boxhook::server`], so it holds connections
+//! as `boxhook serve` does (request head and idle deadlines, a connection
+//! cap that sheds the oldest idle connection, one 64 MiB budget for all
+//! bodies), verifies every delivery to `/box/webhooks` on 127.0.0.1, logs each
 //! event to stdout once (duplicates of a handled event are acknowledged
 //! without running the handler again), and stops gracefully — finishing the
 //! requests in flight — on Ctrl-C, after the first handled event (`--once`),
@@ -20,6 +23,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use boxhook::server::Server;
+use boxhook::verify::BodyBudget;
 use boxhook::{
     DeliveryContext, HandlerError, KeyRing, Layer as _, Router, Trigger, Verifier, VerifyLayer,
     WebhookEvent,
@@ -66,6 +71,8 @@ pub struct Received {
 }
 
 /// When [`run`] stops, besides Ctrl-C (which always stops it).
+///
+/// (How connections are held is [`boxhook::server::Limits`]: see [`run_within`].)
 ///
 /// ```
 /// use std::time::Duration;
@@ -228,9 +235,47 @@ pub async fn run(
 ) -> io::Result<Vec<Received>> {
     let log = Log::default();
     let stop = stop_signal(limits, Arc::clone(&log.first));
-    axum::serve(listener, app(keys, log.clone()))
+    boxhook::server::serve(listener, app(keys, log.clone()))
         .with_graceful_shutdown(stop)
-        .await?;
+        .await;
+    Ok(log.take())
+}
+
+/// [`run`], holding connections within `connections` and buffering at most
+/// `body_budget` bytes of bodies at once, instead of
+/// [`boxhook::server`]'s defaults (what `boxhook serve`'s `--max-connections`,
+/// `--header-timeout`, ... and `--body-budget` set).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use boxhook::server::Limits as Connections;
+/// use boxhook::verify::BodyBudget;
+/// use boxhook::KeyRing;
+/// use boxhook_minimal_receiver::{run_within, Limits};
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let keys = KeyRing::from_strs(Some("primary-key"), None)?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// let connections = Connections { max_connections: 64, ..Connections::DEFAULT };
+/// let budget = BodyBudget::new(8 * 1024 * 1024);
+/// run_within(listener, keys, Limits::default(), connections, budget).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn run_within(
+    listener: TcpListener,
+    keys: KeyRing,
+    limits: Limits,
+    connections: boxhook::server::Limits,
+    body_budget: BodyBudget,
+) -> io::Result<Vec<Received>> {
+    let log = Log::default();
+    let stop = stop_signal(limits, Arc::clone(&log.first));
+    Server::new(listener, app(keys, log.clone()))
+        .limits(connections)
+        .body_budget(body_budget)
+        .with_graceful_shutdown(stop)
+        .await;
     Ok(log.take())
 }
 

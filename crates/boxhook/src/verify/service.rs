@@ -25,6 +25,12 @@ use crate::{escaped, metrics};
 /// [`Verified`](crate::Verified) proof in the extensions. Rejections
 /// are responses (with an empty `ResBody::default()` body), never errors: the
 /// error type is `S::Error`.
+///
+/// Bodies are reserved in the layer's own
+/// [`body_budget`](super::VerifyLayer::body_budget) when it has one, or else
+/// in a [`BodyBudget`] found in the request's extensions, as `boxhook::server`
+/// (feature `server`) puts there: one budget for every request the server
+/// takes, with no code in the app.
 pub struct Verify<S, B = Full<Bytes>> {
     inner: S,
     config: Arc<Config>,
@@ -126,14 +132,19 @@ where
         return reject(Rejection::PayloadTooLarge { limit });
     }
 
+    // The layer's own budget, else the one a server put in the extensions.
+    let budget = config
+        .budget
+        .clone()
+        .or_else(|| request.extensions().get::<BodyBudget>().cloned());
     // Held until the inner service's response is ready: the body's bytes
     // live until then. Given back on every return (and on cancellation).
-    let mut reservation = config.budget.as_ref().map(BodyBudget::reservation);
+    let mut reservation = budget.as_ref().map(BodyBudget::reservation);
     if let Some(reservation) = reservation.as_mut() {
         // At most `limit` here: over it was answered 413 above.
         let upfront = declared.unwrap_or_else(|| request.body().size_hint().lower());
         if !reservation.cover(usize::try_from(upfront).unwrap_or(usize::MAX)) {
-            return reject(overloaded(&config));
+            return reject(overloaded(budget.as_ref()));
         }
     }
 
@@ -150,7 +161,7 @@ where
         Err(CollectError::TooLarge) => return reject(Rejection::PayloadTooLarge { limit }),
         Err(CollectError::TimedOut) => return reject(Rejection::Timeout),
         Err(CollectError::Read(message)) => return reject(Rejection::BodyRead { message }),
-        Err(CollectError::Overloaded) => return reject(overloaded(&config)),
+        Err(CollectError::Overloaded) => return reject(overloaded(budget.as_ref())),
     };
 
     let started = Instant::now();
@@ -199,9 +210,9 @@ fn looks_like_v1<T>(request: &Request<T>) -> bool {
             || (request.method() == Method::POST && crate::v1::is_form(request.headers())))
 }
 
-fn overloaded(config: &Config) -> Rejection {
+fn overloaded(budget: Option<&BodyBudget>) -> Rejection {
     Rejection::Overloaded {
-        budget: config.budget.as_ref().map_or(0, BodyBudget::capacity),
+        budget: budget.map_or(0, BodyBudget::capacity),
     }
 }
 
