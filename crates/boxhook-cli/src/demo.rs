@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use boxhook::inbox::{Inbox as _, ListFilter};
+use boxhook::server::{Server, DEFAULT_BODY_BUDGET};
 use boxhook::verify::DEFAULT_BODY_LIMIT;
 use boxhook_core::diagnose::DiagnosisKeys;
 use boxhook_core::model::Envelope;
@@ -20,8 +21,9 @@ use boxhook_sqlite::SqliteInbox;
 use boxhook_testkit::{Delivery, DeliveryIds, RetrySchedule, Simulator};
 use tokio::net::TcpListener;
 
+use crate::logging::DeliveryLog;
+use crate::receiver::App;
 use crate::send::body_for_trigger;
-use crate::serve::{serve, App, DeliveryLog};
 
 /// Arguments of `boxhook demo`.
 #[derive(clap::Args)]
@@ -84,20 +86,22 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
         inbox.clone(),
         "/",
         DEFAULT_BODY_LIMIT,
-        crate::serve::DEFAULT_BODY_BUDGET,
+        DEFAULT_BODY_BUDGET,
     )
     .v1(Some(crate::demo_v1::service(&v1_secret, &inbox)?))
     .diagnose_rejections(DiagnosisKeys::new(Some(&primary), Some(&secondary))?, true)
     .observe(remember(&seen));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        app,
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
+    let server = tokio::spawn(
+        Server::new(listener, app)
+            .grace(Duration::from_secs(5))
+            .without_body_budget()
+            .on_notice(crate::logging::server_notice)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .run(),
+    );
 
     println!("boxhook demo");
     println!("  receiver:  http://{addr}/ (boxhook serve, in process, generated keys)");

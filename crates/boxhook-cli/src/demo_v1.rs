@@ -7,7 +7,7 @@ use std::time::Duration;
 use boxhook::v1::{V1Auth, V1Router, V1Service};
 use boxhook_sqlite::SqliteInbox;
 
-use crate::serve::DeliveryLog;
+use crate::logging::DeliveryLog;
 
 /// The path the demo's receiver takes V1 callbacks on.
 pub(crate) const PATH: &str = "/v1";

@@ -21,7 +21,9 @@ mod health;
 mod inbox;
 mod keys;
 mod list;
+mod logging;
 mod prune;
+mod receiver;
 mod replay;
 mod retention;
 mod send;
@@ -134,6 +136,29 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
 pub(crate) fn read_input(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path)
         .map_err(|err| usage(format!("cannot read {what} {}: {err}", path.display())))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub(crate) async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Whether the (sub)command run was given `--store` on its command line,

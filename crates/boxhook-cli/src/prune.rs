@@ -289,7 +289,7 @@ impl<I: Prune> Pruner<I> {
         // Said with the first round, not at once: the program's own start
         // lines come first, in their order.
         tokio::time::sleep(self.first).await;
-        crate::serve::notice(
+        crate::logging::notice(
             "INFO",
             &format!(
                 "pruning every {} s in batches of {}{}; retention {}",
@@ -337,7 +337,7 @@ impl<I: Prune> Pruner<I> {
         match result {
             Ok(pruned) => {
                 if pruned.events() > 0 || pruned.keys > 0 {
-                    crate::serve::notice(
+                    crate::logging::notice(
                         "INFO",
                         &format!(
                             "pruned {} in {:.1} s (retention {})",
@@ -357,7 +357,7 @@ impl<I: Prune> Pruner<I> {
             }
             Err((pruned, err)) if err.kind() == ErrorKind::Unsupported => {
                 let off = format!("this store cannot prune ({err}); nothing will be pruned");
-                crate::serve::notice("WARN", &off);
+                crate::logging::notice("WARN", &off);
                 self.status.set(Last {
                     at,
                     pruned,
@@ -376,7 +376,7 @@ impl<I: Prune> Pruner<I> {
                     removed(&pruned),
                     self.every.as_secs(),
                 );
-                crate::serve::notice("WARN", &error);
+                crate::logging::notice("WARN", &error);
                 self.status.set(Last {
                     at,
                     pruned,

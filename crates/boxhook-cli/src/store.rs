@@ -111,7 +111,7 @@ impl StoreArgs {
         match store {
             Store::Postgres(url, _) => {
                 if GIVEN_AS_FLAG.load(std::sync::atomic::Ordering::Relaxed) && redact(&url) != url {
-                    crate::serve::notice(
+                    crate::logging::notice(
                         "WARN",
                         "warning: the password in --store shows in `ps` to every user of this \
                          machine, and stays in your shell history; put the connection string \

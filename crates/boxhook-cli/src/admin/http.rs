@@ -2,8 +2,8 @@
 //! without one, behind the loopback `Host` rule), on a small, bounded set
 //! of connections.
 //!
-//! Connections are managed as the delivery listener's are (see
-//! `serve/connections.rs`): at most [`LIMITS`]`.max_connections` are held,
+//! Connections are managed by [`boxhook::server`], as the delivery
+//! listener's are: at most [`LIMITS`]`.max_connections` are held,
 //! and at the limit a new connection is still accepted and the oldest idle
 //! one is closed to make room, so idle or slow clients cannot keep a health
 //! probe out. Every answer other than a 2xx closes its connection (a client
@@ -11,9 +11,14 @@
 //! send its request head within 2 s of opening (or of its last answer), so
 //! an unauthenticated connection lives at most about 2 s.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use boxhook::server::{Limits, Server};
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -22,12 +27,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tower_service::Service;
 
 use super::inbox::Counter;
 use super::{auth, host, page, summary, Dashboard};
 use crate::health::{StoreHealth, Verdict};
 use crate::prune::PruneStatus;
-use crate::serve::{Limits, Respond};
 
 /// The admin listener's connection bounds.
 const LIMITS: Limits = Limits {
@@ -54,30 +59,35 @@ pub(super) struct Shared {
     pub(super) keys: Option<usize>,
 }
 
-/// The admin routes, as the connection manager calls them.
+/// The admin routes, as a tower service the server calls: always ready,
+/// never failing.
 #[derive(Clone)]
 struct Admin(Arc<Shared>);
 
-impl Respond for Admin {
-    fn respond(
-        &self,
-        request: Request<Incoming>,
-    ) -> impl Future<Output = Response<Full<Bytes>>> + Send {
+impl Service<Request<Incoming>> for Admin {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         let shared = Arc::clone(&self.0);
-        async move { handle(&shared, &request).await }
+        Box::pin(async move { Ok(handle(&shared, &request).await) })
     }
 }
 
 /// Serves the admin listener until the runtime ends.
 pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    crate::serve::serve_with(
-        listener,
-        LIMITS,
-        Admin(shared),
-        std::future::pending(),
-        Duration::ZERO,
-    )
-    .await;
+    Server::new(listener, Admin(shared))
+        .limits(LIMITS)
+        .grace(Duration::ZERO)
+        .without_body_budget()
+        .on_notice(crate::logging::server_notice)
+        .run()
+        .await;
 }
 
 /// Answers one admin request.

@@ -129,7 +129,7 @@ impl Admin {
             keys: None,
         };
         let addr = self.start(wiring).await?;
-        crate::serve::notice(
+        crate::logging::notice(
             "INFO",
             &format!("admin on http://{addr}/ (metrics, healthz, readyz, inbox)"),
         );

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use boxhook::model::Trigger;
 use chrono::{DateTime, Utc};
 
-use crate::serve::DeliveryLog;
+use crate::logging::DeliveryLog;
 
 /// Minutes the chart covers.
 pub(super) const MINUTES: usize = 60;

@@ -3,62 +3,28 @@
 //! one log line per delivery, the framework's warnings and errors on stderr,
 //! bounded connections, and a graceful stop on SIGINT/SIGTERM.
 
-mod connections;
-mod diagnosis;
-mod log;
 mod v1;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use boxhook::v1::V1Service;
-use boxhook::verify::{BodyBudget, Verify, DEFAULT_BODY_LIMIT};
-use boxhook::{Router, VerifyLayer};
-use boxhook_core::{KeyRing, KeySlot, Printable, Verifier};
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use boxhook::server::{Limits, Server, DEFAULT_BODY_BUDGET, DEFAULT_GRACE};
+use boxhook::verify::DEFAULT_BODY_LIMIT;
+use boxhook::Router;
+use boxhook_core::{KeyRing, KeySlot, Printable};
 use tokio::net::{TcpListener, TcpSocket};
-use tower_layer::Layer as _;
-use tower_service::Service;
-
-pub(crate) use connections::{serve, serve_with, Limits, Respond};
-pub(crate) use log::{init_tracing_as, notice, DeliveryLog, LogFormat};
 
 use crate::keys::KeyArgs;
+use crate::logging::{self, notice, LogFormat};
+use crate::receiver::App;
 use crate::usage;
-
-/// How long in-flight deliveries may take to finish after a stop signal.
-const DEFAULT_GRACE_SECS: u64 = 30;
-
-/// How many connections are held at once unless told otherwise.
-pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-
-/// How long a request head may take to arrive, unless told otherwise: well
-/// under the 30 s Box waits for an answer.
-pub(crate) const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 5;
-
-/// How long a connection may go with no request in flight.
-pub(crate) const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 5;
-
-/// How long a connection may stay open in all.
-pub(crate) const DEFAULT_MAX_AGE_SECS: u64 = 300;
-
-/// How many requests one connection may make.
-pub(crate) const DEFAULT_MAX_REQUESTS: u64 = 1000;
 
 /// How many connections may wait to be accepted (capped by the system,
 /// `net.core.somaxconn` on Linux).
 const DEFAULT_BACKLOG: u32 = 1024;
-
-/// How many body bytes may be buffered at once, across all connections,
-/// unless told otherwise: 64 MiB, 64 bodies at the 1 MiB limit, thousands of
-/// real 1–8 KB deliveries.
-pub(crate) const DEFAULT_BODY_BUDGET: usize = 64 * 1024 * 1024;
 
 /// The largest `--body-budget`: 16 GiB.
 const MAX_BODY_BUDGET: u64 = 16 * 1024 * 1024 * 1024;
@@ -157,33 +123,33 @@ pub(crate) struct Args {
     body_budget: u64,
     /// After SIGINT/SIGTERM, how long in-flight deliveries may take, in
     /// seconds, 0 to 3600; idle connections close at once.
-    #[arg(long, value_name = "S", default_value_t = DEFAULT_GRACE_SECS,
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_GRACE.as_secs(),
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     grace: u64,
     /// The most connections held at once, 1 to 1000000. At the limit a new
     /// connection still gets in and the oldest idle one is closed; only when
     /// all are busy do new ones wait in the listen backlog.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS as u64,
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.max_connections as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
     /// How long a request head may take to arrive, in seconds, 1 to 300,
     /// counted from when the connection opens or its last answer was sent.
-    #[arg(long, value_name = "S", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS,
+    #[arg(long, value_name = "S", default_value_t = Limits::DEFAULT.header_timeout.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=300))]
     header_timeout: u64,
     /// How long a connection may go without a request being answered
     /// (keep-alive idle time), in seconds, 1 to 3600.
-    #[arg(long, value_name = "S", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS,
+    #[arg(long, value_name = "S", default_value_t = Limits::DEFAULT.idle_timeout.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     idle_timeout: u64,
     /// How long a connection may stay open in all, in seconds, 1 to 86400; it
     /// closes after its request in flight, if any, is answered.
-    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_AGE_SECS,
+    #[arg(long, value_name = "S", default_value_t = Limits::DEFAULT.max_age.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     max_connection_age: u64,
     /// How many requests one connection may make, 1 to 1000000; the answer
     /// to the last one closes it.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REQUESTS,
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.max_requests,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_requests_per_connection: u64,
     /// How many connections may wait to be accepted, 1 to 65535 (the system
@@ -198,8 +164,8 @@ pub(crate) struct Args {
     /// How stderr's log is written: text (a line per request) or json (one
     /// JSON object per line, with the text line's fields under their names,
     /// and the framework's own events too).
-    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = log::LogFormat::Text)]
-    log_format: log::LogFormat,
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(flatten)]
     admin: crate::admin::AdminArgs,
     #[command(flatten)]
@@ -240,7 +206,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let managed = crate::webhooks::ServeWiring::from_args(&args.webhooks)?;
     let v1 = v1::prepare(&args.v1, &args.path)?;
     let diagnosis_keys = keys.diagnosis_keys()?;
-    log::init_tracing_as(args.log_format)?;
+    logging::init_tracing_as(args.log_format)?;
     // Before the first delivery: the recorder must see every count.
     let admin = args.admin.prepare()?;
     let max_body = usize::try_from(args.max_body).unwrap_or(usize::MAX);
@@ -272,7 +238,6 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let key_count = loaded_keys(&ring);
         let probe = Arc::new(crate::admin::Probe::new(inbox.clone()));
         let mut app = App::with_router(ring, router.store_in(inbox), &args.path, max_body, budget)
-            .limits(args.limits())
             .v1(v1.clone())
             .log_as(args.log_format)
             // With the dashboard on, 401s are diagnosed for it (50 a second at most).
@@ -305,39 +270,46 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         if !std::io::stdout().is_terminal() {
             println!("listening on http://{addr}{}", args.path);
         }
-        log::notice(
+        notice(
             "INFO",
             &format!("listening on http://{addr}{}", Printable(&args.path)),
         );
         if let Some(admin_addr) = admin_addr {
-            log::notice(
+            notice(
                 "INFO",
                 &format!("admin on http://{admin_addr}/ (metrics, healthz, readyz, dashboard)"),
             );
         }
         if let Some((path, _)) = &v1 {
-            log::notice(
+            notice(
                 "INFO",
                 &format!("V1 callbacks on http://{addr}{}", Printable(path)),
             );
         }
-        log::notice("INFO", &format!("inbox: {}", store.describe()));
+        notice("INFO", &format!("inbox: {}", store.describe()));
         if let Some(managed) = &managed {
             managed.start();
         }
         std::io::stdout().flush()?;
         let stop = async {
-            stop_signal().await;
-            log::notice(
+            crate::stop_signal().await;
+            notice(
                 "INFO",
                 "stopping: no new connections; finishing in-flight deliveries",
             );
         };
-        serve(listener, app, stop, Duration::from_secs(args.grace)).await;
+        // The verify layer holds the --body-budget: none from the server.
+        Server::new(listener, app)
+            .limits(args.limits())
+            .grace(Duration::from_secs(args.grace))
+            .without_body_budget()
+            .on_notice(logging::server_notice)
+            .with_graceful_shutdown(stop)
+            .await;
         if let Some(managed) = &managed {
             managed.stop();
         }
-        log::notice("INFO", "stopped");
+        notice("INFO", "stopped");
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -356,175 +328,4 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(backlog)
-}
-
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-pub(crate) async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-type Observer = Arc<dyn Fn(&DeliveryLog) + Send + Sync>;
-
-/// The receiver: path check, then the framework's verify layer and router,
-/// with every event stored in the inbox.
-#[derive(Clone)]
-pub(crate) struct App {
-    path: Arc<str>,
-    /// The verify layer `service` was built with, to rebuild it when the
-    /// rejected deliveries are wanted.
-    layer: VerifyLayer<Full<Bytes>>,
-    service: Verify<Router, Full<Bytes>>,
-    v1: Option<(Arc<str>, V1Service)>,
-    observers: Vec<Observer>,
-    limits: Limits,
-    diagnoser: Option<diagnosis::Diagnoser>,
-}
-
-impl App {
-    /// A receiver for `path`, verifying with `ring`, storing into `inbox`,
-    /// taking bodies of at most `max_body` bytes and buffering at most
-    /// `body_budget` bytes of bodies at once across all connections.
-    ///
-    /// The inbox's own answer tells a new event from a duplicate, so a
-    /// retried delivery is acknowledged and counted, never stored twice, and
-    /// logged as `duplicate` even when two attempts race.
-    pub(crate) fn new(
-        ring: KeyRing,
-        inbox: impl boxhook::inbox::Inbox,
-        path: &str,
-        max_body: usize,
-        body_budget: usize,
-    ) -> Self {
-        Self::with_router(
-            ring,
-            Router::new().store_in(inbox),
-            path,
-            max_body,
-            body_budget,
-        )
-    }
-
-    /// As [`App::new`], with `router` (its own `store_in`, handlers) behind
-    /// the verify layer.
-    pub(crate) fn with_router(
-        ring: KeyRing,
-        router: Router,
-        path: &str,
-        max_body: usize,
-        body_budget: usize,
-    ) -> Self {
-        // Rejected deliveries are kept (their headers and body cloned) only
-        // once `diagnose_rejections` says something will read them.
-        let layer = VerifyLayer::new(Verifier::new(ring))
-            .body_limit(max_body)
-            .body_budget(BodyBudget::new(body_budget));
-        let service = layer.clone().layer(router);
-        Self {
-            path: path.into(),
-            layer,
-            service,
-            v1: None,
-            observers: Vec::new(),
-            limits: Limits::default(),
-            diagnoser: None,
-        }
-    }
-
-    /// Holds connections within `limits` (default [`Limits::default`]).
-    pub(crate) fn limits(mut self, limits: Limits) -> Self {
-        self.limits = Limits {
-            max_connections: limits.max_connections.max(1),
-            max_requests: limits.max_requests.max(1),
-            ..limits
-        };
-        self
-    }
-
-    /// Also receives V1 callbacks on the given path, with the given service.
-    pub(crate) fn v1(mut self, v1: Option<(String, V1Service)>) -> Self {
-        self.v1 = v1.map(|(path, service)| (path.into(), service));
-        self
-    }
-
-    /// Also writes each delivery's log on stderr, as a text line or a JSON
-    /// object on one line.
-    pub(crate) fn log_as(self, format: log::LogFormat) -> Self {
-        match format {
-            log::LogFormat::Text => self.observe(|log| eprintln!("{log}")),
-            log::LogFormat::Json => self.observe(|log| eprintln!("{}", log.to_json())),
-        }
-    }
-
-    /// Calls `observer` with each delivery's log, before the response goes out.
-    pub(crate) fn observe(
-        mut self,
-        observer: impl Fn(&DeliveryLog) + Send + Sync + 'static,
-    ) -> Self {
-        self.observers.push(Arc::new(observer));
-        self
-    }
-
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let started = Instant::now();
-        let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        let delivery_id = request
-            .headers()
-            .get(boxhook_core::headers::DELIVERY_ID)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let response = if path == *self.path {
-            let mut service = self.service.clone();
-            match std::future::poll_fn(|cx| {
-                Service::<Request<Incoming>>::poll_ready(&mut service, cx)
-            })
-            .await
-            {
-                Ok(()) => match service.call(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                },
-                Err(never) => match never {},
-            }
-        } else if let Some((_, v1)) = self.v1.as_ref().filter(|(p, _)| **p == *path) {
-            match v1.clone().call(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            }
-        } else {
-            let mut response = Response::new(Full::default());
-            *response.status_mut() = StatusCode::NOT_FOUND;
-            response
-        };
-        let mut response = response;
-        let hints = diagnosis::hints(
-            self.diagnoser.as_ref(),
-            &mut response,
-            delivery_id.as_deref(),
-        );
-        let mut log = DeliveryLog::new(method, path, delivery_id, &response, started.elapsed());
-        log.hints = hints;
-        for observe in &self.observers {
-            observe(&log);
-        }
-        response
-    }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use boxhook::server::{Server, DEFAULT_BODY_BUDGET};
 use boxhook::verify::DEFAULT_BODY_LIMIT;
 use boxhook::Router;
 use boxhook_admin::{ensure, BoxClient, Credentials, DesiredState, Recreate, RetryPolicy};
@@ -12,7 +13,7 @@ use boxhook_testkit::box_api::{FakeBoxApi, FAKE_ACCESS_TOKEN};
 use boxhook_testkit::{RetrySchedule, Simulator};
 use tokio::net::TcpListener;
 
-use crate::serve::{serve, App, DEFAULT_BODY_BUDGET};
+use crate::receiver::App;
 
 const TARGET: &str = "folder:218730924451";
 
@@ -57,14 +58,16 @@ pub(crate) async fn run_step(n: usize, ring: &KeyRing) -> anyhow::Result<bool> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        app,
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
+    let server = tokio::spawn(
+        Server::new(listener, app)
+            .grace(Duration::from_secs(5))
+            .without_body_budget()
+            .on_notice(crate::logging::server_notice)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .run(),
+    );
     let simulator = Simulator::builder(format!("http://{addr}/").parse()?, ring.clone())
         .schedule(RetrySchedule::none())
         .timeout(Duration::from_secs(10))

@@ -68,7 +68,7 @@ impl ServeWiring {
         };
         let declared = desired.webhooks().len();
         let recreate = Recreate::observed(client, desired, |outcome, stats| {
-            crate::serve::notice("WARN", &format!("webhooks: {outcome} [{stats}]"));
+            crate::logging::notice("WARN", &format!("webhooks: {outcome} [{stats}]"));
         });
         Ok(Some(Self {
             recreate,
@@ -84,7 +84,7 @@ impl ServeWiring {
             Some(w) => router
                 .on_webhook_deleted(w.recreate.clone())
                 .on_no_active_session(SessionAlert::new(w.auth, |line: &str| {
-                    crate::serve::notice("WARN", &format!("webhooks: {line}"));
+                    crate::logging::notice("WARN", &format!("webhooks: {line}"));
                 })),
         }
     }
@@ -92,7 +92,7 @@ impl ServeWiring {
     /// Says what is managed, and learns the ids of the webhooks that exist
     /// now in the background (a failure is logged; the receiver runs on).
     pub(crate) fn start(&self) {
-        crate::serve::notice(
+        crate::logging::notice(
             "INFO",
             &format!(
                 "webhooks: {} declared; re-created on auto_cleanup",
@@ -102,11 +102,11 @@ impl ServeWiring {
         let recreate = self.recreate.clone();
         tokio::spawn(async move {
             match recreate.learn().await {
-                Ok(n) => crate::serve::notice(
+                Ok(n) => crate::logging::notice(
                     "INFO",
                     &format!("webhooks: {n} webhook(s) exist for this app and user"),
                 ),
-                Err(err) => crate::serve::notice(
+                Err(err) => crate::logging::notice(
                     "WARN",
                     &format!(
                         "webhooks: cannot list the current webhooks ({err}); a \
@@ -120,6 +120,6 @@ impl ServeWiring {
 
     /// The counts, for the last line before the receiver exits.
     pub(crate) fn stop(&self) {
-        crate::serve::notice("INFO", &format!("webhooks: {}", self.recreate.stats()));
+        crate::logging::notice("INFO", &format!("webhooks: {}", self.recreate.stats()));
     }
 }

@@ -115,7 +115,7 @@ impl Exec {
             if let Some(stderr) = stderr {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    crate::serve::notice(
+                    crate::logging::notice(
                         "INFO",
                         &format!(
                             "event {} attempt {attempt} stderr: {}",

@@ -132,8 +132,8 @@ pub(crate) struct Args {
     poll_ms: u64,
     /// How stderr's log is written: text, or json (one JSON object per
     /// line, the framework's events too).
-    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::serve::LogFormat::Text)]
-    log_format: crate::serve::LogFormat,
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    log_format: crate::logging::LogFormat,
     #[command(flatten)]
     admin: crate::admin::AdminArgs,
     #[command(flatten)]
@@ -235,7 +235,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         )));
     }
     let handler = handler(keys, args, timeout)?;
-    crate::serve::init_tracing_as(args.log_format)?;
+    crate::logging::init_tracing_as(args.log_format)?;
     let store = args.store.store()?;
     // Before the first event: the recorder must see every count.
     let admin = args.admin.prepare()?;
@@ -260,11 +260,11 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             "working on {} with {workers} worker(s){until}",
             store.describe()
         );
-        crate::serve::notice("INFO", &line);
+        crate::logging::notice("INFO", &line);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            crate::serve::stop_signal().await;
-            crate::serve::notice(
+            crate::stop_signal().await;
+            crate::logging::notice(
                 "INFO",
                 "stopping: no new claims; finishing events in progress",
             );
@@ -316,7 +316,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         if args.once {
             println!("processed {done} event(s); {failed} attempt(s) failed");
         }
-        crate::serve::notice("INFO", "stopped");
+        crate::logging::notice("INFO", "stopped");
         Ok(if failed > 0 {
             ExitCode::FAILURE
         } else {

@@ -1,4 +1,4 @@
-//! What `serve` tells its operator: one line per request ([`DeliveryLog`]),
+//! What the CLI tells its operator: one line per request ([`DeliveryLog`]),
 //! with every field that came from the network escaped, and the framework's
 //! own warnings and errors through a `tracing` subscriber on stderr.
 
@@ -56,6 +56,24 @@ pub(crate) fn notice(level: &str, message: &str) {
     }
 }
 
+/// Writes what [`boxhook::server`] has to say (a failed accept, a grace
+/// run out) as one of the operator's WARN lines, for both listeners.
+pub(crate) fn server_notice(said: &boxhook::server::Notice) {
+    let line = match said {
+        boxhook::server::Notice::AcceptFailed(err) => format!(
+            "accept failed: {err}; retrying (if out of file descriptors, \
+             raise `ulimit -n` or lower --max-connections)"
+        ),
+        boxhook::server::Notice::GraceExpired { grace, .. } => format!(
+            "in-flight deliveries still running after {} s; stopping anyway \
+             (Box retries them; raise --grace to wait longer)",
+            grace.as_secs()
+        ),
+        other => other.to_string(),
+    };
+    notice("WARN", &line);
+}
+
 /// Sends `tracing` events to stderr, filtered by `RUST_LOG` or else by
 /// [`DEFAULT_LOG_FILTER`], as text or one JSON object per line. An invalid
 /// `RUST_LOG` is a usage error.
@@ -107,7 +125,7 @@ pub(crate) struct DeliveryLog {
     /// The V1 callback answered, on the V1 path.
     pub(crate) v1: Option<V1Accepted>,
     pub(crate) latency: Duration,
-    /// The diagnosis of a 401, when one was made (see `serve::diagnosis`).
+    /// The diagnosis of a 401, when one was made (see `receiver::diagnosis`).
     pub(crate) hints: Vec<boxhook_core::diagnose::Hint>,
 }
 

@@ -1,9 +1,10 @@
-//! Why `serve` answered 401: the core's diagnosis of the rejected delivery,
-//! logged at debug level. The network peer only ever gets the empty 401.
+//! Why the receiver answered 401: the core's diagnosis of the rejected
+//! delivery, logged at debug level. The network peer only ever gets the
+//! empty 401.
 //!
 //! A diagnosis costs up to about thirty HMAC passes over a body of at most
-//! 1 MiB, so it runs only when asked for: when debug logging is on for this
-//! module (`RUST_LOG=boxhook::serve=debug`), or, at most
+//! 1 MiB, so it runs only when asked for: when debug logging is on for
+//! [`TARGET`] (`RUST_LOG=boxhook::serve=debug`), or, at most
 //! [`MAX_DIAGNOSES_PER_SECOND`] a second, in the demo and for the dashboard.
 
 use std::sync::Arc;
@@ -17,6 +18,11 @@ use http::Response;
 use http_body_util::Full;
 
 use super::App;
+
+/// The `tracing` target of the diagnoses: the one operators have been
+/// told to turn on (`RUST_LOG=boxhook::serve=debug`), whichever module
+/// makes them.
+const TARGET: &str = "boxhook::serve::diagnosis";
 
 /// How many 401s a second are diagnosed without debug logging (for the
 /// dashboard): a flood of bad deliveries must not turn into a flood of
@@ -57,7 +63,7 @@ impl App {
     /// nothing is diagnosed and the verify layer does not keep rejected
     /// deliveries, so a flood of 401s costs no copies of their headers.
     pub(crate) fn diagnose_rejections(mut self, keys: DiagnosisKeys, always: bool) -> Self {
-        if !always && !tracing::enabled!(tracing::Level::DEBUG) {
+        if !always && !tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
             self.diagnoser = None;
             return self;
         }
@@ -89,7 +95,7 @@ pub(super) fn hints(
     let Some(diagnoser) = diagnoser else {
         return Vec::new();
     };
-    let debug = tracing::enabled!(tracing::Level::DEBUG);
+    let debug = tracing::enabled!(target: TARGET, tracing::Level::DEBUG);
     let now = SystemClock.now();
     let wanted = debug || (diagnoser.always && diagnoser.take(now.timestamp()));
     if !wanted {
@@ -104,6 +110,7 @@ pub(super) fn hints(
         let codes: Vec<&str> = hints.iter().map(|h| h.code().as_str()).collect();
         let messages: Vec<&str> = hints.iter().map(Hint::message).collect();
         tracing::debug!(
+            target: TARGET,
             delivery_id = %Printable(delivery_id.unwrap_or("-")),
             hints = %codes.join(","),
             "why the delivery was rejected: {}",
