@@ -49,7 +49,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "TIME", value_parser = parse_since)]
     since: Option<DateTime<Utc>>,
     /// Only events in this state: pending, claimed, done or dead.
-    #[arg(long, value_name = "S", value_parser = crate::inbox::parse_state)]
+    #[arg(long, value_name = "S", value_parser = super::parse_state)]
     state: Option<EntryState>,
     /// At most N deliveries per second, 0.01 to 10000 (default: as fast as
     /// the receiver answers).

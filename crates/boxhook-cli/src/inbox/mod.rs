@@ -11,6 +11,9 @@
 //! `show` writes the stored body byte for byte, unescaped: it is the
 //! evidence of what Box sent.
 
+mod list;
+mod replay;
+
 use std::io::Write as _;
 use std::process::ExitCode;
 
@@ -25,7 +28,7 @@ use crate::store::StoreArgs;
 pub(crate) enum Command {
     /// List stored events, newest first: the last 50 unless --limit or
     /// --all, with how many there are and the next page's cursor.
-    List(crate::list::Args),
+    List(list::Args),
     /// Print a stored event's raw body, byte for byte as Box sent it
     /// (unescaped: redirect it to a file or a JSON tool rather than reading
     /// it on a terminal).
@@ -35,7 +38,7 @@ pub(crate) enum Command {
     Requeue(RequeueArgs),
     /// Re-send stored events to a receiver, signed as Box signs them, with
     /// fresh timestamps (keys from the environment, as for `send`).
-    Replay(crate::replay::Args),
+    Replay(replay::Args),
     /// Remove done (or dead) events older than a duration, in batches, and
     /// say how many were removed.
     Prune(crate::prune::Args),
@@ -76,9 +79,9 @@ pub(crate) fn parse_state(name: &str) -> Result<EntryState, String> {
 /// Runs an inbox subcommand.
 pub(crate) fn run(keys: &crate::keys::KeyArgs, command: &Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Replay(args) => return crate::replay::run(keys, args),
+        Command::Replay(args) => return replay::run(keys, args),
         Command::Prune(args) => return crate::prune::run(args),
-        Command::List(args) => return crate::list::run(args),
+        Command::List(args) => return list::run(args),
         Command::Show(_) | Command::Requeue(_) => {}
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -152,7 +155,7 @@ pub(crate) fn entry_json(entry: &InboxEntry) -> serde_json::Value {
 pub(crate) fn table(entries: &[InboxEntry]) -> String {
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = crate::list::Table::default().write(entries, &mut out);
+    let _ = list::Table::default().write(entries, &mut out);
     let _ = writeln!(out, "{} event(s)", entries.len());
     String::from_utf8_lossy(&out).into_owned()
 }

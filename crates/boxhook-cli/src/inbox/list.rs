@@ -41,7 +41,7 @@ pub(crate) struct Args {
     store: StoreArgs,
     /// Only events in this state: pending, claimed (held by a worker), done
     /// or dead.
-    #[arg(long, value_name = "STATE", value_parser = crate::inbox::parse_state)]
+    #[arg(long, value_name = "STATE", value_parser = super::parse_state)]
     state: Option<EntryState>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
@@ -132,7 +132,7 @@ pub(crate) async fn write_events(
         page.truncate(want);
         if json {
             for entry in &page {
-                writeln!(out, "{}", crate::inbox::entry_json(entry))?;
+                writeln!(out, "{}", super::entry_json(entry))?;
             }
         } else {
             table.write(&page, out)?;
