@@ -10,8 +10,6 @@
 //!   on a [`RetrySchedule`], with a new delivery id, timestamp and signatures
 //!   on every attempt — in real, compressed or virtual time.
 //! - [`ScriptedServer`]: the far end for testing senders.
-//! - [`box_api`]: a fake of Box's webhooks API and token endpoint, for code
-//!   that creates and reconciles webhooks.
 //! - [`conformance`]: the rules every idempotency store and every inbox must
 //!   keep, as suites to run against your own (or a new backend's).
 //!
@@ -63,7 +61,6 @@
 
 #![warn(clippy::arithmetic_side_effects)]
 
-pub mod box_api;
 pub mod conformance;
 mod delivery;
 mod expected;
