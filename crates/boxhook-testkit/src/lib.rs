@@ -3,7 +3,8 @@
 //! - [`Delivery`]: a request exactly as Box sends it, signed with the core's
 //!   signer, and its negative variants (tampered, stale, future, wrong key,
 //!   missing or duplicated header, re-serialized body), each with the
-//!   verifier's [`Expected`] answer.
+//!   verifier's [`Expected`] answer; [`Delivery::at`] sends it to the path
+//!   your app serves the webhooks at.
 //! - [`fixtures`]: Box's wire-form payloads, one or more per trigger.
 //! - A fixed clock: [`FixedClock`], [`Delivery::clock`], [`clock_at`].
 //! - [`Simulator`]: delivers over HTTP like Box — retries anything but a 2xx
@@ -27,8 +28,9 @@
 //! use boxhook_testkit::{fixtures, Delivery};
 //!
 //! let body = br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","source":{"id":"1","type":"file","name":"Report.pdf"}}"#;
-//! let delivery = Delivery::new(&body[..]);
+//! let delivery = Delivery::new(&body[..]).at("/box/webhooks"); // where your app serves them
 //! let request = delivery.to_request(); // http::Request<Full<Bytes>>, for tower/hyper services
+//! assert_eq!(request.uri(), "/box/webhooks");
 //!
 //! // What the server under test would do:
 //! let verifier = Verifier::new(delivery.key_ring().clone());

@@ -1,5 +1,6 @@
 //! [`Delivery`]: a request exactly as Box sends it, and its negative variants.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use boxhook_core::{
@@ -64,8 +65,9 @@ pub fn sample_keys() -> KeyRing {
 /// `BOX-SIGNATURE-VERSION: 1` and `BOX-SIGNATURE-ALGORITHM: HmacSHA256`.
 ///
 /// Defaults: Box's sample keys ([`sample_keys`]), the timestamp
-/// [`DEFAULT_TIMESTAMP`], the URI `/`, and a delivery id derived from the body
-/// and timestamp (UUID-shaped, deterministic).
+/// [`DEFAULT_TIMESTAMP`], the URI `/` (another path: [`at`](Self::at)), and a
+/// delivery id derived from the body and timestamp (UUID-shaped,
+/// deterministic).
 ///
 /// # Time
 ///
@@ -232,13 +234,64 @@ impl Delivery {
         self
     }
 
-    /// Sets the request URI (default `/`).
+    /// Sends the request to `path` instead of `/`: the path your app serves
+    /// the webhooks at. An app that mounts them at `/box/webhooks` has no
+    /// route at `/` and answers a delivery sent there 404, before boxhook
+    /// sees it.
+    ///
+    /// Box signs the body and timestamp, not the path, so nothing else
+    /// changes. A path without a leading `/` gets one; a query (`?a=b`) is
+    /// kept.
+    ///
+    /// # Panics
+    ///
+    /// When `path` cannot be a request path (it holds a space or a control
+    /// character, or is longer than 64 KiB): a mistake in the test, not in
+    /// the code under test.
+    ///
+    /// ```
+    /// use boxhook::runtime::send::Delivery;
+    /// use boxhook::{Layer as _, Router, Verifier, VerifyLayer};
+    /// use tower::ServiceExt as _; // `oneshot`: tower with its `util` feature
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let delivery = Delivery::new(r#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED"}"#);
+    /// let webhooks = VerifyLayer::new(Verifier::new(delivery.key_ring().clone()))
+    ///     .clock(delivery.clock())
+    ///     .layer(Router::new());
+    /// let app = axum::Router::new().route_service("/box/webhooks", webhooks);
+    ///
+    /// let request = delivery.clone().at("/box/webhooks").to_request();
+    /// assert_eq!(request.uri(), "/box/webhooks");
+    /// assert_eq!(app.clone().oneshot(request).await?.status(), 200);
+    ///
+    /// // Sent to `/`, the default: no route there.
+    /// assert_eq!(app.oneshot(delivery.to_request()).await?.status(), 404);
+    /// # Ok::<(), std::convert::Infallible>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn at(self, path: &str) -> Self {
+        let target = if path.starts_with('/') {
+            Cow::Borrowed(path)
+        } else {
+            Cow::Owned(format!("/{path}"))
+        };
+        let uri = target
+            .parse()
+            .unwrap_or_else(|_| panic!("{path:?} is not a valid request path"));
+        self.uri(uri)
+    }
+
+    /// Sets the whole request URI (default `/`); [`at`](Self::at) is the
+    /// short way to set a path.
     ///
     /// ```
     /// use boxhook::runtime::send::Delivery;
     ///
-    /// let request = Delivery::new("{}").uri("/box/webhook".parse()?).to_request();
-    /// assert_eq!(request.uri().path(), "/box/webhook");
+    /// let request = Delivery::new("{}").uri("http://127.0.0.1:8080/box/webhooks".parse()?).to_request();
+    /// assert_eq!(request.uri().host(), Some("127.0.0.1"));
+    /// assert_eq!(request.uri().path(), "/box/webhooks");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn uri(mut self, uri: Uri) -> Self {
