@@ -8,6 +8,7 @@
 //!   [schedule](send::RetrySchedule), with a new delivery id, timestamp and
 //!   signatures on every attempt.
 //! - [`fixtures`]: Box's wire-form payloads, one or more per trigger.
+//! - [`replay`]: re-send stored events from an [`Inbox`](crate::inbox::Inbox).
 //! - [`transit`]: what proxies and frameworks do to a body on the way (for
 //!   testing the [`diagnose`](crate::diagnose) hints).
 //!
@@ -35,5 +36,6 @@
 //! ```
 
 pub mod fixtures;
+pub mod replay;
 pub mod send;
 pub mod transit;
