@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use boxhook_admin::fake::{FakeBoxApi, FAKE_ACCESS_TOKEN, FAKE_CLIENT_ID, FAKE_CLIENT_SECRET};
 use boxhook_admin::{
     ApiError, BoxClient, Credentials, Error, NewWebhook, RetryPolicy, SubjectType, Target,
     WebhookUpdate,
 };
-use boxhook_testkit::box_api::{FakeBoxApi, FAKE_ACCESS_TOKEN, FAKE_CLIENT_ID, FAKE_CLIENT_SECRET};
 
 /// Retries that wait at most 5 ms, whatever `Retry-After` says.
 fn fast() -> RetryPolicy {

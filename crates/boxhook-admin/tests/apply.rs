@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use boxhook_admin::fake::{FakeBoxApi, FAKE_ACCESS_TOKEN};
 use boxhook_admin::{
     apply, current_state, ensure, plan, Applied, BoxClient, Change, Credentials, DesiredState,
     RetryPolicy,
 };
-use boxhook_testkit::box_api::{FakeBoxApi, FAKE_ACCESS_TOKEN};
 
 const HOOK: &str = "https://hooks.example.com/box";
 
@@ -106,7 +106,7 @@ async fn apply_converges_and_a_second_apply_writes_nothing() {
     let mut targets: Vec<String> = api
         .webhooks()
         .iter()
-        .map(boxhook_testkit::box_api::FakeWebhook::target)
+        .map(boxhook_admin::fake::FakeWebhook::target)
         .collect();
     targets.sort();
     assert_eq!(targets, ["file:22", "folder:11", "folder:33", "folder:55"]);

@@ -2,8 +2,8 @@
 //! client stops with an error naming the bound, after a bounded number of
 //! requests, instead of growing without end.
 
+use boxhook_admin::fake::{FakeBoxApi, Paging, FAKE_ACCESS_TOKEN};
 use boxhook_admin::{BoxClient, Credentials, Error, RetryPolicy, MAX_LIST_ENTRIES, MAX_LIST_PAGES};
-use boxhook_testkit::box_api::{FakeBoxApi, Paging, FAKE_ACCESS_TOKEN};
 
 fn client(api: &FakeBoxApi) -> BoxClient {
     BoxClient::builder(Credentials::AccessToken(FAKE_ACCESS_TOKEN.into()))

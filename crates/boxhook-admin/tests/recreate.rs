@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use boxhook::verify::Verify;
 use boxhook::{Layer as _, Outcome, Router, Verifier, VerifyLayer};
+use boxhook_admin::fake::{FakeBoxApi, FAKE_ACCESS_TOKEN};
 use boxhook_admin::{
     AuthKind, BoxClient, Credentials, DesiredState, Recreate, RecreateStats, RetryPolicy,
     SessionAlert, Target,
 };
-use boxhook_testkit::box_api::{FakeBoxApi, FAKE_ACCESS_TOKEN};
 use boxhook_testkit::Delivery;
 use tower::ServiceExt as _;
 

@@ -322,6 +322,42 @@ fn requests_look_like_box() {
 }
 
 #[test]
+fn at_sends_to_the_path_and_changes_nothing_else() {
+    let delivery = Delivery::new(VECTOR_BODY);
+    let plain = delivery.to_bytes_request();
+    for (path, want) in [
+        ("/box/webhooks", "/box/webhooks"),
+        ("box/webhooks", "/box/webhooks"),
+        ("/box/webhooks?tenant=7", "/box/webhooks?tenant=7"),
+        ("/", "/"),
+        ("", "/"),
+    ] {
+        let request = delivery.clone().at(path).to_bytes_request();
+        assert_eq!(request.uri(), want, "{path:?}");
+        assert_eq!(request.method(), plain.method(), "{path:?}");
+        assert_eq!(
+            request.headers(),
+            plain.headers(),
+            "{path:?}: the path is not signed"
+        );
+        assert_eq!(request.body(), plain.body(), "{path:?}");
+    }
+    let moved = delivery.clone().at("/box/webhooks");
+    assert_eq!(moved.expected(), RAW);
+    let verifier = Verifier::new(moved.key_ring().clone());
+    check(&moved, &verifier, RAW, "at /box/webhooks");
+    // The last call wins, whether `at` or `uri`.
+    let request = delivery.at("/a").at("/b").to_request();
+    assert_eq!(request.uri(), "/b");
+}
+
+#[test]
+#[should_panic(expected = "\"/box webhooks\" is not a valid request path")]
+fn at_refuses_a_path_that_cannot_be_sent() {
+    let _ = Delivery::new("{}").at("/box webhooks");
+}
+
+#[test]
 fn tampering_changes_exactly_one_byte() {
     for (name, body) in bodies() {
         let delivery = Delivery::new(body.clone()).tampered();

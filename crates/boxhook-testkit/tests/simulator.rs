@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use boxhook_core::{BodyForm, FixedClock, SystemClock, Verifier};
 use boxhook_testkit::{
-    fixtures, sample_keys, AttemptErrorKind, CompressedSleep, Delivery, DeliveryIds, Expected,
-    Outcome, RetrySchedule, ScriptedServer, Simulator,
+    fixtures, sample_keys, AttemptErrorKind, CompressedSleep, Delivery, DeliveryIds,
+    DeliveryOutcome, Expected, RetrySchedule, ScriptedServer, Simulator,
 };
 use http::StatusCode;
 
@@ -46,7 +46,7 @@ async fn retries_until_the_first_2xx_with_fresh_ids_timestamps_and_signatures() 
 
         assert_eq!(
             report.outcome(),
-            Outcome::Delivered {
+            DeliveryOutcome::Delivered {
                 status: StatusCode::OK
             }
         );
@@ -126,7 +126,7 @@ async fn anything_but_2xx_is_retried_until_the_schedule_ends() {
             .on_attempt(move |attempt| log.lock().expect("lock").push(attempt.to_string()))
             .build();
         let report = simulator.send_body(BODY).await;
-        assert_eq!(report.outcome(), Outcome::GaveUp);
+        assert_eq!(report.outcome(), DeliveryOutcome::GaveUp);
         assert!(!report.delivered());
         assert_eq!(report.attempts().len(), 7);
         assert_eq!(server.received_count(), 7);
@@ -153,7 +153,7 @@ async fn anything_but_2xx_is_retried_until_the_schedule_ends() {
         let report = simulator.send_body(BODY).await;
         assert_eq!(
             report.outcome(),
-            Outcome::Delivered {
+            DeliveryOutcome::Delivered {
                 status: StatusCode::ACCEPTED
             }
         );
@@ -178,7 +178,7 @@ async fn connection_refused_is_reported_and_retried() {
             .timeout(Duration::from_secs(5))
             .build();
         let report = simulator.send_body(BODY).await;
-        assert_eq!(report.outcome(), Outcome::GaveUp);
+        assert_eq!(report.outcome(), DeliveryOutcome::GaveUp);
         assert_eq!(report.attempts().len(), 3);
         for attempt in report.attempts() {
             let err = attempt.result().expect_err("nothing listens");
@@ -477,7 +477,7 @@ async fn a_2xx_with_a_slow_or_endless_body_is_delivered_at_once() {
             let took = started.elapsed();
             assert_eq!(
                 report.outcome(),
-                Outcome::Delivered {
+                DeliveryOutcome::Delivered {
                     status: StatusCode::OK
                 },
                 "{name}: {report:?}"

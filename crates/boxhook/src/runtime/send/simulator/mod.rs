@@ -18,9 +18,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::task::JoinSet;
 
-use crate::{Delivery, DeliveryIds};
+use super::{Delivery, DeliveryIds};
 
-pub use report::{Attempt, AttemptError, AttemptErrorKind, DeliveryReport, Outcome};
+pub use report::{Attempt, AttemptError, AttemptErrorKind, DeliveryOutcome, DeliveryReport};
 pub use schedule::RetrySchedule;
 pub use sleep::{AdvanceClock, CompressedSleep, RealSleep, SleepFuture, Sleeper};
 
@@ -44,7 +44,7 @@ const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 /// the attempt (and, in `boxhook work --forward`, the event's lease) for.
 ///
 /// ```
-/// assert_eq!(boxhook_testkit::RESPONSE_BODY_TIMEOUT.as_secs(), 1);
+/// assert_eq!(boxhook::runtime::send::RESPONSE_BODY_TIMEOUT.as_secs(), 1);
 /// ```
 pub const RESPONSE_BODY_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -74,8 +74,9 @@ pub const RESPONSE_BODY_TIMEOUT: Duration = Duration::from_secs(1);
 /// forward instead of sleeping.
 ///
 /// ```
-/// use boxhook_core::{FixedClock, Verifier};
-/// use boxhook_testkit::{sample_keys, Delivery, RetrySchedule, ScriptedServer, Simulator};
+/// use boxhook::{FixedClock, Verifier};
+/// use boxhook::runtime::send::{sample_keys, Delivery, RetrySchedule, Simulator};
+/// use boxhook_testkit::ScriptedServer; // stands in for your receiver
 ///
 /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 /// # rt.block_on(async {
@@ -141,10 +142,10 @@ impl Simulator {
     /// system clock, real sleeps and random delivery ids.
     ///
     /// ```
-    /// use boxhook_testkit::{sample_keys, Simulator};
+    /// use boxhook::runtime::send::{sample_keys, Simulator};
     /// let simulator = Simulator::new("http://127.0.0.1:8080/".parse()?, sample_keys());
     /// assert_eq!(simulator.schedule().retries(), 10);
-    /// # Ok::<(), http::uri::InvalidUri>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn new(target: Uri, keys: KeyRing) -> Self {
@@ -180,7 +181,8 @@ impl Simulator {
     /// Delivers `body` as Box would (see [`send`](Self::send)).
     ///
     /// ```
-    /// # use boxhook_testkit::*;
+    /// use boxhook::runtime::send::*;
+    /// use boxhook_testkit::ScriptedServer; // stands in for your receiver
     /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     /// # rt.block_on(async {
     /// let server = ScriptedServer::start([]).await?; // always 200
@@ -204,8 +206,9 @@ impl Simulator {
     /// body, negative variants — is kept.
     ///
     /// ```
-    /// # use boxhook_testkit::*;
-    /// # use boxhook_core::ErrorKind;
+    /// use boxhook::runtime::send::*;
+    /// use boxhook_testkit::ScriptedServer; // stands in for your receiver
+    /// # use boxhook::ErrorKind;
     /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     /// # rt.block_on(async {
     /// let server = ScriptedServer::start([401]).await?;
@@ -213,7 +216,7 @@ impl Simulator {
     ///     .schedule(RetrySchedule::none())
     ///     .build();
     /// let report = simulator.send(Delivery::new("{}").tampered()).await;
-    /// assert_eq!(report.outcome(), Outcome::GaveUp);
+    /// assert_eq!(report.outcome(), DeliveryOutcome::GaveUp);
     /// assert_eq!(report.attempts()[0].expected(), Expected::Rejected(ErrorKind::Mismatch));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # })?;
@@ -275,7 +278,8 @@ impl Simulator {
     /// panic is passed on.
     ///
     /// ```
-    /// # use boxhook_testkit::*;
+    /// use boxhook::runtime::send::*;
+    /// use boxhook_testkit::ScriptedServer; // stands in for your receiver
     /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     /// # rt.block_on(async {
     /// let server = ScriptedServer::start([]).await?;
@@ -373,8 +377,8 @@ fn describe(err: &(dyn std::error::Error + 'static)) -> String {
 ///
 /// ```
 /// use std::time::Duration;
-/// use boxhook_core::FixedClock;
-/// use boxhook_testkit::{sample_keys, DeliveryIds, RetrySchedule, Simulator};
+/// use boxhook::FixedClock;
+/// use boxhook::runtime::send::{sample_keys, DeliveryIds, RetrySchedule, Simulator};
 ///
 /// let simulator = Simulator::builder("http://127.0.0.1:8080/".parse()?, sample_keys())
 ///     .schedule(RetrySchedule::fixed(3, Duration::from_secs(60)))
@@ -455,7 +459,8 @@ impl SimulatorBuilder {
     /// output while a real-time schedule runs for hours.
     ///
     /// ```
-    /// # use boxhook_testkit::*;
+    /// use boxhook::runtime::send::*;
+    /// use boxhook_testkit::ScriptedServer; // stands in for your receiver
     /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     /// # rt.block_on(async {
     /// let server = ScriptedServer::start([500]).await?;

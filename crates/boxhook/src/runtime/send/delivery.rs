@@ -1,5 +1,6 @@
 //! [`Delivery`]: a request exactly as Box sends it, and its negative variants.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use boxhook_core::{
@@ -12,10 +13,10 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 
-use crate::expected::Expected;
-use crate::header::BoxHeader;
-use crate::ids::{mix, DeliveryIds};
-use crate::reserialize::reserialize;
+use super::expected::Expected;
+use super::header::BoxHeader;
+use super::ids::{mix, DeliveryIds};
+use super::reserialize::reserialize;
 
 /// The timestamp a [`Delivery`] carries unless told otherwise: the one of
 /// Box's published test vectors (see "Known-answer vectors" in docs/PROTOCOL.md).
@@ -41,8 +42,8 @@ pub const FUTURE_SKEW: Duration = Duration::from_secs(61);
 /// unless given [`keys`](Delivery::keys).
 ///
 /// ```
-/// use boxhook_core::KeySlot;
-/// let keys = boxhook_testkit::sample_keys();
+/// use boxhook::KeySlot;
+/// let keys = boxhook::runtime::send::sample_keys();
 /// assert!(keys.key(KeySlot::Primary).is_some() && keys.key(KeySlot::Secondary).is_some());
 /// ```
 #[must_use]
@@ -64,8 +65,9 @@ pub fn sample_keys() -> KeyRing {
 /// `BOX-SIGNATURE-VERSION: 1` and `BOX-SIGNATURE-ALGORITHM: HmacSHA256`.
 ///
 /// Defaults: Box's sample keys ([`sample_keys`]), the timestamp
-/// [`DEFAULT_TIMESTAMP`], the URI `/`, and a delivery id derived from the body
-/// and timestamp (UUID-shaped, deterministic).
+/// [`DEFAULT_TIMESTAMP`], the URI `/` (another path: [`at`](Self::at)), and a
+/// delivery id derived from the body and timestamp (UUID-shaped,
+/// deterministic).
 ///
 /// # Time
 ///
@@ -78,7 +80,7 @@ pub fn sample_keys() -> KeyRing {
 /// # Negative variants
 ///
 /// Each builder method spoils one thing; they combine. What a default
-/// [`Verifier`](boxhook_core::Verifier) holding the same keys answers, at
+/// [`Verifier`](crate::Verifier) holding the same keys answers, at
 /// [`now`](Self::now), is [`expected`](Self::expected):
 ///
 /// | builder | what is sent | verifier answers |
@@ -93,8 +95,8 @@ pub fn sample_keys() -> KeyRing {
 /// | [`reserialized`](Self::reserialized) | the body parsed and re-serialized: escapes lost | accepted, **escaped** body form, when the body was Box's compact escaped JSON; `mismatch` if it was not |
 ///
 /// ```
-/// use boxhook_core::{BodyForm, ErrorKind, Verifier};
-/// use boxhook_testkit::{BoxHeader, Delivery, Expected};
+/// use boxhook::{BodyForm, ErrorKind, Verifier};
+/// use boxhook::runtime::send::{BoxHeader, Delivery, Expected};
 ///
 /// let body = br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","source":{"id":"1","type":"file","name":"a\/b \u00e9.txt"}}"#;
 /// let delivery = Delivery::new(&body[..]).delivery_id("d-1");
@@ -145,7 +147,7 @@ impl Delivery {
     /// A delivery of `body`, which is sent and signed byte for byte.
     ///
     /// ```
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// let request = Delivery::new(r#"{"type":"webhook_event"}"#).to_request();
     /// assert_eq!(request.method(), "POST");
@@ -174,14 +176,14 @@ impl Delivery {
     /// Signs with `keys`: one signature header per filled slot.
     ///
     /// ```
-    /// use boxhook_core::KeyRing;
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::KeyRing;
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// let keys = KeyRing::from_strs(Some("my-primary"), None)?;
     /// let request = Delivery::new("{}").keys(keys).to_request();
     /// assert!(request.headers().contains_key("box-signature-primary"));
     /// assert!(!request.headers().contains_key("box-signature-secondary"));
-    /// # Ok::<(), boxhook_core::KeyError>(())
+    /// # Ok::<(), boxhook::KeyError>(())
     /// ```
     pub fn keys(mut self, keys: KeyRing) -> Self {
         self.keys = keys;
@@ -193,14 +195,14 @@ impl Delivery {
     /// signed and sent exactly as given.
     ///
     /// ```
-    /// use boxhook_core::DeliveryTimestamp;
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::runtime::send::DeliveryTimestamp;
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// let ts = DeliveryTimestamp::parse("2016-07-11T10:10:33-07:00")?;
     /// let delivery = Delivery::new("{}").timestamp(ts.clone());
     /// assert_eq!(delivery.sent_timestamp(), ts);
     /// assert_eq!(delivery.now().to_rfc3339(), "2016-07-11T17:10:33+00:00");
-    /// # Ok::<(), boxhook_core::VerifyError>(())
+    /// # Ok::<(), boxhook::VerifyError>(())
     /// ```
     pub fn timestamp(mut self, timestamp: DeliveryTimestamp) -> Self {
         self.timestamp = timestamp;
@@ -210,8 +212,8 @@ impl Delivery {
     /// Sets *now* from an instant, written in Box's form (whole seconds, numeric offset).
     ///
     /// ```
-    /// use boxhook_core::{Clock, SystemClock};
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::{Clock, SystemClock};
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// // For a server running on the real clock:
     /// let delivery = Delivery::new("{}").sent_at(SystemClock.now());
@@ -224,7 +226,7 @@ impl Delivery {
     /// Sets `BOX-DELIVERY-ID` (default: derived from the body and timestamp).
     ///
     /// ```
-    /// let request = boxhook_testkit::Delivery::new("{}").delivery_id("d-1").to_request();
+    /// let request = boxhook::runtime::send::Delivery::new("{}").delivery_id("d-1").to_request();
     /// assert_eq!(request.headers()["box-delivery-id"], "d-1");
     /// ```
     pub fn delivery_id(mut self, id: impl Into<String>) -> Self {
@@ -232,12 +234,65 @@ impl Delivery {
         self
     }
 
-    /// Sets the request URI (default `/`).
+    /// Sends the request to `path` instead of `/`: the path your app serves
+    /// the webhooks at. An app that mounts them at `/box/webhooks` has no
+    /// route at `/` and answers a delivery sent there 404, before boxhook
+    /// sees it.
+    ///
+    /// Box signs the body and timestamp, not the path, so nothing else
+    /// changes. A path without a leading `/` gets one; a query (`?a=b`) is
+    /// kept.
+    ///
+    /// # Panics
+    ///
+    /// When `path` cannot be a request path (it holds a space or a control
+    /// character, or is longer than 64 KiB): a mistake in the test, not in
+    /// the code under test.
     ///
     /// ```
-    /// use http::Uri;
-    /// let request = boxhook_testkit::Delivery::new("{}").uri(Uri::from_static("/box/webhook")).to_request();
-    /// assert_eq!(request.uri().path(), "/box/webhook");
+    /// use boxhook::runtime::send::Delivery;
+    /// use boxhook::{Layer as _, Router, Verifier, VerifyLayer};
+    /// use tower::ServiceExt as _; // `oneshot`: tower with its `util` feature
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let delivery = Delivery::new(r#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED"}"#);
+    /// let webhooks = VerifyLayer::new(Verifier::new(delivery.key_ring().clone()))
+    ///     .clock(delivery.clock())
+    ///     .layer(Router::new());
+    /// let app = axum::Router::new().route_service("/box/webhooks", webhooks);
+    ///
+    /// let request = delivery.clone().at("/box/webhooks").to_request();
+    /// assert_eq!(request.uri(), "/box/webhooks");
+    /// assert_eq!(app.clone().oneshot(request).await?.status(), 200);
+    ///
+    /// // Sent to `/`, the default: no route there.
+    /// assert_eq!(app.oneshot(delivery.to_request()).await?.status(), 404);
+    /// # Ok::<(), std::convert::Infallible>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn at(self, path: &str) -> Self {
+        let target = if path.starts_with('/') {
+            Cow::Borrowed(path)
+        } else {
+            Cow::Owned(format!("/{path}"))
+        };
+        let uri = target
+            .parse()
+            .unwrap_or_else(|_| panic!("{path:?} is not a valid request path"));
+        self.uri(uri)
+    }
+
+    /// Sets the whole request URI (default `/`); [`at`](Self::at) is the
+    /// short way to set a path.
+    ///
+    /// ```
+    /// use boxhook::runtime::send::Delivery;
+    ///
+    /// let request = Delivery::new("{}").uri("http://127.0.0.1:8080/box/webhooks".parse()?).to_request();
+    /// assert_eq!(request.uri().host(), Some("127.0.0.1"));
+    /// assert_eq!(request.uri().path(), "/box/webhooks");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn uri(mut self, uri: Uri) -> Self {
         self.uri = uri;
@@ -248,8 +303,8 @@ impl Delivery {
     /// answers `expired`.
     ///
     /// ```
-    /// use boxhook_core::ErrorKind;
-    /// use boxhook_testkit::{Delivery, Expected};
+    /// use boxhook::ErrorKind;
+    /// use boxhook::runtime::send::{Delivery, Expected};
     ///
     /// let delivery = Delivery::new("{}").stale();
     /// assert_eq!(delivery.sent_timestamp().as_str(), "2019-12-31T23:49:59-07:00");
@@ -264,7 +319,7 @@ impl Delivery {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// assert!(Delivery::new("{}").aged(Duration::from_secs(600)).expected().is_accepted());
     /// assert!(!Delivery::new("{}").aged(Duration::from_secs(601)).expected().is_accepted());
@@ -281,8 +336,8 @@ impl Delivery {
     /// answers `future`.
     ///
     /// ```
-    /// use boxhook_core::ErrorKind;
-    /// use boxhook_testkit::{Delivery, Expected};
+    /// use boxhook::ErrorKind;
+    /// use boxhook::runtime::send::{Delivery, Expected};
     ///
     /// let delivery = Delivery::new("{}").future();
     /// assert_eq!(delivery.sent_timestamp().as_str(), "2020-01-01T00:01:01-07:00");
@@ -297,7 +352,7 @@ impl Delivery {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// assert!(Delivery::new("{}").ahead(Duration::from_secs(60)).expected().is_accepted());
     /// ```
@@ -315,7 +370,7 @@ impl Delivery {
     /// its middle byte's lowest bit flipped; an empty body gets one space.
     ///
     /// ```
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// let delivery = Delivery::new(r#"{"id":"12345"}"#).tampered();
     /// assert_eq!(&delivery.body()[..], br#"{"id":"22345"}"#);
@@ -330,8 +385,8 @@ impl Delivery {
     /// verifier answers `mismatch`.
     ///
     /// ```
-    /// use boxhook_core::ErrorKind;
-    /// use boxhook_testkit::{Delivery, Expected};
+    /// use boxhook::ErrorKind;
+    /// use boxhook::runtime::send::{Delivery, Expected};
     /// assert_eq!(Delivery::new("{}").wrong_key().expected(), Expected::Rejected(ErrorKind::Mismatch));
     /// ```
     pub fn wrong_key(mut self) -> Self {
@@ -346,8 +401,8 @@ impl Delivery {
     /// signed or needed.
     ///
     /// ```
-    /// use boxhook_core::{BodyForm, ErrorKind};
-    /// use boxhook_testkit::{BoxHeader, Delivery, Expected};
+    /// use boxhook::{BodyForm, ErrorKind};
+    /// use boxhook::runtime::send::{BoxHeader, Delivery, Expected};
     ///
     /// let delivery = Delivery::new("{}");
     /// let no_primary = delivery.clone().without_header(BoxHeader::SignaturePrimary);
@@ -372,8 +427,8 @@ impl Delivery {
     /// character): a mistake in the test, not in the code under test.
     ///
     /// ```
-    /// use boxhook_core::ErrorKind;
-    /// use boxhook_testkit::{BoxHeader, Delivery, Expected};
+    /// use boxhook::ErrorKind;
+    /// use boxhook::runtime::send::{BoxHeader, Delivery, Expected};
     ///
     /// let delivery = Delivery::new("{}").duplicate_header(BoxHeader::SignatureAlgorithm, "HmacSHA1");
     /// let values: Vec<_> = delivery.headers().get_all("box-signature-algorithm").iter().cloned().collect();
@@ -400,8 +455,8 @@ impl Delivery {
     /// (whitespace, number spelling). A body that is not JSON is sent as is.
     ///
     /// ```
-    /// use boxhook_core::BodyForm;
-    /// use boxhook_testkit::{Delivery, Expected};
+    /// use boxhook::BodyForm;
+    /// use boxhook::runtime::send::{Delivery, Expected};
     ///
     /// let delivery = Delivery::new(r#"{"name":"\u30b9 a\/b.txt"}"#).reserialized();
     /// assert_eq!(std::str::from_utf8(&delivery.body())?, r#"{"name":"ス a/b.txt"}"#);
@@ -417,8 +472,8 @@ impl Delivery {
     /// keys (with [`wrong_key`](Self::wrong_key), not the ones it is signed with).
     ///
     /// ```
-    /// use boxhook_core::Verifier;
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::Verifier;
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// let delivery = Delivery::new("{}");
     /// let verifier = Verifier::new(delivery.key_ring().clone());
@@ -439,8 +494,8 @@ impl Delivery {
     /// A [`FixedClock`] stopped at [`now`](Self::now), for the server under test.
     ///
     /// ```
-    /// use boxhook_core::Clock;
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::Clock;
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// let delivery = Delivery::new("{}").stale();
     /// assert_eq!(delivery.clock().now().to_rfc3339(), "2020-01-01T07:00:00+00:00");
@@ -479,7 +534,7 @@ impl Delivery {
     /// The `BOX-DELIVERY-ID` sent.
     ///
     /// ```
-    /// use boxhook_testkit::Delivery;
+    /// use boxhook::runtime::send::Delivery;
     ///
     /// let id = Delivery::new("{}").sent_delivery_id();
     /// assert_eq!(id.len(), 36);
@@ -517,7 +572,7 @@ impl Delivery {
     /// are marked sensitive.
     ///
     /// ```
-    /// let headers = boxhook_testkit::Delivery::new("{}").headers();
+    /// let headers = boxhook::runtime::send::Delivery::new("{}").headers();
     /// let names: Vec<_> = headers.keys().map(|n| n.as_str()).collect();
     /// assert_eq!(names, [
     ///     "box-delivery-id", "box-delivery-timestamp", "box-signature-primary",
@@ -545,7 +600,7 @@ impl Delivery {
     /// take directly.
     ///
     /// ```
-    /// let request = boxhook_testkit::Delivery::new("{}").to_request();
+    /// let request = boxhook::runtime::send::Delivery::new("{}").to_request();
     /// assert_eq!(request.headers()["content-type"], "application/json; charset=UTF-8");
     /// assert_eq!(request.headers()["content-length"], "2");
     /// ```
@@ -557,7 +612,7 @@ impl Delivery {
     /// The request as Box sends it, with the body as plain [`Bytes`].
     ///
     /// ```
-    /// let request = boxhook_testkit::Delivery::new("{}").to_bytes_request();
+    /// let request = boxhook::runtime::send::Delivery::new("{}").to_bytes_request();
     /// assert_eq!(&request.body()[..], b"{}");
     /// ```
     #[must_use]

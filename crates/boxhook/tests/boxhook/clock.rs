@@ -2,7 +2,7 @@
 //! is the time the router claims, settles and stores with, and the time
 //! handlers see, with nothing else to set.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

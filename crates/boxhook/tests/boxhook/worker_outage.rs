@@ -6,7 +6,7 @@
 //! after 30 s instead of holding the worker.
 //! Time is tokio's paused clock: every wait is exact.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,9 +1,9 @@
 //! What happens to a body in transit, one change at a time: the cases the
-//! diagnosis (`boxhook_core::diagnose`) must recognise. Each function returns
+//! diagnosis (`boxhook::diagnose`) must recognise. Each function returns
 //! `None` when the change would leave the body as it is.
 //!
 //! ```
-//! use boxhook_testkit::transit;
+//! use boxhook::runtime::transit;
 //!
 //! assert_eq!(transit::spaced(br#"{"a":[1,2]}"#).as_deref(), Some(&br#"{"a": [1, 2]}"#[..]));
 //! assert_eq!(transit::crlf(b"a\nb").as_deref(), Some(&b"a\r\nb"[..]));
@@ -83,7 +83,7 @@ fn rewrite(body: &[u8], mut token: impl FnMut(u8, &mut Vec<u8>, &mut usize)) -> 
 /// (and Box's escapes lost, as `serde_json` writes strings).
 #[must_use]
 pub fn reordered(body: &[u8]) -> Option<Vec<u8>> {
-    crate::reserialize::reordered(body).filter(|out| out != body)
+    crate::runtime::send::reserialize::reordered(body).filter(|out| out != body)
 }
 
 /// Decoded as Windows-1252 and encoded again as UTF-8 (`é` → `Ã©`).

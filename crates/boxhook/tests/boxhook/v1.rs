@@ -2,7 +2,7 @@
 //! secret, GET and POST forms, decoding, limits, routing, store-then-ack,
 //! and the wrong-endpoint answers on both sides.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -27,7 +27,7 @@
 //! records the lease it is handed; `MemoryStore` gets the same table in
 //! `the_default_store_takes_extreme_leases`.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

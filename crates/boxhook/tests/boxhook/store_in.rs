@@ -2,7 +2,7 @@
 //! idempotency claim, so concurrent deliveries of one event are labelled
 //! truly (one `handled`, the rest `duplicate`) and counted once each.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,16 +4,16 @@ use std::fmt;
 
 use boxhook_core::{BodyForm, ErrorKind, Verified, VerifyError};
 
-/// What a [`Verifier`](boxhook_core::Verifier) with default settings and the
+/// What a [`Verifier`](crate::Verifier) with default settings and the
 /// delivery's own key ring should answer, at the delivery's
-/// [`now`](crate::Delivery::now).
+/// [`now`](crate::runtime::send::Delivery::now).
 ///
 /// A receiver built on boxhook turns [`Accepted`](Self::Accepted) into a 2xx
 /// and every [`Rejected`](Self::Rejected) into a 401.
 ///
 /// ```
-/// use boxhook_core::{BodyForm, ErrorKind, Verifier};
-/// use boxhook_testkit::{Delivery, Expected};
+/// use boxhook::{BodyForm, ErrorKind, Verifier};
+/// use boxhook::runtime::send::{Delivery, Expected};
 ///
 /// let delivery = Delivery::new(r#"{"type":"webhook_event"}"#).stale();
 /// assert_eq!(delivery.expected(), Expected::Rejected(ErrorKind::Expired));

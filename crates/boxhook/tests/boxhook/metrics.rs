@@ -2,7 +2,7 @@
 //! `boxhook::metrics`'s table, with the exact counts a known set of
 //! deliveries produces, read back from a recorder.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

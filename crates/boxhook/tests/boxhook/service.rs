@@ -1,6 +1,6 @@
 //! The stack in-process (tower `oneshot`): the typed values behind each status.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -5,7 +5,7 @@
 //! takes none, is dead on its first attempt with one log line, not retried
 //! until `max_attempts`.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! so a forged event id cannot add a log line and no control sequence
 //! reaches a terminal.
 
-mod common;
+use crate::common;
 
 use boxhook::idempotency::MemoryStore;
 use boxhook::inbox::{Inbox, InboxError, NewRecord, Stored};

@@ -2,7 +2,7 @@
 //! and through the `BoxEvent` extractor.
 #![cfg(feature = "axum")]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -9,7 +9,7 @@ use boxhook_core::FixedClock;
 /// The future a [`Sleeper`] returns.
 pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// Spends a wait of the [`RetrySchedule`](crate::RetrySchedule).
+/// Spends a wait of the [`RetrySchedule`](crate::runtime::send::RetrySchedule).
 ///
 /// Three come with the kit: [`RealSleep`] (the default), [`CompressedSleep`]
 /// (real time divided by a factor) and [`AdvanceClock`] (no real wait: moves a
@@ -19,7 +19,7 @@ pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// ```
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
-/// use boxhook_testkit::Sleeper;
+/// use boxhook::runtime::send::Sleeper;
 ///
 /// let waited = Arc::new(Mutex::new(Vec::new()));
 /// let log = Arc::clone(&waited);
@@ -51,7 +51,7 @@ where
 ///
 /// ```
 /// use std::time::Duration;
-/// use boxhook_testkit::{RealSleep, Sleeper};
+/// use boxhook::runtime::send::{RealSleep, Sleeper};
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// RealSleep.sleep(Duration::from_millis(1)).await;
 /// # });
@@ -69,7 +69,7 @@ impl Sleeper for RealSleep {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use boxhook_testkit::{CompressedSleep, Sleeper};
+/// use boxhook::runtime::send::{CompressedSleep, Sleeper};
 ///
 /// let sleeper = CompressedSleep::new(1000);
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
@@ -110,8 +110,8 @@ impl Sleeper for CompressedSleep {
 ///
 /// ```
 /// use std::time::Duration;
-/// use boxhook_core::{Clock, FixedClock};
-/// use boxhook_testkit::{AdvanceClock, Sleeper};
+/// use boxhook::{Clock, FixedClock};
+/// use boxhook::runtime::send::{AdvanceClock, Sleeper};
 ///
 /// let clock = FixedClock::at("2020-01-01T00:00:00Z".parse().unwrap());
 /// let sleeper = AdvanceClock::new(clock.clone());

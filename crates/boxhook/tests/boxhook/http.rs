@@ -6,7 +6,7 @@
     reason = "the status table is one long literal table"
 )]
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The verify layer's shared body budget: a request it cannot cover gets 503
 //! `overloaded` at once; bytes are held until the inner response is ready.
 
-mod common;
+use crate::common;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

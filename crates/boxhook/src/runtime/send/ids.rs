@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// `&self`.
 ///
 /// ```
-/// use boxhook_testkit::DeliveryIds;
+/// use boxhook::runtime::send::DeliveryIds;
 ///
 /// let ids = DeliveryIds::seeded(7);
 /// let first = ids.next_id();
@@ -43,7 +43,7 @@ impl DeliveryIds {
     /// every run, with no clock involved.
     ///
     /// ```
-    /// use boxhook_testkit::DeliveryIds;
+    /// use boxhook::runtime::send::DeliveryIds;
     /// assert_ne!(DeliveryIds::random().next_id(), DeliveryIds::random().next_id());
     /// ```
     #[must_use]

@@ -3,7 +3,7 @@
 //! and `NO_ACTIVE_SESSION` inputs; each answered with the status its result
 //! calls for.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

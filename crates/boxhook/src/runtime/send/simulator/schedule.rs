@@ -6,13 +6,13 @@ use std::time::Duration;
 ///
 /// A schedule of *n* delays allows *n* retries, *n* + 1 attempts in all. The
 /// delays are Box's time; how the simulator spends them (really sleeping,
-/// compressed, or by advancing a shared [`FixedClock`](boxhook_core::FixedClock))
-/// is the [`Sleeper`](crate::Sleeper)'s business, so a test of a 7-hour
+/// compressed, or by advancing a shared [`FixedClock`](crate::FixedClock))
+/// is the [`Sleeper`](crate::runtime::send::Sleeper)'s business, so a test of a 7-hour
 /// schedule runs in milliseconds.
 ///
 /// ```
 /// use std::time::Duration;
-/// use boxhook_testkit::RetrySchedule;
+/// use boxhook::runtime::send::RetrySchedule;
 ///
 /// let schedule = RetrySchedule::default();
 /// assert_eq!(schedule, RetrySchedule::box_like());
@@ -44,7 +44,7 @@ impl RetrySchedule {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use boxhook_testkit::RetrySchedule;
+    /// use boxhook::runtime::send::RetrySchedule;
     ///
     /// let minutes: Vec<u64> = RetrySchedule::box_like().delays().iter().map(|d| d.as_secs() / 60).collect();
     /// assert_eq!(minutes, [5, 10, 20, 40, 60, 60, 60, 60, 60, 60]);
@@ -76,7 +76,7 @@ impl RetrySchedule {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use boxhook_testkit::RetrySchedule;
+    /// use boxhook::runtime::send::RetrySchedule;
     /// assert_eq!(RetrySchedule::fixed(2, Duration::from_millis(5)).total(), Duration::from_millis(10));
     /// ```
     #[must_use]
@@ -91,7 +91,7 @@ impl RetrySchedule {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use boxhook_testkit::RetrySchedule;
+    /// use boxhook::runtime::send::RetrySchedule;
     ///
     /// let s = RetrySchedule::exponential(4, Duration::from_secs(1), 3, Duration::from_secs(10));
     /// assert_eq!(s.delays(), [1, 3, 9, 10].map(Duration::from_secs));
@@ -110,7 +110,7 @@ impl RetrySchedule {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use boxhook_testkit::RetrySchedule;
+    /// use boxhook::runtime::send::RetrySchedule;
     /// let s = RetrySchedule::from_delays([Duration::from_secs(1), Duration::from_secs(30)]);
     /// assert_eq!(s.retries(), 2);
     /// ```
@@ -125,7 +125,7 @@ impl RetrySchedule {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use boxhook_testkit::RetrySchedule;
+    /// use boxhook::runtime::send::RetrySchedule;
     /// // Box's 7 h 15 min in 435 ms.
     /// let fast = RetrySchedule::box_like().compressed(60_000);
     /// assert_eq!(fast.total(), Duration::from_millis(435));

@@ -9,7 +9,7 @@ use boxhook_core::headers;
 /// docs/PROTOCOL.md).
 ///
 /// ```
-/// use boxhook_testkit::BoxHeader;
+/// use boxhook::runtime::send::BoxHeader;
 ///
 /// assert_eq!(BoxHeader::DeliveryTimestamp.name(), "box-delivery-timestamp");
 /// // Parsed case-insensitively, as Box's names are printed upper-case.
@@ -66,7 +66,7 @@ impl fmt::Display for BoxHeader {
 /// The error of parsing a [`BoxHeader`] from a name that is not one of the six.
 ///
 /// ```
-/// let err = "x-box".parse::<boxhook_testkit::BoxHeader>().unwrap_err();
+/// let err = "x-box".parse::<boxhook::runtime::send::BoxHeader>().unwrap_err();
 /// assert_eq!(err.to_string(), "\"x-box\" is not one of the six box-* delivery headers");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

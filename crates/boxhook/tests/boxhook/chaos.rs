@@ -4,7 +4,7 @@
 //! that fails 10 % of first attempts. Nothing forged or stale may be accepted,
 //! every valid event must be handled exactly once, every failure retried.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -1,11 +1,19 @@
-//! Generates the fixture table from `crates/boxhook-core/fixtures/**/*.json`,
+//! With the `runtime` feature, generates the fixture table of
+//! `boxhook::runtime::fixtures` from `crates/boxhook-core/fixtures/**/*.json`,
 //! so adding a fixture file needs no edit here: the next build picks it up.
+//! Without the feature it does nothing.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    // The table is `boxhook::runtime::fixtures`: without the feature there is
+    // nothing to generate, and no corpus to watch.
+    if env::var_os("CARGO_FEATURE_RUNTIME").is_none() {
+        return;
+    }
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let core = manifest.join("..").join("boxhook-core");
     let dir = core.join("fixtures");
@@ -17,7 +25,6 @@ fn main() {
     } else {
         println!("cargo:rerun-if-changed={}", core.display());
     }
-    println!("cargo:rerun-if-changed=build.rs");
 
     let mut files = Vec::new();
     collect(&dir, &mut files);
