@@ -12,13 +12,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use boxhook::inbox::{Inbox as _, ListFilter};
+use boxhook::runtime::send::{Delivery, DeliveryIds, RetrySchedule, Simulator};
 use boxhook::server::{Server, DEFAULT_BODY_BUDGET};
 use boxhook::verify::DEFAULT_BODY_LIMIT;
 use boxhook_core::diagnose::DiagnosisKeys;
 use boxhook_core::model::Envelope;
 use boxhook_core::{KeyRing, Printable};
 use boxhook_sqlite::SqliteInbox;
-use boxhook_testkit::{Delivery, DeliveryIds, RetrySchedule, Simulator};
 use tokio::net::TcpListener;
 
 use crate::logging::DeliveryLog;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use boxhook::runtime::fixtures;
+use boxhook::runtime::send::{Attempt, Delivery, DeliveryIds, RetrySchedule, Simulator};
 use boxhook_core::model::Envelope;
-use boxhook_testkit::{fixtures, Attempt, Delivery, DeliveryIds, RetrySchedule, Simulator};
 use http::Uri;
 
 use crate::keys::KeyArgs;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use boxhook::runtime::send::DeliveryIds;
 use boxhook_core::{Clock as _, DeliveryTimestamp, Signer, SystemClock};
-use boxhook_testkit::DeliveryIds;
 
 use crate::keys::KeyArgs;
 use crate::{read_input, usage};

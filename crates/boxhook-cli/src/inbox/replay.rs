@@ -7,9 +7,10 @@ use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use boxhook::inbox::{EntryState, Inbox as _, InboxEntry, ListFilter, RecordKind};
+use boxhook::inbox::{EntryState, ListFilter};
+use boxhook::runtime::replay::{Replay, Step, Tally};
+use boxhook::runtime::send::{Attempt, RetrySchedule, Simulator};
 use boxhook_core::Printable;
-use boxhook_testkit::{Delivery, RetrySchedule, Simulator};
 use chrono::{DateTime, Utc};
 
 use crate::keys::KeyArgs;
@@ -61,25 +62,6 @@ pub(crate) struct Args {
     timeout: u64,
 }
 
-/// What happened so far.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Tally {
-    pub(crate) sent: u64,
-    pub(crate) ok: u64,
-    pub(crate) other: u64,
-    pub(crate) failed: u64,
-}
-
-impl std::fmt::Display for Tally {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "sent {}, 2xx {}, other {}, failed {}",
-            self.sent, self.ok, self.other, self.failed
-        )
-    }
-}
-
 /// Replays, printing progress and a summary.
 pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let ring = keys.ring()?;
@@ -97,15 +79,17 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         if let Some(state) = args.state {
             filter = filter.state(state);
         }
+        if let Some(since) = args.since {
+            filter = filter.since(since);
+        }
+        let mut replay = Replay::new(filter);
+        if let Some(rate) = args.rate {
+            replay = replay.every(Duration::from_secs_f64(1.0 / rate));
+        }
         // V1 callbacks cannot be re-signed: counted, not replayed.
-        let (skipped, entries): (Vec<InboxEntry>, Vec<InboxEntry>) = inbox
-            .list(filter)
-            .await?
-            .into_iter()
-            .filter(|e| args.since.is_none_or(|since| e.received_at >= since))
-            .partition(|e| e.kind == RecordKind::V1);
-        let skipped = skipped.len();
-        let total = entries.len() as u64;
+        let selection = replay.select(&inbox).await?;
+        let skipped = selection.skipped_v1();
+        let total = selection.len() as u64;
         eprintln!(
             "replaying {total} event(s) from {} to {}{}",
             store.describe(),
@@ -121,51 +105,14 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             .timeout(Duration::from_secs(args.timeout))
             .build();
         let mut progress = Progress::new(total);
-        let mut tally = Tally::default();
-        let gap = args.rate.map(|rate| Duration::from_secs_f64(1.0 / rate));
-        let mut next_at = tokio::time::Instant::now();
-        let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
-        let mut interrupted = false;
-        for entry in &entries {
-            let pace = tokio::time::sleep_until(next_at);
-            tokio::select! {
-                _ = &mut stop => { interrupted = true; break; }
-                () = pace => {}
-            }
-            if let Some(gap) = gap {
-                next_at = next_at.checked_add(gap).unwrap_or(next_at);
-            }
-            let Some(stored) = inbox.get(&entry.event_id).await? else {
-                // Removed since the list: nothing to send.
-                continue;
-            };
-            progress.sending();
-            let send = simulator.send(Delivery::new(stored.body));
-            let report = tokio::select! {
-                _ = &mut stop => { interrupted = true; break; }
-                report = send => report,
-            };
-            tally.sent = tally.sent.saturating_add(1);
-            match report.last().map(boxhook_testkit::Attempt::result) {
-                Some(Ok(status)) if status.is_success() => tally.ok = tally.ok.saturating_add(1),
-                Some(Ok(status)) => {
-                    tally.other = tally.other.saturating_add(1);
-                    progress.note(&format!(
-                        "event {}: HTTP {status}",
-                        Printable(&entry.event_id)
-                    ));
-                }
-                Some(Err(err)) => {
-                    tally.failed = tally.failed.saturating_add(1);
-                    progress.note(&format!("event {}: {err}", Printable(&entry.event_id)));
-                }
-                None => tally.failed = tally.failed.saturating_add(1),
-            }
-            progress.update(&tally);
-        }
+        let tally = selection
+            .send(&inbox, &simulator, tokio::signal::ctrl_c(), |step| {
+                progress.step(&step);
+            })
+            .await?;
         progress.finish();
         let mut out = std::io::stdout().lock();
-        if interrupted {
+        if tally.stopped {
             writeln!(
                 out,
                 "interrupted after {} of {total} event(s): {tally}",
@@ -209,9 +156,32 @@ impl Progress {
         }
     }
 
-    /// A delivery is about to go out.
-    fn sending(&mut self) {
-        self.rate.started(Instant::now());
+    /// Shows one step of the replay: a note for each event not answered
+    /// with a 2xx, the bar or a line for each one sent.
+    fn step(&mut self, step: &Step<'_>) {
+        match step {
+            // Removed since the list: nothing sent.
+            Step::Gone(_) => {}
+            Step::Sending(_) => self.rate.started(Instant::now()),
+            Step::Sent {
+                entry,
+                report,
+                tally,
+            } => {
+                match report.last().map(Attempt::result) {
+                    Some(Ok(status)) if !status.is_success() => self.note(&format!(
+                        "event {}: HTTP {status}",
+                        Printable(&entry.event_id)
+                    )),
+                    Some(Err(err)) => {
+                        self.note(&format!("event {}: {err}", Printable(&entry.event_id)));
+                    }
+                    Some(Ok(_)) | None => {}
+                }
+                self.update(tally);
+            }
+            _ => {}
+        }
     }
 
     fn update(&mut self, tally: &Tally) {

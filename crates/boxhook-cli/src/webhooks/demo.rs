@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
+use boxhook::runtime::send::{RetrySchedule, Simulator};
 use boxhook::server::{Server, DEFAULT_BODY_BUDGET};
 use boxhook::verify::DEFAULT_BODY_LIMIT;
 use boxhook::Router;
 use boxhook_admin::fake::{FakeBoxApi, FAKE_ACCESS_TOKEN};
 use boxhook_admin::{ensure, BoxClient, Credentials, DesiredState, Recreate, RetryPolicy};
 use boxhook_core::KeyRing;
-use boxhook_testkit::{RetrySchedule, Simulator};
 use tokio::net::TcpListener;
 
 use crate::receiver::App;
@@ -81,7 +81,7 @@ pub(crate) async fn run_step(n: usize, ring: &KeyRing) -> anyhow::Result<bool> {
     server.await?;
     let status = report
         .last()
-        .and_then(boxhook_testkit::Attempt::status)
+        .and_then(boxhook::runtime::send::Attempt::status)
         .map(|s| s.as_u16());
     let back: Vec<_> = api
         .webhooks()

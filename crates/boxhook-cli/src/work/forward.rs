@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use boxhook::runtime::send::{Delivery, RetrySchedule, Simulator};
 use boxhook::HandlerError;
 use boxhook_core::KeyRing;
-use boxhook_testkit::{Delivery, RetrySchedule, Simulator};
 use bytes::Bytes;
 
 /// A one-attempt sender to the forward URL: each attempt gets a fresh
@@ -33,11 +33,11 @@ impl Forward {
     /// Sends `body` (a V2 event's stored body, or a V1 callback's JSON
     /// document): Ok when the endpoint answered 2xx. The status line
     /// decides: the answer's body is read for at most
-    /// [`RESPONSE_BODY_TIMEOUT`](boxhook_testkit::RESPONSE_BODY_TIMEOUT)
+    /// [`RESPONSE_BODY_TIMEOUT`](boxhook::runtime::send::RESPONSE_BODY_TIMEOUT)
     /// more, and a slow or endless one is dropped, never retried.
     pub(super) async fn run(&self, body: Bytes) -> Result<(), HandlerError> {
         let report = self.simulator.send(Delivery::new(body)).await;
-        match report.last().map(boxhook_testkit::Attempt::result) {
+        match report.last().map(boxhook::runtime::send::Attempt::result) {
             Some(Ok(status)) if status.is_success() => Ok(()),
             Some(Ok(status)) => Err(HandlerError::new(format!(
                 "the forward URL answered {status}"
