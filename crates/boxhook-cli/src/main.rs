@@ -49,7 +49,7 @@ use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcomm
 #[command(name = "boxhook", version, about, long_about)]
 struct Cli {
     #[command(flatten)]
-    keys: keys::KeyArgs,
+    keys: keys::GlobalKeyArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,19 +83,21 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)
         .unwrap_or_else(|err| err.format(&mut Cli::command()).exit());
-    if store_given_as_flag(&matches) {
+    if given_as_flag(&matches, "store") {
         store::given_as_flag();
     }
-    let result = match cli.command {
-        Command::Sign(args) => sign::run(&cli.keys, &args),
-        Command::Verify(args) => verify::run(&cli.keys, &args),
-        Command::Send(args) => send::run(&cli.keys, &args),
-        Command::Serve(args) => serve::run(&cli.keys, &args),
-        Command::Inbox(command) => inbox::run(&cli.keys, &command),
-        Command::Demo(args) => demo::run(&args),
-        Command::Webhooks(args) => webhooks::run(&args),
-        Command::Work(args) => work::run(&cli.keys, &args),
-        Command::Migrate(args) => store::migrate(&args),
+    let flagged = keys::KEY_IDS.map(|id| given_as_flag(&matches, id));
+    let keys = |own: &keys::KeyArgs| own.or_global(&cli.keys, flagged);
+    let result = match &cli.command {
+        Command::Sign(args) => sign::run(&keys(&args.keys), args),
+        Command::Verify(args) => verify::run(&keys(&args.keys), args),
+        Command::Send(args) => send::run(&keys(&args.keys), args),
+        Command::Serve(args) => serve::run(&keys(&args.keys), args),
+        Command::Inbox(command) => inbox::run(keys, command),
+        Command::Demo(args) => demo::run(args),
+        Command::Webhooks(args) => webhooks::run(args),
+        Command::Work(args) => work::run(&keys(&args.keys), args),
+        Command::Migrate(args) => store::migrate(args),
     };
     match result {
         Ok(code) => code,
@@ -159,13 +161,14 @@ pub(crate) async fn stop_signal() {
     }
 }
 
-/// Whether the (sub)command run was given `--store` on its command line,
-/// rather than through `BOXHOOK_STORE`.
-fn store_given_as_flag(matches: &ArgMatches) -> bool {
+/// Whether the (sub)command run was given the argument `id` (`store`,
+/// `primary_key`, ...) on its command line, rather than through its
+/// environment variable.
+fn given_as_flag(matches: &ArgMatches, id: &str) -> bool {
     let mut current = matches;
     loop {
-        if current.ids().any(|id| id.as_str() == "store") {
-            return current.value_source("store") == Some(ValueSource::CommandLine);
+        if current.ids().any(|known| known.as_str() == id) {
+            return current.value_source(id) == Some(ValueSource::CommandLine);
         }
         match current.subcommand() {
             Some((_, sub)) => current = sub,

@@ -22,6 +22,7 @@ const FORMS: &str = "a whole number and a unit: s, m, h or d (90s, 30m, 12h, 30d
 /// How long the inbox keeps one kind of finished event, from its
 /// `received_at`: `serve` and `work` prune it once that has passed.
 #[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Retention")]
 #[allow(
     clippy::struct_field_names,
     reason = "the fields are the --retain-* flags, named as the user types them"

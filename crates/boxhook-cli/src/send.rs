@@ -60,6 +60,8 @@ pub(crate) struct Args {
     /// With --v1: the value of a #NAME# placeholder, as NAME=VALUE (repeatable).
     #[arg(long, value_name = "NAME=VALUE", requires = "v1")]
     set: Vec<String>,
+    #[command(flatten)]
+    pub(crate) keys: crate::keys::KeyArgs,
 }
 
 /// Sends, printing one line per attempt.

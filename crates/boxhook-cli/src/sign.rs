@@ -30,6 +30,8 @@ pub(crate) struct Args {
     /// `\uXXXX`), as Box does, instead of the bytes as they are.
     #[arg(long)]
     escaped: bool,
+    #[command(flatten)]
+    pub(crate) keys: crate::keys::KeyArgs,
 }
 
 /// Prints one `Name: value` line per header, in Box's order and spelling.

@@ -30,6 +30,7 @@ pub(crate) fn given_as_flag() {
 
 /// `--store` and `--inbox`, shared by every command that opens an inbox.
 #[derive(clap::Args, Clone)]
+#[command(next_help_heading = "Store")]
 pub(crate) struct StoreArgs {
     /// The store: postgres://… or postgresql://…, or libpq's key=value form
     /// ('host=db port=5432 user=boxhook dbname=boxhook'): a PostgreSQL

@@ -62,6 +62,8 @@ pub(crate) struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub(crate) keys: crate::keys::KeyArgs,
 }
 
 /// Verifies, prints the verdict, and exits 0 (valid) or 1 (invalid).

@@ -31,6 +31,7 @@ use crate::usage;
 
 /// `--admin` and `--admin-token`, shared by `serve` and `work`.
 #[derive(clap::Args, Clone, Default)]
+#[command(next_help_heading = "Admin")]
 pub(crate) struct AdminArgs {
     /// Also listen on ADDR for /metrics (Prometheus), /healthz, /readyz and
     /// the dashboard at /. Off by default; never on the delivery listener.

@@ -37,8 +37,6 @@ Examples:
   boxhook inbox list --since 2h --trigger FILE.UPLOADED --json
   boxhook inbox list --before 2c3c7e8a-1b5e-4e6c-9c3f-0c2d8d1b4a11")]
 pub(crate) struct Args {
-    #[command(flatten)]
-    store: StoreArgs,
     /// Only events in this state: pending, claimed (held by a worker), done
     /// or dead.
     #[arg(long, value_name = "STATE", value_parser = super::parse_state)]
@@ -64,6 +62,8 @@ pub(crate) struct Args {
     /// previous page printed.
     #[arg(long, value_name = "EVENT_ID")]
     before: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// What to list.

@@ -21,6 +21,7 @@ use boxhook::inbox::{DeadLetters as _, EntryState, Inbox as _, InboxEntry, Reviv
 use boxhook_core::Printable;
 use chrono::SecondsFormat;
 
+use crate::keys::KeyArgs;
 use crate::store::StoreArgs;
 
 /// `boxhook inbox` subcommands.
@@ -77,9 +78,16 @@ pub(crate) fn parse_state(name: &str) -> Result<EntryState, String> {
 }
 
 /// Runs an inbox subcommand.
-pub(crate) fn run(keys: &crate::keys::KeyArgs, command: &Command) -> anyhow::Result<ExitCode> {
+///
+/// `keys` resolves `replay`'s keys (see [`KeyArgs::or_global`]).
+///
+/// [`KeyArgs::or_global`]: crate::keys::KeyArgs::or_global
+pub(crate) fn run(
+    keys: impl FnOnce(&KeyArgs) -> KeyArgs,
+    command: &Command,
+) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Replay(args) => return replay::run(keys, args),
+        Command::Replay(args) => return replay::run(&keys(&args.keys), args),
         Command::Prune(args) => return crate::prune::run(args),
         Command::List(args) => return list::run(args),
         Command::Show(_) | Command::Requeue(_) => {}

@@ -39,9 +39,6 @@ pub(crate) struct Args {
     /// TLS proxy).
     #[arg(long, value_name = "URL")]
     to: String,
-    /// The store to read: --store URL or --inbox FILE (opened read-only).
-    #[command(flatten)]
-    store: crate::store::StoreArgs,
     /// Only events with exactly this trigger, e.g. FILE.UPLOADED.
     #[arg(long, value_name = "T")]
     trigger: Option<String>,
@@ -60,6 +57,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "S", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     timeout: u64,
+    /// The store to read: --store URL or --inbox FILE (opened read-only).
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
+    #[command(flatten)]
+    pub(crate) keys: crate::keys::KeyArgs,
 }
 
 /// Replays, printing progress and a summary.

@@ -104,72 +104,74 @@ pub(crate) struct Args {
     /// The one path deliveries are accepted on.
     #[arg(long, value_name = "P", default_value = "/")]
     path: String,
-    /// Where events are stored: --store URL (postgres://…, host=… dbname=…,
-    /// sqlite:PATH, a path) or --inbox FILE (a SQLite file, created if
-    /// missing).
-    #[command(flatten)]
-    store: crate::store::StoreArgs,
     /// The largest body accepted, in bytes, 1 to 67108864 (real payloads are
     /// 1–8 KB).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT as u64,
+    #[arg(long, help_heading = "Limits", value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT as u64,
           value_parser = clap::value_parser!(u64).range(1..=MAX_BODY_LIMIT))]
     max_body: u64,
     /// How many body bytes may be buffered at once across all connections,
     /// 0 to 17179869184 (16 GiB); a delivery that does not fit is answered
     /// 503 at once (Box retries). Memory for bodies stays under this,
     /// whatever the number of connections.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_BUDGET as u64,
+    #[arg(long, help_heading = "Limits", value_name = "BYTES", default_value_t = DEFAULT_BODY_BUDGET as u64,
           value_parser = clap::value_parser!(u64).range(0..=MAX_BODY_BUDGET))]
     body_budget: u64,
     /// After SIGINT/SIGTERM, how long in-flight deliveries may take, in
     /// seconds, 0 to 3600; idle connections close at once.
-    #[arg(long, value_name = "S", default_value_t = DEFAULT_GRACE.as_secs(),
+    #[arg(long, help_heading = "Limits", value_name = "S", default_value_t = DEFAULT_GRACE.as_secs(),
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     grace: u64,
     /// The most connections held at once, 1 to 1000000. At the limit a new
     /// connection still gets in and the oldest idle one is closed; only when
     /// all are busy do new ones wait in the listen backlog.
-    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.max_connections as u64,
+    #[arg(long, help_heading = "Limits", value_name = "N", default_value_t = Limits::DEFAULT.max_connections as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
     /// How long a request head may take to arrive, in seconds, 1 to 300,
     /// counted from when the connection opens or its last answer was sent.
-    #[arg(long, value_name = "S", default_value_t = Limits::DEFAULT.header_timeout.as_secs(),
+    #[arg(long, help_heading = "Limits", value_name = "S", default_value_t = Limits::DEFAULT.header_timeout.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=300))]
     header_timeout: u64,
     /// How long a connection may go without a request being answered
     /// (keep-alive idle time), in seconds, 1 to 3600.
-    #[arg(long, value_name = "S", default_value_t = Limits::DEFAULT.idle_timeout.as_secs(),
+    #[arg(long, help_heading = "Limits", value_name = "S", default_value_t = Limits::DEFAULT.idle_timeout.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     idle_timeout: u64,
     /// How long a connection may stay open in all, in seconds, 1 to 86400; it
     /// closes after its request in flight, if any, is answered.
-    #[arg(long, value_name = "S", default_value_t = Limits::DEFAULT.max_age.as_secs(),
+    #[arg(long, help_heading = "Limits", value_name = "S", default_value_t = Limits::DEFAULT.max_age.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     max_connection_age: u64,
     /// How many requests one connection may make, 1 to 1000000; the answer
     /// to the last one closes it.
-    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.max_requests,
+    #[arg(long, help_heading = "Limits", value_name = "N", default_value_t = Limits::DEFAULT.max_requests,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_requests_per_connection: u64,
     /// How many connections may wait to be accepted, 1 to 65535 (the system
     /// may cap it lower: net.core.somaxconn on Linux).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG,
+    #[arg(long, help_heading = "Limits", value_name = "N", default_value_t = DEFAULT_BACKLOG,
           value_parser = clap::value_parser!(u32).range(1..=65_535))]
     backlog: u32,
-    #[command(flatten)]
-    webhooks: crate::webhooks::ServeArgs,
-    #[command(flatten)]
-    v1: v1::V1Args,
     /// How stderr's log is written: text (a line per request) or json (one
     /// JSON object per line, with the text line's fields under their names,
     /// and the framework's own events too).
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Where events are stored: --store URL (postgres://…, host=… dbname=…,
+    /// sqlite:PATH, a path) or --inbox FILE (a SQLite file, created if
+    /// missing).
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
+    #[command(flatten)]
+    webhooks: crate::webhooks::ServeArgs,
+    #[command(flatten)]
+    v1: v1::V1Args,
     #[command(flatten)]
     admin: crate::admin::AdminArgs,
     #[command(flatten)]
     retention: crate::retention::RetentionArgs,
+    #[command(flatten)]
+    pub(crate) keys: crate::keys::KeyArgs,
 }
 
 impl Args {

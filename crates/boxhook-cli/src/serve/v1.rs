@@ -8,6 +8,7 @@ use crate::usage;
 
 /// The V1 options of `boxhook serve`.
 #[derive(clap::Args)]
+#[command(next_help_heading = "V1 callbacks")]
 #[allow(
     clippy::struct_field_names,
     reason = "the fields are the --v1-* flags, named as the user types them"

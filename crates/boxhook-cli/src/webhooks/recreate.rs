@@ -19,6 +19,7 @@ const IN_HANDLER_RETRY: RetryPolicy =
 
 /// The `serve` flags for managed webhooks.
 #[derive(clap::Args)]
+#[command(next_help_heading = "Managed webhooks")]
 pub(crate) struct ServeArgs {
     /// Re-create the webhooks declared in this desired-state file (see
     /// `boxhook webhooks --help`) when Box deletes them with auto_cleanup.

@@ -74,8 +74,6 @@ Examples:
   boxhook work --store postgres://boxhook@db/boxhook --concurrency 8 --exec 'python3 handle.py'
   boxhook work --store postgres://boxhook@db/boxhook --forward http://127.0.0.1:9000/box")]
 pub(crate) struct Args {
-    #[command(flatten)]
-    store: StoreArgs,
     /// Run this shell command once per event.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
@@ -135,9 +133,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
     log_format: crate::logging::LogFormat,
     #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
     admin: crate::admin::AdminArgs,
     #[command(flatten)]
     retention: crate::retention::RetentionArgs,
+    #[command(flatten)]
+    pub(crate) keys: crate::keys::KeyArgs,
 }
 
 /// What processes one event: a command or an HTTP endpoint.
