@@ -27,6 +27,12 @@ use crate::send::body_for_trigger;
 
 /// Arguments of `boxhook demo`.
 #[derive(clap::Args)]
+#[command(after_help = "\
+The demo generates its own keys: no key flags, no environment.
+
+Examples:
+  boxhook demo
+  boxhook demo --keep")]
 pub(crate) struct Args {
     /// Keep the demo's inbox file afterwards (its path is printed), to try
     /// `boxhook inbox list --inbox FILE` on it.

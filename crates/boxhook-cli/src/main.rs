@@ -1,7 +1,8 @@
 //! `boxhook`: sign and verify Box webhook deliveries, send them the way Box
-//! does, and run a receiver that stores every event in a durable inbox.
+//! does, and run a receiver that stores every event in a durable inbox
+//! (SQLite or PostgreSQL).
 //!
-//! Exit codes: 0 success, 1 the thing checked failed (an invalid delivery, a
+//! Exit status: 0 success, 1 the thing checked failed (an invalid delivery, a
 //! delivery that never got a 2xx, a server error), 2 a usage error (bad
 //! arguments, an unreadable file, no signature key).
 
@@ -40,13 +41,28 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
-/// Sign, verify, send and receive Box webhooks (V2 signatures).
+/// Sign, verify and send Box webhooks (V2 signatures), and receive them
+/// into a durable inbox in SQLite or PostgreSQL.
 ///
-/// Keys come from --primary-key / --secondary-key or the environment
-/// variables BOX_PRIMARY_KEY / BOX_SECONDARY_KEY; either may be absent, not
-/// both. Start with `boxhook demo`.
+/// The commands that sign or verify (sign, verify, send, serve, work, inbox
+/// replay) take the keys from --primary-key / --secondary-key or the
+/// environment variables BOX_PRIMARY_KEY / BOX_SECONDARY_KEY; either may be
+/// absent, not both. Start with `boxhook demo`.
 #[derive(Parser)]
-#[command(name = "boxhook", version, about, long_about)]
+#[command(
+    name = "boxhook",
+    version,
+    after_help = "\
+Exit status: 0 success, 1 the thing checked failed (an invalid delivery, a \
+delivery that never got a 2xx, a server error), 2 usage error; each \
+command's --help says more.
+
+Examples:
+  boxhook demo
+  boxhook serve --primary-key \"$KEY\" --inbox ./boxhook-inbox.sqlite
+  boxhook work --primary-key \"$KEY\" --inbox ./boxhook-inbox.sqlite --exec ./handle.sh
+  boxhook inbox list --inbox ./boxhook-inbox.sqlite"
+)]
 struct Cli {
     #[command(flatten)]
     keys: keys::GlobalKeyArgs,
@@ -66,7 +82,16 @@ enum Command {
     /// PostgreSQL inbox.
     Serve(Box<serve::Args>),
     /// Look at the events a receiver stored.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  boxhook inbox list --state dead
+  boxhook inbox show EVENT_ID > event.json
+  boxhook inbox requeue --dead
+  boxhook inbox replay --to http://127.0.0.1:8080/ --since 2h
+  boxhook inbox prune --older-than 30d"
+    )]
     Inbox(inbox::Command),
     /// Run a receiver and a simulated Box against it, end to end.
     Demo(demo::Args),

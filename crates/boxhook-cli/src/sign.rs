@@ -13,7 +13,9 @@ use crate::{read_input, usage};
 /// Arguments of `boxhook sign`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Example:
+Exit status: 0 signed, 2 usage error.
+
+Examples:
   boxhook sign --primary-key \"$KEY\" --body event.json > headers.txt
   boxhook verify --primary-key \"$KEY\" --headers headers.txt --body event.json")]
 pub(crate) struct Args {

@@ -234,6 +234,10 @@ fn open_existing_sqlite(path: &Path) -> anyhow::Result<SqliteInbox> {
 
 /// Arguments of `boxhook migrate`.
 #[derive(clap::Args)]
+#[command(after_help = "\
+Examples:
+  boxhook migrate --inbox ./boxhook-inbox.sqlite
+  BOXHOOK_STORE=postgres://boxhook@db/boxhook boxhook migrate --schema webhooks")]
 pub(crate) struct MigrateArgs {
     #[command(flatten)]
     store: StoreArgs,

@@ -30,8 +30,11 @@ Each hint has a stable code (with --json: `hints` is a list of objects with \
 
 Exit status: 0 valid, 1 invalid, 2 usage error.
 
-Example, checking a request captured an hour ago as of when it arrived:
-  boxhook verify --headers req.txt --body body.json --now 2024-05-14T15:02:20Z")]
+Examples:
+  boxhook verify --headers req.txt --body body.json
+  # as of when it arrived, for a request captured an hour ago:
+  boxhook verify --headers req.txt --body body.json --now 2024-05-14T15:02:20Z
+  boxhook verify --body-from-request req.txt --json")]
 pub(crate) struct Args {
     /// The captured request headers.
     #[arg(

@@ -85,6 +85,17 @@ fn no_help_text_shows_an_environment_value() {
                 "boxhook {path:?} {flag} shows an unset variable as set to empty:\n{unset}"
             );
             if flag == "--help" {
+                assert!(
+                    shown.contains("\nExamples:\n  boxhook "),
+                    "boxhook {path:?} --help has no \"Examples:\" section:\n{shown}"
+                );
+                for wording in ["Example:", "Exit codes:"] {
+                    assert!(
+                        !shown.contains(wording),
+                        "boxhook {path:?} --help says {wording:?}, not \"Examples:\" / \
+                         \"Exit status:\":\n{shown}"
+                    );
+                }
                 for sub in subcommands(&shown) {
                     let mut deeper = path.clone();
                     deeper.push(sub);
@@ -108,6 +119,162 @@ fn no_help_text_shows_an_environment_value() {
             "{command:?} was not checked: {checked:?}"
         );
     }
+}
+
+/// The help headings a command's `--help` shows, in order (`Options:`,
+/// `Keys:`, ...): the lines that are one capitalised word or two, then a colon.
+fn headings(help: &str) -> Vec<&str> {
+    help.lines()
+        .filter(|line| {
+            line.ends_with(':')
+                && line.starts_with(|c: char| c.is_ascii_uppercase())
+                && line.split(' ').count() <= 2
+        })
+        .collect()
+}
+
+#[test]
+fn key_flags_only_where_keys_are_used_and_options_under_headings() {
+    let path = |words: &str| words.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    for command in ["sign", "verify", "send", "serve", "work", "inbox replay"] {
+        let shown = help(&path(command), "--help", false);
+        let keys = shown
+            .find("\nKeys:\n")
+            .unwrap_or_else(|| panic!("{command}: no Keys:\n{shown}"));
+        let primary = shown.find("--primary-key <KEY>").unwrap();
+        let secondary = shown.find("--secondary-key <KEY>").unwrap();
+        assert!(
+            keys < primary && keys < secondary,
+            "{command}: keys outside Keys:\n{shown}"
+        );
+    }
+    for command in [
+        "inbox",
+        "inbox list",
+        "inbox show",
+        "inbox requeue",
+        "inbox prune",
+        "migrate",
+        "demo",
+        "webhooks",
+        "webhooks plan",
+        "webhooks apply",
+        "webhooks list",
+        "webhooks delete",
+    ] {
+        for flag in ["--help", "-h"] {
+            let shown = help(&path(command), flag, false);
+            assert!(
+                !shown.contains("--primary-key") && !shown.contains("--secondary-key"),
+                "boxhook {command} {flag} shows a key flag it does not use:\n{shown}"
+            );
+        }
+    }
+    assert_eq!(
+        headings(&help(&path("serve"), "--help", false)),
+        [
+            "Options:",
+            "Limits:",
+            "Store:",
+            "Managed webhooks:",
+            "V1 callbacks:",
+            "Admin:",
+            "Retention:",
+            "Keys:",
+            "Examples:",
+        ]
+    );
+    assert_eq!(
+        headings(&help(&path("work"), "--help", false)),
+        [
+            "Options:",
+            "Store:",
+            "Admin:",
+            "Retention:",
+            "Keys:",
+            "Examples:"
+        ]
+    );
+    assert_eq!(
+        headings(&help(&path("inbox list"), "--help", false)),
+        ["Options:", "Store:", "Examples:"]
+    );
+    // --state offers the names `list` prints (`in_progress` is still
+    // accepted, unshown).
+    for command in ["inbox list", "inbox replay"] {
+        let shown = help(&path(command), "--help", false);
+        assert!(shown.contains("pending, claimed"), "{command}:\n{shown}");
+        assert!(!shown.contains("in_progress"), "{command}:\n{shown}");
+    }
+    // The top level hides its copy of the key flags (`boxhook --primary-key
+    // K serve` still works), and -h and --help open with one description.
+    let short = help(&[], "-h", false);
+    let long = help(&[], "--help", false);
+    assert!(!short.contains("--primary-key <KEY>") && !long.contains("--primary-key <KEY>"));
+    let description = "Sign, verify and send Box webhooks (V2 signatures), and receive them \
+                       into a durable inbox in SQLite or PostgreSQL";
+    assert!(short.starts_with(description), "{short}");
+    assert!(long.starts_with(description), "{long}");
+}
+
+/// The key flags given before the subcommand, after it, or in the
+/// environment sign alike; a flag after the subcommand wins over one before
+/// it, and either over the environment.
+#[test]
+fn key_flags_work_before_and_after_the_subcommand() {
+    let dir = temp_dir("keys-anywhere");
+    let body = dir.join("b.json");
+    std::fs::write(&body, b"{}").unwrap();
+    let sign = |before: &[&str], after: &[&str], env: Option<&str>| {
+        let mut command = boxhook();
+        command
+            .env_remove("BOX_PRIMARY_KEY")
+            .env_remove("BOX_SECONDARY_KEY");
+        if let Some(key) = env {
+            command.env("BOX_PRIMARY_KEY", key);
+        }
+        let out = run(
+            command
+                .args(before)
+                .arg("sign")
+                .args(after)
+                .arg("--body")
+                .arg(&body)
+                .args([
+                    "--timestamp",
+                    "2026-01-31T12:00:00Z",
+                    "--delivery-id",
+                    "d-1",
+                ]),
+            LIMIT,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let with_a = sign(&[], &["--primary-key", "key-a"], None);
+    let with_b = sign(&[], &["--primary-key", "key-b"], None);
+    assert_ne!(with_a, with_b);
+    assert_eq!(sign(&["--primary-key", "key-a"], &[], None), with_a);
+    assert_eq!(sign(&[], &[], Some("key-a")), with_a);
+    assert_eq!(
+        sign(&["--primary-key", "key-a"], &[], Some("key-b")),
+        with_a
+    );
+    assert_eq!(
+        sign(
+            &["--primary-key", "key-b"],
+            &["--primary-key", "key-a"],
+            None
+        ),
+        with_a
+    );
+    // Before the subcommand, the flags are accepted whatever follows.
+    let out = run(
+        boxhook().args(["--primary-key", "k", "inbox", "list", "--help"]),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A port nothing listens on.

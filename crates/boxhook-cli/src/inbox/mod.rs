@@ -47,6 +47,10 @@ pub(crate) enum Command {
 
 /// Arguments of `boxhook inbox show`.
 #[derive(clap::Args)]
+#[command(after_help = "\
+Examples:
+  boxhook inbox show 2c3c7e8a-1b5e-4e6c-9c3f-0c2d8d1b4a11 > event.json
+  boxhook inbox show 2c3c7e8a-1b5e-4e6c-9c3f-0c2d8d1b4a11 --store postgres://boxhook@db/boxhook | jq .")]
 pub(crate) struct ShowArgs {
     /// The event's `id` (the same on every retry).
     event_id: String,
@@ -56,6 +60,10 @@ pub(crate) struct ShowArgs {
 
 /// Arguments of `boxhook inbox requeue`.
 #[derive(clap::Args)]
+#[command(after_help = "\
+Examples:
+  boxhook inbox requeue --dead
+  boxhook inbox requeue 2c3c7e8a-1b5e-4e6c-9c3f-0c2d8d1b4a11 --store postgres://boxhook@db/boxhook")]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["event_id", "dead"])))]
 pub(crate) struct RequeueArgs {
     /// The event's `id`: requeued if it is dead or done (processed again).

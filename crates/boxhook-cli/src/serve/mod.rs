@@ -96,7 +96,15 @@ Box only delivers to HTTPS on port 443: run this behind a TLS-terminating \
 proxy or tunnel that forwards the body untouched, e.g. with Caddy:
   webhooks.example.com {
       reverse_proxy 127.0.0.1:8080
-  }")]
+  }
+
+Exit status: 0 stopped by SIGINT/SIGTERM, 1 it could not start (the \
+address in use, the store unreachable), 2 usage error.
+
+Examples:
+  boxhook serve --primary-key \"$KEY\" --inbox ./boxhook-inbox.sqlite
+  BOXHOOK_STORE=postgres://boxhook@db/boxhook boxhook serve --listen 0.0.0.0:8080 \\
+      --path /box/webhooks --admin 127.0.0.1:9090")]
 pub(crate) struct Args {
     /// Address to listen on (port 0 picks a free one; the address is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]

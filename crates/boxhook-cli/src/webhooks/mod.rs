@@ -35,9 +35,15 @@ The file declares each webhook once:
   address = \"https://hooks.example.com/box\"
   triggers = [\"FILE.UPLOADED\", \"FILE.TRASHED\"]
 
-Exit codes: 0 done (apply: everything converged), 1 a Box call failed \
+Exit status: 0 done (apply: everything converged), 1 a Box call failed \
 (apply: some webhook failed, each named), 2 a usage error or a webhook Box \
-would refuse (all listed, nothing sent).")]
+would refuse (all listed, nothing sent).
+
+Examples:
+  boxhook webhooks plan --file webhooks.toml
+  boxhook webhooks apply --file webhooks.toml
+  boxhook webhooks list
+  boxhook webhooks delete 1234567890")]
 pub(crate) struct Args {
     /// Box's API root; the token URL is {URL}/oauth2/token. Plain http only
     /// to a loopback host (a fake API in tests).
@@ -51,14 +57,30 @@ pub(crate) struct Args {
 enum Command {
     /// Show what `apply` would change: create, update (with the field
     /// diff), unchanged, and with --prune delete.
+    #[command(after_help = "\
+Examples:
+  boxhook webhooks plan --file webhooks.toml
+  boxhook webhooks plan --file webhooks.toml --prune --json")]
     Plan(PlanArgs),
     /// Make the changes `plan` shows. A 409 on create (a webhook is on the
     /// target already) updates that webhook instead; nothing is deleted to
     /// be re-created.
+    #[command(after_help = "\
+Examples:
+  boxhook webhooks apply --file webhooks.toml
+  boxhook webhooks apply --file webhooks.toml --prune")]
     Apply(PlanArgs),
     /// List this app and user's webhooks with address and triggers.
+    #[command(after_help = "\
+Examples:
+  boxhook webhooks list
+  BOX_ACCESS_TOKEN=... boxhook webhooks list --json")]
     List(ListArgs),
     /// Delete one webhook by id.
+    #[command(after_help = "\
+Examples:
+  boxhook webhooks list
+  boxhook webhooks delete 1234567890")]
     Delete(DeleteArgs),
 }
 
