@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use boxhook::inbox::{Inbox as _, ListFilter};
 use boxhook::runtime::send::{Delivery, DeliveryIds, RetrySchedule, Simulator};
-use boxhook::server::{Server, DEFAULT_BODY_BUDGET};
+use boxhook::server::DEFAULT_BODY_BUDGET;
 use boxhook::verify::DEFAULT_BODY_LIMIT;
 use boxhook_core::diagnose::DiagnosisKeys;
 use boxhook_core::model::Envelope;
@@ -98,16 +98,7 @@ async fn demo(inbox_path: &PathBuf) -> anyhow::Result<bool> {
     .diagnose_rejections(DiagnosisKeys::new(Some(&primary), Some(&secondary))?, true)
     .observe(remember(&seen));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        Server::new(listener, app)
-            .grace(Duration::from_secs(5))
-            .without_body_budget()
-            .on_notice(crate::logging::server_notice)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .run(),
-    );
+    let server = app.spawn(listener, stopped);
 
     println!("boxhook demo");
     println!("  receiver:  http://{addr}/ (boxhook serve, in process, generated keys)");

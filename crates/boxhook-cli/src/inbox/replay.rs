@@ -162,8 +162,6 @@ impl Progress {
     /// with a 2xx, the bar or a line for each one sent.
     fn step(&mut self, step: &Step<'_>) {
         match step {
-            // Removed since the list: nothing sent.
-            Step::Gone(_) => {}
             Step::Sending(_) => self.rate.started(Instant::now()),
             Step::Sent {
                 entry,
@@ -182,6 +180,7 @@ impl Progress {
                 }
                 self.update(tally);
             }
+            // Gone (removed since the list): nothing sent.
             _ => {}
         }
     }

@@ -10,8 +10,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use boxhook::server::Server;
 use boxhook::v1::V1Service;
 use boxhook::verify::{BodyBudget, Verify};
 use boxhook::{Router, VerifyLayer};
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use tokio::net::TcpListener;
 use tower_layer::Layer as _;
 use tower_service::Service;
 
@@ -112,6 +114,26 @@ impl App {
     ) -> Self {
         self.observers.push(Arc::new(observer));
         self
+    }
+
+    /// Serves this receiver on `listener` (default limits) in a task of
+    /// its own until `stop` fires or is dropped, then lets requests in
+    /// flight finish for 5 s: the demos' receiver.
+    pub(crate) fn spawn(
+        self,
+        listener: TcpListener,
+        stop: tokio::sync::oneshot::Receiver<()>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(
+            Server::new(listener, self)
+                .grace(Duration::from_secs(5))
+                .without_body_budget()
+                .on_notice(crate::logging::server_notice)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.await;
+                })
+                .run(),
+        )
     }
 
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {

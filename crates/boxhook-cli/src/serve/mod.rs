@@ -301,27 +301,33 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             managed.start();
         }
         std::io::stdout().flush()?;
-        let stop = async {
-            crate::stop_signal().await;
-            notice(
-                "INFO",
-                "stopping: no new connections; finishing in-flight deliveries",
-            );
-        };
-        // The verify layer holds the --body-budget: none from the server.
-        Server::new(listener, app)
-            .limits(args.limits())
-            .grace(Duration::from_secs(args.grace))
-            .without_body_budget()
-            .on_notice(logging::server_notice)
-            .with_graceful_shutdown(stop)
-            .await;
+        serve_until_stopped(listener, app, args).await;
         if let Some(managed) = &managed {
             managed.stop();
         }
         notice("INFO", "stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Serves `app` on `listener` within `args`' limits until SIGINT or
+/// SIGTERM, then lets in-flight deliveries finish for `--grace`.
+async fn serve_until_stopped(listener: TcpListener, app: App, args: &Args) {
+    let stop = async {
+        crate::stop_signal().await;
+        notice(
+            "INFO",
+            "stopping: no new connections; finishing in-flight deliveries",
+        );
+    };
+    // The verify layer holds the --body-budget: none from the server.
+    Server::new(listener, app)
+        .limits(args.limits())
+        .grace(Duration::from_secs(args.grace))
+        .without_body_budget()
+        .on_notice(logging::server_notice)
+        .with_graceful_shutdown(stop)
+        .await;
 }
 
 /// A listener on `addr` with room for `backlog` connections waiting to be

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use boxhook::runtime::send::{RetrySchedule, Simulator};
-use boxhook::server::{Server, DEFAULT_BODY_BUDGET};
+use boxhook::server::DEFAULT_BODY_BUDGET;
 use boxhook::verify::DEFAULT_BODY_LIMIT;
 use boxhook::Router;
 use boxhook_admin::fake::{FakeBoxApi, FAKE_ACCESS_TOKEN};
@@ -58,16 +58,7 @@ pub(crate) async fn run_step(n: usize, ring: &KeyRing) -> anyhow::Result<bool> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        Server::new(listener, app)
-            .grace(Duration::from_secs(5))
-            .without_body_budget()
-            .on_notice(crate::logging::server_notice)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .run(),
-    );
+    let server = app.spawn(listener, stopped);
     let simulator = Simulator::builder(format!("http://{addr}/").parse()?, ring.clone())
         .schedule(RetrySchedule::none())
         .timeout(Duration::from_secs(10))
