@@ -1,6 +1,6 @@
 //! `SqliteInbox`: storing, counting, claiming, listing, reopening.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 #![cfg(unix)] // Reason: tmpfs mounts, permission bits, inodes and `kill`.
 #![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
 
-mod common;
+use crate::common;
 
 use boxhook::inbox::{ErrorKind, Inbox, ListFilter, NewRecord, Stored};
 use boxhook_sqlite::SqliteInbox;

@@ -11,7 +11,7 @@
     reason = "PostgreSQL is a product name, not code"
 )]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! The kill test re-runs this test binary as the server process (the
 //! `child_server` test, which does nothing unless `CHILD_ENV` is set).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _};
@@ -91,7 +91,12 @@ struct ServerProcess {
 impl ServerProcess {
     fn start(inbox: &Path) -> Self {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["child_server", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "durability::child_server",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, inbox)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

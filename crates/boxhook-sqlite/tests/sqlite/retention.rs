@@ -2,7 +2,7 @@
 //! bytes on disk), files made before it, keys kept across a restart, and
 //! the idempotency store's `forget_before`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

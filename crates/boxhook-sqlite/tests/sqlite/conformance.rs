@@ -2,7 +2,7 @@
 //! traits, in memory and in files, and the store's claims hold across
 //! connections sharing a file (as across processes).
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
