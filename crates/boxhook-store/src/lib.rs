@@ -18,9 +18,11 @@
 //!
 //! # Features
 //!
-//! - `sqlite` (default): SQLite files, with [`sqlite`] (`boxhook-sqlite`).
-//! - `postgres`: PostgreSQL databases, with [`postgres`]
-//!   (`boxhook-postgres`).
+//! - `sqlite` (default): SQLite files, with module `sqlite`
+//!   (`boxhook-sqlite` re-exported).
+//! - `postgres`: PostgreSQL databases, with module `postgres`
+//!   (`boxhook-postgres` re-exported: its `Options` for
+//!   `Store::with_options`).
 //! - `postgres-tls`: TLS to PostgreSQL (`sslmode=require|verify-ca|verify-full`).
 //!
 //! A store of a backend this build leaves out is refused by

@@ -59,8 +59,9 @@ impl Store {
     /// - `sqlite:PATH` (`sqlite://PATH` too), for any file name;
     /// - a plain path: a SQLite file.
     ///
-    /// Anything else is refused ([`OpenErrorKind::Usage`]) rather than taken
-    /// for a file name: an empty text or `sqlite:` alone, another scheme
+    /// Anything else is refused
+    /// ([`OpenErrorKind::Usage`](crate::OpenErrorKind::Usage)) rather than
+    /// taken for a file name: an empty text or `sqlite:` alone, another scheme
     /// (`mysql://…`), a text with `=` that is no connection string (a
     /// misspelt `key=value` string), a text that starts or ends with a
     /// space; so is a backend this build leaves out (features `sqlite` and
@@ -176,7 +177,8 @@ impl Store {
     /// migrated is up to [`open`](Self::open) and
     /// [`open_existing`](Self::open_existing), not to `options`.
     ///
-    /// Refused ([`OpenErrorKind::Usage`]) for a SQLite store.
+    /// Refused ([`OpenErrorKind::Usage`](crate::OpenErrorKind::Usage)) for
+    /// a SQLite store.
     ///
     /// ```
     /// use boxhook_store::postgres::Options;
@@ -332,7 +334,8 @@ impl Store {
     /// Call it in the runtime that will use the inbox: PostgreSQL
     /// connections are driven by tasks on it.
     ///
-    /// Fails with [`OpenErrorKind::Open`]: `cannot open inbox FILE: …` or
+    /// Fails with [`OpenErrorKind::Open`](crate::OpenErrorKind::Open):
+    /// `cannot open inbox FILE: …` or
     /// `cannot open store URL: …` (without its password), ending with the
     /// inbox's error.
     ///
@@ -373,9 +376,10 @@ impl Store {
     }
 
     /// Opens it to read without changing anything: a SQLite file must exist
-    /// ([`OpenErrorKind::NotFound`]: `no inbox at FILE`) and is opened
-    /// read-only; a PostgreSQL schema is not migrated (one that is not
-    /// current is refused). Otherwise fails as [`open`](Self::open).
+    /// ([`OpenErrorKind::NotFound`](crate::OpenErrorKind::NotFound): `no
+    /// inbox at FILE`) and is opened read-only; a PostgreSQL schema is not
+    /// migrated (one that is not current is refused). Otherwise fails as
+    /// [`open`](Self::open).
     ///
     /// ```
     /// # let dir = boxhook_testkit::fs::TempDir::new("doc-open-existing");
@@ -430,7 +434,8 @@ impl Store {
     /// schema's version (`None` for SQLite, whose file is migrated as
     /// [`open`](Self::open) does).
     ///
-    /// Fails with [`OpenErrorKind::Open`]: `cannot open inbox FILE: …`, or
+    /// Fails with [`OpenErrorKind::Open`](crate::OpenErrorKind::Open):
+    /// `cannot open inbox FILE: …`, or
     /// `cannot migrate URL: …` (without its password).
     ///
     /// ```
