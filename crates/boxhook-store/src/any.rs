@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 /// it compiles in all of them.
 ///
 /// ```
+/// # #[cfg(feature = "sqlite")] {
 /// use boxhook_store::{Backend, Store};
 ///
 /// let batch = match Store::parse("inbox.sqlite")?.backend() {
@@ -33,6 +34,7 @@ use chrono::{DateTime, Utc};
 ///     Backend::Postgres => 5_000,
 /// };
 /// assert_eq!(batch, 500);
+/// # }
 /// # Ok::<(), boxhook_store::OpenError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +55,7 @@ pub enum Backend {
 /// one on.
 ///
 /// ```
+/// # #[cfg(feature = "sqlite")] {
 /// # let dir = boxhook_testkit::fs::TempDir::new("doc-any-inbox");
 /// # let path = dir.file("inbox.sqlite");
 /// use boxhook::inbox::{Inbox as _, ListFilter};
@@ -63,6 +66,7 @@ pub enum Backend {
 /// assert!(inbox.list(ListFilter::default()).await.unwrap().is_empty());
 /// # Ok::<(), boxhook_store::OpenError>(())
 /// # }).unwrap();
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -80,11 +84,13 @@ impl AnyInbox {
     /// batches, PostgreSQL in large ones).
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// use boxhook_store::{AnyInbox, Backend};
     /// use boxhook_store::sqlite::SqliteInbox;
     ///
     /// let inbox = AnyInbox::from(SqliteInbox::in_memory().unwrap());
     /// assert_eq!(inbox.backend(), Backend::Sqlite);
+    /// # }
     /// ```
     #[must_use]
     pub fn backend(&self) -> Backend {

@@ -31,9 +31,10 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(feature = "sqlite")] {
 //! # let dir = boxhook_testkit::fs::TempDir::new("doc-crate");
 //! # std::env::set_current_dir(dir.path()).unwrap();
-//! use boxhook::inbox::{Inbox as _, NewRecord};
+//! use boxhook::inbox::Inbox as _;
 //! use boxhook_store::{Backend, Store};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -46,6 +47,7 @@
 //! assert_eq!(inbox.counts().await.unwrap().pending, 0);
 //! # Ok::<(), boxhook_store::OpenError>(())
 //! # }).unwrap();
+//! # }
 //! ```
 
 #![allow(

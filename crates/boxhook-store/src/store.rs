@@ -25,11 +25,13 @@ use crate::{AnyInbox, Backend, OpenError};
 /// [`describe`](Self::describe) does.
 ///
 /// ```
+/// # #[cfg(feature = "sqlite")] {
 /// use boxhook_store::{Backend, Store};
 ///
 /// let store = Store::parse("sqlite:/var/lib/boxhook/inbox.sqlite")?;
 /// assert_eq!(store.backend(), Backend::Sqlite);
 /// assert_eq!(store.to_string(), "/var/lib/boxhook/inbox.sqlite");
+/// # }
 /// # Ok::<(), boxhook_store::OpenError>(())
 /// ```
 #[derive(Clone)]
@@ -69,6 +71,7 @@ impl Store {
     /// only an unknown scheme is named.
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// use boxhook_store::{Backend, OpenErrorKind, Store};
     ///
     /// assert_eq!(Store::parse("inbox.sqlite")?.backend(), Backend::Sqlite);
@@ -79,6 +82,7 @@ impl Store {
     /// assert!(!err.to_string().contains("s3cret"));
     /// # #[cfg(feature = "postgres")]
     /// assert_eq!(Store::parse("host=db dbname=boxhook")?.backend(), Backend::Postgres);
+    /// # }
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// ```
     pub fn parse(text: &str) -> Result<Self, OpenError> {
@@ -218,9 +222,11 @@ impl Store {
     /// Which backend it is.
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// use boxhook_store::{Backend, Store};
     ///
     /// assert_eq!(Store::parse("./boxhook-inbox.sqlite")?.backend(), Backend::Sqlite);
+    /// # }
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// ```
     #[must_use]
@@ -236,10 +242,12 @@ impl Store {
     /// The SQLite file, for a SQLite store.
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// use boxhook_store::Store;
     ///
     /// let store = Store::parse("sqlite:///var/lib/boxhook/inbox.sqlite")?;
     /// assert_eq!(store.sqlite_path(), Some("/var/lib/boxhook/inbox.sqlite".as_ref()));
+    /// # }
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// ```
     #[must_use]
@@ -257,6 +265,7 @@ impl Store {
     /// is for showing).
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// use boxhook_store::Store;
     ///
     /// assert_eq!(Store::parse("inbox.sqlite")?.connection_string(), None);
@@ -265,6 +274,7 @@ impl Store {
     ///     Store::parse("postgres://u:pw@db/boxhook")?.connection_string(),
     ///     Some("postgres://u:pw@db/boxhook")
     /// );
+    /// # }
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// ```
     #[must_use]
@@ -281,12 +291,14 @@ impl Store {
     /// that a command line shows it to every user of the machine).
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// use boxhook_store::Store;
     ///
     /// assert!(!Store::parse("inbox.sqlite")?.has_password());
     /// # #[cfg(feature = "postgres")] {
     /// assert!(Store::parse("host=db password=s3cret dbname=boxhook")?.has_password());
     /// assert!(!Store::parse("postgres://boxhook@db/boxhook")?.has_password());
+    /// # }
     /// # }
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// ```
@@ -304,6 +316,7 @@ impl Store {
     /// password replaced by `***`.
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// use boxhook_store::Store;
     ///
     /// assert_eq!(Store::parse("sqlite:inbox.sqlite")?.describe(), "inbox.sqlite");
@@ -316,6 +329,7 @@ impl Store {
     ///     Store::parse("host=db password='s3 cret' dbname=boxhook")?.describe(),
     ///     "host=db password=*** dbname=boxhook"
     /// );
+    /// # }
     /// # }
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// ```
@@ -340,6 +354,7 @@ impl Store {
     /// inbox's error.
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// # let dir = boxhook_testkit::fs::TempDir::new("doc-open");
     /// # let path = dir.file("inbox.sqlite");
     /// use boxhook::inbox::Inbox as _;
@@ -350,6 +365,7 @@ impl Store {
     /// assert_eq!(inbox.counts().await.unwrap().pending, 0);
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// # }).unwrap();
+    /// # }
     /// ```
     #[cfg_attr(
         not(feature = "postgres"),
@@ -382,6 +398,7 @@ impl Store {
     /// [`open`](Self::open).
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// # let dir = boxhook_testkit::fs::TempDir::new("doc-open-existing");
     /// # let path = dir.file("inbox.sqlite");
     /// use boxhook_store::{OpenErrorKind, Store};
@@ -397,6 +414,7 @@ impl Store {
     /// assert!(inbox.as_sqlite().is_some_and(|inbox| inbox.is_read_only()));
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// # }).unwrap();
+    /// # }
     /// ```
     #[cfg_attr(
         not(feature = "postgres"),
@@ -439,6 +457,7 @@ impl Store {
     /// `cannot migrate URL: …` (without its password).
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// # let dir = boxhook_testkit::fs::TempDir::new("doc-migrate");
     /// # let path = dir.file("inbox.sqlite");
     /// use boxhook_store::Store;
@@ -448,6 +467,7 @@ impl Store {
     /// assert!(path.is_file());
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// # }).unwrap();
+    /// # }
     /// ```
     #[cfg_attr(
         not(feature = "postgres"),
@@ -508,8 +528,10 @@ impl FromStr for Store {
     /// As [`Store::parse`].
     ///
     /// ```
+    /// # #[cfg(feature = "sqlite")] {
     /// let store: boxhook_store::Store = "inbox.sqlite".parse()?;
     /// assert_eq!(store.describe(), "inbox.sqlite");
+    /// # }
     /// # Ok::<(), boxhook_store::OpenError>(())
     /// ```
     fn from_str(text: &str) -> Result<Self, OpenError> {
