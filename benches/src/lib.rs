@@ -50,7 +50,7 @@ pub fn now() -> DateTime<Utc> {
 /// `1KiB`, `8KiB`, `64KiB`: the parameter shown in benchmark ids.
 #[must_use]
 pub fn size_label(size: usize) -> String {
-    if size % 1024 == 0 {
+    if size.is_multiple_of(1024) {
         format!("{}KiB", size / 1024)
     } else {
         format!("{size}B")

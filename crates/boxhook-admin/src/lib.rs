@@ -13,6 +13,8 @@
 //! - [`Recreate`]: a `WEBHOOK.DELETED` handler for [`boxhook::Router`] that
 //!   re-creates declared webhooks removed by `auto_cleanup`;
 //!   [`SessionAlert`]: the `NO_ACTIVE_SESSION` alert with its remedy.
+//! - [`fake`]: a fake of Box's webhooks API and token endpoint on
+//!   `127.0.0.1`, keeping Box's rules, for tests and demos.
 //!
 //! ```no_run
 //! use boxhook_admin::{apply, current_state, plan, BoxClient, Credentials, DesiredState};

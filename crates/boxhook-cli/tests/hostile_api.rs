@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use boxhook_testkit::box_api::{FakeBoxApi, FakeBoxApiBuilder, Paging, FAKE_ACCESS_TOKEN};
+use boxhook_admin::fake::{FakeBoxApi, FakeBoxApiBuilder, Paging, FAKE_ACCESS_TOKEN};
 use boxhook_testkit::{sample_keys, RetrySchedule, Simulator};
 use common::{boxhook, run, temp_dir, Server};
 

@@ -88,7 +88,7 @@ async fn deliver(n: usize, simulators: &[Simulator]) -> Sent {
         let simulator = &simulators[receiver % simulators.len()];
         async move { simulator.send(Delivery::new(body(n))).await.delivered() }
     };
-    if n % 8 == 0 {
+    if n.is_multiple_of(8) {
         let other = (first + 1) % simulators.len();
         let (a, b) = tokio::join!(attempt(first), attempt(other));
         record(&mut sent, first, a);

@@ -411,7 +411,7 @@ fn serve_and_work_prune_in_the_background_and_show_it() {
 }
 
 fn every_tenth_deleted(n: u32) -> &'static str {
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         "FILE.DELETED"
     } else {
         "FILE.UPLOADED"

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use boxhook_testkit::box_api::{FakeBoxApi, FAKE_ACCESS_TOKEN, FAKE_CLIENT_ID, FAKE_CLIENT_SECRET};
+use boxhook_admin::fake::{FakeBoxApi, FAKE_ACCESS_TOKEN, FAKE_CLIENT_ID, FAKE_CLIENT_SECRET};
 use boxhook_testkit::{sample_keys, RetrySchedule, Simulator};
 use common::{boxhook, run, temp_dir, Server};
 
@@ -28,7 +28,7 @@ struct Fake {
     runtime: tokio::runtime::Runtime,
 }
 
-fn fake_with(builder: boxhook_testkit::box_api::FakeBoxApiBuilder) -> Fake {
+fn fake_with(builder: boxhook_admin::fake::FakeBoxApiBuilder) -> Fake {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

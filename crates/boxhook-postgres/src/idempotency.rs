@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook::idempotency::{Claim, EventKey, IdempotencyStore, StoreError};
+use boxhook::inbox::backend::{lease_end, millis};
 use chrono::{DateTime, Utc};
 
 use crate::connect::{self, Shared};
 use crate::options::Options;
-use crate::{millis, plus};
 
 /// A durable [`IdempotencyStore`] in PostgreSQL: a claim held by one
 /// process is `InProgress` for every other until it is completed,
@@ -163,7 +163,7 @@ impl IdempotencyStore for PgIdempotencyStore {
                 &[
                     &key.webhook_id(),
                     &key.event_id(),
-                    &millis(plus(now, lease)),
+                    &millis(lease_end(now, lease)),
                     &millis(now),
                 ],
             )

@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use boxhook::inbox::backend::{lease_end, lease_lost, millis, stored, EntryColumns};
 use boxhook::inbox::{
     Claimed, Counts, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
-    Pruned, RecordKind, Retention, Revive, Stored, StoredEvent,
+    Pruned, Retention, Revive, Stored, StoredEvent,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ use tokio_postgres::Row;
 
 use crate::connect::{self, Shared, Which};
 use crate::options::Options;
-use crate::{millis, partitions, plus, storage};
+use crate::{partitions, storage};
 
 /// A durable inbox in a PostgreSQL database, shared by any number of
 /// receivers and workers (see the [crate docs](crate)).
@@ -165,13 +166,7 @@ impl PgInbox {
             .await
             .map_err(storage)?;
         if changed == 0 {
-            return Err(InboxError::new(
-                ErrorKind::LeaseLost,
-                format!(
-                    "event {key} attempt {attempts} of {} is no longer claimed",
-                    claimed.worker_id
-                ),
-            ));
+            return Err(lease_lost(&key, claimed.entry.attempts, &claimed.worker_id));
         }
         Ok(())
     }
@@ -208,40 +203,20 @@ const WITH_KEYS: &str =
     "events e LEFT JOIN event_keys k ON k.webhook_id = e.webhook_id AND k.event_id = e.event_id";
 
 fn entry(row: &Row) -> Result<InboxEntry, InboxError> {
-    let corrupt = |what: String| InboxError::new(ErrorKind::Corrupt, what);
-    let received_at: i64 = row.try_get(6).map_err(storage)?;
-    let deliveries: i64 = row.try_get(7).map_err(storage)?;
-    let attempts: i32 = row.try_get(8).map_err(storage)?;
-    let state: String = row.try_get(9).map_err(storage)?;
-    let kind: String = row.try_get(10).map_err(storage)?;
-    Ok(InboxEntry {
+    EntryColumns {
         webhook_id: row.try_get(0).map_err(storage)?,
         event_id: row.try_get(1).map_err(storage)?,
         trigger: row.try_get(2).map_err(storage)?,
         source_type: row.try_get(3).map_err(storage)?,
         source_id: row.try_get(4).map_err(storage)?,
         delivery_id: row.try_get(5).map_err(storage)?,
-        received_at: DateTime::from_timestamp_millis(received_at)
-            .ok_or_else(|| corrupt(format!("received_at {received_at} ms is out of range")))?,
-        deliveries: u64::try_from(deliveries)
-            .map_err(|_| corrupt(format!("deliveries is {deliveries}")))?,
-        attempts: u32::try_from(attempts)
-            .map_err(|_| corrupt(format!("attempts is {attempts}")))?,
-        state: EntryState::parse(&state)
-            .ok_or_else(|| corrupt(format!("unknown state {state:?}")))?,
-        kind: RecordKind::parse(&kind).ok_or_else(|| corrupt(format!("unknown kind {kind:?}")))?,
-    })
-}
-
-/// How `store` reports a key's delivery count.
-fn stored(deliveries: i64) -> Stored {
-    if deliveries <= 1 {
-        Stored::New
-    } else {
-        Stored::Duplicate {
-            deliveries: u64::try_from(deliveries).unwrap_or(u64::MAX),
-        }
+        received_at_ms: row.try_get(6).map_err(storage)?,
+        deliveries: row.try_get(7).map_err(storage)?,
+        attempts: i64::from(row.try_get::<_, i32>(8).map_err(storage)?),
+        state: row.try_get(9).map_err(storage)?,
+        kind: row.try_get(10).map_err(storage)?,
     }
+    .decode()
 }
 
 /// The store: one statement, so one round trip and one commit.
@@ -526,7 +501,7 @@ impl boxhook::inbox::FilteredClaims for PgInbox {
         triggers: &[String],
     ) -> Result<Option<Claimed>, InboxError> {
         let client = self.client().await?;
-        let lease_until = plus(now, lease);
+        let lease_until = lease_end(now, lease);
         let stmt = client
             .prepare_cached(&format!(
                 "WITH next AS ( \

@@ -139,10 +139,7 @@ mod schema;
 mod tls;
 mod wake;
 
-use std::time::Duration;
-
 use boxhook::inbox::{ErrorKind, InboxError};
-use chrono::{DateTime, Utc};
 
 pub use idempotency::{PgIdempotencyStore, FORGET_BATCH};
 pub use inbox::PgInbox;
@@ -231,16 +228,4 @@ pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         cause = current.source();
     }
     text
-}
-
-pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
-    at.timestamp_millis()
-}
-
-/// `now + lease`, saturating at the last representable instant.
-pub(crate) fn plus(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
-    chrono::TimeDelta::from_std(lease)
-        .ok()
-        .and_then(|lease| now.checked_add_signed(lease))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }

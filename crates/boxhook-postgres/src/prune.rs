@@ -42,6 +42,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use boxhook::inbox::backend::millis;
 use boxhook::inbox::{InboxError, Pruned, Retention, MIN_KEEP_KEYS};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Object};
@@ -49,7 +50,7 @@ use deadpool_postgres::{GenericClient, Object};
 use crate::connect::Shared;
 use crate::inbox::{ADD_COUNTS, SHARD};
 use crate::partitions::{self, quote_ident, Partition};
-use crate::{millis, storage};
+use crate::storage;
 
 /// A partition with at least this many events is dropped whole even when
 /// the batch is smaller: deleting them row by row is what partitions are

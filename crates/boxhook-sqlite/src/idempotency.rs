@@ -6,12 +6,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use boxhook::idempotency::{Claim, EventKey, IdempotencyStore, StoreError};
+use boxhook::inbox::backend::{lease_end, millis};
 use boxhook::inbox::{ErrorKind, InboxError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use crate::inbox::{at_most_one_row, millis, plus};
-use crate::{storage, SqliteInbox};
+use crate::db::Db;
+use crate::inbox::at_most_one_row;
+use crate::{open, storage, SqliteInbox};
 
 /// A durable [`IdempotencyStore`] in SQLite: the router's claims survive a
 /// restart, and processes sharing the file share them.
@@ -72,7 +74,8 @@ use crate::{storage, SqliteInbox};
 /// ```
 #[derive(Clone)]
 pub struct SqliteIdempotencyStore {
-    db: SqliteInbox,
+    /// The database: its own, or an inbox's (the same handle).
+    db: Db,
 }
 
 impl SqliteIdempotencyStore {
@@ -97,7 +100,7 @@ impl SqliteIdempotencyStore {
     /// be created, opened, written or set up, [`ErrorKind::Corrupt`] when
     /// its schema is newer than this build.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, InboxError> {
-        SqliteInbox::open(path).map(|db| Self { db })
+        open::file(path.as_ref()).map(|db| Self { db })
     }
 
     /// A private in-memory store, for tests: nothing survives the last
@@ -113,7 +116,7 @@ impl SqliteIdempotencyStore {
     ///
     /// [`ErrorKind::Storage`] when SQLite cannot set it up.
     pub fn in_memory() -> Result<Self, InboxError> {
-        SqliteInbox::in_memory().map(|db| Self { db })
+        open::memory().map(|db| Self { db })
     }
 
     /// The file the claims are in; `None` in memory.
@@ -249,7 +252,9 @@ impl SqliteInbox {
     /// ```
     #[must_use]
     pub fn idempotency_store(&self) -> SqliteIdempotencyStore {
-        SqliteIdempotencyStore { db: self.clone() }
+        SqliteIdempotencyStore {
+            db: self.db.clone(),
+        }
     }
 }
 
@@ -261,7 +266,7 @@ impl IdempotencyStore for SqliteIdempotencyStore {
         lease: Duration,
     ) -> Result<Claim, StoreError> {
         let key = key.clone();
-        let until = millis(plus(now, lease));
+        let until = millis(lease_end(now, lease));
         let now = millis(now);
         self.write("claim an event", move |conn| {
             // One statement decides: it inserts the claim, or takes over a

@@ -195,11 +195,13 @@
 #![warn(clippy::arithmetic_side_effects)]
 #![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
 
+mod db;
 mod file;
 mod idempotency;
 mod inbox;
 #[cfg(test)]
 mod no_scan_tests;
+mod open;
 mod prune;
 mod read;
 #[cfg(test)]

@@ -2,11 +2,11 @@
 //! one bounded batch, the keys it keeps for pruned events, and the space it
 //! gives back to the file system.
 
+use boxhook::inbox::backend::millis;
 use boxhook::inbox::{ErrorKind, InboxError, Pruned, Retention, MIN_KEEP_KEYS};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
-use crate::inbox::millis;
 use crate::storage;
 
 /// Most pages one prune call returns to the file system (16 MiB of 4 KiB

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use boxhook::inbox::backend::millis;
 use boxhook::inbox::{
     Counts, EntryState, ErrorKind, InboxEntry, InboxError, ListFilter, StoredEvent,
 };
@@ -26,7 +27,8 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension as _};
 use tokio::sync::oneshot;
 
-use crate::inbox::{closed, entry, millis, ENTRY_COLUMNS};
+use crate::db::closed;
+use crate::inbox::{entry, ENTRY_COLUMNS};
 use crate::storage;
 
 /// How many SQLite virtual machine instructions run between two checks of

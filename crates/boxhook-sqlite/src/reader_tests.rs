@@ -35,6 +35,7 @@ fn held_read(
     let inbox = inbox.clone();
     tokio::spawn(async move {
         inbox
+            .db
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare("SELECT event_id FROM events ORDER BY seq")
@@ -123,7 +124,7 @@ async fn a_read_nobody_waits_for_is_skipped_or_interrupted() {
     let ran = Arc::new(AtomicBool::new(false));
     {
         let ran = Arc::clone(&ran);
-        let mut queued = Box::pin(inbox.read(move |_| {
+        let mut queued = Box::pin(inbox.db.read(move |_| {
             ran.store(true, Ordering::SeqCst);
             Ok(())
         }));
@@ -147,6 +148,7 @@ async fn a_read_nobody_waits_for_is_skipped_or_interrupted() {
         let inbox = inbox.clone();
         tokio::spawn(async move {
             inbox
+                .db
                 .read(move |conn| {
                     let _ = started.send(());
                     let result = conn.query_row(

@@ -1,19 +1,22 @@
 //! Test kit for boxhook: test a Box webhook receiver without Box.
 //!
 //! - [`Delivery`]: a request exactly as Box sends it, signed with the core's
-//!   [`Signer`](boxhook_core::Signer), and its negative variants (tampered,
-//!   stale, future, wrong key, missing or duplicated header, re-serialized
-//!   body), each with the verifier's [`Expected`] answer.
+//!   signer, and its negative variants (tampered, stale, future, wrong key,
+//!   missing or duplicated header, re-serialized body), each with the
+//!   verifier's [`Expected`] answer; [`Delivery::at`] sends it to the path
+//!   your app serves the webhooks at.
 //! - [`fixtures`]: Box's wire-form payloads, one or more per trigger.
 //! - A fixed clock: [`FixedClock`], [`Delivery::clock`], [`clock_at`].
 //! - [`Simulator`]: delivers over HTTP like Box — retries anything but a 2xx
 //!   on a [`RetrySchedule`], with a new delivery id, timestamp and signatures
 //!   on every attempt — in real, compressed or virtual time.
 //! - [`ScriptedServer`]: the far end for testing senders.
-//! - [`box_api`]: a fake of Box's webhooks API and token endpoint, for code
-//!   that creates and reconciles webhooks.
 //! - [`conformance`]: the rules every idempotency store and every inbox must
 //!   keep, as suites to run against your own (or a new backend's).
+//!
+//! The sender and the corpus live in `boxhook` (feature `runtime`,
+//! [`boxhook::runtime`]); this crate re-exports them under the same names.
+//! The fake of Box's webhooks API is `boxhook_admin::fake`.
 //!
 //! # Testing a handler or service
 //!
@@ -21,12 +24,13 @@
 //! clock:
 //!
 //! ```
-//! use boxhook_core::{BodyForm, Clock, Verifier};
+//! use boxhook::{BodyForm, Clock, Verifier};
 //! use boxhook_testkit::{fixtures, Delivery};
 //!
 //! let body = br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","source":{"id":"1","type":"file","name":"Report.pdf"}}"#;
-//! let delivery = Delivery::new(&body[..]);
+//! let delivery = Delivery::new(&body[..]).at("/box/webhooks"); // where your app serves them
 //! let request = delivery.to_request(); // http::Request<Full<Bytes>>, for tower/hyper services
+//! assert_eq!(request.uri(), "/box/webhooks");
 //!
 //! // What the server under test would do:
 //! let verifier = Verifier::new(delivery.key_ring().clone());
@@ -39,7 +43,7 @@
 //!     let delivery = fixture.delivery();
 //!     assert!(verifier.verify(&delivery.headers(), &delivery.body(), delivery.now()).is_ok());
 //! }
-//! # Ok::<(), boxhook_core::VerifyError>(())
+//! # Ok::<(), boxhook::VerifyError>(())
 //! ```
 //!
 //! # Delivering to a running receiver
@@ -63,36 +67,23 @@
 
 #![warn(clippy::arithmetic_side_effects)]
 
-pub mod box_api;
 pub mod conformance;
-mod delivery;
-mod expected;
-pub mod fixtures;
 #[cfg(unix)]
 pub mod fs;
-mod header;
-mod ids;
 #[cfg(unix)]
 pub mod postgres;
-mod reserialize;
 mod server;
-mod simulator;
-pub mod transit;
 
-pub use boxhook_core::{Clock, FixedClock, SystemClock};
-pub use delivery::{
-    sample_keys, Delivery, BOX_CONTENT_TYPE, BOX_USER_AGENT, DEFAULT_TIMESTAMP, FUTURE_SKEW,
+pub use boxhook::runtime::send::{
+    sample_keys, AdvanceClock, Attempt, AttemptError, AttemptErrorKind, BoxHeader, CompressedSleep,
+    Delivery, DeliveryIds, DeliveryOutcome, DeliveryReport, Expected, RealSleep, RetrySchedule,
+    Simulator, SimulatorBuilder, SleepFuture, Sleeper, UnknownHeader, BOX_CONTENT_TYPE,
+    BOX_TIMEOUT, BOX_USER_AGENT, DEFAULT_TIMESTAMP, FUTURE_SKEW, RESPONSE_BODY_TIMEOUT,
     SAMPLE_PRIMARY_KEY, SAMPLE_SECONDARY_KEY, STALE_AGE,
 };
-pub use expected::Expected;
-pub use header::{BoxHeader, UnknownHeader};
-pub use ids::DeliveryIds;
+pub use boxhook::runtime::{fixtures, transit};
+pub use boxhook_core::{Clock, FixedClock, SystemClock};
 pub use server::{Received, ScriptedServer, ScriptedServerBuilder};
-pub use simulator::{
-    AdvanceClock, Attempt, AttemptError, AttemptErrorKind, CompressedSleep, DeliveryReport,
-    Outcome, RealSleep, RetrySchedule, Simulator, SimulatorBuilder, SleepFuture, Sleeper,
-    BOX_TIMEOUT, RESPONSE_BODY_TIMEOUT,
-};
 
 use boxhook_core::DeliveryTimestamp;
 
@@ -100,12 +91,13 @@ use boxhook_core::DeliveryTimestamp;
 /// clock at the moment a delivery arrives.
 ///
 /// ```
-/// use boxhook_core::{Clock, DeliveryTimestamp};
+/// use boxhook::runtime::send::DeliveryTimestamp;
+/// use boxhook::Clock;
 ///
 /// let ts = DeliveryTimestamp::parse("2016-07-11T10:10:33-07:00")?;
 /// let clock = boxhook_testkit::clock_at(&ts);
 /// assert_eq!(clock.now().to_rfc3339(), "2016-07-11T17:10:33+00:00");
-/// # Ok::<(), boxhook_core::VerifyError>(())
+/// # Ok::<(), boxhook::VerifyError>(())
 /// ```
 #[must_use]
 pub fn clock_at(timestamp: &DeliveryTimestamp) -> FixedClock {

@@ -135,7 +135,7 @@ impl fmt::Debug for ScriptedServer {
 /// Builds a [`ScriptedServer`].
 ///
 /// ```
-/// use boxhook_core::{FixedClock, Verifier};
+/// use boxhook::{FixedClock, Verifier};
 /// use boxhook_testkit::{sample_keys, Delivery, RetrySchedule, ScriptedServer, Simulator};
 ///
 /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -223,9 +223,8 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
 }
 
 /// Serves HTTP/1.1 on every connection `listener` accepts, answering each
-/// request with `answer`, until the task is aborted. Shared by the test
-/// servers of this crate.
-pub(crate) async fn accept<F, Fut>(listener: TcpListener, answer: F)
+/// request with `answer`, until the task is aborted.
+async fn accept<F, Fut>(listener: TcpListener, answer: F)
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,

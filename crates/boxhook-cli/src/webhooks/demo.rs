@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use boxhook::verify::DEFAULT_BODY_LIMIT;
 use boxhook::Router;
+use boxhook_admin::fake::{FakeBoxApi, FAKE_ACCESS_TOKEN};
 use boxhook_admin::{ensure, BoxClient, Credentials, DesiredState, Recreate, RetryPolicy};
 use boxhook_core::KeyRing;
-use boxhook_testkit::box_api::{FakeBoxApi, FAKE_ACCESS_TOKEN};
 use boxhook_testkit::{RetrySchedule, Simulator};
 use tokio::net::TcpListener;
 

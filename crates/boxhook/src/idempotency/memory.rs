@@ -112,7 +112,7 @@ impl MemoryStore {
                 return Claim::InProgress;
             }
         }
-        let until = super::lease_end(now, lease);
+        let until = crate::inbox::backend::lease_end(now, lease);
         state.touch(key, false, until, now, self.max_entries);
         Claim::Acquired
     }

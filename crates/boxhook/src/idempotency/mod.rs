@@ -177,15 +177,6 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     fn release(&self, key: &EventKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// When a lease of `lease` taken at `now` ends: `now + lease`, saturating
-/// at the last representable instant instead of overflowing.
-pub(crate) fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
-    chrono::TimeDelta::from_std(lease)
-        .ok()
-        .and_then(|lease| now.checked_add_signed(lease))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
 /// An [`IdempotencyStore`] behind a pointer: what the router holds.
 pub(crate) trait ErasedStore: Send + Sync {
     fn claim<'a>(

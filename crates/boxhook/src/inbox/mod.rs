@@ -149,6 +149,7 @@
 
 #![allow(clippy::doc_markdown, reason = "SQLite is a product name, not code")]
 
+pub mod backend;
 mod backoff;
 mod error;
 mod handler;
