@@ -18,12 +18,17 @@
 //! - [`Inbox`](boxhook::inbox::Inbox) (the framework's trait):
 //!   `store(NewRecord) -> Stored::{New, Duplicate { deliveries }}`,
 //!   `claim_next(worker_id, lease, now) -> Option<Claimed>`, `ack(&Claimed)`,
-//!   `requeue(&Claimed, retry_at)`, `bury(&Claimed)` (dead), `revive(Revive,
-//!   now)`, `claim_matching(.., triggers)`, `list(ListFilter { trigger,
-//!   state, limit, newest_first, since, before }) -> Vec<InboxEntry>`,
+//!   `requeue(&Claimed, retry_at)`, `list(ListFilter { trigger, state,
+//!   limit, newest_first, since, before }) -> Vec<InboxEntry>`,
 //!   `get(event_id) -> Option<StoredEvent>` (entry + raw body), `counts()
-//!   -> Counts` (per state, and the oldest pending), `prune(&Retention,
-//!   now, batch) -> Pruned`.
+//!   -> Counts` (per state, and the oldest pending); and the three optional
+//!   capabilities, all implemented here:
+//!   [`DeadLetters`](boxhook::inbox::DeadLetters) (`bury(&Claimed)` marks
+//!   an event dead, `revive(Revive, now)` requeues dead or done ones),
+//!   [`FilteredClaims`](boxhook::inbox::FilteredClaims)
+//!   (`claim_matching(.., triggers)`) and
+//!   [`Prune`](boxhook::inbox::Prune) (`prune(&Retention, now, batch) ->
+//!   Pruned`).
 //!   [`Router::store_in`](boxhook::Router::store_in) deduplicates with it:
 //!   of concurrent deliveries of one event exactly one is stored, and every
 //!   one is counted.
@@ -43,11 +48,8 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use boxhook::inbox::{Claimed, Worker};
-//! use boxhook::{HandlerError, Router, VerifyLayer};
-//! use boxhook_core::model::WebhookEvent;
-//! use boxhook_core::{KeyRing, Verifier};
+//! use boxhook::{HandlerError, KeyRing, Layer as _, Router, Verifier, VerifyLayer, WebhookEvent};
 //! use boxhook_sqlite::SqliteInbox;
-//! use tower_layer::Layer as _;
 //!
 //! # async fn serve(_: impl Sized) {}
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,12 +61,16 @@
 //! let service = VerifyLayer::new(Verifier::new(keys)).layer(Router::new().store_in(inbox.clone()));
 //! tokio::spawn(serve(service)); // hyper, axum, ... as in boxhook's docs
 //!
-//! // Processing, at its own pace; at least once per event.
+//! // Processing, at its own pace; at least once per event. After 10 failed
+//! // attempts, or at once when it can never be processed, an event is
+//! // `dead` (`max_attempts` needs the inbox's `DeadLetters`; without it and
+//! // without `dead_letters()`, failing events are retried for ever).
 //! Worker::new(inbox, |event: WebhookEvent, claimed: Claimed| async move {
 //!     println!("{} (attempt {})", event.trigger(), claimed.attempt());
 //!     Ok::<_, HandlerError>(())
 //! })
 //! .lease(Duration::from_secs(120))
+//! .max_attempts(10)
 //! .run_until(async { let _ = stopped.await; }) // e.g. on SIGTERM
 //! .await;
 //! # Ok(()) }

@@ -8,7 +8,7 @@
 //!   ```
 //!   use boxhook::{Router as Webhooks, VerifyLayer};
 //!   use boxhook::{KeyRing, Verifier};
-//!   use tower_layer::Layer as _;
+//!   use boxhook::Layer as _;
 //!
 //!   let verifier = Verifier::new(KeyRing::from_strs(Some("primary-key"), None)?);
 //!   let webhooks = VerifyLayer::new(verifier).layer(Webhooks::new());

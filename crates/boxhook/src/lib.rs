@@ -21,21 +21,24 @@
 //!   stores each event in a durable inbox ([`Router::store_in`]) and an
 //!   [`inbox::Worker`] processes it at your own pace.
 //!
-//! To run the service, `boxhook::server` (feature `server`) serves it, or
-//! any tower service holding it such as an axum app, over HTTP/1.1 with the
-//! connection limits of the `boxhook` command: header, idle and age
-//! deadlines, a cap on connections that drops the oldest idle one, and a
-//! global body budget. Any other server that runs tower services works too.
-//! `boxhook::runtime` (feature `runtime`) sends deliveries as Box does,
-//! signed and with Box's retry schedule, and replays stored events.
+//! To run the service, [`server`] (feature `server`) serves it, or any tower
+//! service holding it such as an axum app, over HTTP/1.1 with the connection
+//! limits of the `boxhook` command: header, idle and age deadlines, a cap on
+//! connections that drops the oldest idle one, and a global body budget. Any
+//! other server that runs tower services works too. [`runtime`] (feature
+//! `runtime`) sends deliveries as Box does, signed and with Box's retry
+//! schedule, and replays stored events.
 //!
-//! # From `cargo add` to a running receiver
+//! # From `cargo new` to a running receiver
 //!
-//! One dependency on boxhook, plus an async runtime and a server:
+//! One dependency on boxhook with its server, plus an async runtime and a
+//! router. Until the crates are published, depend on them by path (a clone
+//! of the repository) or by git, `git = "<the repository's URL>"` in place of
+//! `path`:
 //!
 //! ```toml
 //! [dependencies]
-//! boxhook = "0.1"
+//! boxhook = { path = "../boxhook/crates/boxhook", features = ["server"] }
 //! tokio = { version = "1", features = ["macros", "rt-multi-thread", "net"] }
 //! axum = "0.8"
 //! ```
@@ -45,9 +48,9 @@
 //!    missing, not both.
 //! 2. Write handlers: async functions or your own types implementing
 //!    [`Handler`].
-//! 3. Put a [`Router`] behind a [`VerifyLayer`], and serve it with anything
-//!    that runs tower services: axum (below), hyper, tonic's or your own
-//!    server.
+//! 3. Put a [`Router`] behind a [`VerifyLayer`], and serve it with
+//!    [`server`] (connection limits and a body budget built in), or with
+//!    anything that runs tower services.
 //!
 //! ```no_run
 //! use boxhook::{
@@ -72,10 +75,16 @@
 //!     let app = axum::Router::new().route_service("/box/webhooks", webhooks);
 //!
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//!     axum::serve(listener, app).await?;
+//!     boxhook::server::serve(listener, app).await;
 //!     Ok(())
 //! }
 //! ```
+//!
+//! A rejected delivery is answered with an empty body; why is logged with
+//! `tracing` (a `WARN` line for a 401), which prints nothing until the
+//! program installs a subscriber, e.g. `tracing-subscriber`'s
+//! `tracing_subscriber::fmt().with_env_filter(EnvFilter::from_default_env()).init()`
+//! run with `RUST_LOG=boxhook=debug`.
 //!
 //! The `boxhook-minimal-receiver` package in the repository's `examples/`
 //! is this program with a graceful, bounded run (`--once`, `--for SECONDS`,
@@ -115,8 +124,9 @@
 //! # What answers Box gets
 //!
 //! The verify layer answers 405 (not `POST`), 413 (body over the limit), 408
-//! (body too slow), 503 (the shared [`BodyBudget`](verify::BodyBudget), when
-//! set, cannot hold the body), 400 (an unsigned query `GET` or form `POST`:
+//! (body too slow), 503 (the shared [`BodyBudget`](verify::BodyBudget): the
+//! layer's own, or the one [`server`] puts in each request, 64 MiB by
+//! default, cannot hold the body), 400 (an unsigned query `GET` or form `POST`:
 //! a V1 callback on the V2 endpoint; see [`v1`]) and 401 (any verification
 //! failure), each with an empty body; the reason goes to `tracing` and into the response extensions as a
 //! [`Rejection`](verify::Rejection). The router's answers are listed in
@@ -145,10 +155,25 @@
 //! signed with the same `Signer` this crate verifies against, plus tampered,
 //! stale, future, wrong-key, missing-header and re-serialized variants, the
 //! fixture corpus, and a Box-like retrying simulator. Drive this crate's
-//! service with them through `tower::ServiceExt::oneshot`; the router puts
-//! the [`Outcome`] and the [`RoutedEvent`] in every response's extensions.
+//! service with them through `tower::ServiceExt::oneshot` (tower with its
+//! `util` feature); the router puts the [`Outcome`] and the [`RoutedEvent`]
+//! in every response's extensions. An app that serves the webhooks at a
+//! path, as above, gets each delivery at that path with
+//! `Delivery::at("/box/webhooks")`.
 
 #![warn(clippy::arithmetic_side_effects)]
+// Reason: the crate docs link `server` and `runtime`, which exist with their
+// features only; the documentation is built with every feature (docs.rs:
+// `all-features`, CI: `cargo doc --all-features`), where every link resolves.
+#![cfg_attr(
+    not(all(feature = "server", feature = "runtime")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
+
+// Every Rust snippet of the README compiles and runs as a doctest of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
 
 pub mod alert;
 mod clock;

@@ -79,8 +79,9 @@
 //! ```ignore
 //! let inbox = boxhook_sqlite::SqliteInbox::open("inbox.sqlite")?;
 //! let router = Router::new().store_in(inbox.clone());
-//! // elsewhere, in the same or another process:
-//! Worker::new(inbox, my_slow_handler).run_until(shutdown).await;
+//! // elsewhere, in the same or another process; after 10 failed attempts an
+//! // event is `dead` (`max_attempts` needs the inbox's `DeadLetters`):
+//! Worker::new(inbox, my_slow_handler).max_attempts(10).run_until(shutdown).await;
 //! ```
 //!
 //! The trait in action, with a toy in-memory inbox (a real one is durable):

@@ -25,12 +25,14 @@
 //! until the inner service's response is ready, and a request it cannot
 //! cover gets an immediate 503 ([`Rejection::Overloaded`], code
 //! `overloaded`), which Box retries; nothing waits for the budget. Without a
-//! budget, only the per-request limit applies.
+//! budget of its own, the layer uses the [`BodyBudget`] a server such as
+//! `boxhook::server` puts in the request's extensions; without either, only
+//! the per-request limit applies.
 //!
 //! ```
 //! use boxhook::verify::{BodyBudget, VerifyLayer};
 //! use boxhook::{KeyRing, Verifier};
-//! use tower_layer::Layer;
+//! use boxhook::Layer;
 //!
 //! let verifier = Verifier::new(KeyRing::from_strs(Some("primary-key"), None)?);
 //! // At most 64 MiB of bodies at once, each at most 1 MiB.
@@ -50,7 +52,7 @@
 //! use std::time::Duration;
 //! use boxhook::verify::VerifyLayer;
 //! use boxhook::{KeyRing, Verifier};
-//! use tower_layer::Layer;
+//! use boxhook::Layer;
 //!
 //! let verifier = Verifier::new(KeyRing::from_strs(Some("primary-key"), Some("secondary-key"))?);
 //! let layer = VerifyLayer::new(verifier)
@@ -98,7 +100,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// The default read deadline for the whole body: 10 s.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A [`Layer`](tower_layer::Layer) that puts [`Verify`] in front of a service.
+/// A [`Layer`](crate::Layer) that puts [`Verify`] in front of a service.
 ///
 /// `B` is the request body type the inner service receives; it is built from
 /// the collected bytes. The default, [`Full<Bytes>`], suits boxhook's
@@ -168,7 +170,8 @@ impl<B> VerifyLayer<B> {
 
     /// Bounds the bytes of all bodies held at once, across every request this
     /// layer and its clones serve (default: no bound beyond
-    /// [`body_limit`](Self::body_limit) per request). See the
+    /// [`body_limit`](Self::body_limit) per request, or the [`BodyBudget`] a
+    /// server such as `boxhook::server` puts in the request's extensions). See the
     /// [module docs](self#memory-one-budget-for-all-bodies).
     ///
     /// A request reserves its `Content-Length` before reading (or, without
@@ -224,7 +227,7 @@ impl<B> VerifyLayer<B> {
     /// ```
     /// use boxhook::verify::VerifyLayer;
     /// use boxhook::{FixedClock, KeyRing, Verifier};
-    /// use tower_layer::Layer as _;
+    /// use boxhook::Layer as _;
     ///
     /// let clock = FixedClock::at("2020-01-01T07:00:00Z".parse().unwrap());
     /// let service = VerifyLayer::new(Verifier::new(KeyRing::from_strs(Some("k"), None)?))

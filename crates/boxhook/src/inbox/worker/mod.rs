@@ -202,6 +202,12 @@ enum Settle {
 /// [`retry_delay`](Self::retry_delay) (error, panic, or running past the
 /// lease). Run several for parallelism; each claims on its own.
 ///
+/// A worker needs only an [`Inbox`]. On one that keeps [`DeadLetters`] (the
+/// SQLite and PostgreSQL inboxes do), [`max_attempts`](Self::max_attempts)
+/// marks `dead` an event that failed that many times, and, like
+/// [`dead_letters`](Self::dead_letters), one that can never be processed;
+/// without either, such events are retried for ever.
+///
 /// ```
 /// # use boxhook::inbox::*;
 /// # use std::sync::Mutex;

@@ -95,7 +95,8 @@ pub fn sample_keys() -> KeyRing {
 /// | [`reserialized`](Self::reserialized) | the body parsed and re-serialized: escapes lost | accepted, **escaped** body form, when the body was Box's compact escaped JSON; `mismatch` if it was not |
 ///
 /// ```
-/// use boxhook::{BodyForm, ErrorKind, Verifier};
+/// use boxhook::verify::ErrorKind;
+/// use boxhook::{BodyForm, Verifier};
 /// use boxhook::runtime::send::{BoxHeader, Delivery, Expected};
 ///
 /// let body = br#"{"type":"webhook_event","id":"e-1","trigger":"FILE.UPLOADED","source":{"id":"1","type":"file","name":"a\/b \u00e9.txt"}}"#;
@@ -303,7 +304,7 @@ impl Delivery {
     /// answers `expired`.
     ///
     /// ```
-    /// use boxhook::ErrorKind;
+    /// use boxhook::verify::ErrorKind;
     /// use boxhook::runtime::send::{Delivery, Expected};
     ///
     /// let delivery = Delivery::new("{}").stale();
@@ -336,7 +337,7 @@ impl Delivery {
     /// answers `future`.
     ///
     /// ```
-    /// use boxhook::ErrorKind;
+    /// use boxhook::verify::ErrorKind;
     /// use boxhook::runtime::send::{Delivery, Expected};
     ///
     /// let delivery = Delivery::new("{}").future();
@@ -385,7 +386,7 @@ impl Delivery {
     /// verifier answers `mismatch`.
     ///
     /// ```
-    /// use boxhook::ErrorKind;
+    /// use boxhook::verify::ErrorKind;
     /// use boxhook::runtime::send::{Delivery, Expected};
     /// assert_eq!(Delivery::new("{}").wrong_key().expected(), Expected::Rejected(ErrorKind::Mismatch));
     /// ```
@@ -401,7 +402,8 @@ impl Delivery {
     /// signed or needed.
     ///
     /// ```
-    /// use boxhook::{BodyForm, ErrorKind};
+    /// use boxhook::verify::ErrorKind;
+    /// use boxhook::BodyForm;
     /// use boxhook::runtime::send::{BoxHeader, Delivery, Expected};
     ///
     /// let delivery = Delivery::new("{}");
@@ -427,7 +429,7 @@ impl Delivery {
     /// character): a mistake in the test, not in the code under test.
     ///
     /// ```
-    /// use boxhook::ErrorKind;
+    /// use boxhook::verify::ErrorKind;
     /// use boxhook::runtime::send::{BoxHeader, Delivery, Expected};
     ///
     /// let delivery = Delivery::new("{}").duplicate_header(BoxHeader::SignatureAlgorithm, "HmacSHA1");

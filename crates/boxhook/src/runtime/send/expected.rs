@@ -12,7 +12,8 @@ use boxhook_core::{BodyForm, ErrorKind, Verified, VerifyError};
 /// and every [`Rejected`](Self::Rejected) into a 401.
 ///
 /// ```
-/// use boxhook::{BodyForm, ErrorKind, Verifier};
+/// use boxhook::verify::ErrorKind;
+/// use boxhook::{BodyForm, Verifier};
 /// use boxhook::runtime::send::{Delivery, Expected};
 ///
 /// let delivery = Delivery::new(r#"{"type":"webhook_event"}"#).stale();

@@ -208,7 +208,7 @@ impl Simulator {
     /// ```
     /// use boxhook::runtime::send::*;
     /// use boxhook_testkit::ScriptedServer; // stands in for your receiver
-    /// # use boxhook::ErrorKind;
+    /// # use boxhook::verify::ErrorKind;
     /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     /// # rt.block_on(async {
     /// let server = ScriptedServer::start([401]).await?;
