@@ -18,7 +18,7 @@ use boxhook::verify::DEFAULT_BODY_LIMIT;
 use boxhook_core::diagnose::DiagnosisKeys;
 use boxhook_core::model::Envelope;
 use boxhook_core::{KeyRing, Printable};
-use boxhook_sqlite::SqliteInbox;
+use boxhook_store::sqlite::SqliteInbox;
 use tokio::net::TcpListener;
 
 use crate::logging::DeliveryLog;

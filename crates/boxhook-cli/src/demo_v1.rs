@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use boxhook::v1::{V1Auth, V1Router, V1Service};
-use boxhook_sqlite::SqliteInbox;
+use boxhook_store::sqlite::SqliteInbox;
 
 use crate::logging::DeliveryLog;
 

@@ -23,7 +23,7 @@ use boxhook::inbox::{ErrorKind, InboxError, Prune, Pruned, Retention};
 use chrono::{DateTime, DurationRound as _, SecondsFormat, TimeDelta, Utc};
 
 use crate::retention::{describe, parse_duration};
-use crate::store::{Store, StoreArgs};
+use crate::store::StoreArgs;
 use crate::usage;
 
 /// The most events one call of [`Prune::prune`] removes from an SQLite
@@ -195,7 +195,7 @@ pub(crate) async fn prune_all(
     }
 }
 
-/// How a store is pruned: see [`AnyInbox::prune_plan`](crate::store::AnyInbox::prune_plan).
+/// How a store is pruned: see [`crate::store::prune_plan`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Plan {
     /// The most events one call of [`Prune::prune`] removes.
@@ -504,7 +504,7 @@ impl Args {
 /// Runs `boxhook inbox prune`.
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let store = args.store.store()?;
-    if let Store::Sqlite(path) = &store {
+    if let Some(path) = store.sqlite_path() {
         // Pruning a file that is not there would create an empty inbox.
         if !path.is_file() {
             return Err(usage(format!(
@@ -522,7 +522,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let inbox = store.open().await?;
+        let inbox = store.open().await.map_err(crate::store::failure)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         tokio::spawn(async move {
@@ -533,7 +533,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let progress = Progress::new(&format!("pruning {} received before {before}", args.what()));
         let mut so_far = Pruned::default();
         // By hand, the cut is exactly where the operator said.
-        let batch = inbox.prune_plan().batch;
+        let batch = crate::store::prune_plan(&inbox).batch;
         let mut said = false;
         let pacing = Pacing {
             batch,

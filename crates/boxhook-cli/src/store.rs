@@ -1,17 +1,13 @@
-//! `--store URL` / `--inbox FILE`: which inbox a command works on, SQLite
-//! or PostgreSQL, behind one [`Inbox`] type.
+//! `--store URL` / `--inbox FILE`: which inbox a command works on, as the
+//! user names it. [`boxhook_store`] parses the text, opens the SQLite or
+//! PostgreSQL inbox behind one type ([`AnyInbox`]) and names it without its
+//! password; here are the flags, the warning about a password given as a
+//! flag, and the CLI's messages and exit codes for the library's errors.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use boxhook::inbox::{
-    Claimed, Counts, DeadLetters, FilteredClaims, Inbox, InboxEntry, InboxError, ListFilter,
-    NewRecord, Prune, Pruned, Retention, Revive, Stored, StoredEvent,
-};
-use boxhook_core::Printable;
-use boxhook_postgres::{redact, Options, PgInbox};
-use boxhook_sqlite::SqliteInbox;
-use chrono::{DateTime, Utc};
+use boxhook_store::postgres::Options;
+use boxhook_store::{AnyInbox, Backend, OpenError, OpenErrorKind, Store};
 
 use crate::usage;
 
@@ -74,162 +70,85 @@ pub(crate) struct StoreArgs {
     pub(crate) schema: Option<String>,
 }
 
-/// A store named on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Store {
-    Sqlite(PathBuf),
-    Postgres(String, PgSettings),
-}
-
-/// `--pool-size` and `--schema`: how to connect to a PostgreSQL store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct PgSettings {
-    pool_size: Option<usize>,
-    schema: Option<String>,
-}
-
-impl PgSettings {
-    /// The library's options with these settings.
-    fn options(&self) -> Options {
+impl StoreArgs {
+    /// The store these arguments name, with `--pool-size` and `--schema`
+    /// for PostgreSQL (a usage error for a SQLite file).
+    pub(crate) fn store(&self) -> anyhow::Result<Store> {
+        let store = match &self.store {
+            None => Store::sqlite(self.inbox.clone()),
+            Some(url) => Store::parse(url).map_err(|err| failure(err.named("--store")))?,
+        };
+        if let Some(path) = store.sqlite_path() {
+            let flag = (self.pool_size.map(|_| "--pool-size"))
+                .or(self.schema.as_ref().map(|_| "--schema"));
+            return match flag {
+                Some(flag) => Err(usage(format!(
+                    "{flag} applies to a PostgreSQL store (--store postgres://…), not to \
+                     the SQLite file {}; drop it (or unset BOXHOOK_POOL_SIZE / \
+                     BOXHOOK_SCHEMA)",
+                    path.display()
+                ))),
+                None => Ok(store),
+            };
+        }
+        if GIVEN_AS_FLAG.load(std::sync::atomic::Ordering::Relaxed) && store.has_password() {
+            crate::logging::notice(
+                "WARN",
+                "warning: the password in --store shows in `ps` to every user of this \
+                 machine, and stays in your shell history; put the connection string \
+                 in BOXHOOK_STORE instead (export BOXHOOK_STORE='postgres://…')",
+            );
+        }
         let mut options = Options::default();
         if let Some(size) = self.pool_size {
-            options = options.pool_size(size);
+            options = options.pool_size(usize::from(size));
         }
         if let Some(schema) = &self.schema {
             options = options.schema(schema.clone());
         }
-        options
+        store.with_options(options).map_err(failure)
     }
 }
 
-impl StoreArgs {
-    /// The store these arguments name.
-    pub(crate) fn store(&self) -> anyhow::Result<Store> {
-        let store = match &self.store {
-            None => Store::Sqlite(self.inbox.clone()),
-            Some(url) => parse(url)?,
-        };
-        match store {
-            Store::Postgres(url, _) => {
-                if GIVEN_AS_FLAG.load(std::sync::atomic::Ordering::Relaxed) && redact(&url) != url {
-                    crate::logging::notice(
-                        "WARN",
-                        "warning: the password in --store shows in `ps` to every user of this \
-                         machine, and stays in your shell history; put the connection string \
-                         in BOXHOOK_STORE instead (export BOXHOOK_STORE='postgres://…')",
-                    );
-                }
-                Ok(Store::Postgres(
-                    url,
-                    PgSettings {
-                        pool_size: self.pool_size.map(usize::from),
-                        schema: self.schema.clone(),
-                    },
-                ))
-            }
-            Store::Sqlite(path) => {
-                let flag = (self.pool_size.map(|_| "--pool-size"))
-                    .or(self.schema.as_ref().map(|_| "--schema"));
-                match flag {
-                    Some(flag) => Err(usage(format!(
-                        "{flag} applies to a PostgreSQL store (--store postgres://…), not to \
-                         the SQLite file {}; drop it (or unset BOXHOOK_POOL_SIZE / \
-                         BOXHOOK_SCHEMA)",
-                        path.display()
-                    ))),
-                    None => Ok(Store::Sqlite(path)),
-                }
-            }
-        }
+/// Opens `store` to read without changing anything (a SQLite file must
+/// exist and is opened read-only; PostgreSQL is not migrated); no file
+/// there is a usage error that says how to make one.
+pub(crate) async fn open_existing(store: &Store) -> anyhow::Result<AnyInbox> {
+    store
+        .open_existing()
+        .await
+        .map_err(|err| match (err.kind(), store.sqlite_path()) {
+            (OpenErrorKind::NotFound, Some(path)) => no_inbox(path),
+            _ => failure(err),
+        })
+}
+
+/// `no inbox at PATH`, with what to run first.
+fn no_inbox(path: &Path) -> anyhow::Error {
+    usage(format!(
+        "no inbox at {} (run `boxhook serve --inbox {}` first, or pass --inbox or --store)",
+        path.display(),
+        path.display()
+    ))
+}
+
+/// The library's error as the CLI reports it: a usage error (exit 2) when
+/// the store was named wrong or is not there, else a failure (exit 1); the
+/// message is the library's, which never shows a password.
+pub(crate) fn failure(err: OpenError) -> anyhow::Error {
+    match err.kind() {
+        OpenErrorKind::Usage | OpenErrorKind::NotFound => usage(err.to_string()),
+        OpenErrorKind::Open => err.into(),
     }
 }
 
-/// Parses `--store`: a PostgreSQL connection string (a `postgres://` URL or
-/// libpq's `key=value` form), `sqlite:PATH`, or a plain path. Anything else
-/// (another scheme, a text with `=` that is no connection string) is
-/// refused rather than taken for a file name. No message shows the text:
-/// it may hold a password.
-pub(crate) fn parse(url: &str) -> anyhow::Result<Store> {
-    if boxhook_postgres::is_connection_string(url) {
-        return Ok(Store::Postgres(url.to_owned(), PgSettings::default()));
+/// How `inbox`'s store is pruned: the batch, and whether the background
+/// pruner cuts whole days (see [`crate::prune::Plan`]).
+pub(crate) fn prune_plan(inbox: &AnyInbox) -> crate::prune::Plan {
+    match inbox.backend() {
+        Backend::Sqlite => crate::prune::SQLITE_PLAN,
+        Backend::Postgres => crate::prune::POSTGRES_PLAN,
     }
-    let explicit = url.strip_prefix("sqlite:");
-    let path = explicit.unwrap_or(url);
-    let path = path.strip_prefix("//").unwrap_or(path);
-    if path.is_empty() {
-        return Err(usage(
-            "--store names no file; give postgres://…, host=… dbname=…, sqlite:PATH or a path",
-        ));
-    }
-    if let Some((scheme, _)) = url.split_once("://").filter(|_| explicit.is_none()) {
-        return Err(usage(format!(
-            "--store: unknown scheme {}://; give postgres://…, postgresql://…, host=… \
-             dbname=… (PostgreSQL), sqlite:PATH or a path (SQLite)",
-            Printable(scheme)
-        )));
-    }
-    if explicit.is_none() && (url.contains('=') || url.trim() != url) {
-        return Err(usage(
-            "--store is neither a PostgreSQL connection string (postgres://… or libpq's \
-             host=… port=… user=… dbname=…) nor a plain path; for a SQLite file whose name \
-             holds '=' or starts or ends with a space, write sqlite:PATH",
-        ));
-    }
-    Ok(Store::Sqlite(PathBuf::from(path)))
-}
-
-impl Store {
-    /// For messages: the file, or the URL without its password.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Self::Sqlite(path) => path.display().to_string(),
-            Self::Postgres(url, _) => redact(url),
-        }
-    }
-
-    /// Opens it for writing: SQLite creates and migrates the file,
-    /// PostgreSQL migrates the schema under its advisory lock. Call it in
-    /// the runtime that will use the inbox (PostgreSQL connections are
-    /// driven by tasks on it).
-    pub(crate) async fn open(&self) -> anyhow::Result<AnyInbox> {
-        match self {
-            Self::Sqlite(path) => SqliteInbox::open(path)
-                .map(AnyInbox::Sqlite)
-                .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", path.display())),
-            Self::Postgres(url, settings) => PgInbox::connect_with(url, &settings.options())
-                .await
-                .map(AnyInbox::Postgres)
-                .map_err(|err| anyhow::anyhow!("cannot open store {}: {err}", redact(url))),
-        }
-    }
-
-    /// Opens it to read without changing anything: a SQLite file must
-    /// exist and is opened read-only; PostgreSQL is not migrated.
-    pub(crate) async fn open_existing(&self) -> anyhow::Result<AnyInbox> {
-        match self {
-            Self::Sqlite(path) => open_existing_sqlite(path).map(AnyInbox::Sqlite),
-            Self::Postgres(url, settings) => {
-                PgInbox::connect_with(url, &settings.options().migrate(false))
-                    .await
-                    .map(AnyInbox::Postgres)
-                    .map_err(|err| anyhow::anyhow!("cannot open store {}: {err}", redact(url)))
-            }
-        }
-    }
-}
-
-/// Opens a SQLite inbox that must exist already, read-only: reading must
-/// not create, migrate or write anything.
-fn open_existing_sqlite(path: &Path) -> anyhow::Result<SqliteInbox> {
-    if !path.is_file() {
-        return Err(usage(format!(
-            "no inbox at {} (run `boxhook serve --inbox {}` first, or pass --inbox or --store)",
-            path.display(),
-            path.display()
-        )));
-    }
-    SqliteInbox::open_read_only(path)
-        .map_err(|err| anyhow::anyhow!("cannot open inbox {}: {err}", path.display()))
 }
 
 /// Arguments of `boxhook migrate`.
@@ -250,185 +169,87 @@ pub(crate) fn migrate(args: &MigrateArgs) -> anyhow::Result<std::process::ExitCo
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        match &store {
-            Store::Sqlite(_) => drop(store.open().await?),
-            Store::Postgres(url, settings) => {
-                let version = boxhook_postgres::migrate(url, &settings.options())
-                    .await
-                    .map_err(|err| anyhow::anyhow!("cannot migrate {}: {err}", redact(url)))?;
-                println!("schema version {version}");
-            }
+        if let Some(version) = store.migrate().await.map_err(failure)? {
+            println!("schema version {version}");
         }
         println!("{} is up to date", store.describe());
         anyhow::Ok(std::process::ExitCode::SUCCESS)
     })
 }
 
-/// The SQLite or the PostgreSQL inbox.
-#[derive(Clone, Debug)]
-pub(crate) enum AnyInbox {
-    Sqlite(SqliteInbox),
-    Postgres(PgInbox),
-}
-
-impl AnyInbox {
-    /// How this store is pruned: the batch, and whether the background
-    /// pruner cuts whole days (see [`crate::prune::Plan`]).
-    pub(crate) fn prune_plan(&self) -> crate::prune::Plan {
-        match self {
-            Self::Sqlite(_) => crate::prune::SQLITE_PLAN,
-            Self::Postgres(_) => crate::prune::POSTGRES_PLAN,
-        }
-    }
-}
-
-macro_rules! each {
-    ($self:ident, $inbox:ident => $call:expr) => {
-        match $self {
-            AnyInbox::Sqlite($inbox) => $call.await,
-            AnyInbox::Postgres($inbox) => $call.await,
-        }
-    };
-}
-
-impl Inbox for AnyInbox {
-    async fn store(&self, record: NewRecord) -> Result<Stored, InboxError> {
-        each!(self, inbox => inbox.store(record))
-    }
-
-    async fn claim_next(
-        &self,
-        worker_id: &str,
-        lease: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Claimed>, InboxError> {
-        each!(self, inbox => inbox.claim_next(worker_id, lease, now))
-    }
-
-    async fn ack(&self, claimed: &Claimed) -> Result<(), InboxError> {
-        each!(self, inbox => inbox.ack(claimed))
-    }
-
-    async fn requeue(&self, claimed: &Claimed, retry_at: DateTime<Utc>) -> Result<(), InboxError> {
-        each!(self, inbox => inbox.requeue(claimed, retry_at))
-    }
-
-    async fn list(&self, filter: ListFilter) -> Result<Vec<InboxEntry>, InboxError> {
-        each!(self, inbox => inbox.list(filter))
-    }
-
-    async fn get(&self, event_id: &str) -> Result<Option<StoredEvent>, InboxError> {
-        each!(self, inbox => inbox.get(event_id))
-    }
-
-    async fn counts(&self) -> Result<Counts, InboxError> {
-        each!(self, inbox => inbox.counts())
-    }
-
-    async fn wait_for_work(&self, timeout: Duration) {
-        each!(self, inbox => inbox.wait_for_work(timeout));
-    }
-}
-
-impl DeadLetters for AnyInbox {
-    async fn bury(&self, claimed: &Claimed) -> Result<(), InboxError> {
-        each!(self, inbox => inbox.bury(claimed))
-    }
-
-    async fn revive(&self, which: Revive, now: DateTime<Utc>) -> Result<u64, InboxError> {
-        each!(self, inbox => inbox.revive(which, now))
-    }
-}
-
-impl FilteredClaims for AnyInbox {
-    async fn claim_matching(
-        &self,
-        worker_id: &str,
-        lease: Duration,
-        now: DateTime<Utc>,
-        triggers: &[String],
-    ) -> Result<Option<Claimed>, InboxError> {
-        each!(self, inbox => inbox.claim_matching(worker_id, lease, now, triggers))
-    }
-}
-
-impl Prune for AnyInbox {
-    async fn prune(
-        &self,
-        retention: &Retention,
-        now: DateTime<Utc>,
-        batch: usize,
-    ) -> Result<Pruned, InboxError> {
-        each!(self, inbox => inbox.prune(retention, now, batch))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn args(store: &str) -> StoreArgs {
+        StoreArgs {
+            store: Some(store.to_owned()),
+            inbox: PathBuf::from(DEFAULT_INBOX),
+            pool_size: None,
+            schema: None,
+        }
+    }
+
+    /// What names no store is a usage error about `--store`, and never
+    /// shows the text (it may hold a password).
     #[test]
-    fn store_urls_parse() {
-        let cases = [
+    fn a_bad_store_is_a_usage_error_about_the_flag() {
+        for (bad, message) in [
             (
-                "postgres://u@h/db",
-                Store::Postgres("postgres://u@h/db".into(), PgSettings::default()),
+                "sqlite:",
+                "--store names no file; give postgres://…, host=… dbname=…, sqlite:PATH or a \
+                 path",
             ),
             (
-                "postgresql://h/db",
-                Store::Postgres("postgresql://h/db".into(), PgSettings::default()),
-            ),
-            ("sqlite:inbox.sqlite", Store::Sqlite("inbox.sqlite".into())),
-            (
-                "sqlite:///var/x.sqlite",
-                Store::Sqlite("/var/x.sqlite".into()),
-            ),
-            ("/var/x.sqlite", Store::Sqlite("/var/x.sqlite".into())),
-            ("x.sqlite", Store::Sqlite("x.sqlite".into())),
-            ("my inbox.sqlite", Store::Sqlite("my inbox.sqlite".into())),
-            ("sqlite:run=3.sqlite", Store::Sqlite("run=3.sqlite".into())),
-            (
-                "host=127.0.0.1 port=55499 user=boxhook password=Pw-s3cr3t-Top dbname=boxhook",
-                Store::Postgres(
-                    "host=127.0.0.1 port=55499 user=boxhook password=Pw-s3cr3t-Top \
-                     dbname=boxhook"
-                        .into(),
-                    PgSettings::default(),
-                ),
+                "mysql://u:s3cr3t@h/db",
+                "--store: unknown scheme mysql://; give postgres://…, postgresql://…, host=… \
+                 dbname=… (PostgreSQL), sqlite:PATH or a path (SQLite)",
             ),
             (
-                "dbname = boxhook password='a b'",
-                Store::Postgres(
-                    "dbname = boxhook password='a b'".into(),
-                    PgSettings::default(),
-                ),
+                "run=3.sqlite",
+                "--store is neither a PostgreSQL connection string (postgres://… or libpq's \
+                 host=… port=… user=… dbname=…) nor a plain path; for a SQLite file whose name \
+                 holds '=' or starts or ends with a space, write sqlite:PATH",
             ),
-        ];
-        for (url, want) in cases {
-            assert_eq!(parse(url).expect(url), want, "{url}");
+        ] {
+            let err = args(bad).store().expect_err(bad);
+            assert!(err.is::<crate::UsageError>(), "{bad}: {err}");
+            assert_eq!(err.to_string(), message);
         }
         for bad in [
-            "sqlite:",
-            "",
-            "mysql://u:s3cr3t@h/db",
-            "run=3.sqlite",
             "hots=db pasword=s3cr3t",
             "password='s3cr3t",
             " inbox.sqlite",
+            "",
         ] {
-            let err = parse(bad).expect_err(bad);
+            let err = args(bad).store().expect_err(bad);
             assert!(err.is::<crate::UsageError>(), "{bad}: {err}");
             assert!(!err.to_string().contains("s3cr3t"), "{bad}: {err}");
         }
     }
 
     #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    fn postgres_settings_apply_to_postgres_only() {
+        let mut sqlite = args("sqlite:inbox.sqlite");
+        sqlite.schema = Some("hooks".to_owned());
+        let err = sqlite.store().expect_err("--schema on SQLite");
+        assert!(err.is::<crate::UsageError>(), "{err}");
         assert_eq!(
-            redact("postgres://u@h/db?password=pw&sslmode=verify-full"),
-            "postgres://u@h/db?password=***&sslmode=verify-full"
+            err.to_string(),
+            "--schema applies to a PostgreSQL store (--store postgres://…), not to the SQLite \
+             file inbox.sqlite; drop it (or unset BOXHOOK_POOL_SIZE / BOXHOOK_SCHEMA)"
         );
+        let mut pg = args("postgres://u@h/db");
+        pg.pool_size = Some(4);
+        pg.schema = Some("hooks".to_owned());
+        let store = pg.store().expect("PostgreSQL settings");
+        assert_eq!(store.backend(), Backend::Postgres);
+        assert_eq!(store.describe(), "postgres://u@h/db");
+        let default = StoreArgs {
+            store: None,
+            ..args("")
+        };
+        let store = default.store().expect("the default inbox");
+        assert_eq!(store.sqlite_path(), Some(Path::new(DEFAULT_INBOX)));
     }
 }

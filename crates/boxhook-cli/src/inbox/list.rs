@@ -189,7 +189,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let inbox = store.open_existing().await?;
+        let inbox = crate::store::open_existing(&store).await?;
         let counts = match inbox.counts().await {
             Ok(counts) => Some(counts),
             Err(err) => {

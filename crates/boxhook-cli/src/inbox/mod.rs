@@ -106,7 +106,7 @@ pub(crate) fn run(
     match command {
         Command::Show(args) => {
             let store = args.store.store()?;
-            let inbox = runtime.block_on(store.open_existing())?;
+            let inbox = runtime.block_on(crate::store::open_existing(&store))?;
             let Some(stored) = runtime.block_on(inbox.get(&args.event_id))? else {
                 eprintln!(
                     "no event \"{}\" in {}",
@@ -127,7 +127,7 @@ pub(crate) fn run(
                 None => Revive::AllDead,
             };
             let requeued = runtime.block_on(async {
-                let inbox = store.open().await?;
+                let inbox = store.open().await.map_err(crate::store::failure)?;
                 anyhow::Ok(inbox.revive(which.clone(), chrono::Utc::now()).await?)
             })?;
             println!("requeued {requeued} event(s)");

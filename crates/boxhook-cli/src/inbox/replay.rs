@@ -73,7 +73,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let inbox = store.open_existing().await?;
+        let inbox = crate::store::open_existing(&store).await?;
         let mut filter = ListFilter::new();
         if let Some(trigger) = &args.trigger {
             filter = filter.trigger(trigger.clone());

@@ -238,9 +238,9 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         // The inbox's errors say what to check (permissions, mount, schema,
         // the database's address). Opened on this runtime: PostgreSQL
         // connections are driven by its tasks.
-        let inbox = store.open().await?;
+        let inbox = store.open().await.map_err(crate::store::failure)?;
         // Pruned in the background; every write watched, for /readyz.
-        let prune = Some((args.retention.retention(), inbox.prune_plan()));
+        let prune = Some((args.retention.retention(), crate::store::prune_plan(&inbox)));
         let (inbox, health, prune) = crate::health::Watched::start(inbox, prune);
         let budget = usize::try_from(args.body_budget).unwrap_or(usize::MAX);
         let v1 = v1.map(|v1| v1.service(&inbox));

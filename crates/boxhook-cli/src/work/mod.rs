@@ -221,6 +221,20 @@ fn handler(keys: &KeyArgs, args: &Args, timeout: Duration) -> anyhow::Result<Han
     })
 }
 
+/// A flag that turns true on SIGINT or SIGTERM, once the stop is logged.
+fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::stop_signal().await;
+        crate::logging::notice(
+            "INFO",
+            "stopping: no new claims; finishing events in progress",
+        );
+        let _ = stop.send(true);
+    });
+    stopped
+}
+
 /// Runs workers until a signal (or, with `--once`, until nothing is ready).
 pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let lease = Duration::from_secs(args.lease);
@@ -245,9 +259,10 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let inbox = store.open().await?;
+        let inbox = store.open().await.map_err(crate::store::failure)?;
         // Pruned unless a batch run (--once); claims and settles watched.
-        let prune = (!args.once).then(|| (args.retention.retention(), inbox.prune_plan()));
+        let prune =
+            (!args.once).then(|| (args.retention.retention(), crate::store::prune_plan(&inbox)));
         let (inbox, health, prune) = crate::health::Watched::start(inbox, prune);
         if let Some(admin) = admin {
             admin.start_for_worker(inbox.clone(), health, prune).await?;
@@ -263,15 +278,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             store.describe()
         );
         crate::logging::notice("INFO", &line);
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            crate::stop_signal().await;
-            crate::logging::notice(
-                "INFO",
-                "stopping: no new claims; finishing events in progress",
-            );
-            let _ = stop.send(true);
-        });
+        let stopped = stop_on_signal();
         let failed = Arc::new(AtomicU64::new(0));
         let done = Arc::new(AtomicU64::new(0));
         let host = hostname();
