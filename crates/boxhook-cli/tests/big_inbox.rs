@@ -31,6 +31,7 @@
     reason = "SQLite and PostgreSQL are product names, not code"
 )]
 
+#[path = "cli/common/mod.rs"]
 mod common;
 
 use std::io::{BufReader, Write as _};

@@ -9,7 +9,7 @@
     reason = "PostgreSQL and SQLite are product names, not code"
 )]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! duplicate), and `boxhook inbox list` paging through a big inbox.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! framework's warnings and errors through the tracing subscriber.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
+use crate::common;
 
 use std::io::BufReader;
 use std::time::Duration;

@@ -5,7 +5,7 @@
     reason = "tests: long literal tables, and a panic is the failure report"
 )]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

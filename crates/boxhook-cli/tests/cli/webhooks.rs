@@ -6,7 +6,7 @@
     reason = "tests: long literal tables, and a panic is the failure report"
 )]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -10,7 +10,7 @@
     reason = "PostgreSQL and SQLite are product names, not code"
 )]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

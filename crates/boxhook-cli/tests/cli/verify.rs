@@ -8,7 +8,7 @@
     reason = "tests: long literal tables, and a panic is the failure report"
 )]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! test says so and passes, unless `BOXHOOK_BROWSER=required` (as in CI).
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! held up by a half-sent head.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
+use crate::common;
 
 use std::io::{BufReader, Read as _, Write as _};
 use std::net::TcpStream;

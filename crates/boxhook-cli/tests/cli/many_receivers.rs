@@ -17,7 +17,7 @@
     reason = "PostgreSQL is a product name, not code"
 )]
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -10,8 +10,8 @@
     reason = "tests: long literal tables, and a panic is the failure report"
 )]
 
-mod common;
-mod small_fs;
+use crate::common;
+use crate::small_fs;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;

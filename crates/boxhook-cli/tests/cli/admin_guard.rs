@@ -6,7 +6,7 @@
 //! rebinding).
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
+use crate::common;
 
 use std::io::{BufReader, Write as _};
 use std::net::TcpStream;

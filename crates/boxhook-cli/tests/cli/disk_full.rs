@@ -7,8 +7,8 @@
 #![cfg(unix)] // Reason: tmpfs mounts, permission bits, inodes and `kill`.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
-mod small_fs;
+use crate::common;
+use crate::small_fs;
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;

@@ -6,8 +6,8 @@
 #![cfg(unix)] // Reason: tmpfs mounts.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
-mod small_fs;
+use crate::common;
+use crate::small_fs;
 
 use std::path::Path;
 use std::time::Duration;

@@ -11,7 +11,7 @@
 )]
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use std::io::BufReader;
 use std::time::Duration;

@@ -16,7 +16,7 @@
     reason = "PostgreSQL is a product name, not code"
 )]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::BufReader;

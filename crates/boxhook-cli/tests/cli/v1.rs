@@ -3,7 +3,7 @@
 //! store-then-ack across `kill -9`.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

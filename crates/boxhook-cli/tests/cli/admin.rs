@@ -2,7 +2,7 @@
 //! readiness, the token rule, and a public listener that serves none of it.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! every limit is documented with its default and validated.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
+use crate::common;
 
 use std::io::{BufReader, ErrorKind, Read as _, Write as _};
 use std::net::TcpStream;

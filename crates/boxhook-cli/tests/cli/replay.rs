@@ -3,7 +3,7 @@
 //! when stdout is not a terminal; Ctrl-C stops and says how far it got.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

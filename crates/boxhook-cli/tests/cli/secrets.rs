@@ -11,7 +11,7 @@
     reason = "PostgreSQL and SQLite are product names, not code"
 )]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
