@@ -62,8 +62,12 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         box_signer.sign(&body, &timestamp, &delivery_id)
     };
+    let mut lines = String::new();
     for (name, value) in signed.iter() {
-        println!("{}: {value}", name.to_ascii_uppercase());
+        lines.push_str(&format!("{}: {value}\n", name.to_ascii_uppercase()));
     }
+    // One fallible write, not `println!`: a reader that closes the pipe
+    // early (`| head -1`) ends the command quietly instead of a panic.
+    std::io::Write::write_all(&mut std::io::stdout().lock(), lines.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -640,3 +640,32 @@ fn body_from_request_reads_a_raw_capture() {
     assert_eq!(json["key"], "primary");
     assert_eq!(json["hints"], serde_json::json!([]));
 }
+
+/// `boxhook sign … | head -1`: a reader that closes the pipe before the
+/// headers are written ends the command quietly (exit 0, nothing on
+/// stderr), not with a panic about a broken pipe.
+#[test]
+fn sign_into_a_closed_pipe_exits_quietly() {
+    let dir = temp_dir("sign-pipe");
+    std::fs::write(dir.join("b.json"), BODY).unwrap();
+    for _ in 0..3 {
+        let mut child = boxhook()
+            .current_dir(&dir)
+            .env("BOX_PRIMARY_KEY", P)
+            .args(["sign", "--body", "b.json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end at once: the headers are written after it.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (Some(0), ""),
+        );
+    }
+}
