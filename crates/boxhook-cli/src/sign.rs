@@ -1,6 +1,7 @@
 //! `boxhook sign`: the headers Box would send for a body, signed with the
 //! core's `Signer` (one implementation of Box's signature in the tree).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,7 +65,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     };
     let mut lines = String::new();
     for (name, value) in signed.iter() {
-        lines.push_str(&format!("{}: {value}\n", name.to_ascii_uppercase()));
+        let _ = writeln!(lines, "{}: {value}", name.to_ascii_uppercase());
     }
     // One fallible write, not `println!`: a reader that closes the pipe
     // early (`| head -1`) ends the command quietly instead of a panic.
