@@ -205,15 +205,83 @@ impl Captured {
     }
 }
 
+thread_local! {
+    /// The capture of the test running on this thread, and its level.
+    static CAPTURE: std::cell::RefCell<Option<(Captured, tracing::Level)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Where the one global subscriber writes an event: the capture of the
+/// thread that logged it, when that thread captures at the event's level;
+/// nowhere otherwise.
+struct ToThisThreadsCapture;
+
+/// The writer [`ToThisThreadsCapture`] hands out.
+enum CaptureWriter {
+    To(Captured),
+    Nowhere,
+}
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::To(captured) => captured.write(buf),
+            Self::Nowhere => Ok(buf.len()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ToThisThreadsCapture {
+    type Writer = CaptureWriter;
+
+    fn make_writer(&'a self) -> CaptureWriter {
+        CaptureWriter::Nowhere
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> CaptureWriter {
+        CAPTURE.with(|capture| match &*capture.borrow() {
+            Some((captured, level)) if meta.level() <= level => CaptureWriter::To(captured.clone()),
+            _ => CaptureWriter::Nowhere,
+        })
+    }
+}
+
+/// Ends this thread's capture when dropped.
+pub struct CaptureGuard(());
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| capture.borrow_mut().take());
+    }
+}
+
 /// Formats every event of this thread up to `level`, without colours, into
 /// the returned buffer, for as long as the guard lives.
-pub fn capture_logs(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+///
+/// One subscriber, set once as the global default, formats the events of
+/// every thread and writes each to the capture of the thread that logged it.
+/// A subscriber per test (`set_default`) loses events when tests run in
+/// parallel in one binary: tracing caches each call site's interest
+/// globally, and a call site first reached on a thread without a subscriber
+/// while another thread installs one can stay cached as "never".
+pub fn capture_logs(level: tracing::Level) -> (Captured, CaptureGuard) {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(ToThisThreadsCapture)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in this test binary");
+    });
+    // A call site registered while the global default was being set may
+    // have cached the interest of no subscriber: ask every call site again.
+    tracing::callsite::rebuild_interest_cache();
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(level)
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+    CAPTURE.with(|capture| *capture.borrow_mut() = Some((captured.clone(), level)));
+    (captured, CaptureGuard(()))
 }
