@@ -279,7 +279,7 @@ proptest! {
         // object has it already, anywhere in the body.
         let fixtures = fixtures();
         let body = index.get(&fixtures);
-        let opens: Vec<usize> = body.iter().enumerate().filter(|(_, &b)| b == b'{').map(|(i, _)| i).collect();
+        let opens: Vec<usize> = body.iter().enumerate().filter(|&(_, &b)| b == b'{').map(|(i, _)| i).collect();
         let at = *at.get(&opens);
         let mut damaged = body[..=at].to_vec();
         damaged.extend_from_slice(format!(r#""{key}":1,"#).as_bytes());
