@@ -217,13 +217,13 @@ fn cannot_connect(
     error: &(dyn std::error::Error + 'static),
 ) -> InboxError {
     #[cfg(feature = "tls")]
-    if let Security::Verified { roots, .. } = security {
-        if let Some(why) = crate::tls::explain(error, roots) {
-            return InboxError::new(
-                ErrorKind::Storage,
-                format!("cannot connect to {} over TLS: {why}", redact(url)),
-            );
-        }
+    if let Security::Verified { roots, .. } = security
+        && let Some(why) = crate::tls::explain(error, roots)
+    {
+        return InboxError::new(
+            ErrorKind::Storage,
+            format!("cannot connect to {} over TLS: {why}", redact(url)),
+        );
     }
     InboxError::new(
         ErrorKind::Storage,

@@ -193,15 +193,15 @@ pub(crate) async fn prepare(
     tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_key])
         .await
         .map_err(storage)?;
-    if let Some(schema) = schema {
-        if migrate {
-            tx.batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {}",
-                quote_ident(schema)
-            ))
-            .await
-            .map_err(storage)?;
-        }
+    if let Some(schema) = schema
+        && migrate
+    {
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            quote_ident(schema)
+        ))
+        .await
+        .map_err(storage)?;
     }
     let exists: bool = tx
         .query_one("SELECT to_regclass('boxhook_schema') IS NOT NULL", &[])

@@ -32,10 +32,10 @@ impl Shared {
         let notifying = Arc::clone(&self.notifying);
         tokio::spawn(async move {
             loop {
-                if let Ok(client) = pool.get().await {
-                    if let Err(error) = client.batch_execute(&format!("NOTIFY {CHANNEL}")).await {
-                        tracing::debug!(%error, "NOTIFY failed; workers will poll");
-                    }
+                if let Ok(client) = pool.get().await
+                    && let Err(error) = client.batch_execute(&format!("NOTIFY {CHANNEL}")).await
+                {
+                    tracing::debug!(%error, "NOTIFY failed; workers will poll");
                 }
                 // 1 → 0: done. 2 → 1: someone asked meanwhile, go again.
                 if notifying.fetch_sub(1, Ordering::AcqRel) == 1 {

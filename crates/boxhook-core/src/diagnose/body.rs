@@ -14,13 +14,13 @@ pub(super) fn repairs(check: &Check<'_, '_>, freshness: Freshness) -> Vec<Hint> 
     let body = check.body;
     let mut hints = Vec::new();
     let mut found = |code: HintCode, repaired: &[u8], message: &str| {
-        if repaired != body {
-            if let Some(v) = check.body_verifies(repaired, freshness) {
-                hints.push(Hint::new(
-                    code,
-                    format!("{message}; repaired, it verifies ({} key)", v.key_slot()),
-                ));
-            }
+        if repaired != body
+            && let Some(v) = check.body_verifies(repaired, freshness)
+        {
+            hints.push(Hint::new(
+                code,
+                format!("{message}; repaired, it verifies ({} key)", v.key_slot()),
+            ));
         }
     };
 
@@ -88,22 +88,22 @@ pub(super) fn repairs(check: &Check<'_, '_>, freshness: Freshness) -> Vec<Hint> 
         );
     }
 
-    if let Ok(text) = std::str::from_utf8(body) {
-        if !text.is_ascii() {
-            for (form, normal) in [
-                ("NFC", text.nfc().collect::<String>()),
-                ("NFD", text.nfd().collect::<String>()),
-            ] {
-                found(
-                    HintCode::UnicodeNormalized,
-                    normal.as_bytes(),
-                    &format!(
-                        "the body's Unicode normalization was changed (Box sent it in {form}; \
+    if let Ok(text) = std::str::from_utf8(body)
+        && !text.is_ascii()
+    {
+        for (form, normal) in [
+            ("NFC", text.nfc().collect::<String>()),
+            ("NFD", text.nfd().collect::<String>()),
+        ] {
+            found(
+                HintCode::UnicodeNormalized,
+                normal.as_bytes(),
+                &format!(
+                    "the body's Unicode normalization was changed (Box sent it in {form}; \
                          macOS file names and some text tools convert it): keep the bytes \
                          as received"
-                    ),
-                );
-            }
+                ),
+            );
         }
     }
     hints

@@ -39,16 +39,16 @@ pub(super) fn repairs(check: &Check<'_, '_>, freshness: Freshness) -> Vec<Hint> 
         primary.map(<[u8]>::trim_ascii),
         secondary.map(<[u8]>::trim_ascii),
     );
-    if (tp, ts) != (primary, secondary) {
-        if let Some(slot) = verifies(tp, ts) {
-            hints.push(Hint::new(
-                HintCode::KeyWhitespace,
-                format!(
-                    "the {slot} key as given has white space or a line break around it (from a \
+    if (tp, ts) != (primary, secondary)
+        && let Some(slot) = verifies(tp, ts)
+    {
+        hints.push(Hint::new(
+            HintCode::KeyWhitespace,
+            format!(
+                "the {slot} key as given has white space or a line break around it (from a \
                      file or `echo`); without it the delivery verifies: trim the key"
-                ),
-            ));
-        }
+            ),
+        ));
     }
 
     let decoded = |k: Option<&[u8]>| k.and_then(decode);

@@ -222,24 +222,24 @@ impl<'de> KeySet<'de> {
     /// Records `key`; fails when the object had it already.
     #[inline]
     pub(crate) fn insert<E: Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
-        if self.spilled.is_none() {
-            if let Cow::Borrowed(borrowed) = key {
-                let bit = 1u64 << slot(borrowed);
-                if self.filter & bit != 0 && self.inline[..self.len].contains(&borrowed) {
-                    return Err(duplicate_key(borrowed));
+        if self.spilled.is_none()
+            && let Cow::Borrowed(borrowed) = key
+        {
+            let bit = 1u64 << slot(borrowed);
+            if self.filter & bit != 0 && self.inline[..self.len].contains(&borrowed) {
+                return Err(duplicate_key(borrowed));
+            }
+            if self.len < INLINE_KEYS {
+                self.filter |= bit;
+                self.inline[self.len] = borrowed;
+                #[allow(
+                    clippy::arithmetic_side_effects,
+                    reason = "`len < INLINE_KEYS` was checked just above, so `len + 1` fits"
+                )]
+                {
+                    self.len += 1;
                 }
-                if self.len < INLINE_KEYS {
-                    self.filter |= bit;
-                    self.inline[self.len] = borrowed;
-                    #[allow(
-                        clippy::arithmetic_side_effects,
-                        reason = "`len < INLINE_KEYS` was checked just above, so `len + 1` fits"
-                    )]
-                    {
-                        self.len += 1;
-                    }
-                    return Ok(());
-                }
+                return Ok(());
             }
         }
         let len = self.len;

@@ -195,10 +195,10 @@ impl Tracker {
         for conn in conns.values().filter(|c| !c.asked_to_close()) {
             held = held.saturating_add(1);
             sheddable = sheddable || conn.is_sheddable(now);
-            if conn.is_idle() {
-                if let Some(end) = conn.grace_end(now) {
-                    next = Some(next.map_or(end, |n: Instant| n.min(end)));
-                }
+            if conn.is_idle()
+                && let Some(end) = conn.grace_end(now)
+            {
+                next = Some(next.map_or(end, |n: Instant| n.min(end)));
             }
         }
         if held < max {

@@ -164,7 +164,7 @@ fn ms(ms: u64) -> Duration {
 fn outage_during_handler(
     inbox: &Arc<Flaky>,
     outage: Duration,
-) -> impl Fn(WebhookEvent, Claimed) -> Run + Send + Sync + 'static {
+) -> impl Fn(WebhookEvent, Claimed) -> Run + Send + Sync + 'static + use<> {
     let inbox = Arc::clone(inbox);
     move |_, _| {
         let inbox = Arc::clone(&inbox);

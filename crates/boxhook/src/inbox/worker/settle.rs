@@ -281,7 +281,7 @@ mod tests {
 
     fn worker(
         inbox: &std::sync::Arc<Unreadable>,
-    ) -> Worker<std::sync::Arc<Unreadable>, impl crate::inbox::InboxHandler> {
+    ) -> Worker<std::sync::Arc<Unreadable>, impl crate::inbox::InboxHandler + use<>> {
         Worker::new(
             std::sync::Arc::clone(inbox),
             |_: WebhookEvent, _: Claimed| async { Ok(()) },

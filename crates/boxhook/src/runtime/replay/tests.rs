@@ -357,10 +357,10 @@ async fn stop_ends_the_replay_with_the_tally_so_far() {
         .await
         .expect("listed")
         .send(&inbox, &once(receiver.uri.clone()), stop_rx, |step| {
-            if let Step::Sent { .. } = step {
-                if let Some(tx) = stop_tx.take() {
-                    tx.send(()).expect("the replay listens");
-                }
+            if let Step::Sent { .. } = step
+                && let Some(tx) = stop_tx.take()
+            {
+                tx.send(()).expect("the replay listens");
             }
         })
         .await

@@ -559,10 +559,10 @@ impl Delivery {
     #[must_use]
     pub fn body(&self) -> Bytes {
         let mut body = self.body.clone();
-        if self.reserialized {
-            if let Some(text) = reserialize(&body) {
-                body = Bytes::from(text);
-            }
+        if self.reserialized
+            && let Some(text) = reserialize(&body)
+        {
+            body = Bytes::from(text);
         }
         if self.tampered {
             body = tamper(&body);
