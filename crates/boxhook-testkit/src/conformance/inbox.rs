@@ -108,6 +108,19 @@ where
 /// }
 /// ```
 ///
+/// The same on a store that exists, run as this example: the SQLite inbox,
+/// in memory, a fresh one for each rule.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+/// # async fn main() {
+/// use boxhook_sqlite::SqliteInbox;
+///
+/// boxhook_testkit::conformance::full_inbox(|| SqliteInbox::in_memory().expect("an in-memory inbox"))
+///     .await;
+/// # }
+/// ```
+///
 /// # Panics
 ///
 /// As [`inbox`].
