@@ -108,7 +108,7 @@ where
 /// }
 /// ```
 ///
-/// The same on a store that exists, run as this example: the SQLite inbox,
+/// The same on a store that exists, run as this example: the inbox of `boxhook-sqlite`
 /// in memory, a fresh one for each rule.
 ///
 /// ```
