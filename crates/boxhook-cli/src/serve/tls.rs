@@ -12,6 +12,10 @@ use crate::usage;
 
 /// The TLS flags of `boxhook serve`.
 #[derive(clap::Args)]
+#[allow(
+    clippy::struct_field_names,
+    reason = "the fields are the --tls-* flags, named as the user types them"
+)]
 pub(crate) struct TlsArgs {
     /// Serve HTTPS with this certificate chain (PEM: the server's
     /// certificate first, then the intermediates, e.g. fullchain.pem).
