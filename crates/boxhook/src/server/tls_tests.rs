@@ -400,3 +400,37 @@ async fn a_reloaded_certificate_reaches_new_handshakes_and_a_broken_one_keeps_th
     stop.send(()).unwrap();
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn after_the_handshake_a_slow_head_is_cut_at_the_header_deadline_as_in_plain() {
+    let dir = TempDir::new("tls-head");
+    let pair = pair(&dir, "a");
+    let cert = Arc::new(ReloadableCert::from_pem_files(&pair.cert, &pair.key).unwrap());
+    let limits = Limits {
+        header_timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_secs(30),
+        ..Limits::DEFAULT
+    };
+    let (addr, stop, server) =
+        start(Tls::new(cert, TlsPolicy::FipsOnly), |s| s.limits(limits)).await;
+    let mut stream = connect(addr, &fips_client(&[&pair.der])).await.unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\nhost: loc")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    // hyper answers a head that timed out with nothing: the stream just ends.
+    // Ended cleanly or by a reset: either way within the deadline.
+    let _ended = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(buf, b"", "no answer to a head that never completed");
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
