@@ -24,8 +24,9 @@
 //! To run the service, [`server`] (feature `server`) serves it, or any tower
 //! service holding it such as an axum app, over HTTP/1.1 with the connection
 //! limits of the `boxhook` command: header, idle and age deadlines, a cap on
-//! connections that drops the oldest idle one, and a global body budget. Any
-//! other server that runs tower services works too. [`runtime`] (feature
+//! connections that drops the oldest idle one, and a global body budget; with
+//! feature `server-tls` it also terminates TLS (1.2 and 1.3, FIPS-approved
+//! suites, a reloadable certificate). Any other server that runs tower services works too. [`runtime`] (feature
 //! `runtime`) sends deliveries as Box does, signed and with Box's retry
 //! schedule, and replays stored events.
 //!

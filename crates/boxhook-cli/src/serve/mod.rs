@@ -1,8 +1,10 @@
 //! `boxhook serve`: a standalone receiver built on the framework — the
 //! verify layer, the router, and the SQLite inbox as its only handler — with
 //! one log line per delivery, the framework's warnings and errors on stderr,
-//! bounded connections, and a graceful stop on SIGINT/SIGTERM.
+//! bounded connections, HTTPS with a certificate reloaded on SIGHUP
+//! (`--tls-cert`, `--tls-key`), and a graceful stop on SIGINT/SIGTERM.
 
+mod tls;
 mod v1;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -11,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use boxhook::server::{Limits, Server, DEFAULT_BODY_BUDGET, DEFAULT_GRACE};
+use boxhook::server::{Limits, Server, Tls, DEFAULT_BODY_BUDGET, DEFAULT_GRACE};
 use boxhook::verify::DEFAULT_BODY_LIMIT;
 use boxhook::Router;
 use boxhook_core::{KeyRing, KeySlot, Printable};
@@ -92,14 +94,34 @@ time (its partitions), so an event may stay up to a day past its retention; a pr
 at least 1d), so Box's late retries are still answered as duplicates. \
 Pending and claimed events are never pruned.
 
-Box only delivers to HTTPS on port 443: run this behind a TLS-terminating \
-proxy or tunnel that forwards the body untouched, e.g. with Caddy:
+TLS: Box only delivers to HTTPS on port 443, over TLS 1.2 or 1.3 with \
+FIPS-compliant cipher suites. With --tls-cert and --tls-key the listener \
+speaks HTTPS itself: TLS 1.2 and 1.3 only, ALPN http/1.1, only the \
+FIPS-approved suites Box's client offers (NIST SP 800-52r2: \
+TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, \
+TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, \
+TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, \
+TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384; \
+groups secp256r1 and secp384r1; no ChaCha20, no X25519). The certificate \
+must be signed by a public CA (Box refuses self-signed ones). On SIGHUP \
+both files are read again: new handshakes get the new certificate, open \
+connections keep theirs, and a pair that does not load is logged \
+(`certificate reload failed: …; keeping the old one`) while the old one \
+stays. A connection in its handshake counts against --max-connections; \
+the handshake must finish within --tls-handshake-timeout. For example:
+  boxhook serve --listen 0.0.0.0:443 --tls-cert /etc/boxhook/fullchain.pem \\
+      --tls-key /etc/boxhook/privkey.pem --inbox /var/lib/boxhook/inbox.sqlite
+  kill -HUP $(pidof boxhook)    # after renewing the files
+
+Or run it behind a TLS-terminating proxy or tunnel that forwards the body \
+untouched, e.g. with Caddy:
   webhooks.example.com {
       reverse_proxy 127.0.0.1:8080
   }
 
 Exit status: 0 stopped by SIGINT/SIGTERM, 1 it could not start (the \
-address in use, the store unreachable), 2 usage error.
+address in use, the store unreachable), 2 usage error (including a TLS \
+certificate or key that does not load).
 
 Examples:
   boxhook serve --primary-key \"$KEY\" --inbox ./boxhook-inbox.sqlite
@@ -175,6 +197,8 @@ pub(crate) struct Args {
     #[command(flatten)]
     v1: v1::V1Args,
     #[command(flatten)]
+    tls: tls::TlsArgs,
+    #[command(flatten)]
     admin: crate::admin::AdminArgs,
     #[command(flatten)]
     retention: crate::retention::RetentionArgs,
@@ -215,6 +239,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     // mistake leaves no store file behind and no schema migrated.
     let managed = crate::webhooks::ServeWiring::from_args(&args.webhooks)?;
     let v1 = v1::prepare(&args.v1, &args.path)?;
+    let tls = tls::prepare(&args.tls)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let diagnosis_keys = keys.diagnosis_keys()?;
     logging::init_tracing_as(args.log_format)?;
     // Before the first delivery: the recorder must see every count.
@@ -235,6 +261,11 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             )
         })?;
         let addr = listener.local_addr()?;
+        // Before the address is printed: a SIGHUP from then on reloads.
+        #[cfg(unix)]
+        if let Some(tls) = &tls {
+            tls.reload_on_sighup()?;
+        }
         // The inbox's errors say what to check (permissions, mount, schema,
         // the database's address). Opened on this runtime: PostgreSQL
         // connections are driven by its tasks.
@@ -278,11 +309,11 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         // scripts and supervisors (`--listen 127.0.0.1:0` picks the port);
         // on a terminal it would only repeat stderr's first line.
         if !std::io::stdout().is_terminal() {
-            println!("listening on http://{addr}{}", args.path);
+            println!("listening on {scheme}://{addr}{}", args.path);
         }
         notice(
             "INFO",
-            &format!("listening on http://{addr}{}", Printable(&args.path)),
+            &format!("listening on {scheme}://{addr}{}", Printable(&args.path)),
         );
         if let Some(admin_addr) = admin_addr {
             notice(
@@ -293,7 +324,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         if let Some((path, _)) = &v1 {
             notice(
                 "INFO",
-                &format!("V1 callbacks on http://{addr}{}", Printable(path)),
+                &format!("V1 callbacks on {scheme}://{addr}{}", Printable(path)),
             );
         }
         notice("INFO", &format!("inbox: {}", store.describe()));
@@ -301,7 +332,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             managed.start();
         }
         std::io::stdout().flush()?;
-        serve_until_stopped(listener, app, args).await;
+        serve_until_stopped(listener, app, args, tls.as_ref().map(tls::Prepared::tls)).await;
         if let Some(managed) = &managed {
             managed.stop();
         }
@@ -310,9 +341,10 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Serves `app` on `listener` within `args`' limits until SIGINT or
-/// SIGTERM, then lets in-flight deliveries finish for `--grace`.
-async fn serve_until_stopped(listener: TcpListener, app: App, args: &Args) {
+/// Serves `app` on `listener` (over `tls` if given) within `args`' limits
+/// until SIGINT or SIGTERM, then lets in-flight deliveries finish for
+/// `--grace`.
+async fn serve_until_stopped(listener: TcpListener, app: App, args: &Args, tls: Option<Tls>) {
     let stop = async {
         crate::stop_signal().await;
         notice(
@@ -321,7 +353,12 @@ async fn serve_until_stopped(listener: TcpListener, app: App, args: &Args) {
         );
     };
     // The verify layer holds the --body-budget: none from the server.
-    Server::new(listener, app)
+    let server = Server::new(listener, app);
+    let server = match tls {
+        Some(tls) => server.tls(tls),
+        None => server,
+    };
+    server
         .limits(args.limits())
         .grace(Duration::from_secs(args.grace))
         .without_body_budget()

@@ -39,6 +39,8 @@ mod retention;
 mod secrets;
 mod serve;
 mod small_fs;
+#[cfg(unix)]
+mod tls_serve;
 mod v1;
 #[cfg(unix)]
 mod v1_work;

@@ -10,7 +10,7 @@ use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -20,14 +20,15 @@ use crate::verify::BodyBudget;
 
 /// Serves one connection until it closes, enforcing its limits; the
 /// connection leaves its tracker when this ends (or is aborted).
-pub(super) async fn drive<S, B>(
-    stream: TcpStream,
+pub(super) async fn drive<I, S, B>(
+    stream: I,
     limits: Limits,
     service: S,
     budget: Option<BodyBudget>,
     conn: Arc<Conn>,
     registered: Registered,
 ) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn StdError + Send + Sync>>,

@@ -76,14 +76,20 @@
 //! that ran out with requests still in flight. Each is a [`Notice`], logged
 //! with `tracing` at `WARN` (target `boxhook::server`), or handed to the
 //! hook set with [`Server::on_notice`] instead.
+#![cfg_attr(feature = "server-tls", doc = "")]
+#![cfg_attr(feature = "server-tls", doc = include_str!("tls.md"))]
 
 mod conn;
 mod limits;
 mod notice;
+#[cfg(feature = "server-tls")]
+mod tls;
 mod tracker;
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "server-tls"))]
+mod tls_tests;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -106,6 +112,9 @@ pub use limits::{
 };
 
 pub use notice::Notice;
+
+#[cfg(feature = "server-tls")]
+pub use tls::{CertError, ReloadableCert, Tls, TlsPolicy, DEFAULT_HANDSHAKE_TIMEOUT};
 
 use tracker::{Conn, Registered, Room, Tracker};
 
@@ -157,6 +166,8 @@ pub struct Server<S> {
     budget: Option<BodyBudget>,
     grace: Duration,
     on_notice: Option<NoticeHook>,
+    #[cfg(feature = "server-tls")]
+    tls: Option<Tls>,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
@@ -194,6 +205,8 @@ impl<S> Server<S> {
             budget: Some(BodyBudget::new(DEFAULT_BODY_BUDGET)),
             grace: DEFAULT_GRACE,
             on_notice: None,
+            #[cfg(feature = "server-tls")]
+            tls: None,
             shutdown: Box::pin(std::future::pending()),
         }
     }
@@ -280,6 +293,29 @@ impl<S> Server<S> {
         self
     }
 
+    /// Serves HTTPS: every accepted connection shakes hands under `tls`
+    /// (its [deadline](Tls::handshake_timeout), counted against the
+    /// connection cap) before it is served with the same limits as a plain
+    /// one; see [TLS](self#tls). Feature `server-tls`.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use boxhook::server::{ReloadableCert, Tls, TlsPolicy};
+    ///
+    /// # async fn example(listener: tokio::net::TcpListener, app: axum::Router) -> Result<(), boxhook::server::CertError> {
+    /// let cert = Arc::new(ReloadableCert::from_pem_files("cert.pem", "key.pem")?);
+    /// boxhook::server::serve(listener, app)
+    ///     .tls(Tls::new(cert, TlsPolicy::FipsOnly))
+    ///     .await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "server-tls")]
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Stops when `signal` completes: the listener closes, idle connections
     /// close at once and requests in flight have the [grace](Self::grace)
     /// to finish. Without it the server runs until dropped.
@@ -309,13 +345,15 @@ impl<S> Server<S> {
 
 impl<S: fmt::Debug> fmt::Debug for Server<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
-            .field("listener", &self.listener)
+        let mut d = f.debug_struct("Server");
+        d.field("listener", &self.listener)
             .field("service", &self.service)
             .field("limits", &self.limits)
             .field("body_budget", &self.budget)
-            .field("grace", &self.grace)
-            .finish_non_exhaustive()
+            .field("grace", &self.grace);
+        #[cfg(feature = "server-tls")]
+        d.field("tls", &self.tls);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -347,6 +385,8 @@ where
             budget,
             grace,
             on_notice,
+            #[cfg(feature = "server-tls")]
+            tls,
             mut shutdown,
         } = self;
         let notify = |notice: Notice| {
@@ -398,6 +438,20 @@ where
                 tracker: Arc::clone(&tracker),
                 id,
             };
+            #[cfg(feature = "server-tls")]
+            if let Some(tls) = &tls {
+                let tls = tls.clone();
+                let service = service.clone();
+                let budget = budget.clone();
+                tasks.spawn(async move {
+                    // A failed, cut or shed handshake ends here; `registered`
+                    // drops with the task, leaving the tracker.
+                    if let Some(stream) = tls.handshake(stream, &conn, &limits).await {
+                        conn::drive(stream, limits, service, budget, conn, registered).await;
+                    }
+                });
+                continue;
+            }
             tasks.spawn(conn::drive(
                 stream,
                 limits,

@@ -52,6 +52,12 @@ impl Conn {
         }
     }
 
+    /// When the connection was accepted.
+    #[cfg_attr(not(feature = "server-tls"), allow(dead_code))]
+    pub(super) fn accepted_at(&self) -> Instant {
+        self.accepted_at
+    }
+
     /// Marks a request in flight; returns its number on this connection.
     pub(super) fn begin(&self) -> u64 {
         let mut phase = lock(&self.phase);

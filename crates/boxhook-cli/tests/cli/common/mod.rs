@@ -162,6 +162,7 @@ impl Server {
             .to_owned();
         let port = url
             .trim_start_matches("http://127.0.0.1:")
+            .trim_start_matches("https://127.0.0.1:")
             .split('/')
             .next()
             .and_then(|p| p.parse().ok())
@@ -275,9 +276,10 @@ pub fn event(id: &str) -> String {
     .to_string()
 }
 
-/// Reads one response (head and Content-Length body) from `reader`; returns
-/// its head, lowercased, or `None` if the connection closed first.
-pub fn read_response(reader: &mut BufReader<TcpStream>) -> Option<String> {
+/// Reads one response (head and Content-Length body) from `reader` (a
+/// socket, or a TLS stream); returns its head, lowercased, or `None` if the
+/// connection closed first.
+pub fn read_response(reader: &mut impl std::io::BufRead) -> Option<String> {
     let mut head = String::new();
     loop {
         let mut line = String::new();

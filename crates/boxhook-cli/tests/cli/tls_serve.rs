@@ -1,0 +1,250 @@
+//! `serve --tls-cert --tls-key`: a signed delivery over HTTPS (a client
+//! offering only FIPS-approved suites and groups, as Box's does) is stored
+//! and answered 200; SIGHUP after replacing the files makes new handshakes
+//! see the new certificate while an open connection goes on, and a broken
+//! replacement keeps the old one; a pair that does not load at start is a
+//! usage error (exit 2) that leaves nothing behind.
+
+use crate::common;
+
+use std::io::{BufReader, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxhook_testkit::fs::TempDir;
+use common::{boxhook, event, inbox_list, read_response, run, signed_request, Server};
+use rustls::client::Resumption;
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+type Tls = BufReader<StreamOwned<ClientConnection, TcpStream>>;
+
+/// A self-signed certificate for `localhost`: its DER, its PEM and its key's PEM.
+fn certificate() -> (CertificateDer<'static>, String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    (
+        made.cert.der().clone(),
+        made.cert.pem(),
+        made.signing_key.serialize_pem(),
+    )
+}
+
+/// A client offering TLS 1.3 with only AES-128-GCM on P-256 and ALPN
+/// `http/1.1`, trusting `roots`, making a full handshake on every connection.
+fn fips_client(roots: &[&CertificateDer<'static>]) -> Arc<ClientConfig> {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        store.add((*root).clone()).expect("root");
+    }
+    let provider = CryptoProvider {
+        cipher_suites: vec![ring::cipher_suite::TLS13_AES_128_GCM_SHA256],
+        kx_groups: vec![ring::kx_group::SECP256R1],
+        ..ring::default_provider()
+    };
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    config.resumption = Resumption::disabled();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// A TLS connection to `server`, its handshake done.
+fn connect(server: &Server, config: &Arc<ClientConfig>) -> Tls {
+    let tcp = server.connect();
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let name = ServerName::try_from("localhost").expect("name");
+    let conn = ClientConnection::new(Arc::clone(config), name).expect("client");
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .expect("handshake");
+    }
+    BufReader::new(stream)
+}
+
+fn peer_cert(tls: &Tls) -> CertificateDer<'static> {
+    tls.get_ref()
+        .conn
+        .peer_certificates()
+        .expect("a certificate")[0]
+        .clone()
+}
+
+/// Posts a signed delivery of event `id`; returns the response head.
+fn deliver(tls: &mut Tls, id: &str) -> String {
+    tls.get_mut()
+        .write_all(&signed_request(&event(id)))
+        .expect("send");
+    read_response(tls).expect("an answer")
+}
+
+fn hangup(server: &Server) {
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+fn write_pair(cert_file: &Path, key_file: &Path, cert: &str, key: &str) {
+    std::fs::write(cert_file, cert).expect("write cert");
+    std::fs::write(key_file, key).expect("write key");
+}
+
+#[test]
+fn a_signed_delivery_over_tls_is_stored_and_answered_200() {
+    let dir = TempDir::new("tls-serve");
+    let (der, cert, key) = certificate();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    write_pair(&cert_file, &key_file, &cert, &key);
+    let inbox = dir.path().join("inbox.sqlite");
+    let server = Server::start(
+        &inbox,
+        &[
+            "--tls-cert",
+            cert_file.to_str().expect("utf-8"),
+            "--tls-key",
+            key_file.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(server.url, format!("https://127.0.0.1:{}/", server.port));
+    let listening = format!("listening on https://127.0.0.1:{}/\n", server.port);
+    let stderr = server.wait_for_stderr(&listening, LIMIT);
+    assert!(stderr.contains(&listening), "{stderr}");
+
+    let mut tls = connect(&server, &fips_client(&[&der]));
+    assert_eq!(tls.get_ref().conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let head = deliver(&mut tls, "tls-1");
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    let head = deliver(&mut tls, "tls-1");
+    assert!(
+        head.starts_with("http/1.1 200 ok\r\n"),
+        "a duplicate: {head}"
+    );
+    assert!(server.terminate(LIMIT).success());
+    let listed = inbox_list(&inbox);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["event_id"], "tls-1");
+}
+
+#[test]
+fn sighup_reloads_the_certificate_and_a_broken_replacement_keeps_the_old() {
+    let dir = TempDir::new("tls-reload");
+    let (first_der, first_cert, first_key) = certificate();
+    let (second_der, second_cert, second_key) = certificate();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    write_pair(&cert_file, &key_file, &first_cert, &first_key);
+    let server = Server::start(
+        &dir.path().join("inbox.sqlite"),
+        &[
+            "--tls-cert",
+            cert_file.to_str().expect("utf-8"),
+            "--tls-key",
+            key_file.to_str().expect("utf-8"),
+        ],
+    );
+    let client = fips_client(&[&first_der, &second_der]);
+    let mut open = connect(&server, &client);
+    assert_eq!(peer_cert(&open), first_der);
+    let head = deliver(&mut open, "before");
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+
+    write_pair(&cert_file, &key_file, &second_cert, &second_key);
+    hangup(&server);
+    let reloaded = format!(
+        "certificate reloaded from {} and {}\n",
+        cert_file.display(),
+        key_file.display()
+    );
+    let stderr = server.wait_for_stderr(&reloaded, LIMIT);
+    assert!(stderr.contains(&reloaded), "{stderr}");
+    let mut fresh = connect(&server, &client);
+    assert_eq!(
+        peer_cert(&fresh),
+        second_der,
+        "a new handshake sees the new one"
+    );
+    let head = deliver(&mut fresh, "after");
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    // The connection opened before the reload goes on.
+    let head = deliver(&mut open, "still-open");
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+
+    // A broken replacement: the certificate of one pair, the key of another.
+    std::fs::write(&key_file, &first_key).expect("write key");
+    hangup(&server);
+    let failed = format!(
+        "certificate reload failed: certificate {} and private key {} do not go together: \
+         the key is not the certificate's; keeping the old one\n",
+        cert_file.display(),
+        key_file.display()
+    );
+    let stderr = server.wait_for_stderr(&failed, LIMIT);
+    assert!(stderr.contains(&failed), "{stderr}");
+    let mut after = connect(&server, &client);
+    assert_eq!(peer_cert(&after), second_der, "the old certificate stays");
+    let head = deliver(&mut after, "kept");
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert!(server.terminate(LIMIT).success());
+}
+
+#[test]
+fn a_certificate_that_does_not_load_at_start_is_a_usage_error() {
+    let dir = TempDir::new("tls-bad-start");
+    let (_, cert, _) = certificate();
+    let (_, _, other_key) = certificate();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    write_pair(&cert_file, &key_file, &cert, &other_key);
+    let inbox = dir.path().join("inbox.sqlite");
+    let out = run(
+        boxhook()
+            .args(["--primary-key", boxhook_testkit::SAMPLE_PRIMARY_KEY])
+            .args(["serve", "--listen", "127.0.0.1:0", "--inbox"])
+            .arg(&inbox)
+            .arg("--tls-cert")
+            .arg(&cert_file)
+            .arg("--tls-key")
+            .arg(&key_file),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "boxhook: cannot load the TLS certificate: certificate {} and private key {} do not \
+             go together: the key is not the certificate's\n",
+            cert_file.display(),
+            key_file.display()
+        )
+    );
+    assert_eq!(out.stdout, b"");
+    assert!(!inbox.exists(), "nothing created");
+
+    let out = run(
+        boxhook()
+            .args(["--primary-key", boxhook_testkit::SAMPLE_PRIMARY_KEY])
+            .args(["serve", "--inbox"])
+            .arg(&inbox)
+            .arg("--tls-cert")
+            .arg(&cert_file),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the following required arguments were not provided:\n  --tls-key <FILE>"),
+        "{stderr}"
+    );
+}
