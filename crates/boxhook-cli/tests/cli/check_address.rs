@@ -576,3 +576,109 @@ fn usage_errors_exit_2() {
         );
     }
 }
+
+/// `boxhook webhooks ARGS` against a fake Box API; (exit code, stdout,
+/// stderr), and how many webhooks the fake holds afterwards.
+fn webhooks_against_fake(toml: &str, args: &[&str]) -> (i32, String, String, usize) {
+    use boxhook_admin::fake::{FakeBoxApi, FAKE_ACCESS_TOKEN};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let api = runtime
+        .block_on(FakeBoxApi::builder().start())
+        .expect("fake");
+    let dir = temp_dir("check-address-webhooks");
+    let file = dir.join("webhooks.toml");
+    std::fs::write(&file, toml).expect("webhooks.toml");
+    let mut command = boxhook();
+    command
+        .env_remove("BOX_CLIENT_ID")
+        .env("BOX_ACCESS_TOKEN", FAKE_ACCESS_TOKEN)
+        .arg("webhooks")
+        .args(args)
+        .args([
+            "--file",
+            &file.display().to_string(),
+            "--api-base",
+            &api.uri(),
+        ]);
+    let output = run(&mut command, LIMIT);
+    (
+        output.status.code().expect("exited"),
+        String::from_utf8(output.stdout).expect("UTF-8"),
+        String::from_utf8(output.stderr).expect("UTF-8"),
+        api.webhooks().len(),
+    )
+}
+
+/// `.invalid` never resolves (RFC 6761): the address fails the same way
+/// with or without a network.
+const UNRESOLVABLE: &str = "[[webhook]]
+target = \"folder:11\"
+address = \"https://hooks.example.invalid/box\"
+triggers = [\"FILE.UPLOADED\"]
+";
+
+#[test]
+fn webhooks_plan_shows_a_failing_address_as_a_warning() {
+    let (code, stdout, stderr, held) =
+        webhooks_against_fake(UNRESOLVABLE, &["plan", "--check-addresses"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "address    https://hooks.example.invalid/box: Box would not accept it (a warning; \
+         --strict makes it an error)"
+    );
+    assert!(
+        lines[1].starts_with("  fail     public-address  hooks.example.invalid does not resolve: "),
+        "{stdout}"
+    );
+    assert!(lines[2].starts_with("create     folder:11"), "{stdout}");
+    assert_eq!(
+        lines[3],
+        "plan: 1 to create, 0 to update, 0 to delete, 0 unchanged"
+    );
+    assert_eq!(held, 0);
+
+    let (code, stdout, _, _) =
+        webhooks_against_fake(UNRESOLVABLE, &["plan", "--check-addresses", "--json"]);
+    assert_eq!(code, 0, "{stdout}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(doc["create"], 1);
+    assert_eq!(
+        doc["addresses"][0]["url"],
+        "https://hooks.example.invalid/box"
+    );
+    assert_eq!(doc["addresses"][0]["ok"], false);
+    assert_eq!(doc["addresses"][0]["checks"][1]["rule"], "public-address");
+    assert_eq!(doc["addresses"][0]["checks"][1]["status"], "fail");
+    assert_eq!(
+        doc["addresses"][0]["checks"].as_array().map(Vec::len),
+        Some(9)
+    );
+}
+
+#[test]
+fn webhooks_apply_strict_refuses_a_failing_address_and_changes_nothing() {
+    let (code, stdout, stderr, held) = webhooks_against_fake(UNRESOLVABLE, &["apply", "--strict"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert_eq!(
+        stderr,
+        "boxhook: --strict: 1 address(es) fail Box's rules, nothing sent to Box: \
+         https://hooks.example.invalid/box\n"
+    );
+    assert!(stdout.starts_with(
+        "address    https://hooks.example.invalid/box: Box would not accept it (an error with \
+         --strict)\n"
+    ));
+    assert_eq!(held, 0, "nothing was created");
+
+    // Without --strict the same address is only a warning: apply goes on.
+    let (code, stdout, stderr, held) =
+        webhooks_against_fake(UNRESOLVABLE, &["apply", "--check-addresses"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(held, 1);
+}
