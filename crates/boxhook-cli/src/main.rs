@@ -46,7 +46,7 @@ use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcomm
 /// into a durable inbox in SQLite or PostgreSQL.
 ///
 /// The commands that sign or verify (sign, verify, send, serve, work, inbox
-/// replay) take the keys from --primary-key / --secondary-key or the
+/// replay, check-address --send) take the keys from --primary-key / --secondary-key or the
 /// environment variables BOX_PRIMARY_KEY / BOX_SECONDARY_KEY; either may be
 /// absent, not both. Start with `boxhook demo`.
 #[derive(Parser)]

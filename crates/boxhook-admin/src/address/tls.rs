@@ -354,9 +354,14 @@ impl Probe<'_> {
             .sent_at(SystemClock.now())
             .at(self.path_and_query);
         let mut request = delivery.to_request();
+        let name = if self.host.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{}]", self.host)
+        } else {
+            self.host.to_owned()
+        };
         let host = match self.addr.port() {
-            443 => self.host.to_owned(),
-            port => format!("{}:{port}", self.host),
+            443 => name,
+            port => format!("{name}:{port}"),
         };
         match HeaderValue::from_str(&host) {
             Ok(value) => {
