@@ -682,3 +682,139 @@ fn webhooks_apply_strict_refuses_a_failing_address_and_changes_nothing() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(held, 1);
 }
+
+/// `openssl s_server` on a free 127.0.0.1 port with `extra` flags and a
+/// certificate from `ca`, killed when dropped; `None` (the test says
+/// SKIPPED) without an `openssl` command.
+struct OpenSslServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: crate::common::TestDir,
+}
+
+impl OpenSslServer {
+    fn start(ca: &Ca, extra: &[&str]) -> Option<Self> {
+        let dir = temp_dir("check-address-openssl");
+        let params = {
+            let mut params = CertificateParams::new(vec![HOST.to_owned()]).expect("params");
+            params.distinguished_name.push(DnType::CommonName, HOST);
+            params
+        };
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &ca.issuer).expect("signed");
+        std::fs::write(dir.join("cert.pem"), cert.pem()).expect("cert.pem");
+        std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("key.pem");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let spawned = std::process::Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www"])
+            .arg("-cert")
+            .arg(dir.join("cert.pem"))
+            .arg("-key")
+            .arg(dir.join("key.pem"))
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = spawned else {
+            eprintln!("SKIPPED: no openssl command to run s_server");
+            return None;
+        };
+        let server = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "openssl s_server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for OpenSslServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real TLS stack that still speaks TLS 1.0 and 1.1 (OpenSSL at security
+/// level 0): the hand-written `ClientHello`s are accepted, so both rules
+/// warn; the same server limited to TLS 1.2 and up refuses them.
+#[test]
+fn openssl_accepting_tls_1_0_and_1_1_warns_and_refusing_them_passes() {
+    let dir = temp_dir("check-address-old-tls");
+    let ca = ca();
+    let ca_file = write_ca(&dir, &ca);
+    let Some(old) = OpenSslServer::start(&ca, &["-cipher", "DEFAULT:@SECLEVEL=0"]) else {
+        return;
+    };
+    let (code, stdout, _) = check_address(
+        &[
+            "--resolve",
+            &format!("{HOST}:127.0.0.1:{}", old.port),
+            "--ca-file",
+            &ca_file,
+            "--allow-private-address",
+            &format!("https://{HOST}/"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "warnings only: {stdout}");
+    for version in ["1.0", "1.1"] {
+        assert_eq!(
+            line(&stdout, &format!("tls{version}-refused")),
+            format!(
+                "  warn     tls{version}-refused  the server accepts TLS {version}: Box speaks only \
+                 TLS 1.2 and 1.3, but older clients could still connect; disable it"
+            )
+        );
+    }
+    assert_eq!(
+        line(&stdout, "certificate").split_whitespace().next(),
+        Some("pass")
+    );
+    assert_eq!(
+        line(&stdout, "tls1.2-fips").split_whitespace().next(),
+        Some("pass")
+    );
+    assert_eq!(
+        line(&stdout, "tls1.3-fips").split_whitespace().next(),
+        Some("pass")
+    );
+    drop(old);
+
+    let Some(modern) = OpenSslServer::start(&ca, &["-no_tls1", "-no_tls1_1"]) else {
+        return;
+    };
+    let (code, stdout, _) = check_address(
+        &[
+            "--resolve",
+            &format!("{HOST}:127.0.0.1:{}", modern.port),
+            "--ca-file",
+            &ca_file,
+            "--allow-private-address",
+            &format!("https://{HOST}/"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stdout}");
+    for version in ["1.0", "1.1"] {
+        let found = line(&stdout, &format!("tls{version}-refused"));
+        assert!(
+            found.starts_with(&format!(
+                "  pass     tls{version}-refused  TLS {version} refused: the server answered with an alert"
+            )),
+            "{stdout}"
+        );
+    }
+}
