@@ -31,6 +31,7 @@
 
 #![warn(clippy::arithmetic_side_effects)]
 
+pub mod address;
 pub mod apply;
 mod auth;
 mod client;

@@ -13,6 +13,7 @@
 
 mod admin;
 mod capture;
+mod check_address;
 mod demo;
 mod demo_v1;
 mod diagnose;
@@ -45,7 +46,7 @@ use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcomm
 /// into a durable inbox in SQLite or PostgreSQL.
 ///
 /// The commands that sign or verify (sign, verify, send, serve, work, inbox
-/// replay) take the keys from --primary-key / --secondary-key or the
+/// replay, check-address --send) take the keys from --primary-key / --secondary-key or the
 /// environment variables BOX_PRIMARY_KEY / BOX_SECONDARY_KEY; either may be
 /// absent, not both. Start with `boxhook demo`.
 #[derive(Parser)]
@@ -102,6 +103,10 @@ Examples:
     /// Create or upgrade the tables of a store (done at start by `serve`
     /// and `work` too).
     Migrate(store::MigrateArgs),
+    /// Check a notification URL against Box's rules (HTTPS on 443, a
+    /// public address, a CA-signed certificate, FIPS TLS 1.2/1.3), before
+    /// `webhooks apply`.
+    CheckAddress(check_address::Args),
 }
 
 fn main() -> ExitCode {
@@ -123,6 +128,7 @@ fn main() -> ExitCode {
         Command::Webhooks(args) => webhooks::run(args),
         Command::Work(args) => work::run(&keys(&args.keys), args),
         Command::Migrate(args) => store::migrate(args),
+        Command::CheckAddress(args) => check_address::run(&keys(&args.keys), args),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 //! (`delete`), through Box's webhooks API. The file is checked against
 //! Box's rules first: any violation exits 2 before a single API call.
 
+mod addresses;
 mod demo;
 mod output;
 mod recreate;
@@ -60,7 +61,8 @@ enum Command {
     #[command(after_help = "\
 Examples:
   boxhook webhooks plan --file webhooks.toml
-  boxhook webhooks plan --file webhooks.toml --prune --json")]
+  boxhook webhooks plan --file webhooks.toml --prune --json
+  boxhook webhooks plan --file webhooks.toml --check-addresses")]
     Plan(PlanArgs),
     /// Make the changes `plan` shows. A 409 on create (a webhook is on the
     /// target already) updates that webhook instead; nothing is deleted to
@@ -68,7 +70,8 @@ Examples:
     #[command(after_help = "\
 Examples:
   boxhook webhooks apply --file webhooks.toml
-  boxhook webhooks apply --file webhooks.toml --prune")]
+  boxhook webhooks apply --file webhooks.toml --prune
+  boxhook webhooks apply --file webhooks.toml --strict")]
     Apply(PlanArgs),
     /// List this app and user's webhooks with address and triggers.
     #[command(after_help = "\
@@ -85,6 +88,8 @@ Examples:
 }
 
 #[derive(clap::Args)]
+// Reason: each bool is an independent command-line switch.
+#[allow(clippy::struct_excessive_bools)]
 struct PlanArgs {
     /// The desired-state TOML file.
     #[arg(long, value_name = "F")]
@@ -96,6 +101,15 @@ struct PlanArgs {
     /// One JSON object instead of lines.
     #[arg(long)]
     json: bool,
+    /// Also check every declared address against Box's rules, as
+    /// `boxhook check-address` does, and show the result with the plan; a
+    /// failing address is a warning.
+    #[arg(long)]
+    check_addresses: bool,
+    /// Check the addresses (implies --check-addresses), and make a failing
+    /// one an error: exit 2, nothing changed at Box.
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(clap::Args)]
@@ -125,6 +139,31 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let checked = match (&args.command, &desired) {
+            (Command::Plan(a) | Command::Apply(a), Some(desired))
+                if a.check_addresses || a.strict =>
+            {
+                let reports = addresses::check_all(desired).await?;
+                if !a.json {
+                    addresses::print(&reports, a.strict)?;
+                }
+                if a.strict {
+                    if let Some(err) = addresses::strict_failure(&reports) {
+                        if a.json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"addresses": addresses::json(&reports)})
+                            );
+                        }
+                        return Err(err);
+                    }
+                }
+                Some(addresses::json(&reports))
+            }
+            _ => None,
+        };
+        let checked = checked
+            .filter(|_| matches!(&args.command, Command::Plan(a) | Command::Apply(a) if a.json));
         match (&args.command, desired) {
             (Command::Plan(a), Some(desired)) => {
                 let changes = plan(
@@ -132,7 +171,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     &current(&client, &desired, a.prune).await?,
                     a.prune,
                 );
-                output::plan(&changes, a.json)?;
+                output::plan(&changes, a.json, checked)?;
                 Ok(ExitCode::SUCCESS)
             }
             (Command::Apply(a), Some(desired)) => {
@@ -142,7 +181,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     a.prune,
                 );
                 let results = apply(&client, &desired, changes).await;
-                let failed = output::applied(&results, a.json)?;
+                let failed = output::applied(&results, a.json, checked)?;
                 Ok(if failed == 0 {
                     ExitCode::SUCCESS
                 } else {

@@ -64,7 +64,10 @@ fn describe(change: &Change) -> (&'static str, String, String) {
 }
 
 /// Prints a plan.
-pub(super) fn plan(changes: &[Change], json: bool) -> anyhow::Result<()> {
+///
+/// `addresses`: with `--json --check-addresses`, the address checks, under
+/// the key `addresses`.
+pub(super) fn plan(changes: &[Change], json: bool, addresses: Option<Value>) -> anyhow::Result<()> {
     let count = |action: &str| changes.iter().filter(|c| describe(c).0 == action).count();
     let (create, update, unchanged, delete) = (
         count("create"),
@@ -78,6 +81,7 @@ pub(super) fn plan(changes: &[Change], json: bool) -> anyhow::Result<()> {
             "changes": changes,
             "create": create, "update": update, "unchanged": unchanged, "delete": delete,
         });
+        let doc = with_addresses(doc, addresses);
         writeln!(out, "{doc}")?;
         return Ok(());
     }
@@ -102,8 +106,20 @@ fn error_json(err: &Error) -> Value {
     }
 }
 
-/// Prints what apply did; how many changes failed.
-pub(super) fn applied(results: &[ApplyResult], json: bool) -> anyhow::Result<usize> {
+/// `doc` with `"addresses": addresses` added, when given.
+fn with_addresses(mut doc: Value, addresses: Option<Value>) -> Value {
+    if let (Value::Object(map), Some(addresses)) = (&mut doc, addresses) {
+        map.insert("addresses".into(), addresses);
+    }
+    doc
+}
+
+/// Prints what apply did; how many changes failed. `addresses` as for [`plan`].
+pub(super) fn applied(
+    results: &[ApplyResult],
+    json: bool,
+    addresses: Option<Value>,
+) -> anyhow::Result<usize> {
     let failed = results.iter().filter(|r| r.result.is_err()).count();
     let mut out = std::io::stdout().lock();
     if json {
@@ -129,7 +145,10 @@ pub(super) fn applied(results: &[ApplyResult], json: bool) -> anyhow::Result<usi
         writeln!(
             out,
             "{}",
-            json!({"results": items, "converged": failed == 0, "failed": failed})
+            with_addresses(
+                json!({"results": items, "converged": failed == 0, "failed": failed}),
+                addresses
+            )
         )?;
         return Ok(failed);
     }

@@ -8,6 +8,7 @@
 
 mod admin;
 mod admin_guard;
+mod check_address;
 mod common;
 mod connections;
 mod dashboard_browser;
