@@ -4,6 +4,7 @@
 //! bounded connections, HTTPS with a certificate reloaded on SIGHUP
 //! (`--tls-cert`, `--tls-key`), and a graceful stop on SIGINT/SIGTERM.
 
+mod acme;
 mod tls;
 mod v1;
 
@@ -199,6 +200,8 @@ pub(crate) struct Args {
     #[command(flatten)]
     tls: tls::TlsArgs,
     #[command(flatten)]
+    acme: acme::AcmeArgs,
+    #[command(flatten)]
     admin: crate::admin::AdminArgs,
     #[command(flatten)]
     retention: crate::retention::RetentionArgs,
@@ -240,7 +243,12 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     let managed = crate::webhooks::ServeWiring::from_args(&args.webhooks)?;
     let v1 = v1::prepare(&args.v1, &args.path)?;
     let tls = tls::prepare(&args.tls)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let acme = acme::prepare(&args.acme)?;
+    let scheme = if tls.is_some() || acme.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let diagnosis_keys = keys.diagnosis_keys()?;
     logging::init_tracing_as(args.log_format)?;
     // Before the first delivery: the recorder must see every count.
@@ -332,7 +340,11 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             managed.start();
         }
         std::io::stdout().flush()?;
-        serve_until_stopped(listener, app, args, tls.as_ref().map(tls::Prepared::tls)).await;
+        let server_tls = match acme {
+            Some(acme) => Some(acme.start(args.tls.handshake_timeout())?),
+            None => tls.as_ref().map(tls::Prepared::tls),
+        };
+        serve_until_stopped(listener, app, args, server_tls).await;
         if let Some(managed) = &managed {
             managed.stop();
         }
