@@ -4,7 +4,9 @@
 //! certificate through a real TLS-ALPN-01 validation on its own listener,
 //! serves a signed delivery over it to a client that trusts only pebble's
 //! root, and after a restart serves the same certificate from
-//! `--acme-cache` without a new account or order. Skipped with a message
+//! `--acme-cache` without a new account or order; a short-lived
+//! certificate is renewed in the background with the same account key.
+//! Skipped with a message
 //! when pebble is not installed, unless `BOXHOOK_ACME=required` (CI).
 
 use crate::common;
@@ -150,7 +152,15 @@ struct Pebble {
 }
 
 impl Pebble {
-    fn start(dir: &Path, pebble: &Path, challtestsrv: &Path, tls_port: u16) -> Self {
+    /// `validity`: how long its certificates last, in seconds (pebble's
+    /// default is 5 years).
+    fn start(
+        dir: &Path,
+        pebble: &Path,
+        challtestsrv: &Path,
+        tls_port: u16,
+        validity: Option<u64>,
+    ) -> Self {
         let (ca_pem, cert, key) = directory_certificates();
         let (ca_file, cert_file, key_file) = (
             dir.join("pebble-ca.pem"),
@@ -180,7 +190,7 @@ impl Pebble {
         let dns_log = dns.wait_for("Starting challenge servers", LIMIT);
         assert!(dns_log.contains("Starting challenge servers"), "{dns_log}");
         let (port, management) = (free_port(), free_port());
-        let config = serde_json::json!({"pebble": {
+        let mut config = serde_json::json!({"pebble": {
             "listenAddress": format!("127.0.0.1:{port}"),
             "managementListenAddress": format!("127.0.0.1:{management}"),
             "certificate": cert_file,
@@ -190,6 +200,9 @@ impl Pebble {
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
         }});
+        if let Some(seconds) = validity {
+            config["pebble"]["certificateValidityPeriod"] = seconds.into();
+        }
         let config_file = dir.join("pebble.json");
         std::fs::write(&config_file, config.to_string()).expect("write config");
         let server = Running::start(
@@ -336,7 +349,7 @@ fn serve_acme_obtains_a_certificate_by_tls_alpn_01_and_keeps_it_across_a_restart
     };
     let dir = TempDir::new("acme");
     let port = free_port();
-    let pebble = Pebble::start(dir.path(), &pebble_bin, &challtestsrv, port);
+    let pebble = Pebble::start(dir.path(), &pebble_bin, &challtestsrv, port, None);
     let (inbox, cache) = (dir.file("inbox.sqlite"), dir.file("acme-cache"));
 
     let mut first = serve(port, &inbox, &cache, &pebble);
@@ -403,6 +416,54 @@ fn serve_acme_obtains_a_certificate_by_tls_alpn_01_and_keeps_it_across_a_restart
         .map(|e| e["event_id"].as_str().expect("id").to_owned())
         .collect();
     assert_eq!(ids, ["acme-2", "acme-1"]);
+}
+
+/// The account keys in `cache`.
+fn account_keys(cache: &Path) -> Vec<Vec<u8>> {
+    std::fs::read_dir(cache)
+        .expect("cache")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("cached_account_"))
+        })
+        .map(|path| std::fs::read(path).expect("account"))
+        .collect()
+}
+
+#[test]
+fn a_short_lived_certificate_is_renewed_in_the_background() {
+    let Some((pebble_bin, challtestsrv)) = pebble_binaries() else {
+        return;
+    };
+    let dir = TempDir::new("acme-renew");
+    let port = free_port();
+    // 15 s certificates: renewed once two thirds (10 s) have passed.
+    let pebble = Pebble::start(dir.path(), &pebble_bin, &challtestsrv, port, Some(15));
+    let (inbox, cache) = (dir.file("inbox.sqlite"), dir.file("acme-cache"));
+    let server = serve(port, &inbox, &cache, &pebble);
+    let obtained = format!("ACME: new certificate for {DOMAIN} in use\n");
+    let out = server.wait_for(&obtained, LIMIT);
+    assert!(out.contains(&obtained), "{out}\n{}", pebble.server.output());
+    let config = client(&[pebble.root()], &[]);
+    let first = peer_chain(&connect(port, &config, domain()));
+    let account = account_keys(&cache);
+    assert_eq!(account.len(), 1);
+
+    let deadline = Instant::now() + LIMIT;
+    while server.output().matches(&obtained).count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = server.output();
+    assert_eq!(out.matches(&obtained).count(), 2, "renewed once: {out}");
+    assert!(!out.contains("WARN") && !out.contains("retrying"), "{out}");
+    assert_eq!(pebble.count("Issued certificate serial"), 2);
+    assert_eq!(account_keys(&cache), account, "the same account key");
+    let mut tls = connect(port, &config, domain());
+    let second = peer_chain(&tls);
+    assert_ne!(second[0], first[0], "new handshakes get the renewed one");
+    let head = deliver(&mut tls, "after-renewal");
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
 }
 
 #[test]
