@@ -19,6 +19,7 @@ use futures_util::StreamExt as _;
 use rustls::crypto::ring;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_acme::caches::DirCache;
+use rustls_acme::{AccountCache, CertCache};
 use rustls_acme::{AcmeConfig, AcmeState, EventOk};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::CertificateDer;
@@ -34,6 +35,8 @@ const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
 /// Certificates obtained or renewed, by outcome (`success`, `failure`).
 const RENEWALS_TOTAL: &str = "boxhook_acme_renewals_total";
+/// When the certificate in use for a domain expires, in Unix seconds.
+const EXPIRY_SECONDS: &str = "boxhook_tls_certificate_expiry_seconds";
 
 /// The ACME flags of `boxhook serve`.
 #[derive(clap::Args)]
@@ -142,7 +145,7 @@ pub(crate) fn prepare(args: &AcmeArgs) -> anyhow::Result<Option<Prepared>> {
     let config = AcmeConfig::new_with_client_config(&args.acme, Arc::new(client))
         .contact(&args.acme_contact)
         .directory(directory)
-        .cache(DirCache::new(cache.clone()));
+        .cache(WatchedCache(DirCache::new(cache.clone())));
     Ok(Some(Prepared {
         config,
         domains: args.acme.clone(),
@@ -174,6 +177,76 @@ impl Prepared {
         let domains = self.domains.join(", ");
         tokio::spawn(drive(state, domains));
         Ok(tls)
+    }
+}
+
+/// The `--acme-cache` directory, recording the expiry of each certificate
+/// it loads or stores (the one then in use) as
+/// `boxhook_tls_certificate_expiry_seconds{domain}`.
+struct WatchedCache(DirCache<PathBuf>);
+
+/// Records when the first certificate in `pem` expires, for each domain.
+fn record_expiry(domains: &[String], pem: &[u8]) {
+    let Some(Ok(der)) = CertificateDer::pem_slice_iter(pem).next() else {
+        return;
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else {
+        return;
+    };
+    // Unix seconds fit an f64 exactly for the next 285 million years.
+    #[allow(clippy::cast_precision_loss, reason = "exact below 2^53")]
+    let not_after = cert.validity().not_after.timestamp() as f64;
+    for domain in domains {
+        metrics::gauge!(EXPIRY_SECONDS, "domain" => domain.clone()).set(not_after);
+    }
+}
+
+#[async_trait::async_trait]
+impl CertCache for WatchedCache {
+    type EC = std::io::Error;
+
+    async fn load_cert(
+        &self,
+        domains: &[String],
+        directory_url: &str,
+    ) -> Result<Option<Vec<u8>>, Self::EC> {
+        let pem = self.0.load_cert(domains, directory_url).await?;
+        if let Some(pem) = &pem {
+            record_expiry(domains, pem);
+        }
+        Ok(pem)
+    }
+
+    async fn store_cert(
+        &self,
+        domains: &[String],
+        directory_url: &str,
+        cert: &[u8],
+    ) -> Result<(), Self::EC> {
+        record_expiry(domains, cert);
+        self.0.store_cert(domains, directory_url, cert).await
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountCache for WatchedCache {
+    type EA = std::io::Error;
+
+    async fn load_account(
+        &self,
+        contact: &[String],
+        directory_url: &str,
+    ) -> Result<Option<Vec<u8>>, Self::EA> {
+        self.0.load_account(contact, directory_url).await
+    }
+
+    async fn store_account(
+        &self,
+        contact: &[String],
+        directory_url: &str,
+        account: &[u8],
+    ) -> Result<(), Self::EA> {
+        self.0.store_account(contact, directory_url, account).await
     }
 }
 

@@ -318,12 +318,35 @@ fn serve(port: u16, inbox: &Path, cache: &Path, pebble: &Pebble) -> Running {
         .args(["--acme-directory", &pebble.directory])
         .arg("--acme-directory-ca")
         .arg(&pebble.ca_file)
-        .args(["--acme-contact", "mailto:ops@example.com"]);
+        .args(["--acme-contact", "mailto:ops@example.com"])
+        .args(["--admin", "127.0.0.1:0"]);
     let running = Running::start(&mut command);
     let listening = format!("listening on https://127.0.0.1:{port}/\n");
     let out = running.wait_for(&listening, LIMIT);
     assert!(out.contains(&listening), "{out}");
     running
+}
+
+/// `serve`'s `/metrics`, from its admin listener.
+fn scrape(server: &Running) -> String {
+    let out = server.wait_for("admin on http://", LIMIT);
+    let addr = out
+        .lines()
+        .find_map(|l| l.strip_prefix("admin on http://"))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no admin address in {out}"));
+    let (status, _, body) = common::admin::get(addr, "/metrics", None);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The value of the sample `series` in `metrics`, as a whole number.
+fn sample(metrics: &str, series: &str) -> Option<i64> {
+    metrics.lines().find_map(|line| {
+        let value: f64 = line.strip_prefix(series)?.trim().parse().ok()?;
+        #[allow(clippy::cast_possible_truncation, reason = "whole numbers")]
+        Some(value as i64)
+    })
 }
 
 /// Posts a signed delivery of event `id` over `tls`; the response head.
@@ -368,6 +391,22 @@ fn serve_acme_obtains_a_certificate_by_tls_alpn_01_and_keeps_it_across_a_restart
     let head = deliver(&mut tls, "acme-1");
     assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
     drop(tls);
+    let (_, leaf) = x509_parser::parse_x509_certificate(&issued[0]).expect("x509");
+    let not_after = leaf.validity().not_after.timestamp();
+    let metrics = scrape(&first);
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!("boxhook_tls_certificate_expiry_seconds{{domain=\"{DOMAIN}\"}}")
+        ),
+        Some(not_after),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "boxhook_acme_renewals_total{outcome=\"success\"}"),
+        Some(1),
+        "{metrics}"
+    );
     assert!(first.terminate(LIMIT), "{}", first.output());
     #[cfg(unix)]
     {
@@ -401,6 +440,19 @@ fn serve_acme_obtains_a_certificate_by_tls_alpn_01_and_keeps_it_across_a_restart
     assert_eq!(peer_chain(&tls), issued, "the same certificate");
     let head = deliver(&mut tls, "acme-2");
     assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    let metrics = scrape(&second);
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!("boxhook_tls_certificate_expiry_seconds{{domain=\"{DOMAIN}\"}}")
+        ),
+        Some(not_after),
+        "the cached one's: {metrics}"
+    );
+    assert!(
+        !metrics.contains("boxhook_acme_renewals_total"),
+        "{metrics}"
+    );
     drop(tls);
     assert!(second.terminate(LIMIT), "{}", second.output());
     assert!(
@@ -461,6 +513,21 @@ fn a_short_lived_certificate_is_renewed_in_the_background() {
     assert_eq!(account_keys(&cache), account, "the same account key");
     let mut tls = connect(port, &config, domain());
     let second = peer_chain(&tls);
+    let (_, leaf) = x509_parser::parse_x509_certificate(&second[0]).expect("x509");
+    let metrics = scrape(&server);
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!("boxhook_tls_certificate_expiry_seconds{{domain=\"{DOMAIN}\"}}")
+        ),
+        Some(leaf.validity().not_after.timestamp()),
+        "the renewed one's: {metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "boxhook_acme_renewals_total{outcome=\"success\"}"),
+        Some(2),
+        "{metrics}"
+    );
     assert_ne!(second[0], first[0], "new handshakes get the renewed one");
     let head = deliver(&mut tls, "after-renewal");
     assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
