@@ -4,6 +4,7 @@
 //! bounded connections, HTTPS with a certificate reloaded on SIGHUP
 //! (`--tls-cert`, `--tls-key`), and a graceful stop on SIGINT/SIGTERM.
 
+mod acme;
 mod tls;
 mod v1;
 
@@ -113,6 +114,19 @@ the handshake must finish within --tls-handshake-timeout. For example:
       --tls-key /etc/boxhook/privkey.pem --inbox /var/lib/boxhook/inbox.sqlite
   kill -HUP $(pidof boxhook)    # after renewing the files
 
+Or let it get and renew its certificate itself with --acme DOMAIN (ACME, \
+Let's Encrypt by default): the TLS-ALPN-01 challenge is answered on the \
+same listener, so DOMAIN must reach it on port 443. The account key and \
+the certificate are kept in --acme-cache (created private to the owner), \
+so a restart orders nothing; the certificate is renewed in the background \
+once two thirds of its validity have passed (30 days before a 90-day one \
+expires), and a failed order is logged (`ACME: certificate for …: …; \
+retrying with backoff`) and retried after 1, 2, 4, … s, at most about 18 h \
+apart. For example:
+  boxhook serve --listen 0.0.0.0:443 --acme hooks.example.com \\
+      --acme-cache /var/lib/boxhook/acme --acme-contact mailto:ops@example.com \\
+      --inbox /var/lib/boxhook/inbox.sqlite
+
 Or run it behind a TLS-terminating proxy or tunnel that forwards the body \
 untouched, e.g. with Caddy:
   webhooks.example.com {
@@ -199,6 +213,8 @@ pub(crate) struct Args {
     #[command(flatten)]
     tls: tls::TlsArgs,
     #[command(flatten)]
+    acme: acme::AcmeArgs,
+    #[command(flatten)]
     admin: crate::admin::AdminArgs,
     #[command(flatten)]
     retention: crate::retention::RetentionArgs,
@@ -239,7 +255,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     // mistake leaves no store file behind and no schema migrated.
     let managed = crate::webhooks::ServeWiring::from_args(&args.webhooks)?;
     let v1 = v1::prepare(&args.v1, &args.path)?;
-    let tls = tls::prepare(&args.tls)?;
+    let tls = Https::prepare(args)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let diagnosis_keys = keys.diagnosis_keys()?;
     logging::init_tracing_as(args.log_format)?;
@@ -263,7 +279,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         // Before the address is printed: a SIGHUP from then on reloads.
         #[cfg(unix)]
-        if let Some(tls) = &tls {
+        if let Some(Https::Files(tls)) = &tls {
             tls.reload_on_sighup()?;
         }
         // The inbox's errors say what to check (permissions, mount, schema,
@@ -332,13 +348,42 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             managed.start();
         }
         std::io::stdout().flush()?;
-        serve_until_stopped(listener, app, args, tls.as_ref().map(tls::Prepared::tls)).await;
+        let tls = tls.map(|https| https.start(args)).transpose()?;
+        serve_until_stopped(listener, app, args, tls).await;
         if let Some(managed) = &managed {
             managed.stop();
         }
         notice("INFO", "stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Where the listener's certificate comes from when it speaks HTTPS.
+enum Https {
+    /// `--tls-cert` and `--tls-key`, reloaded on SIGHUP.
+    Files(tls::Prepared),
+    /// `--acme`: obtained and renewed in the background.
+    Acme(acme::Prepared),
+}
+
+impl Https {
+    /// The certificate source the flags name, checked; `None` for plain
+    /// HTTP.
+    fn prepare(args: &Args) -> anyhow::Result<Option<Self>> {
+        if let Some(acme) = acme::prepare(&args.acme)? {
+            return Ok(Some(Self::Acme(acme)));
+        }
+        Ok(tls::prepare(&args.tls)?.map(Self::Files))
+    }
+
+    /// The server's TLS settings; `--acme` starts ordering on the current
+    /// runtime.
+    fn start(self, args: &Args) -> anyhow::Result<Tls> {
+        match self {
+            Self::Files(files) => Ok(files.tls()),
+            Self::Acme(acme) => acme.start(args.tls.handshake_timeout()),
+        }
+    }
 }
 
 /// Serves `app` on `listener` (over `tls` if given) within `args`' limits

@@ -31,6 +31,13 @@ pub(crate) struct TlsArgs {
     tls_handshake_timeout: u64,
 }
 
+impl TlsArgs {
+    /// `--tls-handshake-timeout`, which `--acme` uses too.
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.tls_handshake_timeout)
+    }
+}
+
 /// The certificate loaded from the files given, ready to serve.
 pub(crate) struct Prepared {
     cert: Arc<ReloadableCert>,

@@ -6,6 +6,8 @@
 //! 32 readers poll, so it must not share the machine with the tests here
 //! (cargo runs test binaries one after another).
 
+#[cfg(unix)]
+mod acme;
 mod admin;
 mod admin_guard;
 mod check_address;

@@ -178,6 +178,7 @@ fn key_flags_only_where_keys_are_used_and_options_under_headings() {
             "Store:",
             "Managed webhooks:",
             "V1 callbacks:",
+            "TLS:",
             "Admin:",
             "Retention:",
             "Keys:",

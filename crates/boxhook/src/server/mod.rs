@@ -114,7 +114,9 @@ pub use limits::{
 pub use notice::Notice;
 
 #[cfg(feature = "server-tls")]
-pub use tls::{CertError, ReloadableCert, Tls, TlsPolicy, DEFAULT_HANDSHAKE_TIMEOUT};
+pub use tls::{
+    CertError, ReloadableCert, Tls, TlsPolicy, ACME_TLS_ALPN, DEFAULT_HANDSHAKE_TIMEOUT,
+};
 
 use tracker::{Conn, Registered, Room, Tracker};
 

@@ -25,6 +25,14 @@ use tokio_rustls::TlsAcceptor;
 use super::limits::Limits;
 use super::tracker::{Check, Conn};
 
+/// The ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737), accepted
+/// after [`Tls::answer_acme_tls_alpn`].
+///
+/// ```
+/// assert_eq!(boxhook::server::ACME_TLS_ALPN, b"acme-tls/1");
+/// ```
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
 /// How long a TLS handshake may take unless told otherwise: 10 s.
 ///
 /// ```
@@ -131,6 +139,7 @@ impl TlsPolicy {
 #[derive(Clone)]
 pub struct Tls {
     acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
     policy: TlsPolicy,
     handshake_timeout: Duration,
 }
@@ -159,8 +168,10 @@ impl Tls {
             .with_cert_resolver(resolver);
         let mut config = config;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = Arc::new(config);
         Self {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            acceptor: TlsAcceptor::from(Arc::clone(&config)),
+            config,
             policy,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
@@ -195,6 +206,49 @@ impl Tls {
     #[must_use]
     pub fn handshake_deadline(&self) -> Duration {
         self.handshake_timeout
+    }
+
+    /// Also accepts handshakes that offer only the ALPN protocol
+    /// [`ACME_TLS_ALPN`] (`acme-tls/1`, RFC 8737): an ACME CA validating a
+    /// TLS-ALPN-01 challenge on this listener. The resolver picks the
+    /// certificate for them (the challenge certificate); such a connection
+    /// is closed once its handshake is done and never carries HTTP. Clients
+    /// that offer `http/1.1` still get `http/1.1`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use boxhook::server::{ReloadableCert, Tls, TlsPolicy, ACME_TLS_ALPN};
+    ///
+    /// # fn example(cert: Arc<ReloadableCert>) {
+    /// let tls = Tls::new(cert, TlsPolicy::FipsOnly).answer_acme_tls_alpn();
+    /// assert_eq!(tls.alpn_protocols(), [b"http/1.1".as_slice(), ACME_TLS_ALPN]);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn answer_acme_tls_alpn(mut self) -> Self {
+        let mut config = ServerConfig::clone(&self.config);
+        if !config.alpn_protocols.iter().any(|p| p == ACME_TLS_ALPN) {
+            config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+        }
+        self.config = Arc::new(config);
+        self.acceptor = TlsAcceptor::from(Arc::clone(&self.config));
+        self
+    }
+
+    /// The ALPN protocols the server accepts, in its order of preference.
+    ///
+    /// ```
+    /// # fn example(tls: boxhook::server::Tls) {
+    /// assert_eq!(tls.alpn_protocols()[0], b"http/1.1");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn alpn_protocols(&self) -> Vec<&[u8]> {
+        self.config
+            .alpn_protocols
+            .iter()
+            .map(Vec::as_slice)
+            .collect()
     }
 
     /// The policy the settings were made with.
@@ -239,7 +293,12 @@ impl Tls {
                 }
             };
             tokio::select! {
-                done = accept.as_mut() => return done.ok(),
+                // A TLS-ALPN-01 validation ends with its handshake.
+                done = accept.as_mut() => {
+                    return done
+                        .ok()
+                        .filter(|tls| tls.get_ref().1.alpn_protocol() != Some(ACME_TLS_ALPN));
+                }
                 () = conn.wake.notified() => {}
                 () = sleep => {}
             }

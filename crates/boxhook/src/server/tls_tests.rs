@@ -434,3 +434,60 @@ async fn after_the_handshake_a_slow_head_is_cut_at_the_header_deadline_as_in_pla
     stop.send(()).unwrap();
     server.await.unwrap();
 }
+
+/// A FIPS client offering only the ALPN protocol `acme-tls/1`, as an ACME
+/// CA validating TLS-ALPN-01 does.
+fn acme_client(roots: &[&CertificateDer<'static>]) -> TlsConnector {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        store.add((*root).clone()).unwrap();
+    }
+    let provider = CryptoProvider {
+        cipher_suites: vec![ring::cipher_suite::TLS13_AES_128_GCM_SHA256],
+        kx_groups: vec![ring::kx_group::SECP256R1],
+        ..ring::default_provider()
+    };
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![super::ACME_TLS_ALPN.to_vec()];
+    config.resumption = Resumption::disabled();
+    TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn acme_tls_alpn_handshakes_are_answered_only_when_asked_and_carry_no_http() {
+    let dir = TempDir::new("tls-acme-alpn");
+    let pair = pair(&dir, "a");
+    let cert = Arc::new(ReloadableCert::from_pem_files(&pair.cert, &pair.key).unwrap());
+
+    let (addr, stop, server) = start(Tls::new(cert.clone(), TlsPolicy::FipsOnly), |s| s).await;
+    let refused = connect(addr, &acme_client(&[&pair.der])).await;
+    assert!(refused.is_err(), "acme-tls/1 is not offered by default");
+    stop.send(()).unwrap();
+    server.await.unwrap();
+
+    let tls = Tls::new(cert, TlsPolicy::FipsOnly).answer_acme_tls_alpn();
+    assert_eq!(tls.alpn_protocols(), [&b"http/1.1"[..], b"acme-tls/1"]);
+    let (addr, stop, server) = start(tls, |s| s).await;
+    let mut validation = connect(addr, &acme_client(&[&pair.der])).await.unwrap();
+    assert_eq!(
+        validation.get_ref().1.alpn_protocol(),
+        Some(&b"acme-tls/1"[..])
+    );
+    // Closed after the handshake: a request gets no answer.
+    let _ = validation.write_all(GET_HELLO).await;
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), validation.read(&mut buf))
+        .await
+        .expect("closed, not left open");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // An ordinary client still gets http/1.1 and its answer.
+    let mut stream = connect(addr, &fips_client(&[&pair.der])).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    assert_ok(&get_hello(&mut stream).await);
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
