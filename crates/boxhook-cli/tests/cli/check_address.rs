@@ -818,3 +818,86 @@ fn openssl_accepting_tls_1_0_and_1_1_warns_and_refusing_them_passes() {
         );
     }
 }
+
+/// `boxhook serve --tls-cert/--tls-key` itself meets every rule Box states
+/// that a test on loopback can check: FIPS-only TLS 1.2 and 1.3, TLS 1.0
+/// and 1.1 refused (rustls cannot speak them, and this shows it from the
+/// outside), and a signed delivery stored and answered 200. Only the
+/// public-address rule warns, since the address is 127.0.0.1.
+#[test]
+fn boxhook_serve_over_tls_passes_every_rule() {
+    let dir = temp_dir("check-address-serve");
+    let ca = ca();
+    let (chain, key) = leaf(&ca, HOST, None);
+    let cert_file = dir.join("cert.pem");
+    let key_file = dir.join("key.pem");
+    let pem = |label: &str, der: &[u8]| {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = text
+            .as_bytes()
+            .chunks(64)
+            .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    };
+    std::fs::write(&cert_file, pem("CERTIFICATE", chain[0].as_ref())).expect("cert.pem");
+    std::fs::write(&key_file, pem("PRIVATE KEY", key.secret_der())).expect("key.pem");
+    let ca_file = write_ca(&dir, &ca);
+    let inbox = dir.join("inbox.sqlite");
+    let server = crate::common::Server::start(
+        &inbox,
+        &[
+            "--tls-cert",
+            cert_file.to_str().expect("UTF-8"),
+            "--tls-key",
+            key_file.to_str().expect("UTF-8"),
+        ],
+    );
+    let url = format!("https://{HOST}/");
+    let resolve = format!("{HOST}:127.0.0.1:{}", server.port);
+    let mut command = boxhook();
+    command
+        .arg("check-address")
+        .args([
+            "--resolve",
+            &resolve,
+            "--ca-file",
+            &ca_file,
+            "--allow-private-address",
+            "--send",
+            &url,
+        ])
+        .env("BOX_PRIMARY_KEY", boxhook_testkit::SAMPLE_PRIMARY_KEY);
+    let output = run(&mut command, LIMIT);
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    for (rule, verdict) in [
+        ("https-port-443", "pass"),
+        ("public-address", "warn"),
+        ("not-box-com", "pass"),
+        ("certificate", "pass"),
+        ("tls1.2-fips", "pass"),
+        ("tls1.3-fips", "pass"),
+        ("tls1.0-refused", "pass"),
+        ("tls1.1-refused", "pass"),
+        ("delivery", "pass"),
+    ] {
+        let line = line(&stdout, rule);
+        assert!(
+            line.trim_start().starts_with(verdict),
+            "{rule}: {line}\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.ends_with("Box's rules hold: 8 passed, 0 failed, 1 warned, 0 skipped\n"),
+        "{stdout}"
+    );
+    assert!(server.terminate(LIMIT).success());
+    let listed = crate::common::inbox_list(&inbox);
+    assert_eq!(listed.len(), 1, "the test delivery is stored: {listed:?}");
+    assert_eq!(listed[0]["trigger"], "FILE.UPLOADED");
+}
