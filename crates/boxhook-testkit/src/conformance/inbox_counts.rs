@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Counts, DeadLetters, EntryState, Inbox, ListFilter, NewRecord, Prune, RecordKind, Retention,
+    Claimed, Counts, DeadLetters, EntryState, Inbox, ListFilter, NewRecord, Prune, RecordKind,
+    Retention,
 };
 
 use super::at;
@@ -51,19 +52,22 @@ async fn tally<I: Inbox>(inbox: &I, rule: &str, after: &str, want: Tally) {
 
 /// `counts-match-list` for an inbox with no dead letters and no pruning:
 /// stores, a duplicate delivery, claims, `ack` and `requeue`.
-pub(super) async fn counts_core<I: Inbox>(inbox: &I) {
-    const RULE: &str = "counts-core";
+/// The start both counts rules share, checked as it goes: an empty inbox,
+/// five V2 events and a V1 callback stored, a duplicate delivery of e-1,
+/// e-1 to e-4 claimed at 10 s and e-1 acknowledged. Returns the claims of
+/// e-2, e-3 and e-4.
+async fn stored_claimed_acked<I: Inbox>(inbox: &I, rule: &str) -> [Claimed; 3] {
     expect(
-        RULE,
+        rule,
         "counts of an empty inbox",
-        ok(RULE, "counts", inbox.counts()).await,
+        ok(rule, "counts", inbox.counts()).await,
         Counts::default(),
     );
     for (n, id) in ["e-1", "e-2", "e-3", "e-4", "e-5"].into_iter().enumerate() {
         let delivery = format!("d-{n}");
         let received = i64::try_from(n).unwrap_or(i64::MAX);
         ok(
-            RULE,
+            rule,
             "store",
             inbox.store(record(id, "FILE.UPLOADED", &delivery, received)),
         )
@@ -73,23 +77,29 @@ pub(super) async fn counts_core<I: Inbox>(inbox: &I) {
         kind: RecordKind::V1,
         ..record("e-6", "uploaded", "d-6", 5)
     };
-    ok(RULE, "store", inbox.store(v1)).await;
-    tally(inbox, RULE, "after 6 stores", (6, 0, 0, 0)).await;
+    ok(rule, "store", inbox.store(v1)).await;
+    tally(inbox, rule, "after 6 stores", (6, 0, 0, 0)).await;
     ok(
-        RULE,
+        rule,
         "store",
         inbox.store(record("e-1", "FILE.UPLOADED", "d-7", 6)),
     )
     .await;
-    tally(inbox, RULE, "after a duplicate delivery", (6, 0, 0, 0)).await;
+    tally(inbox, rule, "after a duplicate delivery", (6, 0, 0, 0)).await;
 
-    let e1 = claim_some(inbox, RULE, "w-1", at(10), "claim e-1").await;
-    let _e2 = claim_some(inbox, RULE, "w-1", at(10), "claim e-2").await;
-    let e3 = claim_some(inbox, RULE, "w-1", at(10), "claim e-3").await;
-    let _e4 = claim_some(inbox, RULE, "w-1", at(10), "claim e-4").await;
-    tally(inbox, RULE, "after 4 claims", (2, 4, 0, 0)).await;
-    ok(RULE, "ack", inbox.ack(&e1)).await;
-    tally(inbox, RULE, "after an ack", (2, 3, 1, 0)).await;
+    let e1 = claim_some(inbox, rule, "w-1", at(10), "claim e-1").await;
+    let e2 = claim_some(inbox, rule, "w-1", at(10), "claim e-2").await;
+    let e3 = claim_some(inbox, rule, "w-1", at(10), "claim e-3").await;
+    let e4 = claim_some(inbox, rule, "w-1", at(10), "claim e-4").await;
+    tally(inbox, rule, "after 4 claims", (2, 4, 0, 0)).await;
+    ok(rule, "ack", inbox.ack(&e1)).await;
+    tally(inbox, rule, "after an ack", (2, 3, 1, 0)).await;
+    [e2, e3, e4]
+}
+
+pub(super) async fn counts_core<I: Inbox>(inbox: &I) {
+    const RULE: &str = "counts-core";
+    let [_e2, e3, _e4] = stored_claimed_acked(inbox, RULE).await;
     ok(RULE, "requeue", inbox.requeue(&e3, at(100))).await;
     tally(inbox, RULE, "after a requeue", (3, 2, 1, 0)).await;
     // The leases of e-2 and e-4 ended at 70 s, yet they count as claimed
@@ -117,43 +127,7 @@ pub(super) async fn counts_core<I: Inbox>(inbox: &I) {
 
 pub(super) async fn counts_match_list<I: DeadLetters + Prune>(inbox: &I) {
     const RULE: &str = "counts-match-list";
-    expect(
-        RULE,
-        "counts of an empty inbox",
-        ok(RULE, "counts", inbox.counts()).await,
-        Counts::default(),
-    );
-    for (n, id) in ["e-1", "e-2", "e-3", "e-4", "e-5"].into_iter().enumerate() {
-        let delivery = format!("d-{n}");
-        let received = i64::try_from(n).unwrap_or(i64::MAX);
-        ok(
-            RULE,
-            "store",
-            inbox.store(record(id, "FILE.UPLOADED", &delivery, received)),
-        )
-        .await;
-    }
-    let v1 = NewRecord {
-        kind: RecordKind::V1,
-        ..record("e-6", "uploaded", "d-6", 5)
-    };
-    ok(RULE, "store", inbox.store(v1)).await;
-    tally(inbox, RULE, "after 6 stores", (6, 0, 0, 0)).await;
-    ok(
-        RULE,
-        "store",
-        inbox.store(record("e-1", "FILE.UPLOADED", "d-7", 6)),
-    )
-    .await;
-    tally(inbox, RULE, "after a duplicate delivery", (6, 0, 0, 0)).await;
-
-    let e1 = claim_some(inbox, RULE, "w-1", at(10), "claim e-1").await;
-    let e2 = claim_some(inbox, RULE, "w-1", at(10), "claim e-2").await;
-    let e3 = claim_some(inbox, RULE, "w-1", at(10), "claim e-3").await;
-    let _e4 = claim_some(inbox, RULE, "w-1", at(10), "claim e-4").await;
-    tally(inbox, RULE, "after 4 claims", (2, 4, 0, 0)).await;
-    ok(RULE, "ack", inbox.ack(&e1)).await;
-    tally(inbox, RULE, "after an ack", (2, 3, 1, 0)).await;
+    let [e2, e3, _e4] = stored_claimed_acked(inbox, RULE).await;
     ok(RULE, "bury", inbox.bury(&e2)).await;
     tally(inbox, RULE, "after a bury", (2, 2, 1, 1)).await;
     ok(RULE, "requeue", inbox.requeue(&e3, at(100))).await;
