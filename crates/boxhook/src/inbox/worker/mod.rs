@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use boxhook_core::model::WebhookEvent;
 use boxhook_core::{Clock, SystemClock};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{
     Backoff, Claimed, DeadLetters, FilteredClaims, Inbox, InboxError, RecordKind, StoredEvent,
@@ -455,10 +455,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     /// `attempt`, saturating at the latest instant `chrono` holds (a delay
     /// of `Duration::MAX` means "not before the end of time", not a panic).
     fn retry_at(&self, attempt: u32) -> DateTime<Utc> {
-        TimeDelta::from_std(self.backoff.delay(attempt))
-            .ok()
-            .and_then(|delay| self.clock.now().checked_add_signed(delay))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        super::backend::lease_end(self.clock.now(), self.backoff.delay(attempt))
     }
 
     /// Whether failed attempt `attempt` was the last one allowed.
