@@ -66,8 +66,7 @@ where
     I: Inbox,
     F: Fn() -> I,
 {
-    require_multi_thread("inbox");
-    core(&make).await;
+    InboxSuite::new(make).run().await;
 }
 
 /// Runs every inbox rule, of [`Inbox`], [`DeadLetters`], [`FilteredClaims`]
