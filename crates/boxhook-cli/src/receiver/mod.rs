@@ -136,7 +136,7 @@ impl App {
         )
     }
 
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(mut self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
@@ -146,11 +146,9 @@ impl App {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let response = if path == *self.path {
-            let mut service = self.service.clone();
-            match std::future::poll_fn(|cx| {
-                Service::<Request<Incoming>>::poll_ready(&mut service, cx)
-            })
-            .await
+            let service = &mut self.service;
+            match std::future::poll_fn(|cx| Service::<Request<Incoming>>::poll_ready(service, cx))
+                .await
             {
                 Ok(()) => match service.call(request).await {
                     Ok(response) => response,
@@ -158,8 +156,8 @@ impl App {
                 },
                 Err(never) => match never {},
             }
-        } else if let Some((_, v1)) = self.v1.as_ref().filter(|(p, _)| **p == *path) {
-            match v1.clone().call(request).await {
+        } else if let Some((_, v1)) = self.v1.as_mut().filter(|(p, _)| **p == *path) {
+            match v1.call(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             }
