@@ -58,7 +58,7 @@ pub(crate) fn prepare(args: &TlsArgs) -> anyhow::Result<Option<Prepared>> {
         cert: Arc::new(cert),
         cert_path: cert_path.clone(),
         key_path: key_path.clone(),
-        handshake_timeout: Duration::from_secs(args.tls_handshake_timeout),
+        handshake_timeout: args.handshake_timeout(),
     }))
 }
 
