@@ -141,7 +141,7 @@ fn text(report: &Report) -> String {
 }
 
 /// `{"url", "ok", "checks": [{"rule", "status", "reason"}]}`.
-fn json(report: &Report) -> serde_json::Value {
+pub(crate) fn json(report: &Report) -> serde_json::Value {
     serde_json::json!({
         "url": report.url(),
         "ok": !report.failed(),

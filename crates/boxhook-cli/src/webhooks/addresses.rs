@@ -8,7 +8,7 @@ use std::io::Write as _;
 use boxhook_admin::address::{check, Options, Report};
 use boxhook_admin::DesiredState;
 use boxhook_core::Printable;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::usage;
 
@@ -34,22 +34,7 @@ pub(super) async fn check_all(desired: &DesiredState) -> anyhow::Result<Vec<Repo
 
 /// The reports as JSON: `[{"url", "ok", "checks": [{"rule", "status", "reason"}]}]`.
 pub(super) fn json(reports: &[Report]) -> Value {
-    Value::Array(
-        reports
-            .iter()
-            .map(|report| {
-                json!({
-                    "url": report.url(),
-                    "ok": !report.failed(),
-                    "checks": report.checks().iter().map(|c| json!({
-                        "rule": c.rule.id(),
-                        "status": c.verdict.status(),
-                        "reason": c.verdict.reason(),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-    )
+    Value::Array(reports.iter().map(crate::check_address::json).collect())
 }
 
 /// Prints the reports as lines: each address with its failed and warned

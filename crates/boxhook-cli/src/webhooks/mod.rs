@@ -147,23 +147,20 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 if !a.json {
                     addresses::print(&reports, a.strict)?;
                 }
+                // Only `--json` shows the reports as JSON: built once, here.
+                let json = a.json.then(|| addresses::json(&reports));
                 if a.strict {
                     if let Some(err) = addresses::strict_failure(&reports) {
-                        if a.json {
-                            println!(
-                                "{}",
-                                serde_json::json!({"addresses": addresses::json(&reports)})
-                            );
+                        if let Some(json) = &json {
+                            println!("{}", serde_json::json!({"addresses": json}));
                         }
                         return Err(err);
                     }
                 }
-                Some(addresses::json(&reports))
+                json
             }
             _ => None,
         };
-        let checked = checked
-            .filter(|_| matches!(&args.command, Command::Plan(a) | Command::Apply(a) if a.json));
         match (&args.command, desired) {
             (Command::Plan(a), Some(desired)) => {
                 let changes = plan(
