@@ -44,7 +44,7 @@ pub(crate) struct Args {
     trigger: Option<String>,
     /// Only events received at or after TIME: RFC 3339
     /// (2026-01-31T12:00:00Z) or an age (90s, 30m, 2h, 7d).
-    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    #[arg(long, value_name = "TIME", value_parser = crate::retention::parse_time)]
     since: Option<DateTime<Utc>>,
     /// Only events in this state: pending, claimed, done or dead.
     #[arg(long, value_name = "S", value_parser = super::parse_state)]
@@ -286,36 +286,6 @@ fn shown_duration(duration: Duration) -> String {
     }
 }
 
-/// `--since`: RFC 3339, or an age such as `90s`, `30m`, `2h`, `7d`.
-fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let seconds_per = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    let age = number
-        .parse::<i64>()
-        .ok()
-        .filter(|_| seconds_per > 0)
-        .and_then(|n| n.checked_mul(seconds_per))
-        .and_then(chrono::TimeDelta::try_seconds)
-        .ok_or_else(|| {
-            format!("{text:?} is neither an RFC 3339 time (2026-01-31T12:00:00Z) nor an age (90s, 30m, 2h, 7d)")
-        })?;
-    Utc::now()
-        .checked_sub_signed(age)
-        .ok_or_else(|| format!("{text:?} reaches before the start of time"))
-}
-
 /// `--rate`: deliveries per second, 0.01 to 10000.
 fn parse_rate(text: &str) -> Result<f64, String> {
     let text = text.strip_suffix("/s").unwrap_or(text);
@@ -332,15 +302,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn since_takes_times_and_ages() {
+    fn since_takes_times_and_ages_as_inbox_list_does() {
+        let since = |text| crate::retention::parse_time(text);
         assert_eq!(
-            parse_since("2026-01-31T12:00:00+01:00").map(|t| t.to_rfc3339()),
+            since("2026-01-31T12:00:00+01:00").map(|t| t.to_rfc3339()),
             Ok("2026-01-31T11:00:00+00:00".to_owned())
         );
-        let age = Utc::now() - parse_since("2h").expect("an age");
+        let age = Utc::now() - since("2h").expect("an age");
         assert!((7199..=7201).contains(&age.num_seconds()), "{age}");
-        for bad in ["", "2", "h", "2w", "-2h", "yesterday", "99999999999999999d"] {
-            assert!(parse_since(bad).is_err(), "{bad:?}");
+        for bad in [
+            "",
+            "0s",
+            "2",
+            "h",
+            "2w",
+            "-2h",
+            "yesterday",
+            "99999999999999999d",
+        ] {
+            assert_eq!(
+                since(bad),
+                Err(format!(
+                    "{bad:?} is neither an RFC 3339 time (2026-01-31T12:00:00Z) nor an age (90s, \
+                     30m, 12h, 7d)"
+                )),
+            );
         }
     }
 
