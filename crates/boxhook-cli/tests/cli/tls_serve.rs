@@ -3,7 +3,10 @@
 //! and answered 200; SIGHUP after replacing the files makes new handshakes
 //! see the new certificate while an open connection goes on, and a broken
 //! replacement keeps the old one; a pair that does not load at start is a
-//! usage error (exit 2) that leaves nothing behind.
+//! usage error (exit 2) that leaves nothing behind. The certificate's
+//! expiry is `boxhook_tls_certificate_expiry_seconds{domain}` for each of
+//! its names, at start and after each reload, and the dashboard warns of a
+//! certificate that expires within 14 days.
 
 use crate::common;
 
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook_testkit::fs::TempDir;
+use common::admin::{admin_addr, get};
 use common::{boxhook, event, inbox_list, read_response, run, signed_request, Server};
 use rustls::client::Resumption;
 use rustls::crypto::{ring, CryptoProvider};
@@ -33,6 +37,39 @@ fn certificate() -> (CertificateDer<'static>, String, String) {
         made.cert.pem(),
         made.signing_key.serialize_pem(),
     )
+}
+
+/// A self-signed certificate for `names` that expires at `not_after` (Unix
+/// seconds): its DER, its PEM and its key's PEM.
+fn certificate_until(names: &[&str], not_after: u64) -> (CertificateDer<'static>, String, String) {
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .expect("params");
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(not_after);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("self-signed");
+    (cert.der().clone(), cert.pem(), key.serialize_pem())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// The value of the sample line `series` in Prometheus text.
+fn sample(metrics: &str, series: &str) -> Option<u64> {
+    metrics.lines().find_map(|line| {
+        let value: f64 = line.strip_prefix(series)?.trim().parse().ok()?;
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "whole, positive numbers"
+        )]
+        Some(value as u64)
+    })
 }
 
 /// A client offering TLS 1.3 with only AES-128-GCM on P-256 and ALPN
@@ -247,4 +284,120 @@ fn a_certificate_that_does_not_load_at_start_is_a_usage_error() {
         stderr.contains("the following required arguments were not provided:\n  --tls-key <FILE>"),
         "{stderr}"
     );
+}
+
+#[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one server: start, reload, each checked"
+)]
+fn the_certificates_expiry_is_a_metric_and_a_dashboard_warning_within_14_days() {
+    const DAY: u64 = 86_400;
+    let dir = TempDir::new("tls-expiry");
+    // Ten days and an hour left: the dashboard says 10 days.
+    let soon = unix_now() + 10 * DAY + 3600;
+    let (soon_der, soon_cert, soon_key) = certificate_until(&["localhost", "hooks.test"], soon);
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    write_pair(&cert_file, &key_file, &soon_cert, &soon_key);
+    let server = Server::start(
+        &dir.path().join("inbox.sqlite"),
+        &[
+            "--tls-cert",
+            cert_file.to_str().expect("utf-8"),
+            "--tls-key",
+            key_file.to_str().expect("utf-8"),
+            "--admin",
+            "127.0.0.1:0",
+        ],
+    );
+    let admin = admin_addr(&server);
+    let (status, _, metrics) = get(&admin, "/metrics", None);
+    assert_eq!(status, 200);
+    for domain in ["localhost", "hooks.test"] {
+        assert_eq!(
+            sample(
+                &metrics,
+                &format!("boxhook_tls_certificate_expiry_seconds{{domain=\"{domain}\"}}")
+            ),
+            Some(soon),
+            "{domain}: {metrics}"
+        );
+    }
+    let (status, _, summary) = get(&admin, "/summary.json", None);
+    assert_eq!(status, 200);
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("JSON");
+    let on =
+        chrono::DateTime::from_timestamp(i64::try_from(soon).expect("i64"), 0).expect("a time");
+    let warning = |domain: &str| {
+        format!(
+            "The certificate for {domain} expires in 10 days, on {}: put a renewed certificate \
+             in the --tls-cert and --tls-key files and send serve SIGHUP.",
+            on.format("%Y-%m-%d %H:%M UTC")
+        )
+    };
+    assert_eq!(
+        summary["certificates"],
+        serde_json::json!([
+            {"domain": "localhost", "expires_at": on.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+             "days_left": 10, "level": "warning", "message": warning("localhost")},
+            {"domain": "hooks.test", "expires_at": on.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+             "days_left": 10, "level": "warning", "message": warning("hooks.test")},
+        ])
+    );
+    let (status, _, page) = get(&admin, "/", None);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!(
+            "<ul id=\"cert-alerts\"><li class=\"warning\" data-level=\"warning\">{}</li>",
+            warning("localhost")
+        )),
+        "{page}"
+    );
+
+    // A renewed certificate for localhost alone, 90 days: no warning, and
+    // hooks.test leaves the dashboard (its label stays in /metrics, with
+    // its last value: a label set cannot be removed).
+    let later = unix_now() + 90 * DAY;
+    let (later_der, later_cert, later_key) = certificate_until(&["localhost"], later);
+    write_pair(&cert_file, &key_file, &later_cert, &later_key);
+    hangup(&server);
+    let reloaded = format!(
+        "certificate reloaded from {} and {}\n",
+        cert_file.display(),
+        key_file.display()
+    );
+    let stderr = server.wait_for_stderr(&reloaded, LIMIT);
+    assert!(stderr.contains(&reloaded), "{stderr}");
+    let tls = connect(&server, &fips_client(&[&soon_der, &later_der]));
+    assert_eq!(peer_cert(&tls), later_der);
+    let (_, _, metrics) = get(&admin, "/metrics", None);
+    assert_eq!(
+        sample(
+            &metrics,
+            "boxhook_tls_certificate_expiry_seconds{domain=\"localhost\"}"
+        ),
+        Some(later),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "boxhook_tls_certificate_expiry_seconds{domain=\"hooks.test\"}"
+        ),
+        Some(soon),
+        "{metrics}"
+    );
+    let (_, _, summary) = get(&admin, "/summary.json", None);
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("JSON");
+    let certificates = summary["certificates"].as_array().expect("a list");
+    assert_eq!(certificates.len(), 1, "{summary}");
+    assert_eq!(certificates[0]["domain"], "localhost");
+    assert_eq!(certificates[0]["level"], "ok");
+    assert_eq!(certificates[0]["message"], serde_json::Value::Null);
+    assert!(
+        (89..=90).contains(&certificates[0]["days_left"].as_i64().expect("days")),
+        "{summary}"
+    );
+    drop(tls);
+    assert!(server.terminate(LIMIT).success());
 }
