@@ -6,7 +6,10 @@
 //! usage error (exit 2) that leaves nothing behind. The certificate's
 //! expiry is `boxhook_tls_certificate_expiry_seconds{domain}` for each of
 //! its names, at start and after each reload, and the dashboard warns of a
-//! certificate that expires within 14 days.
+//! certificate that expires within 14 days. Under load (deliveries over
+//! keep-alive connections and over a fresh connection each), replacing the
+//! files and sending SIGHUP again and again fails no delivery, and each
+//! new handshake after a reload sees the new certificate.
 
 use crate::common;
 
@@ -138,6 +141,16 @@ fn hangup(server: &Server) {
 fn write_pair(cert_file: &Path, key_file: &Path, cert: &str, key: &str) {
     std::fs::write(cert_file, cert).expect("write cert");
     std::fs::write(key_file, key).expect("write key");
+}
+
+/// Replaces both files as a renewal tool does: each written beside it,
+/// then renamed over it.
+fn replace_pair(cert_file: &Path, key_file: &Path, cert: &str, key: &str) {
+    for (file, text) in [(cert_file, cert), (key_file, key)] {
+        let new = file.with_extension("new");
+        std::fs::write(&new, text).expect("write");
+        std::fs::rename(&new, file).expect("rename");
+    }
 }
 
 #[test]
@@ -400,4 +413,115 @@ fn the_certificates_expiry_is_a_metric_and_a_dashboard_warning_within_14_days() 
     );
     drop(tls);
     assert!(server.terminate(LIMIT).success());
+}
+
+#[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one load, its reloads and its checks"
+)]
+fn reloads_under_load_fail_no_delivery_and_new_handshakes_see_the_new_certificate() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const KEEP_ALIVE: usize = 3;
+    const RELOADS: usize = 4;
+    // Per worker: at most this many deliveries, and at least this many
+    // after the last reload.
+    const CAP: usize = 500;
+    const AFTER: usize = 5;
+    let dir = TempDir::new("tls-reload-load");
+    let pairs = [certificate(), certificate()];
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    write_pair(&cert_file, &key_file, &pairs[0].1, &pairs[0].2);
+    let inbox = dir.path().join("inbox.sqlite");
+    let server = Server::start(
+        &inbox,
+        &[
+            "--tls-cert",
+            cert_file.to_str().expect("utf-8"),
+            "--tls-key",
+            key_file.to_str().expect("utf-8"),
+        ],
+    );
+    let client = fips_client(&[&pairs[0].0, &pairs[1].0]);
+    let reloaded = format!(
+        "certificate reloaded from {} and {}\n",
+        cert_file.display(),
+        key_file.display()
+    );
+    let done = AtomicBool::new(false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // Each worker's deliveries: (event id, response head).
+    let (kept, fresh) = std::thread::scope(|scope| {
+        let worker = |name: String, reconnect: bool| {
+            let (server, client, done) = (&server, &client, &done);
+            scope.spawn(move || {
+                let mut answers = Vec::new();
+                let mut tls = connect(server, client);
+                let mut after = 0;
+                while answers.len() < CAP && after < AFTER && std::time::Instant::now() < deadline {
+                    if done.load(Ordering::SeqCst) {
+                        after += 1;
+                    }
+                    if reconnect {
+                        tls = connect(server, client);
+                    }
+                    let id = format!("{name}-{}", answers.len());
+                    let head = deliver(&mut tls, &id);
+                    answers.push((id, head));
+                }
+                answers
+            })
+        };
+        let keep_alive: Vec<_> = (0..KEEP_ALIVE)
+            .map(|n| worker(format!("kept{n}"), false))
+            .collect();
+        let fresh = worker("fresh".to_owned(), true);
+        for reload in 1..=RELOADS {
+            std::thread::sleep(Duration::from_millis(150));
+            let (der, cert, key) = &pairs[reload % 2];
+            replace_pair(&cert_file, &key_file, cert, key);
+            hangup(&server);
+            let limit = std::time::Instant::now() + LIMIT;
+            while server.stderr().matches(&reloaded).count() < reload {
+                assert!(std::time::Instant::now() < limit, "{}", server.stderr());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let tls = connect(&server, &client);
+            assert_eq!(&peer_cert(&tls), der, "the handshake after reload {reload}");
+        }
+        done.store(true, Ordering::SeqCst);
+        let kept: Vec<_> = keep_alive
+            .into_iter()
+            .flat_map(|w| w.join().expect("a keep-alive worker"))
+            .collect();
+        (kept, fresh.join().expect("the fresh-connection worker"))
+    });
+    assert!(
+        std::time::Instant::now() < deadline,
+        "the load took over 60 s"
+    );
+    for (id, head) in kept.iter().chain(&fresh) {
+        assert!(head.starts_with("http/1.1 200 ok\r\n"), "{id}: {head}");
+    }
+    assert!(kept.len() >= KEEP_ALIVE * AFTER, "{}", kept.len());
+    assert!(fresh.len() >= AFTER, "{}", fresh.len());
+    assert!(server.terminate(LIMIT).success());
+    // Counted in the store: a listing of hundreds of events would fill the
+    // pipe of `inbox list`.
+    let stored: i64 = rusqlite::Connection::open(&inbox)
+        .expect("open the inbox")
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(
+        usize::try_from(stored).ok(),
+        Some(kept.len() + fresh.len()),
+        "every delivery stored once"
+    );
+    eprintln!(
+        "{} deliveries over {KEEP_ALIVE} keep-alive connections and {} over fresh ones across \
+         {RELOADS} reloads",
+        kept.len(),
+        fresh.len()
+    );
 }
