@@ -9,7 +9,9 @@
 //! certificate that expires within 14 days. Under load (deliveries over
 //! keep-alive connections and over a fresh connection each), replacing the
 //! files and sending SIGHUP again and again fails no delivery, and each
-//! new handshake after a reload sees the new certificate.
+//! new handshake after a reload sees the new certificate. A certificate
+//! with an RSA key (made by `openssl req`) completes TLS 1.2 with only the
+//! ECDHE-RSA AES-GCM suites offered, and TLS 1.3.
 
 use crate::common;
 
@@ -524,4 +526,146 @@ fn reloads_under_load_fail_no_delivery_and_new_handshakes_see_the_new_certificat
         kept.len(),
         fresh.len()
     );
+}
+
+/// A client offering `version` with only `suite` on `group`, trusting `root`.
+fn client_offering(
+    version: &'static rustls::SupportedProtocolVersion,
+    suite: rustls::SupportedCipherSuite,
+    group: &'static dyn rustls::crypto::SupportedKxGroup,
+    root: &CertificateDer<'static>,
+) -> Arc<ClientConfig> {
+    let mut store = RootCertStore::empty();
+    store.add(root.clone()).expect("root");
+    let provider = CryptoProvider {
+        cipher_suites: vec![suite],
+        kx_groups: vec![group],
+        ..ring::default_provider()
+    };
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[version])
+        .expect("the version")
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    config.resumption = Resumption::disabled();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+#[test]
+fn an_rsa_certificate_serves_tls_1_2_with_the_ecdhe_rsa_gcm_suites_and_tls_1_3() {
+    use rustls::pki_types::pem::PemObject as _;
+    let dir = TempDir::new("tls-rsa");
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        // A server's certificate, not the CA one `req -x509` makes by default.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key_file)
+        .arg("-out")
+        .arg(&cert_file)
+        .output();
+    let made = match made {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("SKIPPED an_rsa_certificate_…: no openssl command to make the RSA key");
+            return;
+        }
+        other => other.expect("run openssl"),
+    };
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let der = CertificateDer::from_pem_file(&cert_file).expect("the certificate");
+    let server = Server::start(
+        &dir.path().join("inbox.sqlite"),
+        &[
+            "--tls-cert",
+            cert_file.to_str().expect("utf-8"),
+            "--tls-key",
+            key_file.to_str().expect("utf-8"),
+        ],
+    );
+    let cases = [
+        (
+            &rustls::version::TLS12,
+            ring::cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            ring::kx_group::SECP256R1,
+        ),
+        (
+            &rustls::version::TLS12,
+            ring::cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            ring::kx_group::SECP384R1,
+        ),
+        (
+            &rustls::version::TLS13,
+            ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
+            ring::kx_group::SECP256R1,
+        ),
+        (
+            &rustls::version::TLS13,
+            ring::cipher_suite::TLS13_AES_256_GCM_SHA384,
+            ring::kx_group::SECP384R1,
+        ),
+    ];
+    for (n, (version, suite, group)) in cases.into_iter().enumerate() {
+        let what = format!(
+            "{:?} {:?} {:?}",
+            version.version,
+            suite.suite(),
+            group.name()
+        );
+        let mut tls = connect(&server, &client_offering(version, suite, group, &der));
+        let conn = &tls.get_ref().conn;
+        assert_eq!(conn.protocol_version(), Some(version.version), "{what}");
+        assert_eq!(
+            conn.negotiated_cipher_suite().map(|s| s.suite()),
+            Some(suite.suite()),
+            "{what}"
+        );
+        assert_eq!(peer_cert(&tls), der, "{what}");
+        let head = deliver(&mut tls, &format!("rsa-{n}"));
+        assert!(head.starts_with("http/1.1 200 ok\r\n"), "{what}: {head}");
+    }
+    // OpenSSL's client too, offering one suite and one group each time.
+    for (version, cipher, shown) in [
+        (
+            ["-tls1_2", "-cipher"],
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            "TLSv1.2, Cipher is ECDHE-RSA-AES128-GCM-SHA256",
+        ),
+        (
+            ["-tls1_3", "-ciphersuites"],
+            "TLS_AES_128_GCM_SHA256",
+            "TLSv1.3, Cipher is TLS_AES_128_GCM_SHA256",
+        ),
+    ] {
+        let out = run(
+            Command::new("openssl")
+                .args([
+                    "s_client",
+                    "-connect",
+                    &format!("127.0.0.1:{}", server.port),
+                ])
+                .args(["-servername", "localhost", "-groups", "P-256"])
+                .args(version)
+                .arg(cipher)
+                .stdin(std::process::Stdio::null()),
+            LIMIT,
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(shown), "{cipher}: {stdout}");
+    }
+    assert!(server.terminate(LIMIT).success());
 }
