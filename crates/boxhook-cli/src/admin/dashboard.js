@@ -91,7 +91,7 @@
       li.setAttribute("data-level", c.level);
       ul.appendChild(li);
     });
-    document.getElementById("certificates").className = warns ? "card wide" : "card";
+    document.getElementById("certificates").className = warns ? "card wide urgent" : "card";
     fill("#certs tbody", s.certificates.map(function (c) {
       return row([c.domain, c.expires_at || "", c.days_left]);
     }), 3, "none: plain HTTP, or no certificate yet");

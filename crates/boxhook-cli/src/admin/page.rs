@@ -81,12 +81,12 @@ fn cards(summary: &Value) -> String {
         card_retention(summary, &mut out);
         return out;
     }
-    card_certificates(summary, &mut out);
     card_deliveries_per_minute(summary, &mut out);
     card_rejections_by_reason(summary, &mut out);
     card_events_by_trigger(summary, &mut out);
     card_keys(summary, &mut out);
     card_alerts(summary, &mut out);
+    card_certificates(summary, &mut out);
     card_inbox(summary, &mut out);
     card_retention(summary, &mut out);
     card_recent_rejected_deliveries(summary, &mut out);
@@ -95,7 +95,8 @@ fn cards(summary: &Value) -> String {
 
 /// The certificates card: each domain the delivery listener serves, when
 /// its certificate expires, and a warning within 14 days of that (an error
-/// once expired). Wide when it warns, so it is seen first.
+/// once expired). When it warns it is wide and shown first (`urgent`: CSS
+/// order).
 fn card_certificates(summary: &Value, out: &mut String) {
     let (mut alerts, mut rows) = (String::new(), String::new());
     let mut warns = false;
@@ -128,7 +129,7 @@ fn card_certificates(summary: &Value, out: &mut String) {
         "<section class=\"card{}\" id=\"certificates\"><h2>Certificates</h2>\
          <ul id=\"cert-alerts\">{alerts}</ul><table id=\"certs\"><thead><tr><th>domain</th>\
          <th>expires</th><th>days left</th></tr></thead><tbody>{}</tbody></table></section>",
-        if warns { " wide" } else { "" },
+        if warns { " wide urgent" } else { "" },
         or_empty(rows, 3, "none: plain HTTP, or no certificate yet"),
     );
 }
@@ -458,7 +459,7 @@ mod tests {
         let page = html(&summary);
         assert!(
             page.contains(
-                "<section class=\"card wide\" id=\"certificates\"><h2>Certificates</h2><ul \
+                "<section class=\"card wide urgent\" id=\"certificates\"><h2>Certificates</h2><ul \
              id=\"cert-alerts\"><li class=\"warning\" data-level=\"warning\">The certificate \
              for &lt;b&gt;.example expires in 10 days</li></ul>"
             ),
@@ -467,7 +468,6 @@ mod tests {
         assert!(page.contains(
             "<tr><td>a.example</td><td>2027-03-01T00:00:00Z</td><td>85</td></tr><tr><td>&lt;b&gt;.example</td>"
         ), "{page}");
-        assert!(page.find("id=\"certificates\"") < page.find("id=\"deliveries\""));
         let plain = html(&json!({"certificates": []}));
         assert!(
             plain.contains(

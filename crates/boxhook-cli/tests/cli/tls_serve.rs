@@ -46,7 +46,10 @@ fn certificate() -> (CertificateDer<'static>, String, String) {
 
 /// A self-signed certificate for `names` that expires at `not_after` (Unix
 /// seconds): its DER, its PEM and its key's PEM.
-fn certificate_until(names: &[&str], not_after: u64) -> (CertificateDer<'static>, String, String) {
+pub(crate) fn certificate_until(
+    names: &[&str],
+    not_after: u64,
+) -> (CertificateDer<'static>, String, String) {
     let mut params =
         rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
             .expect("params");
@@ -57,7 +60,7 @@ fn certificate_until(names: &[&str], not_after: u64) -> (CertificateDer<'static>
     (cert.der().clone(), cert.pem(), key.serialize_pem())
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
@@ -553,6 +556,7 @@ fn client_offering(
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one server, each client checked")]
 fn an_rsa_certificate_serves_tls_1_2_with_the_ecdhe_rsa_gcm_suites_and_tls_1_3() {
     use rustls::pki_types::pem::PemObject as _;
     let dir = TempDir::new("tls-rsa");
