@@ -23,6 +23,12 @@ if delay_ms and delay_ms > 0 then
    end
 end
 
+-- BOXHOOK_CLOSE=1 (run.sh's *-close rows): every request asks for
+-- `connection: close`, so each delivery comes on a new connection (with
+-- https, after a full TLS handshake: no resumption in wrk), and the rate is
+-- the rate of new connections.
+local close = os.getenv("BOXHOOK_CLOSE") == "1"
+
 -- BOXHOOK_QUANTILES (scale.sh): a file to write the latency distribution
 -- to, as 1000 quantiles (the 0.05th, 0.15th, ... 99.95th percentiles, in
 -- microseconds, one a line), so that runs back to back can be merged into
@@ -44,7 +50,11 @@ function init(args)
       local length = file:read("*n")
       if not length then break end
       file:read(1) -- the newline after the length
-      requests[#requests + 1] = file:read(length)
+      local request = file:read(length)
+      if close then
+         request = request:gsub("\r\n", "\r\nconnection: close\r\n", 1)
+      end
+      requests[#requests + 1] = request
    end
    file:close()
    if #requests == 0 then

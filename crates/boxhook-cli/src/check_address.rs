@@ -26,6 +26,9 @@ FIPS-approved suites and groups (AES-GCM, P-256/P-384); TLS 1.0 and 1.1 \
 refused (a warning if accepted); with --send, a signed FILE.UPLOADED \
 delivery answered 2xx within 30 s.
 
+Run it before `boxhook webhooks apply`, which runs the same checks on every \
+declared address (a failing one is a warning; --strict: an error).
+
 Exit status: 0 if no rule failed (warnings and skipped rules do not fail), \
 1 if one did, 2 usage error.
 

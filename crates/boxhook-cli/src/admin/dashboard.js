@@ -79,7 +79,25 @@
     renderInbox(s);
     renderRetention(s);
   }
+  function renderCertificates(s) {
+    var ul = document.getElementById("cert-alerts");
+    if (!ul) return;
+    ul.textContent = "";
+    var warns = false;
+    s.certificates.forEach(function (c) {
+      if (!c.message) return;
+      warns = true;
+      var li = el("li", c.message, c.level);
+      li.setAttribute("data-level", c.level);
+      ul.appendChild(li);
+    });
+    document.getElementById("certificates").className = warns ? "card wide urgent" : "card";
+    fill("#certs tbody", s.certificates.map(function (c) {
+      return row([c.domain, c.expires_at || "", c.days_left]);
+    }), 3, "none: plain HTTP, or no certificate yet");
+  }
   function renderDeliveries(s) {
+    renderCertificates(s);
     setNum("deliveries.accepted", s.deliveries.accepted);
     setNum("deliveries.rejected", s.deliveries.rejected);
     chart(s.minutes);

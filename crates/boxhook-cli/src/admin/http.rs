@@ -57,6 +57,8 @@ pub(super) struct Shared {
     /// The background pruner (`None`: not pruning, as `work --once`).
     pub(super) prune: Option<Arc<PruneStatus>>,
     pub(super) keys: Option<usize>,
+    /// The delivery listener's certificates (`None`: not `serve`).
+    pub(super) certificates: Option<Arc<super::Certificates>>,
 }
 
 /// The admin routes, as a tower service the server calls: always ready,
@@ -272,6 +274,7 @@ mod tests {
             health: Some(Arc::new(StoreHealth::default())),
             prune: None,
             keys,
+            certificates: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //! without `--admin-token`, and then every request must carry the token.
 
 mod auth;
+mod certificates;
 mod host;
 mod http;
 mod inbox;
@@ -24,6 +25,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use crate::health::StoreHealth;
 use crate::prune::PruneStatus;
 
+pub(crate) use certificates::{Certificates, Source as CertificateSource};
 pub(crate) use inbox::{InboxProbe, Probe};
 pub(crate) use state::Dashboard;
 
@@ -63,6 +65,9 @@ pub(crate) struct Wiring {
     /// How many signature keys are loaded (`None`: the program verifies
     /// nothing, as `work`).
     pub(crate) keys: Option<usize>,
+    /// The delivery listener's certificates, for the dashboard's
+    /// certificate card (absent in `work`).
+    pub(crate) certificates: Option<Arc<Certificates>>,
 }
 
 /// A checked `--admin` configuration, with the Prometheus recorder
@@ -128,6 +133,7 @@ impl Admin {
             health: Some(health),
             prune,
             keys: None,
+            certificates: None,
         };
         let addr = self.start(wiring).await?;
         crate::logging::notice(
@@ -159,6 +165,7 @@ impl Admin {
             health: wiring.health,
             prune: wiring.prune,
             keys: wiring.keys,
+            certificates: wiring.certificates,
         });
         tokio::spawn(inbox::refresh_loop(Arc::clone(&shared.counter)));
         let upkeep = shared.metrics.clone();

@@ -86,10 +86,52 @@ fn cards(summary: &Value) -> String {
     card_events_by_trigger(summary, &mut out);
     card_keys(summary, &mut out);
     card_alerts(summary, &mut out);
+    card_certificates(summary, &mut out);
     card_inbox(summary, &mut out);
     card_retention(summary, &mut out);
     card_recent_rejected_deliveries(summary, &mut out);
     out
+}
+
+/// The certificates card: each domain the delivery listener serves, when
+/// its certificate expires, and a warning within 14 days of that (an error
+/// once expired). When it warns it is wide and shown first (`urgent`: CSS
+/// order).
+fn card_certificates(summary: &Value, out: &mut String) {
+    let (mut alerts, mut rows) = (String::new(), String::new());
+    let mut warns = false;
+    for c in summary
+        .get("certificates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let level = s(c, "level");
+        if let Some(message) = c.get("message").and_then(Value::as_str) {
+            warns = true;
+            let _ = write!(
+                alerts,
+                "<li class=\"{level}\" data-level=\"{level}\">{}</li>",
+                escape(message),
+                level = escape(level),
+            );
+        }
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(s(c, "domain")),
+            escape(s(c, "expires_at")),
+            c.get("days_left").and_then(Value::as_i64).unwrap_or(0),
+        );
+    }
+    let _ = write!(
+        out,
+        "<section class=\"card{}\" id=\"certificates\"><h2>Certificates</h2>\
+         <ul id=\"cert-alerts\">{alerts}</ul><table id=\"certs\"><thead><tr><th>domain</th>\
+         <th>expires</th><th>days left</th></tr></thead><tbody>{}</tbody></table></section>",
+        if warns { " wide urgent" } else { "" },
+        or_empty(rows, 3, "none: plain HTTP, or no certificate yet"),
+    );
 }
 
 /// The deliveries per minute card.
@@ -405,6 +447,37 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_certificates_card_shows_the_warning_first_and_wide() {
+        let summary = json!({"certificates": [
+            {"domain": "a.example", "expires_at": "2027-03-01T00:00:00Z", "days_left": 85,
+             "level": "ok", "message": null},
+            {"domain": "<b>.example", "expires_at": "2026-12-16T00:00:00Z", "days_left": 10,
+             "level": "warning", "message": "The certificate for <b>.example expires in 10 days"},
+        ]});
+        let page = html(&summary);
+        assert!(
+            page.contains(
+                "<section class=\"card wide urgent\" id=\"certificates\"><h2>Certificates</h2><ul \
+             id=\"cert-alerts\"><li class=\"warning\" data-level=\"warning\">The certificate \
+             for &lt;b&gt;.example expires in 10 days</li></ul>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains(
+            "<tr><td>a.example</td><td>2027-03-01T00:00:00Z</td><td>85</td></tr><tr><td>&lt;b&gt;.example</td>"
+        ), "{page}");
+        let plain = html(&json!({"certificates": []}));
+        assert!(
+            plain.contains(
+                "<section class=\"card\" id=\"certificates\"><h2>Certificates</h2><ul \
+             id=\"cert-alerts\"></ul>"
+            ),
+            "{plain}"
+        );
+        assert!(plain.contains("none: plain HTTP, or no certificate yet"));
+    }
 
     #[test]
     fn escapes_markup_quotes_and_controls() {

@@ -8,10 +8,17 @@ use boxhook::model::WebhookEvent;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
 
+use super::certificates::{InUse, Source};
 use super::http::Shared;
 use super::inbox::InboxSummary;
 use super::metrics_text::{by_label, count, samples};
 use crate::retention::show;
+
+/// How many days before a certificate expires the dashboard warns.
+pub(super) const WARN_DAYS: i64 = 14;
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
 
 /// The most time a page spends reading alerts' reasons from the store.
 const ALERT_REASONS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
@@ -104,6 +111,7 @@ pub(super) async fn summary(shared: &Shared, inbox: &InboxSummary) -> Value {
             "what_to_do": a.what_to_do,
         })).collect::<Vec<_>>(),
         "inbox": inbox_json(inbox, now),
+        "certificates": certificates_json(shared, now.timestamp()),
         "retention": retention,
         "pruned": {
             "done": get(&pruned, "done"),
@@ -111,6 +119,91 @@ pub(super) async fn summary(shared: &Shared, inbox: &InboxSummary) -> Value {
             "v1": get(&pruned, "v1"),
             "keys": get(&pruned, "keys"),
         },
+    })
+}
+
+/// How urgent a certificate's expiry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Level {
+    /// More than [`WARN_DAYS`] days left.
+    Ok,
+    /// [`WARN_DAYS`] days left or fewer.
+    Warning,
+    /// Expired: Box's client refuses the handshake.
+    Error,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// How urgent `cert`'s expiry is at `now` (Unix seconds), the whole days
+/// left (negative once expired), and, unless [`Level::Ok`], what the
+/// dashboard says of it.
+pub(super) fn certificate_status(cert: &InUse, now: i64) -> (Level, i64, Option<String>) {
+    let left = cert.not_after.saturating_sub(now);
+    let days = left.div_euclid(DAY);
+    let on = chrono::DateTime::from_timestamp(cert.not_after, 0).map_or_else(
+        || cert.not_after.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    );
+    let what_to_do = match cert.source {
+        Source::Files => {
+            "put a renewed certificate in the --tls-cert and --tls-key files and send serve SIGHUP"
+        }
+        Source::Acme => {
+            "serve --acme renews it by itself 30 days before expiry, so renewal is failing: read \
+             the ACME lines in serve's log (does the domain's port 443 reach this listener? is \
+             the CA reachable?)"
+        }
+    };
+    if left <= 0 {
+        let message = format!(
+            "The certificate for {} expired on {on}: Box does not deliver to it until it is \
+             renewed; {what_to_do}.",
+            cert.domain
+        );
+        return (Level::Error, days, Some(message));
+    }
+    if left > WARN_DAYS.saturating_mul(DAY) {
+        return (Level::Ok, days, None);
+    }
+    let unit = if days == 1 { "day" } else { "days" };
+    let message = format!(
+        "The certificate for {} expires in {days} {unit}, on {on}: {what_to_do}.",
+        cert.domain
+    );
+    (Level::Warning, days, Some(message))
+}
+
+/// The certificate card's lines: one per domain served now.
+fn certificates_json(shared: &Shared, now: i64) -> Vec<Value> {
+    shared
+        .certificates
+        .as_deref()
+        .map(super::certificates::Certificates::in_use)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| certificate_json(c, now))
+        .collect()
+}
+
+/// One certificate's line on the dashboard.
+fn certificate_json(cert: &InUse, now: i64) -> Value {
+    let (level, days_left, message) = certificate_status(cert, now);
+    json!({
+        "domain": cert.domain,
+        "expires_at": chrono::DateTime::from_timestamp(cert.not_after, 0)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "days_left": days_left,
+        "level": level.as_str(),
+        "message": message,
     })
 }
 
@@ -196,6 +289,93 @@ pub(super) fn rotation_advice(primary: u64, secondary: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_warns_within_14_days_and_is_an_error_once_expired() {
+        // What is left, the source, then the level, days and message expected.
+        type Case = (&'static str, i64, Source, Level, i64, Option<&'static str>);
+        // 2026-12-06 00:00:00 UTC.
+        let now = 1_796_515_200;
+        let cases: [Case; 7] = [
+            ("30 days", 30 * DAY, Source::Acme, Level::Ok, 30, None),
+            ("15 days", 15 * DAY, Source::Files, Level::Ok, 15, None),
+            (
+                "14 days and a second",
+                14 * DAY + 1,
+                Source::Files,
+                Level::Ok,
+                14,
+                None,
+            ),
+            (
+                "14 days",
+                14 * DAY,
+                Source::Files,
+                Level::Warning,
+                14,
+                Some(
+                    "The certificate for hooks.example.com expires in 14 days, on 2026-12-20 \
+                     00:00 UTC: put a renewed certificate in the --tls-cert and --tls-key files \
+                     and send serve SIGHUP.",
+                ),
+            ),
+            (
+                "13 days",
+                13 * DAY + 3600,
+                Source::Acme,
+                Level::Warning,
+                13,
+                Some(
+                    "The certificate for hooks.example.com expires in 13 days, on 2026-12-19 \
+                     01:00 UTC: serve --acme renews it by itself 30 days before expiry, so \
+                     renewal is failing: read the ACME lines in serve's log (does the domain's \
+                     port 443 reach this listener? is the CA reachable?).",
+                ),
+            ),
+            (
+                "an hour",
+                3600,
+                Source::Files,
+                Level::Warning,
+                0,
+                Some(
+                    "The certificate for hooks.example.com expires in 0 days, on 2026-12-06 \
+                     01:00 UTC: put a renewed certificate in the --tls-cert and --tls-key files \
+                     and send serve SIGHUP.",
+                ),
+            ),
+            (
+                "expired",
+                -2 * DAY,
+                Source::Files,
+                Level::Error,
+                -2,
+                Some(
+                    "The certificate for hooks.example.com expired on 2026-12-04 00:00 UTC: Box \
+                     does not deliver to it until it is renewed; put a renewed certificate in \
+                     the --tls-cert and --tls-key files and send serve SIGHUP.",
+                ),
+            ),
+        ];
+        for (what, left, source, level, days, message) in cases {
+            let cert = InUse {
+                domain: "hooks.example.com".to_owned(),
+                not_after: now + left,
+                source,
+            };
+            assert_eq!(
+                certificate_status(&cert, now),
+                (level, days, message.map(str::to_owned)),
+                "{what}"
+            );
+        }
+        let at_expiry = InUse {
+            domain: "a.example".to_owned(),
+            not_after: now,
+            source: Source::Acme,
+        };
+        assert_eq!(certificate_status(&at_expiry, now).0, Level::Error);
+    }
 
     #[test]
     fn rotation_advice_names_the_situation() {

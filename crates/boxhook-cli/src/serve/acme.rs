@@ -26,6 +26,7 @@ use rustls_pki_types::CertificateDer;
 
 use boxhook_core::Printable;
 
+use crate::admin::{CertificateSource, Certificates};
 use crate::logging::notice;
 use crate::usage;
 
@@ -83,8 +84,12 @@ pub(crate) struct Prepared {
 }
 
 /// Checks the ACME flags, if `--acme` is given; a mistake is a usage error
-/// (exit 2).
-pub(crate) fn prepare(args: &AcmeArgs) -> anyhow::Result<Option<Prepared>> {
+/// (exit 2). The certificate in use is recorded in `in_use` (and in the
+/// metrics).
+pub(crate) fn prepare(
+    args: &AcmeArgs,
+    in_use: &Arc<Certificates>,
+) -> anyhow::Result<Option<Prepared>> {
     if args.acme.is_empty() {
         return Ok(None);
     }
@@ -145,7 +150,10 @@ pub(crate) fn prepare(args: &AcmeArgs) -> anyhow::Result<Option<Prepared>> {
     let config = AcmeConfig::new_with_client_config(&args.acme, Arc::new(client))
         .contact(&args.acme_contact)
         .directory(directory)
-        .cache(WatchedCache(DirCache::new(cache.clone())));
+        .cache(WatchedCache {
+            dir: DirCache::new(cache.clone()),
+            in_use: Arc::clone(in_use),
+        });
     Ok(Some(Prepared {
         config,
         domains: args.acme.clone(),
@@ -181,24 +189,75 @@ impl Prepared {
 }
 
 /// The `--acme-cache` directory, recording the expiry of each certificate
-/// it loads or stores (the one then in use) as
-/// `boxhook_tls_certificate_expiry_seconds{domain}`.
-struct WatchedCache(DirCache<PathBuf>);
+/// it loads or stores (the one then in use) with [`record_expiry`].
+struct WatchedCache {
+    dir: DirCache<PathBuf>,
+    in_use: Arc<Certificates>,
+}
 
-/// Records when the first certificate in `pem` expires, for each domain.
-fn record_expiry(domains: &[String], pem: &[u8]) {
-    let Some(Ok(der)) = CertificateDer::pem_slice_iter(pem).next() else {
+impl WatchedCache {
+    /// Records when the first certificate in `pem` expires, for each domain.
+    fn record(&self, domains: &[String], pem: &[u8]) {
+        if let Some(Ok(der)) = CertificateDer::pem_slice_iter(pem).next() {
+            record_expiry(&self.in_use, CertificateSource::Acme, Some(domains), &der);
+        }
+    }
+}
+
+/// Records when the certificate `der` expires, as
+/// `boxhook_tls_certificate_expiry_seconds{domain}` (Unix seconds) and in
+/// `in_use`, for each of `domains`, or, when `None`, for each DNS name of
+/// the certificate (its subjectAltName, else its common name). A
+/// certificate that does not parse records nothing. A domain recorded
+/// before and not named now keeps its last value in `/metrics` (a label
+/// set cannot be removed) but leaves `in_use`.
+pub(super) fn record_expiry(
+    in_use: &Certificates,
+    source: CertificateSource,
+    domains: Option<&[String]>,
+    der: &CertificateDer<'_>,
+) {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
         return;
     };
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else {
-        return;
-    };
+    let domains = domains.map_or_else(|| dns_names(&cert), <[String]>::to_vec);
+    let not_after = cert.validity().not_after.timestamp();
     // Unix seconds fit an f64 exactly for the next 285 million years.
     #[allow(clippy::cast_precision_loss, reason = "exact below 2^53")]
-    let not_after = cert.validity().not_after.timestamp() as f64;
-    for domain in domains {
-        metrics::gauge!(EXPIRY_SECONDS, "domain" => domain.clone()).set(not_after);
+    let gauge = not_after as f64;
+    for domain in &domains {
+        metrics::gauge!(EXPIRY_SECONDS, "domain" => domain.clone()).set(gauge);
     }
+    in_use.record(&domains, not_after, source);
+}
+
+/// The DNS names of `cert`'s subjectAltName, or its common name if it has
+/// none.
+fn dns_names(cert: &x509_parser::certificate::X509Certificate<'_>) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let names: Vec<String> = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !names.is_empty() {
+        return names;
+    }
+    cert.subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[async_trait::async_trait]
@@ -210,9 +269,9 @@ impl CertCache for WatchedCache {
         domains: &[String],
         directory_url: &str,
     ) -> Result<Option<Vec<u8>>, Self::EC> {
-        let pem = self.0.load_cert(domains, directory_url).await?;
+        let pem = self.dir.load_cert(domains, directory_url).await?;
         if let Some(pem) = &pem {
-            record_expiry(domains, pem);
+            self.record(domains, pem);
         }
         Ok(pem)
     }
@@ -223,8 +282,8 @@ impl CertCache for WatchedCache {
         directory_url: &str,
         cert: &[u8],
     ) -> Result<(), Self::EC> {
-        record_expiry(domains, cert);
-        self.0.store_cert(domains, directory_url, cert).await
+        self.record(domains, cert);
+        self.dir.store_cert(domains, directory_url, cert).await
     }
 }
 
@@ -237,7 +296,7 @@ impl AccountCache for WatchedCache {
         contact: &[String],
         directory_url: &str,
     ) -> Result<Option<Vec<u8>>, Self::EA> {
-        self.0.load_account(contact, directory_url).await
+        self.dir.load_account(contact, directory_url).await
     }
 
     async fn store_account(
@@ -246,7 +305,9 @@ impl AccountCache for WatchedCache {
         directory_url: &str,
         account: &[u8],
     ) -> Result<(), Self::EA> {
-        self.0.store_account(contact, directory_url, account).await
+        self.dir
+            .store_account(contact, directory_url, account)
+            .await
     }
 }
 

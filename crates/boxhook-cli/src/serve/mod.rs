@@ -255,7 +255,8 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
     // mistake leaves no store file behind and no schema migrated.
     let managed = crate::webhooks::ServeWiring::from_args(&args.webhooks)?;
     let v1 = v1::prepare(&args.v1, &args.path)?;
-    let tls = Https::prepare(args)?;
+    let certificates = Arc::new(crate::admin::Certificates::default());
+    let tls = Https::prepare(args, &certificates)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let diagnosis_keys = keys.diagnosis_keys()?;
     logging::init_tracing_as(args.log_format)?;
@@ -277,9 +278,11 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             )
         })?;
         let addr = listener.local_addr()?;
-        // Before the address is printed: a SIGHUP from then on reloads.
-        #[cfg(unix)]
         if let Some(Https::Files(tls)) = &tls {
+            // Before the admin listener answers: its first scrape sees it.
+            tls.record_expiry();
+            // Before the address is printed: a SIGHUP from then on reloads.
+            #[cfg(unix)]
             tls.reload_on_sighup()?;
         }
         // The inbox's errors say what to check (permissions, mount, schema,
@@ -315,6 +318,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
                     health: Some(health),
                     prune,
                     keys: Some(key_count),
+                    certificates: Some(Arc::clone(&certificates)),
                 };
                 Some(admin.start(wiring).await?)
             }
@@ -369,11 +373,15 @@ enum Https {
 impl Https {
     /// The certificate source the flags name, checked; `None` for plain
     /// HTTP.
-    fn prepare(args: &Args) -> anyhow::Result<Option<Self>> {
-        if let Some(acme) = acme::prepare(&args.acme)? {
+    /// The certificate in use is recorded in `in_use`.
+    fn prepare(
+        args: &Args,
+        in_use: &Arc<crate::admin::Certificates>,
+    ) -> anyhow::Result<Option<Self>> {
+        if let Some(acme) = acme::prepare(&args.acme, in_use)? {
             return Ok(Some(Self::Acme(acme)));
         }
-        Ok(tls::prepare(&args.tls)?.map(Self::Files))
+        Ok(tls::prepare(&args.tls, in_use)?.map(Self::Files))
     }
 
     /// The server's TLS settings; `--acme` starts ordering on the current

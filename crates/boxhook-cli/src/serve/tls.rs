@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use boxhook::server::{ReloadableCert, Tls, TlsPolicy, DEFAULT_HANDSHAKE_TIMEOUT};
 
+use crate::admin::{CertificateSource, Certificates};
 use crate::logging::notice;
 use crate::usage;
 
@@ -44,11 +45,16 @@ pub(crate) struct Prepared {
     cert_path: PathBuf,
     key_path: PathBuf,
     handshake_timeout: Duration,
+    in_use: Arc<Certificates>,
 }
 
 /// Loads the certificate named by `args`, if any; a pair that does not
-/// load is a usage error (exit 2).
-pub(crate) fn prepare(args: &TlsArgs) -> anyhow::Result<Option<Prepared>> {
+/// load is a usage error (exit 2). Once serving, the certificate in use is
+/// recorded in `in_use` and in the metrics.
+pub(crate) fn prepare(
+    args: &TlsArgs,
+    in_use: &Arc<Certificates>,
+) -> anyhow::Result<Option<Prepared>> {
     let (Some(cert_path), Some(key_path)) = (&args.tls_cert, &args.tls_key) else {
         return Ok(None);
     };
@@ -59,6 +65,7 @@ pub(crate) fn prepare(args: &TlsArgs) -> anyhow::Result<Option<Prepared>> {
         cert_path: cert_path.clone(),
         key_path: key_path.clone(),
         handshake_timeout: args.handshake_timeout(),
+        in_use: Arc::clone(in_use),
     }))
 }
 
@@ -66,6 +73,12 @@ impl Prepared {
     /// The server's TLS settings: FIPS-only, this certificate.
     pub(crate) fn tls(&self) -> Tls {
         Tls::new(self.cert.clone(), TlsPolicy::FipsOnly).handshake_timeout(self.handshake_timeout)
+    }
+
+    /// Records when the certificate expires, for each of its names (call
+    /// it once the metrics recorder is installed).
+    pub(crate) fn record_expiry(&self) {
+        record(&self.cert, &self.in_use);
     }
 
     /// Reloads the certificate on each SIGHUP, with an operator line for
@@ -77,18 +90,22 @@ impl Prepared {
         use tokio::signal::unix::{signal, SignalKind};
         let mut hangups = signal(SignalKind::hangup())?;
         let cert = Arc::clone(&self.cert);
+        let in_use = Arc::clone(&self.in_use);
         let (cert_path, key_path) = (self.cert_path.clone(), self.key_path.clone());
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
                 match cert.reload_from_pem_files(&cert_path, &key_path) {
-                    Ok(()) => notice(
-                        "INFO",
-                        &format!(
-                            "certificate reloaded from {} and {}",
-                            cert_path.display(),
-                            key_path.display()
-                        ),
-                    ),
+                    Ok(()) => {
+                        record(&cert, &in_use);
+                        notice(
+                            "INFO",
+                            &format!(
+                                "certificate reloaded from {} and {}",
+                                cert_path.display(),
+                                key_path.display()
+                            ),
+                        );
+                    }
                     Err(err) => notice(
                         "WARN",
                         &format!("certificate reload failed: {err}; keeping the old one"),
@@ -97,5 +114,12 @@ impl Prepared {
             }
         });
         Ok(())
+    }
+}
+
+/// Records when `cert`'s leaf expires, for each of its DNS names.
+fn record(cert: &ReloadableCert, in_use: &Certificates) {
+    if let Some(leaf) = cert.chain().first() {
+        super::acme::record_expiry(in_use, CertificateSource::Files, None, leaf);
     }
 }

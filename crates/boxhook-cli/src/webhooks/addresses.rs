@@ -1,7 +1,8 @@
-//! `webhooks plan|apply --check-addresses`: every declared address checked
-//! against Box's rules (`boxhook check-address`'s checks), shown with the
-//! plan; a failing address is a warning, or with `--strict` an error (exit
-//! 2, nothing applied).
+//! `webhooks plan|apply`: every declared address checked against Box's
+//! rules (`boxhook check-address`'s checks), shown with the plan; a failing
+//! address is a warning, or with `--strict` an error (exit 2, nothing
+//! applied). On by default: an address Box refuses shows up otherwise only
+//! as deliveries that never arrive. `--no-check-addresses` skips them.
 
 use std::io::Write as _;
 

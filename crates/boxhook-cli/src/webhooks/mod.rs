@@ -59,15 +59,25 @@ enum Command {
     /// Show what `apply` would change: create, update (with the field
     /// diff), unchanged, and with --prune delete.
     #[command(after_help = "\
+Every declared address is checked against Box's rules first, as \
+`boxhook check-address` does, and shown above the plan: a failing one is a \
+warning (--strict: an error, exit 2). --no-check-addresses skips the \
+checks, e.g. offline.
+
 Examples:
   boxhook webhooks plan --file webhooks.toml
   boxhook webhooks plan --file webhooks.toml --prune --json
-  boxhook webhooks plan --file webhooks.toml --check-addresses")]
+  boxhook webhooks plan --file webhooks.toml --no-check-addresses")]
     Plan(PlanArgs),
     /// Make the changes `plan` shows. A 409 on create (a webhook is on the
     /// target already) updates that webhook instead; nothing is deleted to
     /// be re-created.
     #[command(after_help = "\
+Every declared address is checked against Box's rules first, as \
+`boxhook check-address` does: a failing one is a warning, and with --strict \
+an error (exit 2, nothing changed at Box). --no-check-addresses skips the \
+checks.
+
 Examples:
   boxhook webhooks apply --file webhooks.toml
   boxhook webhooks apply --file webhooks.toml --prune
@@ -101,13 +111,17 @@ struct PlanArgs {
     /// One JSON object instead of lines.
     #[arg(long)]
     json: bool,
-    /// Also check every declared address against Box's rules, as
-    /// `boxhook check-address` does, and show the result with the plan; a
-    /// failing address is a warning.
-    #[arg(long)]
+    /// Do not check the declared addresses against Box's rules (they are
+    /// checked by default, as `boxhook check-address` does, and shown with
+    /// the plan): for a plan made offline, or addresses not yet live.
+    #[arg(long, conflicts_with = "strict")]
+    no_check_addresses: bool,
+    /// The default since the checks run unless --no-check-addresses; still
+    /// accepted so that older scripts keep working.
+    #[arg(long, hide = true, conflicts_with = "no_check_addresses")]
     check_addresses: bool,
-    /// Check the addresses (implies --check-addresses), and make a failing
-    /// one an error: exit 2, nothing changed at Box.
+    /// Make a failing address an error: exit 2, nothing changed at Box
+    /// (without it, a warning).
     #[arg(long)]
     strict: bool,
 }
@@ -140,8 +154,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         let checked = match (&args.command, &desired) {
+            // Checked unless --no-check-addresses (--check-addresses asks for the default).
             (Command::Plan(a) | Command::Apply(a), Some(desired))
-                if a.check_addresses || a.strict =>
+                if a.check_addresses || !a.no_check_addresses =>
             {
                 let reports = addresses::check_all(desired).await?;
                 if !a.json {

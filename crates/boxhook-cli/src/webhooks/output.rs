@@ -65,8 +65,8 @@ fn describe(change: &Change) -> (&'static str, String, String) {
 
 /// Prints a plan.
 ///
-/// `addresses`: with `--json --check-addresses`, the address checks, under
-/// the key `addresses`.
+/// `addresses`: with `--json`, the address checks (unless
+/// `--no-check-addresses`), under the key `addresses`.
 pub(super) fn plan(changes: &[Change], json: bool, addresses: Option<Value>) -> anyhow::Result<()> {
     let count = |action: &str| changes.iter().filter(|c| describe(c).0 == action).count();
     let (create, update, unchanged, delete) = (

@@ -623,8 +623,8 @@ triggers = [\"FILE.UPLOADED\"]
 
 #[test]
 fn webhooks_plan_shows_a_failing_address_as_a_warning() {
-    let (code, stdout, stderr, held) =
-        webhooks_against_fake(UNRESOLVABLE, &["plan", "--check-addresses"]);
+    // Checked by default: no flag.
+    let (code, stdout, stderr, held) = webhooks_against_fake(UNRESOLVABLE, &["plan"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
@@ -643,8 +643,7 @@ fn webhooks_plan_shows_a_failing_address_as_a_warning() {
     );
     assert_eq!(held, 0);
 
-    let (code, stdout, _, _) =
-        webhooks_against_fake(UNRESOLVABLE, &["plan", "--check-addresses", "--json"]);
+    let (code, stdout, _, _) = webhooks_against_fake(UNRESOLVABLE, &["plan", "--json"]);
     assert_eq!(code, 0, "{stdout}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(doc["create"], 1);
@@ -677,10 +676,50 @@ fn webhooks_apply_strict_refuses_a_failing_address_and_changes_nothing() {
     assert_eq!(held, 0, "nothing was created");
 
     // Without --strict the same address is only a warning: apply goes on.
-    let (code, stdout, stderr, held) =
-        webhooks_against_fake(UNRESOLVABLE, &["apply", "--check-addresses"]);
+    let (code, stdout, stderr, held) = webhooks_against_fake(UNRESOLVABLE, &["apply"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with(
+        "address    https://hooks.example.invalid/box: Box would not accept it (a warning; \
+         --strict makes it an error)\n"
+    ));
     assert_eq!(held, 1);
+}
+
+#[test]
+fn webhooks_no_check_addresses_skips_the_checks() {
+    for command in ["plan", "apply"] {
+        let (code, stdout, stderr, _) =
+            webhooks_against_fake(UNRESOLVABLE, &[command, "--no-check-addresses"]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(!stdout.contains("address "), "{command}: {stdout}");
+        assert_eq!(stderr, "", "{command}");
+    }
+    let (code, stdout, _, _) =
+        webhooks_against_fake(UNRESOLVABLE, &["plan", "--json", "--no-check-addresses"]);
+    assert_eq!(code, 0, "{stdout}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(doc.get("addresses"), None, "{doc}");
+    assert_eq!(doc["create"], 1);
+
+    // --check-addresses, the opt-in of old, still asks for the default.
+    let (code, stdout, _, _) = webhooks_against_fake(UNRESOLVABLE, &["plan", "--check-addresses"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.starts_with("address    https://hooks.example.invalid/box: "),
+        "{stdout}"
+    );
+
+    // --strict needs the checks.
+    let (code, stdout, stderr, held) =
+        webhooks_against_fake(UNRESOLVABLE, &["apply", "--strict", "--no-check-addresses"]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stderr.starts_with(
+            "error: the argument '--strict' cannot be used with '--no-check-addresses'\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(held, 0);
 }
 
 /// `openssl s_server` on a free 127.0.0.1 port with `extra` flags and a

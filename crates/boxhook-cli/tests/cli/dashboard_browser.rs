@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: headless Chromium loads `serve
 //! --admin`'s page after deliveries that fill every card, runs its script,
 //! and the numbers it shows are checked; screenshots at 360 px and 1440 px
-//! go to `target/dashboard/`.
+//! go to `target/dashboard/`. With a certificate that expires in 10 days,
+//! the page shows the warning, after its script refreshed it.
 //!
 //! Needs Debian's `chromium` (or `BOXHOOK_CHROMIUM=/path`). Without it the
 //! test says so and passes, unless `BOXHOOK_BROWSER=required` (as in CI).
@@ -55,18 +56,89 @@ fn shown(dom: &str, key: &str) -> Option<u64> {
     dom[start..].split('<').next()?.parse().ok()
 }
 
-#[test]
-#[allow(clippy::too_many_lines, reason = "one page, every card checked")]
-fn dashboard_shows_every_card_in_chromium() {
-    let Some(binary) = chromium() else {
+/// Chromium, or `None` after saying why the test is skipped (a failure
+/// when `BOXHOOK_BROWSER=required`).
+fn chromium_or_skip(test: &str) -> Option<PathBuf> {
+    let binary = chromium();
+    if binary.is_none() {
         assert!(
             std::env::var("BOXHOOK_BROWSER").as_deref() != Ok("required"),
             "BOXHOOK_BROWSER=required but no Chromium: apt-get install chromium chromium-driver"
         );
         eprintln!(
-            "SKIPPED dashboard_shows_every_card_in_chromium: no Chromium (apt-get install \
-             chromium, or set BOXHOOK_CHROMIUM); CI sets BOXHOOK_BROWSER=required"
+            "SKIPPED {test}: no Chromium (apt-get install chromium, or set BOXHOOK_CHROMIUM); \
+             CI sets BOXHOOK_BROWSER=required"
         );
+    }
+    binary
+}
+
+#[test]
+#[cfg(unix)]
+fn dashboard_warns_of_a_certificate_expiring_in_10_days_in_chromium() {
+    let Some(binary) =
+        chromium_or_skip("dashboard_warns_of_a_certificate_expiring_in_10_days_in_chromium")
+    else {
+        return;
+    };
+    let dir = temp_dir("dashboard-cert");
+    let (_, cert, key) = crate::tls_serve::certificate_until(
+        &["hooks.test"],
+        crate::tls_serve::unix_now() + 10 * 86_400 + 3600,
+    );
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let server = Server::start(
+        &dir.join("inbox.sqlite"),
+        &[
+            "--admin",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert_file.to_str().unwrap(),
+            "--tls-key",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    let admin = admin_addr(&server);
+    let out = run(
+        browser(&binary, &dir.join("profile"), 360)
+            .arg("--dump-dom")
+            .arg(format!("http://{admin}/")),
+        Duration::from_secs(90),
+    );
+    assert!(
+        out.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        dom.contains("data-refreshed=\""),
+        "the script did not run:\n{dom}"
+    );
+    assert!(
+        dom.contains("data-fits=\"true\""),
+        "wider than 360 px:\n{dom}"
+    );
+    assert!(
+        dom.contains("<section class=\"card wide urgent\" id=\"certificates\">"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(
+            "<li class=\"warning\" data-level=\"warning\">The certificate for hooks.test \
+             expires in 10 days, on "
+        ),
+        "{dom}"
+    );
+    assert!(dom.contains("<tr><td>hooks.test</td>"), "{dom}");
+}
+
+#[test]
+#[allow(clippy::too_many_lines, reason = "one page, every card checked")]
+fn dashboard_shows_every_card_in_chromium() {
+    let Some(binary) = chromium_or_skip("dashboard_shows_every_card_in_chromium") else {
         return;
     };
     let dir = temp_dir("dashboard");

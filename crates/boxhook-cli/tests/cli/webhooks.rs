@@ -21,6 +21,10 @@ type Env<'a> = &'a [(&'a str, &'a str)];
 
 const LIMIT: Duration = Duration::from_secs(30);
 const HOOK: &str = "https://hooks.example.com/box";
+/// `plan` and `apply` check every address against Box's rules by default
+/// (tested in `check_address.rs`); these tests are about the API calls, and
+/// run with or without a network alike.
+const OFFLINE: &str = "--no-check-addresses";
 
 /// The fake, served by its own runtime for the test's whole length.
 struct Fake {
@@ -110,7 +114,7 @@ fn plan_apply_and_a_second_apply_that_writes_nothing() {
         .api
         .seed(FAKE_ACCESS_TOKEN, "folder", "44", HOOK, &["FILE.UPLOADED"]);
 
-    let out = with_token(&fake, &["plan", "--file", file, "--prune"]);
+    let out = with_token(&fake, &["plan", "--file", file, "--prune", OFFLINE]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
@@ -124,7 +128,7 @@ fn plan_apply_and_a_second_apply_that_writes_nothing() {
     );
     assert_eq!(fake.api.write_calls(), 0);
 
-    let out = with_token(&fake, &["plan", "--file", file, "--json"]);
+    let out = with_token(&fake, &["plan", "--file", file, "--json", OFFLINE]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -141,7 +145,7 @@ fn plan_apply_and_a_second_apply_that_writes_nothing() {
         })
     );
 
-    let out = with_token(&fake, &["apply", "--file", file]);
+    let out = with_token(&fake, &["apply", "--file", file, OFFLINE]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let created = fake
         .api
@@ -161,7 +165,7 @@ fn plan_apply_and_a_second_apply_that_writes_nothing() {
     assert_eq!(fake.api.webhooks().len(), 3, "no --prune: folder:44 stays");
 
     fake.api.reset_calls();
-    let out = with_token(&fake, &["apply", "--file", file, "--json"]);
+    let out = with_token(&fake, &["apply", "--file", file, "--json", OFFLINE]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["converged"], true);
@@ -177,7 +181,7 @@ fn plan_apply_and_a_second_apply_that_writes_nothing() {
     assert_eq!(fake.api.count("GET /2.0/webhooks"), 1);
     assert_eq!(fake.api.count("GET /2.0/webhooks/{id}"), 2);
 
-    let out = with_token(&fake, &["apply", "--file", file, "--prune"]);
+    let out = with_token(&fake, &["apply", "--file", file, "--prune", OFFLINE]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(&format!(
         "deleted            folder:44                webhook {}\n",
@@ -279,7 +283,7 @@ fn a_failed_webhook_is_named_and_apply_exits_1() {
     );
     let dir = temp_dir("webhooks-fail");
     let file = desired(&dir);
-    let out = with_token(&fake, &["apply", "--file", file.to_str().unwrap()]);
+    let out = with_token(&fake, &["apply", "--file", file.to_str().unwrap(), OFFLINE]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
@@ -313,7 +317,11 @@ fn list_and_delete_with_the_client_credentials_grant_and_a_429() {
     ];
     let dir = temp_dir("webhooks-list");
     let file = desired(&dir);
-    let out = webhooks(&fake, &env, &["apply", "--file", file.to_str().unwrap()]);
+    let out = webhooks(
+        &fake,
+        &env,
+        &["apply", "--file", file.to_str().unwrap(), OFFLINE],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // Call 1 of the next process is its token request: Box limits it once.
     fake.api.reset_calls();
