@@ -277,7 +277,9 @@ mod tests {
             let dir = crate::temp_dir("random");
             let run = crate::random::run(&Target::serve(), probability, 100, dir.path());
             print!("{run}");
-            if run.acknowledged == 0 {
+            // At 30 % a delivery's ~15 calls all succeed about once in 200
+            // tries: that run checks that the store survives and recovers.
+            if run.acknowledged == 0 && probability < 0.3 {
                 why.push(format!("{probability}: nothing acknowledged"));
             }
             if run.lost != 0 || run.hangs != 0 {

@@ -454,9 +454,12 @@ fn error_lines(text: &str) -> Vec<String> {
                 .enumerate()
                 .filter(|(i, word)| !(*i == 0 && word.starts_with("20")))
                 .map(|(_, word)| {
-                    if let Some((name, _)) = word.split_once('=') {
-                        if name.starts_with("delivery") {
+                    if let Some((name, value)) = word.split_once('=') {
+                        if name.starts_with("delivery") || name == "callback_id" {
                             return format!("{name}=…");
+                        }
+                        if value.starts_with("v1-") {
+                            return format!("{name}=v1-…");
                         }
                     }
                     if word.ends_with("ms") && word.trim_end_matches("ms").parse::<u64>().is_ok() {
@@ -537,8 +540,9 @@ pub struct Report {
     pub redone: usize,
     /// Per fault class: the answers seen (`200`, `503`, `closed`), counted.
     pub answers: BTreeMap<&'static str, BTreeMap<String, usize>>,
-    /// Per fault class: the distinct error lines the receiver wrote.
-    pub log: BTreeMap<&'static str, BTreeMap<String, usize>>,
+    /// Per fault class: the distinct error lines the receiver wrote, how
+    /// many runs wrote each, and the faults of those runs.
+    pub log: BTreeMap<&'static str, BTreeMap<String, (usize, Vec<String>)>>,
     pub problems: Vec<String>,
 }
 
@@ -570,8 +574,9 @@ impl std::fmt::Display for Report {
         for (class, answers) in &self.answers {
             let seen: Vec<String> = answers.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
             writeln!(f, "  {class}: answers {}", seen.join(", "))?;
-            for (line, n) in self.log.get(class).into_iter().flatten() {
+            for (line, (n, faults)) in self.log.get(class).into_iter().flatten() {
                 writeln!(f, "    ×{n} {line}")?;
+                writeln!(f, "       at: {}", faults.join("; "))?;
             }
         }
         for problem in self.problems.iter().take(20) {
@@ -688,7 +693,9 @@ impl Report {
         }
         let log = self.log.entry(class).or_default();
         for line in &outcome.log {
-            *log.entry(line.clone()).or_default() += 1;
+            let (n, faults) = log.entry(line.clone()).or_default();
+            *n += 1;
+            faults.push(fault.describe());
         }
         if outcome.disturbed {
             self.problems.push(format!(
