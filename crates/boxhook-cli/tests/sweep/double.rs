@@ -45,6 +45,16 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // SIGTERM is caught before the `listening on` line (as serve does).
+    let term = match runtime.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    }) {
+        Ok(term) => term,
+        Err(e) => {
+            eprintln!("cannot catch SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let inbox = match SqliteInbox::open(PathBuf::from(path)) {
         Ok(inbox) => inbox,
         Err(e) => {
@@ -94,12 +104,9 @@ pub fn main(args: &[String]) -> ExitCode {
             });
         }
     });
+    let mut term = term;
     runtime.block_on(async {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            term.recv().await;
-        }
+        term.recv().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     });
     ExitCode::SUCCESS

@@ -79,7 +79,7 @@ mod tests {
     use std::process::{Command, ExitCode, Stdio};
     use std::time::Instant;
 
-    use crate::process::{Process, Target};
+    use crate::process::{Process, Target, Tracer};
     use crate::sweep::{sweep, Report, Route};
     use crate::REQUIRED_ENV;
 
@@ -103,14 +103,32 @@ mod tests {
     ];
 
     /// Runs the tests whose names contain one of the free arguments (all
-    /// when there is none); `--list` lists them. libtest's other flags are
-    /// accepted and ignored.
+    /// when there is none) and none of the `--skip` ones; `--list` lists
+    /// them. libtest's other flags are accepted and ignored.
     pub fn run(args: &[String]) -> ExitCode {
-        let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+        let mut filters = Vec::new();
+        let mut skips = Vec::new();
+        let mut words = args.iter();
+        while let Some(word) = words.next() {
+            match word.as_str() {
+                "--skip" => skips.extend(words.next()),
+                // libtest's flags that take the next word as their value.
+                "--test-threads" | "--color" | "--format" | "--logfile" | "--shuffle-seed"
+                | "-Z" => {
+                    words.next();
+                }
+                flag if flag.starts_with('-') => {}
+                filter => filters.push(filter),
+            }
+        }
+        // None of these tests is ignored: `--ignored` runs none of them.
+        let ignored_only = args.iter().any(|a| a == "--ignored");
         let chosen: Vec<&Test> = TESTS
             .iter()
             .filter(|(name, _)| {
-                filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+                !ignored_only
+                    && (filters.is_empty() || filters.iter().any(|f| name.contains(f)))
+                    && !skips.iter().any(|s| name.contains(s.as_str()))
             })
             .collect();
         if args.iter().any(|a| a == "--list") {
@@ -170,16 +188,40 @@ mod tests {
         Ok(false)
     }
 
-    /// Whether strace may attach to a process of ours (ptrace allowed).
+    /// Whether strace may attach to a running process of ours, as the
+    /// sweep does (`strace -p`: ptrace allowed on a process that is not
+    /// strace's child).
     fn can_trace() -> Result<bool, String> {
         if !have("strace", &["-V"], "strace")? {
             return Ok(false);
         }
-        have(
-            "strace",
-            &["-qq", "-o", "/dev/null", "true"],
-            "strace with ptrace allowed",
-        )
+        let mut sleeper = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run sleep: {e}"))?;
+        let dir = crate::temp_dir("ptrace");
+        let attached = Tracer::attach(sleeper.id(), &[], &dir.path().join("trace"));
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        match attached {
+            Ok(tracer) => {
+                drop(tracer.detach());
+                Ok(true)
+            }
+            Err(why) if std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "required") => Err(format!(
+                "{REQUIRED_ENV}=required but strace cannot attach to a running process \
+                 ({why}): run as root, or allow ptrace (kernel.yama.ptrace_scope=0, \
+                 CAP_SYS_PTRACE in a container)"
+            )),
+            Err(why) => {
+                eprintln!(
+                    "skipped: strace cannot attach to a running process ({why}); allow ptrace \
+                     to run the sweep ({REQUIRED_ENV}=required makes this fail)"
+                );
+                Ok(false)
+            }
+        }
     }
 
     fn jobs() -> usize {
