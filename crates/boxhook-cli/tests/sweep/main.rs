@@ -79,13 +79,18 @@ mod tests {
     use std::process::{Command, ExitCode, Stdio};
     use std::time::Instant;
 
+    use crate::process::Call;
     use crate::process::{Process, Target, Tracer};
-    use crate::sweep::{sweep, Report, Route};
+    use crate::sweep::{points, sweep, Fault, Report, Route};
     use crate::REQUIRED_ENV;
 
     type Test = (&'static str, fn() -> Result<(), String>);
 
-    const TESTS: [Test; 8] = [
+    const TESTS: [Test; 9] = [
+        (
+            "points_are_each_io_call_and_a_kill_after_it",
+            points_of_a_log,
+        ),
         (
             "serve_stops_cleanly_on_a_sigterm_right_after_listening",
             sigterm_at_start,
@@ -264,6 +269,96 @@ mod tests {
         } else {
             Err(why.join("\n"))
         }
+    }
+
+    /// A writer's log as strace writes it (shortened from a real counting
+    /// run of the group path): the points are each I/O call after the held
+    /// store, failed twice, and a kill at the entry of the next call that
+    /// is not the hold's `fcntl`; on the new event path, every I/O call.
+    fn points_of_a_log() -> Result<(), String> {
+        const LOG: &str = r#"futex(0x1, FUTEX_WAIT_BITSET_PRIVATE, 4294967295, NULL, FUTEX_BITSET_MATCH_ANY) = 0
+fcntl(13, F_SETLK, {l_type=F_WRLCK, l_whence=SEEK_SET, l_start=120, l_len=1}) = 0
+pwrite64(12, "\0\0", 24, 61832) = 24
+fsync(12)                               = 0
+fcntl(13, F_SETLK, {l_type=F_UNLCK, l_whence=SEEK_SET, l_start=120, l_len=1}) = 0
+statx(AT_FDCWD, "/tmp/inbox.sqlite", AT_STATX_SYNC_AS_STAT, STATX_ALL, {}) = 0
+statx(AT_FDCWD, "/tmp/inbox.sqlite-wal", AT_STATX_SYNC_AS_STAT, STATX_ALL, {}) = 0
+futex(0x2, FUTEX_WAKE_PRIVATE, 1)       = 1
+fcntl(13, F_SETLK, {l_type=F_WRLCK, l_whence=SEEK_SET, l_start=120, l_len=1}) = 0
+pread64(12, "\0", 4096, 32) = -1 ENOSPC (No space left on device) (INJECTED)
+pwrite64(12, "\0\0", 24, 65952) = 24
+fsync(12)                               = 0
+fcntl(13, F_SETLK, {l_type=F_UNLCK, l_whence=SEEK_SET, l_start=120, l_len=1}) = 0
+statx(AT_FDCWD, "/tmp/inbox.sqlite", AT_STATX_SYNC_AS_STAT, STATX_ALL, {}) = 0
++++ killed by SIGKILL +++
+"#;
+        let calls = Call::parse_log(LOG);
+        let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+        let want = [
+            "fcntl", "pwrite64", "fsync", "fcntl", "statx", "statx", "futex", "fcntl", "pread64",
+            "pwrite64", "fsync", "fcntl", "statx",
+        ];
+        if names != want {
+            return Err(format!("parsed {names:?}"));
+        }
+        let injected: Vec<usize> = (0..calls.len()).filter(|&i| calls[i].injected).collect();
+        if injected != [8] {
+            return Err(format!("injected calls at {injected:?}, not [8]"));
+        }
+        let error = |call: &str, when, errno| Fault::Error {
+            call: call.to_owned(),
+            when,
+            errno,
+        };
+        let kill = |call: &str, when, after: &str| Fault::Kill {
+            call: call.to_owned(),
+            when,
+            after: after.to_owned(),
+        };
+        let cases = [
+            (
+                Route::Group,
+                vec![
+                    error("pread64", 1, "ENOSPC"),
+                    error("pread64", 1, "EIO"),
+                    kill("pwrite64", 2, "pread64 #1"),
+                    error("pwrite64", 2, "ENOSPC"),
+                    error("pwrite64", 2, "EIO"),
+                    kill("fsync", 2, "pwrite64 #2"),
+                    error("fsync", 2, "ENOSPC"),
+                    error("fsync", 2, "EIO"),
+                    // The next call is the hold's fcntl: the kill waits for statx.
+                    kill("statx", 3, "fsync #2"),
+                ],
+            ),
+            (
+                Route::New,
+                vec![
+                    error("pwrite64", 1, "ENOSPC"),
+                    error("pwrite64", 1, "EIO"),
+                    kill("fsync", 1, "pwrite64 #1"),
+                    error("fsync", 1, "ENOSPC"),
+                    error("fsync", 1, "EIO"),
+                    kill("fcntl", 2, "fsync #1"),
+                    error("pread64", 1, "ENOSPC"),
+                    error("pread64", 1, "EIO"),
+                    kill("pwrite64", 2, "pread64 #1"),
+                    error("pwrite64", 2, "ENOSPC"),
+                    error("pwrite64", 2, "EIO"),
+                    kill("fsync", 2, "pwrite64 #2"),
+                    error("fsync", 2, "ENOSPC"),
+                    error("fsync", 2, "EIO"),
+                    kill("fcntl", 4, "fsync #2"),
+                ],
+            ),
+        ];
+        for (route, want) in cases {
+            let got = points(route, &calls);
+            if got != want {
+                return Err(format!("{route:?}: got {got:#?}"));
+            }
+        }
+        Ok(())
     }
 
     /// Found by the sweep (a SIGTERM to a restarted `serve` right after its

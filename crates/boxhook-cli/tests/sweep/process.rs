@@ -320,13 +320,14 @@ pub struct Call {
 }
 
 impl Call {
-    /// The calls of a single-thread log. The first line is the call the
-    /// thread was blocked in when strace attached (its queue's `futex`
-    /// wait): strace did not see it enter, so it counts for no `when=`,
-    /// and it is left out.
+    /// The calls of a single-thread log. A first `futex` line is the call
+    /// the thread was blocked in when strace attached (its queue's wait):
+    /// strace did not see it enter, so it counts for no `when=`, and it is
+    /// left out.
     pub fn parse_log(log: &str) -> Vec<Self> {
+        let attached_in = usize::from(log.starts_with("futex("));
         log.lines()
-            .skip(1)
+            .skip(attached_in)
             .filter(|line| !line.starts_with("---") && !line.starts_with("+++"))
             .filter_map(|line| {
                 let name = line.split('(').next()?;
