@@ -324,6 +324,9 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
+        // SIGINT and SIGTERM are caught from here on: a supervisor may send
+        // one as soon as it reads the `listening on` line.
+        let stop = crate::stop_signal();
         // The operator's lines all go to stderr, in this order: listening,
         // admin, V1, inbox. stdout carries the address line alone, for
         // scripts and supervisors (`--listen 127.0.0.1:0` picks the port);
@@ -353,7 +356,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         }
         std::io::stdout().flush()?;
         let tls = tls.map(|https| https.start(args)).transpose()?;
-        serve_until_stopped(listener, app, args, tls).await;
+        serve_until_stopped(listener, app, args, tls, stop).await;
         if let Some(managed) = &managed {
             managed.stop();
         }
@@ -395,11 +398,17 @@ impl Https {
 }
 
 /// Serves `app` on `listener` (over `tls` if given) within `args`' limits
-/// until SIGINT or SIGTERM, then lets in-flight deliveries finish for
-/// `--grace`.
-async fn serve_until_stopped(listener: TcpListener, app: App, args: &Args, tls: Option<Tls>) {
+/// until `signal` (SIGINT or SIGTERM, see [`crate::stop_signal`]), then
+/// lets in-flight deliveries finish for `--grace`.
+async fn serve_until_stopped(
+    listener: TcpListener,
+    app: App,
+    args: &Args,
+    tls: Option<Tls>,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     let stop = async {
-        crate::stop_signal().await;
+        signal.await;
         notice(
             "INFO",
             "stopping: no new connections; finishing in-flight deliveries",
