@@ -327,29 +327,13 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         // SIGINT and SIGTERM are caught from here on: a supervisor may send
         // one as soon as it reads the `listening on` line.
         let stop = crate::stop_signal();
-        // The operator's lines all go to stderr, in this order: listening,
-        // admin, V1, inbox. stdout carries the address line alone, for
-        // scripts and supervisors (`--listen 127.0.0.1:0` picks the port);
-        // on a terminal it would only repeat stderr's first line.
-        if !std::io::stdout().is_terminal() {
-            println!("listening on {scheme}://{addr}{}", args.path);
-        }
-        notice(
-            "INFO",
-            &format!("listening on {scheme}://{addr}{}", Printable(&args.path)),
+        let url = format!("{scheme}://{addr}");
+        announce(
+            &url,
+            &args.path,
+            admin_addr,
+            v1.as_ref().map(|(path, _)| path.as_str()),
         );
-        if let Some(admin_addr) = admin_addr {
-            notice(
-                "INFO",
-                &format!("admin on http://{admin_addr}/ (metrics, healthz, readyz, dashboard)"),
-            );
-        }
-        if let Some((path, _)) = &v1 {
-            notice(
-                "INFO",
-                &format!("V1 callbacks on {scheme}://{addr}{}", Printable(path)),
-            );
-        }
         notice("INFO", &format!("inbox: {}", store.describe()));
         if let Some(managed) = &managed {
             managed.start();
@@ -363,6 +347,26 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         notice("INFO", "stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The operator's lines, all on stderr, in this order: listening, admin,
+/// V1 (the inbox line follows). stdout carries the address line alone, for
+/// scripts and supervisors (`--listen 127.0.0.1:0` picks the port); on a
+/// terminal it would only repeat stderr's first line.
+fn announce(url: &str, path: &str, admin: Option<SocketAddr>, v1: Option<&str>) {
+    if !std::io::stdout().is_terminal() {
+        println!("listening on {url}{path}");
+    }
+    notice("INFO", &format!("listening on {url}{}", Printable(path)));
+    if let Some(admin) = admin {
+        notice(
+            "INFO",
+            &format!("admin on http://{admin}/ (metrics, healthz, readyz, dashboard)"),
+        );
+    }
+    if let Some(path) = v1 {
+        notice("INFO", &format!("V1 callbacks on {url}{}", Printable(path)));
+    }
 }
 
 /// Where the listener's certificate comes from when it speaks HTTPS.
