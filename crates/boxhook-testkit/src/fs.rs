@@ -156,7 +156,8 @@ pub fn on_small_fs(test: &str, size: &str, body: impl FnOnce(&Path)) {
         }
     }
     let exe = std::env::current_exe().expect("the test binary's path");
-    let status = std::process::Command::new("unshare")
+    let test = &qualified(test);
+    let out = std::process::Command::new("unshare")
         .args([
             "--user",
             "--map-root-user",
@@ -171,16 +172,162 @@ pub fn on_small_fs(test: &str, size: &str, body: impl FnOnce(&Path)) {
         .arg(exe)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(SMALL_FS_ENV, dir.path())
-        .status()
+        .stdout(std::process::Stdio::piped())
+        .output()
         .expect("run the test inside unshare");
-    assert!(status.success(), "{test} failed inside unshare: {status}");
+    ran_once(test, "inside unshare", &out);
+}
+
+/// `test` as `--exact` takes it: the name of the test's thread (libtest
+/// names it after the test's whole path, `module::name`) when it ends
+/// with `test`, else `test` itself.
+fn qualified(test: &str) -> String {
+    match std::thread::current().name() {
+        Some(name) if name == test || name.ends_with(&format!("::{test}")) => name.to_owned(),
+        _ => test.to_owned(),
+    }
+}
+
+/// Asserts that a re-run of this test binary ran exactly `test` and that
+/// it passed: a filter that matches nothing passes too, and must not.
+fn ran_once(test: &str, how: &str, out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    assert!(out.status.success(), "{test} failed {how}: {}", out.status);
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "{test} did not run {how} (no test has that exact name?):\n{stdout}"
+    );
+}
+
+/// The environment variable that makes a missing condition of a fault test
+/// (a tmpfs, a pty, an unprivileged user) a failure instead of a skip: CI
+/// sets `BOXHOOK_FAULTS=required`.
+pub const FAULTS_ENV: &str = "BOXHOOK_FAULTS";
+
+/// Skips `test` saying `why` on stderr, or fails it when
+/// `BOXHOOK_FAULTS=required` (CI), where every fault test must run.
+///
+/// ```
+/// // A test that needs util-linux's `script` for a pty:
+/// if !std::path::Path::new("/usr/bin/script").is_file() {
+///     boxhook_testkit::fs::skip_unless_required("a_terminal_test", "no `script` for a pty");
+///     return;
+/// }
+/// ```
+///
+/// # Panics
+///
+/// Under `BOXHOOK_FAULTS=required`.
+pub fn skip_unless_required(test: &str, why: &str) {
+    assert!(
+        std::env::var(FAULTS_ENV).map_or(true, |v| v != "required"),
+        "{test} cannot run here and {FAULTS_ENV}=required: {why}"
+    );
+    eprintln!("SKIPPED {test}: {why} ({FAULTS_ENV}=required makes this a failure)");
+}
+
+/// The environment variable set in a test binary re-run as an unprivileged
+/// user (see [`as_unprivileged`]).
+const UNPRIVILEGED_ENV: &str = "BOXHOOK_TEST_UNPRIVILEGED";
+
+/// Runs `body` as a user that file permission bits bind: directly when this
+/// process is not root; as root, this test binary runs `test` again as
+/// `nobody` (`setpriv --reuid=nobody --regid=nogroup --clear-groups`, from a
+/// copy of the binary in a directory `nobody` can read, and the temp dir is
+/// the system's), and fails when the re-run fails. `extra` are files the
+/// re-run needs beside it (e.g. the `boxhook` binary a test runs); they are
+/// copied next to the test binary, and the re-run finds them by name
+/// through [`sibling`]. When `setpriv` is missing, the test is skipped
+/// ([`skip_unless_required`]).
+///
+/// ```no_run
+/// #[test]
+/// fn chmod_444_refuses_writes() {
+///     boxhook_testkit::fs::as_unprivileged("chmod_444_refuses_writes", &[], || {
+///         let dir = boxhook_testkit::fs::TempDir::new("ro");
+///         std::fs::write(dir.file("f"), b"x").unwrap();
+///         std::fs::set_permissions(dir.file("f"), std::os::unix::fs::PermissionsExt::from_mode(0o444)).unwrap();
+///         assert!(std::fs::write(dir.file("f"), b"y").is_err());
+///     });
+/// }
+/// ```
+///
+/// # Panics
+///
+/// When the re-run fails, or cannot be set up.
+#[cfg(unix)]
+pub fn as_unprivileged(test: &str, extra: &[&Path], body: impl FnOnce()) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !is_root() {
+        body();
+        return;
+    }
+    let Some(setpriv) = which("setpriv") else {
+        skip_unless_required(test, "root ignores permission bits, and there is no setpriv (util-linux) to run the test as nobody");
+        return;
+    };
+    // The checkout may sit under a directory nobody cannot enter (/root):
+    // run copies from a fresh directory everyone can read.
+    let dir = TempDir::new("unprivileged");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the copy's directory");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let copy = |from: &Path| {
+        let to = dir.file(&from.file_name().expect("a file name").to_string_lossy());
+        std::fs::copy(from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        to
+    };
+    let exe = copy(&exe);
+    for file in extra {
+        copy(file);
+    }
+    let test = &qualified(test);
+    let out = std::process::Command::new(setpriv)
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(&exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .current_dir(dir.path())
+        .env(UNPRIVILEGED_ENV, dir.path())
+        .env("TMPDIR", std::env::temp_dir())
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .expect("run the test as nobody");
+    ran_once(test, "as nobody", &out);
+}
+
+/// The copy of `file` beside the test binary in a re-run of
+/// [`as_unprivileged`], else `file` itself.
+///
+/// ```
+/// let boxhook = std::path::Path::new("/usr/local/bin/boxhook");
+/// assert_eq!(boxhook_testkit::fs::sibling(boxhook), boxhook);
+/// ```
+#[must_use]
+pub fn sibling(file: &Path) -> PathBuf {
+    match (std::env::var_os(UNPRIVILEGED_ENV), file.file_name()) {
+        (Some(dir), Some(name)) => Path::new(&dir).join(name),
+        _ => file.to_owned(),
+    }
+}
+
+/// The first `name` on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 fn skip(test: &str, as_root: &str, with_unshare: &str) {
-    eprintln!(
-        "SKIPPED {test}: cannot mount a small tmpfs to run it on: `mount -t tmpfs` said {as_root:?} \
-         and `unshare --user --map-root-user --mount` said {with_unshare:?}; run the tests as root \
-         or allow unprivileged user namespaces"
+    skip_unless_required(
+        test,
+        &format!(
+            "cannot mount a small tmpfs to run it on: `mount -t tmpfs` said {as_root:?} and \
+             `unshare --user --map-root-user --mount` said {with_unshare:?}; run the tests as root \
+             or allow unprivileged user namespaces"
+        ),
     );
 }
 

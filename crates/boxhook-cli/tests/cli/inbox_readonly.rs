@@ -22,7 +22,7 @@ use boxhook::inbox::{Inbox as _, NewRecord, Stored};
 use boxhook_sqlite::SqliteInbox;
 use boxhook_testkit::{sample_keys, Delivery, RetrySchedule, Simulator};
 use common::{boxhook, run, Server};
-use small_fs::{is_root, on_small_fs, remount_read_only, snapshot, TempDir};
+use small_fs::{as_unprivileged, on_small_fs, remount_read_only, snapshot, TempDir};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -82,23 +82,23 @@ fn serve_refuses_an_inbox_on_a_read_only_mount_before_listening() {
 
 #[test]
 fn serve_refuses_a_read_only_inbox_file_before_listening() {
-    if is_root() {
-        eprintln!(
-            "SKIPPED serve_refuses_a_read_only_inbox_file_before_listening: root ignores \
-             permission bits; serve_refuses_an_inbox_on_a_read_only_mount_before_listening \
-             covers read-only inboxes for root"
-        );
-        return;
-    }
-    let dir = TempDir::new("ro-file");
-    let inbox = dir.path().join("inbox.sqlite");
-    drop(SqliteInbox::open(&inbox).unwrap());
-    wait_until_closed(&inbox);
-    std::fs::set_permissions(&inbox, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let out = serve(&inbox);
-    assert_eq!(
-        (out.status.code(), text(&out.stdout), text(&out.stderr)),
-        (Some(1), String::new(), read_only_refusal(&inbox))
+    // Root ignores permission bits: as root, the test runs again as nobody.
+    let boxhook = Path::new(env!("CARGO_BIN_EXE_boxhook"));
+    as_unprivileged(
+        "serve_refuses_a_read_only_inbox_file_before_listening",
+        &[boxhook],
+        || {
+            let dir = TempDir::new("ro-file");
+            let inbox = dir.path().join("inbox.sqlite");
+            drop(SqliteInbox::open(&inbox).unwrap());
+            wait_until_closed(&inbox);
+            std::fs::set_permissions(&inbox, std::fs::Permissions::from_mode(0o444)).unwrap();
+            let out = serve(&inbox);
+            assert_eq!(
+                (out.status.code(), text(&out.stdout), text(&out.stderr)),
+                (Some(1), String::new(), read_only_refusal(&inbox))
+            );
+        },
     );
 }
 

@@ -152,7 +152,10 @@ fn replayed_events_arrive_verified_and_are_stored_once() {
 #[test]
 fn a_terminal_gets_a_progress_bar() {
     if !std::path::Path::new("/usr/bin/script").is_file() {
-        eprintln!("SKIPPED a_terminal_gets_a_progress_bar: no `script` (util-linux) for a pty");
+        boxhook_testkit::fs::skip_unless_required(
+            "a_terminal_gets_a_progress_bar",
+            "no `script` (util-linux) for a pty",
+        );
         return;
     }
     let dir = temp_dir("replay-tty");

@@ -15,7 +15,7 @@ use boxhook::idempotency::{EventKey, IdempotencyStore};
 use boxhook::inbox::{ErrorKind, Inbox, InboxError, ListFilter, NewRecord, Stored};
 use boxhook_sqlite::SqliteInbox;
 use common::{
-    event, is_root, on_small_fs, remount_read_only, snapshot, t, wait_until_closed, TempDir,
+    as_unprivileged, event, on_small_fs, remount_read_only, snapshot, t, wait_until_closed, TempDir,
 };
 
 fn record(id: &str) -> NewRecord {
@@ -84,46 +84,42 @@ fn open_refuses_an_inbox_on_a_read_only_mount() {
 
 #[test]
 fn open_refuses_read_only_permissions() {
-    if is_root() {
-        eprintln!(
-            "SKIPPED open_refuses_read_only_permissions: root ignores permission bits; \
-             open_refuses_an_inbox_on_a_read_only_mount covers read-only inboxes for root"
-        );
-        return;
-    }
-    let set_mode = |path: &Path, mode: u32| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-    };
-    // A read-only file.
-    let dir = TempDir::new("ro-file");
-    let path = dir.file("inbox.sqlite");
-    drop(SqliteInbox::open(&path).expect("create"));
-    wait_until_closed(&path);
-    set_mode(&path, 0o444);
-    let err = SqliteInbox::open(&path).expect_err("read-only file");
-    assert_eq!(err.kind(), ErrorKind::Storage);
-    assert_eq!(err.to_string(), read_only_message(&path));
+    // Root ignores permission bits: as root, the test runs again as nobody.
+    as_unprivileged("open_refuses_read_only_permissions", &[], || {
+        let set_mode = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        };
+        // A read-only file.
+        let dir = TempDir::new("ro-file");
+        let path = dir.file("inbox.sqlite");
+        drop(SqliteInbox::open(&path).expect("create"));
+        wait_until_closed(&path);
+        set_mode(&path, 0o444);
+        let err = SqliteInbox::open(&path).expect_err("read-only file");
+        assert_eq!(err.kind(), ErrorKind::Storage);
+        assert_eq!(err.to_string(), read_only_message(&path));
 
-    // A writable file in a read-only directory: SQLite cannot create the
-    // -wal next to it.
-    let dir = TempDir::new("ro-dir");
-    let path = dir.file("inbox.sqlite");
-    drop(SqliteInbox::open(&path).expect("create"));
-    // With the -wal gone: while it exists (and is writable), SQLite
-    // writes through it, and the inbox is writable indeed.
-    wait_until_closed(&path);
-    set_mode(dir.path(), 0o555);
-    let result = SqliteInbox::open(&path);
-    set_mode(dir.path(), 0o755); // before any assertion, so TempDir can clean up
-    let err = result.expect_err("read-only directory");
-    assert_eq!(err.kind(), ErrorKind::Storage);
-    assert!(
-        err.to_string().starts_with(&format!(
-            "inbox storage failed: inbox {} is read-only",
-            path.display()
-        )),
-        "{err}"
-    );
+        // A writable file in a read-only directory: SQLite cannot create the
+        // -wal next to it.
+        let dir = TempDir::new("ro-dir");
+        let path = dir.file("inbox.sqlite");
+        drop(SqliteInbox::open(&path).expect("create"));
+        // With the -wal gone: while it exists (and is writable), SQLite
+        // writes through it, and the inbox is writable indeed.
+        wait_until_closed(&path);
+        set_mode(dir.path(), 0o555);
+        let result = SqliteInbox::open(&path);
+        set_mode(dir.path(), 0o755); // before any assertion, so TempDir can clean up
+        let err = result.expect_err("read-only directory");
+        assert_eq!(err.kind(), ErrorKind::Storage);
+        assert!(
+            err.to_string().starts_with(&format!(
+                "inbox storage failed: inbox {} is read-only",
+                path.display()
+            )),
+            "{err}"
+        );
+    });
 }
 
 /// What `open_read_only` says about files that are not an inbox.

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 /// The binary, with no key in its environment.
 pub fn boxhook() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_boxhook"));
+    // The copy beside the test binary when it runs as nobody (fs::as_unprivileged).
+    let mut command = Command::new(boxhook_testkit::fs::sibling(std::path::Path::new(env!(
+        "CARGO_BIN_EXE_boxhook"
+    ))));
     command
         .env_remove("BOX_PRIMARY_KEY")
         .env_remove("BOX_SECONDARY_KEY")

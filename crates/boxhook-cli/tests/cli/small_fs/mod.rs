@@ -3,4 +3,7 @@
 
 #![allow(unused_imports, unreachable_pub)] // Reason: each test file uses a subset.
 
-pub use boxhook_testkit::fs::{is_root, on_small_fs, remount_read_only, snapshot, TempDir};
+pub use boxhook_testkit::fs::{
+    as_unprivileged, is_root, on_small_fs, remount_read_only, skip_unless_required, snapshot,
+    TempDir,
+};

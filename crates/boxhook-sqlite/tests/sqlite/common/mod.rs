@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-pub use boxhook_testkit::fs::{is_root, on_small_fs, remount_read_only, snapshot, TempDir};
+pub use boxhook_testkit::fs::{as_unprivileged, on_small_fs, remount_read_only, snapshot, TempDir};
 
 /// `t(0)` is a fixed instant; `t(s)` is `s` seconds after it.
 pub fn t(seconds: i64) -> DateTime<Utc> {
