@@ -92,6 +92,18 @@ fn handler_pids(stderr: &str) -> BTreeSet<String> {
 }
 
 #[test]
+fn the_readme_shows_the_example_handler_as_it_is() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README.md");
+    let example = std::fs::read_to_string(example_handler()).expect("pipe_handler.py");
+    assert!(
+        readme.contains(&format!("```python\n{example}```\n")),
+        "README.md's `work --pipe` handler differs from examples/pipe_handler.py"
+    );
+}
+
+#[test]
 fn the_example_handler_answers_ok_retry_and_dead_and_each_is_settled_so() {
     let dir = temp_dir("pipe-example");
     let inbox = dir.join("inbox.sqlite");
