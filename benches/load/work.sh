@@ -6,6 +6,9 @@
 #                            reading each JSON line and answering `ok`
 #   work --forward URL       a signed POST per event to a local 200 server
 #                            (bare_server), connections kept alive
+#   worker_noop              the library worker with a no-op in-process
+#                            handler: the claim and the settle alone, the
+#                            ceiling of every row above
 #   serve                    (with wrk installed) the receiver's accepted
 #                            deliveries/s on the same store kind, for the
 #                            forward ratio
@@ -34,7 +37,7 @@ out="$target/load-work"
 rm -rf "$out"; mkdir -p "$out"
 
 cargo build --release --quiet -p boxhook-cli
-cargo build --release --quiet -p boxhook-benches --bin fill_store --bin bare_server --bin sign_corpus
+cargo build --release --quiet -p boxhook-benches --bin fill_store --bin bare_server --bin sign_corpus --bin worker_noop
 bin="$target/release"
 
 pids=()
@@ -100,6 +103,20 @@ work() {
   awk -v n="$events" -v s="$start" -v e="$end" 'BEGIN { printf "%d events in %.1f s: %.0f/s", n, e - s, n / (e - s) }'
 }
 
+# noop: the library worker, no handler, on a store filled the same way.
+noop() {
+  local store start
+  store="$(fresh noop)"
+  "$bin/fill_store" --store "$store" --events "$COUNT" --pending "$COUNT" \
+    --from-ms "$(( $(date +%s) * 1000 - COUNT ))" --step-ms 1 >"$out/noop.fill" 2>&1
+  timeout 600 "$bin/worker_noop" --store "$store" --concurrency "$CONCURRENCY" >"$out/noop.out" 2>&1 || {
+    echo "work.sh: worker_noop failed; see $out/noop.out" >&2; exit 1; }
+  local result; result="$(grep '^WORKER_RESULT' "$out/noop.out")"
+  local events; events="$(sed -n 's/.* events=\([0-9]*\).*/\1/p' <<<"$result")"
+  [[ "$events" == "$COUNT" ]] || { echo "work.sh: noop: $result" >&2; exit 1; }
+  sed -n 's/.* events=\([0-9]*\) seconds=\([0-9.]*\) per_second=\([0-9]*\).*/\1 events in \2 s: \3\/s/p' <<<"$result"
+}
+
 exec_row="$(work exec "$EXEC_COUNT" --exec true)"; exec_rate="$(awk -F': ' '{ sub("/s", "", $2); print $2 }' <<<"$exec_row")"
 pipe_row="$(work pipe "$COUNT" --pipe "python3 $out/handler.py")"; pipe_rate="$(awk -F': ' '{ sub("/s", "", $2); print $2 }' <<<"$pipe_row")"
 timeout 900 "$bin/bare_server" --listen 127.0.0.1:0 --for-seconds 800 >"$out/bare.stdout" 2>&1 &
@@ -107,6 +124,7 @@ pids+=("$!")
 for _ in $(seq 1 100); do grep -q '^listening on' "$out/bare.stdout" && break; sleep 0.1; done
 bare="$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1/|p' "$out/bare.stdout")"
 forward_row="$(work forward "$COUNT" --forward "$bare")"; forward_rate="$(awk -F': ' '{ sub("/s", "", $2); print $2 }' <<<"$forward_row")"
+noop_row="$(noop)"; noop_rate="$(awk -F': ' '{ sub("/s", "", $2); print $2 }' <<<"$noop_row")"
 echo "load after the workers: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # serve's accepted deliveries/s on a fresh store of the same kind (wrk for
@@ -143,7 +161,9 @@ echo "|---|---:|"
 echo "| work --exec true | $exec_row |"
 echo "| work --pipe (trivial Python handler) | $pipe_row |"
 echo "| work --forward (local 200 server) | $forward_row |"
+echo "| library worker, no-op in-process handler (worker_noop) | $noop_row |"
 [[ -n "$serve_rate" ]] && echo "| serve, accepted (wrk -t2 -c32, ${DURATION} s) | $serve_rate deliveries/s |"
 awk -v p="$pipe_rate" -v e="$exec_rate" 'BEGIN { printf "| pipe / exec (goal >= 10) | %.1f |\n", p / e }'
+awk -v p="$pipe_rate" -v f="$forward_rate" -v c="$noop_rate" 'BEGIN { printf "| pipe / no-op worker, forward / no-op worker | %.2f, %.2f |\n", p / c, f / c }'
 [[ -n "$serve_rate" ]] && awk -v f="$forward_rate" -v s="$serve_rate" 'BEGIN { printf "| forward / serve (goal >= 0.5) | %.2f |\n", f / s }'
 exit 0
