@@ -44,10 +44,11 @@ with --env NAME. Nothing else: not BOX_PRIMARY_KEY, BOX_SECONDARY_KEY, \
 BOXHOOK_STORE, BOXHOOK_ADMIN_TOKEN nor a V1 secret, unless --env names it.
 
 --pipe starts `sh -c CMD` once per worker slot (--concurrency) and keeps \
-it: each event is one JSON line on its stdin, {\"event_id\", \"webhook_id\", \
-\"trigger\", \"kind\" (v2 or v1), \"attempt\", \"delivery_id\" (null when \
-unknown), \"received_at\", \"body\"}, body being the stored body as a JSON \
-value (line breaks between its tokens turned into spaces). The process \
+it: each event is one JSON line on its stdin, an object with \"attempt\", \
+\"delivery_id\" (null when unknown), \"event_id\", \"kind\" (v2 or v1), \
+\"received_at\", \"trigger\", \"webhook_id\" and, last, \"body\": the stored \
+body as a JSON value (line breaks between its tokens turned into spaces). \
+Read each line as it comes and flush each answer. The process \
 answers each line with one line on its stdout: `ok` (done), `retry` (retry \
 after --backoff, as a failed --exec run), `retry SECONDS` (retry after \
 exactly that long, 0 to 604800), or `dead [REASON]` (dead now, not \
@@ -63,7 +64,7 @@ killed 2 s later).
 --forward POSTs each event's body to URL, signed as Box signs it (keys from \
 --primary-key/--secondary-key or BOX_PRIMARY_KEY/BOX_SECONDARY_KEY, a fresh \
 BOX-DELIVERY-TIMESTAMP): a 2xx marks it done. Connections are kept \
-alive and reused: at most one per worker slot at a time.
+alive and reused from event to event, one per event in flight.
 
 V1 callbacks (stored by `serve --v1-path`, kind v1) go to the same command \
 or URL (and as --pipe's body) as one JSON object instead of the body: {\"type\": \"v1_callback\", \
