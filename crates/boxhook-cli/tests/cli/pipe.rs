@@ -472,3 +472,93 @@ fn pipe_needs_a_command_and_takes_env() {
         format!("BOXHOOK_WORKER_ID={host}-N-0\nPIPE_TOKEN=t-1\n")
     );
 }
+
+#[test]
+fn on_sigterm_the_handler_sees_its_stdin_close_and_exits() {
+    let dir = temp_dir("pipe-stop");
+    let inbox = dir.join("inbox.sqlite");
+    store(
+        &inbox,
+        &[("e-1", "FILE.UPLOADED", FILE)],
+        "2024-05-01T12:00:00Z",
+    );
+    let said = dir.join("said");
+    // Answers each line, then, at the end of its input, says so and exits.
+    let command = format!(
+        "while IFS= read -r line; do echo ok; done; echo 'stdin closed' > {}",
+        said.display()
+    );
+    let mut child = boxhook()
+        .args(["work", "--inbox", inbox.to_str().expect("utf-8")])
+        .args(["--pipe", &command, "--poll-ms", "50"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn work");
+    let deadline = Instant::now() + LIMIT;
+    while states(&inbox) != [row("e-1", "done", 1)] {
+        assert!(Instant::now() < deadline, "never done");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!said.exists(), "the process is kept between events");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = common::wait_for(&mut child, Duration::from_secs(20)).expect("stopped");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&said).expect("the handler saw its stdin close"),
+        "stdin closed\n"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(!stderr.contains("killed"), "{stderr}");
+}
+
+#[test]
+fn a_v1_callback_goes_to_the_handler_as_its_json_document() {
+    use boxhook::v1::{Params, V1Callback, V1Fields};
+    let dir = temp_dir("pipe-v1");
+    let inbox = dir.join("inbox.sqlite");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let db = SqliteInbox::open(&inbox).expect("open sqlite");
+            let at = "2024-05-14T09:12:31Z".parse().expect("time");
+            let params =
+                Params::parse(b"event_type=uploaded&item_id=42&item_type=file").expect("params");
+            let record = V1Callback::new("v1-x", at, params, &V1Fields::default()).to_record();
+            db.store(record).await.expect("store");
+        });
+    let lines = dir.join("lines");
+    let command = format!(
+        "while IFS= read -r line; do printf '%s\\n' \"$line\" >> {}; echo ok; done",
+        lines.display()
+    );
+    let out = run(
+        boxhook()
+            .args(["work", "--inbox", inbox.to_str().expect("utf-8")])
+            .args(["--pipe", &command, "--once"]),
+        LIMIT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&lines).expect("lines"),
+        concat!(
+            r#"{"attempt":1,"delivery_id":null,"event_id":"v1-x","kind":"v1","received_at":"2024-05-14T09:12:31.000Z","trigger":"uploaded","webhook_id":"","#,
+            r#""body":{"id":"v1-x","item_id":"42","item_name":null,"item_type":"file","params":[["event_type","uploaded"],["item_id","42"],["item_type","file"]],"received_at":"2024-05-14T09:12:31.000Z","trigger":"uploaded","type":"v1_callback","user_id":null}}"#,
+            "\n"
+        )
+    );
+    assert_eq!(states(&inbox), [row("v1-x", "done", 1)]);
+}
