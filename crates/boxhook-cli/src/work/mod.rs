@@ -56,7 +56,8 @@ retried). One event is in flight per process; retries still end at \
 --max-attempts. Any other line fails the event and restarts the process, \
 as does its exit before answering, or no answer within --timeout (it is \
 killed); a process that keeps exiting before its first answer is started \
-again after 0.1 s, doubling to 5 s. Its environment is --exec's without \
+again after 0.1 s, doubling to 5 s. One that closes its stdin or exits after \
+an answer is started again for the next event, which does not fail. Its environment is --exec's without \
 the per-event variables (BOXHOOK_WORKER_ID is set); each stderr line is \
 logged with its worker id. On stop, its stdin is closed: exit then (it is \
 killed 2 s later).

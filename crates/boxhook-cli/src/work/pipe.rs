@@ -83,7 +83,10 @@ enum Answer {
 
 /// How one exchange with a process ended, short of an answer line.
 enum Broken {
-    /// Its stdout closed, or its stdin would not take the event: it exited.
+    /// Its stdin would not take the event: it had closed it (exited)
+    /// before reading it.
+    Unread,
+    /// Its stdout closed before a full answer line: it exited.
     Ended,
     /// A line longer than [`MAX_ANSWER`].
     TooLong,
@@ -111,8 +114,13 @@ impl Slot {
     ) -> Result<(), HandlerError> {
         let line = event_line(claimed, kind, body);
         let mut held = self.process.lock().await;
-        let mut process = if let Some(process) = held.take() {
-            process
+        let mut process = if let Some(mut process) = held.take() {
+            if process.exited() {
+                self.replace(process).await;
+                self.start()?
+            } else {
+                process
+            }
         } else {
             self.wait_before_start().await;
             self.start()?
@@ -120,12 +128,19 @@ impl Slot {
         // From here `process` is owned by this future: when the worker
         // drops it (the lease or the grace period ended), the process is
         // killed with it and the next event starts a new one.
-        let exchange = tokio::time::timeout(self.pipe.timeout, process.exchange(&line)).await;
+        let mut exchange = tokio::time::timeout(self.pipe.timeout, process.exchange(&line)).await;
+        if matches!(exchange, Ok(Err(Broken::Unread))) && process.answered > 0 {
+            // It closed its stdin after answering the last event, unread:
+            // a handler may end itself between events (to start afresh).
+            self.replace(process).await;
+            process = self.start()?;
+            exchange = tokio::time::timeout(self.pipe.timeout, process.exchange(&line)).await;
+        }
         let event = Printable(&claimed.entry.event_id);
         let attempt = claimed.attempt();
         let answer = match exchange {
             Ok(Ok(answer)) => answer,
-            Ok(Err(Broken::Ended)) => {
+            Ok(Err(Broken::Ended | Broken::Unread)) => {
                 let answered = process.answered;
                 let how = process.reap().await;
                 if answered == 0 {
@@ -253,6 +268,20 @@ impl Slot {
         })
     }
 
+    /// Reaps a process that ended between events, with one log line; the
+    /// caller starts the next.
+    async fn replace(&self, process: Process) {
+        let answered = process.answered;
+        let how = process.reap().await;
+        crate::logging::notice(
+            "INFO",
+            &format!(
+                "pipe handler {} {how} after answering {answered} event(s); starting it again",
+                self.worker_id
+            ),
+        );
+    }
+
     /// At stop: closes the process's stdin (end of input: time to exit)
     /// and waits up to 2 s for it to exit, then kills it.
     pub(super) async fn close(&self) {
@@ -286,7 +315,7 @@ impl Process {
     /// Writes `line` and reads one line back (without its newline).
     async fn exchange(&mut self, line: &[u8]) -> Result<Vec<u8>, Broken> {
         if self.stdin.write_all(line).await.is_err() || self.stdin.flush().await.is_err() {
-            return Err(Broken::Ended);
+            return Err(Broken::Unread);
         }
         let mut answer = Vec::new();
         let read = (&mut self.stdout)
@@ -305,6 +334,11 @@ impl Process {
             // End of output without a full line, or a read error.
             _ => Err(Broken::Ended),
         }
+    }
+
+    /// Whether it has exited (without waiting).
+    fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// How the process ended, in words, once its output closed: it is

@@ -562,3 +562,46 @@ fn a_v1_callback_goes_to_the_handler_as_its_json_document() {
     );
     assert_eq!(states(&inbox), [row("v1-x", "done", 1)]);
 }
+
+#[test]
+fn a_handler_that_ends_itself_between_events_is_started_again_without_a_failure() {
+    let dir = temp_dir("pipe-recycle");
+    let inbox = dir.join("inbox.sqlite");
+    let events = [
+        ("e-1", "FILE.UPLOADED", FILE),
+        ("e-2", "FILE.UPLOADED", FILE),
+        ("e-3", "FILE.UPLOADED", FILE),
+    ];
+    store(&inbox, &events, "2024-05-01T12:00:00Z");
+    // One event per process: it closes its stdin, answers, and exits 0
+    // (closing first, so that the next line finds no reader whether or
+    // not the shell has exited yet).
+    let out = run(
+        boxhook()
+            .args(["work", "--inbox", inbox.to_str().expect("utf-8")])
+            .args(["--pipe", "read -r line; exec 0<&-; echo ok", "--once"])
+            .args(["--max-attempts", "1"]),
+        LIMIT,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "processed 3 event(s); 0 attempt(s) failed\n"
+    );
+    assert_eq!(
+        stderr
+            .matches(" after answering 1 event(s); starting it again\n")
+            .count(),
+        2,
+        "{stderr}"
+    );
+    assert_eq!(
+        states(&inbox),
+        [
+            row("e-1", "done", 1),
+            row("e-2", "done", 1),
+            row("e-3", "done", 1)
+        ]
+    );
+}
