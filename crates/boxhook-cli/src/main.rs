@@ -98,8 +98,9 @@ Examples:
     Demo(demo::Args),
     /// Create, check and reconcile Box webhooks from a TOML file.
     Webhooks(webhooks::Args),
-    /// Process stored events: run a command or POST to a URL for each.
-    Work(work::Args),
+    /// Process stored events: run a command for each, hand each to a
+    /// long-lived process, or POST each to a URL.
+    Work(Box<work::Args>),
     /// Create or upgrade the tables of a store (done at start by `serve`
     /// and `work` too).
     Migrate(store::MigrateArgs),

@@ -35,23 +35,18 @@ const EVENT_VARIABLES: [&str; 6] = [
 pub(super) struct Exec {
     command: String,
     timeout: Duration,
-    base_env: Vec<(OsString, OsString)>,
+    base_env: Environment,
 }
 
-/// What one run is handed: the stdin bytes and `BOXHOOK_KIND`.
-pub(super) struct Input {
-    pub(super) kind: &'static str,
-    pub(super) stdin: Bytes,
-}
+/// What a handler's environment starts from: the variables of
+/// [`PASSED_ON`] and `LC_*` taken from this process's environment, and
+/// those `--env` names. `--exec` and `--pipe` both start from it.
+pub(super) struct Environment(Vec<(OsString, OsString)>);
 
-impl Exec {
-    /// `command`, with the variables of [`PASSED_ON`] and `LC_*` taken from
-    /// this process's environment, and those `extra` names (`--env`).
-    pub(super) fn new(
-        command: String,
-        timeout: Duration,
-        extra: &[String],
-    ) -> anyhow::Result<Self> {
+impl Environment {
+    /// This process's variables of [`PASSED_ON`] and `LC_*`, and the
+    /// `extra` ones (`--env`), which must be set.
+    pub(super) fn new(extra: &[String]) -> anyhow::Result<Self> {
         let mut base_env: Vec<(OsString, OsString)> = std::env::vars_os()
             .filter(|(name, _)| {
                 name.to_str()
@@ -63,11 +58,29 @@ impl Exec {
             base_env.push((name.into(), passed_on(name)?));
         }
         base_env.sort();
-        Ok(Self {
+        Ok(Self(base_env))
+    }
+
+    /// Each variable, as `Command::envs` takes them.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&OsString, &OsString)> {
+        self.0.iter().map(|(name, value)| (name, value))
+    }
+}
+
+/// What one run is handed: the stdin bytes and `BOXHOOK_KIND`.
+pub(super) struct Input {
+    pub(super) kind: &'static str,
+    pub(super) stdin: Bytes,
+}
+
+impl Exec {
+    /// `command`, run in `base_env` plus the event's variables.
+    pub(super) fn new(command: String, timeout: Duration, base_env: Environment) -> Self {
+        Self {
             command,
             timeout,
             base_env,
-        })
+        }
     }
 
     /// Runs the command on `claimed`: Ok when it exits 0 within the
@@ -79,7 +92,7 @@ impl Exec {
             .arg("-c")
             .arg(&self.command)
             .env_clear()
-            .envs(self.base_env.iter().map(|(name, value)| (name, value)))
+            .envs(self.base_env.iter())
             .env("BOXHOOK_KIND", input.kind)
             .env("BOXHOOK_EVENT_ID", &entry.event_id)
             .env("BOXHOOK_WEBHOOK_ID", &entry.webhook_id)
@@ -97,7 +110,7 @@ impl Exec {
             .map_err(|err| {
                 HandlerError::new(format!("cannot start sh -c {:?}: {err}", self.command))
             })?;
-        let group = child.id().map(|pid| KillGroup { pid, done: false });
+        let group = child.id().map(KillGroup::new);
         let stdin = child.stdin.take();
         let stderr = child.stderr.take();
         let body = input.stdin;
@@ -134,7 +147,7 @@ impl Exec {
         if let (Ok(Ok(_)), Some(mut group)) = (&finished, group) {
             // The shell exited; what it left running in the background is
             // the command's business.
-            group.done = true;
+            group.done();
         }
         match finished {
             Ok(Ok(status)) if status.success() => Ok(()),
@@ -179,7 +192,7 @@ fn passed_on(name: &str) -> anyhow::Result<OsString> {
 
 /// How the command ended, in words: `exited with status 3`, `was killed
 /// by signal 9`.
-fn exited(status: ExitStatus) -> String {
+pub(super) fn exited(status: ExitStatus) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt as _;
@@ -195,9 +208,21 @@ fn exited(status: ExitStatus) -> String {
 
 /// Kills a command's process group when dropped, unless it finished: on a
 /// timeout, and when the worker drops the run (lease or grace period over).
-struct KillGroup {
+pub(super) struct KillGroup {
     pid: u32,
     done: bool,
+}
+
+impl KillGroup {
+    /// The group led by `pid`, killed when this is dropped.
+    pub(super) fn new(pid: u32) -> Self {
+        Self { pid, done: false }
+    }
+
+    /// Its leader exited: nothing to kill.
+    pub(super) fn done(&mut self) {
+        self.done = true;
+    }
 }
 
 impl Drop for KillGroup {

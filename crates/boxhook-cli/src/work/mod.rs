@@ -1,9 +1,12 @@
 //! `boxhook work`: a worker process. It claims stored events from the
-//! inbox and hands each to a command (`--exec`) or to an HTTP endpoint
-//! (`--forward`), so that any language can consume Box events durably.
+//! inbox and hands each to a command (`--exec`), to a long-lived process
+//! (`--pipe`) or to an HTTP endpoint (`--forward`), so that any language
+//! can consume Box events durably.
 
 mod exec;
 mod forward;
+mod pipe;
+mod settle;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +25,8 @@ use crate::usage;
 
 /// Arguments of `boxhook work`.
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("handler").required(true).args(["exec", "forward"])))]
+#[command(group(clap::ArgGroup::new("handler").required(true).args(["exec", "pipe", "forward"])))]
+#[command(group(clap::ArgGroup::new("command").args(["exec", "pipe"])))]
 #[command(after_help = "\
 --exec runs `sh -c CMD` once per event: the stored body, byte for byte, on \
 stdin; its stdout is passed through, each stderr line is logged with the \
@@ -39,12 +43,32 @@ and LC_* from the worker's environment, when set; and each variable named \
 with --env NAME. Nothing else: not BOX_PRIMARY_KEY, BOX_SECONDARY_KEY, \
 BOXHOOK_STORE, BOXHOOK_ADMIN_TOKEN nor a V1 secret, unless --env names it.
 
+--pipe starts `sh -c CMD` once per worker slot (--concurrency) and keeps \
+it: each event is one JSON line on its stdin, an object with \"attempt\", \
+\"delivery_id\" (null when unknown), \"event_id\", \"kind\" (v2 or v1), \
+\"received_at\", \"trigger\", \"webhook_id\" and, last, \"body\": the stored \
+body as a JSON value (line breaks between its tokens turned into spaces). \
+Read each line as it comes and flush each answer. The process \
+answers each line with one line on its stdout: `ok` (done), `retry` (retry \
+after --backoff, as a failed --exec run), `retry SECONDS` (retry after \
+exactly that long, 0 to 604800), or `dead [REASON]` (dead now, not \
+retried). One event is in flight per process; retries still end at \
+--max-attempts. Any other line fails the event and restarts the process, \
+as does its exit before answering, or no answer within --timeout (it is \
+killed); a process that keeps exiting before its first answer is started \
+again after 0.1 s, doubling to 5 s. One that closes its stdin or exits after \
+an answer is started again for the next event, which does not fail. Its environment is --exec's without \
+the per-event variables (BOXHOOK_WORKER_ID is set); each stderr line is \
+logged with its worker id. On stop, its stdin is closed: exit then (it is \
+killed 2 s later).
+
 --forward POSTs each event's body to URL, signed as Box signs it (keys from \
 --primary-key/--secondary-key or BOX_PRIMARY_KEY/BOX_SECONDARY_KEY, a fresh \
-BOX-DELIVERY-TIMESTAMP): a 2xx marks it done.
+BOX-DELIVERY-TIMESTAMP): a 2xx marks it done. Connections are kept \
+alive and reused from event to event, one per event in flight.
 
 V1 callbacks (stored by `serve --v1-path`, kind v1) go to the same command \
-or URL as one JSON object instead of the body: {\"type\": \"v1_callback\", \
+or URL (and as --pipe's body) as one JSON object instead of the body: {\"type\": \"v1_callback\", \
 \"id\", \"received_at\", \"trigger\", \"item_id\", \"item_name\", \
 \"item_type\", \"user_id\" (null when absent), \"params\": [[name, value], \
 ...] (every parameter in order, the secret removed)}; --exec sets \
@@ -72,16 +96,21 @@ Exit status: 0 stopped by a signal, or (--once) every event processed; 1 \
 Examples:
   boxhook work --inbox ./boxhook-inbox.sqlite --exec ./handle.sh
   boxhook work --store postgres://boxhook@db/boxhook --concurrency 8 --exec 'python3 handle.py'
+  boxhook work --inbox ./boxhook-inbox.sqlite --concurrency 4 --pipe 'python3 pipe_handler.py'
   boxhook work --store postgres://boxhook@db/boxhook --forward http://127.0.0.1:9000/box")]
 pub(crate) struct Args {
     /// Run this shell command once per event.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
+    /// Keep one process per worker slot running this shell command, and
+    /// hand it each event as a JSON line (see below).
+    #[arg(long, value_name = "CMD")]
+    pipe: Option<String>,
     /// Also pass this variable of the worker's environment on to --exec's
-    /// command (repeat for several); it must be set. Without it the
-    /// command gets only the BOXHOOK_* event variables, PATH, HOME, USER,
+    /// or --pipe's command (repeat for several); it must be set. Without it
+    /// the command gets only the BOXHOOK_* variables, PATH, HOME, USER,
     /// LOGNAME, TMPDIR, TZ, LANG, LANGUAGE and LC_*.
-    #[arg(long = "env", value_name = "NAME", requires = "exec")]
+    #[arg(long = "env", value_name = "NAME", requires = "command")]
     env: Vec<String>,
     /// POST each event, signed like Box, to this http:// URL.
     #[arg(long, value_name = "URL")]
@@ -95,8 +124,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "S", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     lease: u64,
-    /// How long one run of --exec (or one --forward request) may take, in
-    /// seconds, 1 to 86400 (default: 60, or less than --lease).
+    /// How long one run of --exec (one --forward request, one --pipe
+    /// answer) may take, in seconds, 1 to 86400 (default: 60, or less
+    /// than --lease).
     #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     timeout: Option<u64>,
     /// After this many failed attempts an event is dead, 1 to 1000.
@@ -142,10 +172,36 @@ pub(crate) struct Args {
     pub(crate) keys: crate::keys::KeyArgs,
 }
 
-/// What processes one event: a command or an HTTP endpoint.
+/// Where events go: a command per event, a process per worker slot, or an
+/// HTTP endpoint.
+enum Plan {
+    Exec(Arc<exec::Exec>),
+    Pipe(Arc<pipe::Pipe>),
+    Forward(Arc<forward::Forward>),
+}
+
+impl Plan {
+    /// The handler of one worker slot: its own process with `--pipe`,
+    /// leaving its verdicts in `verdicts`.
+    fn slot(&self, worker_id: &str, verdicts: &Arc<settle::Verdicts>) -> Handler {
+        match self {
+            Self::Exec(exec) => Handler::Exec(Arc::clone(exec)),
+            Self::Pipe(pipe) => Handler::Pipe(Arc::new(pipe::Slot::new(
+                Arc::clone(pipe),
+                worker_id.to_owned(),
+                Arc::clone(verdicts),
+            ))),
+            Self::Forward(forward) => Handler::Forward(Arc::clone(forward)),
+        }
+    }
+}
+
+/// What processes one event: a command, a worker slot's process, or an
+/// HTTP endpoint.
 #[derive(Clone)]
 enum Handler {
     Exec(Arc<exec::Exec>),
+    Pipe(Arc<pipe::Slot>),
     Forward(Arc<forward::Forward>),
 }
 
@@ -162,7 +218,8 @@ impl InboxHandler for Handler {
 }
 
 impl Handler {
-    /// Hands `body` over: to the command's stdin, or as the forwarded body.
+    /// Hands `body` over: to the command's stdin, in the process's line, or
+    /// as the forwarded body.
     async fn run(
         &self,
         claimed: &Claimed,
@@ -177,6 +234,7 @@ impl Handler {
                 };
                 exec.run(claimed, input).await
             }
+            Self::Pipe(slot) => slot.run(claimed, kind, &body).await,
             Self::Forward(forward) => forward.run(body).await,
         }
     }
@@ -203,21 +261,31 @@ fn v1_document(callback: &V1Callback) -> Bytes {
     Bytes::from(document.to_string())
 }
 
-/// The command or endpoint each event goes to.
-fn handler(keys: &KeyArgs, args: &Args, timeout: Duration) -> anyhow::Result<Handler> {
-    Ok(match (&args.exec, &args.forward) {
-        (Some(command), _) if command.trim().is_empty() => {
+/// The command, process or endpoint each event goes to.
+fn plan(keys: &KeyArgs, args: &Args, timeout: Duration) -> anyhow::Result<Plan> {
+    Ok(match (&args.exec, &args.pipe, &args.forward) {
+        (Some(command), _, _) if command.trim().is_empty() => {
             return Err(usage("--exec needs a command, e.g. --exec ./handle.sh"))
         }
-        (Some(command), _) => Handler::Exec(Arc::new(exec::Exec::new(
+        (Some(command), _, _) => Plan::Exec(Arc::new(exec::Exec::new(
             command.clone(),
             timeout,
-            &args.env,
-        )?)),
-        (None, Some(url)) => {
-            Handler::Forward(Arc::new(forward::Forward::new(url, keys.ring()?, timeout)?))
+            exec::Environment::new(&args.env)?,
+        ))),
+        (None, Some(command), _) if command.trim().is_empty() => {
+            return Err(usage(
+                "--pipe needs a command, e.g. --pipe 'python3 pipe_handler.py'",
+            ))
         }
-        (None, None) => return Err(usage("give --exec CMD or --forward URL")),
+        (None, Some(command), _) => Plan::Pipe(Arc::new(pipe::Pipe::new(
+            command.clone(),
+            timeout,
+            exec::Environment::new(&args.env)?,
+        ))),
+        (None, None, Some(url)) => {
+            Plan::Forward(Arc::new(forward::Forward::new(url, keys.ring()?, timeout)?))
+        }
+        (None, None, None) => return Err(usage("give --exec CMD, --pipe CMD or --forward URL")),
     })
 }
 
@@ -250,7 +318,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             lease.as_secs()
         )));
     }
-    let handler = handler(keys, args, timeout)?;
+    let plan = plan(keys, args, timeout)?;
     crate::logging::init_tracing_as(args.log_format)?;
     let store = args.store.store()?;
     // Before the first event: the recorder must see every count.
@@ -279,13 +347,20 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         );
         crate::logging::notice("INFO", &line);
         let stopped = stop_on_signal();
-        let failed = Arc::new(AtomicU64::new(0));
-        let done = Arc::new(AtomicU64::new(0));
+        let tally = Tally::default();
         let host = hostname();
         let mut tasks = Vec::new();
+        let mut slots = Vec::new();
         for n in 0..args.concurrency {
-            let worker = Worker::new(inbox.clone(), handler.clone())
-                .worker_id(format!("{host}-{}-{n}", std::process::id()))
+            let worker_id = format!("{host}-{}-{n}", std::process::id());
+            let verdicts = Arc::new(settle::Verdicts::default());
+            let handler = plan.slot(&worker_id, &verdicts);
+            if let Handler::Pipe(slot) = &handler {
+                slots.push(Arc::clone(slot));
+            }
+            let inbox = settle::Settling::new(inbox.clone(), verdicts);
+            let worker = Worker::new(inbox, handler)
+                .worker_id(worker_id)
                 .lease(lease)
                 .backoff(Backoff::exponential(
                     Duration::from_secs(args.backoff),
@@ -294,34 +369,24 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
                 .max_attempts(args.max_attempts)
                 .triggers(args.triggers.clone())
                 .poll_interval(Duration::from_millis(args.poll_ms));
-            let mut stopped = stopped.clone();
-            let shutdown = async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
-            let grace = Duration::from_secs(args.grace);
-            let (failed, done) = (Arc::clone(&failed), Arc::clone(&done));
-            let once = args.once;
-            tasks.push(tokio::spawn(async move {
-                if once {
-                    worker
-                        .run_until_idle(shutdown, grace, |ran| {
-                            let counter = if matches!(ran, Ok(Ran::Acked)) {
-                                &done
-                            } else {
-                                &failed
-                            };
-                            counter.fetch_add(1, Ordering::Relaxed);
-                        })
-                        .await;
-                } else {
-                    worker.run_until_within(shutdown, grace).await;
-                }
-            }));
+            tasks.push(tokio::spawn(work_on(
+                worker,
+                args.once,
+                Duration::from_secs(args.grace),
+                stopped.clone(),
+                tally.clone(),
+            )));
         }
         for task in tasks {
             task.await?;
         }
-        let (done, failed) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+        for slot in slots {
+            slot.close().await;
+        }
+        let (done, failed) = (
+            tally.done.load(Ordering::Relaxed),
+            tally.failed.load(Ordering::Relaxed),
+        );
         if args.once {
             println!("processed {done} event(s); {failed} attempt(s) failed");
         }
@@ -332,6 +397,44 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// Events done and attempts failed, across the workers of a `--once` run.
+#[derive(Clone, Default)]
+struct Tally {
+    done: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+/// Runs `worker` until `stopped` turns true (or, with `--once`, until
+/// nothing is ready), then lets events in progress finish for `grace`.
+async fn work_on<I, H>(
+    worker: Worker<I, H>,
+    once: bool,
+    grace: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    tally: Tally,
+) where
+    I: boxhook::inbox::Inbox,
+    H: InboxHandler,
+{
+    let shutdown = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    if once {
+        worker
+            .run_until_idle(shutdown, grace, |ran| {
+                let counter = if matches!(ran, Ok(Ran::Acked)) {
+                    &tally.done
+                } else {
+                    &tally.failed
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+            .await;
+    } else {
+        worker.run_until_within(shutdown, grace).await;
+    }
 }
 
 /// This machine's name, for worker ids.

@@ -166,3 +166,103 @@ fn a_200_with_a_slow_or_endless_body_is_done_after_one_attempt() {
         }
     }
 }
+
+/// A destination answering every request `200` with an empty body on a
+/// kept-alive connection, counting the connections it accepted and the
+/// requests it answered.
+struct KeepAlive {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl KeepAlive {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (accepted, answered) = (Arc::clone(&connections), Arc::clone(&requests));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let answered = Arc::clone(&answered);
+                std::thread::spawn(move || {
+                    let mut seen: Vec<u8> = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        // One request: its head, then content-length bytes.
+                        let head_end = loop {
+                            if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break at + 4;
+                            }
+                            match stream.read(&mut buf) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        while seen.len() < head_end + length {
+                            match stream.read(&mut buf) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        seen.drain(..head_end + length);
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        if stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            requests,
+        }
+    }
+}
+
+#[test]
+fn forwarding_reuses_at_most_one_connection_per_worker() {
+    for (concurrency, events) in [(1_usize, 20_usize), (4, 60)] {
+        let dir = temp_dir("work-forward-keepalive");
+        let inbox = dir.join("inbox.sqlite");
+        for n in 0..events {
+            store_event(&inbox, &format!("e-{n}"));
+        }
+        let receiver = KeepAlive::start();
+        let store = format!("sqlite:{}", inbox.display());
+        let out = run(
+            boxhook()
+                .args(["--primary-key", boxhook_testkit::SAMPLE_PRIMARY_KEY])
+                .args(["work", "--store", &store, "--once"])
+                .args(["--concurrency", &concurrency.to_string()])
+                .args(["--forward", &format!("http://{}/", receiver.addr)]),
+            LIMIT,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{concurrency}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("processed {events} event(s); 0 attempt(s) failed\n")
+        );
+        assert_eq!(receiver.requests.load(Ordering::SeqCst), events);
+        let connections = receiver.connections.load(Ordering::SeqCst);
+        assert!(
+            (1..=concurrency).contains(&connections),
+            "{events} events on {concurrency} worker(s) took {connections} connections"
+        );
+    }
+}

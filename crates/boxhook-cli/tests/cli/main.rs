@@ -35,6 +35,8 @@ mod pg_settings;
 #[cfg(unix)]
 mod pg_tls;
 #[cfg(unix)]
+mod pipe;
+#[cfg(unix)]
 mod readyz;
 mod replay;
 mod retention;
