@@ -127,6 +127,7 @@
     reason = "PostgreSQL and SQLite are product names, not code"
 )]
 
+mod batch;
 mod connect;
 mod conninfo;
 mod idempotency;
