@@ -559,3 +559,230 @@ mod tests {
         }
     }
 }
+
+/// One batch sent as the queue would send it, on a throwaway server
+/// (skipped with a message when PostgreSQL is not installed, unless
+/// `BOXHOOK_POSTGRES=required`).
+#[cfg(all(test, unix))]
+mod on_postgres {
+    use super::*;
+    use crate::{Options, PgInbox};
+    use boxhook::inbox::{Inbox, ListFilter};
+    use boxhook_testkit::postgres::Cluster;
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    fn record(event_id: &str, at: DateTime<Utc>) -> NewRecord {
+        let body = format!(
+            r#"{{"type":"webhook_event","id":"{event_id}","trigger":"FILE.UPLOADED","webhook":{{"id":"4133"}}}}"#
+        );
+        NewRecord::parse(body.into_bytes(), Some("d-1"), at).expect("a webhook_event")
+    }
+
+    /// An inbox in schema `schema`, and a plain connection to that schema.
+    async fn open(cluster: &Cluster, schema: &str) -> (PgInbox, tokio_postgres::Client) {
+        let url = cluster.url();
+        let inbox = PgInbox::connect_with(&url, &Options::default().schema(schema).pool_size(4))
+            .await
+            .expect("connect");
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("SET search_path = {schema}"))
+            .await
+            .expect("search_path");
+        (inbox, client)
+    }
+
+    /// Runs `records` through [`send`] as one batch; each caller's answer.
+    async fn send_batch(
+        inbox: &PgInbox,
+        records: Vec<NewRecord>,
+    ) -> Vec<Result<Stored, InboxError>> {
+        let (batch, answers): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .enumerate()
+            .map(|(id, record)| {
+                let (reply, answer) = oneshot::channel();
+                let id = u64::try_from(id).expect("small");
+                (Job { id, record, reply }, answer)
+            })
+            .unzip();
+        send(&inbox.shared, batch).await;
+        let mut outcomes = Vec::new();
+        for answer in answers {
+            outcomes.push(answer.await.expect("answered"));
+        }
+        outcomes
+    }
+
+    /// (event id, deliveries) of every stored event, in `seq` order.
+    async fn events(inbox: &PgInbox) -> Vec<(String, u64)> {
+        inbox
+            .list(ListFilter::new())
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|entry| (entry.event_id, entry.deliveries))
+            .collect()
+    }
+
+    /// The counters' sums: (pending, deliveries).
+    async fn counters(sql: &tokio_postgres::Client) -> (i64, i64) {
+        let row = sql
+            .query_one(
+                "SELECT sum(pending)::bigint, sum(deliveries)::bigint FROM event_counts",
+                &[],
+            )
+            .await
+            .expect("counters");
+        (row.get(0), row.get(1))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_statement_counts_duplicates_inside_the_batch_and_against_stored_keys() {
+        let Some(cluster) = Cluster::start("batch-dedup") else {
+            return;
+        };
+        let (inbox, sql) = open(&cluster, "dedup").await;
+        let now = Utc::now();
+        assert_eq!(
+            inbox.store(record("e-0", now)).await.expect("store"),
+            Stored::New
+        );
+        let records = [
+            record("e-1", now),
+            record("e-0", now),
+            record("e-1", now),
+            record("e-2", now),
+            record("e-1", now),
+            record("e-0", now),
+        ];
+        let refs: Vec<&NewRecord> = records.iter().collect();
+        let client = inbox.shared.connection(Which::Write).await.expect("client");
+        // The statement itself, not the one-by-one fallback.
+        let outcomes = store_many(&client, &refs).await.expect("one statement");
+        assert_eq!(
+            outcomes,
+            [
+                Stored::New,
+                Stored::Duplicate { deliveries: 2 },
+                Stored::Duplicate { deliveries: 2 },
+                Stored::New,
+                Stored::Duplicate { deliveries: 3 },
+                Stored::Duplicate { deliveries: 3 },
+            ]
+        );
+        assert_eq!(
+            events(&inbox).await,
+            [("e-0".into(), 3), ("e-1".into(), 3), ("e-2".into(), 1)]
+        );
+        assert_eq!(counters(&sql).await, (3, 7));
+        assert_eq!(inbox.counts().await.expect("counts").pending, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batch_is_stored_one_by_one_and_fails_only_its_bad_record() {
+        let Some(cluster) = Cluster::start("batch-failed") else {
+            return;
+        };
+        let (inbox, sql) = open(&cluster, "failed").await;
+        sql.batch_execute("ALTER TABLE event_keys ADD CONSTRAINT no_bad CHECK (event_id <> 'bad')")
+            .await
+            .expect("constraint");
+        let at = DateTime::from_timestamp(1_700_000_000, 0).expect("in range");
+        let refused = "inbox storage failed: db error: ERROR: new row for relation \
+                       \"event_keys\" violates check constraint \"no_bad\"\nDETAIL: Failing row \
+                       contains (4133, bad, 1700000000000, 1, f). (SQLSTATE 23514)";
+        let records = || {
+            vec![
+                record("e-1", at),
+                record("bad", at),
+                record("e-1", at),
+                record("e-2", at),
+            ]
+        };
+        // As one statement, the whole batch fails (and rolls back).
+        let client = inbox.shared.connection(Which::Write).await.expect("client");
+        let together = records();
+        let refs: Vec<&NewRecord> = together.iter().collect();
+        let error = store_many(&client, &refs).await.expect_err("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("violates check constraint \"no_bad\""),
+            "{error}"
+        );
+        drop(client);
+        assert_eq!(events(&inbox).await, []);
+
+        let outcomes = send_batch(&inbox, records()).await;
+        assert_eq!(outcomes.len(), 4);
+        assert_eq!(outcomes[0].as_ref().ok(), Some(&Stored::New));
+        let error = outcomes[1].as_ref().expect_err("refused");
+        assert_eq!(error.kind(), ErrorKind::Storage);
+        assert_eq!(error.to_string(), refused);
+        assert_eq!(
+            outcomes[2].as_ref().ok(),
+            Some(&Stored::Duplicate { deliveries: 2 })
+        );
+        assert_eq!(outcomes[3].as_ref().ok(), Some(&Stored::New));
+        assert_eq!(events(&inbox).await, [("e-1".into(), 2), ("e-2".into(), 1)]);
+        assert_eq!(counters(&sql).await, (2, 3));
+        let keys: i64 = sql
+            .query_one("SELECT count(*) FROM event_keys", &[])
+            .await
+            .expect("keys")
+            .get(0);
+        assert_eq!(keys, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_with_a_day_without_partition_creates_it_and_stores_every_record() {
+        let Some(cluster) = Cluster::start("batch-partition") else {
+            return;
+        };
+        let (inbox, sql) = open(&cluster, "parts").await;
+        let now = Utc::now();
+        let old = DateTime::from_timestamp(1_586_476_800, 0).expect("2020-04-10");
+        let outcomes = send_batch(
+            &inbox,
+            vec![
+                record("e-1", now),
+                record("e-old", old),
+                record("e-old", old + TimeDelta::seconds(1)),
+            ],
+        )
+        .await;
+        let outcomes: Vec<Stored> = outcomes
+            .into_iter()
+            .map(|outcome| outcome.expect("stored"))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                Stored::New,
+                Stored::New,
+                Stored::Duplicate { deliveries: 2 }
+            ]
+        );
+        let made: Vec<String> = sql
+            .query(
+                "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                 WHERE i.inhparent = 'events'::regclass AND c.relname LIKE 'events_2020%'",
+                &[],
+            )
+            .await
+            .expect("partitions")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(made, ["events_20200410"]);
+        assert_eq!(
+            events(&inbox).await,
+            [("e-1".into(), 1), ("e-old".into(), 2)]
+        );
+        assert_eq!(counters(&sql).await, (2, 3));
+    }
+}
