@@ -76,14 +76,14 @@ async fn concurrent_stores_of_one_event_and_of_many_queue_then_count_exactly() {
         })
         .collect();
 
-    // Two statements (the flights) wait for the lock; the other stores
+    // Four statements (the flights) wait for the lock; the other stores
     // wait in the queue, holding no connection.
     let started = Instant::now();
-    while waiting(&sql).await < 2 && started.elapsed() < Duration::from_secs(3) {
+    while waiting(&sql).await < 4 && started.elapsed() < Duration::from_secs(3) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(waiting(&sql).await, 2);
+    assert_eq!(waiting(&sql).await, 4);
     locker.batch_execute("ROLLBACK").await.expect("unlock");
 
     let mut outcomes: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
@@ -130,4 +130,64 @@ async fn concurrent_stores_of_one_event_and_of_many_queue_then_count_exactly() {
         .expect("counters")
         .get(0);
     assert_eq!(deliveries, 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_queued_behind_stuck_statements_fails_after_5_s_with_what_to_check() {
+    let Some(cluster) = Cluster::start("batch-stuck") else {
+        return;
+    };
+    let url = cluster.url();
+    let inbox = PgInbox::connect_with(&url, &Options::default().schema("stuck"))
+        .await
+        .expect("connect");
+    let sql = connect(&url, "stuck").await;
+    let locker = connect(&url, "stuck").await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE event_counts IN EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let now = Utc::now();
+    let stuck: Vec<_> = ["e-1", "e-2", "e-4", "e-5"]
+        .into_iter()
+        .map(|id| {
+            let inbox = inbox.clone();
+            let record = record("w", id, now);
+            tokio::spawn(async move { inbox.store(record).await })
+        })
+        .collect();
+    let started = Instant::now();
+    while waiting(&sql).await < 4 && started.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(waiting(&sql).await, 4);
+
+    let started = Instant::now();
+    let error = inbox
+        .store(record("w", "e-3", now))
+        .await
+        .expect_err("queued behind the lock");
+    let waited = started.elapsed();
+    assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
+    assert_eq!(
+        error.to_string(),
+        "inbox storage failed: no PostgreSQL connection: the 4 store statements in flight did \
+         not finish in 5 s (the database is slow or a lock holds them; check pg_stat_activity \
+         for what they wait for)"
+    );
+    assert!(
+        waited >= Duration::from_millis(4_900) && waited < Duration::from_secs(8),
+        "gave up after {waited:?}"
+    );
+
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+    for store in stuck {
+        assert_eq!(store.await.expect("task").expect("stored"), Stored::New);
+    }
+    // The refused store left nothing behind; the next one goes at once.
+    assert_eq!(
+        inbox.store(record("w", "e-3", now)).await.expect("stored"),
+        Stored::New
+    );
+    assert_eq!(inbox.counts().await.expect("counts").pending, 5);
 }
