@@ -44,9 +44,10 @@ pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// Most store statements in flight at once per inbox (each on a connection
 /// of its own). The stores that arrive while they run form the next batch.
-/// Measured with `benches/load/postgres.sh`'s one-receiver row on 2 cores
-/// (docs/PERFORMANCE.md): 1 and 2 fell behind, 3 to 16 did alike; 4 leaves
-/// the rest of the pool to claims and settles.
+/// Measured with one receiver on a shared 2-core machine (docs/PERFORMANCE.md,
+/// the PostgreSQL section): 1 fell behind; 2 to 16 differed by less than
+/// the machine's noise; 4 keeps batches forming under load and leaves the
+/// rest of the pool to claims and settles.
 pub(crate) const FLIGHTS: usize = 4;
 
 /// [`SHARD`](crate::inbox::SHARD), for `concat!`.
@@ -278,13 +279,11 @@ async fn fly(shared: Arc<Shared>, mut batch: Vec<Job>) {
     };
     loop {
         send(&shared, batch).await;
-        match shared.stores.next() {
-            Some(next) => batch = next,
-            None => {
-                flight.ended = true;
-                return;
-            }
-        }
+        let Some(next) = shared.stores.next() else {
+            flight.ended = true;
+            return;
+        };
+        batch = next;
     }
 }
 

@@ -66,7 +66,7 @@ async fn concurrent_stores_of_one_event_and_of_many_queue_then_count_exactly() {
         }
     }
     assert_eq!(ids.len(), 60);
-    let stores: Vec<_> = ids
+    let tasks: Vec<_> = ids
         .iter()
         .map(|id| {
             let inbox = inbox.clone();
@@ -87,8 +87,8 @@ async fn concurrent_stores_of_one_event_and_of_many_queue_then_count_exactly() {
     locker.batch_execute("ROLLBACK").await.expect("unlock");
 
     let mut outcomes: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
-    for store in stores {
-        let (id, stored) = store.await.expect("task");
+    for task in tasks {
+        let (id, stored) = task.await.expect("task");
         outcomes
             .entry(id)
             .or_default()
