@@ -47,8 +47,8 @@
 //!
 //! Concurrent `store` calls in one process share one statement, so one
 //! round trip, one commit and one WAL flush carry many deliveries. A store
-//! that finds fewer than four store statements in flight goes at once,
-//! alone, with the single-row statement; the stores that arrive while four
+//! that finds fewer than two store statements in flight goes at once,
+//! alone, with the single-row statement; the stores that arrive while two
 //! are in flight queue, and the first statement to finish takes the whole
 //! queue (at most 64 records, 4 MiB of bodies) as its next statement: one
 //! `INSERT … SELECT FROM unnest(…)` of the same three steps. Batches form
