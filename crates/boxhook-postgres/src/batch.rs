@@ -45,9 +45,9 @@ pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Most store statements in flight at once per inbox (each on a connection
 /// of its own). The stores that arrive while they run form the next batch.
 /// Measured with one receiver on a shared 2-core machine (docs/PERFORMANCE.md,
-/// the PostgreSQL section): 2 stored more than 4 in 3 of 4 paired rounds
-/// (bigger batches, less of PostgreSQL's CPU per delivery), and leaves the
-/// rest of the pool to claims and settles.
+/// the PostgreSQL section): at a load average of 4 to 6, 2 stored more than
+/// 4 (bigger batches cost PostgreSQL less CPU per delivery); at 11 to 18, 4
+/// stored more. 2 also leaves the rest of the pool to claims and settles.
 pub(crate) const FLIGHTS: usize = 2;
 
 /// [`SHARD`](crate::inbox::SHARD), for `concat!`.
