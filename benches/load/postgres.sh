@@ -5,7 +5,8 @@
 #   2 x serve on Postgres      two receivers on the same database, each
 #                              loaded by its own wrk with its own events
 #   pgbench, 1 row             PostgreSQL's own ceiling: the inbox's single-row
-#                              store statement, POOL connections (serve's pool)
+#                              store statement, POOL connections (serve's pool),
+#                              just before and after the 1-receiver row (mean)
 #   pgbench, batched           the inbox's batch statement, FLIGHTS connections
 #                              (serve's store statements in flight), as many
 #                              rows per statement as serve's batches had
@@ -19,7 +20,8 @@
 #
 # The corpus is sized from a measured rate: a 2 s probe of serve on SQLite
 # (the fastest row) with a small corpus, then MARGIN times that rate for
-# DURATION seconds per half of the corpus (COUNT=N overrides).
+# DURATION seconds per half of the corpus (COUNT=N overrides); a row that
+# runs out of new deliveries makes the serve rows run again, larger.
 #
 #   bash benches/load/postgres.sh   # DURATION=8 CONNECTIONS=32 CONCURRENCY=8 WORK_SECONDS=15 MARGIN=2
 set -euo pipefail
