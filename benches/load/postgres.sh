@@ -4,14 +4,26 @@
 #   serve on Postgres          one `boxhook serve --store postgres://…`
 #   2 x serve on Postgres      two receivers on the same database, each
 #                              loaded by its own wrk with its own events
+#   pgbench, 1 row             PostgreSQL's own ceiling: the inbox's single-row
+#                              store statement, POOL connections (serve's pool),
+#                              just before and after the 1-receiver row (mean)
+#   pgbench, batched           the inbox's batch statement, FLIGHTS connections
+#                              (serve's store statements in flight), as many
+#                              rows per statement as serve's batches had
 #   work --exec true           a no-op command per event (SQLite, Postgres),
 #                              WORK_SECONDS on the events stored above
 #   work --forward             POST, signed like Box, to a local 200 server
 # PostgreSQL is a throwaway durable server (fsync=on, synchronous_commit=on,
 # as production) started from Debian's binaries as `nobody`, on a unix
-# socket in a temp dir. 127.0.0.1 only; everything started is stopped.
+# socket in a temp dir, with pg_stat_statements (to count serve's batches).
+# 127.0.0.1 only; everything started is stopped.
 #
-#   bash benches/load/postgres.sh   # DURATION=8 CONNECTIONS=32 CONCURRENCY=8 WORK_SECONDS=15
+# The corpus is sized from a measured rate: a 2 s probe of serve on SQLite
+# (the fastest row) with a small corpus, then MARGIN times that rate for
+# DURATION seconds per half of the corpus (COUNT=N overrides); a row that
+# runs out of new deliveries makes the serve rows run again, larger.
+#
+#   bash benches/load/postgres.sh   # DURATION=8 CONNECTIONS=32 CONCURRENCY=8 WORK_SECONDS=15 MARGIN=2
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,14 +31,21 @@ cd "$root"
 DURATION="${DURATION:-8}"
 CONNECTIONS="${CONNECTIONS:-32}"
 CONCURRENCY="${CONCURRENCY:-8}"
-COUNT="${COUNT:-160000}"
 SIZE="${SIZE:-3072}"
+MARGIN="${MARGIN:-2}"
+# serve's PostgreSQL pool (boxhook_postgres::Options' default) and its
+# store statements in flight (crates/boxhook-postgres/src/batch.rs, FLIGHTS).
+POOL=16
+FLIGHTS="$(sed -n 's/^pub(crate) const FLIGHTS: usize = \([0-9]*\);/\1/p' crates/boxhook-postgres/src/batch.rs)"
 out="$root/target/load-pg"
 rm -rf "$out"; mkdir -p "$out"
 
 cargo build --release --quiet -p boxhook-benches --bins
 cargo build --release --quiet -p boxhook-cli
-bin="$root/target/release"
+# Copies: a build sharing the target directory cannot swap them mid-run.
+mkdir -p "$out/bin"
+for b in boxhook sign_corpus bare_server; do cp "${CARGO_TARGET_DIR:-$root/target}/release/$b" "$out/bin/"; done
+bin="$out/bin"
 pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 
 pids=()
@@ -41,15 +60,12 @@ chown nobody "$pgdir"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 runuser -u nobody -- "$pgbin/initdb" -D "$pgdir/data" -U postgres -A trust -E UTF8 >/dev/null
 runuser -u nobody -- "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
-  -o "-p $port -k $pgdir -c listen_addresses='' -c fsync=on -c synchronous_commit=on -c max_connections=200" start >/dev/null
-for db in one two; do runuser -u nobody -- "$pgbin/createdb" -h "$pgdir" -p "$port" -U postgres "$db"; done
+  -o "-p $port -k $pgdir -c listen_addresses='' -c fsync=on -c synchronous_commit=on -c max_connections=200 -c shared_preload_libraries=pg_stat_statements" start >/dev/null
+for db in bench; do runuser -u nobody -- "$pgbin/createdb" -h "$pgdir" -p "$port" -U postgres "$db"; done
 pg() { echo "postgres://postgres@localhost/$1?host=$pgdir&port=$port"; }
 
 echo "machine: $(nproc) cores, $(rustc --version), $("$pgbin/postgres" --version)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$bin/sign_corpus" load --count "$COUNT" --size "$SIZE" --threads 4 --out "$out/corpus"
-ln -s "$out/corpus.2" "$out/other.0"; ln -s "$out/corpus.3" "$out/other.1"
-
 keys=(--primary-key SamplePrimaryKey --secondary-key SampleSecondaryKey)
 # serve NAME STORE-ARGS...: starts a receiver, sets $url.
 serve() {
@@ -58,7 +74,7 @@ serve() {
     >"$out/$name.stdout" 2>"$out/$name.stderr" &
   pids+=("$!")
   for _ in $(seq 1 200); do
-    url="$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*/\).*|\1|p' "$out/$name.stdout")"
+    url="$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*/\).*|\1|p' "$out/$name.stdout" 2>/dev/null || true)"
     [[ -n "$url" ]] && return 0
     sleep 0.1
   done
@@ -70,10 +86,60 @@ load() {
     wrk -t"$3" -c"$4" -d"${DURATION}s" --latency -s "$root/benches/load/deliveries.lua" "$5" >"$out/$1.wrk" 2>&1 || true
   local result; result="$(grep '^BOXHOOK_RESULT' "$out/$1.wrk")"
   get() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$result"; }
-  [[ "$(get non2xx)" == 0 && "$(get repeats)" == 0 ]] || { echo "postgres.sh: $1: $result" >&2; exit 1; }
+  [[ "$(get non2xx)" == 0 ]] || { echo "postgres.sh: $1: $result" >&2; exit 1; }
+  # Out of new deliveries: the rate is noted, and the serve rows run again
+  # with a corpus sized from it.
+  [[ "$(get repeats)" == 0 ]] || echo "$1 $(get requests) $(get duration_us)" >>"$out/ran-out"
   awk -v r="$(get requests)" -v d="$(get duration_us)" 'BEGIN { printf "%.0f", r / (d / 1e6) }'
 }
 stop_all() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; pids=(); }
+
+# The probe: serve on SQLite for 2 s over a small corpus (repeats allowed),
+# then the corpus for the runs: each half (wrk threads 0-1 and 2-3) holds
+# MARGIN x that rate x DURATION deliveries. On a shared machine the rate can
+# change between the probe and the runs: a row that runs out of new
+# deliveries makes the serve rows run again, on fresh stores, with a corpus
+# sized from the fastest rate seen (up to 3 rounds).
+if [[ -z "${COUNT:-}" ]]; then
+  "$bin/sign_corpus" load --count 40000 --size "$SIZE" --threads 2 --out "$out/probe" >/dev/null
+  serve probe --inbox "$out/probe.sqlite"
+  BOXHOOK_CORPUS="$out/probe" BOXHOOK_THREADS=2 timeout 60 \
+    wrk -t2 -c"$CONNECTIONS" -d2s -s "$root/benches/load/deliveries.lua" "$url" >"$out/probe.wrk" 2>&1 || true
+  stop_all
+  probe="$(sed -n 's/.* requests=\([0-9]*\) duration_us=\([0-9]*\).*/\1 \2/p' "$out/probe.wrk")"
+  [[ -n "$probe" ]] || { echo "postgres.sh: the probe did not run; see $out/probe.wrk" >&2; exit 1; }
+  COUNT="$(awk -v p="$probe" -v m="$MARGIN" -v d="$DURATION" 'BEGIN { split(p, a, " "); r = a[1] / (a[2] / 1e6); printf "%d", 2 * int(m * r * d + 1000) }')"
+  echo "probe: serve on SQLite, $(awk -v p="$probe" 'BEGIN { split(p, a, " "); printf "%.0f", a[1] / (a[2] / 1e6) }') requests/s for 2 s: corpus of $COUNT deliveries"
+  rm -f "$out"/probe*
+fi
+# PostgreSQL's own ceilings: pgbench running the inbox's statements
+# (benches/load/pgbench/*.sql, generated from the crate's constants and
+# checked by its tests) on a migrated database, for DURATION s each, with
+# the same server settings, the body of the corpus's first delivery (as
+# bytea text, backslashes doubled), and serve's connection counts. The
+# single-row ceiling runs just before and just after serve's 1-receiver
+# row, and their mean is the ratios' reference: on a shared machine the
+# rate drifts from one minute to the next.
+"$bin/boxhook" migrate --store "$(pg bench)" >/dev/null
+pgbench_tps() {
+  local clients="$1"; shift
+  "$pgbin/pgbench" -h "$pgdir" -p "$port" -U postgres -n -M prepared -c "$clients" -j 2 -T "$DURATION" \
+    -D w=1847502 -D trigger=FILE.UPLOADED -D stype=file -D sid=12345 -D did=d-1 \
+    -D at="$(( $(date +%s) * 1000 ))" -D body="$(cat "$out/body")" -D kind=v2 "$@" bench 2>"$out/pgbench.err" \
+    | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+# The serve rows, on fresh stores.
+serve_rows() {
+rm -f "$out"/inbox.sqlite* "$out/other".*
+for db in one two; do
+  psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+done
+psql -d one -c "CREATE EXTENSION pg_stat_statements"
+"$bin/sign_corpus" load --count "$COUNT" --size "$SIZE" --threads 4 --out "$out/corpus"
+ln -s "$out/corpus.2" "$out/other.0"; ln -s "$out/corpus.3" "$out/other.1"
+python3 -c 'import sys
+f = open(sys.argv[1], "rb"); n = int(f.readline()); body = f.read(n).split(b"\r\n\r\n", 1)[1]
+sys.stdout.buffer.write(body.replace(b"\\", b"\\\\"))' "$out/corpus.0" >"$out/body"
 
 serve sqlite --inbox "$out/inbox.sqlite"; sqlite_rps="$(load sqlite "$out/corpus" 2 "$CONNECTIONS" "$url")"; stop_all
 # WAL flushes against commits: how many stores one fsync carried.
@@ -84,29 +150,62 @@ walstat() {
 # CPU ticks (user + system) of the given processes, and of the whole machine.
 ticks_of() { local t=0 p; for p in "$@"; do [[ -r "/proc/$p/stat" ]] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-serve pg1 --store "$(pg one)"; sleep 1; before="$(walstat)"
+single_before="$(pgbench_tps "$POOL" -f "$root/benches/load/pgbench/store.sql")"
+serve pg1 --store "$(pg one)"; sleep 1; psql -d one -c "SELECT pg_stat_statements_reset()" >/dev/null; before="$(walstat)"
 receiver="$(pgrep -P "${pids[-1]}")"
 cpu0=("$(ticks_of "$receiver")" "$(ticks_of $(pgrep -u nobody postgres))" "$(machine_ticks)")
 pg1_rps="$(load pg1 "$out/corpus" 2 "$CONNECTIONS" "$url")"; after="$(walstat)"
 cpu1=("$(ticks_of "$receiver")" "$(ticks_of $(pgrep -u nobody postgres))" "$(machine_ticks)")
 stop_all
+single_after="$(pgbench_tps "$POOL" -f "$root/benches/load/pgbench/store.sql")"
 cpu_split="$(awk -v r="$((cpu1[0] - cpu0[0]))" -v p="$((cpu1[1] - cpu0[1]))" -v m="$((cpu1[2] - cpu0[2]))" \
   'BEGIN { printf "receiver %.0f %%, PostgreSQL %.0f %%, the rest (wrk, kernel) %.0f %% of %.1f CPU-seconds", 100 * r / m, 100 * p / m, 100 * (m - r - p) / m, m / 100 }')"
 read -r sync0 commit0 <<<"$before"; read -r sync1 commit1 <<<"$after"
 group="$(awk -v s="$((sync1 - sync0))" -v c="$((commit1 - commit0))" 'BEGIN { printf "%d WAL fsyncs for %d commits: %.1f commits per fsync", s, c, c / s }')"
+# serve's store statements during the 1-receiver run: single-row ones
+# (alone) and batches (rows returned: one per event).
+read -r singles batches batched <<<"$(psql -d one -F ' ' -c "SELECT
+    coalesce(sum(calls) FILTER (WHERE query LIKE 'WITH keyed AS%'), 0),
+    coalesce(sum(calls) FILTER (WHERE query LIKE 'WITH input AS%'), 0),
+    coalesce(sum(rows) FILTER (WHERE query LIKE 'WITH input AS%'), 0)
+  FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'one')")"
+mean_batch="$(awk -v s="$singles" -v b="$batches" -v r="$batched" 'BEGIN { printf "%.1f", (s + r) / (s + b) }')"
+batches_line="$singles statements of 1 row, $batches of several ($batched rows): $mean_batch rows per statement"
 serve pg2a --store "$(pg two)"; url_a="$url"; serve pg2b --store "$(pg two)"; url_b="$url"
 load pg2a "$out/corpus" 2 "$((CONNECTIONS / 2))" "$url_a" >"$out/pg2a.rps" &
 loader=$!
 load pg2b "$out/other" 2 "$((CONNECTIONS / 2))" "$url_b" >"$out/pg2b.rps"
 wait "$loader"
 pg2_rps="$(( $(cat "$out/pg2a.rps") + $(cat "$out/pg2b.rps") ))"; stop_all
+}
+psql() { "$pgbin/psql" -h "$pgdir" -p "$port" -U postgres -X -q -At "$@"; }
+for round in 1 2 3; do
+  rm -f "$out/ran-out"
+  serve_rows
+  [[ -f "$out/ran-out" ]] || break
+  fastest="$(awk '{ r = $2 / ($3 / 1e6); if (r > m) m = r } END { printf "%.0f", m }' "$out/ran-out")"
+  COUNT="$(awk -v r="$fastest" -v m="$MARGIN" -v d="$DURATION" -v c="$COUNT" 'BEGIN { n = 2 * int(m * r * d + 1000); print (n > 2 * c ? n : 2 * c) }')"
+  echo "round $round: $(cut -d' ' -f1 "$out/ran-out" | paste -sd, -) ran out of new deliveries (up to $fastest requests/s): again with $COUNT"
+done
+[[ ! -f "$out/ran-out" ]] || { echo "postgres.sh: still out of new deliveries after 3 rounds: set COUNT" >&2; exit 1; }
 echo "load after serving: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+batch_rows="$(awk -v m="$mean_batch" 'BEGIN { r = int(m + 0.5); print (r < 2 ? 2 : r) }')"
+single_tps="$(awk -v a="$single_before" -v b="$single_after" 'BEGIN { printf "%.0f", (a + b) / 2 }')"
+batch_tps="$(pgbench_tps "$FLIGHTS" -D b="$batch_rows" -f "$root/benches/load/pgbench/store_batch.sql")"
+[[ -n "$single_before" && -n "$single_after" && -n "$batch_tps" ]] || { echo "postgres.sh: pgbench failed; see $out/pgbench.err" >&2; exit 1; }
+batch_rps="$(awk -v t="$batch_tps" -v b="$batch_rows" 'BEGIN { printf "%.0f", t * b }')"
+single_rps="$(printf '%.0f' "$single_tps")"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo "load after pgbench: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # work NAME STORE HANDLER-ARGS...: runs a worker for WORK_SECONDS on events
 # already stored, then SIGTERM; prints events done per second.
 WORK_SECONDS="${WORK_SECONDS:-15}"
 done_in() {
-  "$bin/boxhook" inbox list --store "$1" --state done | tail -n 1 | sed 's/ event(s)//'
+  # The last line: "N event(s)", or "50 of N done event(s), newest first; …".
+  "$bin/boxhook" inbox list --store "$1" --state done | tail -n 1 \
+    | sed -n -e 's/^[0-9]* of \([0-9]*\) .*/\1/p;t' -e 's/^\([0-9]*\) .*/\1/p'
 }
 work() {
   local name="$1" store="$2"; shift 2
@@ -132,8 +231,11 @@ echo
 echo "| run | figure |"
 echo "|---|---:|"
 echo "| serve, SQLite (wrk -t2 -c$CONNECTIONS) | $sqlite_rps deliveries/s |"
-echo "| serve, PostgreSQL, 1 receiver (wrk -t2 -c$CONNECTIONS) | $pg1_rps deliveries/s |"
-echo "| serve, PostgreSQL, 2 receivers, same database (2 x wrk -t2 -c$((CONNECTIONS / 2))) | $pg2_rps deliveries/s |"
+echo "| pgbench, the inbox's single-row store, $POOL connections, before and after the 1-receiver row | $single_rps rows/s (mean of $(printf '%.0f' "$single_before") and $(printf '%.0f' "$single_after")) |"
+echo "| pgbench, the inbox's batch store, $FLIGHTS connections, $batch_rows rows per statement | $batch_rps rows/s ($batch_tps statements/s) |"
+echo "| serve, PostgreSQL, 1 receiver (wrk -t2 -c$CONNECTIONS) | $pg1_rps deliveries/s: $(ratio "$pg1_rps" "$single_rps") x single-row, $(ratio "$pg1_rps" "$batch_rps") x batched |"
+echo "| serve, PostgreSQL, 2 receivers, same database (2 x wrk -t2 -c$((CONNECTIONS / 2))) | $pg2_rps deliveries/s: $(ratio "$pg2_rps" "$single_rps") x single-row, $(ratio "$pg2_rps" "$batch_rps") x batched |"
+echo "| serve's store statements, 1 receiver (pg_stat_statements) | $batches_line |"
 echo "| group commit, 1 receiver (PostgreSQL's own) | $group |"
 echo "| CPU during the 1-receiver run (/proc, ticks of 10 ms) | $cpu_split |"
 echo "| work --exec true, SQLite, --concurrency $CONCURRENCY | $work_sqlite |"

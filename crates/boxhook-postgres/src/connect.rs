@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     /// `prune`: one connection, holding the pruners' advisory lock.
     pub(crate) maintenance: Pool,
     pub(crate) wake: Arc<Notify>,
+    /// The stores waiting for a statement, and those in flight.
+    pub(crate) stores: crate::batch::Batcher,
     /// 0 idle, 1 a NOTIFY in flight, 2 in flight and another one wanted.
     pub(crate) notifying: Arc<std::sync::atomic::AtomicU8>,
     pub(crate) listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -265,6 +267,7 @@ where
         read: pool(configs.read, tls.clone(), configs.read_pool_size)?,
         maintenance: pool(configs.maintenance, tls.clone(), 1)?,
         wake: Arc::new(Notify::new()),
+        stores: crate::batch::Batcher::default(),
         notifying: Arc::new(std::sync::atomic::AtomicU8::new(0)),
         listener: std::sync::Mutex::new(None),
         start_listener: Box::new(move |wake| {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use boxhook::inbox::backend::{lease_end, lease_lost, millis, stored, EntryColumns};
+use boxhook::inbox::backend::{lease_end, lease_lost, millis, EntryColumns};
 use boxhook::inbox::{
     Claimed, Counts, EntryState, ErrorKind, Inbox, InboxEntry, InboxError, ListFilter, NewRecord,
     Pruned, Retention, Revive, Stored, StoredEvent,
@@ -15,7 +15,7 @@ use tokio_postgres::Row;
 
 use crate::connect::{self, Shared, Which};
 use crate::options::Options;
-use crate::{partitions, storage};
+use crate::storage;
 
 /// A durable inbox in a PostgreSQL database, shared by any number of
 /// receivers and workers (see the [crate docs](crate)).
@@ -172,19 +172,12 @@ impl PgInbox {
     }
 }
 
-/// [`SHARD`], for `concat!`.
-macro_rules! shard {
-    () => {
-        "(pg_backend_pid() % 16)::smallint"
-    };
-}
-
 /// The counter shard a statement updates: the backend's pid modulo 16.
 /// A connection runs one transaction at a time, and a pool's connections
 /// are started one after the other (consecutive pids), so concurrent
 /// stores mostly update rows of their own instead of waiting for each
 /// other's commit on one row.
-pub(crate) const SHARD: &str = shard!();
+pub(crate) const SHARD: &str = crate::batch::shard!();
 
 /// Adds an `event_counts` row's `EXCLUDED` changes to the stored one (in
 /// `ON CONFLICT … DO UPDATE`, the table aliased `c`).
@@ -219,83 +212,18 @@ fn entry(row: &Row) -> Result<InboxEntry, InboxError> {
     .decode()
 }
 
-/// The store: one statement, so one round trip and one commit.
-///
-/// 1. `keyed` inserts the event's key, or counts one more delivery of a
-///    key stored before (its row lock makes concurrent stores of one event
-///    wait for each other: one inserts, the others count). A pruned event's
-///    key is still there: its retry is a duplicate.
-/// 2. `added` inserts the event itself only when its key is new.
-/// 3. The counter shard gains a pending event (when new) and a delivery,
-///    last, so no statement holds a counter row while waiting for another
-///    lock. The statement is an `INSERT`, so a read-only database says
-///    `cannot execute INSERT`.
-///
-/// Every step reads rows of the steps before it, so a batch of records
-/// (`unnest` of arrays instead of `VALUES`) fits the same shape.
-const STORE: &str = concat!(
-    "WITH keyed AS ( \
-       INSERT INTO event_keys (webhook_id, event_id, received_at) VALUES ($1, $2, $7) \
-       ON CONFLICT (webhook_id, event_id) DO UPDATE SET deliveries = event_keys.deliveries + 1 \
-       RETURNING deliveries), \
-     added AS ( \
-       INSERT INTO events (webhook_id, event_id, trigger_name, source_type, source_id, \
-                           delivery_id, received_at, body, kind) \
-       SELECT $1, $2, $3::text, $4::text, $5::text, $6::text, $7, $8::bytea, $9::text \
-       FROM keyed WHERE deliveries = 1 \
-       RETURNING 1) \
-     INSERT INTO event_counts AS c (webhook_id, shard, pending, deliveries) \
-     SELECT $1, ",
-    shard!(),
-    ", (SELECT count(*) FROM added), 1 \
-     ON CONFLICT (webhook_id, shard) DO UPDATE \
-     SET pending = c.pending + EXCLUDED.pending, deliveries = c.deliveries + 1 \
-     RETURNING (SELECT deliveries FROM keyed)"
-);
-
 impl Inbox for PgInbox {
-    /// One statement, committed (and, with PostgreSQL's default
-    /// `synchronous_commit = on`, flushed to its WAL) before it returns: it
-    /// inserts the event's key in `event_keys` or counts one more delivery
-    /// of it (concurrent stores of one event wait for each other's key),
+    /// Committed (and, with PostgreSQL's default `synchronous_commit =
+    /// on`, flushed to its WAL) before it returns, in one statement with
+    /// the stores running concurrently in this process (group commit; see
+    /// the [crate docs](crate#group-commit)): it inserts the event's key in
+    /// `event_keys` or counts one more delivery of it (concurrent stores of
+    /// one event wait for each other's key, or share one row of the batch),
     /// inserts the event only when its key is new, and counts it. When the
     /// event's day has no partition yet (a clock far from the others', or
     /// no prune for a week), the store creates it and runs again.
     async fn store(&self, record: NewRecord) -> Result<Stored, InboxError> {
-        let mut client = self.client().await?;
-        let stmt = client.prepare_cached(STORE).await.map_err(storage)?;
-        let received_at = millis(record.received_at);
-        let mut created = false;
-        let row = loop {
-            let stored = client
-                .query_one(
-                    &stmt,
-                    &[
-                        &record.webhook_id,
-                        &record.event_id,
-                        &record.trigger,
-                        &record.source_type,
-                        &record.source_id,
-                        &record.delivery_id,
-                        &received_at,
-                        &&record.body[..],
-                        &record.kind.as_str(),
-                    ],
-                )
-                .await;
-            match stored {
-                Err(error) if !created && partitions::is_missing(&error) => {
-                    partitions::create(&mut client, partitions::day_of(received_at)).await?;
-                    created = true;
-                }
-                other => break other.map_err(storage)?,
-            }
-        };
-        let stored = stored(row.try_get(0).map_err(storage)?);
-        if stored == Stored::New {
-            self.shared.notify_ready();
-        }
-        Ok(stored)
+        crate::batch::store(&self.shared, record).await
     }
 
     async fn claim_next(

@@ -27,7 +27,7 @@
 //!
 //! | promise | mechanism |
 //! |---|---|
-//! | an event is stored once, however many receivers get its deliveries, for as long as its key is kept (no time window; past its pruning, until `received_at + keys`) | the primary key `(webhook_id, event_id)` of `event_keys` and `INSERT … ON CONFLICT DO UPDATE SET deliveries = deliveries + 1`, the event inserted in the same statement only when its key is new: concurrent stores of one key wait for each other, one inserts, the others count |
+//! | an event is stored once, however many receivers get its deliveries, for as long as its key is kept (no time window; past its pruning, until `received_at + keys`) | the primary key `(webhook_id, event_id)` of `event_keys` and `INSERT … ON CONFLICT DO UPDATE SET deliveries = deliveries + n`, the event inserted in the same statement only when its key is new: concurrent stores of one key wait for each other, one inserts, the others count; the `n` deliveries of one key in one batch are one row of the statement |
 //! | counts are exact and cost the same at any size | every statement that adds, moves or removes an event changes the counter rows of `event_counts` in the same statement (sharded by webhook and backend pid, summed on read); the oldest pending event is the first entry of an index per partition |
 //! | pruning neither bloats the table nor holds a lock a store waits for | whole day partitions detached with `DETACH PARTITION … CONCURRENTLY` and dropped, counts subtracted in the same transaction; elsewhere `DELETE`s of at most `batch` events; one pruner per schema by `pg_try_advisory_lock` |
 //! | admin reads never delay a delivery | `list`, `get` and `counts` on a read pool of their own, read-only, with a statement timeout |
@@ -45,14 +45,37 @@
 //!
 //! # Group commit
 //!
-//! Each `store` is its own transaction. PostgreSQL already flushes the WAL
-//! of concurrent commits together (one fsync for every transaction waiting
-//! when it starts), so the receivers' concurrent deliveries share fsyncs
-//! without batching in boxhook; see docs/PERFORMANCE.md for the figures.
-//! That is also why the wake-up `NOTIFY` is not sent inside the store's
-//! transaction: PostgreSQL holds a database-wide lock from a notifying
-//! transaction's pre-commit to its end, which serialized every store's
-//! WAL flush (measured: one fsync per commit, 560 stores/s).
+//! Concurrent `store` calls in one process share one statement, so one
+//! round trip, one commit and one WAL flush carry many deliveries. A store
+//! that finds fewer than two store statements in flight goes at once,
+//! alone, with the single-row statement; the stores that arrive while two
+//! are in flight queue, and the first statement to finish takes the whole
+//! queue (at most 64 records, 4 MiB of bodies) as its next statement: one
+//! `INSERT … SELECT FROM unnest(…)` of the same three steps. Batches form
+//! while statements run, never by waiting for more stores, so a store
+//! without concurrency pays nothing for it.
+//!
+//! - Each caller is answered only after the COMMIT of the statement that
+//!   holds its record.
+//! - A batch whose statement fails (a record the database refuses, a day
+//!   without a partition, a deadlock) is stored again one record at a
+//!   time: one bad record fails only its own caller.
+//! - Deduplication stays exact: the records of one event in a batch are
+//!   one row of the statement that counts all of them (`ON CONFLICT DO
+//!   UPDATE` may not touch a row twice in one statement); the first is
+//!   `Stored::New` when the event is new, the others duplicates numbered
+//!   in arrival order. Keys are inserted in key order, so batches sharing
+//!   events never wait for each other in a cycle.
+//! - A store waits in the queue at most 5 s (as long as for a pool
+//!   connection), then fails with a message that says so.
+//!
+//! PostgreSQL also flushes the WAL of concurrent commits together (one
+//! fsync for every transaction waiting when it starts), across receivers.
+//! The wake-up `NOTIFY` is not sent inside the store's transaction:
+//! PostgreSQL holds a database-wide lock from a notifying transaction's
+//! pre-commit to its end, which serialized every store's WAL flush
+//! (measured: one fsync per commit, 560 stores/s). See docs/PERFORMANCE.md
+//! for the figures.
 //!
 //! # TLS
 //!
@@ -127,6 +150,7 @@
     reason = "PostgreSQL and SQLite are product names, not code"
 )]
 
+mod batch;
 mod connect;
 mod conninfo;
 mod idempotency;

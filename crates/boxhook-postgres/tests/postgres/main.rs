@@ -6,6 +6,8 @@
     reason = "SQLite and PostgreSQL are product names, not code"
 )]
 
+#[cfg(unix)]
+mod batch;
 mod common;
 #[cfg(unix)]
 mod conformance;

@@ -1,0 +1,193 @@
+//! Group commit under concurrency: while the first store statements wait
+//! for a lock, the stores behind them wait in the inbox's queue (not on
+//! connections), then go together; many deliveries of one event among
+//! them make one event, one `Stored::New` and every delivery counted.
+//! Skipped with a message when PostgreSQL is not installed, unless
+//! `BOXHOOK_POSTGRES=required`.
+
+#![cfg(unix)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "PostgreSQL is a product name, not code"
+)]
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use boxhook::inbox::{Inbox, ListFilter, Stored};
+use boxhook_postgres::{Options, PgInbox};
+use boxhook_testkit::postgres::Cluster;
+use chrono::Utc;
+
+use common::{connect, record};
+
+/// Store statements of the inbox's pool waiting for a lock.
+async fn waiting(sql: &tokio_postgres::Client) -> i64 {
+    sql.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'boxhook' \
+         AND wait_event_type = 'Lock' AND strpos(query, 'event_keys') > 0",
+        &[],
+    )
+    .await
+    .expect("activity")
+    .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_stores_of_one_event_and_of_many_queue_then_count_exactly() {
+    let Some(cluster) = Cluster::start("batch-concurrent") else {
+        return;
+    };
+    let url = cluster.url();
+    let inbox = PgInbox::connect_with(&url, &Options::default().schema("many").pool_size(16))
+        .await
+        .expect("connect");
+    let sql = connect(&url, "many").await;
+    let locker = connect(&url, "many").await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE event_counts IN EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+
+    // 5 events delivered 8 times each, and 20 events delivered once,
+    // interleaved: 60 stores at once.
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for round in 0..8 {
+        for event in 0..5 {
+            ids.push(format!("dup-{event}"));
+        }
+        for single in 0..20 {
+            if single % 8 == round {
+                ids.push(format!("one-{single}"));
+            }
+        }
+    }
+    assert_eq!(ids.len(), 60);
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let inbox = inbox.clone();
+            let record = record("w", id, now);
+            let id = id.clone();
+            tokio::spawn(async move { (id, inbox.store(record).await) })
+        })
+        .collect();
+
+    // Two statements (the flights) wait for the lock; the other stores
+    // wait in the queue, holding no connection.
+    let started = Instant::now();
+    while waiting(&sql).await < 2 && started.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(waiting(&sql).await, 2);
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+
+    let mut outcomes: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
+    for task in tasks {
+        let (id, stored) = task.await.expect("task");
+        outcomes
+            .entry(id)
+            .or_default()
+            .push(stored.expect("stored"));
+    }
+    for (id, stored) in &outcomes {
+        let mut deliveries: Vec<u64> = stored.iter().map(|s| s.deliveries()).collect();
+        deliveries.sort_unstable();
+        let expected: Vec<u64> = if id.starts_with("dup-") {
+            (1..=8).collect()
+        } else {
+            vec![1]
+        };
+        assert_eq!(deliveries, expected, "{id}");
+        assert_eq!(
+            stored.iter().filter(|s| **s == Stored::New).count(),
+            1,
+            "{id}"
+        );
+    }
+    assert_eq!(outcomes.len(), 25);
+
+    let listed: BTreeMap<String, u64> = inbox
+        .list(ListFilter::new())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|entry| (entry.event_id, entry.deliveries))
+        .collect();
+    let expected: BTreeMap<String, u64> = outcomes
+        .keys()
+        .map(|id| (id.clone(), if id.starts_with("dup-") { 8 } else { 1 }))
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(inbox.counts().await.expect("counts").pending, 25);
+    let deliveries: i64 = sql
+        .query_one("SELECT sum(deliveries)::bigint FROM event_counts", &[])
+        .await
+        .expect("counters")
+        .get(0);
+    assert_eq!(deliveries, 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_queued_behind_stuck_statements_fails_after_5_s_with_what_to_check() {
+    let Some(cluster) = Cluster::start("batch-stuck") else {
+        return;
+    };
+    let url = cluster.url();
+    let inbox = PgInbox::connect_with(&url, &Options::default().schema("stuck"))
+        .await
+        .expect("connect");
+    let sql = connect(&url, "stuck").await;
+    let locker = connect(&url, "stuck").await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE event_counts IN EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let now = Utc::now();
+    let stuck: Vec<_> = ["e-1", "e-2"]
+        .into_iter()
+        .map(|id| {
+            let inbox = inbox.clone();
+            let record = record("w", id, now);
+            tokio::spawn(async move { inbox.store(record).await })
+        })
+        .collect();
+    let started = Instant::now();
+    while waiting(&sql).await < 2 && started.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(waiting(&sql).await, 2);
+
+    let started = Instant::now();
+    let error = inbox
+        .store(record("w", "e-3", now))
+        .await
+        .expect_err("queued behind the lock");
+    let waited = started.elapsed();
+    assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
+    assert_eq!(
+        error.to_string(),
+        "inbox storage failed: no PostgreSQL connection: the 2 store statements in flight did \
+         not finish in 5 s (the database is slow or a lock holds them; check pg_stat_activity \
+         for what they wait for)"
+    );
+    assert!(
+        waited >= Duration::from_millis(4_900) && waited < Duration::from_secs(8),
+        "gave up after {waited:?}"
+    );
+
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+    for store in stuck {
+        assert_eq!(store.await.expect("task").expect("stored"), Stored::New);
+    }
+    // The refused store left nothing behind; the next one goes at once.
+    assert_eq!(
+        inbox.store(record("w", "e-3", now)).await.expect("stored"),
+        Stored::New
+    );
+    assert_eq!(inbox.counts().await.expect("counts").pending, 3);
+}
