@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::time::Duration;
 
 use boxhook_core::model::{DeletionReason, WebhookEvent};
 
@@ -193,6 +194,9 @@ mod sealed {
 ///   own error type: the handler failed, 500.
 /// - [`HandlerError::retry_later`]: a temporary condition (a dependency is
 ///   down, a rate limit), 503.
+/// - For handlers an inbox [`Worker`](crate::inbox::Worker) runs, two more
+///   say how to settle the event: [`HandlerError::retry_in`] (again after
+///   exactly this long) and [`HandlerError::give_up`] (dead now).
 ///
 /// ```
 /// use boxhook::HandlerError;
@@ -205,7 +209,19 @@ mod sealed {
 /// ```
 pub struct HandlerError {
     retry: bool,
+    settle: Settle,
     source: Box<dyn StdError + Send + Sync>,
+}
+
+/// What a failure asks of an inbox worker beyond the failure itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// The worker's own backoff and attempt limit.
+    Backoff,
+    /// Claimable again after exactly this long (attempt limit unchanged).
+    RetryIn(Duration),
+    /// Dead now, whatever attempts are left.
+    GiveUp,
 }
 
 impl HandlerError {
@@ -213,6 +229,7 @@ impl HandlerError {
     pub fn new(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
             retry: false,
+            settle: Settle::Backoff,
             source: error.into(),
         }
     }
@@ -221,6 +238,51 @@ impl HandlerError {
     pub fn retry_later(reason: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
             retry: true,
+            settle: Settle::Backoff,
+            source: reason.into(),
+        }
+    }
+
+    /// A retry after exactly `wait`: answered with 503 by a receiver (Box
+    /// keeps its own schedule); an inbox [`Worker`](crate::inbox::Worker)
+    /// makes the event claimable again after `wait` instead of its backoff
+    /// (the attempt still counts towards
+    /// [`max_attempts`](crate::inbox::Worker::max_attempts)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use boxhook::HandlerError;
+    ///
+    /// let later = HandlerError::retry_in(Duration::from_secs(90), "rate limited for 90 s");
+    /// assert!(later.is_retry());
+    /// assert_eq!(later.retry_wait(), Some(Duration::from_secs(90)));
+    /// assert_eq!(HandlerError::retry_later("busy").retry_wait(), None);
+    /// ```
+    pub fn retry_in(wait: Duration, reason: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            retry: true,
+            settle: Settle::RetryIn(wait),
+            source: reason.into(),
+        }
+    }
+
+    /// The event can never be processed: answered with 500 by a receiver
+    /// (Box retries it anyway); an inbox [`Worker`](crate::inbox::Worker)
+    /// with dead letters marks it dead at once instead of retrying it
+    /// (without dead letters it is released for a retry, as every event
+    /// that cannot be processed is).
+    ///
+    /// ```
+    /// use boxhook::HandlerError;
+    ///
+    /// let never = HandlerError::give_up("the folder this event names was deleted");
+    /// assert!(never.is_give_up() && !never.is_retry());
+    /// assert!(!HandlerError::new("timeout").is_give_up());
+    /// ```
+    pub fn give_up(reason: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            retry: false,
+            settle: Settle::GiveUp,
             source: reason.into(),
         }
     }
@@ -229,6 +291,21 @@ impl HandlerError {
     #[must_use]
     pub fn is_retry(&self) -> bool {
         self.retry
+    }
+
+    /// The exact wait [`retry_in`](Self::retry_in) asked for, if any.
+    #[must_use]
+    pub fn retry_wait(&self) -> Option<Duration> {
+        match self.settle {
+            Settle::RetryIn(wait) => Some(wait),
+            Settle::Backoff | Settle::GiveUp => None,
+        }
+    }
+
+    /// Whether the handler gave up on the event ([`give_up`](Self::give_up)).
+    #[must_use]
+    pub fn is_give_up(&self) -> bool {
+        self.settle == Settle::GiveUp
     }
 
     /// The underlying error.
@@ -267,6 +344,7 @@ impl fmt::Debug for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HandlerError")
             .field("retry", &self.retry)
+            .field("settle", &self.settle)
             .field("source", &self.source)
             .finish()
     }

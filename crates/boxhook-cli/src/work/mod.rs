@@ -6,7 +6,6 @@
 mod exec;
 mod forward;
 mod pipe;
-mod settle;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,15 +180,13 @@ enum Plan {
 }
 
 impl Plan {
-    /// The handler of one worker slot: its own process with `--pipe`,
-    /// leaving its verdicts in `verdicts`.
-    fn slot(&self, worker_id: &str, verdicts: &Arc<settle::Verdicts>) -> Handler {
+    /// The handler of one worker slot: its own process with `--pipe`.
+    fn slot(&self, worker_id: &str) -> Handler {
         match self {
             Self::Exec(exec) => Handler::Exec(Arc::clone(exec)),
             Self::Pipe(pipe) => Handler::Pipe(Arc::new(pipe::Slot::new(
                 Arc::clone(pipe),
                 worker_id.to_owned(),
-                Arc::clone(verdicts),
             ))),
             Self::Forward(forward) => Handler::Forward(Arc::clone(forward)),
         }
@@ -353,13 +350,11 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         let mut slots = Vec::new();
         for n in 0..args.concurrency {
             let worker_id = format!("{host}-{}-{n}", std::process::id());
-            let verdicts = Arc::new(settle::Verdicts::default());
-            let handler = plan.slot(&worker_id, &verdicts);
+            let handler = plan.slot(&worker_id);
             if let Handler::Pipe(slot) = &handler {
                 slots.push(Arc::clone(slot));
             }
-            let inbox = settle::Settling::new(inbox.clone(), verdicts);
-            let worker = Worker::new(inbox, handler)
+            let worker = Worker::new(inbox.clone(), handler)
                 .worker_id(worker_id)
                 .lease(lease)
                 .backoff(Backoff::exponential(

@@ -16,7 +16,6 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::exec::{exited, Environment, KillGroup};
-use super::settle::{Verdict, Verdicts};
 
 /// The longest answer line read, newline included: a longer one is a
 /// protocol error (its process is restarted, since what it writes next no
@@ -57,7 +56,6 @@ pub(super) struct Slot {
     process: tokio::sync::Mutex<Option<Process>>,
     /// Processes in a row that ended before answering any event.
     failed_starts: AtomicU32,
-    verdicts: Arc<Verdicts>,
 }
 
 /// A running handler process.
@@ -93,19 +91,18 @@ enum Broken {
 }
 
 impl Slot {
-    pub(super) fn new(pipe: Arc<Pipe>, worker_id: String, verdicts: Arc<Verdicts>) -> Self {
+    pub(super) fn new(pipe: Arc<Pipe>, worker_id: String) -> Self {
         Self {
             pipe,
             worker_id,
             process: tokio::sync::Mutex::new(None),
             failed_starts: AtomicU32::new(0),
-            verdicts,
         }
     }
 
     /// Hands one event to the process and settles on its answer: `Ok` for
-    /// `ok`; an error otherwise, with the verdict of `retry SECONDS` and
-    /// `dead` left in [`Verdicts`] for the requeue that follows.
+    /// `ok`; an error otherwise, `retry SECONDS` as
+    /// [`HandlerError::retry_in`] and `dead` as [`HandlerError::give_up`].
     pub(super) async fn run(
         &self,
         claimed: &Claimed,
@@ -180,22 +177,17 @@ impl Slot {
         match answer {
             Answer::Ok => Ok(()),
             Answer::Retry(None) => Err(HandlerError::new("the --pipe handler answered `retry`")),
-            Answer::Retry(Some(seconds)) => {
-                self.verdicts
-                    .set(claimed, Verdict::RetryIn(Duration::from_secs(seconds)));
-                Err(HandlerError::new(format!(
-                    "the --pipe handler answered `retry {seconds}`"
-                )))
-            }
+            Answer::Retry(Some(seconds)) => Err(HandlerError::retry_in(
+                Duration::from_secs(seconds),
+                format!("the --pipe handler answered `retry {seconds}`"),
+            )),
             Answer::Dead(reason) => {
                 let said = match &reason {
                     Some(reason) => format!("dead {reason}"),
                     None => "dead".to_owned(),
                 };
-                self.verdicts
-                    .set(claimed, Verdict::Dead(reason.unwrap_or_default()));
-                Err(HandlerError::new(format!(
-                    "the --pipe handler answered `{said}`: dead now, not retried"
+                Err(HandlerError::give_up(format!(
+                    "the --pipe handler answered `{said}`"
                 )))
             }
         }

@@ -148,10 +148,9 @@ fn the_example_handler_answers_ok_retry_and_dead_and_each_is_settled_so() {
     assert!((50_000..=60_000).contains(&ready), "{ready} ms");
     for needle in [
         "stderr: e-1 attempt 1\n",
-        "error=the --pipe handler answered `dead deleted files have nothing to process`: dead \
-         now, not retried\n",
-        "event e-2 attempt 1 is dead: the --pipe handler answered `dead` (deleted files have \
-         nothing to process); not retried. Once the cause is fixed: boxhook inbox requeue e-2\n",
+        "inbox event given up by its handler; it is dead at once until requeued, not retried \
+         event=4133/e-2 kind=\"v2\" attempt=1 error=the --pipe handler answered `dead deleted \
+         files have nothing to process`\n",
         "error=the --pipe handler answered `retry 60`\n",
         "stderr: failed: TypeError(\"'NoneType' object is not subscriptable\")\n",
         "error=the --pipe handler answered `retry`\n",

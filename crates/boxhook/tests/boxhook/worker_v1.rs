@@ -20,9 +20,13 @@ use boxhook::HandlerError;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-/// Records in the order stored, with their state and attempts.
+/// Records in the order stored, with their state and attempts; and the
+/// time of each requeue.
 #[derive(Clone, Default)]
-struct Records(Arc<Mutex<Vec<(NewRecord, EntryState, u32)>>>);
+struct Records(
+    Arc<Mutex<Vec<(NewRecord, EntryState, u32)>>>,
+    Arc<Mutex<Vec<DateTime<Utc>>>>,
+);
 
 impl Records {
     fn states(&self) -> Vec<(String, EntryState, u32)> {
@@ -80,8 +84,9 @@ impl Inbox for Records {
         Ok(())
     }
 
-    async fn requeue(&self, claimed: &Claimed, _: DateTime<Utc>) -> Result<(), InboxError> {
+    async fn requeue(&self, claimed: &Claimed, at: DateTime<Utc>) -> Result<(), InboxError> {
         self.set(claimed, EntryState::Pending);
+        self.1.lock().expect("lock").push(at);
         Ok(())
     }
 
@@ -289,4 +294,52 @@ async fn a_handler_that_takes_no_v1_callbacks_has_them_dead_at_once() {
          InboxHandler::call_v1); requeue the callback once one does",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_handler_that_gives_up_has_its_event_dead_at_once() {
+    let gives_up = |_: WebhookEvent, _: Claimed| async {
+        Err::<(), _>(HandlerError::give_up("the folder it names was deleted"))
+    };
+    dead_at_once(
+        v2_record("e-1"),
+        gives_up,
+        "inbox event given up by its handler; it is dead at once until requeued, not retried",
+        "error=the folder it names was deleted",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_retry_in_comes_back_after_exactly_its_wait_not_the_backoff() {
+    let at = DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z")
+        .expect("a time")
+        .with_timezone(&Utc);
+    let inbox = Records::default();
+    inbox.store(v2_record("e-1")).await.expect("store");
+    let later = |_: WebhookEvent, claimed: Claimed| async move {
+        Err::<(), _>(match claimed.attempt() {
+            1 => HandlerError::retry_in(Duration::from_secs(90), "rate limited for 90 s"),
+            _ => HandlerError::retry_later("busy"),
+        })
+    };
+    let worker = Worker::new(inbox.clone(), later)
+        .clock(boxhook::FixedClock::at(at))
+        .backoff(boxhook::inbox::Backoff::exponential(
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        ))
+        .max_attempts(3);
+    assert_eq!(worker.run_once().await.expect("run"), Ran::Released);
+    assert_eq!(worker.run_once().await.expect("run"), Ran::Released);
+    // Its last attempt: dead, whatever the handler asked.
+    assert_eq!(worker.run_once().await.expect("run"), Ran::Dead);
+    assert_eq!(
+        *inbox.1.lock().expect("lock"),
+        [
+            at + chrono::TimeDelta::seconds(90),
+            at + chrono::TimeDelta::seconds(5)
+        ]
+    );
+    assert_eq!(inbox.states(), [("e-1".to_owned(), EntryState::Dead, 3)]);
 }

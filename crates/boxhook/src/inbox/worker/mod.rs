@@ -532,14 +532,17 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Err(error) => Err(error),
             };
         };
-        let failure = match failure {
-            None => None,
+        let (failure, wait) = match failure {
+            None => (None, None),
             Some(Failure::Never(error)) => {
                 return self
                     .settle_dead(&claimed, &error, Dead::NoV1Handler, stop)
                     .await
             }
-            Some(Failure::Once(error)) => Some(error),
+            Some(Failure::GaveUp(error)) => {
+                return self.settle_dead(&claimed, &error, Dead::GaveUp, stop).await
+            }
+            Some(Failure::Once(error, wait)) => (Some(error), wait),
         };
         let how = match &failure {
             None => Settle::Ack,
@@ -548,7 +551,10 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     .settle_dead(&claimed, error, Dead::LastAttempt, stop)
                     .await
             }
-            Some(_) => Settle::Requeue(self.retry_at(attempt)),
+            Some(_) => Settle::Requeue(match wait {
+                Some(wait) => super::backend::lease_end(self.clock.now(), wait),
+                None => self.retry_at(attempt),
+            }),
         };
         match (self.settle(&claimed, how, stop).await, failure) {
             (Ok(()), None) => {
@@ -659,15 +665,16 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             Ok(Ok(Err(error))) if error.source().is::<NoV1Handler>() => {
                 Some(Failure::Never(error.to_string()))
             }
-            Ok(Ok(Err(error))) => Some(Failure::Once(error.to_string())),
-            Ok(Err(panic)) => Some(Failure::Once(format!(
-                "handler panicked: {}",
-                crate::panic::panic_message(&*panic)
-            ))),
-            Err(_) => Some(Failure::Once(format!(
-                "handler ran past its {:?} lease",
-                self.lease
-            ))),
+            Ok(Ok(Err(error))) if error.is_give_up() => Some(Failure::GaveUp(error.to_string())),
+            Ok(Ok(Err(error))) => Some(Failure::Once(error.to_string(), error.retry_wait())),
+            Ok(Err(panic)) => Some(Failure::Once(
+                format!("handler panicked: {}", crate::panic::panic_message(&*panic)),
+                None,
+            )),
+            Err(_) => Some(Failure::Once(
+                format!("handler ran past its {:?} lease", self.lease),
+                None,
+            )),
         })
     }
 
@@ -699,8 +706,13 @@ type HandlerFuture<'a> =
 
 /// Why an attempt failed: worth another attempt, or never.
 enum Failure {
-    Once(String),
+    /// Worth another attempt: after the backoff, or after exactly this
+    /// long ([`HandlerError::retry_in`]).
+    Once(String, Option<std::time::Duration>),
+    /// Never: no handler for its kind.
     Never(String),
+    /// The handler gave up on it ([`HandlerError::give_up`]).
+    GaveUp(String),
 }
 
 /// Why an event is buried, for its one log line.
@@ -712,6 +724,8 @@ enum Dead {
     Unreadable,
     /// It is a V1 callback and the handler takes none.
     NoV1Handler,
+    /// Its handler gave up on it ([`HandlerError::give_up`]).
+    GaveUp,
 }
 
 impl<I, H> fmt::Debug for Worker<I, H> {

@@ -60,6 +60,9 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     Dead::NoV1Handler => {
                         tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox V1 callback cannot be processed by this worker; it is dead at once, not retried");
                     }
+                    Dead::GaveUp => {
+                        tracing::error!(event = %key, kind, attempt, error = escaped::shown(error), "inbox event given up by its handler; it is dead at once until requeued, not retried");
+                    }
                 }
                 Ok(Ran::Dead)
             }
