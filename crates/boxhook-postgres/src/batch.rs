@@ -224,9 +224,16 @@ pub(crate) async fn store(shared: &Arc<Shared>, record: NewRecord) -> Result<Sto
     let (reply, mut answer) = oneshot::channel();
     let (id, departing) = shared.stores.enqueue(record, reply);
     if let Some(batch) = departing {
+        // The flight is counted as ended by its guard, made before the
+        // task: a task dropped before it first runs (a runtime shutting
+        // down) gives its flight back too.
+        let flight = Flight {
+            shared: Arc::clone(shared),
+            ended: false,
+        };
         // A task of its own: a caller that goes away (a client that hung
         // up) neither cancels the others' statement nor strands the queue.
-        tokio::spawn(fly(Arc::clone(shared), batch));
+        tokio::spawn(fly(flight, batch));
     }
     if let Ok(outcome) = tokio::time::timeout(POOL_WAIT, &mut answer).await {
         return outcome.unwrap_or_else(|_| Err(gone()));
@@ -235,9 +242,10 @@ pub(crate) async fn store(shared: &Arc<Shared>, record: NewRecord) -> Result<Sto
         return Err(InboxError::new(
             ErrorKind::Storage,
             format!(
-                "no PostgreSQL connection: the {FLIGHTS} store statements in flight did not \
-                 finish in {} s (the database is slow or a lock holds them; check \
-                 pg_stat_activity for what they wait for)",
+                "no PostgreSQL connection: this store waited {} s in the queue behind the \
+                 {FLIGHTS} store statements in flight (or their wait for a pooled connection): \
+                 the database is slow or a lock holds them; check pg_stat_activity for what \
+                 they wait for",
                 POOL_WAIT.as_secs()
             ),
         ));
@@ -250,36 +258,32 @@ pub(crate) async fn store(shared: &Arc<Shared>, record: NewRecord) -> Result<Sto
 fn gone() -> InboxError {
     InboxError::new(
         ErrorKind::Closed,
-        "the store's batch ended without an answer (the runtime is shutting down); the event \
-         may or may not be stored: the sender's retry will tell",
+        "the store's batch ended without an answer (a panic, or the runtime shutting down); \
+         the event may or may not be stored: the sender's retry will tell",
     )
 }
 
-/// Counts a flight as ended when its task ends without taking the queue's
-/// `None` (a panic, a runtime shutting down).
-struct Flight<'a> {
-    batcher: &'a Batcher,
+/// A flight in progress: counted as ended when dropped without taking the
+/// queue's `None` (a panic, a task dropped by a runtime shutting down).
+struct Flight {
+    shared: Arc<Shared>,
     ended: bool,
 }
 
-impl Drop for Flight<'_> {
+impl Drop for Flight {
     fn drop(&mut self) {
         if !self.ended {
-            let mut state = self.batcher.state();
+            let mut state = self.shared.stores.state();
             state.flights = state.flights.saturating_sub(1);
         }
     }
 }
 
 /// Sends `batch`, then the batches queued meanwhile, until none is.
-async fn fly(shared: Arc<Shared>, mut batch: Vec<Job>) {
-    let mut flight = Flight {
-        batcher: &shared.stores,
-        ended: false,
-    };
+async fn fly(mut flight: Flight, mut batch: Vec<Job>) {
     loop {
-        send(&shared, batch).await;
-        let Some(next) = shared.stores.next() else {
+        send(&flight.shared, batch).await;
+        let Some(next) = flight.shared.stores.next() else {
             flight.ended = true;
             return;
         };
@@ -301,7 +305,25 @@ async fn send(shared: &Shared, batch: Vec<Job>) {
     let mut new = false;
     let together = if batch.len() > 1 {
         let records: Vec<&NewRecord> = batch.iter().map(|job| &job.record).collect();
-        store_many(&client, &records).await.ok()
+        match store_many(&client, &records).await {
+            Ok(outcomes) => Some(outcomes),
+            Err(Failed::Statement(error)) => {
+                // Rolled back: nothing of it is stored; one by one below.
+                tracing::debug!(records = batch.len(), error = %error, "PostgreSQL batch store failed and was rolled back; storing its records one by one");
+                None
+            }
+            Err(Failed::AfterCommit(error)) => {
+                // Committed, but its answer does not read: storing again
+                // would count every delivery twice. Each caller fails; the
+                // sender's retry is a duplicate, as it should be.
+                tracing::error!(records = batch.len(), error = %error, "PostgreSQL batch store committed but its answer did not read; its deliveries fail and their retries will be duplicates");
+                for job in batch {
+                    let _ = job.reply.send(Err(same_error(&error)));
+                }
+                shared.notify_ready();
+                return;
+            }
+        }
     } else {
         None
     };
@@ -445,13 +467,23 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// Why a batch store failed: before its commit (nothing stored), or after
+/// it (everything stored, the answer unreadable).
+enum Failed {
+    Statement(InboxError),
+    AfterCommit(InboxError),
+}
+
 /// Stores `records` with [`STORE_BATCH`]: one statement, one commit.
 async fn store_many(
     client: &deadpool_postgres::Object,
     records: &[&NewRecord],
-) -> Result<Vec<Stored>, InboxError> {
+) -> Result<Vec<Stored>, Failed> {
     let columns = Columns::of(records);
-    let stmt = client.prepare_cached(STORE_BATCH).await.map_err(storage)?;
+    let stmt = client
+        .prepare_cached(STORE_BATCH)
+        .await
+        .map_err(|error| Failed::Statement(storage(error)))?;
     let rows = client
         .query(
             &stmt,
@@ -469,13 +501,13 @@ async fn store_many(
             ],
         )
         .await
-        .map_err(storage)?;
+        .map_err(|error| Failed::Statement(storage(error)))?;
     let deliveries = rows
         .iter()
         .map(|row| row.try_get::<_, i64>(0))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(storage)?;
-    columns.outcomes(&deliveries)
+        .map_err(|error| Failed::AfterCommit(storage(error)))?;
+    columns.outcomes(&deliveries).map_err(Failed::AfterCommit)
 }
 
 #[cfg(test)]
@@ -739,7 +771,9 @@ mod on_postgres {
         let refs: Vec<&NewRecord> = records.iter().collect();
         let client = inbox.shared.connection(Which::Write).await.expect("client");
         // The statement itself, not the one-by-one fallback.
-        let outcomes = store_many(&client, &refs).await.expect("one statement");
+        let Ok(outcomes) = store_many(&client, &refs).await else {
+            panic!("one statement");
+        };
         assert_eq!(
             outcomes,
             [
@@ -784,7 +818,9 @@ mod on_postgres {
         let client = inbox.shared.connection(Which::Write).await.expect("client");
         let together = records();
         let refs: Vec<&NewRecord> = together.iter().collect();
-        let error = store_many(&client, &refs).await.expect_err("refused");
+        let Err(Failed::Statement(error)) = store_many(&client, &refs).await else {
+            panic!("the statement must fail, before its commit");
+        };
         assert!(
             error
                 .to_string()

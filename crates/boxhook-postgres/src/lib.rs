@@ -67,7 +67,10 @@
 //!   in arrival order. Keys are inserted in key order, so batches sharing
 //!   events never wait for each other in a cycle.
 //! - A store waits in the queue at most 5 s (as long as for a pool
-//!   connection), then fails with a message that says so.
+//!   connection), then fails with a message that says so. A store taken
+//!   into a statement by then waits for that statement (and its wait for a
+//!   pooled connection): about 10 s at worst before a slow database's
+//!   answer, inside Box's 30 s.
 //!
 //! PostgreSQL also flushes the WAL of concurrent commits together (one
 //! fsync for every transaction waiting when it starts), across receivers.

@@ -130,6 +130,20 @@ async fn concurrent_stores_of_one_event_and_of_many_queue_then_count_exactly() {
         .expect("counters")
         .get(0);
     assert_eq!(deliveries, 60);
+    // And they did share statements: each transaction that inserted
+    // events stamped its rows with its own xmin. The two flights stored
+    // one record each (one event, or two deliveries of one); the 58 queued
+    // stores went in a few batch statements, not one transaction per event
+    // (which would make 25).
+    let transactions: i64 = sql
+        .query_one("SELECT count(DISTINCT xmin::text) FROM events", &[])
+        .await
+        .expect("xmin")
+        .get(0);
+    assert!(
+        (2..=6).contains(&transactions),
+        "the 25 new events were inserted by {transactions} transactions"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,9 +185,9 @@ async fn a_store_queued_behind_stuck_statements_fails_after_5_s_with_what_to_che
     assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
     assert_eq!(
         error.to_string(),
-        "inbox storage failed: no PostgreSQL connection: the 2 store statements in flight did \
-         not finish in 5 s (the database is slow or a lock holds them; check pg_stat_activity \
-         for what they wait for)"
+        "inbox storage failed: no PostgreSQL connection: this store waited 5 s in the queue \
+         behind the 2 store statements in flight (or their wait for a pooled connection): the \
+         database is slow or a lock holds them; check pg_stat_activity for what they wait for"
     );
     assert!(
         waited >= Duration::from_millis(4_900) && waited < Duration::from_secs(8),
