@@ -126,17 +126,8 @@ impl Exec {
         };
         let log = async move {
             if let Some(stderr) = stderr {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    crate::logging::notice(
-                        "INFO",
-                        &format!(
-                            "event {} attempt {attempt} stderr: {}",
-                            Printable(&event_id),
-                            Printable(&line)
-                        ),
-                    );
-                }
+                let prefix = format!("event {} attempt {attempt}", Printable(&event_id));
+                log_stderr(stderr, &prefix).await;
             }
         };
         let run = async {
@@ -249,4 +240,61 @@ mod tests {
         assert_eq!(exited(ExitStatus::from_raw(0)), "exited with status 0");
         assert_eq!(exited(ExitStatus::from_raw(9)), "was killed by signal 9");
     }
+}
+
+/// The longest piece of a handler's stderr logged as one line; a longer
+/// line (a progress bar redrawn with `\r`, a dump without newlines) is
+/// logged in pieces of this size.
+const MAX_STDERR_LINE: usize = 8 * 1024;
+
+/// Logs a handler's stderr line by line (a line ends at `\n` or `\r`, or
+/// after [`MAX_STDERR_LINE`] bytes), as `PREFIX stderr: LINE`, until it
+/// closes: bytes that are not UTF-8 are shown as U+FFFD and do not stop the
+/// reading (a handler whose stderr stopped being read would die of SIGPIPE
+/// or block on its next write).
+pub(super) async fn log_stderr(stderr: impl tokio::io::AsyncRead + Unpin, prefix: &str) {
+    let mut stderr = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        let (used, end) = match stderr.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(buffer) => {
+                let room = MAX_STDERR_LINE - line.len();
+                let ends = buffer
+                    .iter()
+                    .take(room)
+                    .position(|&b| b == b'\n' || b == b'\r');
+                if let Some(at) = ends {
+                    line.extend_from_slice(&buffer[..at]);
+                    (at + 1, true)
+                } else {
+                    let used = buffer.len().min(room);
+                    line.extend_from_slice(&buffer[..used]);
+                    (used, line.len() == MAX_STDERR_LINE)
+                }
+            }
+        };
+        stderr.consume(used);
+        if end {
+            log_line(prefix, &line);
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
+        log_line(prefix, &line);
+    }
+}
+
+fn log_line(prefix: &str, line: &[u8]) {
+    if line.is_empty() {
+        // `\r\n`, or a redraw: nothing to show.
+        return;
+    }
+    crate::logging::notice(
+        "INFO",
+        &format!(
+            "{prefix} stderr: {}",
+            Printable(&String::from_utf8_lossy(line))
+        ),
+    );
 }

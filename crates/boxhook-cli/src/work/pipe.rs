@@ -60,12 +60,14 @@ pub(super) struct Slot {
 
 /// A running handler process.
 struct Process {
+    /// Kills its process group (the shell and what it started) when
+    /// dropped, unless it exited. First: fields drop in order, and the
+    /// group is killed before the child is reaped (so its id cannot be
+    /// reused meanwhile).
+    group: KillGroup,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    /// Kills its process group (the shell and what it started) when
-    /// dropped, unless it exited.
-    group: KillGroup,
     pid: u32,
     /// Events it answered.
     answered: u64,
@@ -84,8 +86,10 @@ enum Broken {
     /// Its stdin would not take the event: it had closed it (exited)
     /// before reading it.
     Unread,
-    /// Its stdout closed before a full answer line: it exited.
+    /// Its stdout closed before a full answer line, part of one written.
     Ended,
+    /// Its stdout closed with nothing written for this event.
+    Silent,
     /// A line longer than [`MAX_ANSWER`].
     TooLong,
 }
@@ -115,6 +119,22 @@ impl Slot {
             if process.exited() {
                 self.replace(process).await;
                 self.start()?
+            } else if let Some(stray) = process.stray().await {
+                // More than one line for its last event: whatever it writes
+                // next would answer the wrong event.
+                crate::logging::notice(
+                    "WARN",
+                    &format!(
+                        "pipe handler {} (pid {}) wrote more than one line for its last event \
+                         (then {:?}); stdout is for answers only, one line per event (log to \
+                         stderr): it was killed and is started again",
+                        self.worker_id,
+                        process.pid,
+                        String::from_utf8_lossy(&stray)
+                    ),
+                );
+                drop(process);
+                self.start()?
             } else {
                 process
             }
@@ -126,9 +146,9 @@ impl Slot {
         // drops it (the lease or the grace period ended), the process is
         // killed with it and the next event starts a new one.
         let mut exchange = tokio::time::timeout(self.pipe.timeout, process.exchange(&line)).await;
-        if matches!(exchange, Ok(Err(Broken::Unread))) && process.answered > 0 {
-            // It closed its stdin after answering the last event, unread:
-            // a handler may end itself between events (to start afresh).
+        if process.answered > 0 && self.ended_between_events(&mut process, &exchange).await {
+            // It ended itself after answering the last event, this one
+            // unread: a handler may (to start afresh). Once, to a new one.
             self.replace(process).await;
             process = self.start()?;
             exchange = tokio::time::timeout(self.pipe.timeout, process.exchange(&line)).await;
@@ -137,7 +157,7 @@ impl Slot {
         let attempt = claimed.attempt();
         let answer = match exchange {
             Ok(Ok(answer)) => answer,
-            Ok(Err(Broken::Ended | Broken::Unread)) => {
+            Ok(Err(Broken::Ended | Broken::Silent | Broken::Unread)) => {
                 let answered = process.answered;
                 let how = process.reap().await;
                 if answered == 0 {
@@ -237,19 +257,8 @@ impl Slot {
                 "the --pipe handler started without its pipes",
             ));
         };
-        let worker = self.worker_id.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                crate::logging::notice(
-                    "INFO",
-                    &format!(
-                        "pipe handler {worker} (pid {pid}) stderr: {}",
-                        Printable(&line)
-                    ),
-                );
-            }
-        });
+        let prefix = format!("pipe handler {} (pid {pid})", self.worker_id);
+        tokio::spawn(async move { super::exec::log_stderr(stderr, &prefix).await });
         Ok(Process {
             child,
             stdin,
@@ -258,6 +267,27 @@ impl Slot {
             pid,
             answered: 0,
         })
+    }
+
+    /// Whether `exchange` failed because the process ended on its own
+    /// between events: its stdin closed before it took the event, or its
+    /// stdout closed with nothing written and it exited with status 0 (a
+    /// crash, a signal or a non-zero exit is a failure of this event).
+    async fn ended_between_events(
+        &self,
+        process: &mut Process,
+        exchange: &Result<Result<Vec<u8>, Broken>, tokio::time::error::Elapsed>,
+    ) -> bool {
+        match exchange {
+            Ok(Err(Broken::Unread)) => true,
+            Ok(Err(Broken::Silent)) => {
+                matches!(
+                    tokio::time::timeout(Duration::from_secs(1), process.child.wait()).await,
+                    Ok(Ok(status)) if status.success()
+                )
+            }
+            _ => false,
+        }
     }
 
     /// Reaps a process that ended between events, with one log line; the
@@ -323,8 +353,21 @@ impl Process {
                 Ok(answer)
             }
             Ok(n) if n as u64 >= MAX_ANSWER => Err(Broken::TooLong),
+            Ok(0) => Err(Broken::Silent),
             // End of output without a full line, or a read error.
             _ => Err(Broken::Ended),
+        }
+    }
+
+    /// Output it wrote after its last answer line, if any is there now
+    /// (without waiting).
+    async fn stray(&mut self) -> Option<Vec<u8>> {
+        let ready = tokio::time::timeout(Duration::ZERO, self.stdout.fill_buf()).await;
+        match ready {
+            Ok(Ok(buffered)) if !buffered.is_empty() => {
+                Some(buffered[..buffered.len().min(80)].to_vec())
+            }
+            _ => None,
         }
     }
 

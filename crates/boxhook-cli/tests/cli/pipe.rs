@@ -604,3 +604,94 @@ fn a_handler_that_ends_itself_between_events_is_started_again_without_a_failure(
         ]
     );
 }
+
+/// Runs `work --pipe COMMAND --once` on three new events; its stderr.
+fn three_events_through(name: &str, command: &str) -> (common::TestDir, String) {
+    let dir = temp_dir(name);
+    let inbox = dir.join("inbox.sqlite");
+    store(
+        &inbox,
+        &[
+            ("e-1", "FILE.UPLOADED", FILE),
+            ("e-2", "FILE.UPLOADED", FILE),
+            ("e-3", "FILE.UPLOADED", FILE),
+        ],
+        "2024-05-01T12:00:00Z",
+    );
+    let out = run(
+        boxhook()
+            .args(["work", "--inbox", inbox.to_str().expect("utf-8")])
+            .args(["--pipe", command, "--once", "--backoff", "0"]),
+        LIMIT,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "processed 3 event(s); 0 attempt(s) failed\n",
+        "{stderr}"
+    );
+    assert_eq!(
+        states(&inbox),
+        [
+            row("e-1", "done", 1),
+            row("e-2", "done", 1),
+            row("e-3", "done", 1)
+        ],
+        "{stderr}"
+    );
+    (dir, stderr)
+}
+
+#[test]
+fn a_handler_writing_two_lines_for_an_event_is_replaced_before_the_next() {
+    // One write, two lines: the second would answer the next event.
+    let (_dir, stderr) = three_events_through(
+        "pipe-two-lines",
+        r"while read -r line; do printf 'ok\nstray line\n'; done",
+    );
+    assert_eq!(
+        stderr
+            .matches(
+                "wrote more than one line for its last event (then \"stray line\\n\"); stdout \
+                 is for answers only, one line per event (log to stderr): it was killed and is \
+                 started again"
+            )
+            .count(),
+        2,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_handler_that_exits_0_after_each_answer_costs_no_attempt() {
+    // No stdin closed first: the exit may come after the next event was
+    // written into its pipe.
+    let (_dir, stderr) =
+        three_events_through("pipe-exit-0", "read -r line; echo ok; sleep 0.05; exit 0");
+    assert!(!stderr.contains("before answering"), "{stderr}");
+}
+
+#[test]
+fn a_handlers_stderr_is_read_to_its_end_whatever_its_bytes() {
+    // Bytes that are not UTF-8, then a 9,000-byte line: logged (U+FFFD,
+    // pieces of 8 KiB), and the handler is never cut off by a closed pipe.
+    // (Small enough that boxhook's whole stderr fits the test's pipe.)
+    let (_dir, stderr) = three_events_through(
+        "pipe-stderr",
+        r"while read -r line; do printf '\377\376 bad bytes\n' >&2; head -c 9000 /dev/zero | tr '\0' x >&2; printf '\r\n' >&2; echo ok; done",
+    );
+    assert_eq!(
+        stderr
+            .matches("stderr: \u{fffd}\u{fffd} bad bytes\n")
+            .count(),
+        3,
+        "{stderr}"
+    );
+    let pieces: Vec<usize> = stderr
+        .lines()
+        .filter_map(|line| line.split_once(" stderr: x"))
+        .map(|(_, xs)| xs.len() + 1)
+        .collect();
+    assert_eq!(pieces, [8192, 808].repeat(3), "{stderr}");
+}
