@@ -334,8 +334,12 @@ fn a_terminal_bar_shows_whole_rates() {
         if rate == "-" {
             continue;
         }
-        assert!(!rate.contains('.'), "{rate}/s in {drawn:?}");
-        let rate: u32 = rate.parse().unwrap_or_else(|_| panic!("{drawn:?}"));
-        assert!((15..=25).contains(&rate), "{rate}/s in {drawn:?}");
+        // The rule, whatever the machine's speed: whole from 10/s up, one
+        // decimal under it; never faster than --rate 20 (the pace itself
+        // is a benchmark's business, not a test's: a loaded CI machine
+        // replays slower).
+        let value: f64 = rate.parse().unwrap_or_else(|_| panic!("{drawn:?}"));
+        assert_eq!(rate.contains('.'), value < 10.0, "{rate}/s in {drawn:?}");
+        assert!(value <= 25.0, "{rate}/s in {drawn:?}");
     }
 }
