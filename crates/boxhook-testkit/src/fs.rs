@@ -263,7 +263,7 @@ pub fn as_unprivileged(test: &str, extra: &[&Path], body: impl FnOnce()) {
         body();
         return;
     }
-    let Some(setpriv) = which("setpriv") else {
+    let Some(setpriv) = installed("setpriv") else {
         skip_unless_required(test, "root ignores permission bits, and there is no setpriv (util-linux) to run the test as nobody");
         return;
     };
@@ -312,8 +312,15 @@ pub fn sibling(file: &Path) -> PathBuf {
     }
 }
 
-/// The first `name` on `PATH`.
-fn which(name: &str) -> Option<PathBuf> {
+/// The first file called `name` in a directory on `PATH`, if any: a tool
+/// a test needs (pebble, setpriv, strace) is installed.
+///
+/// ```
+/// assert!(boxhook_testkit::fs::installed("sh").is_some());
+/// assert_eq!(boxhook_testkit::fs::installed("no-such-tool-here"), None);
+/// ```
+#[must_use]
+pub fn installed(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))

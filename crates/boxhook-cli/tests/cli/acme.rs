@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use boxhook_testkit::fs::TempDir;
+use boxhook_testkit::fs::{installed, TempDir};
 use common::{boxhook, collect_lines, event, inbox_list, read_response, signed_request, wait_for};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::client::Resumption;
@@ -30,14 +30,6 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 const LIMIT: Duration = Duration::from_secs(60);
 const DOMAIN: &str = "hooks.boxhook.test";
 const REQUIRED_ENV: &str = "BOXHOOK_ACME";
-
-/// `name` on `PATH`, if installed.
-fn installed(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|file| file.is_file())
-}
 
 /// pebble and pebble-challtestsrv, or `None` (and a `skipped` line) when
 /// they are missing and not required.

@@ -308,7 +308,10 @@ fn replay_rates_are_right_from_the_first_line_under_rate_2() {
 #[test]
 fn a_terminal_bar_shows_whole_rates() {
     if !Path::new("/usr/bin/script").is_file() {
-        eprintln!("SKIPPED a_terminal_bar_shows_whole_rates: no `script` (util-linux) for a pty");
+        boxhook_testkit::fs::skip_unless_required(
+            "a_terminal_bar_shows_whole_rates",
+            "no `script` (util-linux) for a pty",
+        );
         return;
     }
     let dir = temp_dir("replay-bar-rate");

@@ -49,8 +49,9 @@ mod wire;
 
 use std::process::ExitCode;
 
-/// The environment variable that makes missing fault tools a failure.
-pub const REQUIRED_ENV: &str = "BOXHOOK_FAULTS";
+/// The environment variable that makes missing fault tools a failure:
+/// the test kit's, shared with the other fault tests.
+pub const REQUIRED_ENV: &str = boxhook_testkit::fs::FAULTS_ENV;
 
 #[cfg(not(unix))]
 fn main() -> ExitCode {
