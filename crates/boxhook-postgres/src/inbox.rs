@@ -17,6 +17,8 @@ use crate::connect::{self, Shared, Which};
 use crate::options::Options;
 use crate::storage;
 
+mod claims;
+
 /// A durable inbox in a PostgreSQL database, shared by any number of
 /// receivers and workers (see the [crate docs](crate)).
 ///

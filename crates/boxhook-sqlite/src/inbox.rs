@@ -7,7 +7,7 @@ use std::time::Duration;
 use boxhook::inbox::backend::{lease_end, lease_lost, millis, EntryColumns};
 use boxhook::inbox::{
     Claimed, Counts, EntryState, Inbox, InboxEntry, InboxError, ListFilter, NewRecord, Pruned,
-    Retention, Revive, Stored, StoredEvent,
+    Retention, Revive, SettleAs, Stored, StoredEvent,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -318,6 +318,146 @@ impl SqliteInbox {
                     return Err(lease_lost(&key, claimed_attempt, &worker_id));
                 }
                 Ok(())
+            })
+            .await
+    }
+}
+
+impl boxhook::inbox::BatchClaims for SqliteInbox {
+    /// One `UPDATE … WHERE seq IN (… ORDER BY seq LIMIT n) RETURNING …` in
+    /// one immediate transaction on the connection thread, its commit's
+    /// error returned: the claim of a single event, for up to `max`.
+    async fn claim_batch(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+        max: usize,
+    ) -> Result<Vec<Claimed>, InboxError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        self.db.writable("claim events")?;
+        let worker_id = worker_id.to_owned();
+        let lease_until = lease_end(now, lease);
+        let kind = self.db.setup().kind_column;
+        let triggers = triggers.to_vec();
+        self.db
+            .call(move |conn| {
+                // ?1 to ?4, then one parameter per trigger.
+                let only = if triggers.is_empty() {
+                    String::new()
+                } else {
+                    let marks: Vec<String> = (5..triggers.len().saturating_add(5))
+                        .map(|n| format!("?{n}"))
+                        .collect();
+                    format!(" AND trigger_name IN ({})", marks.join(", "))
+                };
+                let sql = format!(
+                    "UPDATE events SET state = 'claimed', attempts = attempts + 1, \
+                     worker_id = ?1, ready_at = ?2 \
+                     WHERE seq IN (SELECT seq FROM events WHERE state IN ('pending', 'claimed') \
+                                   AND ready_at <= ?3{only} ORDER BY seq LIMIT ?4) \
+                     RETURNING {ENTRY_COLUMNS}, {kind}, body, seq"
+                );
+                let values: Vec<rusqlite::types::Value> = [
+                    rusqlite::types::Value::Text(worker_id.clone()),
+                    rusqlite::types::Value::Integer(millis(lease_until)),
+                    rusqlite::types::Value::Integer(millis(now)),
+                    rusqlite::types::Value::Integer(i64::try_from(max).unwrap_or(i64::MAX)),
+                ]
+                .into_iter()
+                .chain(triggers.into_iter().map(rusqlite::types::Value::Text))
+                .collect();
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(storage)?;
+                let mut taken = Vec::new();
+                {
+                    let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
+                    let mut rows = stmt.query(params_from_iter(values)).map_err(storage)?;
+                    while let Some(row) = rows.next().map_err(storage)? {
+                        let decoded = entry(row).map_err(storage)?;
+                        let body = row.get::<_, Vec<u8>>(11);
+                        let seq: i64 = row.get(12).map_err(storage)?;
+                        taken.push((seq, decoded, body));
+                    }
+                }
+                tx.commit().map_err(storage)?;
+                // RETURNING gives no order: oldest first, as stored.
+                taken.sort_by_key(|(seq, _, _)| *seq);
+                taken
+                    .into_iter()
+                    .map(|(_, decoded, body)| {
+                        Ok(Claimed {
+                            entry: decoded?,
+                            body: Bytes::from(body.map_err(storage)?),
+                            worker_id: worker_id.clone(),
+                            lease_until,
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    /// One immediate transaction on the connection thread: the settle of
+    /// each claim, with the lease's end checked too (`ready_at > now`);
+    /// the counters follow each update in the same transaction.
+    async fn settle_batch(
+        &self,
+        settles: &[(Claimed, SettleAs)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, InboxError> {
+        if settles.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.db.writable("settle events")?;
+        let rows: Vec<(String, String, i64, String, &'static str, Option<i64>)> = settles
+            .iter()
+            .map(|(claimed, how)| {
+                let (state, retry_at) = match how {
+                    SettleAs::Done => ("done", None),
+                    SettleAs::Pending(at) => ("pending", Some(millis(*at))),
+                    SettleAs::Dead => ("dead", None),
+                };
+                (
+                    claimed.entry.webhook_id.clone(),
+                    claimed.entry.event_id.clone(),
+                    i64::from(claimed.entry.attempts),
+                    claimed.worker_id.clone(),
+                    state,
+                    retry_at,
+                )
+            })
+            .collect();
+        let now = millis(now);
+        self.db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(storage)?;
+                let mut settled = Vec::with_capacity(rows.len());
+                {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "UPDATE events SET state = ?1, ready_at = coalesce(?2, ready_at) \
+                             WHERE webhook_id = ?3 AND event_id = ?4 AND state = 'claimed' \
+                             AND attempts = ?5 AND worker_id = ?6 AND ready_at > ?7",
+                        )
+                        .map_err(storage)?;
+                    for (webhook_id, event_id, attempts, worker_id, state, retry_at) in &rows {
+                        let changed = stmt
+                            .execute(params![
+                                state, retry_at, webhook_id, event_id, attempts, worker_id, now
+                            ])
+                            .map_err(storage)?;
+                        settled.push(changed > 0);
+                    }
+                }
+                tx.commit().map_err(storage)?;
+                Ok(settled)
             })
             .await
     }

@@ -32,9 +32,15 @@ async fn the_postgres_inbox_conforms() {
         return;
     };
     let url = cluster.url();
-    conformance::full_inbox(|| {
+    // Every rule, batch claims' included.
+    conformance::InboxSuite::new(|| {
         block(PgInbox::connect_with(&url, &fresh_options())).expect("connect")
     })
+    .dead_letters()
+    .filtered_claims()
+    .prune()
+    .batch_claims()
+    .run()
     .await;
 }
 

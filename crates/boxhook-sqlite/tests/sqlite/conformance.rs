@@ -48,20 +48,32 @@ async fn the_inbox_files_idempotency_store_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_in_memory_inbox_conforms() {
-    conformance::full_inbox(|| SqliteInbox::in_memory().expect("open")).await;
+    // Every rule, batch claims' included.
+    conformance::InboxSuite::new(|| SqliteInbox::in_memory().expect("open"))
+        .dead_letters()
+        .filtered_claims()
+        .prune()
+        .batch_claims()
+        .run()
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_file_inbox_conforms() {
     let dir = TempDir::new("conformance-inbox");
     let n = AtomicUsize::new(0);
-    conformance::full_inbox(|| {
+    conformance::InboxSuite::new(|| {
         let file = dir.file(&format!(
             "inbox-{}.sqlite",
             n.fetch_add(1, Ordering::SeqCst)
         ));
         SqliteInbox::open(file).expect("open")
     })
+    .dead_letters()
+    .filtered_claims()
+    .prune()
+    .batch_claims()
+    .run()
     .await;
 }
 

@@ -10,18 +10,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, DeadLetters, EntryState, FilteredClaims, Inbox, InboxEntry, InboxError, ListFilter,
-    NewRecord, Prune, RecordKind, Stored,
+    BatchClaims, Claimed, DeadLetters, EntryState, FilteredClaims, Inbox, InboxEntry, InboxError,
+    ListFilter, NewRecord, Prune, RecordKind, Stored,
 };
 use chrono::{DateTime, Utc};
 use tokio::sync::Barrier;
 
 use super::{
-    at, inbox_counts, inbox_list, inbox_prune, inbox_work, require_multi_thread, violated,
+    at, inbox_batch, inbox_counts, inbox_list, inbox_prune, inbox_work, require_multi_thread,
+    violated,
 };
 
 /// The lease every case claims with.
-const LEASE: Duration = Duration::from_secs(60);
+pub(super) const LEASE: Duration = Duration::from_secs(60);
 /// How many tasks store one event at once.
 const DELIVERIES: usize = 32;
 /// [`DELIVERIES`], as a delivery count.
@@ -242,6 +243,14 @@ impl<I: Prune + DeadLetters, F: Fn() -> I> InboxSuite<I, F> {
     }
 }
 
+impl<I: BatchClaims, F: Fn() -> I> InboxSuite<I, F> {
+    /// Adds the [`BatchClaims`] rules: `batch-claim-ready`,
+    /// `batch-claim-never-twice`, `batch-settle`, `batch-settle-lost-lease`.
+    pub fn batch_claims(self) -> Self {
+        self.with(|make| Box::pin(batch_claims(make)))
+    }
+}
+
 /// The rules of trait [`Inbox`].
 async fn core<I: Inbox, F: Fn() -> I>(make: &F) {
     store_new_then_duplicate(&make()).await;
@@ -271,6 +280,14 @@ async fn dead_letters<I: DeadLetters, F: Fn() -> I>(make: &F) {
 /// The rules of trait [`FilteredClaims`].
 async fn filtered_claims<I: FilteredClaims, F: Fn() -> I>(make: &F) {
     inbox_work::claim_matching_triggers(&make()).await;
+}
+
+/// The rules of trait [`BatchClaims`].
+async fn batch_claims<I: BatchClaims, F: Fn() -> I>(make: &F) {
+    inbox_batch::batch_claim_ready(&make()).await;
+    inbox_batch::batch_claim_never_twice(make()).await;
+    inbox_batch::batch_settle(&make()).await;
+    inbox_batch::batch_settle_lost_lease(&make()).await;
 }
 
 /// The rules of trait [`Prune`] (with [`DeadLetters`]).

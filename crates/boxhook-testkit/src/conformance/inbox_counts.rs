@@ -18,7 +18,7 @@ type Tally = (u64, u64, u64, u64);
 
 /// Checks that `counts` says `want` (pending, claimed, done, dead) and that
 /// `list` shows the same.
-async fn tally<I: Inbox>(inbox: &I, rule: &str, after: &str, want: Tally) {
+pub(super) async fn tally<I: Inbox>(inbox: &I, rule: &str, after: &str, want: Tally) {
     let counts = ok(rule, "counts", inbox.counts()).await;
     expect(
         rule,

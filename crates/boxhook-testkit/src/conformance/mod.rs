@@ -73,7 +73,14 @@
 //! | `prune-batch-bound` | `Prune` + `DeadLetters` | `prune` removes at most `batch` events per call, oldest first, says `more: true` when it stopped at the bound and `false` once nothing is left |
 //! | `retry-after-prune-is-duplicate` | `Prune` + `DeadLetters` | after its done or dead event was pruned with a 1 s retention, a retry of it up to the last second of `keys` is `Duplicate { deliveries: 2 or more }`, and stores nothing: not listed, not counted, not claimed, `get` finds nothing |
 //! | `keys-pruned-after-keys` | `Prune` + `DeadLetters` | a pruned event's key is removed by the first `prune` after `received_at + keys` (counted in `Pruned::keys`, one key at a time as each one's time comes), and a delivery of that event is then `New` again |
+//! | `batch-claim-ready` | `BatchClaims` | `claim_batch` claims at most `max` ready events (none for 0), oldest first, each with its attempt counted, state `claimed`, the worker id, the lease's end and its body; it skips leased events, events requeued for later and other triggers, and takes expired claims again; counts follow |
+//! | `batch-claim-never-twice` | `BatchClaims` | 8 workers claiming batches of 7 at once from 60 pending events claim each exactly once, and the counts say 60 claimed |
+//! | `batch-settle` | `BatchClaims` | one `settle_batch` settles claims as `done`, `pending` (ready from its retry time) and `dead`, says `true` for each, and counts them exactly; the same settle again says `false` for each and changes nothing |
+//! | `batch-settle-lost-lease` | `BatchClaims` | a settle of claims whose lease ended (taken over by another worker, or not) says `false` for each and changes nothing; in a batch mixing held and lost claims, exactly the held ones are settled, and the counts stay exact |
 //! | `list-paging` | `Inbox` | `list` newest first, with `limit` and `before` (the cursor), visits every event exactly once whatever the page size, also by trigger or state; `before` an unknown id or the first event lists nothing; `since` keeps events received at or after it, and combines with the rest |
+//!
+//! The `BatchClaims` rules settle claims as `dead` too: an inbox that
+//! implements it keeps dead letters.
 //!
 //! The `Prune` rules bury events as well as prune them, so
 //! [`InboxSuite::prune`] asks for [`DeadLetters`] too.
@@ -87,6 +94,7 @@
 
 mod idempotency;
 mod inbox;
+mod inbox_batch;
 mod inbox_counts;
 mod inbox_list;
 mod inbox_prune;

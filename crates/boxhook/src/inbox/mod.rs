@@ -28,7 +28,7 @@
 //! [`Router::store_in`](crate::Router::store_in), [`StoreInInbox`] and a
 //! default [`Worker`] need: `store`, `claim_next`, `ack`, `requeue`, `list`,
 //! `get`, `counts` (and `wait_for_work`, which polls unless the inbox can be
-//! woken). Three more capabilities are traits of their own, so a type says
+//! woken). Four more capabilities are traits of their own, so a type says
 //! what it can do by what it implements, and a call it cannot answer does
 //! not compile, rather than failing at run time:
 //!
@@ -37,8 +37,9 @@
 //! | [`DeadLetters`] | `bury`, `revive` | [`Worker::max_attempts`] and [`Worker::dead_letters`] (events that fail too often, or can never be processed, are `dead`); requeueing dead or done events (`boxhook inbox requeue`) |
 //! | [`FilteredClaims`] | `claim_matching` | [`Worker::triggers`] (a worker that takes some triggers only) |
 //! | [`Prune`] | `prune` | removing old events and keys (`boxhook inbox prune`, and the background pruner of `boxhook serve` and `boxhook work`) |
+//! | [`BatchClaims`] | `claim_batch`, `settle_batch` | [`Worker::batch`] (many events claimed per round trip, their settles written together) |
 //!
-//! The SQLite and PostgreSQL inboxes implement all four, and so does an
+//! The SQLite and PostgreSQL inboxes implement all five, and so does an
 //! `Arc` of any of them. `boxhook_testkit::conformance` checks the rules of
 //! each trait an inbox implements.
 //!
@@ -152,6 +153,7 @@
 
 pub mod backend;
 mod backoff;
+mod batch;
 mod error;
 mod handler;
 mod record;
@@ -167,6 +169,7 @@ use chrono::{DateTime, Utc};
 use crate::handler::BoxFuture;
 
 pub use backoff::Backoff;
+pub use batch::{BatchClaims, SettleAs};
 pub use error::{ErrorKind, InboxError};
 pub use handler::StoreInInbox;
 pub use record::{
