@@ -323,6 +323,10 @@ impl SqliteInbox {
     }
 }
 
+/// One claim of a batch settle: webhook id, event id, attempt, worker id,
+/// the new state, and the retry time of a requeue.
+type SettleRow = (String, String, i64, String, &'static str, Option<i64>);
+
 impl boxhook::inbox::BatchClaims for SqliteInbox {
     /// One `UPDATE … WHERE seq IN (… ORDER BY seq LIMIT n) RETURNING …` in
     /// one immediate transaction on the connection thread, its commit's
@@ -414,7 +418,7 @@ impl boxhook::inbox::BatchClaims for SqliteInbox {
             return Ok(Vec::new());
         }
         self.db.writable("settle events")?;
-        let rows: Vec<(String, String, i64, String, &'static str, Option<i64>)> = settles
+        let rows: Vec<SettleRow> = settles
             .iter()
             .map(|(claimed, how)| {
                 let (state, retry_at) = match how {

@@ -43,6 +43,10 @@ async fn store_all<I: BatchClaims>(inbox: &I, rule: &str, events: &[(&str, &str)
     }
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one rule's steps, each depending on the one before"
+)]
 pub(super) async fn batch_claim_ready<I: BatchClaims>(inbox: &I) {
     const RULE: &str = "batch-claim-ready";
     let any: &[String] = &[];

@@ -12,12 +12,14 @@ use boxhook_core::{Clock, SystemClock};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Backoff, Claimed, DeadLetters, FilteredClaims, Inbox, InboxError, RecordKind, StoredEvent,
+    Backoff, BatchClaims, Claimed, DeadLetters, FilteredClaims, Inbox, InboxError, RecordKind,
+    SettleAs, StoredEvent,
 };
 use crate::escaped;
 use crate::handler::{BoxFuture, HandlerError};
 use crate::v1::{V1Callback, V1Fields};
 
+mod batch;
 mod run;
 mod settle;
 
@@ -187,6 +189,11 @@ pub enum Ran {
     /// The worker was stopping and the event ran past the grace period:
     /// it was cancelled and put back in the queue, ready at once.
     Stopped,
+    /// The event was claimed in a batch ([`Worker::batch`]), and the worker
+    /// was asked to stop before its handler started: it was put back in the
+    /// queue unstarted, ready at once for another worker (the claim still
+    /// counted an attempt).
+    PutBack,
 }
 
 /// How a claimed event is settled.
@@ -268,6 +275,54 @@ pub struct Worker<I, H> {
     claim: ClaimFn<I>,
     v1_fields: V1Fields,
     clock: Arc<dyn Clock>,
+    /// How many events one claim takes and how they are settled, once
+    /// [`batch`](Self::batch) is set on an inbox with [`BatchClaims`].
+    batch: Option<Batch<I>>,
+}
+
+/// A batching worker's inbox calls: [`BatchClaims`] of its inbox, and how
+/// many events one claim takes (2 or more).
+struct Batch<I> {
+    max: usize,
+    claim: ClaimBatchFn<I>,
+    settle: SettleBatchFn<I>,
+}
+
+/// [`BatchClaims::claim_batch`]: `(inbox, worker id, lease, now, triggers,
+/// max)`.
+type ClaimBatchFn<I> = for<'a> fn(
+    &'a I,
+    &'a str,
+    Duration,
+    DateTime<Utc>,
+    &'a [String],
+    usize,
+) -> BoxFuture<'a, Result<Vec<Claimed>, InboxError>>;
+
+/// [`BatchClaims::settle_batch`]: `(inbox, settles, now)`.
+type SettleBatchFn<I> = for<'a> fn(
+    &'a I,
+    &'a [(Claimed, SettleAs)],
+    DateTime<Utc>,
+) -> BoxFuture<'a, Result<Vec<bool>, InboxError>>;
+
+fn claim_batch<'a, I: BatchClaims>(
+    inbox: &'a I,
+    worker_id: &'a str,
+    lease: Duration,
+    now: DateTime<Utc>,
+    triggers: &'a [String],
+    max: usize,
+) -> BoxFuture<'a, Result<Vec<Claimed>, InboxError>> {
+    Box::pin(inbox.claim_batch(worker_id, lease, now, triggers, max))
+}
+
+fn settle_batch<'a, I: BatchClaims>(
+    inbox: &'a I,
+    settles: &'a [(Claimed, SettleAs)],
+    now: DateTime<Utc>,
+) -> BoxFuture<'a, Result<Vec<bool>, InboxError>> {
+    Box::pin(inbox.settle_batch(settles, now))
 }
 
 /// [`DeadLetters::bury`] of a worker's inbox, kept by a worker whose inbox
@@ -340,6 +395,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             claim: claim_any::<I>,
             v1_fields: V1Fields::default(),
             clock: Arc::new(SystemClock),
+            batch: None,
         }
     }
 
@@ -518,7 +574,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     .await
             }
         };
-        let outcome = self.call(input, &claimed, stop.as_mut()).await;
+        let outcome = self.call(input, &claimed, stop.as_mut(), self.lease).await;
         let Some(failure) = outcome else {
             // `stop` has completed: one try, and otherwise the lease's end
             // puts the event back.
@@ -625,6 +681,69 @@ impl<I: DeadLetters, H: InboxHandler> Worker<I, H> {
     }
 }
 
+impl<I: BatchClaims, H: InboxHandler> Worker<I, H> {
+    /// Claims up to `max` events per round trip to the inbox
+    /// ([`BatchClaims::claim_batch`], with the worker's
+    /// [`triggers`](Self::triggers) if set), runs the handler on them one
+    /// after the other, and settles the finished ones together
+    /// ([`BatchClaims::settle_batch`]): when the batch is done, or sooner
+    /// once the oldest finished one has waited 200 ms. 0 and 1 claim one
+    /// event at a time, as without it.
+    ///
+    /// The handler runs on one event at a time, as without batching: run
+    /// several workers for concurrency (each claims its own batches). That
+    /// keeps what a handler may assume (one call at a time per worker) and
+    /// each event's lease meaningful: an event waits for its turn at most
+    /// the batch before it, and only what is left of its lease is given to
+    /// its handler.
+    ///
+    /// Every lease rule stays: an event whose lease ends before its turn is
+    /// not run ([`Ran::LeaseLost`]), and one whose lease ends before its
+    /// settle is not settled by this worker (the inbox refuses it, and it
+    /// is processed again where it is claimed next). An event is settled
+    /// `done` only when its handler succeeded. When the worker is asked to
+    /// stop, the events of the batch not yet started are put back in the
+    /// queue at once, ready for another worker ([`Ran::PutBack`]); the one
+    /// running has the grace period, as without batching.
+    /// [`run_once`](Self::run_once) still claims one event.
+    ///
+    /// ```
+    /// use boxhook::inbox::{Claimed, Worker};
+    /// use boxhook::model::WebhookEvent;
+    /// # use boxhook::inbox::*;
+    /// # struct MyInbox;
+    /// # impl Inbox for MyInbox {
+    /// #   async fn store(&self, _: NewRecord) -> Result<Stored, InboxError> { Ok(Stored::New) }
+    /// #   async fn claim_next(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>) -> Result<Option<Claimed>, InboxError> { Ok(None) }
+    /// #   async fn ack(&self, _: &Claimed) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn requeue(&self, _: &Claimed, _: chrono::DateTime<chrono::Utc>) -> Result<(), InboxError> { Ok(()) }
+    /// #   async fn list(&self, _: ListFilter) -> Result<Vec<InboxEntry>, InboxError> { Ok(vec![]) }
+    /// #   async fn get(&self, _: &str) -> Result<Option<StoredEvent>, InboxError> { Ok(None) }
+    /// #   async fn counts(&self) -> Result<Counts, InboxError> { Ok(Default::default()) }
+    /// # }
+    /// # impl BatchClaims for MyInbox {
+    /// #   async fn claim_batch(&self, _: &str, _: std::time::Duration, _: chrono::DateTime<chrono::Utc>, _: &[String], _: usize) -> Result<Vec<Claimed>, InboxError> { Ok(vec![]) }
+    /// #   async fn settle_batch(&self, s: &[(Claimed, SettleAs)], _: chrono::DateTime<chrono::Utc>) -> Result<Vec<bool>, InboxError> { Ok(vec![true; s.len()]) }
+    /// # }
+    ///
+    /// // `MyInbox` implements `BatchClaims`; without it this does not compile.
+    /// let worker = Worker::new(MyInbox, |_: WebhookEvent, _: Claimed| async {
+    ///     Ok::<_, boxhook::HandlerError>(())
+    /// })
+    /// .batch(64);
+    /// # let _ = worker;
+    /// ```
+    #[must_use]
+    pub fn batch(mut self, max: usize) -> Self {
+        self.batch = (max > 1).then_some(Batch {
+            max,
+            claim: claim_batch::<I>,
+            settle: settle_batch::<I>,
+        });
+        self
+    }
+}
+
 impl<I: FilteredClaims, H: InboxHandler> Worker<I, H> {
     /// Claims only events with one of these exact triggers (every event
     /// when empty, the default); see [`FilteredClaims::claim_matching`].
@@ -637,13 +756,15 @@ impl<I: FilteredClaims, H: InboxHandler> Worker<I, H> {
 }
 
 impl<I: Inbox, H: InboxHandler> Worker<I, H> {
-    /// Runs the handler on `input` within the lease, a panic caught: `None`
-    /// when `stop` completed first, else the failure, if any.
+    /// Runs the handler on `input` within `limit` (what is left of the
+    /// lease), a panic caught: `None` when `stop` completed first, else the
+    /// failure, if any.
     async fn call(
         &self,
         input: Input,
         claimed: &Claimed,
         mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+        limit: Duration,
     ) -> Option<Option<Failure>> {
         let handler = &self.handler;
         let run = crate::panic::catch_unwind(|| -> HandlerFuture<'_> {
@@ -652,7 +773,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Input::V1(callback) => Box::pin(handler.call_v1(callback, claimed.clone())),
             }
         });
-        let mut run = pin!(tokio::time::timeout(self.lease, run));
+        let mut run = pin!(tokio::time::timeout(limit, run));
         poll_fn(|cx| {
             if let Poll::Ready(done) = run.as_mut().poll(cx) {
                 return Poll::Ready(Some(done));
@@ -739,6 +860,7 @@ impl<I, H> fmt::Debug for Worker<I, H> {
             .field("dead_letters", &self.bury.is_some())
             .field("triggers", &self.triggers)
             .field("v1_fields", &self.v1_fields)
+            .field("batch", &self.batch.as_ref().map_or(1, |batch| batch.max))
             .finish_non_exhaustive()
     }
 }

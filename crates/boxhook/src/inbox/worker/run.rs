@@ -90,18 +90,18 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     tokio::time::sleep(grace).await;
                 }
             };
-            let mut work = pin!(self.run_once_until(hard_stop));
-            let ran = poll_fn(|cx| {
+            let mut work = pin!(self.round(hard_stop, stopped.clone()));
+            let round = poll_fn(|cx| {
                 if !*stopping.borrow() && shutdown.as_mut().poll(cx).is_ready() {
                     stopping.send_replace(true);
                 }
                 work.as_mut().poll(cx)
             })
             .await;
-            if !matches!(ran, Ok(Ran::Idle)) {
-                observe(&ran);
+            for ran in &round.ran {
+                observe(&Ok(*ran));
             }
-            if ran.is_ok() && failures > 0 {
+            if round.error.is_none() && failures > 0 {
                 tracing::warn!(
                     worker_id = escaped::text(&self.id),
                     failures,
@@ -109,11 +109,10 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 );
                 failures = 0;
             }
-            let wait = match ran {
-                Ok(Ran::Idle) if until_idle => return,
-                Ok(Ran::Idle) => true,
-                Ok(_) => false,
-                Err(error) => {
+            let wait = match round.error {
+                None if round.ran.is_empty() && until_idle => return,
+                None => round.ran.is_empty(),
+                Some(error) => {
                     failures = failures.saturating_add(1);
                     tracing::error!(
                         error = escaped::shown(&error),
@@ -122,6 +121,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                         retry_in = ?unreachable.delay(failures),
                         "inbox worker cannot reach the inbox"
                     );
+                    observe(&Err(error));
                     if until_idle {
                         return;
                     }
