@@ -21,8 +21,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, Counts, DeadLetters, ErrorKind, FilteredClaims, Inbox, InboxEntry, InboxError,
-    ListFilter, NewRecord, Prune, Pruned, Retention, Revive, Stored, StoredEvent,
+    BatchClaims, Claimed, Counts, DeadLetters, ErrorKind, FilteredClaims, Inbox, InboxEntry,
+    InboxError, ListFilter, NewRecord, Prune, Pruned, Retention, Revive, SettleAs, Stored,
+    StoredEvent,
 };
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
@@ -240,6 +241,32 @@ impl<I: FilteredClaims> FilteredClaims for Watched<I> {
             self.inbox.claim_matching(worker_id, lease, now, triggers),
         )
         .await
+    }
+}
+
+impl<I: BatchClaims> BatchClaims for Watched<I> {
+    async fn claim_batch(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+        max: usize,
+    ) -> Result<Vec<Claimed>, InboxError> {
+        self.watch(
+            "a batch claim",
+            self.inbox.claim_batch(worker_id, lease, now, triggers, max),
+        )
+        .await
+    }
+
+    async fn settle_batch(
+        &self,
+        settles: &[(Claimed, SettleAs)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, InboxError> {
+        self.watch("a batch settle", self.inbox.settle_batch(settles, now))
+            .await
     }
 }
 

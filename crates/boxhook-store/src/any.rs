@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use boxhook::inbox::{
-    Claimed, Counts, DeadLetters, FilteredClaims, Inbox, InboxEntry, InboxError, ListFilter,
-    NewRecord, Prune, Pruned, Retention, Revive, Stored, StoredEvent,
+    BatchClaims, Claimed, Counts, DeadLetters, FilteredClaims, Inbox, InboxEntry, InboxError,
+    ListFilter, NewRecord, Prune, Pruned, Retention, Revive, SettleAs, Stored, StoredEvent,
 };
 #[cfg(feature = "postgres")]
 use boxhook_postgres::PgInbox;
@@ -47,7 +47,8 @@ pub enum Backend {
 
 /// The SQLite or the PostgreSQL inbox, as [`Store::open`](crate::Store::open)
 /// returns it: one type that implements [`Inbox`], [`DeadLetters`],
-/// [`FilteredClaims`] and [`Prune`] by calling the backend's. Cheap to
+/// [`FilteredClaims`], [`Prune`] and [`BatchClaims`] by calling the
+/// backend's. Cheap to
 /// clone; clones share the backend's connections.
 ///
 /// A variant exists when its feature (`sqlite`, `postgres`) is on; the
@@ -238,6 +239,27 @@ impl FilteredClaims for AnyInbox {
         triggers: &[String],
     ) -> Result<Option<Claimed>, InboxError> {
         each!(self, inbox => inbox.claim_matching(worker_id, lease, now, triggers))
+    }
+}
+
+impl BatchClaims for AnyInbox {
+    async fn claim_batch(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+        triggers: &[String],
+        max: usize,
+    ) -> Result<Vec<Claimed>, InboxError> {
+        each!(self, inbox => inbox.claim_batch(worker_id, lease, now, triggers, max))
+    }
+
+    async fn settle_batch(
+        &self,
+        settles: &[(Claimed, SettleAs)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, InboxError> {
+        each!(self, inbox => inbox.settle_batch(settles, now))
     }
 }
 

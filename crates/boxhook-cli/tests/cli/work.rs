@@ -349,6 +349,98 @@ fn sigterm_waits_the_grace_period_then_puts_the_event_back() {
 }
 
 #[test]
+fn sigterm_puts_a_batch_s_unstarted_events_back_at_once() {
+    let dir = temp_dir("work-batch-stop");
+    for store in stores("work-batch-stop", &dir) {
+        store_events(
+            &store,
+            &[
+                ("e-1", "FILE.UPLOADED"),
+                ("e-2", "FILE.UPLOADED"),
+                ("e-3", "FILE.UPLOADED"),
+            ],
+        );
+        let mut child = boxhook()
+            .args(["work", "--store", &store.arg, "--exec", "sleep 30"])
+            .args(["--batch", "3", "--grace", "8", "--poll-ms", "50"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn work");
+        let deadline = Instant::now() + LIMIT;
+        // One claim took all three; the first one runs.
+        while states(&store, Some("in_progress")).len() < 3 {
+            assert!(Instant::now() < deadline, "never claimed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let kill = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(kill.success());
+        // e-2 and e-3 are back well before the grace period ends; e-1 still
+        // runs.
+        let deadline = Instant::now() + Duration::from_secs(6);
+        while states(&store, Some("pending")).len() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "unstarted events not put back: {:?}",
+                states(&store, None)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            states(&store, None),
+            [
+                row("e-1", "claimed", 1),
+                row("e-2", "pending", 1),
+                row("e-3", "pending", 1)
+            ]
+        );
+        let status = common::wait_for(&mut child, Duration::from_secs(30)).expect("stopped");
+        assert_eq!(status.code(), Some(0));
+        assert_eq!(
+            states(&store, None),
+            [
+                row("e-1", "pending", 1),
+                row("e-2", "pending", 1),
+                row("e-3", "pending", 1)
+            ]
+        );
+        let again = run(
+            boxhook().args(["work", "--store", &store.arg, "--exec", "true", "--once"]),
+            LIMIT,
+        );
+        assert_eq!(again.status.code(), Some(0));
+        assert_eq!(
+            String::from_utf8_lossy(&again.stdout),
+            "processed 3 event(s); 0 attempt(s) failed\n"
+        );
+        assert_eq!(
+            states(&store, None),
+            [
+                row("e-1", "done", 2),
+                row("e-2", "done", 2),
+                row("e-3", "done", 2)
+            ]
+        );
+    }
+    let zero = run(
+        boxhook()
+            .args(["work", "--inbox", "unused.sqlite", "--exec", "true"])
+            .args(["--batch", "0"]),
+        LIMIT,
+    );
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&zero.stderr).contains("invalid value '0' for '--batch <N>'"),
+        "{}",
+        String::from_utf8_lossy(&zero.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn triggers_filter_what_a_worker_claims() {
     let dir = temp_dir("work-trigger");
     for store in stores("work-trigger", &dir) {
