@@ -13,6 +13,16 @@
 #   work --exec true           a no-op command per event (SQLite, Postgres),
 #                              WORK_SECONDS on the events stored above
 #   work --forward             POST, signed like Box, to a local 200 server
+#   library worker             worker_noop: the library Worker with a no-op
+#                              handler, CONCURRENCY workers, one event per
+#                              round trip and BATCH per round trip
+#   graphile-worker            the npm job queue, no-op task, CONCURRENCY
+#                              jobs at once, on the same server, without and
+#                              with its batching (localQueue BATCH); the
+#                              script installs it into a temp dir (npm) and
+#                              removes it; both drain WORKER_COUNT jobs,
+#                              sized from a probe of the batched worker so
+#                              that each row lasts about WORKER_SECONDS
 # PostgreSQL is a throwaway durable server (fsync=on, synchronous_commit=on,
 # as production) started from Debian's binaries as `nobody`, on a unix
 # socket in a temp dir, with pg_stat_statements (to count serve's batches).
@@ -24,6 +34,7 @@
 # runs out of new deliveries makes the serve rows run again, larger.
 #
 #   bash benches/load/postgres.sh   # DURATION=8 CONNECTIONS=32 CONCURRENCY=8 WORK_SECONDS=15 MARGIN=2
+#                                   # BATCH=64 WORKER_SECONDS=10
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -44,13 +55,15 @@ cargo build --release --quiet -p boxhook-benches --bins
 cargo build --release --quiet -p boxhook-cli
 # Copies: a build sharing the target directory cannot swap them mid-run.
 mkdir -p "$out/bin"
-for b in boxhook sign_corpus bare_server; do cp "${CARGO_TARGET_DIR:-$root/target}/release/$b" "$out/bin/"; done
+for b in boxhook sign_corpus bare_server fill_store worker_noop; do cp "${CARGO_TARGET_DIR:-$root/target}/release/$b" "$out/bin/"; done
 bin="$out/bin"
 pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 
 pids=()
 pgdir="$(mktemp -d /tmp/boxhook-pgbench-XXXXXX)"
+source "$root/benches/load/graphile.sh"
 cleanup() {
+  graphile_cleanup
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   runuser -u nobody -- "$pgbin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true
   rm -rf "$pgdir"
@@ -227,6 +240,35 @@ bare="$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1/|p' "$out/ba
 forward_pg="$(work forward-pg "$(pg two)" --forward "$bare")"
 stop_all
 
+# The library worker and graphile-worker, no-op handlers, same server: each
+# drains WORKER_COUNT jobs from a database of its own. WORKER_COUNT comes
+# from a probe (the batched worker on 5,000 events), so that a faster
+# machine gets more jobs, not a shorter, noisier row.
+BATCH="${BATCH:-64}"
+WORKER_SECONDS="${WORKER_SECONDS:-10}"
+for db in wprobe w1 wb gw gwq; do runuser -u nobody -- "$pgbin/createdb" -h "$pgdir" -p "$port" -U postgres "$db"; done
+# noop DB EVENTS BATCH: fills DB with EVENTS pending events, drains them,
+# prints "N events in S s: R/s".
+noop() {
+  "$bin/fill_store" --store "$(pg "$1")" --events "$2" --pending "$2" \
+    --from-ms "$(( $(date +%s) * 1000 - $2 ))" --step-ms 1 >"$out/$1.fill" 2>&1
+  timeout 600 "$bin/worker_noop" --store "$(pg "$1")" --concurrency "$CONCURRENCY" --batch "$3" >"$out/$1.out" 2>&1 || {
+    echo "postgres.sh: worker_noop failed; see $out/$1.out" >&2; exit 1; }
+  local result; result="$(grep '^WORKER_RESULT' "$out/$1.out")"
+  [[ "$(sed -n 's/.* events=\([0-9]*\).*/\1/p' <<<"$result")" == "$2" ]] || { echo "postgres.sh: $1: $result" >&2; exit 1; }
+  sed -n 's/.* events=\([0-9]*\) seconds=\([0-9.]*\) per_second=\([0-9]*\).*/\1 events in \2 s: \3\/s/p' <<<"$result"
+}
+rate_of() { awk -F': ' '{ sub("/s", "", $2); print $2 }' <<<"$1"; }
+probe_w="$(noop wprobe 5000 "$BATCH")"
+WORKER_COUNT="${WORKER_COUNT:-$(awk -v r="$(rate_of "$probe_w")" -v s="$WORKER_SECONDS" 'BEGIN { n = int(r * s); print (n < 5000 ? 5000 : (n > 2000000 ? 2000000 : n)) }')}"
+echo "probe: the batched worker, $probe_w: $WORKER_COUNT jobs per worker row"
+noop1_pg="$(noop w1 "$WORKER_COUNT" 1)"
+noopb_pg="$(noop wb "$WORKER_COUNT" "$BATCH")"
+graphile_install
+gw_pg="$(graphile_noop "$(pg gw)" "$WORKER_COUNT" "$CONCURRENCY")"
+gwq_pg="$(graphile_noop "$(pg gwq)" "$WORKER_COUNT" "$CONCURRENCY" "$BATCH")"
+graphile_cleanup
+
 echo
 echo "| run | figure |"
 echo "|---|---:|"
@@ -241,5 +283,10 @@ echo "| CPU during the 1-receiver run (/proc, ticks of 10 ms) | $cpu_split |"
 echo "| work --exec true, SQLite, --concurrency $CONCURRENCY | $work_sqlite |"
 echo "| work --exec true, PostgreSQL, --concurrency $CONCURRENCY | $work_pg |"
 echo "| work --forward (local 200 server), PostgreSQL, --concurrency $CONCURRENCY | $forward_pg |"
+echo "| library worker, no-op handler, $CONCURRENCY workers, one event per round trip | $noop1_pg |"
+echo "| library worker, no-op handler, $CONCURRENCY workers, batch $BATCH | $noopb_pg |"
+echo "| graphile-worker, no-op task, concurrency $CONCURRENCY | $gw_pg |"
+echo "| graphile-worker, no-op task, concurrency $CONCURRENCY, localQueue $BATCH | $gwq_pg |"
+echo "| library worker / graphile-worker: unbatched, batched (goal >= 1) | $(ratio "$(rate_of "$noop1_pg")" "$(rate_of "$gw_pg")"), $(ratio "$(rate_of "$noopb_pg")" "$(rate_of "$gwq_pg")") |"
 echo
 echo "load average (1/5/15 min) at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

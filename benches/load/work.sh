@@ -8,7 +8,14 @@
 #                            (bare_server), connections kept alive
 #   worker_noop              the library worker with a no-op in-process
 #                            handler: the claim and the settle alone, the
-#                            ceiling of every row above
+#                            ceiling of every row above; one event per
+#                            round trip (--batch 1) and BATCH per round
+#                            trip (Worker::batch)
+#   graphile-worker          (STORE=postgres) the npm job queue with a no-op
+#                            task on the same server, CONCURRENCY jobs at
+#                            once, without and with its own batching
+#                            (localQueue BATCH): installed by this script
+#                            into a temp dir (npm), removed at the end
 #   serve                    (with wrk installed) the receiver's accepted
 #                            deliveries/s on the same store kind, for the
 #                            forward ratio
@@ -19,7 +26,9 @@
 # from Debian's binaries as `nobody`, as benches/load/postgres.sh does.
 # 127.0.0.1 only; everything started is stopped.
 #
-#   bash benches/load/work.sh   # STORE=sqlite COUNT=20000 EXEC_COUNT=3000 CONCURRENCY=8
+# The work rows run with `work`'s default --batch (16).
+#
+#   bash benches/load/work.sh   # STORE=sqlite COUNT=20000 EXEC_COUNT=3000 CONCURRENCY=8 BATCH=64
 #                               # DURATION=8 SERVE_COUNT=300000 (serve's corpus: raise it
 #                               # if serve runs out of new events, the script says so)
 set -euo pipefail
@@ -30,6 +39,7 @@ STORE="${STORE:-sqlite}"
 COUNT="${COUNT:-20000}"
 EXEC_COUNT="${EXEC_COUNT:-3000}"
 CONCURRENCY="${CONCURRENCY:-8}"
+BATCH="${BATCH:-64}"
 DURATION="${DURATION:-8}"
 SERVE_COUNT="${SERVE_COUNT:-300000}"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -42,8 +52,10 @@ bin="$target/release"
 
 pids=()
 pgdir=""
+source "$root/benches/load/graphile.sh"
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  graphile_cleanup
   if [[ -n "$pgdir" ]]; then
     runuser -u nobody -- "$pgbin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true
     rm -rf "$pgdir"
@@ -103,17 +115,18 @@ work() {
   awk -v n="$events" -v s="$start" -v e="$end" 'BEGIN { printf "%d events in %.1f s: %.0f/s", n, e - s, n / (e - s) }'
 }
 
-# noop: the library worker, no handler, on a store filled the same way.
+# noop NAME BATCH: the library worker, no handler, claiming BATCH events per
+# round trip, on a store filled the same way.
 noop() {
-  local store start
-  store="$(fresh noop)"
+  local name="$1" batch="$2" store start
+  store="$(fresh "$name")"
   "$bin/fill_store" --store "$store" --events "$COUNT" --pending "$COUNT" \
-    --from-ms "$(( $(date +%s) * 1000 - COUNT ))" --step-ms 1 >"$out/noop.fill" 2>&1
-  timeout 600 "$bin/worker_noop" --store "$store" --concurrency "$CONCURRENCY" >"$out/noop.out" 2>&1 || {
-    echo "work.sh: worker_noop failed; see $out/noop.out" >&2; exit 1; }
-  local result; result="$(grep '^WORKER_RESULT' "$out/noop.out")"
+    --from-ms "$(( $(date +%s) * 1000 - COUNT ))" --step-ms 1 >"$out/$name.fill" 2>&1
+  timeout 600 "$bin/worker_noop" --store "$store" --concurrency "$CONCURRENCY" --batch "$batch" >"$out/$name.out" 2>&1 || {
+    echo "work.sh: worker_noop failed; see $out/$name.out" >&2; exit 1; }
+  local result; result="$(grep '^WORKER_RESULT' "$out/$name.out")"
   local events; events="$(sed -n 's/.* events=\([0-9]*\).*/\1/p' <<<"$result")"
-  [[ "$events" == "$COUNT" ]] || { echo "work.sh: noop: $result" >&2; exit 1; }
+  [[ "$events" == "$COUNT" ]] || { echo "work.sh: $name: $result" >&2; exit 1; }
   sed -n 's/.* events=\([0-9]*\) seconds=\([0-9.]*\) per_second=\([0-9]*\).*/\1 events in \2 s: \3\/s/p' <<<"$result"
 }
 
@@ -124,7 +137,19 @@ pids+=("$!")
 for _ in $(seq 1 100); do grep -q '^listening on' "$out/bare.stdout" && break; sleep 0.1; done
 bare="$(sed -n 's|^listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1/|p' "$out/bare.stdout")"
 forward_row="$(work forward "$COUNT" --forward "$bare")"; forward_rate="$(awk -F': ' '{ sub("/s", "", $2); print $2 }' <<<"$forward_row")"
-noop_row="$(noop)"; noop_rate="$(awk -F': ' '{ sub("/s", "", $2); print $2 }' <<<"$noop_row")"
+noop1_row="$(noop noop1 1)"
+noop_row="$(noop noop "$BATCH")"; noop_rate="$(awk -F': ' '{ sub("/s", "", $2); print $2 }' <<<"$noop_row")"
+# graphile-worker on the same server, the same number of jobs, each on a
+# database of its own.
+gw_row=""; gwq_row=""
+if [[ "$STORE" == postgres ]]; then
+  graphile_install
+  for db in gw gwq; do runuser -u nobody -- "$pgbin/createdb" -h "$pgdir" -p "$port" -U postgres "$db"; done
+  gw_row="$(graphile_noop "postgres://postgres@localhost/gw?host=$pgdir&port=$port" "$COUNT" "$CONCURRENCY")"
+  gwq_row="$(graphile_noop "postgres://postgres@localhost/gwq?host=$pgdir&port=$port" "$COUNT" "$CONCURRENCY" "$BATCH")"
+  graphile_cleanup
+fi
+rate_of() { awk -F': ' '{ sub("/s", "", $2); print $2 }' <<<"$1"; }
 echo "load after the workers: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # serve's accepted deliveries/s on a fresh store of the same kind (wrk for
@@ -161,7 +186,14 @@ echo "|---|---:|"
 echo "| work --exec true | $exec_row |"
 echo "| work --pipe (trivial Python handler) | $pipe_row |"
 echo "| work --forward (local 200 server) | $forward_row |"
-echo "| library worker, no-op in-process handler (worker_noop) | $noop_row |"
+echo "| library worker, no-op in-process handler (worker_noop --batch 1) | $noop1_row |"
+echo "| library worker, no-op in-process handler, batched (worker_noop --batch $BATCH) | $noop_row |"
+if [[ -n "$gw_row" ]]; then
+  echo "| graphile-worker, no-op task, concurrency $CONCURRENCY | $gw_row |"
+  echo "| graphile-worker, no-op task, concurrency $CONCURRENCY, localQueue $BATCH | $gwq_row |"
+  awk -v a="$(rate_of "$noop1_row")" -v b="$(rate_of "$gw_row")" -v c="$noop_rate" -v d="$(rate_of "$gwq_row")" \
+    'BEGIN { printf "| library worker / graphile-worker: unbatched, batched (goal >= 1) | %.2f, %.2f |\n", a / b, c / d }'
+fi
 [[ -n "$serve_rate" ]] && echo "| serve, accepted (wrk -t2 -c32, ${DURATION} s) | $serve_rate deliveries/s |"
 awk -v p="$pipe_rate" -v e="$exec_rate" 'BEGIN { printf "| pipe / exec (goal >= 10) | %.1f |\n", p / e }'
 awk -v p="$pipe_rate" -v f="$forward_rate" -v c="$noop_rate" 'BEGIN { printf "| pipe / no-op worker, forward / no-op worker | %.2f, %.2f |\n", p / c, f / c }'

@@ -5,11 +5,14 @@
 //!
 //! ```text
 //! worker_noop --store sqlite:inbox.sqlite --concurrency 8
-//! worker_noop --store 'postgres://postgres@localhost/w?host=/tmp/pg&port=5432'
+//! worker_noop --store 'postgres://postgres@localhost/w?host=/tmp/pg&port=5432' --batch 64
 //! ```
 //!
 //! Runs `--concurrency` workers until nothing is ready, then prints
-//! `WORKER_RESULT events=… seconds=… per_second=…` on stdout.
+//! `WORKER_RESULT events=… seconds=… per_second=…` on stdout. With
+//! `--batch N` (N > 1) each worker claims up to N events per round trip
+//! and settles them together ([`Worker::batch`]); 1, the default, claims
+//! and settles one event per round trip.
 
 #![allow(
     clippy::doc_markdown,
@@ -21,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boxhook::inbox::{Claimed, DeadLetters, Ran, Worker};
+use boxhook::inbox::{BatchClaims, Claimed, DeadLetters, Ran, Worker};
 use boxhook::model::WebhookEvent;
 use boxhook::HandlerError;
 use boxhook_postgres::{Options, PgInbox};
@@ -39,10 +42,18 @@ struct Cli {
     /// How many workers claim at once, as `boxhook work --concurrency`.
     #[arg(long, default_value_t = 8)]
     concurrency: u32,
+    /// How many events each worker claims per round trip (1: one at a
+    /// time, unbatched).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
 }
 
 /// Runs the workers on `inbox` until idle: (events acknowledged, seconds).
-async fn drain<I: DeadLetters + Clone>(inbox: I, concurrency: u32) -> (u64, f64) {
+async fn drain<I: DeadLetters + BatchClaims + Clone>(
+    inbox: I,
+    concurrency: u32,
+    batch: usize,
+) -> (u64, f64) {
     let acked = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -51,7 +62,8 @@ async fn drain<I: DeadLetters + Clone>(inbox: I, concurrency: u32) -> (u64, f64)
             Ok::<(), HandlerError>(())
         })
         .worker_id(format!("noop-{n}"))
-        .max_attempts(10);
+        .max_attempts(10)
+        .batch(batch);
         let acked = Arc::clone(&acked);
         tasks.push(tokio::spawn(async move {
             worker
@@ -74,10 +86,15 @@ async fn drain<I: DeadLetters + Clone>(inbox: I, concurrency: u32) -> (u64, f64)
 
 async fn run(cli: Cli) -> Result<()> {
     let (events, seconds) = if let Some(path) = cli.store.strip_prefix("sqlite:") {
-        drain(Arc::new(SqliteInbox::open(path)?), cli.concurrency).await
+        drain(
+            Arc::new(SqliteInbox::open(path)?),
+            cli.concurrency,
+            cli.batch,
+        )
+        .await
     } else if boxhook_postgres::is_postgres_url(&cli.store) {
         let inbox = PgInbox::connect_with(&cli.store, &Options::default()).await?;
-        drain(Arc::new(inbox), cli.concurrency).await
+        drain(Arc::new(inbox), cli.concurrency, cli.batch).await
     } else {
         return Err(format!(
             "--store {:?}: give sqlite:PATH or a postgres:// URL",
