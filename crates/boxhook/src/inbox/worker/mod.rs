@@ -686,9 +686,11 @@ impl<I: BatchClaims, H: InboxHandler> Worker<I, H> {
     /// ([`BatchClaims::claim_batch`], with the worker's
     /// [`triggers`](Self::triggers) if set), runs the handler on them one
     /// after the other, and settles the finished ones together
-    /// ([`BatchClaims::settle_batch`]): when the batch is done, or sooner
-    /// once the oldest finished one has waited 200 ms. 0 and 1 claim one
-    /// event at a time, as without it.
+    /// ([`BatchClaims::settle_batch`]): when the batch is done, or sooner,
+    /// between two events, once the oldest finished one has waited 200 ms.
+    /// A settle that fails because the store is away is tried again while
+    /// every lease of the group lasts (once only when stopping). 0 and 1
+    /// claim one event at a time, as without it.
     ///
     /// The handler runs on one event at a time, as without batching: run
     /// several workers for concurrency (each claims its own batches). That
