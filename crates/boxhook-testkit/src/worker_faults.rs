@@ -177,7 +177,7 @@ impl Plan {
     }
 }
 
-/// A small seeded generator (SplitMix64) for choosing faults and their
+/// A small seeded generator (`SplitMix64`) for choosing faults and their
 /// moments.
 ///
 /// ```
@@ -217,12 +217,13 @@ impl Rng {
     }
 
     /// An independent generator derived from this one.
+    #[must_use]
     pub fn fork(&mut self) -> Self {
         Self(self.next_u64())
     }
 }
 
-/// SplitMix64's output function.
+/// `SplitMix64`'s output function.
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -285,13 +286,13 @@ type Peek = Arc<
 /// use boxhook::inbox::{InboxHandler, Worker};
 /// use boxhook_testkit::worker_faults::Recorder;
 ///
-/// fn takes(_: impl InboxHandler) {}
+/// fn takes<H: InboxHandler>() {}
+/// takes::<Recorder>();
 /// // Only check_worker_invariants makes one; its type names the workers:
 /// fn configure<I: boxhook::inbox::Inbox>(worker: Worker<I, Recorder>) -> Worker<I, Recorder> {
 ///     worker.poll_interval(std::time::Duration::from_millis(20))
 /// }
 /// # let _ = configure::<boxhook_sqlite::SqliteInbox>;
-/// # let _ = takes::<Recorder>;
 /// ```
 #[derive(Clone)]
 pub struct Recorder {
@@ -529,6 +530,101 @@ struct Running {
     task: JoinHandle<()>,
 }
 
+/// Starts workers, each configured, all stopped by one signal.
+struct Crew<I, C> {
+    inbox: I,
+    recorder: Recorder,
+    configure: C,
+    name: String,
+    lease: Duration,
+    max_attempts: u32,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    started: usize,
+}
+
+impl<I, C> Crew<I, C>
+where
+    I: Inbox + DeadLetters + Clone + Send + Sync + 'static,
+    C: Fn(Worker<I, Recorder>) -> Worker<I, Recorder>,
+{
+    fn spawn(&mut self) -> Running {
+        self.started = self.started.saturating_add(1);
+        let id = format!("{}-worker-{}", self.name, self.started);
+        let worker = (self.configure)(
+            Worker::new(self.inbox.clone(), self.recorder.clone())
+                .worker_id(id.clone())
+                .lease(self.lease)
+                .poll_interval(Duration::from_millis(50))
+                .retry_delay(Duration::from_millis(50))
+                .max_attempts(self.max_attempts),
+        );
+        let mut stopped = self.stopped.clone();
+        let task = tokio::spawn(worker.run_until_within(
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+            Duration::from_secs(5),
+        ));
+        Running { id, task }
+    }
+}
+
+/// Panics with the rule's name, what broke and how to repeat it.
+fn fail(plan: &Plan, rule: &str, detail: &dyn fmt::Display) -> ! {
+    panic!(
+        "worker invariant `{rule}` violated in `{}` (seed {}; run again with {SEED_ENV}={}): \
+         {detail}",
+        plan.name, plan.seed, plan.seed
+    )
+}
+
+/// Stores `plan`'s events; returns their ids.
+async fn store_events<I: Inbox>(inbox: &I, plan: &Plan) -> Vec<String> {
+    let ids: Vec<String> = (1..=plan.events)
+        .map(|n| format!("{}-{n}", plan.name))
+        .collect();
+    let received = Utc::now();
+    for (n, id) in ids.iter().enumerate() {
+        let body = format!(
+            r#"{{"type":"webhook_event","id":"{id}","trigger":"FILE.UPLOADED","webhook":{{"id":"w-{}"}}}}"#,
+            n % 4
+        );
+        // Received a millisecond apart, in order.
+        let at = received
+            .checked_add_signed(TimeDelta::milliseconds(i64::try_from(n).unwrap_or(0)))
+            .unwrap_or(received);
+        let record = NewRecord::parse(body, Some("d-1"), at).expect("a record");
+        inbox
+            .store(record)
+            .await
+            .unwrap_or_else(|e| panic!("cannot store {id} before the check: {e}"));
+    }
+    ids
+}
+
+/// A recorder whose success peeks at `inbox`.
+fn recorder<I: Inbox + Clone + Send + Sync + 'static>(inbox: &I, plan: &Plan) -> Recorder {
+    let inbox = inbox.clone();
+    let peek: Peek = Arc::new(move |id: String| {
+        let inbox = inbox.clone();
+        Box::pin(async move {
+            match tokio::time::timeout(Duration::from_millis(300), inbox.get(&id)).await {
+                Ok(Ok(Some(stored))) => Some(stored.entry.state),
+                _ => None,
+            }
+        })
+    });
+    Recorder {
+        shared: Arc::new(Shared {
+            seed: plan.seed,
+            lease: plan.lease,
+            runs: Mutex::new(Vec::new()),
+            aborting: Mutex::new(HashSet::new()),
+            peek,
+        }),
+    }
+}
+
 /// Stores `plan`'s events in `inbox`, drains them with `plan.workers`
 /// workers (each `configure`d after the check's own settings: the lease,
 /// a 50 ms poll interval and retry delay, `max_attempts`) while aborting
@@ -556,86 +652,33 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut rng = Rng::new(plan.seed);
-    let ids: Vec<String> = (1..=plan.events)
-        .map(|n| format!("{}-{n}", plan.name))
-        .collect();
-    let received = Utc::now();
-    for (n, id) in ids.iter().enumerate() {
-        let body = format!(
-            r#"{{"type":"webhook_event","id":"{id}","trigger":"FILE.UPLOADED","webhook":{{"id":"w-{}"}}}}"#,
-            n % 4
-        );
-        let at = received + TimeDelta::milliseconds(i64::try_from(n).unwrap_or(0));
-        let record = NewRecord::parse(body, Some("d-1"), at).expect("a record");
-        inbox
-            .store(record)
-            .await
-            .unwrap_or_else(|e| panic!("cannot store {id} before the check: {e}"));
-    }
-    let peek_inbox = inbox.clone();
-    let peek: Peek = Arc::new(move |id: String| {
-        let inbox = peek_inbox.clone();
-        Box::pin(async move {
-            match tokio::time::timeout(Duration::from_millis(300), inbox.get(&id)).await {
-                Ok(Ok(Some(stored))) => Some(stored.entry.state),
-                _ => None,
-            }
-        })
-    });
-    let recorder = Recorder {
-        shared: Arc::new(Shared {
-            seed: plan.seed,
-            lease: plan.lease,
-            runs: Mutex::new(Vec::new()),
-            aborting: Mutex::new(HashSet::new()),
-            peek,
-        }),
-    };
-    let configure = Arc::new(configure);
+    let ids = store_events(&inbox, &plan).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut started = 0_usize;
-    let spawn = |started: &mut usize| {
-        *started = started.saturating_add(1);
-        let id = format!("{}-worker-{started}", plan.name);
-        let worker = configure(
-            Worker::new(inbox.clone(), recorder.clone())
-                .worker_id(id.clone())
-                .lease(plan.lease)
-                .poll_interval(Duration::from_millis(50))
-                .retry_delay(Duration::from_millis(50))
-                .max_attempts(plan.max_attempts),
-        );
-        let mut stopped = stopped.clone();
-        let task = tokio::spawn(worker.run_until_within(
-            async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            },
-            Duration::from_secs(5),
-        ));
-        Running { id, task }
+    let mut crew = Crew {
+        recorder: recorder(&inbox, &plan),
+        inbox,
+        configure,
+        name: plan.name.clone(),
+        lease: plan.lease,
+        max_attempts: plan.max_attempts,
+        stopped,
+        started: 0,
     };
     let began = Instant::now();
-    let mut workers: Vec<Running> = (0..plan.workers).map(|_| spawn(&mut started)).collect();
+    let mut workers: Vec<Running> = (0..plan.workers).map(|_| crew.spawn()).collect();
     let faults = tokio::spawn(faults(rng.fork()));
     let mut aborted = 0_usize;
-    let fail = |rule: &str, detail: &dyn fmt::Display| -> ! {
-        panic!(
-            "worker invariant `{rule}` violated in `{}` (seed {}; run again with {SEED_ENV}={}): \
-             {detail}",
-            plan.name, plan.seed, plan.seed
-        )
-    };
     loop {
         tokio::time::sleep(rng.between(Duration::from_millis(150), Duration::from_millis(600)))
             .await;
         if aborted < plan.aborts {
             let busy: Vec<usize> = (0..workers.len())
-                .filter(|&i| recorder.running(&workers[i].id))
+                .filter(|&i| crew.recorder.running(&workers[i].id))
                 .collect();
-            if !busy.is_empty() {
-                let pick = busy[usize::try_from(rng.below(busy.len() as u64)).unwrap_or(0)];
-                let victim = workers.swap_remove(pick);
-                recorder
+            let pick = usize::try_from(rng.below(busy.len() as u64)).unwrap_or(0);
+            if let Some(&victim) = busy.get(pick) {
+                let victim = workers.swap_remove(victim);
+                crew.recorder
                     .shared
                     .aborting
                     .lock()
@@ -644,25 +687,26 @@ where
                 victim.task.abort();
                 let _ = victim.task.await;
                 aborted = aborted.saturating_add(1);
-                workers.push(spawn(&mut started));
+                workers.push(crew.spawn());
             }
         }
         if faults.is_finished()
-            && let Ok(counts) = inbox.counts().await
+            && let Ok(counts) = crew.inbox.counts().await
             && counts.pending == 0
             && counts.claimed == 0
         {
             break;
         }
         if began.elapsed() > plan.deadline {
-            let counts = inbox.counts().await;
+            let counts = crew.inbox.counts().await;
+            let finished = faults.is_finished();
             fail(
+                &plan,
                 "all-settled",
                 &format!(
-                    "not every event was done or dead after {:?} (faults finished: {}; counts: \
-                     {counts:?})",
-                    plan.deadline,
-                    faults.is_finished()
+                    "not every event was done or dead after {:?} (faults finished: {finished}; \
+                     counts: {counts:?})",
+                    plan.deadline
                 ),
             );
         }
@@ -674,15 +718,26 @@ where
             .await
             .is_err()
         {
-            fail(
-                "all-settled",
-                &format!("worker {} did not stop within 10 s of shutdown", worker.id),
-            );
+            let detail = format!("worker {} did not stop within 10 s of shutdown", worker.id);
+            fail(&plan, "all-settled", &detail);
         }
     }
     if let Err(error) = faults.await {
-        fail("all-settled", &format!("the faults task failed: {error}"));
+        fail(
+            &plan,
+            "all-settled",
+            &format!("the faults task failed: {error}"),
+        );
     }
+    let runs = crew.recorder.runs().clone();
+    let mut report = settled(&crew.inbox, &plan, &ids, &runs).await;
+    report.aborted_workers = aborted;
+    report.elapsed = elapsed;
+    report
+}
+
+/// Reads the inbox once the workers stopped and checks every rule.
+async fn settled<I: Inbox>(inbox: &I, plan: &Plan, ids: &[String], runs: &[Run]) -> Report {
     let listed = inbox
         .list(ListFilter::new())
         .await
@@ -691,9 +746,8 @@ where
         .counts()
         .await
         .unwrap_or_else(|e| panic!("cannot count the inbox after the drain: {e}"));
-    let runs = recorder.runs().clone();
-    let mut report = check(&plan, &ids, &listed, &runs).unwrap_or_else(|(rule, detail)| {
-        fail(rule, &detail);
+    let report = check(plan, ids, &listed, runs).unwrap_or_else(|(rule, detail)| {
+        fail(plan, rule, &detail);
     });
     for state in [
         EntryState::Pending,
@@ -704,6 +758,7 @@ where
         let in_list = listed.iter().filter(|entry| entry.state == state).count() as u64;
         if counts.get(state) != in_list {
             fail(
+                plan,
                 "counts-match-list",
                 &format!(
                     "counts() says {} {state:?}, list shows {in_list} ({counts:?})",
@@ -712,8 +767,6 @@ where
             );
         }
     }
-    report.aborted_workers = aborted;
-    report.elapsed = elapsed;
     report
 }
 
@@ -775,90 +828,8 @@ fn check(
         let mut runs = by_event.remove(id).unwrap_or_default();
         runs.sort_by_key(|run| run.start);
         one_live_holder(id, entry, &runs, &mut report)?;
-        let last = runs.iter().find(|run| run.attempt == entry.attempts);
-        match entry.state {
-            EntryState::Done => {
-                report.done = report.done.saturating_add(1);
-                let Some(last) = last.filter(|run| run.outcome == Outcome::Succeeded) else {
-                    return Err((
-                        "done-after-success",
-                        format!(
-                            "{id} is done, but the handler of its last claim (attempt {}) did \
-                             not succeed: {:?}",
-                            entry.attempts,
-                            last.map(|run| run.outcome)
-                        ),
-                    ));
-                };
-                if matches!(
-                    last.state_at_success,
-                    Some(EntryState::Done | EntryState::Dead)
-                ) {
-                    return Err((
-                        "done-after-success",
-                        format!(
-                            "{id} was already {:?} when the handler of its last claim (attempt \
-                             {}) was about to succeed",
-                            last.state_at_success, entry.attempts
-                        ),
-                    ));
-                }
-            }
-            EntryState::Dead => {
-                report.dead = report.dead.saturating_add(1);
-                if entry.attempts < plan.max_attempts
-                    || last.is_some_and(|run| run.outcome == Outcome::Succeeded)
-                {
-                    return Err((
-                        "dead-per-max-attempts",
-                        format!(
-                            "{id} is dead after {} claims (max_attempts {}); its last claim's \
-                             handler: {:?}",
-                            entry.attempts,
-                            plan.max_attempts,
-                            last.map(|run| run.outcome)
-                        ),
-                    ));
-                }
-            }
-            state => {
-                return Err(("all-settled", format!("{id} is {state:?} after the drain")));
-            }
-        }
-        for run in &runs {
-            // A run that did not settle its event: every run of an earlier
-            // claim than the last, and the last one when it neither
-            // succeeded (done) nor failed for good (dead).
-            let settled = run.attempt == entry.attempts
-                && matches!(
-                    (entry.state, run.outcome),
-                    (EntryState::Done, Outcome::Succeeded)
-                        | (
-                            EntryState::Dead,
-                            Outcome::Failed | Outcome::Panicked | Outcome::Cancelled
-                        )
-                );
-            if settled {
-                continue;
-            }
-            let failed_and_released = matches!(
-                run.outcome,
-                Outcome::Failed | Outcome::Panicked | Outcome::Cancelled
-            );
-            if run.attempt >= entry.attempts {
-                return Err((
-                    "lost-lease-runs-again",
-                    format!(
-                        "{id}'s run of attempt {} by {} ended {:?} without settling, and the \
-                         event was never claimed again ({:?} after {} claims)",
-                        run.attempt, run.worker_id, run.outcome, entry.state, entry.attempts
-                    ),
-                ));
-            }
-            if !failed_and_released {
-                report.lost_leases = report.lost_leases.saturating_add(1);
-            }
-        }
+        final_state(plan, id, entry, &runs, &mut report)?;
+        unsettled_runs(id, entry, &runs, &mut report)?;
     }
     if let Some((id, runs)) = by_event.into_iter().next() {
         return Err((
@@ -870,6 +841,112 @@ fn check(
         ));
     }
     Ok(report)
+}
+
+/// `done-after-success`, `dead-per-max-attempts` and `all-settled` for one
+/// event, its runs sorted by start.
+fn final_state(
+    plan: &Plan,
+    id: &str,
+    entry: &InboxEntry,
+    runs: &[&Run],
+    report: &mut Report,
+) -> Result<(), (&'static str, String)> {
+    let last = runs.iter().find(|run| run.attempt == entry.attempts);
+    match entry.state {
+        EntryState::Done => {
+            report.done = report.done.saturating_add(1);
+            let Some(last) = last.filter(|run| run.outcome == Outcome::Succeeded) else {
+                return Err((
+                    "done-after-success",
+                    format!(
+                        "{id} is done, but the handler of its last claim (attempt {}) did \
+                         not succeed: {:?}",
+                        entry.attempts,
+                        last.map(|run| run.outcome)
+                    ),
+                ));
+            };
+            if matches!(
+                last.state_at_success,
+                Some(EntryState::Done | EntryState::Dead)
+            ) {
+                return Err((
+                    "done-after-success",
+                    format!(
+                        "{id} was already {:?} when the handler of its last claim (attempt \
+                         {}) was about to succeed",
+                        last.state_at_success, entry.attempts
+                    ),
+                ));
+            }
+        }
+        EntryState::Dead => {
+            report.dead = report.dead.saturating_add(1);
+            if entry.attempts < plan.max_attempts
+                || last.is_some_and(|run| run.outcome == Outcome::Succeeded)
+            {
+                return Err((
+                    "dead-per-max-attempts",
+                    format!(
+                        "{id} is dead after {} claims (max_attempts {}); its last claim's \
+                         handler: {:?}",
+                        entry.attempts,
+                        plan.max_attempts,
+                        last.map(|run| run.outcome)
+                    ),
+                ));
+            }
+        }
+        state => {
+            return Err(("all-settled", format!("{id} is {state:?} after the drain")));
+        }
+    }
+    Ok(())
+}
+
+/// `lost-lease-runs-again` for one event, its runs sorted by start.
+fn unsettled_runs(
+    id: &str,
+    entry: &InboxEntry,
+    runs: &[&Run],
+    report: &mut Report,
+) -> Result<(), (&'static str, String)> {
+    for run in runs {
+        // A run that did not settle its event: every run of an earlier
+        // claim than the last, and the last one when it neither
+        // succeeded (done) nor failed for good (dead).
+        let settled = run.attempt == entry.attempts
+            && matches!(
+                (entry.state, run.outcome),
+                (EntryState::Done, Outcome::Succeeded)
+                    | (
+                        EntryState::Dead,
+                        Outcome::Failed | Outcome::Panicked | Outcome::Cancelled
+                    )
+            );
+        if settled {
+            continue;
+        }
+        let failed_and_released = matches!(
+            run.outcome,
+            Outcome::Failed | Outcome::Panicked | Outcome::Cancelled
+        );
+        if run.attempt >= entry.attempts {
+            return Err((
+                "lost-lease-runs-again",
+                format!(
+                    "{id}'s run of attempt {} by {} ended {:?} without settling, and the \
+                     event was never claimed again ({:?} after {} claims)",
+                    run.attempt, run.worker_id, run.outcome, entry.state, entry.attempts
+                ),
+            ));
+        }
+        if !failed_and_released {
+            report.lost_leases = report.lost_leases.saturating_add(1);
+        }
+    }
+    Ok(())
 }
 
 /// `one-live-holder` for one event's runs, sorted by start.
@@ -942,7 +1019,7 @@ mod tests {
     use super::*;
 
     fn at(ms: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp_millis(1_700_000_000_000 + ms).expect("a time")
+        DateTime::from_timestamp_millis(1_700_000_000_000_i64.saturating_add(ms)).expect("a time")
     }
 
     fn run(attempt: u32, start: i64, end: i64, lease: i64, outcome: Outcome) -> Run {

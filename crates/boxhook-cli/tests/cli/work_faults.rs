@@ -100,7 +100,7 @@ fn runs(log: &Path) -> Vec<Run> {
         let fields: Vec<&str> = line.split(' ').collect();
         let parsed = match fields.as_slice() {
             [kind, event, attempt, worker, ns, rest @ ..] => (|| {
-                let pid = worker.rsplitn(3, '-').nth(1)?.parse().ok()?;
+                let pid = worker.rsplit('-').nth(1)?.parse().ok()?;
                 Some((
                     *kind,
                     (*event).to_owned(),

@@ -50,15 +50,15 @@ async fn faults(cluster: Arc<Cluster>, url: String, mut rng: Rng, done: Arc<Done
     let began = Instant::now();
     let mut crashes = vec![
         rng.between(Duration::from_millis(1500), Duration::from_millis(3500)),
-        rng.between(Duration::from_millis(5000), Duration::from_millis(7000)),
+        rng.between(Duration::from_secs(5), Duration::from_secs(7)),
     ];
-    let mut killer = None;
+    let mut admin = None;
     while began.elapsed() < KILLING {
         tokio::time::sleep(rng.between(Duration::from_millis(100), Duration::from_millis(400)))
             .await;
         if crashes.first().is_some_and(|at| began.elapsed() >= *at) {
             crashes.remove(0);
-            let down = rng.between(Duration::from_millis(300), Duration::from_millis(1000));
+            let down = rng.between(Duration::from_millis(300), Duration::from_secs(1));
             let cluster = Arc::clone(&cluster);
             tokio::task::spawn_blocking(move || {
                 cluster.crash();
@@ -68,14 +68,14 @@ async fn faults(cluster: Arc<Cluster>, url: String, mut rng: Rng, done: Arc<Done
             .await
             .expect("crash and restart");
             done.crashes.fetch_add(1, Ordering::Relaxed);
-            killer = None;
+            admin = None;
             continue;
         }
-        if killer.is_none() {
-            killer = connect(&url).await;
+        if admin.is_none() {
+            admin = connect(&url).await;
         }
-        let Some(client) = &killer else { continue };
-        let killed = client
+        let Some(client) = &admin else { continue };
+        let terminated = client
             .query_one(
                 "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
                  WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' \
@@ -84,12 +84,12 @@ async fn faults(cluster: Arc<Cluster>, url: String, mut rng: Rng, done: Arc<Done
             )
             .await
             .map(|row| row.get::<_, i64>(0));
-        match killed {
-            Ok(killed) => {
+        match terminated {
+            Ok(terminated) => {
                 done.killed
-                    .fetch_add(u64::try_from(killed).unwrap_or(0), Ordering::Relaxed);
+                    .fetch_add(u64::try_from(terminated).unwrap_or(0), Ordering::Relaxed);
             }
-            Err(_) => killer = None,
+            Err(_) => admin = None,
         }
     }
 }
