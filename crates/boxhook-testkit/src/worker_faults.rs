@@ -19,6 +19,7 @@
 //! | `lost-lease-runs-again` | every run that ended without settling its event (aborted with its worker, cancelled at its lease, or whose settle failed) was followed by another claim of the event: run again, or marked `dead` past `max_attempts` |
 //! | `all-settled` | every stored event is listed exactly once and is `done` or `dead` |
 //! | `counts-match-list` | `counts()` says exactly how many events `list` shows in each state |
+//! | `cancelled-at-lease` | no run goes on more than 400 ms (timer and scheduling slack on a loaded machine) past its claim's lease end: the worker cancels the handler when the lease ends, however long the claim took to come back |
 //!
 //! A broken rule panics with its name, what broke, and the seed; set
 //! `BOXHOOK_SEED` to that seed to make the same choices again (the
@@ -61,6 +62,10 @@ use tokio::task::JoinHandle;
 
 /// The environment variable that fixes the seed.
 pub const SEED_ENV: &str = "BOXHOOK_SEED";
+
+/// How long a run may go on past its claim's lease end (`cancelled-at-lease`):
+/// timers and a loaded machine's scheduling, not the handler.
+const PAST_LEASE_SLACK: Duration = Duration::from_millis(400);
 
 /// What to run: how many events and workers, the lease, and how often the
 /// handler fails; see the [module docs](self).
@@ -822,6 +827,16 @@ fn check(
             .and_then(|end| end.signed_duration_since(run.lease_until).to_std().ok())
         {
             report.longest_past_lease = report.longest_past_lease.max(past);
+            if past > PAST_LEASE_SLACK {
+                return Err((
+                    "cancelled-at-lease",
+                    format!(
+                        "{}'s run of attempt {} by {} ended {past:?} after its lease ended ({}): \
+                         the worker must cancel a handler when its claim's lease ends",
+                        run.event_id, run.attempt, run.worker_id, run.lease_until
+                    ),
+                ));
+            }
         }
     }
     for (id, entry) in &entries {
@@ -1137,6 +1152,12 @@ mod tests {
                     run(3, 40, 500, 1040, Aborted),
                 ],
                 Some("lost-lease-runs-again"),
+            ),
+            (
+                "a run 500 ms past its lease",
+                entry(Done, 1),
+                vec![run(1, 0, 1500, 1000, Succeeded)],
+                Some("cancelled-at-lease"),
             ),
             (
                 "a success whose settle was lost, claimed again",
