@@ -106,7 +106,7 @@ async fn killed_connections_and_crashes_settle_nothing_twice_and_lose_nothing() 
         .events(300)
         .workers(6)
         .lease(Duration::from_millis(1500))
-        .max_attempts(5)
+        .max_attempts(3)
         .aborts(6);
     let done = Arc::new(Done::default());
     let report = check_worker_invariants(inbox, plan, |worker| worker, {

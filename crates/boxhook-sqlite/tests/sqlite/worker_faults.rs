@@ -26,7 +26,7 @@ async fn workers_aborted_mid_handler_settle_nothing_twice_and_lose_nothing() {
         .events(300)
         .workers(6)
         .lease(Duration::from_millis(1500))
-        .max_attempts(5)
+        .max_attempts(3)
         .aborts(12);
     let report = check_worker_invariants(inbox, plan, |worker| worker, |_rng| async {}).await;
     eprintln!("{report}");
