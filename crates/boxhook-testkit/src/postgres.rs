@@ -169,7 +169,33 @@ impl Cluster {
         );
     }
 
-    /// Starts the server (again, after [`stop`](Self::stop)) on the same
+    /// Stops the server as a crash would (`pg_ctl stop -m immediate`: every
+    /// process quits at once, nothing is flushed, the next start recovers
+    /// from the write-ahead log), waiting until it is down; for tests of
+    /// what clients do when the database dies mid-transaction.
+    /// [`start_again`](Self::start_again) brings it back.
+    ///
+    /// # Panics
+    ///
+    /// When `pg_ctl` fails.
+    pub fn crash(&self) {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&self.data()),
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ],
+        );
+    }
+
+    /// Starts the server (again, after [`stop`](Self::stop) or
+    /// [`crash`](Self::crash)) on the same
     /// port with the same data and settings, waiting until it accepts
     /// connections.
     ///
