@@ -70,6 +70,7 @@
 pub mod conformance;
 #[cfg(unix)]
 pub mod fs;
+pub mod pgproxy;
 #[cfg(unix)]
 pub mod postgres;
 mod server;

@@ -169,6 +169,48 @@ impl Cluster {
         );
     }
 
+    /// Stops the server as a crash would (`pg_ctl stop -m immediate`: every
+    /// process killed at once, no checkpoint; the next start replays the
+    /// WAL), waiting until it is down. [`start_again`](Self::start_again)
+    /// brings it back.
+    ///
+    /// ```no_run
+    /// let Some(cluster) = boxhook_testkit::postgres::Cluster::start_durable("doc") else { return };
+    /// cluster.stop_immediate();
+    /// cluster.start_again(); // crash recovery, then it accepts connections
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `pg_ctl` fails.
+    pub fn stop_immediate(&self) {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&self.data()),
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ],
+        );
+    }
+
+    /// The server's data directory (owned by the user it runs as): to put
+    /// it on another file system while the server is stopped.
+    ///
+    /// ```no_run
+    /// let Some(cluster) = boxhook_testkit::postgres::Cluster::start("doc") else { return };
+    /// assert!(cluster.data_dir().join("PG_VERSION").is_file());
+    /// ```
+    #[must_use]
+    pub fn data_dir(&self) -> PathBuf {
+        self.data()
+    }
+
     /// Starts the server (again, after [`stop`](Self::stop)) on the same
     /// port with the same data and settings, waiting until it accepts
     /// connections.
