@@ -52,6 +52,10 @@ use std::time::{Duration, Instant};
 /// How often a forwarding thread wakes to look at the stop flag.
 const TICK: Duration = Duration::from_millis(20);
 
+/// How many message types [`PgProxy::messages`] keeps per connection and
+/// direction.
+pub const KINDS_KEPT: usize = 4096;
+
 /// The `SSLRequest` and `GSSENCRequest` codes: the server answers each with
 /// one byte, and the client's next message is untyped again.
 const ENCRYPTION_REQUESTS: [u32; 2] = [80_877_103, 80_877_104];
@@ -340,6 +344,29 @@ impl PgProxy {
             .collect()
     }
 
+    /// The type bytes of the messages connection `id` carried in
+    /// `direction` so far (the first [`KINDS_KEPT`]), in order: `0` for an
+    /// untyped message (the startup message, an `SSLRequest`), the byte
+    /// itself for the server's one-byte answer to an `SSLRequest`. Empty
+    /// for an unknown id.
+    ///
+    /// ```no_run
+    /// use boxhook_testkit::pgproxy::{Direction, PgProxy};
+    /// # let proxy = PgProxy::start(5432)?;
+    /// // e.g. b"\0PBDSBES" for a startup, a prepare and a first query
+    /// let sent = String::from_utf8_lossy(&proxy.messages(1, Direction::ToServer)).into_owned();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use]
+    pub fn messages(&self, id: u64, direction: Direction) -> Vec<u8> {
+        self.shared
+            .state()
+            .connections
+            .get(&id)
+            .map(|c| c.kinds[index(direction)].clone())
+            .unwrap_or_default()
+    }
+
     /// How many faults it applied so far (cuts and stalls, each once).
     ///
     /// ```no_run
@@ -397,6 +424,9 @@ struct Conn {
     counts: [u64; 2],
     /// Until when each direction forwards nothing.
     stalled: [Option<Instant>; 2],
+    /// The type bytes of the messages counted, each way (the first
+    /// [`KINDS_KEPT`]).
+    kinds: [Vec<u8>; 2],
     wire: Wire,
 }
 
@@ -482,9 +512,13 @@ impl State {
 
     /// Counts a message that just ended on connection `id`, and says what
     /// to do after forwarding it.
-    fn counted(&mut self, id: u64, direction: Direction) -> Action {
+    fn counted(&mut self, id: u64, direction: Direction, kind: u8) -> Action {
         if let Some(c) = self.connections.get_mut(&id) {
             c.counts[index(direction)] = c.counts[index(direction)].saturating_add(1);
+            let kinds = &mut c.kinds[index(direction)];
+            if kinds.len() < KINDS_KEPT {
+                kinds.push(kind);
+            }
         }
         let Some(rule) = &mut self.rule else {
             return Action::Go;
@@ -588,6 +622,7 @@ fn open(client: TcpStream, shared: &Arc<Shared>) -> std::io::Result<()> {
                 open: true,
                 counts: [0, 0],
                 stalled: [None, None],
+                kinds: [Vec::new(), Vec::new()],
                 wire: Wire::default(),
             },
         );
@@ -648,8 +683,8 @@ fn forward(shared: &Shared, id: u64, direction: Direction, mut from: TcpStream, 
             None => break,
         };
         let mut start = 0;
-        for end in ends {
-            let action = shared.state().counted(id, direction);
+        for (end, kind) in ends {
+            let action = shared.state().counted(id, direction, kind);
             if action == Action::Go {
                 continue;
             }
@@ -751,8 +786,8 @@ struct Wire {
 
 impl Wire {
     /// Feeds `bytes` going `direction`; returns where, in `bytes`, each
-    /// message that completes ends.
-    fn feed(&mut self, direction: Direction, bytes: &[u8]) -> Vec<usize> {
+    /// message that completes ends, and its type byte.
+    fn feed(&mut self, direction: Direction, bytes: &[u8]) -> Vec<(usize, u8)> {
         match direction {
             Direction::ToServer => {
                 let (ends, requests) = self.to_server.feed(bytes);
@@ -788,6 +823,8 @@ struct Framer {
     head: Vec<u8>,
     /// The current message's body bytes still to come.
     left: u64,
+    /// The current message's type byte (0: untyped).
+    kind: u8,
 }
 
 impl Default for Framer {
@@ -804,13 +841,14 @@ impl Framer {
             opaque: false,
             head: Vec::with_capacity(8),
             left: 0,
+            kind: 0,
         }
     }
 
     /// Where messages end in `bytes`, and how many were encryption
     /// requests (client side) or answers that start encryption (server
     /// side).
-    fn feed(&mut self, bytes: &[u8]) -> (Vec<usize>, u64) {
+    fn feed(&mut self, bytes: &[u8]) -> (Vec<(usize, u8)>, u64) {
         let mut ends = Vec::new();
         let mut special = 0_u64;
         let mut rest = bytes;
@@ -826,7 +864,7 @@ impl Framer {
                     .left
                     .saturating_sub(u64::try_from(take).unwrap_or(u64::MAX));
                 if self.left == 0 {
-                    ends.push(at(rest));
+                    ends.push((at(rest), self.kind));
                 }
                 continue;
             }
@@ -836,7 +874,7 @@ impl Framer {
                     break;
                 };
                 rest = after;
-                ends.push(at(rest));
+                ends.push((at(rest), answer));
                 if answer != b'N' {
                     special = special.saturating_add(1);
                     self.opaque = true;
@@ -863,6 +901,11 @@ impl Framer {
                 (word(1), 4)
             };
             let code = if self.untyped { word(4) } else { 0 };
+            self.kind = if self.untyped {
+                0
+            } else {
+                self.head.first().copied().unwrap_or(0)
+            };
             self.head.clear();
             let Some(left) = length.checked_sub(header) else {
                 // Not this protocol: stop counting, go on forwarding.
@@ -878,7 +921,7 @@ impl Framer {
                 }
             }
             if self.left == 0 {
-                ends.push(at(rest));
+                ends.push((at(rest), self.kind));
             }
         }
         (ends, special)

@@ -43,6 +43,12 @@ fn ssl_request() -> Vec<u8> {
 /// A client's opening and an extended-protocol store: startup, Bind (a
 /// body of 300 bytes), Execute (empty name, no row limit), Sync.
 fn client_stream() -> (Vec<u8>, Vec<usize>) {
+    let (stream, ends) = client_stream_kinds();
+    (stream, ends.into_iter().map(|(end, _)| end).collect())
+}
+
+/// [`client_stream`], with each message's type byte.
+fn client_stream_kinds() -> (Vec<u8>, Vec<(usize, u8)>) {
     let messages = [
         startup(),
         typed(b'B', &[7; 300]),
@@ -53,7 +59,12 @@ fn client_stream() -> (Vec<u8>, Vec<usize>) {
     let mut ends = Vec::new();
     for message in messages {
         stream.extend_from_slice(&message);
-        ends.push(stream.len());
+        let kind = if stream.len() == message.len() {
+            0
+        } else {
+            message[0]
+        };
+        ends.push((stream.len(), kind));
     }
     (stream, ends)
 }
@@ -66,7 +77,7 @@ fn ends_in_reads(stream: &[u8], splits: &[usize]) -> Vec<usize> {
     let mut at = 0;
     for &split in splits.iter().chain(std::iter::once(&stream.len())) {
         let (ends, _) = framer.feed(&stream[at..split]);
-        all.extend(ends.into_iter().map(|e| e + at));
+        all.extend(ends.into_iter().map(|(e, _)| e + at));
         at = split;
     }
     all
@@ -95,7 +106,7 @@ fn server_messages_are_typed_from_the_first_byte() {
     let mut framer = Framer::new(false);
     let (ends, special) = framer.feed(&stream);
     // 1 type byte, 4 length bytes, then 4, 18 and 1 body bytes.
-    assert_eq!(ends, vec![9, 9 + 23, 9 + 23 + 6]);
+    assert_eq!(ends, vec![(9, b'R'), (9 + 23, b'S'), (9 + 23 + 6, b'Z')]);
     assert_eq!(special, 0);
 }
 
@@ -103,25 +114,31 @@ fn server_messages_are_typed_from_the_first_byte() {
 fn an_ssl_request_answered_n_is_two_messages_and_the_startup_follows() {
     let mut wire = Wire::default();
     let request = ssl_request();
-    assert_eq!(wire.feed(Direction::ToServer, &request), vec![8]);
+    assert_eq!(wire.feed(Direction::ToServer, &request), vec![(8, 0)]);
     assert_eq!(wire.to_client.bytes_expected, 1);
     // The server's `N`, then an authentication message in the same read.
     let mut answer = vec![b'N'];
     answer.extend_from_slice(&typed(b'R', &[0, 0, 0, 0]));
-    assert_eq!(wire.feed(Direction::ToClient, &answer), vec![1, 10]);
-    let (stream, want) = client_stream();
+    assert_eq!(
+        wire.feed(Direction::ToClient, &answer),
+        vec![(1, b'N'), (10, b'R')]
+    );
+    let (stream, want) = client_stream_kinds();
     assert_eq!(wire.feed(Direction::ToServer, &stream), want);
 }
 
 #[test]
 fn an_ssl_request_answered_s_stops_the_counting_both_ways() {
     let mut wire = Wire::default();
-    assert_eq!(wire.feed(Direction::ToServer, &ssl_request()), vec![8]);
-    assert_eq!(wire.feed(Direction::ToClient, b"S\x16\x03\x01"), vec![1]);
+    assert_eq!(wire.feed(Direction::ToServer, &ssl_request()), vec![(8, 0)]);
+    assert_eq!(
+        wire.feed(Direction::ToClient, b"S\x16\x03\x01"),
+        vec![(1, b'S')]
+    );
     assert!(wire.to_server.opaque && wire.to_client.opaque);
     assert_eq!(
         wire.feed(Direction::ToServer, b"\x16\x03\x01\x02\x00"),
-        Vec::<usize>::new()
+        Vec::<(usize, u8)>::new()
     );
 }
 
@@ -218,6 +235,11 @@ fn a_cut_after_the_kth_client_message_delivers_exactly_k_messages() {
         assert_eq!(
             (counts[0].to_server, counts[0].open),
             (u64::try_from(k).unwrap(), false)
+        );
+        assert_eq!(
+            proxy.messages(counts[0].id, Direction::ToServer),
+            b"\0BES"[..k],
+            "the types of the messages through"
         );
     }
 }
