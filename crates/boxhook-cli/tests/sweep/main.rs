@@ -39,6 +39,16 @@ mod check;
 #[cfg(unix)]
 mod double;
 #[cfg(unix)]
+mod pg;
+#[cfg(unix)]
+mod pgdouble;
+#[cfg(unix)]
+mod pgrandom;
+#[cfg(unix)]
+mod pgsweep;
+#[cfg(unix)]
+mod pgtests;
+#[cfg(unix)]
 mod process;
 #[cfg(unix)]
 mod random;
@@ -65,6 +75,9 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some(double::ARG) {
         return double::main(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some(pgdouble::ARG) {
+        return pgdouble::main(&args[1..]);
+    }
     tests::run(&args)
 }
 
@@ -87,7 +100,7 @@ mod tests {
 
     type Test = (&'static str, fn() -> Result<(), String>);
 
-    const TESTS: [Test; 9] = [
+    const TESTS: [Test; 14] = [
         (
             "points_are_each_io_call_and_a_kill_after_it",
             points_of_a_log,
@@ -106,6 +119,23 @@ mod tests {
             broken_double,
         ),
         ("randomized_libfiu_at_2_10_and_30_percent", randomized),
+        (
+            "pg_sweep_every_message_cut_and_stalls_past_the_timeouts",
+            crate::pgtests::sweep,
+        ),
+        (
+            "pg_sweep_catches_a_receiver_that_answers_before_its_commit",
+            crate::pgtests::broken_double,
+        ),
+        ("pg_randomized_proxy_cuts", crate::pgtests::randomized),
+        (
+            "pg_immediate_stops_under_concurrent_load",
+            crate::pgtests::immediate_stops,
+        ),
+        (
+            "pg_data_directory_on_a_full_tmpfs",
+            crate::pgtests::full_disk,
+        ),
     ];
 
     /// Runs the tests whose names contain one of the free arguments (all
