@@ -43,6 +43,8 @@ mod pg;
 #[cfg(unix)]
 mod pgdouble;
 #[cfg(unix)]
+mod pggroup;
+#[cfg(unix)]
 mod pgrandom;
 #[cfg(unix)]
 mod pgsweep;

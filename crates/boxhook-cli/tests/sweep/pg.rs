@@ -23,6 +23,8 @@ pub struct PgTarget {
     pub name: &'static str,
     pub command: Launch,
     pub v1: Option<(&'static str, &'static str)>,
+    /// Whether it runs a pruner (`serve` does, 5 s after it starts).
+    pub prunes: bool,
 }
 
 impl PgTarget {
@@ -45,6 +47,7 @@ impl PgTarget {
                 command
             }),
             v1: Some(("/v1", V1_SECRET)),
+            prunes: true,
         }
     }
 
@@ -62,6 +65,7 @@ impl PgTarget {
                 command
             }),
             v1: None,
+            prunes: false,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct Bench {
     pub direct: String,
     pub v1: Option<(&'static str, &'static str)>,
     pub sent: Sent,
+    /// Whether the target runs a pruner.
+    prunes: bool,
 }
 
 impl Bench {
@@ -99,7 +105,28 @@ impl Bench {
             direct: format!("{}?sslmode=disable", cluster.tcp_url()),
             v1: target.v1,
             sent: Sent::default(),
+            prunes: target.prunes,
         })
+    }
+
+    /// Waits for the pruner's first round (5 s after `serve` starts), which
+    /// opens a connection of its own and runs statements on it, so that it
+    /// is not mistaken for the store's connection; a target that does not
+    /// prune (the double) waits for nothing.
+    pub fn after_first_prune(&self) -> Result<(), String> {
+        if !self.prunes {
+            return Ok(());
+        }
+        let began = wait_for(Duration::from_secs(15), || {
+            self.process.stderr().contains("pruning every")
+        });
+        std::thread::sleep(Duration::from_millis(700));
+        self.quiet();
+        if began {
+            Ok(())
+        } else {
+            Err("the pruner's first round did not start within 15 s".to_owned())
+        }
     }
 
     /// Sends `item` and notes its answer.

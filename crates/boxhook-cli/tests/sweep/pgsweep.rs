@@ -147,8 +147,9 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The shape of a delivery whose messages were these, if it holds a
-    /// prepared store: `… B E S [Q]` to the server, `… 2 D C Z [C Z]` back.
+    /// The shape of a delivery whose messages were these, if its last
+    /// statement is a prepared store: `… B E S [Q]` to the server,
+    /// `… 2 D… C Z [C Z]` back (one `DataRow` per event of the statement).
     pub fn of(to_server: &[u8], to_client: &[u8]) -> Option<Self> {
         let position = |i: usize| u64::try_from(i + 1).ok();
         let before_notify = to_server
@@ -161,9 +162,16 @@ impl Shape {
         if to_server.get(sync.checked_sub(2)?..sync) != Some(&b"BE"[..]) {
             return None;
         }
-        let bind = to_client.iter().position(|&b| b == b'2')?;
-        let ready = bind + to_client[bind..].iter().position(|&b| b == b'Z')?;
-        if to_client.get(bind..=ready) != Some(&b"2DCZ"[..]) {
+        let row = to_client.iter().rposition(|&b| b == b'D')?;
+        let bind = to_client[..row].iter().rposition(|&b| b == b'2')?;
+        let ready = row + to_client[row..].iter().position(|&b| b == b'Z')?;
+        let reply = to_client.get(bind..=ready)?;
+        let rows = reply.len().checked_sub(3)?;
+        if reply
+            .get(1..=rows)
+            .is_none_or(|r| r.iter().any(|&b| b != b'D'))
+            || reply.get(rows + 1..) != Some(&b"CZ"[..])
+        {
             return None;
         }
         Some(Self {
@@ -172,6 +180,21 @@ impl Shape {
             sync: position(sync)?,
             reply: (position(bind)?, position(ready)?),
         })
+    }
+
+    /// How many rows the store's reply has (one per event it stored).
+    pub fn rows(&self) -> usize {
+        let (bind, ready) = self.reply;
+        usize::try_from(ready.saturating_sub(bind).saturating_sub(2)).unwrap_or(0)
+    }
+
+    /// Whether message `k` going `direction` is part of the last store
+    /// (its prepare, statement and reply) or comes after it.
+    pub fn in_last_store(&self, direction: Direction, k: u64, prepare: (u64, u64)) -> bool {
+        match direction {
+            Direction::ToServer => k + prepare.0 + 2 >= self.sync,
+            Direction::ToClient => k + prepare.1 >= self.reply.0,
+        }
     }
 
     /// Whether a cut after message `k` going `direction` lets the store's
@@ -230,14 +253,14 @@ impl Shape {
     }
 }
 
-fn direction_name(direction: Direction) -> &'static str {
+pub fn direction_name(direction: Direction) -> &'static str {
     match direction {
         Direction::ToServer => "to the server",
         Direction::ToClient => "to boxhook",
     }
 }
 
-fn answer_name(answer: Answer) -> String {
+pub fn answer_name(answer: Answer) -> String {
     match answer {
         Answer::Status(s) => s.to_string(),
         Answer::Closed => "closed".to_owned(),
@@ -269,18 +292,8 @@ pub fn sweep(cluster: &Cluster, target: &PgTarget, route: PgRoute) -> PgReport {
             return report;
         }
     };
-    if route == PgRoute::NewConnection {
-        // The pruner's first round (5 s after the start) opens its own
-        // connection: not during the points, which cut the next one.
-        let started = crate::pg::wait_for(Duration::from_secs(15), || {
-            bench.process.stderr().contains("pruning every")
-        });
-        std::thread::sleep(Duration::from_millis(700));
-        if !started {
-            report
-                .problems
-                .push("the pruner's first round did not start within 15 s".to_owned());
-        }
+    if let Err(e) = bench.after_first_prune() {
+        report.problems.push(e);
     }
     // The counting run: a first delivery opens the pool's connection and
     // prepares the statement; the next is counted.
@@ -583,6 +596,9 @@ pub fn stall(cluster: &Cluster, target: &PgTarget, stall: Stall, hold: Duration)
             return report;
         }
     };
+    if let Err(e) = bench.after_first_prune() {
+        report.problems.push(e);
+    }
     // deliver_traced waits for quiet: no NOTIFY holds the connection.
     let (answer, moved) = bench.deliver_traced(&Item::v2("warm-0"));
     let Some(store) = moved.filter(|_| answer == Answer::Status(200)) else {

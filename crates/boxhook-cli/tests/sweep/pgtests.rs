@@ -85,13 +85,15 @@ pub fn sweep() -> Result<(), String> {
                 scope.spawn(move || crate::pgsweep::stall(cluster, target, stall, hold))
             })
             .collect();
-        let routes: Vec<_> = ROUTES
+        let mut routes: Vec<_> = ROUTES
             .into_iter()
             .map(|route| {
                 let (cluster, target) = (&cluster, &target);
                 scope.spawn(move || crate::pgsweep::sweep(cluster, target, route))
             })
             .collect();
+        let (cluster_ref, target_ref) = (&cluster, &target);
+        routes.push(scope.spawn(move || crate::pggroup::sweep(cluster_ref, target_ref)));
         (
             routes
                 .into_iter()
