@@ -420,6 +420,10 @@ struct Conn {
     client: TcpStream,
     server: TcpStream,
     open: bool,
+    /// A cut is under way: the direction that decided it writes its last
+    /// bytes; the other forwards nothing more (set before those bytes go,
+    /// so nothing the peer sends in answer to them gets through).
+    closing: bool,
     /// Messages counted: to the server, to the client.
     counts: [u64; 2],
     /// Until when each direction forwards nothing.
@@ -620,6 +624,7 @@ fn open(client: TcpStream, shared: &Arc<Shared>) -> std::io::Result<()> {
                 client: client.try_clone()?,
                 server: server.try_clone()?,
                 open: true,
+                closing: false,
                 counts: [0, 0],
                 stalled: [None, None],
                 kinds: [Vec::new(), Vec::new()],
@@ -666,8 +671,9 @@ fn forward(shared: &Shared, id: u64, direction: Direction, mut from: TcpStream, 
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        // A stall set while this read waited: its bytes wait too.
-        if !held(shared, id, direction) {
+        // A stall set while this read waited: its bytes wait too; a cut
+        // decided meanwhile by the other direction: they never go.
+        if !held(shared, id, direction) || closing(shared, id) {
             break;
         }
         let chunk = &buf[..n];
@@ -693,11 +699,20 @@ fn forward(shared: &Shared, id: u64, direction: Direction, mut from: TcpStream, 
             }
             start = end;
         }
-        if to.write_all(&chunk[start..]).is_err() {
+        if closing(shared, id) || to.write_all(&chunk[start..]).is_err() {
             break;
         }
     }
     shared.state().cut_quietly(id);
+}
+
+/// Whether connection `id` is being cut (or is gone).
+fn closing(shared: &Shared, id: u64) -> bool {
+    shared
+        .state()
+        .connections
+        .get(&id)
+        .is_none_or(|c| c.closing || !c.open)
 }
 
 /// Writes `bytes`, then cuts or stalls; false when the connection is done.
@@ -709,6 +724,11 @@ fn apply(
     to: &mut TcpStream,
     bytes: &[u8],
 ) -> bool {
+    if action == Action::Cut
+        && let Some(c) = shared.state().connections.get_mut(&id)
+    {
+        c.closing = true;
+    }
     if to.write_all(bytes).is_err() {
         shared.state().cut_quietly(id);
         return false;

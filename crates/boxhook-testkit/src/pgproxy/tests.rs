@@ -416,3 +416,35 @@ fn a_dropped_proxy_closes_its_connections_and_stops_listening() {
     );
     assert!(TcpStream::connect(("127.0.0.1", listen)).is_err());
 }
+
+#[test]
+fn nothing_the_client_sends_in_answer_to_the_last_message_gets_through() {
+    let (stream, _) = client_stream();
+    for _ in 0..20 {
+        let reply = [typed(b'1', &[]), typed(b'T', &[0, 0])].concat();
+        let (port, received) = upstream(stream.len(), reply);
+        let proxy = PgProxy::start(port).unwrap();
+        proxy.set(
+            Scope::All,
+            Fault::Cut {
+                direction: Direction::ToClient,
+                after: 2,
+            },
+        );
+        let mut client = TcpStream::connect(("127.0.0.1", proxy.port())).unwrap();
+        client.write_all(&stream).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut answer = [0_u8; 11];
+        client.read_exact(&mut answer).unwrap();
+        // As a client does once its prepare is answered: the next query.
+        let _ = client.write_all(&typed(b'B', &[1; 16]));
+        let _ = read_all(&mut client);
+        assert_eq!(
+            received.recv_timeout(Duration::from_secs(5)).unwrap(),
+            stream,
+            "the Bind sent after the cut point reached the server"
+        );
+    }
+}
