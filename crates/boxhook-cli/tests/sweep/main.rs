@@ -1,4 +1,4 @@
-//! The fault sweep of the SQLite store path of `boxhook serve` (issue 25),
+//! The fault sweep of the store paths of `boxhook serve` (issue 25),
 //! as a test binary of its own with its own runner (`harness = false`):
 //! it is also the broken receiver the sweep must catch
 //! (`sweep broken-receiver --inbox FILE`, see `double.rs`).
@@ -16,6 +16,15 @@
 //!   stored exactly once, byte for byte; every request got an answer or a
 //!   closed connection within 10 s; after an I/O error the same process
 //!   serves a new event with `200`, after a kill a restarted one does.
+//!
+//! - PostgreSQL (`pgtests.rs`): `serve --store postgres://…` through the
+//!   test kit's fault proxy (`boxhook_testkit::pgproxy`): every protocol
+//!   message of a store cut in turn, each way (`pgsweep.rs`, `pggroup.rs`),
+//!   stalls past the queue, pool, connect and handler timeouts, random
+//!   cuts, `pg_ctl stop -m immediate` under load and a full data directory
+//!   (`pgrandom.rs`); the same invariants read on a direct connection
+//!   (`pg.rs`); its broken double is `pgdouble.rs`. They need PostgreSQL
+//!   (`BOXHOOK_POSTGRES=required` in CI makes its absence a failure).
 //!
 //! The tools are strace (ptrace allowed on the receiver's threads) and
 //! Debian's fiu-utils. Without them the tests print `skipped: …` and pass,
