@@ -480,9 +480,12 @@ fn scope_has(scope: Scope, bound: Option<u64>, id: u64) -> bool {
 impl State {
     fn cut(&mut self, id: u64) {
         if let Some(c) = self.connections.get_mut(&id) {
-            if c.open {
+            // A cut that a forwarder began ([`State::begin_cut`]) was
+            // counted then.
+            if c.open && !c.closing {
                 self.faults = self.faults.saturating_add(1);
             }
+            c.closing = true;
             c.open = false;
             let _ = c.client.shutdown(Shutdown::Both);
             let _ = c.server.shutdown(Shutdown::Both);
@@ -587,12 +590,9 @@ fn unit(state: &mut u64) -> f64 {
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     while !shared.stopped() {
         match listener.accept() {
-            Ok((client, _)) => {
-                if let Err(e) = open(client, shared) {
-                    // The client sees its connection closed; nothing else to do.
-                    let _ = e;
-                }
-            }
+            // When the server cannot be reached, the client sees its
+            // connection closed: nothing else to do.
+            Ok((client, _)) => drop(open(client, shared)),
             Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(TICK),
             Err(_) => std::thread::sleep(TICK),
         }
@@ -724,10 +724,8 @@ fn apply(
     to: &mut TcpStream,
     bytes: &[u8],
 ) -> bool {
-    if action == Action::Cut
-        && let Some(c) = shared.state().connections.get_mut(&id)
-    {
-        c.closing = true;
+    if action == Action::Cut {
+        shared.state().begin_cut(id);
     }
     if to.write_all(bytes).is_err() {
         shared.state().cut_quietly(id);
@@ -787,6 +785,19 @@ fn held(shared: &Shared, id: u64, direction: Direction) -> bool {
 }
 
 impl State {
+    /// Marks connection `id` as being cut, and counts the fault: from now
+    /// on the other direction forwards nothing, while this one writes its
+    /// last message.
+    fn begin_cut(&mut self, id: u64) {
+        if let Some(c) = self.connections.get_mut(&id)
+            && c.open
+            && !c.closing
+        {
+            c.closing = true;
+            self.faults = self.faults.saturating_add(1);
+        }
+    }
+
     /// Closes connection `id` because a side went away (not a fault).
     fn cut_quietly(&mut self, id: u64) {
         if let Some(c) = self.connections.get_mut(&id) {

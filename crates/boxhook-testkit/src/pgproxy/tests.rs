@@ -446,5 +446,7 @@ fn nothing_the_client_sends_in_answer_to_the_last_message_gets_through() {
             stream,
             "the Bind sent after the cut point reached the server"
         );
+        // Counted once, though the other direction closed first.
+        assert_eq!(proxy.faults(), 1);
     }
 }
