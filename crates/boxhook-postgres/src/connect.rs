@@ -181,7 +181,14 @@ impl Configs {
     /// and pruning connections say what they are (`boxhook-read`,
     /// `boxhook-prune`) in `pg_stat_activity`.
     fn new(config: tokio_postgres::Config, named: bool, options: &Options) -> Self {
-        let mut read = config.clone();
+        // The pool's statements give up waiting for a lock (see
+        // `Options::lock_timeout`); migrations lift it for their transaction.
+        let mut pool = config.clone();
+        let lock = u64::try_from(options.lock_timeout.as_millis()).unwrap_or(u64::MAX);
+        let current = pool.get_options().unwrap_or_default().to_owned();
+        pool.options(format!("{current} -c lock_timeout={lock}").trim());
+        let mut maintenance = config.clone();
+        let mut read = config;
         let timeout = u64::try_from(options.read_timeout.as_millis()).unwrap_or(u64::MAX);
         let current = read.get_options().unwrap_or_default().to_owned();
         read.options(
@@ -191,7 +198,6 @@ impl Configs {
         // A prune dropped half way closes its connection: the server notices
         // within a second even while the statement waits for a lock, and
         // lets the pruners' lock go.
-        let mut maintenance = config.clone();
         let current = maintenance.get_options().unwrap_or_default().to_owned();
         maintenance.options(format!("{current} -c client_connection_check_interval=1000").trim());
         if named {
@@ -199,7 +205,7 @@ impl Configs {
             maintenance.application_name("boxhook-prune");
         }
         Self {
-            pool: config,
+            pool,
             read,
             maintenance,
             pool_size: options.pool_size,

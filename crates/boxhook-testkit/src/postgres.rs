@@ -170,20 +170,15 @@ impl Cluster {
     }
 
     /// Stops the server as a crash would (`pg_ctl stop -m immediate`: every
-    /// process killed at once, no checkpoint; the next start replays the
-    /// WAL), waiting until it is down. [`start_again`](Self::start_again)
-    /// brings it back.
-    ///
-    /// ```no_run
-    /// let Some(cluster) = boxhook_testkit::postgres::Cluster::start_durable("doc") else { return };
-    /// cluster.stop_immediate();
-    /// cluster.start_again(); // crash recovery, then it accepts connections
-    /// ```
+    /// process quits at once, nothing is flushed, the next start recovers
+    /// from the write-ahead log), waiting until it is down; for tests of
+    /// what clients do when the database dies mid-transaction.
+    /// [`start_again`](Self::start_again) brings it back.
     ///
     /// # Panics
     ///
     /// When `pg_ctl` fails.
-    pub fn stop_immediate(&self) {
+    pub fn crash(&self) {
         self.run(
             "pg_ctl",
             &[
@@ -211,7 +206,8 @@ impl Cluster {
         self.data()
     }
 
-    /// Starts the server (again, after [`stop`](Self::stop)) on the same
+    /// Starts the server (again, after [`stop`](Self::stop) or
+    /// [`crash`](Self::crash)) on the same
     /// port with the same data and settings, waiting until it accepts
     /// connections.
     ///

@@ -261,7 +261,7 @@ pub fn immediate_stops(cluster: &Cluster, target: &PgTarget, rounds: usize, seed
     let mut rng = Rng::new(seed);
     for _ in 0..rounds {
         std::thread::sleep(Duration::from_millis(300 + rng.below(700)));
-        cluster.stop_immediate();
+        cluster.crash();
         std::thread::sleep(Duration::from_millis(rng.below(500)));
         cluster.start_again();
         run.faults += 1;
