@@ -74,6 +74,7 @@
 pub mod conformance;
 #[cfg(unix)]
 pub mod fs;
+pub mod pgproxy;
 #[cfg(unix)]
 pub mod postgres;
 mod server;

@@ -194,6 +194,18 @@ impl Cluster {
         );
     }
 
+    /// The server's data directory (owned by the user it runs as): to put
+    /// it on another file system while the server is stopped.
+    ///
+    /// ```no_run
+    /// let Some(cluster) = boxhook_testkit::postgres::Cluster::start("doc") else { return };
+    /// assert!(cluster.data_dir().join("PG_VERSION").is_file());
+    /// ```
+    #[must_use]
+    pub fn data_dir(&self) -> PathBuf {
+        self.data()
+    }
+
     /// Starts the server (again, after [`stop`](Self::stop) or
     /// [`crash`](Self::crash)) on the same
     /// port with the same data and settings, waiting until it accepts
