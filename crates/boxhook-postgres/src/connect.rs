@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) wake: Arc<Notify>,
     /// The stores waiting for a statement, and those in flight.
     pub(crate) stores: crate::batch::Batcher,
+    /// How long a store statement may go unanswered (`Options::store_timeout`).
+    pub(crate) store_timeout: Duration,
     /// 0 idle, 1 a NOTIFY in flight, 2 in flight and another one wanted.
     pub(crate) notifying: Arc<std::sync::atomic::AtomicU8>,
     pub(crate) listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -171,6 +173,7 @@ struct Configs {
     maintenance: tokio_postgres::Config,
     pool_size: usize,
     read_pool_size: usize,
+    store_timeout: Duration,
 }
 
 impl Configs {
@@ -210,6 +213,7 @@ impl Configs {
             maintenance,
             pool_size: options.pool_size,
             read_pool_size: options.read_pool_size,
+            store_timeout: options.store_timeout,
         }
     }
 }
@@ -274,6 +278,7 @@ where
         maintenance: pool(configs.maintenance, tls.clone(), 1)?,
         wake: Arc::new(Notify::new()),
         stores: crate::batch::Batcher::default(),
+        store_timeout: configs.store_timeout,
         notifying: Arc::new(std::sync::atomic::AtomicU8::new(0)),
         listener: std::sync::Mutex::new(None),
         start_listener: Box::new(move |wake| {

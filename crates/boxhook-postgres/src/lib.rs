@@ -72,6 +72,10 @@
 //!   transaction on `event_keys`) fails that statement, its records are
 //!   stored again one by one, and only the delivery of the locked event
 //!   fails (503; Box retries it), not every delivery queued behind it.
+//! - A statement that gets no answer for [`Options::store_timeout`] (20 s)
+//!   fails its deliveries, and its connection is closed rather than
+//!   returned to the pool: a connection that neither answers nor closes
+//!   does not hold a flight until TCP gives up.
 //! - A store waits in the queue at most 5 s (as long as for a pool
 //!   connection), then fails with a message that says so. A store taken
 //!   into a statement by then waits for that statement (and its wait for a

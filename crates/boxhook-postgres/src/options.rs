@@ -32,7 +32,8 @@ use boxhook::inbox::{ErrorKind, InboxError};
 /// assert_eq!(
 ///     format!("{:?}", options.root_certificates_pem("-----BEGIN CERTIFICATE-----")),
 ///     "Options { pool_size: 4, read_pool_size: 2, read_timeout: 5s, lock_timeout: 2s, \
-///      schema: Some(\"boxhook\"), migrate: false, root_certificates: Some(\"27 bytes of PEM\") }"
+///      store_timeout: 20s, schema: Some(\"boxhook\"), migrate: false, \
+///      root_certificates: Some(\"27 bytes of PEM\") }"
 /// );
 /// let reads = Options::default().read_pool_size(1).read_timeout(Duration::from_millis(1500));
 /// assert_eq!((reads.read_pool_size_value(), reads.read_timeout_value()), (1, Duration::from_millis(1500)));
@@ -43,6 +44,7 @@ pub struct Options {
     pub(crate) read_pool_size: usize,
     pub(crate) read_timeout: Duration,
     pub(crate) lock_timeout: Duration,
+    pub(crate) store_timeout: Duration,
     pub(crate) schema: Option<String>,
     pub(crate) migrate: bool,
     pub(crate) root_certificates: Option<Arc<[u8]>>,
@@ -56,6 +58,7 @@ impl std::fmt::Debug for Options {
             .field("read_pool_size", &self.read_pool_size)
             .field("read_timeout", &format_args!("{:?}", self.read_timeout))
             .field("lock_timeout", &format_args!("{:?}", self.lock_timeout))
+            .field("store_timeout", &format_args!("{:?}", self.store_timeout))
             .field("schema", &self.schema)
             .field("migrate", &self.migrate)
             .field(
@@ -79,6 +82,7 @@ impl Default for Options {
             read_pool_size: 2,
             read_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(2),
+            store_timeout: Duration::from_secs(20),
             schema: None,
             migrate: true,
             root_certificates: None,
@@ -160,6 +164,38 @@ impl Options {
     #[must_use]
     pub fn lock_timeout_value(&self) -> Duration {
         self.lock_timeout
+    }
+
+    /// How long a store statement may go without an answer from the
+    /// server before the inbox gives up on it, at least 1 ms; 20 s by
+    /// default (under a receiver's 25 s handler deadline, and Box's 30 s).
+    ///
+    /// A connection that neither answers nor closes (a network path that
+    /// drops packets, a stalled proxy) would otherwise hold one of the two
+    /// store statements in flight until TCP gives up, minutes later, and
+    /// with both held every delivery waits in the queue and fails. At the
+    /// timeout the statement's deliveries fail (each may or may not be
+    /// stored: the sender's retry is counted as a duplicate if it was),
+    /// the connection is closed rather than returned to the pool, and the
+    /// next statement takes a fresh one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use boxhook_postgres::Options;
+    /// let options = Options::default().store_timeout(Duration::from_secs(10));
+    /// assert_eq!(options.store_timeout_value(), Duration::from_secs(10));
+    /// assert_eq!(Options::default().store_timeout_value(), Duration::from_secs(20));
+    /// ```
+    #[must_use]
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The store timeout set.
+    #[must_use]
+    pub fn store_timeout_value(&self) -> Duration {
+        self.store_timeout
     }
 
     /// Keeps boxhook's tables in this schema (created if missing), by

@@ -300,3 +300,110 @@ async fn a_row_lock_held_elsewhere_fails_only_the_delivery_that_needs_it() {
         .get(0);
     assert_eq!(deliveries, 31);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_left_unanswered_fails_at_the_store_timeout_and_its_connection_is_closed() {
+    use boxhook_testkit::pgproxy::{Direction, Fault, PgProxy, Scope};
+
+    let Some(cluster) = Cluster::start("batch-unanswered") else {
+        return;
+    };
+    let proxy = PgProxy::start(cluster.port()).expect("proxy");
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        proxy.port()
+    );
+    let inbox = PgInbox::connect_with(
+        &url,
+        &Options::default()
+            .schema("unanswered")
+            .store_timeout(Duration::from_secs(1)),
+    )
+    .await
+    .expect("connect");
+    let now = Utc::now();
+    assert_eq!(
+        inbox
+            .store(record("w", "first", now))
+            .await
+            .expect("stored"),
+        Stored::New
+    );
+    // Once the new event's wake-up NOTIFY (sent on a pool connection of
+    // its own accord) has gone, the pool's connections answer nothing:
+    // the server's replies wait in the proxy, the connections stay open.
+    let mut last = proxy.connections();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = proxy.connections();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let held: Vec<u64> = proxy
+        .connections()
+        .into_iter()
+        .filter(|c| c.open)
+        .map(|c| c.id)
+        .collect();
+    assert!(!held.is_empty());
+    for id in &held {
+        proxy.set(
+            Scope::Connection(*id),
+            Fault::Stall {
+                direction: Direction::ToClient,
+                after: 0,
+                duration: Duration::from_secs(60),
+            },
+        );
+    }
+
+    let started = Instant::now();
+    let error = inbox
+        .store(record("w", "unanswered", now))
+        .await
+        .expect_err("no answer");
+    let waited = started.elapsed();
+    assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
+    assert_eq!(
+        error.to_string(),
+        "inbox storage failed: PostgreSQL did not answer a store statement within 1 s; its \
+         connection is closed. The event may or may not be stored: the sender's retry is \
+         counted as a duplicate if it was. Check the network path to the database and \
+         pg_stat_activity"
+    );
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "gave up after {waited:?}"
+    );
+
+    // The held connection is closed, not reused: the next store takes a
+    // fresh one at once and is stored.
+    let started = Instant::now();
+    assert_eq!(
+        inbox.store(record("w", "next", now)).await.expect("stored"),
+        Stored::New
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let still_open: Vec<u64> = proxy
+        .connections()
+        .into_iter()
+        .filter(|c| c.open && held.contains(&c.id))
+        .map(|c| c.id)
+        .collect();
+    assert!(
+        still_open.len() < held.len(),
+        "the timed-out connection was closed: {still_open:?} of {held:?} still open"
+    );
+    // The unanswered statement did commit (only its reply was held): the
+    // sender's retry is a duplicate, counted once more.
+    assert_eq!(
+        inbox
+            .store(record("w", "unanswered", now))
+            .await
+            .expect("stored"),
+        Stored::Duplicate { deliveries: 2 }
+    );
+    assert_eq!(inbox.counts().await.expect("counts").pending, 3);
+}
