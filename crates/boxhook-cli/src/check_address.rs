@@ -9,11 +9,9 @@ use std::time::Duration;
 
 use boxhook_admin::address::{check, Options, Report, Resolve};
 use boxhook_core::Printable;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::CertificateDer;
 
 use crate::keys::KeyArgs;
-use crate::{read_input, usage};
+use crate::usage;
 
 /// Arguments of `boxhook check-address`.
 #[derive(clap::Args)]
@@ -77,17 +75,7 @@ pub(crate) fn run(keys: &KeyArgs, args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(path) = &args.ca_file {
-        let pem = read_input(path, "CA file")?;
-        let roots = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|err| usage(format!("--ca-file {}: {err}", path.display())))?;
-        if roots.is_empty() {
-            return Err(usage(format!(
-                "--ca-file {}: no CERTIFICATE block",
-                path.display()
-            )));
-        }
-        options.extra_roots = roots;
+        options.extra_roots = crate::ca_file::read(path, "--ca-file")?;
     }
     if args.send {
         options.send = Some(keys.ring()?);

@@ -12,6 +12,7 @@
 #![allow(clippy::doc_markdown)]
 
 mod admin;
+mod ca_file;
 mod capture;
 mod check_address;
 mod demo;

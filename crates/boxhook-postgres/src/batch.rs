@@ -291,7 +291,8 @@ async fn fly(mut flight: Flight, mut batch: Vec<Job>) {
     }
 }
 
-/// Stores one batch and answers each of its callers.
+/// Stores one batch and answers each of its callers; gives up on the
+/// statement after the store timeout (see `Options::store_timeout`).
 async fn send(shared: &Shared, batch: Vec<Job>) {
     let mut client = match shared.connection(Which::Write).await {
         Ok(client) => client,
@@ -302,26 +303,70 @@ async fn send(shared: &Shared, batch: Vec<Job>) {
             return;
         }
     };
+    let (records, mut replies): (Vec<NewRecord>, Vec<_>) = batch
+        .into_iter()
+        .map(|job| (job.record, Some(job.reply)))
+        .unzip();
+    let stored = tokio::time::timeout(
+        shared.store_timeout,
+        store_all(&mut client, &records, &mut replies),
+    )
+    .await;
+    let new = if let Ok(new) = stored {
+        new
+    } else {
+        // Neither answered nor closed: the connection may still carry
+        // the statement's reply, so it goes, not back to the pool.
+        let _ = deadpool_postgres::Object::take(client);
+        let error = InboxError::new(
+            ErrorKind::Storage,
+            format!(
+                "PostgreSQL did not answer a store statement within {} s; its connection \
+                 is closed. The event may or may not be stored: the sender's retry is \
+                 counted as a duplicate if it was. Check the network path to the database \
+                 and pg_stat_activity",
+                shared.store_timeout.as_secs_f64()
+            ),
+        );
+        tracing::error!(records = records.len(), error = %error, "PostgreSQL store statement timed out");
+        for reply in replies.iter_mut().filter_map(Option::take) {
+            let _ = reply.send(Err(same_error(&error)));
+        }
+        // Some of them may be stored (one by one, or committed unseen).
+        true
+    };
+    if new {
+        shared.notify_ready();
+    }
+}
+
+/// Stores `records` (together, or one by one) and answers each caller in
+/// `replies`, taking its sender as it does; whether any event was new (or
+/// may have been).
+async fn store_all(
+    client: &mut deadpool_postgres::Object,
+    records: &[NewRecord],
+    replies: &mut [Option<oneshot::Sender<Result<Stored, InboxError>>>],
+) -> bool {
     let mut new = false;
-    let together = if batch.len() > 1 {
-        let records: Vec<&NewRecord> = batch.iter().map(|job| &job.record).collect();
-        match store_many(&client, &records).await {
+    let together = if records.len() > 1 {
+        let batch: Vec<&NewRecord> = records.iter().collect();
+        match store_many(client, &batch).await {
             Ok(outcomes) => Some(outcomes),
             Err(Failed::Statement(error)) => {
                 // Rolled back: nothing of it is stored; one by one below.
-                tracing::debug!(records = batch.len(), error = %error, "PostgreSQL batch store failed and was rolled back; storing its records one by one");
+                tracing::debug!(records = records.len(), error = %error, "PostgreSQL batch store failed and was rolled back; storing its records one by one");
                 None
             }
             Err(Failed::AfterCommit(error)) => {
                 // Committed, but its answer does not read: storing again
                 // would count every delivery twice. Each caller fails; the
                 // sender's retry is a duplicate, as it should be.
-                tracing::error!(records = batch.len(), error = %error, "PostgreSQL batch store committed but its answer did not read; its deliveries fail and their retries will be duplicates");
-                for job in batch {
-                    let _ = job.reply.send(Err(same_error(&error)));
+                tracing::error!(records = records.len(), error = %error, "PostgreSQL batch store committed but its answer did not read; its deliveries fail and their retries will be duplicates");
+                for reply in replies.iter_mut().filter_map(Option::take) {
+                    let _ = reply.send(Err(same_error(&error)));
                 }
-                shared.notify_ready();
-                return;
+                return true;
             }
         }
     } else {
@@ -329,23 +374,25 @@ async fn send(shared: &Shared, batch: Vec<Job>) {
     };
     match together {
         Some(outcomes) => {
-            for (job, outcome) in batch.into_iter().zip(outcomes) {
+            for (reply, outcome) in replies.iter_mut().zip(outcomes) {
                 new |= outcome == Stored::New;
-                let _ = job.reply.send(Ok(outcome));
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(Ok(outcome));
+                }
             }
         }
         None => {
             // Alone, or the batch failed (and rolled back): one by one.
-            for job in batch {
-                let outcome = store_one(&mut client, &job.record).await;
+            for (record, reply) in records.iter().zip(replies.iter_mut()) {
+                let outcome = store_one(client, record).await;
                 new |= matches!(outcome, Ok(Stored::New));
-                let _ = job.reply.send(outcome);
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(outcome);
+                }
             }
         }
     }
-    if new {
-        shared.notify_ready();
-    }
+    new
 }
 
 /// An error of the same kind and message as `error`, for another caller

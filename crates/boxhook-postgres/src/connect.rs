@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) wake: Arc<Notify>,
     /// The stores waiting for a statement, and those in flight.
     pub(crate) stores: crate::batch::Batcher,
+    /// How long a store statement may go unanswered (`Options::store_timeout`).
+    pub(crate) store_timeout: Duration,
     /// 0 idle, 1 a NOTIFY in flight, 2 in flight and another one wanted.
     pub(crate) notifying: Arc<std::sync::atomic::AtomicU8>,
     pub(crate) listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -171,6 +173,7 @@ struct Configs {
     maintenance: tokio_postgres::Config,
     pool_size: usize,
     read_pool_size: usize,
+    store_timeout: Duration,
 }
 
 impl Configs {
@@ -181,7 +184,14 @@ impl Configs {
     /// and pruning connections say what they are (`boxhook-read`,
     /// `boxhook-prune`) in `pg_stat_activity`.
     fn new(config: tokio_postgres::Config, named: bool, options: &Options) -> Self {
-        let mut read = config.clone();
+        // The pool's statements give up waiting for a lock (see
+        // `Options::lock_timeout`); migrations lift it for their transaction.
+        let mut pool = config.clone();
+        let lock = u64::try_from(options.lock_timeout.as_millis()).unwrap_or(u64::MAX);
+        let current = pool.get_options().unwrap_or_default().to_owned();
+        pool.options(format!("{current} -c lock_timeout={lock}").trim());
+        let mut maintenance = config.clone();
+        let mut read = config;
         let timeout = u64::try_from(options.read_timeout.as_millis()).unwrap_or(u64::MAX);
         let current = read.get_options().unwrap_or_default().to_owned();
         read.options(
@@ -191,7 +201,6 @@ impl Configs {
         // A prune dropped half way closes its connection: the server notices
         // within a second even while the statement waits for a lock, and
         // lets the pruners' lock go.
-        let mut maintenance = config.clone();
         let current = maintenance.get_options().unwrap_or_default().to_owned();
         maintenance.options(format!("{current} -c client_connection_check_interval=1000").trim());
         if named {
@@ -199,11 +208,12 @@ impl Configs {
             maintenance.application_name("boxhook-prune");
         }
         Self {
-            pool: config,
+            pool,
             read,
             maintenance,
             pool_size: options.pool_size,
             read_pool_size: options.read_pool_size,
+            store_timeout: options.store_timeout,
         }
     }
 }
@@ -268,6 +278,7 @@ where
         maintenance: pool(configs.maintenance, tls.clone(), 1)?,
         wake: Arc::new(Notify::new()),
         stores: crate::batch::Batcher::default(),
+        store_timeout: configs.store_timeout,
         notifying: Arc::new(std::sync::atomic::AtomicU8::new(0)),
         listener: std::sync::Mutex::new(None),
         start_listener: Box::new(move |wake| {

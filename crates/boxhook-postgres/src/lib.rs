@@ -65,7 +65,17 @@
 //!   UPDATE` may not touch a row twice in one statement); the first is
 //!   `Stored::New` when the event is new, the others duplicates numbered
 //!   in arrival order. Keys are inserted in key order, so batches sharing
-//!   events never wait for each other in a cycle.
+//!   events never wait for each other in a cycle; pruning locks the keys
+//!   it deletes in the same order.
+//! - A statement waits for a row lock at most
+//!   [`Options::lock_timeout`] (2 s): a lock held elsewhere (an open
+//!   transaction on `event_keys`) fails that statement, its records are
+//!   stored again one by one, and only the delivery of the locked event
+//!   fails (503; Box retries it), not every delivery queued behind it.
+//! - A statement that gets no answer for [`Options::store_timeout`] (20 s)
+//!   fails its deliveries, and its connection is closed rather than
+//!   returned to the pool: a connection that neither answers nor closes
+//!   does not hold a flight until TCP gives up.
 //! - A store waits in the queue at most 5 s (as long as for a pool
 //!   connection), then fails with a message that says so. A store taken
 //!   into a statement by then waits for that statement (and its wait for a
@@ -251,6 +261,13 @@ pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
             text.push_str(" (SQLSTATE ");
             text.push_str(db.code().code());
             text.push(')');
+            if db.code() == &tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE {
+                text.push_str(
+                    ": another transaction held a row or table this statement needed for \
+                     longer than lock_timeout; look in pg_stat_activity for a long \
+                     transaction (state 'idle in transaction') on boxhook's tables",
+                );
+            }
         }
         cause = current.source();
     }

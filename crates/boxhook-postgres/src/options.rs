@@ -12,7 +12,8 @@ use boxhook::inbox::{ErrorKind, InboxError};
 /// for a connection another kind holds:
 ///
 /// - the pool ([`pool_size`](Self::pool_size), 16 by default) for stores,
-///   claims and settles;
+///   claims and settles, whose statements wait for a row lock at most
+///   [`lock_timeout`](Self::lock_timeout) (2 s by default);
 /// - the read pool ([`read_pool_size`](Self::read_pool_size), 2 by default)
 ///   for `list`, `get` and `counts`, whose statements are cancelled after
 ///   [`read_timeout`](Self::read_timeout) (5 s by default) and may not
@@ -30,8 +31,9 @@ use boxhook::inbox::{ErrorKind, InboxError};
 /// assert_eq!(options.pool_size_value(), 4);
 /// assert_eq!(
 ///     format!("{:?}", options.root_certificates_pem("-----BEGIN CERTIFICATE-----")),
-///     "Options { pool_size: 4, read_pool_size: 2, read_timeout: 5s, schema: Some(\"boxhook\"), \
-///      migrate: false, root_certificates: Some(\"27 bytes of PEM\") }"
+///     "Options { pool_size: 4, read_pool_size: 2, read_timeout: 5s, lock_timeout: 2s, \
+///      store_timeout: 20s, schema: Some(\"boxhook\"), migrate: false, \
+///      root_certificates: Some(\"27 bytes of PEM\") }"
 /// );
 /// let reads = Options::default().read_pool_size(1).read_timeout(Duration::from_millis(1500));
 /// assert_eq!((reads.read_pool_size_value(), reads.read_timeout_value()), (1, Duration::from_millis(1500)));
@@ -41,6 +43,8 @@ pub struct Options {
     pub(crate) pool_size: usize,
     pub(crate) read_pool_size: usize,
     pub(crate) read_timeout: Duration,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) store_timeout: Duration,
     pub(crate) schema: Option<String>,
     pub(crate) migrate: bool,
     pub(crate) root_certificates: Option<Arc<[u8]>>,
@@ -53,6 +57,8 @@ impl std::fmt::Debug for Options {
             .field("pool_size", &self.pool_size)
             .field("read_pool_size", &self.read_pool_size)
             .field("read_timeout", &format_args!("{:?}", self.read_timeout))
+            .field("lock_timeout", &format_args!("{:?}", self.lock_timeout))
+            .field("store_timeout", &format_args!("{:?}", self.store_timeout))
             .field("schema", &self.schema)
             .field("migrate", &self.migrate)
             .field(
@@ -67,14 +73,16 @@ impl std::fmt::Debug for Options {
 }
 
 impl Default for Options {
-    /// 16 connections, 2 read connections whose statements stop after 5 s,
-    /// the connection's default schema (`public`), and the schema migrated
-    /// at start.
+    /// 16 connections whose statements wait at most 2 s for a row lock, 2
+    /// read connections whose statements stop after 5 s, the connection's
+    /// default schema (`public`), and the schema migrated at start.
     fn default() -> Self {
         Self {
             pool_size: 16,
             read_pool_size: 2,
             read_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(2),
+            store_timeout: Duration::from_secs(20),
             schema: None,
             migrate: true,
             root_certificates: None,
@@ -125,6 +133,69 @@ impl Options {
     #[must_use]
     pub fn read_timeout_value(&self) -> Duration {
         self.read_timeout
+    }
+
+    /// How long a statement of the pool (a store, a claim, a settle) waits
+    /// for a lock another transaction holds before it fails
+    /// (`lock_timeout`), at least 1 ms; 2 s by default.
+    ///
+    /// Concurrent deliveries share store statements (group commit), so a
+    /// row lock held elsewhere (an operator's open transaction on
+    /// `event_keys`, say) would otherwise stall every delivery queued behind
+    /// the statement that waits for it. With the timeout, that statement
+    /// fails, its deliveries are stored again one by one, and only the
+    /// delivery of the locked event fails (its sender retries it). A
+    /// migration waits for the migration lock as long as it takes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use boxhook_postgres::Options;
+    /// let options = Options::default().lock_timeout(Duration::from_millis(500));
+    /// assert_eq!(options.lock_timeout_value(), Duration::from_millis(500));
+    /// assert_eq!(Options::default().lock_timeout(Duration::ZERO).lock_timeout_value(), Duration::from_millis(1));
+    /// ```
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The lock timeout set.
+    #[must_use]
+    pub fn lock_timeout_value(&self) -> Duration {
+        self.lock_timeout
+    }
+
+    /// How long a store statement may go without an answer from the
+    /// server before the inbox gives up on it, at least 1 ms; 20 s by
+    /// default (under a receiver's 25 s handler deadline, and Box's 30 s).
+    ///
+    /// A connection that neither answers nor closes (a network path that
+    /// drops packets, a stalled proxy) would otherwise hold one of the two
+    /// store statements in flight until TCP gives up, minutes later, and
+    /// with both held every delivery waits in the queue and fails. At the
+    /// timeout the statement's deliveries fail (each may or may not be
+    /// stored: the sender's retry is counted as a duplicate if it was),
+    /// the connection is closed rather than returned to the pool, and the
+    /// next statement takes a fresh one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use boxhook_postgres::Options;
+    /// let options = Options::default().store_timeout(Duration::from_secs(10));
+    /// assert_eq!(options.store_timeout_value(), Duration::from_secs(10));
+    /// assert_eq!(Options::default().store_timeout_value(), Duration::from_secs(20));
+    /// ```
+    #[must_use]
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The store timeout set.
+    #[must_use]
+    pub fn store_timeout_value(&self) -> Duration {
+        self.store_timeout
     }
 
     /// Keeps boxhook's tables in this schema (created if missing), by

@@ -503,6 +503,18 @@ async fn delete_events(
         }
     }
     if !keys.0.is_empty() {
+        // The keys' row locks first, in `(webhook_id, event_id)` order as a
+        // batch of stores takes them: an UPDATE or DELETE joined to an
+        // array locks in whatever order its plan reads, and could wait for
+        // a batch that waits for it.
+        tx.execute(
+            "SELECT 1 FROM event_keys k JOIN unnest($1::text[], $2::text[]) d(w, e) \
+             ON k.webhook_id = d.w AND k.event_id = d.e \
+             ORDER BY k.webhook_id, k.event_id FOR UPDATE OF k",
+            &[&keys.0, &keys.1],
+        )
+        .await
+        .map_err(storage)?;
         // Keys still within their retention stay, marked; the others go.
         tx.execute(
             "UPDATE event_keys k SET gone = true FROM unnest($1::text[], $2::text[]) d(w, e) \

@@ -189,6 +189,11 @@ pub(crate) async fn prepare(
     migrate: bool,
 ) -> Result<(), InboxError> {
     let tx = client.transaction().await.map_err(storage)?;
+    // The pool's lock timeout is for deliveries; a migration waits for
+    // the one before it (and for the locks its DDL needs) as long as it takes.
+    tx.batch_execute("SET LOCAL lock_timeout = 0")
+        .await
+        .map_err(storage)?;
     let lock_key = format!("boxhook-migrate:{}", schema.unwrap_or(""));
     tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_key])
         .await

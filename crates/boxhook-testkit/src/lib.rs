@@ -13,6 +13,10 @@
 //! - [`ScriptedServer`]: the far end for testing senders.
 //! - [`conformance`]: the rules every idempotency store and every inbox must
 //!   keep, as suites to run against your own (or a new backend's).
+//! - [`worker_faults`]: the worker's promises (nothing `done` without a
+//!   successful handler, one live holder per event, lost leases run again)
+//!   checked while handlers fail and overrun, workers are aborted and the
+//!   store misbehaves, for any inbox and worker configuration.
 //!
 //! The sender and the corpus live in `boxhook` (feature `runtime`,
 //! [`boxhook::runtime`]); this crate re-exports them under the same names.
@@ -70,9 +74,11 @@
 pub mod conformance;
 #[cfg(unix)]
 pub mod fs;
+pub mod pgproxy;
 #[cfg(unix)]
 pub mod postgres;
 mod server;
+pub mod worker_faults;
 
 pub use boxhook::runtime::send::{
     sample_keys, AdvanceClock, Attempt, AttemptError, AttemptErrorKind, BoxHeader, CompressedSleep,

@@ -169,7 +169,45 @@ impl Cluster {
         );
     }
 
-    /// Starts the server (again, after [`stop`](Self::stop)) on the same
+    /// Stops the server as a crash would (`pg_ctl stop -m immediate`: every
+    /// process quits at once, nothing is flushed, the next start recovers
+    /// from the write-ahead log), waiting until it is down; for tests of
+    /// what clients do when the database dies mid-transaction.
+    /// [`start_again`](Self::start_again) brings it back.
+    ///
+    /// # Panics
+    ///
+    /// When `pg_ctl` fails.
+    pub fn crash(&self) {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&self.data()),
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ],
+        );
+    }
+
+    /// The server's data directory (owned by the user it runs as): to put
+    /// it on another file system while the server is stopped.
+    ///
+    /// ```no_run
+    /// let Some(cluster) = boxhook_testkit::postgres::Cluster::start("doc") else { return };
+    /// assert!(cluster.data_dir().join("PG_VERSION").is_file());
+    /// ```
+    #[must_use]
+    pub fn data_dir(&self) -> PathBuf {
+        self.data()
+    }
+
+    /// Starts the server (again, after [`stop`](Self::stop) or
+    /// [`crash`](Self::crash)) on the same
     /// port with the same data and settings, waiting until it accepts
     /// connections.
     ///

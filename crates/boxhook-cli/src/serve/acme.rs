@@ -126,21 +126,7 @@ pub(crate) fn prepare(
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &args.acme_directory_ca {
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-            .map_err(|err| {
-                usage(format!(
-                    "cannot read --acme-directory-ca {}: {err}",
-                    path.display()
-                ))
-            })?;
-        let (added, _) = roots.add_parsable_certificates(certs);
-        if added == 0 {
-            return Err(usage(format!(
-                "--acme-directory-ca {} holds no usable CA certificate",
-                path.display()
-            )));
-        }
+        roots.add_parsable_certificates(crate::ca_file::read(path, "--acme-directory-ca")?);
     }
     let client = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_safe_default_protocol_versions()

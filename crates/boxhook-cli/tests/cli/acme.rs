@@ -528,7 +528,7 @@ fn a_short_lived_certificate_is_renewed_in_the_background() {
 #[test]
 fn acme_flags_are_checked_before_anything_is_created() {
     let dir = TempDir::new("acme-usage");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--acme", "hooks.example.com"], "--acme-cache"),
         (
             &["--acme", "https://hooks.example.com", "--acme-cache", "c"],
@@ -541,6 +541,11 @@ fn acme_flags_are_checked_before_anything_is_created() {
         (
             &["--acme", "hooks.example.com", "--acme-cache", "c", "--tls-cert", "a", "--tls-key", "b"],
             "cannot be used with",
+        ),
+        (
+            &["--acme", "hooks.example.com", "--acme-cache", "c", "--acme-directory-ca", "/dev/null"],
+            "boxhook: --acme-directory-ca /dev/null: no CERTIFICATE block; give the CA's \
+             certificate in PEM (-----BEGIN CERTIFICATE-----)\n",
         ),
     ];
     for (flags, expected) in cases {

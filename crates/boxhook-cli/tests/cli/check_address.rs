@@ -547,7 +547,7 @@ fn a_receiver_answering_too_late_fails_the_delivery() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["/box"],
             "boxhook: \"/box\" is not an absolute URL (https://host/path)\n",
@@ -564,7 +564,12 @@ fn usage_errors_exit_2() {
         ),
         (
             &["--ca-file", "/nonexistent/ca.pem", "https://hooks.example.com/"],
-            "boxhook: cannot read CA file /nonexistent/ca.pem: No such file or directory (os error 2)\n",
+            "boxhook: cannot read --ca-file /nonexistent/ca.pem: No such file or directory (os error 2)\n",
+        ),
+        (
+            &["--ca-file", "/dev/null", "https://hooks.example.com/"],
+            "boxhook: --ca-file /dev/null: no CERTIFICATE block; give the CA's certificate in \
+             PEM (-----BEGIN CERTIFICATE-----)\n",
         ),
     ];
     for (args, want) in cases {

@@ -53,3 +53,5 @@ mod verify;
 mod webhooks;
 #[cfg(unix)]
 mod work;
+#[cfg(unix)]
+mod work_faults;

@@ -87,7 +87,7 @@ fn serve_keeps_to_its_pool_size_and_its_schema() {
             psql(
                 &cluster,
                 "BEGIN; LOCK TABLE tenant_a.events IN EXCLUSIVE MODE; \
-                 SELECT pg_sleep(1.5); COMMIT",
+                 SELECT pg_sleep(1.0); COMMIT",
             )
         });
         while psql(

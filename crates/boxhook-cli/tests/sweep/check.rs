@@ -63,6 +63,17 @@ pub fn check(inbox: &Path, sent: &Sent) -> (Vec<String>, usize) {
             return (problems, lost);
         }
     };
+    let (more, lost) = compare(&stored, sent);
+    problems.extend(more);
+    (problems, lost)
+}
+
+/// The problems found in `stored` (every record of an inbox) against
+/// `sent`, and the number of acknowledged deliveries missing from it:
+/// each store's own reading feeds this (SQLite here, PostgreSQL in
+/// `pgcheck.rs`).
+pub fn compare(stored: &[Row], sent: &Sent) -> (Vec<String>, usize) {
+    let mut problems = Vec::new();
     let mut lost = 0;
     for (item, acknowledged) in &sent.items {
         let (rows, want): (Vec<&Row>, &str) = match item {
@@ -116,7 +127,7 @@ pub fn check(inbox: &Path, sent: &Sent) -> (Vec<String>, usize) {
         }
     }
     let known: HashSet<String> = sent.items.iter().map(|(item, _)| key(item)).collect();
-    for row in &stored {
+    for row in stored {
         let k = match row.kind {
             RecordKind::V1 => format!("v1:{}", row.source_id.as_deref().unwrap_or("")),
             RecordKind::V2 => format!("v2:{}", row.event_id),
@@ -138,12 +149,13 @@ fn integrity(inbox: &Path) -> Result<String, rusqlite::Error> {
     Ok(rows.join("; "))
 }
 
-struct Row {
-    event_id: String,
-    source_id: Option<String>,
-    kind: RecordKind,
-    deliveries: u64,
-    body: Vec<u8>,
+/// One stored record, as the check reads it.
+pub struct Row {
+    pub event_id: String,
+    pub source_id: Option<String>,
+    pub kind: RecordKind,
+    pub deliveries: u64,
+    pub body: Vec<u8>,
 }
 
 /// Every record, read through the library (`SqliteInbox::open_read_only`).

@@ -1,4 +1,4 @@
-//! The fault sweep of the SQLite store path of `boxhook serve` (issue 25),
+//! The fault sweep of the store paths of `boxhook serve` (issue 25),
 //! as a test binary of its own with its own runner (`harness = false`):
 //! it is also the broken receiver the sweep must catch
 //! (`sweep broken-receiver --inbox FILE`, see `double.rs`).
@@ -16,6 +16,15 @@
 //!   stored exactly once, byte for byte; every request got an answer or a
 //!   closed connection within 10 s; after an I/O error the same process
 //!   serves a new event with `200`, after a kill a restarted one does.
+//!
+//! - PostgreSQL (`pgtests.rs`): `serve --store postgres://…` through the
+//!   test kit's fault proxy (`boxhook_testkit::pgproxy`): every protocol
+//!   message of a store cut in turn, each way (`pgsweep.rs`, `pggroup.rs`),
+//!   stalls past the queue, pool, connect and handler timeouts, random
+//!   cuts, `pg_ctl stop -m immediate` under load and a full data directory
+//!   (`pgrandom.rs`); the same invariants read on a direct connection
+//!   (`pg.rs`); its broken double is `pgdouble.rs`. They need PostgreSQL
+//!   (`BOXHOOK_POSTGRES=required` in CI makes its absence a failure).
 //!
 //! The tools are strace (ptrace allowed on the receiver's threads) and
 //! Debian's fiu-utils. Without them the tests print `skipped: …` and pass,
@@ -38,6 +47,18 @@
 mod check;
 #[cfg(unix)]
 mod double;
+#[cfg(unix)]
+mod pg;
+#[cfg(unix)]
+mod pgdouble;
+#[cfg(unix)]
+mod pggroup;
+#[cfg(unix)]
+mod pgrandom;
+#[cfg(unix)]
+mod pgsweep;
+#[cfg(unix)]
+mod pgtests;
 #[cfg(unix)]
 mod process;
 #[cfg(unix)]
@@ -65,6 +86,9 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some(double::ARG) {
         return double::main(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some(pgdouble::ARG) {
+        return pgdouble::main(&args[1..]);
+    }
     tests::run(&args)
 }
 
@@ -87,7 +111,7 @@ mod tests {
 
     type Test = (&'static str, fn() -> Result<(), String>);
 
-    const TESTS: [Test; 9] = [
+    const TESTS: [Test; 14] = [
         (
             "points_are_each_io_call_and_a_kill_after_it",
             points_of_a_log,
@@ -106,6 +130,23 @@ mod tests {
             broken_double,
         ),
         ("randomized_libfiu_at_2_10_and_30_percent", randomized),
+        (
+            "pg_sweep_every_message_cut_and_stalls_past_the_timeouts",
+            crate::pgtests::sweep,
+        ),
+        (
+            "pg_sweep_catches_a_receiver_that_answers_before_its_commit",
+            crate::pgtests::broken_double,
+        ),
+        ("pg_randomized_proxy_cuts", crate::pgtests::randomized),
+        (
+            "pg_immediate_stops_under_concurrent_load",
+            crate::pgtests::immediate_stops,
+        ),
+        (
+            "pg_data_directory_on_a_full_tmpfs",
+            crate::pgtests::full_disk,
+        ),
     ];
 
     /// Runs the tests whose names contain one of the free arguments (all

@@ -438,7 +438,7 @@ fn exchange(route: Route, port: u16, v1: Option<(&str, &str)>) -> Vec<(Item, Ans
 /// The receiver's lines that are neither its start and stop lines nor its
 /// access lines for 2xx, with timestamps, delivery ids and durations
 /// blanked (so equal lines of different runs compare equal).
-fn error_lines(text: &str) -> Vec<String> {
+pub fn error_lines(text: &str) -> Vec<String> {
     text.lines()
         .filter(|l| {
             !(l.starts_with("listening on")

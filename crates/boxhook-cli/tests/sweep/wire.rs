@@ -73,6 +73,11 @@ impl Item {
     /// Sends it to the receiver on `port` on a connection of its own
     /// (`v1`: the receiver's V1 path and secret).
     pub fn send(&self, port: u16, v1: Option<(&str, &str)>) -> Answer {
+        self.send_within(port, v1, BOUND)
+    }
+
+    /// [`Item::send`], waiting up to `bound` for the answer.
+    pub fn send_within(&self, port: u16, v1: Option<(&str, &str)>, bound: Duration) -> Answer {
         let request = match self {
             Self::V2 { body, .. } => {
                 let delivery =
@@ -87,7 +92,7 @@ impl Item {
                     .into_bytes()
             }
         };
-        exchange(port, &request)
+        exchange(port, &request, bound)
     }
 }
 
@@ -109,12 +114,12 @@ fn raw_request(delivery: &boxhook_testkit::Delivery) -> Vec<u8> {
 }
 
 /// Sends `request` on a new connection and reads the status line, within
-/// [`BOUND`] in all.
-fn exchange(port: u16, request: &[u8]) -> Answer {
+/// `bound` in all.
+fn exchange(port: u16, request: &[u8], bound: Duration) -> Answer {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return Answer::Closed;
     };
-    if stream.set_read_timeout(Some(BOUND)).is_err() || stream.write_all(request).is_err() {
+    if stream.set_read_timeout(Some(bound)).is_err() || stream.write_all(request).is_err() {
         return Answer::Closed;
     }
     let mut reader = BufReader::new(stream);

@@ -23,6 +23,10 @@ use chrono::Utc;
 
 use common::{connect, record};
 
+/// A lock timeout longer than these tests hold their locks: they test
+/// what queues behind statements that wait.
+const HELD: Duration = Duration::from_secs(60);
+
 /// Store statements of the inbox's pool waiting for a lock.
 async fn waiting(sql: &tokio_postgres::Client) -> i64 {
     sql.query_one(
@@ -41,9 +45,15 @@ async fn concurrent_stores_of_one_event_and_of_many_queue_then_count_exactly() {
         return;
     };
     let url = cluster.url();
-    let inbox = PgInbox::connect_with(&url, &Options::default().schema("many").pool_size(16))
-        .await
-        .expect("connect");
+    let inbox = PgInbox::connect_with(
+        &url,
+        &Options::default()
+            .schema("many")
+            .pool_size(16)
+            .lock_timeout(HELD),
+    )
+    .await
+    .expect("connect");
     let sql = connect(&url, "many").await;
     let locker = connect(&url, "many").await;
     locker
@@ -152,7 +162,7 @@ async fn a_store_queued_behind_stuck_statements_fails_after_5_s_with_what_to_che
         return;
     };
     let url = cluster.url();
-    let inbox = PgInbox::connect_with(&url, &Options::default().schema("stuck"))
+    let inbox = PgInbox::connect_with(&url, &Options::default().schema("stuck").lock_timeout(HELD))
         .await
         .expect("connect");
     let sql = connect(&url, "stuck").await;
@@ -202,6 +212,198 @@ async fn a_store_queued_behind_stuck_statements_fails_after_5_s_with_what_to_che
     assert_eq!(
         inbox.store(record("w", "e-3", now)).await.expect("stored"),
         Stored::New
+    );
+    assert_eq!(inbox.counts().await.expect("counts").pending, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_lock_held_elsewhere_fails_only_the_delivery_that_needs_it() {
+    let Some(cluster) = Cluster::start("batch-held-row") else {
+        return;
+    };
+    let url = cluster.url();
+    let inbox = PgInbox::connect_with(
+        &url,
+        &Options::default()
+            .schema("held")
+            .lock_timeout(Duration::from_secs(1)),
+    )
+    .await
+    .expect("connect");
+    let sql = connect(&url, "held").await;
+    let now = Utc::now();
+    assert_eq!(
+        inbox
+            .store(record("w", "locked", now))
+            .await
+            .expect("stored"),
+        Stored::New
+    );
+    // An operator's transaction left open on the event's key.
+    let locker = connect(&url, "held").await;
+    locker
+        .batch_execute("BEGIN; SELECT 1 FROM event_keys WHERE event_id = 'locked' FOR UPDATE")
+        .await
+        .expect("lock");
+
+    // Its retry among 29 new deliveries, at once: they share statements
+    // with it, and are stored anyway.
+    let started = Instant::now();
+    let tasks: Vec<_> = std::iter::once("locked".to_owned())
+        .chain((0..29).map(|n| format!("free-{n}")))
+        .map(|id| {
+            let inbox = inbox.clone();
+            let record = record("w", &id, now);
+            tokio::spawn(async move { (id, inbox.store(record).await) })
+        })
+        .collect();
+    let mut stored = 0;
+    for task in tasks {
+        let (id, outcome) = task.await.expect("task");
+        if id == "locked" {
+            let error = outcome.expect_err("its key is locked");
+            assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
+            let text = error.to_string();
+            assert!(
+                text.contains(
+                    "canceling statement due to lock timeout (SQLSTATE 55P03): \
+                               another transaction held a row or table this statement needed \
+                               for longer than lock_timeout; look in pg_stat_activity"
+                ),
+                "{text}"
+            );
+        } else {
+            assert_eq!(outcome.expect("stored"), Stored::New, "{id}");
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 29);
+    // Within the queue's 5 s: the lock stalled one statement for its
+    // timeout, not the deliveries behind it for theirs.
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(4_500), "took {waited:?}");
+
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+    // The failed delivery counted nothing; its sender's retry does.
+    assert_eq!(
+        inbox
+            .store(record("w", "locked", now))
+            .await
+            .expect("stored"),
+        Stored::Duplicate { deliveries: 2 }
+    );
+    assert_eq!(inbox.counts().await.expect("counts").pending, 30);
+    let deliveries: i64 = sql
+        .query_one("SELECT sum(deliveries)::bigint FROM event_counts", &[])
+        .await
+        .expect("counters")
+        .get(0);
+    assert_eq!(deliveries, 31);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_left_unanswered_fails_at_the_store_timeout_and_its_connection_is_closed() {
+    use boxhook_testkit::pgproxy::{Direction, Fault, PgProxy, Scope};
+
+    let Some(cluster) = Cluster::start("batch-unanswered") else {
+        return;
+    };
+    let proxy = PgProxy::start(cluster.port()).expect("proxy");
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        proxy.port()
+    );
+    let inbox = PgInbox::connect_with(
+        &url,
+        &Options::default()
+            .schema("unanswered")
+            .store_timeout(Duration::from_secs(1)),
+    )
+    .await
+    .expect("connect");
+    let now = Utc::now();
+    assert_eq!(
+        inbox
+            .store(record("w", "first", now))
+            .await
+            .expect("stored"),
+        Stored::New
+    );
+    // Once the new event's wake-up NOTIFY (sent on a pool connection of
+    // its own accord) has gone, the pool's connections answer nothing:
+    // the server's replies wait in the proxy, the connections stay open.
+    let mut last = proxy.connections();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = proxy.connections();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let held: Vec<u64> = proxy
+        .connections()
+        .into_iter()
+        .filter(|c| c.open)
+        .map(|c| c.id)
+        .collect();
+    assert!(!held.is_empty());
+    for id in &held {
+        proxy.set(
+            Scope::Connection(*id),
+            Fault::Stall {
+                direction: Direction::ToClient,
+                after: 0,
+                duration: Duration::from_secs(60),
+            },
+        );
+    }
+
+    let started = Instant::now();
+    let error = inbox
+        .store(record("w", "unanswered", now))
+        .await
+        .expect_err("no answer");
+    let waited = started.elapsed();
+    assert_eq!(error.kind(), boxhook::inbox::ErrorKind::Storage);
+    assert_eq!(
+        error.to_string(),
+        "inbox storage failed: PostgreSQL did not answer a store statement within 1 s; its \
+         connection is closed. The event may or may not be stored: the sender's retry is \
+         counted as a duplicate if it was. Check the network path to the database and \
+         pg_stat_activity"
+    );
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "gave up after {waited:?}"
+    );
+
+    // The held connection is closed, not reused: the next store takes a
+    // fresh one at once and is stored.
+    let started = Instant::now();
+    assert_eq!(
+        inbox.store(record("w", "next", now)).await.expect("stored"),
+        Stored::New
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let still_open: Vec<u64> = proxy
+        .connections()
+        .into_iter()
+        .filter(|c| c.open && held.contains(&c.id))
+        .map(|c| c.id)
+        .collect();
+    assert!(
+        still_open.len() < held.len(),
+        "the timed-out connection was closed: {still_open:?} of {held:?} still open"
+    );
+    // The unanswered statement did commit (only its reply was held): the
+    // sender's retry is a duplicate, counted once more.
+    assert_eq!(
+        inbox
+            .store(record("w", "unanswered", now))
+            .await
+            .expect("stored"),
+        Stored::Duplicate { deliveries: 2 }
     );
     assert_eq!(inbox.counts().await.expect("counts").pending, 3);
 }

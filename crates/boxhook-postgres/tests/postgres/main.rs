@@ -27,3 +27,5 @@ mod reads;
 mod scale;
 #[cfg(all(unix, feature = "tls"))]
 mod tls;
+#[cfg(unix)]
+mod worker_faults;

@@ -40,11 +40,15 @@ async fn a_busy_pool_fails_a_store_after_5_s_not_after_box_gave_up() {
         return;
     };
     let url = cluster.url();
-    let inbox = PgInbox::connect_with(&url, &Options::default().pool_size(1))
+    // Another session holds the table: the first store waits for the lock
+    // (a lock timeout longer than the test), holding the pool's only
+    // connection.
+    let options = Options::default()
+        .pool_size(1)
+        .lock_timeout(Duration::from_secs(60));
+    let inbox = PgInbox::connect_with(&url, &options)
         .await
         .expect("connect");
-    // Another session holds the table: the first store waits for the lock,
-    // holding the pool's only connection.
     let locker = connect(&url).await;
     locker
         .batch_execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE")

@@ -15,3 +15,4 @@ mod durability;
 mod files;
 mod inbox;
 mod retention;
+mod worker_faults;

@@ -88,12 +88,7 @@ pub(super) async fn drive<I, S, B>(
             }
             Check::Later(next) => next,
         };
-        let sleep = async {
-            match next {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = super::sleep_until(next);
         tokio::select! {
             _ = connection.as_mut() => break,
             () = conn.wake.notified() => {}

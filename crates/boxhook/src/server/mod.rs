@@ -403,12 +403,7 @@ where
         loop {
             let room = tracker.room(limits.max_connections, Instant::now());
             if let Room::Full(grace_end) = room {
-                let grace_ended = async {
-                    match grace_end {
-                        Some(at) => tokio::time::sleep_until(at).await,
-                        None => std::future::pending().await,
-                    }
-                };
+                let grace_ended = sleep_until(grace_end);
                 tokio::select! {
                     () = tracker.changed.notified() => continue,
                     () = grace_ended => continue,
@@ -492,5 +487,14 @@ where
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.run())
+    }
+}
+
+/// Sleeps until `at`, or forever when there is no such time: the wait of a
+/// `select!` arm that fires on the next deadline, if any.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

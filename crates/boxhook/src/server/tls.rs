@@ -286,12 +286,7 @@ impl Tls {
                     (a, b) => a.or(b),
                 },
             };
-            let sleep = async {
-                match next {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let sleep = super::sleep_until(next);
             tokio::select! {
                 // A TLS-ALPN-01 validation ends with its handshake.
                 done = accept.as_mut() => {

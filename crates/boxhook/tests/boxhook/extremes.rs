@@ -349,9 +349,15 @@ impl Inbox for OneEvent {
     async fn claim_next(
         &self,
         worker: &str,
-        _lease: Duration,
+        lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Claimed>, InboxError> {
+        // The lease's end as the real inboxes count it, saturating at the
+        // end of time.
+        let lease_until = chrono::TimeDelta::from_std(lease)
+            .ok()
+            .and_then(|lease| now.checked_add_signed(lease))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         Ok(self
             .event
             .lock()
@@ -361,7 +367,7 @@ impl Inbox for OneEvent {
                 entry: InboxEntry::new(&record, 1, 1, EntryState::Claimed),
                 body: record.body.clone(),
                 worker_id: worker.to_owned(),
-                lease_until: now,
+                lease_until,
             }))
     }
     async fn ack(&self, _: &Claimed) -> Result<(), InboxError> {

@@ -136,7 +136,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 .plan_watching(
                     batch,
                     claimed,
-                    (stop.as_mut(), left),
+                    stop.as_mut(),
                     &mut queue,
                     (&mut asked, asked_signal.as_mut()),
                 )
@@ -178,19 +178,18 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             .collect()
     }
 
-    /// [`plan`](Self::plan) for `claimed`, within `left` and cancelled by
-    /// `stop`; when `asked` (to stop) completes meanwhile, the events
+    /// [`plan`](Self::plan) for `claimed`, cancelled by `stop`; when `asked` (to stop) completes meanwhile, the events
     /// still in `queue` are put back at once, while the handler runs: their
     /// outcomes are the round returned with the plan.
     async fn plan_watching(
         &self,
         batch: &Batch<I>,
         claimed: Claimed,
-        (stop, left): (Pin<&mut impl Future<Output = ()>>, Duration),
+        stop: Pin<&mut impl Future<Output = ()>>,
         queue: &mut VecDeque<Claimed>,
         (asked, mut asked_signal): (&mut bool, Pin<&mut impl Future<Output = ()>>),
     ) -> (Planned, Option<Round>) {
-        let mut call = pin!(self.plan(claimed, stop, left));
+        let mut call = pin!(self.plan(claimed, stop));
         let mut put_back: Option<Pin<Box<dyn Future<Output = Round> + Send + '_>>> = None;
         let mut put_back_done: Option<Round> = None;
         let plan = poll_fn(|cx| {
@@ -217,14 +216,10 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         (plan, put_back_done)
     }
 
-    /// Reads `claimed`, runs the handler within `limit`, and says how to
-    /// settle it: what [`run_once`](Self::run_once) does before its settle.
-    async fn plan(
-        &self,
-        claimed: Claimed,
-        stop: Pin<&mut impl Future<Output = ()>>,
-        limit: Duration,
-    ) -> Planned {
+    /// Reads `claimed`, runs the handler within what is left of its lease,
+    /// and says how to settle it: what [`run_once`](Self::run_once) does
+    /// before its settle.
+    async fn plan(&self, claimed: Claimed, stop: Pin<&mut impl Future<Output = ()>>) -> Planned {
         let attempt = claimed.attempt();
         let dead = |claimed: Claimed, why: Dead, error: String| Planned {
             claimed,
@@ -242,7 +237,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             Ok(input) => input,
             Err(error) => return dead(claimed, Dead::Unreadable, error),
         };
-        let Some(failure) = self.call(input, &claimed, stop, limit).await else {
+        let Some(failure) = self.call(input, &claimed, stop).await else {
             return Planned {
                 how: Settle::Requeue(self.clock.now()),
                 claimed,

@@ -574,7 +574,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     .await
             }
         };
-        let outcome = self.call(input, &claimed, stop.as_mut(), self.lease).await;
+        let outcome = self.call(input, &claimed, stop.as_mut()).await;
         let Some(failure) = outcome else {
             // `stop` has completed: one try, and otherwise the lease's end
             // puts the event back.
@@ -758,15 +758,13 @@ impl<I: FilteredClaims, H: InboxHandler> Worker<I, H> {
 }
 
 impl<I: Inbox, H: InboxHandler> Worker<I, H> {
-    /// Runs the handler on `input` within `limit` (what is left of the
-    /// lease), a panic caught: `None` when `stop` completed first, else the
-    /// failure, if any.
+    /// Runs the handler on `input` within the lease, a panic caught: `None`
+    /// when `stop` completed first, else the failure, if any.
     async fn call(
         &self,
         input: Input,
         claimed: &Claimed,
         mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
-        limit: Duration,
     ) -> Option<Option<Failure>> {
         let handler = &self.handler;
         let run = crate::panic::catch_unwind(|| -> HandlerFuture<'_> {
@@ -775,7 +773,15 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Input::V1(callback) => Box::pin(handler.call_v1(callback, claimed.clone())),
             }
         });
-        let mut run = pin!(tokio::time::timeout(limit, run));
+        // Until the claim's lease ends, not a whole lease from now: a claim
+        // that came back late must not let the handler run on while another
+        // worker may claim the event.
+        let left = claimed
+            .lease_until
+            .signed_duration_since(self.clock.now())
+            .to_std()
+            .map_or(Duration::ZERO, |left| left.min(self.lease));
+        let mut run = pin!(tokio::time::timeout(left, run));
         poll_fn(|cx| {
             if let Poll::Ready(done) = run.as_mut().poll(cx) {
                 return Poll::Ready(Some(done));
