@@ -326,7 +326,16 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             if stopping || left <= wait {
                 return Round::from(Err(error));
             }
-            tracing::warn!(events = settles.len(), error = escaped::shown(&error), retry_in = ?wait, "cannot settle a batch of inbox events; trying again while their leases last");
+            // The line a worker without batches logs, once per event.
+            for (claimed, _) in &settles {
+                tracing::warn!(
+                    event = %claimed.entry.key(),
+                    attempt = claimed.attempt(),
+                    error = escaped::shown(&error),
+                    retry_in = ?wait,
+                    "cannot settle the inbox event; trying again while its lease lasts"
+                );
+            }
             tokio::time::sleep(wait).await;
         };
         let mut round = Round::default();
