@@ -44,8 +44,10 @@
 //! the rules of [`Inbox`], which every inbox implements;
 //! [`InboxSuite`] adds the rules of each optional trait an inbox implements
 //! (its methods exist only for an inbox that does), and [`full_inbox`] runs
-//! them all, for an inbox with every trait (boxhook's own, in
-//! `boxhook-sqlite` and `boxhook-postgres`).
+//! those of `Inbox`, `DeadLetters`, `FilteredClaims` and `Prune`. An inbox
+//! that also claims in batches (boxhook's own, in `boxhook-sqlite` and
+//! `boxhook-postgres`) adds the `BatchClaims` rules with
+//! `InboxSuite::new(make).dead_letters().filtered_claims().prune().batch_claims().run()`.
 //!
 //! | rule | trait | what is checked |
 //! |---|---|---|
