@@ -15,7 +15,7 @@ def handle(event):
     return "ok"
 
 
-for line in sys.stdin:  # stdin closes when boxhook stops: exit then
+for line in sys.stdin.buffer:  # UTF-8 bytes, whatever the locale; ends at stop
     try:
         answer = handle(json.loads(line))
     except Exception as error:  # a bug costs one attempt, not the process

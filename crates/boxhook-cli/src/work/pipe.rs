@@ -145,13 +145,16 @@ impl Slot {
         // From here `process` is owned by this future: when the worker
         // drops it (the lease or the grace period ended), the process is
         // killed with it and the next event starts a new one.
-        let mut exchange = tokio::time::timeout(self.pipe.timeout, process.exchange(&line)).await;
+        // One --timeout for the event, whatever happens in it (a process
+        // started again below, the wait for one that ended).
+        let deadline = tokio::time::Instant::now() + self.pipe.timeout;
+        let mut exchange = tokio::time::timeout_at(deadline, process.exchange(&line)).await;
         if process.answered > 0 && self.ended_between_events(&mut process, &exchange).await {
             // It ended itself after answering the last event, this one
             // unread: a handler may (to start afresh). Once, to a new one.
             self.replace(process).await;
             process = self.start()?;
-            exchange = tokio::time::timeout(self.pipe.timeout, process.exchange(&line)).await;
+            exchange = tokio::time::timeout_at(deadline, process.exchange(&line)).await;
         }
         let event = Printable(&claimed.entry.event_id);
         let attempt = claimed.attempt();
@@ -390,12 +393,14 @@ impl Process {
 }
 
 /// Reads an answer line: `ok`, `retry`, `retry SECONDS`, `dead`, `dead
-/// REASON`; trailing spaces and tabs ignored.
+/// REASON`; the word and what follows it apart by spaces or tabs, trailing
+/// ones ignored. `retry SECONDS` past a week waits a week (as
+/// `--max-backoff` caps a backoff).
 fn parse(line: &[u8]) -> Result<Answer, ()> {
     let line = std::str::from_utf8(line).map_err(|_| ())?;
     let line = line.trim_end_matches([' ', '\t']);
-    let (word, rest) = match line.split_once(' ') {
-        Some((word, rest)) => (word, Some(rest.trim_start_matches(' '))),
+    let (word, rest) = match line.split_once([' ', '\t']) {
+        Some((word, rest)) => (word, Some(rest.trim_start_matches([' ', '\t']))),
         None => (line, None),
     };
     match (word, rest) {
@@ -404,10 +409,9 @@ fn parse(line: &[u8]) -> Result<Answer, ()> {
         ("retry", Some(seconds))
             if !seconds.is_empty() && seconds.bytes().all(|b| b.is_ascii_digit()) =>
         {
-            match seconds.parse::<u64>() {
-                Ok(seconds) if seconds <= MAX_RETRY_SECONDS => Ok(Answer::Retry(Some(seconds))),
-                _ => Err(()),
-            }
+            // All digits: only too many of them fails to parse.
+            let seconds = seconds.parse::<u64>().unwrap_or(u64::MAX);
+            Ok(Answer::Retry(Some(seconds.min(MAX_RETRY_SECONDS))))
         }
         ("dead", None) => Ok(Answer::Dead(None)),
         ("dead", Some(reason)) => Ok(Answer::Dead(
@@ -423,8 +427,9 @@ fn parse(line: &[u8]) -> Result<Answer, ()> {
 /// (a V1 callback: its JSON document). Bodies are JSON (the worker marks a
 /// V2 body that is not a `webhook_event` dead before any handler sees it),
 /// embedded as stored, byte for byte, except that line breaks, which JSON
-/// allows only between tokens, become spaces; a body that is somehow not
-/// JSON goes as a JSON string instead.
+/// allows only between tokens, become spaces, and U+2028 and U+2029 inside
+/// strings become `\u2028` and `\u2029` (the same strings); a body that is
+/// somehow not JSON goes as a JSON string instead.
 fn event_line(claimed: &Claimed, kind: RecordKind, body: &[u8]) -> Vec<u8> {
     let entry = &claimed.entry;
     let head = serde_json::json!({
@@ -443,16 +448,38 @@ fn event_line(claimed: &Claimed, kind: RecordKind, body: &[u8]) -> Vec<u8> {
     line.pop();
     line.extend_from_slice(b",\"body\":");
     if serde_json::from_slice::<&serde_json::value::RawValue>(body).is_ok() {
-        line.extend(
-            body.iter()
-                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
-        );
+        push_on_one_line(&mut line, body);
     } else {
         let text = serde_json::Value::String(String::from_utf8_lossy(body).into_owned());
-        line.extend_from_slice(text.to_string().as_bytes());
+        push_on_one_line(&mut line, text.to_string().as_bytes());
     }
     line.extend_from_slice(b"}\n");
     line
+}
+
+/// Appends the JSON text `json` to `line` on one line: line breaks (JSON
+/// allows them only between tokens) become spaces; U+2028 and U+2029, valid
+/// JSON only inside strings, become `\u2028` and `\u2029` (the same
+/// strings), since some line readers (Python's `str.splitlines`,
+/// JavaScript before ES2019) end lines there.
+fn push_on_one_line(line: &mut Vec<u8>, json: &[u8]) {
+    let mut rest = json;
+    while let Some((&b, tail)) = rest.split_first() {
+        match (b, tail) {
+            (b'\n' | b'\r', _) => line.push(b' '),
+            (0xE2, [0x80, last @ (0xA8 | 0xA9), after @ ..]) => {
+                line.extend_from_slice(if *last == 0xA8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                });
+                rest = after;
+                continue;
+            }
+            _ => line.push(b),
+        }
+        rest = tail;
+    }
 }
 
 #[cfg(test)]
@@ -461,7 +488,7 @@ mod tests {
 
     #[test]
     fn answers_read_as_the_protocol_says() {
-        let cases: [(&str, Result<Answer, ()>); 22] = [
+        let cases: [(&str, Result<Answer, ()>); 26] = [
             ("ok", Ok(Answer::Ok)),
             ("ok  \t", Ok(Answer::Ok)),
             ("retry", Ok(Answer::Retry(None))),
@@ -480,7 +507,14 @@ mod tests {
             (" ok", Err(())),
             ("ok then", Err(())),
             ("okay", Err(())),
-            ("retry 604801", Err(())),
+            ("retry 604801", Ok(Answer::Retry(Some(604_800)))),
+            (
+                "retry 99999999999999999999999",
+                Ok(Answer::Retry(Some(604_800))),
+            ),
+            ("retry\t30", Ok(Answer::Retry(Some(30)))),
+            ("dead\t\tgone", Ok(Answer::Dead(Some("gone".to_owned())))),
+            ("ok\tthen", Err(())),
             ("retry -1", Err(())),
             ("retry +1", Err(())),
             ("retry 1.5", Err(())),
@@ -492,5 +526,43 @@ mod tests {
             assert_eq!(parse(line.as_bytes()), want, "{line:?}");
         }
         assert_eq!(parse(b"ok\xff"), Err(()));
+    }
+
+    #[test]
+    fn event_lines_keep_the_body_on_one_line() {
+        let body = "{\"a\":\"x\u{2028}y\u{2029}z\",\r\n\"b\":[1,\n2]}";
+        let escaped = embedded(body.as_bytes());
+        assert_eq!(escaped, "{\"a\":\"x\\u2028y\\u2029z\",  \"b\":[1, 2]}");
+        let value: serde_json::Value = serde_json::from_str(&escaped).expect("JSON");
+        assert_eq!(value["a"], "x\u{2028}y\u{2029}z");
+        assert_eq!(embedded(b"not json \xe2\x80\xa8"), "\"not json \\u2028\"");
+    }
+
+    /// The `body` member of the event line for `body`.
+    fn embedded(body: &[u8]) -> String {
+        let claimed = boxhook::inbox::Claimed {
+            entry: boxhook::inbox::InboxEntry {
+                webhook_id: "w".to_owned(),
+                event_id: "e-1".to_owned(),
+                trigger: "FILE.UPLOADED".to_owned(),
+                source_type: None,
+                source_id: None,
+                delivery_id: None,
+                received_at: chrono::Utc::now(),
+                deliveries: 1,
+                attempts: 1,
+                state: boxhook::inbox::EntryState::Claimed,
+                kind: RecordKind::V2,
+            },
+            body: Bytes::copy_from_slice(body),
+            worker_id: "w".to_owned(),
+            lease_until: chrono::Utc::now(),
+        };
+        let line = String::from_utf8(event_line(&claimed, RecordKind::V2, body)).expect("UTF-8");
+        assert_eq!(line.matches('\n').count(), 1);
+        let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+        let start = line.find(",\"body\":").expect("body") + 8;
+        assert_eq!(value["event_id"], "e-1");
+        line[start..line.len() - 2].to_owned()
     }
 }

@@ -151,9 +151,10 @@ fn the_example_handler_answers_ok_retry_and_dead_and_each_is_settled_so() {
         "inbox event given up by its handler; it is dead at once until requeued, not retried \
          event=4133/e-2 kind=\"v2\" attempt=1 error=the --pipe handler answered `dead deleted \
          files have nothing to process`\n",
-        "error=the --pipe handler answered `retry 60`\n",
+        // The released event's line says when it is ready again.
+        "error=the --pipe handler answered `retry 60` retry_at=\"",
         "stderr: failed: TypeError(\"'NoneType' object is not subscriptable\")\n",
-        "error=the --pipe handler answered `retry`\n",
+        "error=the --pipe handler answered `retry` retry_at=\"",
     ] {
         assert!(stderr.contains(needle), "{needle:?} in {stderr}");
     }
@@ -230,6 +231,9 @@ for line in sys.stdin:
     if mode == "garbage" and first_e2:
         print("OK, done", flush=True)
         continue
+    if mode == "too-long" and first_e2:
+        print("x" * 70000, flush=True)
+        continue
     if mode == "slow":
         time.sleep(2)
     print("ok", flush=True)
@@ -280,6 +284,11 @@ fn a_crashed_silent_or_garbled_handler_fails_its_event_and_is_started_again() {
             "the --pipe handler answered \"OK, done\" for event e-2 attempt 1, which is not \
              `ok`, `retry [seconds]` or `dead [reason]`; it was killed and is started again for \
              the next event",
+        ),
+        (
+            "too-long",
+            "the --pipe handler answered a line longer than 65536 bytes; it was killed and is \
+             started again for the next event",
         ),
     ];
     for (mode, error) in cases {

@@ -365,7 +365,8 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Ran::Acked
             }
             Why::Failed(error) => {
-                tracing::warn!(event = %key, attempt, error = escaped::shown(&error), "inbox event failed; released for a retry");
+                let retry_at = super::requeued_at(plan.how);
+                tracing::warn!(event = %key, attempt, error = escaped::shown(&error), retry_at, "inbox event failed; released for a retry");
                 Ran::Released
             }
             Why::Stopped => {

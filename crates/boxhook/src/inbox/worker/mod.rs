@@ -204,6 +204,15 @@ enum Settle {
     Bury,
 }
 
+/// When a requeued event is ready again, for its log line (RFC 3339, UTC,
+/// milliseconds); empty for other settles.
+fn requeued_at(how: Settle) -> String {
+    match how {
+        Settle::Requeue(at) => at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        Settle::Ack | Settle::Bury => String::new(),
+    }
+}
+
 /// Claims events from an [`Inbox`] one at a time, runs an [`InboxHandler`]
 /// on each, and acknowledges it (success) or releases it for a retry after
 /// [`retry_delay`](Self::retry_delay) (error, panic, or running past the
@@ -618,7 +627,8 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 Ok(Ran::Acked)
             }
             (Ok(()), Some(error)) => {
-                tracing::warn!(event = %key, attempt, error = escaped::shown(&error), "inbox event failed; released for a retry");
+                let retry_at = requeued_at(how);
+                tracing::warn!(event = %key, attempt, error = escaped::shown(&error), retry_at, "inbox event failed; released for a retry");
                 Ok(Ran::Released)
             }
             (Err(error), _) if error.is_lease_lost() => {
