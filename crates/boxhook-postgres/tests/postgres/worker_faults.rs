@@ -96,20 +96,32 @@ async fn faults(cluster: Arc<Cluster>, url: String, mut rng: Rng, done: Arc<Done
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_connections_and_crashes_settle_nothing_twice_and_lose_nothing() {
-    let Some(cluster) = Cluster::start_durable("worker-faults") else {
+    under_faults("worker-faults", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_workers_keep_the_same_promises_under_the_same_faults() {
+    under_faults("worker-faults-batched", 8).await;
+}
+
+/// Drains 300 events with six workers claiming `batch` at a time
+/// (`Worker::batch`; 1: one at a time) while connections are killed and
+/// the server crashes twice, and checks the worker's promises.
+async fn under_faults(name: &str, batch: usize) {
+    let Some(cluster) = Cluster::start_durable(name) else {
         return;
     };
     let cluster = Arc::new(cluster);
     let url = cluster.tcp_url();
     let inbox = PgInbox::connect(&url).await.expect("connect");
-    let plan = Plan::new("pg")
+    let plan = Plan::new(name)
         .events(300)
         .workers(6)
         .lease(Duration::from_millis(1500))
         .max_attempts(3)
         .aborts(6);
     let done = Arc::new(Done::default());
-    let report = check_worker_invariants(inbox, plan, |worker| worker, {
+    let report = check_worker_invariants(inbox, plan, move |worker| worker.batch(batch), {
         let done = Arc::clone(&done);
         |rng| faults(Arc::clone(&cluster), url.clone(), rng, done)
     })

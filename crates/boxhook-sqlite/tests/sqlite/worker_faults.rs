@@ -20,15 +20,33 @@ use crate::common::TempDir;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workers_aborted_mid_handler_settle_nothing_twice_and_lose_nothing() {
-    let dir = TempDir::new("worker-faults");
+    aborted_mid_handler("sqlite", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_workers_aborted_mid_handler_keep_the_same_promises() {
+    aborted_mid_handler("sqlite-batched", 8).await;
+}
+
+/// Drains 300 events with six workers claiming `batch` at a time
+/// (`Worker::batch`; 1: one at a time), twelve of them aborted mid-handler,
+/// and checks the worker's promises.
+async fn aborted_mid_handler(name: &str, batch: usize) {
+    let dir = TempDir::new(&format!("worker-faults-{name}"));
     let inbox = SqliteInbox::open(dir.path().join("inbox.db")).expect("open");
-    let plan = Plan::new("sqlite")
+    let plan = Plan::new(name)
         .events(300)
         .workers(6)
         .lease(Duration::from_millis(1500))
         .max_attempts(3)
         .aborts(12);
-    let report = check_worker_invariants(inbox, plan, |worker| worker, |_rng| async {}).await;
+    let report = check_worker_invariants(
+        inbox,
+        plan,
+        move |worker| worker.batch(batch),
+        |_rng| async {},
+    )
+    .await;
     eprintln!("{report}");
     assert_eq!(report.done + report.dead, 300);
     assert_eq!(
