@@ -228,12 +228,30 @@ work() {
   "$bin/boxhook" "${keys[@]}" work --store "$store" --concurrency "$CONCURRENCY" --grace 5 "$@" \
     >"$out/$name.out" 2>"$out/$name.err" &
   local worker=$!
-  sleep "$WORK_SECONDS"; kill -TERM "$worker"; wait "$worker" || true
+  local pg0 m0; pg0="$(ticks_of $(pgrep -u nobody postgres))"; m0="$(machine_ticks)"
+  sleep "$WORK_SECONDS"
+  # Where the CPU went, sampled before the stop: the worker itself, its
+  # handlers (live children and those already reaped), PostgreSQL.
+  local own tree pg1 m1
+  own="$(ticks_of "$worker")"; tree="$(tree_ticks "$worker")"
+  pg1="$(ticks_of $(pgrep -u nobody postgres))"; m1="$(machine_ticks)"
+  kill -TERM "$worker"; wait "$worker" || true
   end="$(date +%s.%N)"; after="$(done_in "$store")"
   local left; left="$("$bin/boxhook" inbox list --store "$store" --state pending --limit 1 | grep -c . || true)"
   awk -v n="$((after - before))" -v s="$start" -v e="$end" 'BEGIN { printf "%d events in %.1f s: %.0f/s", n, e - s, n / (e - s) }'
   # A store emptied before the end: the rate is a lower bound.
   [[ "$left" -gt 1 ]] || printf ' (ran out of pending events: at least this)'
+  awk -v w="$own" -v h="$((tree - own))" -v p="$((pg1 - pg0))" -v m="$((m1 - m0))" -v n="$((after - before))" \
+    'BEGIN { printf "; CPU: worker %.0f %%, its handlers %.0f %%, PostgreSQL %.0f %% of %.1f CPU-s (%.0f, %.0f and %.0f µs per event)",
+      100 * w / m, 100 * h / m, 100 * p / m, m / 100, w * 1e4 / n, h * 1e4 / n, p * 1e4 / n }'
+}
+# tree_ticks PID: CPU ticks of PID, of its children already reaped, and of
+# its live descendants.
+tree_ticks() {
+  local t child
+  t="$(awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat" 2>/dev/null || echo 0)"
+  for child in $(pgrep -P "$1"); do t=$((t + $(tree_ticks "$child"))); done
+  echo "$t"
 }
 # The trivial --pipe handler: one `ok` per line, Python as in the README.
 printf 'import sys\nfor line in sys.stdin.buffer:\n    print("ok", flush=True)\n' >"$out/ok_pipe.py"
