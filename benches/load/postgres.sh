@@ -35,7 +35,7 @@
 # runs out of new deliveries makes the serve rows run again, larger.
 #
 #   bash benches/load/postgres.sh   # DURATION=8 CONNECTIONS=32 CONCURRENCY=8 WORK_SECONDS=15 MARGIN=2
-#                                   # BATCH=64 WORKER_SECONDS=10
+#                                   # WORK_BATCH=64 WORK_TIMEOUT=4 BATCH=64 WORKER_SECONDS=10
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -216,6 +216,12 @@ echo "load after pgbench: $(cut -d' ' -f1-3 /proc/loadavg)"
 # work NAME STORE HANDLER-ARGS...: runs a worker for WORK_SECONDS on events
 # already stored, then SIGTERM; prints events done per second.
 WORK_SECONDS="${WORK_SECONDS:-15}"
+# Every work row claims up to WORK_BATCH events per round trip; `work` caps
+# --batch at --lease / --timeout (300 / 60 = 5 by default), so the rows set
+# a --timeout that lets the batch through, as a fast handler's deployment
+# would.
+WORK_BATCH="${WORK_BATCH:-64}"
+WORK_TIMEOUT="${WORK_TIMEOUT:-4}"
 done_in() {
   # The last line: "N event(s)", or "50 of N done event(s), newest first; …".
   "$bin/boxhook" inbox list --store "$1" --state done | tail -n 1 \
@@ -225,7 +231,8 @@ work() {
   local name="$1" store="$2"; shift 2
   local before start end after
   before="$(done_in "$store")"; start="$(date +%s.%N)"
-  "$bin/boxhook" "${keys[@]}" work --store "$store" --concurrency "$CONCURRENCY" --grace 5 "$@" \
+  "$bin/boxhook" "${keys[@]}" work --store "$store" --concurrency "$CONCURRENCY" --grace 5 \
+    --batch "$WORK_BATCH" --timeout "$WORK_TIMEOUT" "$@" \
     >"$out/$name.out" 2>"$out/$name.err" &
   local worker=$!
   local pg0 m0; pg0="$(ticks_of $(pgrep -u nobody postgres))"; m0="$(machine_ticks)"
@@ -305,10 +312,10 @@ echo "| serve, PostgreSQL, 2 receivers, same database (2 x wrk -t2 -c$((CONNECTI
 echo "| serve's store statements, 1 receiver (pg_stat_statements) | $batches_line |"
 echo "| group commit, 1 receiver (PostgreSQL's own) | $group |"
 echo "| CPU during the 1-receiver run (/proc, ticks of 10 ms) | $cpu_split |"
-echo "| work --exec true, SQLite, --concurrency $CONCURRENCY | $work_sqlite |"
-echo "| work --exec true, PostgreSQL, --concurrency $CONCURRENCY | $work_pg |"
-echo "| work --pipe (trivial Python handler), PostgreSQL, --concurrency $CONCURRENCY | $pipe_pg |"
-echo "| work --forward (local 200 server), PostgreSQL, --concurrency $CONCURRENCY | $forward_pg |"
+echo "| work --exec true, SQLite, --concurrency $CONCURRENCY --batch $WORK_BATCH --timeout $WORK_TIMEOUT | $work_sqlite |"
+echo "| work --exec true, PostgreSQL, same flags | $work_pg |"
+echo "| work --pipe (trivial Python handler), PostgreSQL, same flags | $pipe_pg |"
+echo "| work --forward (local 200 server), PostgreSQL, same flags | $forward_pg |"
 echo "| work --pipe / work --exec, PostgreSQL (goal >= 10) | $(ratio "$(rate_of "$pipe_pg")" "$(rate_of "$work_pg")") |"
 echo "| work --forward / serve on PostgreSQL, 1 receiver (goal >= 0.5) | $(ratio "$(rate_of "$forward_pg")" "$pg1_rps") |"
 echo "| library worker, no-op handler, $CONCURRENCY workers, one event per round trip | $noop1_pg |"
