@@ -391,17 +391,33 @@ impl boxhook::inbox::BatchClaims for SqliteInbox {
                 tx.commit().map_err(storage)?;
                 // RETURNING gives no order: oldest first, as stored.
                 taken.sort_by_key(|(seq, _, _)| *seq);
-                taken
+                // A row that does not read back fails only itself: it stays
+                // claimed until its lease ends (as a single claim of it
+                // would), and the others of the batch run.
+                Ok(taken
                     .into_iter()
-                    .map(|(_, decoded, body)| {
-                        Ok(Claimed {
-                            entry: decoded?,
-                            body: Bytes::from(body.map_err(storage)?),
-                            worker_id: worker_id.clone(),
-                            lease_until,
-                        })
+                    .filter_map(|(seq, decoded, body)| {
+                        let claimed = decoded.and_then(|entry| {
+                            Ok(Claimed {
+                                entry,
+                                body: Bytes::from(body.map_err(storage)?),
+                                worker_id: worker_id.clone(),
+                                lease_until,
+                            })
+                        });
+                        claimed
+                            .map_err(|error| {
+                                tracing::error!(
+                                    seq,
+                                    error = %error,
+                                    "an event claimed in a batch does not read back from the \
+                                     inbox; the others run, it stays claimed until its lease \
+                                     ends (inspect it with `boxhook inbox list --state claimed`)"
+                                );
+                            })
+                            .ok()
                     })
-                    .collect()
+                    .collect())
             })
             .await
     }

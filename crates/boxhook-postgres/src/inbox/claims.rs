@@ -70,17 +70,28 @@ impl BatchClaims for PgInbox {
             )
             .await
             .map_err(storage)?;
-        rows.iter()
-            .map(|row| {
-                let body: Vec<u8> = row.try_get(11).map_err(storage)?;
-                Ok(Claimed {
-                    entry: entry(row)?,
-                    body: Bytes::from(body),
-                    worker_id: worker_id.to_owned(),
-                    lease_until,
-                })
+        // A row that does not read back fails only itself: it stays claimed
+        // until its lease ends (as a single claim of it would), and the
+        // others of the batch run.
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let claimed = row
+                    .try_get::<_, Vec<u8>>(11)
+                    .map_err(storage)
+                    .and_then(|body| {
+                        Ok(Claimed {
+                            entry: entry(row)?,
+                            body: Bytes::from(body),
+                            worker_id: worker_id.to_owned(),
+                            lease_until,
+                        })
+                    });
+                claimed
+                    .map_err(|error| unreadable_claim(row.try_get::<_, &str>(1).ok(), &error))
+                    .ok()
             })
-            .collect()
+            .collect())
     }
 
     /// One statement: the claims as arrays (`unnest … WITH ORDINALITY`),
@@ -179,4 +190,15 @@ impl BatchClaims for PgInbox {
         }
         Ok(settled)
     }
+}
+
+/// Logs a claimed row that does not read back (its event id, if that
+/// reads): it is left claimed until its lease ends.
+fn unreadable_claim(event_id: Option<&str>, error: &InboxError) {
+    tracing::error!(
+        event_id = ?event_id,
+        error = %error,
+        "an event claimed in a batch does not read back from the inbox; the others run, it \
+         stays claimed until its lease ends (inspect it with `boxhook inbox show`)"
+    );
 }

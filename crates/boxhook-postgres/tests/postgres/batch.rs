@@ -407,3 +407,35 @@ async fn a_store_left_unanswered_fails_at_the_store_timeout_and_its_connection_i
     );
     assert_eq!(inbox.counts().await.expect("counts").pending, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_claim_with_a_row_that_does_not_read_back_hands_out_the_others() {
+    use boxhook::inbox::BatchClaims;
+
+    let Some(cluster) = Cluster::start("batch-unreadable") else {
+        return;
+    };
+    let url = cluster.url();
+    let inbox = PgInbox::connect_with(&url, &Options::default().schema("unreadable"))
+        .await
+        .expect("connect");
+    let now = Utc::now();
+    for id in ["e-1", "e-2", "e-3"] {
+        inbox.store(record("w", id, now)).await.expect("stored");
+    }
+    // e-2's attempt count below what the inbox can read (a u32).
+    connect(&url, "unreadable")
+        .await
+        .execute(
+            "UPDATE events SET attempts = -5 WHERE event_id = 'e-2'",
+            &[],
+        )
+        .await
+        .expect("corrupt one row");
+    let claimed = inbox
+        .claim_batch("w", Duration::from_secs(60), Utc::now(), &[], 8)
+        .await
+        .expect("the others are handed out");
+    let ids: Vec<&str> = claimed.iter().map(|c| c.entry.event_id.as_str()).collect();
+    assert_eq!(ids, ["e-1", "e-3"]);
+}

@@ -857,3 +857,33 @@ async fn the_worker_backs_off_exponentially_then_buries() {
         "not run again"
     );
 }
+
+#[tokio::test]
+async fn a_batch_claim_with_a_row_that_does_not_read_back_hands_out_the_others() {
+    use boxhook::inbox::BatchClaims;
+
+    let dir = TempDir::new("batch-unreadable");
+    let path = dir.path().join("inbox.sqlite");
+    let inbox = SqliteInbox::open(&path).expect("open");
+    for (n, id) in ["e-1", "e-2", "e-3"].into_iter().enumerate() {
+        let delivery = format!("d-{n}");
+        inbox
+            .store(record("w1", id, "FILE.UPLOADED", &delivery))
+            .await
+            .expect("store");
+    }
+    // e-2's attempt count past what the inbox can read (a u32).
+    rusqlite::Connection::open(&path)
+        .expect("open directly")
+        .execute(
+            "UPDATE events SET attempts = 5000000000 WHERE event_id = 'e-2'",
+            [],
+        )
+        .expect("corrupt one row");
+    let claimed = inbox
+        .claim_batch("w", Duration::from_secs(60), t(10), &[], 8)
+        .await
+        .expect("the others are handed out");
+    let ids: Vec<&str> = claimed.iter().map(|c| c.entry.event_id.as_str()).collect();
+    assert_eq!(ids, ["e-1", "e-3"]);
+}

@@ -55,6 +55,24 @@ struct Planned {
     why: Why,
 }
 
+/// When the worker stops for good: asked to stop, then the grace period
+/// (never, with an unbounded grace).
+pub(super) struct HardStop {
+    stopping: watch::Receiver<bool>,
+    grace: Duration,
+}
+
+impl HardStop {
+    async fn fired(&self) {
+        let mut stopping = self.stopping.clone();
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+        if self.grace == Duration::MAX {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(self.grace).await;
+    }
+}
+
 /// What happened to a planned event, for its [`Ran`] and its log line.
 enum Why {
     /// The handler succeeded.
@@ -77,9 +95,16 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         &self,
         stop: impl Future<Output = ()>,
         stopping: watch::Receiver<bool>,
+        grace: Duration,
     ) -> Round {
         match &self.batch {
-            Some(batch) => self.run_batch_until(batch, stop, stopping).await,
+            Some(batch) => {
+                let hard = HardStop {
+                    stopping: stopping.clone(),
+                    grace,
+                };
+                self.run_batch_until(batch, stop, stopping, &hard).await
+            }
             None => self.run_once_until(stop).await.into(),
         }
     }
@@ -89,6 +114,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         batch: &Batch<I>,
         stop: impl Future<Output = ()>,
         mut stopping: watch::Receiver<bool>,
+        hard: &HardStop,
     ) -> Round {
         let claim = (batch.claim)(
             &self.inbox,
@@ -139,6 +165,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     stop.as_mut(),
                     &mut queue,
                     (&mut asked, asked_signal.as_mut()),
+                    (&mut planned, &mut oldest, hard),
                 )
                 .await;
             if let Some(back) = back {
@@ -150,7 +177,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             if hard_stopped || asked || first.elapsed() >= FLUSH_AFTER {
                 merge(
                     &mut round,
-                    self.flush(batch, std::mem::take(&mut planned), asked).await,
+                    self.flush(batch, std::mem::take(&mut planned), hard).await,
                 );
                 oldest = None;
             }
@@ -161,7 +188,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         // Asked to stop between two events, or stopped hard: what was not
         // started goes back, ready at once.
         planned.extend(self.put_back(&mut queue));
-        merge(&mut round, self.flush(batch, planned, asked).await);
+        merge(&mut round, self.flush(batch, planned, hard).await);
         round
     }
 
@@ -178,9 +205,13 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             .collect()
     }
 
-    /// [`plan`](Self::plan) for `claimed`, cancelled by `stop`; when `asked` (to stop) completes meanwhile, the events
-    /// still in `queue` are put back at once, while the handler runs: their
-    /// outcomes are the round returned with the plan.
+    /// [`plan`](Self::plan) for `claimed`, cancelled by `stop`. Meanwhile:
+    /// when `asked` (to stop) completes, the events still in `queue` are
+    /// put back at once; and once the oldest finished event of `planned`
+    /// has waited [`FLUSH_AFTER`], the finished events are settled, without
+    /// waiting for this handler (which may run to the batch's lease end,
+    /// after which their settle would be refused). The outcomes of both
+    /// are the round returned with the plan.
     async fn plan_watching(
         &self,
         batch: &Batch<I>,
@@ -188,32 +219,47 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         stop: Pin<&mut impl Future<Output = ()>>,
         queue: &mut VecDeque<Claimed>,
         (asked, mut asked_signal): (&mut bool, Pin<&mut impl Future<Output = ()>>),
+        (planned, oldest, hard): (&mut Vec<Planned>, &mut Option<Instant>, &HardStop),
     ) -> (Planned, Option<Round>) {
         let mut call = pin!(self.plan(claimed, stop));
-        let mut put_back: Option<Pin<Box<dyn Future<Output = Round> + Send + '_>>> = None;
-        let mut put_back_done: Option<Round> = None;
+        let mut side: Vec<Pin<Box<dyn Future<Output = Round> + Send + '_>>> = Vec::new();
+        let mut done: Option<Round> = None;
+        let mut flush_at = oldest.map(|at| {
+            let due = at.checked_add(FLUSH_AFTER).unwrap_or(at);
+            Box::pin(tokio::time::sleep_until(due))
+        });
         let plan = poll_fn(|cx| {
             if !*asked && asked_signal.as_mut().poll(cx).is_ready() {
                 *asked = true;
                 if !queue.is_empty() {
                     let back = self.put_back(queue);
-                    put_back = Some(Box::pin(self.flush(batch, back, true)));
+                    side.push(Box::pin(self.flush(batch, back, hard)));
                 }
             }
-            if let Some(back) = put_back.as_mut()
-                && let Poll::Ready(done) = back.as_mut().poll(cx)
+            if let Some(timer) = flush_at.as_mut()
+                && timer.as_mut().poll(cx).is_ready()
             {
-                put_back = None;
-                put_back_done = Some(done);
+                flush_at = None;
+                if !planned.is_empty() {
+                    *oldest = None;
+                    side.push(Box::pin(self.flush(batch, std::mem::take(planned), hard)));
+                }
             }
+            side.retain_mut(|future| match future.as_mut().poll(cx) {
+                Poll::Ready(round) => {
+                    merge(done.get_or_insert_with(Round::default), round);
+                    false
+                }
+                Poll::Pending => true,
+            });
             call.as_mut().poll(cx)
         })
         .await;
-        if let Some(back) = put_back {
-            // The handler finished first: the put-back goes on.
-            put_back_done = Some(back.await);
+        // The handler finished first: the settles started go on.
+        for future in side {
+            merge(done.get_or_insert_with(Round::default), future.await);
         }
-        (plan, put_back_done)
+        (plan, done)
     }
 
     /// Reads `claimed`, runs the handler within what is left of its lease,
@@ -267,10 +313,11 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     }
 
     /// Settles `planned` in one call, tried again while the inbox fails
-    /// ([`ErrorKind::Storage`]) and every lease lasts (once only when
-    /// `stopping`); then logs each event as [`run_once`](Self::run_once)
+    /// ([`ErrorKind::Storage`]), every lease lasts and `hard` has not
+    /// stopped the worker (asked to stop, then the grace period), as a
+    /// single settle is; then logs each event as [`run_once`](Self::run_once)
     /// would.
-    async fn flush(&self, batch: &Batch<I>, planned: Vec<Planned>, stopping: bool) -> Round {
+    async fn flush(&self, batch: &Batch<I>, planned: Vec<Planned>, hard: &HardStop) -> Round {
         if planned.is_empty() {
             return Round::default();
         }
@@ -292,6 +339,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             .collect();
         let retries = Backoff::exponential(SETTLE_RETRY_FIRST, SETTLE_RETRY_MAX);
         let mut failures: u32 = 0;
+        let mut stopped = pin!(hard.fired());
         let settled = loop {
             let call = (batch.settle)(&self.inbox, &settles, self.clock.now());
             let error = match bounded("batch settle", call).await {
@@ -323,7 +371,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 })
                 .min()
                 .unwrap_or(Duration::ZERO);
-            if stopping || left <= wait {
+            if left <= wait {
                 return Round::from(Err(error));
             }
             // The line a worker without batches logs, once per event.
@@ -336,7 +384,18 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     "cannot settle the inbox event; trying again while its lease lasts"
                 );
             }
-            tokio::time::sleep(wait).await;
+            let mut sleep = pin!(tokio::time::sleep(wait));
+            let stop_now = poll_fn(|cx| {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(false)
+                } else {
+                    stopped.as_mut().poll(cx).map(|()| true)
+                }
+            })
+            .await;
+            if stop_now {
+                return Round::from(Err(error));
+            }
         };
         let mut round = Round::default();
         for (plan, settled) in planned.into_iter().zip(settled) {
@@ -697,6 +756,55 @@ mod tests {
                 "settle e-1=Done/false",
                 "claim e-1 e-2",
                 "settle e-1=Done/true e-2=Done/true",
+                "claim ",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn finished_events_are_settled_while_a_long_handler_still_runs() {
+        let mem = Mem::with(&["e-1", "e-2"]);
+        let release = Arc::new(Notify::new());
+        let on_release = Arc::clone(&release);
+        let worker = Worker::new(Arc::clone(&mem), move |event: WebhookEvent, _: Claimed| {
+            let on_release = Arc::clone(&on_release);
+            async move {
+                if event.id() == "e-2" {
+                    // Runs until the test lets it go: as long as its lease
+                    // allows, for all the worker knows.
+                    on_release.notified().await;
+                }
+                Ok(())
+            }
+        })
+        .clock(Manual(Arc::new(Mutex::new(at(10)))))
+        .batch(2);
+        let settled_meanwhile = async {
+            // e-1 finished first: its settle must not wait for e-2's end
+            // (which may come at the lease's end, too late to settle).
+            let settled = tokio::time::timeout(Duration::from_secs(10), async {
+                while !mem
+                    .calls()
+                    .iter()
+                    .any(|call| call == "settle e-1=Done/true")
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await
+            .is_ok();
+            release.notify_one();
+            settled
+        };
+        let (ran, settled) = tokio::join!(run(&worker), settled_meanwhile);
+        assert!(settled, "e-1 was settled only after e-2: {:?}", mem.calls());
+        assert_eq!(ran, [Ran::Acked, Ran::Acked]);
+        assert_eq!(
+            mem.calls(),
+            [
+                "claim e-1 e-2",
+                "settle e-1=Done/true",
+                "settle e-2=Done/true",
                 "claim ",
             ]
         );

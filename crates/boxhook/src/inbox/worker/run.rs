@@ -90,7 +90,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     tokio::time::sleep(grace).await;
                 }
             };
-            let mut work = pin!(self.round(hard_stop, stopped.clone()));
+            let mut work = pin!(self.round(hard_stop, stopped.clone(), grace));
             let round = poll_fn(|cx| {
                 if !*stopping.borrow() && shutdown.as_mut().poll(cx).is_ready() {
                     stopping.send_replace(true);
