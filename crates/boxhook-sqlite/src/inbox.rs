@@ -184,6 +184,18 @@ impl boxhook::inbox::DeadLetters for SqliteInbox {
     }
 }
 
+/// ` AND trigger_name IN (?first, …)` for `count` triggers bound from
+/// parameter `first` on; empty for none (every trigger).
+fn trigger_filter(first: usize, count: usize) -> String {
+    if count == 0 {
+        return String::new();
+    }
+    let marks: Vec<String> = (first..first.saturating_add(count))
+        .map(|n| format!("?{n}"))
+        .collect();
+    format!(" AND trigger_name IN ({})", marks.join(", "))
+}
+
 impl boxhook::inbox::FilteredClaims for SqliteInbox {
     async fn claim_matching(
         &self,
@@ -200,14 +212,7 @@ impl boxhook::inbox::FilteredClaims for SqliteInbox {
         self.db
             .call(move |conn| {
                 // ?1 to ?3, then one parameter per trigger.
-                let only = if triggers.is_empty() {
-                    String::new()
-                } else {
-                    let marks: Vec<String> = (4..triggers.len().saturating_add(4))
-                        .map(|n| format!("?{n}"))
-                        .collect();
-                    format!(" AND trigger_name IN ({})", marks.join(", "))
-                };
+                let only = trigger_filter(4, triggers.len());
                 let sql = format!(
                 "UPDATE events SET state = 'claimed', attempts = attempts + 1, worker_id = ?1, \
                  ready_at = ?2 \
@@ -350,14 +355,7 @@ impl boxhook::inbox::BatchClaims for SqliteInbox {
         self.db
             .call(move |conn| {
                 // ?1 to ?4, then one parameter per trigger.
-                let only = if triggers.is_empty() {
-                    String::new()
-                } else {
-                    let marks: Vec<String> = (5..triggers.len().saturating_add(5))
-                        .map(|n| format!("?{n}"))
-                        .collect();
-                    format!(" AND trigger_name IN ({})", marks.join(", "))
-                };
+                let only = trigger_filter(5, triggers.len());
                 let sql = format!(
                     "UPDATE events SET state = 'claimed', attempts = attempts + 1, \
                      worker_id = ?1, ready_at = ?2 \
