@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::settle::bounded;
+use super::settle::{bounded, lease_left, sleep_unless_stopped};
 use super::{Batch, Dead, Failure, InboxHandler, Ran, Settle, Worker};
 use crate::escaped;
 use crate::inbox::{Backoff, Claimed, ErrorKind, Inbox, InboxError, SettleAs};
@@ -63,7 +63,11 @@ pub(super) struct HardStop {
 }
 
 impl HardStop {
-    async fn fired(&self) {
+    pub(super) fn new(stopping: watch::Receiver<bool>, grace: Duration) -> Self {
+        Self { stopping, grace }
+    }
+
+    pub(super) async fn fired(&self) {
         let mut stopping = self.stopping.clone();
         let _ = stopping.wait_for(|stopping| *stopping).await;
         if self.grace == Duration::MAX {
@@ -89,23 +93,15 @@ enum Why {
 
 impl<I: Inbox, H: InboxHandler> Worker<I, H> {
     /// One round: one claim, or one batch claim when [`batch`](Self::batch)
-    /// is set. `stop` cancels the handler running (the grace period is
-    /// over); `stopping` says the worker was asked to stop.
-    pub(super) async fn round(
-        &self,
-        stop: impl Future<Output = ()>,
-        stopping: watch::Receiver<bool>,
-        grace: Duration,
-    ) -> Round {
+    /// is set. `hard` says when the worker was asked to stop, and cancels
+    /// the handler running once the grace period after that is over.
+    pub(super) async fn round(&self, hard: &HardStop) -> Round {
         match &self.batch {
             Some(batch) => {
-                let hard = HardStop {
-                    stopping: stopping.clone(),
-                    grace,
-                };
-                self.run_batch_until(batch, stop, stopping, &hard).await
+                self.run_batch_until(batch, hard.fired(), hard.stopping.clone(), hard)
+                    .await
             }
-            None => self.run_once_until(stop).await.into(),
+            None => self.run_once_until(hard.fired()).await.into(),
         }
     }
 
@@ -147,12 +143,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 queue.push_front(claimed);
                 break;
             }
-            let left = claimed
-                .lease_until
-                .signed_duration_since(self.clock.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO);
-            if left.is_zero() {
+            if lease_left(&claimed, self.clock.now()).is_zero() {
                 // Its turn came after its lease: another worker may hold it.
                 tracing::warn!(event = %claimed.entry.key(), attempt = claimed.attempt(), "inbox event's lease ended while it waited in its batch; not run here, it is processed again where it is claimed next");
                 round.ran.push(Ran::LeaseLost);
@@ -362,13 +353,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             let now = self.clock.now();
             let left = settles
                 .iter()
-                .map(|(claimed, _)| {
-                    claimed
-                        .lease_until
-                        .signed_duration_since(now)
-                        .to_std()
-                        .unwrap_or(Duration::ZERO)
-                })
+                .map(|(claimed, _)| lease_left(claimed, now))
                 .min()
                 .unwrap_or(Duration::ZERO);
             if left <= wait {
@@ -384,16 +369,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                     "cannot settle the inbox event; trying again while its lease lasts"
                 );
             }
-            let mut sleep = pin!(tokio::time::sleep(wait));
-            let stop_now = poll_fn(|cx| {
-                if sleep.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(false)
-                } else {
-                    stopped.as_mut().poll(cx).map(|()| true)
-                }
-            })
-            .await;
-            if stop_now {
+            if !sleep_unless_stopped(wait, stopped.as_mut()).await {
                 return Round::from(Err(error));
             }
         };

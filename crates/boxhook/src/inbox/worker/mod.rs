@@ -786,11 +786,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
         // Until the claim's lease ends, not a whole lease from now: a claim
         // that came back late must not let the handler run on while another
         // worker may claim the event.
-        let left = claimed
-            .lease_until
-            .signed_duration_since(self.clock.now())
-            .to_std()
-            .map_or(Duration::ZERO, |left| left.min(self.lease));
+        let left = settle::lease_left(claimed, self.clock.now()).min(self.lease);
         let mut run = pin!(tokio::time::timeout(left, run));
         poll_fn(|cx| {
             if let Poll::Ready(done) = run.as_mut().poll(cx) {

@@ -6,6 +6,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use super::batch::HardStop;
 use super::{InboxHandler, Ran, Worker};
 use crate::escaped;
 use crate::inbox::{Backoff, Inbox};
@@ -80,17 +81,8 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             {
                 return;
             }
-            let hard_stop = {
-                let mut stopped = stopped.clone();
-                async move {
-                    let _ = stopped.wait_for(|stopping| *stopping).await;
-                    if grace == Duration::MAX {
-                        std::future::pending::<()>().await;
-                    }
-                    tokio::time::sleep(grace).await;
-                }
-            };
-            let mut work = pin!(self.round(hard_stop, stopped.clone(), grace));
+            let hard = HardStop::new(stopped.clone(), grace);
+            let mut work = pin!(self.round(&hard));
             let round = poll_fn(|cx| {
                 if !*stopping.borrow() && shutdown.as_mut().poll(cx).is_ready() {
                     stopping.send_replace(true);

@@ -123,12 +123,7 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
             };
             failures = failures.saturating_add(1);
             let wait = retries.delay(failures);
-            let left = claimed
-                .lease_until
-                .signed_duration_since(self.clock.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO);
-            if left <= wait {
+            if lease_left(claimed, self.clock.now()) <= wait {
                 return Err(error);
             }
             tracing::warn!(
@@ -138,20 +133,37 @@ impl<I: Inbox, H: InboxHandler> Worker<I, H> {
                 retry_in = ?wait,
                 "cannot settle the inbox event; trying again while its lease lasts"
             );
-            let mut sleep = pin!(tokio::time::sleep(wait));
-            let stopped = poll_fn(|cx| {
-                if sleep.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(false)
-                } else {
-                    stop.as_mut().poll(cx).map(|()| true)
-                }
-            })
-            .await;
-            if stopped {
+            if !sleep_unless_stopped(wait, stop.as_mut()).await {
                 return Err(error);
             }
         }
     }
+}
+
+/// What is left of `claimed`'s lease at `now` (zero once it ended).
+pub(super) fn lease_left(claimed: &Claimed, now: chrono::DateTime<chrono::Utc>) -> Duration {
+    claimed
+        .lease_until
+        .signed_duration_since(now)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Waits `wait`, unless `stop` completes first: whether the wait ran out
+/// (`false`: stopped), for a retry that must not outlive the worker.
+pub(super) async fn sleep_unless_stopped(
+    wait: Duration,
+    mut stop: Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    let mut sleep = pin!(tokio::time::sleep(wait));
+    poll_fn(|cx| {
+        if sleep.as_mut().poll(cx).is_ready() {
+            Poll::Ready(true)
+        } else {
+            stop.as_mut().poll(cx).map(|()| false)
+        }
+    })
+    .await
 }
 
 /// `call`, or a [`ErrorKind::Storage`] error when it takes longer than
