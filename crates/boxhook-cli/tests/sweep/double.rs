@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use boxhook::inbox::{Inbox as _, NewRecord};
+use boxhook::inbox::{Inbox, NewRecord};
 use boxhook_sqlite::SqliteInbox;
 
 use crate::wire::read_request;
@@ -62,6 +62,17 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    answer_before_commit(&runtime, inbox, term)
+}
+
+/// The defect both doubles share: listens on 127.0.0.1 (printing
+/// `listening on`), answers each delivery `200` and only then stores it in
+/// `inbox`; returns on SIGTERM (`term`).
+pub fn answer_before_commit<I: Inbox + Clone>(
+    runtime: &tokio::runtime::Runtime,
+    inbox: I,
+    term: tokio::signal::unix::Signal,
+) -> ExitCode {
     let listener = match TcpListener::bind("127.0.0.1:0").and_then(|l| Ok((l.local_addr()?, l))) {
         Ok((addr, listener)) => {
             println!("listening on http://{addr}/");

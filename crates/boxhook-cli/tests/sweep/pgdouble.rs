@@ -10,15 +10,9 @@
 //! `webhook_event` (no signature check: it is a double), and exits 0 on
 //! SIGTERM after 300 ms, so that stores begun before are done.
 
-use std::io::Write as _;
-use std::net::TcpListener;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use boxhook::inbox::{Inbox as _, NewRecord};
 use boxhook_postgres::{Options, PgInbox};
-
-use crate::wire::read_request;
 
 /// The first argument that makes this binary the double.
 pub const ARG: &str = "broken-pg-receiver";
@@ -64,58 +58,12 @@ pub fn main(args: &[String]) -> ExitCode {
             .map_err(|e| format!("cannot open store: {e}"))?;
         Ok::<_, String>((term, inbox))
     });
-    let (mut term, inbox) = match opened {
+    let (term, inbox) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let listener = match TcpListener::bind("127.0.0.1:0").and_then(|l| Ok((l.local_addr()?, l))) {
-        Ok((addr, listener)) => {
-            println!("listening on http://{addr}/");
-            listener
-        }
-        Err(e) => {
-            eprintln!("cannot listen: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let handle = runtime.handle().clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let inbox = inbox.clone();
-            let handle = handle.clone();
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                while let Some((head, body)) = read_request(&mut stream) {
-                    let delivery = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("box-delivery-id: "))
-                        .map(|v| v.trim().to_owned());
-                    let Ok(record) =
-                        NewRecord::parse(body, delivery.as_deref(), chrono::Utc::now())
-                    else {
-                        let _ = stream.write_all(
-                            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        );
-                        return;
-                    };
-                    // The defect: the answer goes out before the COMMIT.
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
-                    let inbox = inbox.clone();
-                    handle.spawn(async move {
-                        if let Err(e) = inbox.store(record).await {
-                            eprintln!("store failed after the 200: {e}");
-                        }
-                    });
-                }
-            });
-        }
-    });
-    runtime.block_on(async {
-        term.recv().await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    });
-    ExitCode::SUCCESS
+    crate::double::answer_before_commit(&runtime, inbox, term)
 }
